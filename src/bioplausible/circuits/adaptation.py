@@ -1,0 +1,527 @@
+"""Recurrent adaptation: statistical whitening circuits (spec: shared/specs/adaptation.md).
+
+All four circuits descend one objective, ``f(M) = Tr(M⁻¹C) + Tr(M)``, minimised by
+``M = C^{1/2}``; at the optimum the steady-state output ``y = M⁻¹x`` is white (``C_yy = I``).
+They differ only in how the recurrent matrix M is built from synapses:
+
+=============================  ==========================  =====================================
+circuit                        M                           plastic elements (rule)
+=============================  ==========================  =====================================
+``DirectWhitening``            M (leak + lateral)          M (:func:`~rules.adaptation.recurrent_whitening`)
+``InterneuronWhitening``       W Wᵀ                        W (:func:`~rules.adaptation.interneuron_whitening`)
+``GainWhitening``              I + W diag(g) Wᵀ, W fixed   g (:func:`~rules.adaptation.gain_homeostasis`)
+``MultiTimescaleWhitening``    αI + W diag(g) Wᵀ           g fast, W slow (+ column normalisation)
+=============================  ==========================  =====================================
+
+Papers: Lipshutz, Pehlevan & Chklovskii, ICLR 2023 (direct, interneurons); Duong, Lipshutz,
+Heeger, Chklovskii & Simoncelli, ICML 2023 (gains); Duong, Simoncelli, Chklovskii &
+Lipshutz, NeurIPS 2023 (gains + synapses).
+"""
+
+from __future__ import annotations
+
+import warnings
+from abc import abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import DivergenceError
+from ..rules import adaptation as rules
+from ..validation import check_choice, check_integer, check_positive, check_real
+from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
+
+__all__ = [
+    "DirectWhitening",
+    "InterneuronWhitening",
+    "GainWhitening",
+    "MultiTimescaleWhitening",
+    "WhiteningCircuit",
+    "optimal_gains",
+    "make_frame",
+]
+
+
+class WhiteningCircuit(Circuit):
+    """Shared machinery: steady state ``y = M⁻¹x``, expected (offline) updates, PD check."""
+
+    family = "adaptation"
+    default_task = "adaptation"
+
+    @abstractmethod
+    def effective_matrix(self) -> np.ndarray:
+        """The recurrent matrix M (K, n, n) of the steady state ``M y = x``."""
+
+    #: The state array whose second-to-last axis has the input dimension.
+    _input_axis_array: str = "synapses"
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.state[self._input_axis_array].shape[-2])
+
+    def respond(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        x = ensemble_inputs(inputs, self.ensemble_size, self.n_inputs)
+        y = np.swapaxes(np.linalg.solve(self.effective_matrix(), np.swapaxes(x, -1, -2)), -1, -2)
+        return {"stimulus": x, "principal": y, **self._interneuron_activity(y)}
+
+    def _interneuron_activity(self, principal: np.ndarray) -> dict[str, np.ndarray]:
+        return {}
+
+    def expected_update(self, covariance: np.ndarray) -> None:
+        """One offline step: the expectation of the online update under input covariance C.
+
+        Every rule here is quadratic in the activities, so its batch mean over the ``n``
+        pseudo-samples ``x_b = √n S[:, b]`` (``S Sᵀ = C``) is exactly its expectation.
+        """
+        covariance = np.asarray(covariance, dtype=float)
+        factor = np.linalg.cholesky(covariance)
+        pseudo = np.sqrt(self.n_inputs) * np.swapaxes(factor, -1, -2)
+        if pseudo.ndim == 2:
+            pseudo = np.broadcast_to(pseudo, (self.ensemble_size, *pseudo.shape))
+        batch = Batch(np.ascontiguousarray(pseudo))
+        self.learn(self.respond(batch.inputs), batch)
+
+    def whitening_error(self, covariance: np.ndarray) -> np.ndarray:
+        """``‖C_yy − I‖₂`` with ``C_yy = M⁻¹ C M⁻¹`` (exact, per member), shape (K,)."""
+        inverse = np.linalg.inv(self.effective_matrix())
+        output_covariance = inverse @ covariance @ np.swapaxes(inverse, -1, -2)
+        eigenvalues = np.linalg.eigvalsh(output_covariance)
+        return np.abs(eigenvalues - 1.0).max(axis=-1)
+
+    def check_finite(self, step: int) -> None:
+        super().check_finite(step)
+        matrix = self.effective_matrix()
+        try:
+            np.linalg.cholesky(0.5 * (matrix + np.swapaxes(matrix, -1, -2)))
+        except np.linalg.LinAlgError:
+            raise DivergenceError("effective_matrix", step, "no longer positive definite") from None
+
+    def _check_sizes(self, n_inputs: int, n_targets: int) -> None:
+        super()._check_sizes(n_inputs, n_targets)
+        if n_inputs < 1:
+            raise ValueError(f"n_inputs must be >= 1, got {n_inputs}")
+
+
+def _stimulus_and_principal(n: int, offset: float, principal_note: str) -> list[Population]:
+    return [
+        Population("stimulus", n, role="input", description="input x (the task's samples)"),
+        Population("principal", n, offset=offset, description=principal_note),
+    ]
+
+
+# ============================================================================ direct
+@dataclass(frozen=True)
+class DirectWhiteningParameters(Parameters):
+    """``learning_rate`` η; ``initial_scale`` c of ``M₀ = cI``; ``spike_offset`` y0 of offset coding."""
+
+    n_inputs: int | None = None
+    learning_rate: float = 0.01
+    initial_scale: float = 1.0
+    spike_offset: float = 4.0
+
+    def validate(self) -> None:
+        if self.n_inputs is not None:
+            check_integer("n_inputs", self.n_inputs, 1)
+        check_real("learning_rate", self.learning_rate, 0.0, 1.0, inclusive=False)
+        check_positive("initial_scale", self.initial_scale)
+        check_positive("spike_offset", self.spike_offset)
+
+
+@register_circuit
+class DirectWhitening(WhiteningCircuit):
+    """Whitening by direct recurrent (lateral + leak) weights.
+
+    Fast dynamics ``dy/dτ = x − M y`` settle to ``y = M⁻¹x``; per sample
+    ``ΔM = η (y yᵀ − I)`` (:func:`bioplausible.rules.adaptation.recurrent_whitening`).
+    Averaged flow ``dM/dt = −∇f``: from a large initial spectrum c, convergence time grows
+    *linearly* in c. Lipshutz, Pehlevan & Chklovskii (2023), ICLR, Algorithm 1 (derived).
+    State: ``recurrent`` = M.
+    """
+
+    name = "direct-whitening"
+    description = "whitening with direct recurrent weights, ΔM = η(yyᵀ − I) (Lipshutz et al., ICLR 2023)"
+    Parameters = DirectWhiteningParameters
+    _input_axis_array = "recurrent"
+
+    def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
+        return {"recurrent": self.params.initial_scale * np.eye(n_inputs)}
+
+    def effective_matrix(self) -> np.ndarray:
+        return self.state["recurrent"]
+
+    def populations(self) -> list[Population]:
+        n = self.n_inputs if self.state else (self.params.n_inputs or 0)
+        return _stimulus_and_principal(n, self.params.spike_offset, "whitened output y = M⁻¹x")
+
+    def connections(self) -> list[Connection]:
+        return [
+            Connection("stimulus", "principal", kind="drive", description="one-to-one input"),
+            Connection("principal", "principal", rules.recurrent_whitening, kind="lateral",
+                       description="anti-Hebbian lateral inhibition −M_ij (i ≠ j); leak M_ii"),
+        ]
+
+    def weights(self) -> dict[tuple[str, str], np.ndarray]:
+        recurrent = self.state["recurrent"]
+        lateral = -(recurrent - _diagonal_matrix(recurrent))
+        return {("stimulus", "principal"): _identity(self.ensemble_size, self.n_inputs), ("principal", "principal"): lateral}
+
+    def thresholds(self) -> dict[str, np.ndarray]:
+        return {"principal": np.diagonal(self.state["recurrent"], axis1=-2, axis2=-1).copy()}
+
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        self.state["recurrent"] = self.state["recurrent"] + rules.recurrent_whitening(
+            activities["principal"], self.params.learning_rate
+        )
+        self.steps += 1
+
+
+# ============================================================================ interneurons
+@dataclass(frozen=True)
+class InterneuronWhiteningParameters(Parameters):
+    """``n_interneurons`` k ≥ n (default n); ``initial_scale`` c with ``W₀W₀ᵀ = cI``."""
+
+    n_inputs: int | None = None
+    n_interneurons: int | None = None
+    learning_rate: float = 0.01
+    initial_scale: float = 1.0
+    spike_offset: float = 4.0
+
+    def validate(self) -> None:
+        if self.n_inputs is not None:
+            check_integer("n_inputs", self.n_inputs, 1)
+        if self.n_interneurons is not None:
+            check_integer("n_interneurons", self.n_interneurons, 1)
+            if self.n_inputs is not None and self.n_interneurons < self.n_inputs:
+                raise ValueError(
+                    f"n_interneurons must be >= n_inputs={self.n_inputs} (W Wᵀ must be full rank), "
+                    f"got {self.n_interneurons}"
+                )
+        check_real("learning_rate", self.learning_rate, 0.0, 1.0, inclusive=False)
+        check_positive("initial_scale", self.initial_scale)
+        check_positive("spike_offset", self.spike_offset)
+
+
+@register_circuit
+class InterneuronWhitening(WhiteningCircuit):
+    """Whitening through a population of interneurons.
+
+    ``y = x − W n``, ``n = Wᵀ y`` settle to ``y = (W Wᵀ)⁻¹ x``; per sample
+    ``ΔW = η (y nᵀ − W)`` (:func:`bioplausible.rules.adaptation.interneuron_whitening`),
+    the same change on both directions. The averaged flow is the direct flow preconditioned
+    by M, so convergence time grows only *logarithmically* in the initial spectrum.
+    Lipshutz, Pehlevan & Chklovskii (2023), ICLR, Algorithm 2 (derived).
+    State: ``synapses`` = W (n × k), ``W₀ = √c [I 0] R`` with R a random rotation.
+    """
+
+    name = "interneuron-whitening"
+    description = "whitening via Hebbian interneurons, ΔW = η(ynᵀ − W) (Lipshutz et al., ICLR 2023)"
+    Parameters = InterneuronWhiteningParameters
+
+    def _check_sizes(self, n_inputs: int, n_targets: int) -> None:
+        super()._check_sizes(n_inputs, n_targets)
+        k = self.params.n_interneurons
+        if k is not None and k < n_inputs:
+            raise ValueError(f"n_interneurons must be >= n_inputs={n_inputs}, got {k}")
+
+    def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
+        k = self.params.n_interneurons or n_inputs
+        rotation, _ = np.linalg.qr(rng.standard_normal((k, k)))
+        embedding = np.eye(n_inputs, k)
+        return {"synapses": np.sqrt(self.params.initial_scale) * embedding @ rotation}
+
+    def effective_matrix(self) -> np.ndarray:
+        synapses = self.state["synapses"]
+        return synapses @ np.swapaxes(synapses, -1, -2)
+
+    def _interneuron_activity(self, principal: np.ndarray) -> dict[str, np.ndarray]:
+        return {"interneuron": principal @ self.state["synapses"]}
+
+    def populations(self) -> list[Population]:
+        n = self.n_inputs if self.state else (self.params.n_inputs or 0)
+        k = self.state["synapses"].shape[-1] if self.state else (self.params.n_interneurons or n)
+        return [
+            *_stimulus_and_principal(n, self.params.spike_offset, "whitened output y = (WWᵀ)⁻¹x"),
+            Population("interneuron", k, offset=self.params.spike_offset, description="n = Wᵀy"),
+        ]
+
+    def connections(self) -> list[Connection]:
+        return [
+            Connection("stimulus", "principal", kind="drive"),
+            Connection("principal", "interneuron", rules.interneuron_whitening, kind="feedforward",
+                       description="excitatory Wᵀ, Hebbian with decay"),
+            Connection("interneuron", "principal", rules.interneuron_whitening, kind="feedback",
+                       description="inhibitory −W, tied to the forward synapses"),
+        ]
+
+    def weights(self) -> dict[tuple[str, str], np.ndarray]:
+        synapses = self.state["synapses"]
+        return {
+            ("stimulus", "principal"): _identity(self.ensemble_size, self.n_inputs),
+            ("principal", "interneuron"): np.swapaxes(synapses, -1, -2),
+            ("interneuron", "principal"): -synapses,
+        }
+
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        self.state["synapses"] = self.state["synapses"] + rules.interneuron_whitening(
+            activities["principal"], activities["interneuron"], self.state["synapses"], self.params.learning_rate
+        )
+        self.steps += 1
+
+
+# ============================================================================ gains
+@dataclass(frozen=True)
+class GainWhiteningParameters(Parameters):
+    """``frame``: "gaussian" (normalised Gaussian), "mercedes" (N = 2, K = 3) or an explicit
+    N × K array with unit-norm columns; ``n_interneurons`` K (default N(N+1)/2);
+    ``clamp_gains`` projects g ≥ 0 after each step; ``initial_gains`` g₀ (scalar or K values)."""
+
+    n_inputs: int | None = None
+    n_interneurons: int | None = None
+    frame: Any = "gaussian"
+    learning_rate: float = 2e-3
+    clamp_gains: bool = False
+    initial_gains: Any = 0.0
+    spike_offset: float = 4.0
+
+    def validate(self) -> None:
+        if self.n_inputs is not None:
+            check_integer("n_inputs", self.n_inputs, 1)
+        if self.n_interneurons is not None:
+            check_integer("n_interneurons", self.n_interneurons, 1)
+        if isinstance(self.frame, str):
+            check_choice("frame", self.frame, ["gaussian", "mercedes"])
+        else:
+            frame = np.asarray(self.frame, dtype=float)
+            if frame.ndim != 2 or not np.allclose(np.linalg.norm(frame, axis=0), 1.0, atol=1e-6):
+                raise ValueError("frame must be 'gaussian', 'mercedes' or an N × K array with unit-norm columns")
+        check_real("learning_rate", self.learning_rate, 0.0, 1.0, inclusive=False)
+        if not isinstance(self.clamp_gains, bool):
+            raise TypeError(f"clamp_gains must be a bool, got {self.clamp_gains!r}")
+        gains = np.asarray(self.initial_gains, dtype=float)
+        if not np.all(np.isfinite(gains)) or gains.ndim > 1:
+            raise ValueError(f"initial_gains must be a finite scalar or 1-D array, got {self.initial_gains!r}")
+        check_positive("spike_offset", self.spike_offset)
+
+
+@register_circuit
+class GainWhitening(WhiteningCircuit):
+    """Whitening by gain-modulating interneurons over a fixed overcomplete frame.
+
+    ``M = I + W diag(g) Wᵀ`` with W (N × K) fixed and unit-norm; ``z = Wᵀy``; per sample
+    ``Δg = η (z∘z − 1)`` (:func:`bioplausible.rules.adaptation.gain_homeostasis`), optionally
+    projected to g ≥ 0. Exact whitening when ``{w_i w_iᵀ}`` spans the symmetric matrices
+    (K ≥ N(N+1)/2). Duong, Lipshutz, Heeger, Chklovskii & Simoncelli (2023), ICML, Alg. 1.
+    State: ``frame`` = W (fixed), ``gains`` = g.
+    """
+
+    name = "gain-whitening"
+    description = "whitening by gain-modulating interneurons, Δg = η(z² − 1) (Duong et al., ICML 2023)"
+    Parameters = GainWhiteningParameters
+    _input_axis_array = "frame"
+
+    def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
+        frame = make_frame(self.params.frame, n_inputs, self.params.n_interneurons, rng)
+        k = frame.shape[1]
+        if k < n_inputs * (n_inputs + 1) // 2:
+            warnings.warn(
+                f"GainWhitening with K={k} < N(N+1)/2={n_inputs * (n_inputs + 1) // 2} interneurons "
+                "cannot whiten every covariance exactly", stacklevel=3,
+            )
+        gains = np.broadcast_to(np.asarray(self.params.initial_gains, dtype=float), (k,)).copy()
+        return {"frame": frame, "gains": gains}
+
+    def effective_matrix(self) -> np.ndarray:
+        frame, gains = self.state["frame"], self.state["gains"]
+        return np.eye(frame.shape[-2]) + (frame * gains[..., None, :]) @ np.swapaxes(frame, -1, -2)
+
+    def _interneuron_activity(self, principal: np.ndarray) -> dict[str, np.ndarray]:
+        return {"interneuron": principal @ self.state["frame"]}
+
+    def populations(self) -> list[Population]:
+        n = self.n_inputs if self.state else (self.params.n_inputs or 0)
+        k = self.state["frame"].shape[-1] if self.state else (self.params.n_interneurons or n * (n + 1) // 2)
+        return [
+            *_stimulus_and_principal(n, self.params.spike_offset, "whitened output y = (I + WGWᵀ)⁻¹x"),
+            Population("interneuron", k, offset=self.params.spike_offset,
+                       description="z = Wᵀy (input); output g∘z"),
+        ]
+
+    def connections(self) -> list[Connection]:
+        return [
+            Connection("stimulus", "principal", kind="drive"),
+            Connection("principal", "interneuron", kind="feedforward", description="fixed frame Wᵀ"),
+            Connection("interneuron", "principal", rules.gain_homeostasis, kind="feedback",
+                       description="−W diag(g): the gain g_j is plastic"),
+        ]
+
+    def weights(self) -> dict[tuple[str, str], np.ndarray]:
+        frame, gains = self.state["frame"], self.state["gains"]
+        return {
+            ("stimulus", "principal"): _identity(self.ensemble_size, self.n_inputs),
+            ("principal", "interneuron"): np.swapaxes(frame, -1, -2),
+            ("interneuron", "principal"): -frame * gains[..., None, :],
+        }
+
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        gains = self.state["gains"] + rules.gain_homeostasis(activities["interneuron"], 1.0, self.params.learning_rate)
+        self.state["gains"] = np.maximum(gains, 0.0) if self.params.clamp_gains else gains
+        self.steps += 1
+
+    def optimal_gains(self, covariance: np.ndarray) -> np.ndarray:
+        """``g*`` whitening ``covariance`` exactly with this circuit's frame, (K, k)."""
+        return optimal_gains(self.state["frame"], covariance, leak=1.0)
+
+
+# ============================================================================ gains + synapses
+@dataclass(frozen=True)
+class MultiTimescaleWhiteningParameters(Parameters):
+    """``gain_rate`` η_g (fast), ``synapse_rate`` η_w (slow, ≪ η_g), ``leak`` α,
+    ``renormalize`` columns of W after each step."""
+
+    n_inputs: int | None = None
+    n_interneurons: int | None = None
+    gain_rate: float = 5e-2
+    synapse_rate: float = 1e-4
+    leak: float = 1.0
+    renormalize: bool = True
+    initial_gains: Any = 0.0
+    spike_offset: float = 4.0
+
+    def validate(self) -> None:
+        if self.n_inputs is not None:
+            check_integer("n_inputs", self.n_inputs, 1)
+        if self.n_interneurons is not None:
+            check_integer("n_interneurons", self.n_interneurons, 1)
+        check_real("gain_rate", self.gain_rate, 0.0, 1.0, inclusive=False)
+        check_real("synapse_rate", self.synapse_rate, 0.0, 1.0)
+        check_positive("leak", self.leak)
+        if not isinstance(self.renormalize, bool):
+            raise TypeError(f"renormalize must be a bool, got {self.renormalize!r}")
+        gains = np.asarray(self.initial_gains, dtype=float)
+        if not np.all(np.isfinite(gains)) or gains.ndim > 1:
+            raise ValueError(f"initial_gains must be a finite scalar or 1-D array, got {self.initial_gains!r}")
+        check_positive("spike_offset", self.spike_offset)
+
+
+@register_circuit
+class MultiTimescaleWhitening(WhiteningCircuit):
+    """Fast gain modulation and slow synaptic plasticity.
+
+    ``r = (αI + W diag(g) Wᵀ)⁻¹ s``, ``z = Wᵀr``, ``n = g∘z``; fast
+    ``Δg = η_g (z∘z − ‖w_i‖²)`` (:func:`~bioplausible.rules.adaptation.gain_homeostasis`),
+    slow ``ΔW = η_w (r nᵀ − W diag(g))``
+    (:func:`~bioplausible.rules.adaptation.gain_modulated_hebbian`), columns renormalised.
+    The synapses drift toward a context-invariant basis so that gains alone adapt.
+    Duong, Simoncelli, Chklovskii & Lipshutz (2023), NeurIPS.
+    State: ``synapses`` = W (N × K), ``gains`` = g.
+    """
+
+    name = "multi-timescale-whitening"
+    description = "fast gains + slow synapses, Δg = η_g(z² − ‖w‖²), ΔW = η_w(rnᵀ − WG) (Duong et al., NeurIPS 2023)"
+    Parameters = MultiTimescaleWhiteningParameters
+
+    def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
+        k = self.params.n_interneurons or n_inputs
+        synapses = rules.normalize_columns(rng.standard_normal((n_inputs, k)))
+        gains = np.broadcast_to(np.asarray(self.params.initial_gains, dtype=float), (k,)).copy()
+        return {"synapses": synapses, "gains": gains}
+
+    def effective_matrix(self) -> np.ndarray:
+        synapses, gains = self.state["synapses"], self.state["gains"]
+        leak = self.params.leak * np.eye(synapses.shape[-2])
+        return leak + (synapses * gains[..., None, :]) @ np.swapaxes(synapses, -1, -2)
+
+    def _interneuron_activity(self, principal: np.ndarray) -> dict[str, np.ndarray]:
+        return {"interneuron": principal @ self.state["synapses"]}
+
+    def populations(self) -> list[Population]:
+        n = self.n_inputs if self.state else (self.params.n_inputs or 0)
+        k = self.state["synapses"].shape[-1] if self.state else (self.params.n_interneurons or n)
+        return [
+            *_stimulus_and_principal(n, self.params.spike_offset, "whitened output r = (αI + WGWᵀ)⁻¹s"),
+            Population("interneuron", k, offset=self.params.spike_offset,
+                       description="z = Wᵀr (input); output n = g∘z"),
+        ]
+
+    def connections(self) -> list[Connection]:
+        return [
+            Connection("stimulus", "principal", kind="drive"),
+            Connection("principal", "interneuron", rules.gain_modulated_hebbian, kind="feedforward",
+                       description="Wᵀ, slow Hebbian with gain-scaled decay"),
+            Connection("interneuron", "principal", rules.gain_homeostasis, kind="feedback",
+                       description="−W diag(g): fast gains, slow W (tied)"),
+        ]
+
+    def weights(self) -> dict[tuple[str, str], np.ndarray]:
+        synapses, gains = self.state["synapses"], self.state["gains"]
+        return {
+            ("stimulus", "principal"): _identity(self.ensemble_size, self.n_inputs),
+            ("principal", "interneuron"): np.swapaxes(synapses, -1, -2),
+            ("interneuron", "principal"): -synapses * gains[..., None, :],
+        }
+
+    def thresholds(self) -> dict[str, np.ndarray]:
+        n, k = self.state["synapses"].shape[-2:]
+        return {
+            "principal": np.full((self.ensemble_size, n), self.params.leak),
+            "interneuron": np.ones((self.ensemble_size, k)),
+        }
+
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        synapses, gains = self.state["synapses"], self.state["gains"]
+        principal, interneuron_input = activities["principal"], activities["interneuron"]
+        interneuron_output = interneuron_input * gains[..., None, :]
+        synaptic_norms = np.sum(synapses**2, axis=-2)
+        new_gains = gains + rules.gain_homeostasis(interneuron_input, synaptic_norms, self.params.gain_rate)
+        synapses = synapses + rules.gain_modulated_hebbian(
+            principal, interneuron_output, synapses, gains, self.params.synapse_rate
+        )
+        self.state["synapses"] = rules.normalize_columns(synapses) if self.params.renormalize else synapses
+        self.state["gains"] = new_gains
+        self.steps += 1
+
+    def optimal_gains(self, covariance: np.ndarray) -> np.ndarray:
+        """``g*(W, C)`` for the current synapses, (K, k)."""
+        return optimal_gains(self.state["synapses"], covariance, leak=self.params.leak)
+
+
+# ============================================================================ helpers
+def optimal_gains(frame: np.ndarray, covariance: np.ndarray, leak: float = 1.0) -> np.ndarray:
+    """``g* = ((WᵀW)∘(WᵀW))⁻¹ diag(Wᵀ(C^{1/2} − αI)W)`` (authors' code, ``get_g_opt``).
+
+    Least squares over the gains when K > N(N+1)/2 makes the Hadamard Gram singular.
+    """
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    root = (eigenvectors * np.sqrt(eigenvalues)[..., None, :]) @ np.swapaxes(eigenvectors, -1, -2)
+    target = root - leak * np.eye(covariance.shape[-1])
+    gram = np.swapaxes(frame, -1, -2) @ frame
+    projections = np.einsum("...ik,...ij,...jk->...k", frame, target, frame)
+    hadamard = gram * gram
+    return np.linalg.lstsq(hadamard, projections[..., None], rcond=None)[0][..., 0] if hadamard.ndim == 2 else \
+        np.stack([np.linalg.lstsq(h, p, rcond=None)[0] for h, p in zip(hadamard, projections)])
+
+
+def make_frame(kind: Any, n_inputs: int, n_interneurons: int | None, rng: np.random.Generator) -> np.ndarray:
+    """A unit-norm frame W (N × K): "gaussian", "mercedes" (N = 2, K = 3) or an explicit array."""
+    if isinstance(kind, str) and kind == "mercedes":
+        if n_inputs != 2:
+            raise ValueError(f"frame='mercedes' needs n_inputs=2, got {n_inputs}")
+        angles = np.pi / 2 + np.array([0.0, 2 * np.pi / 3, 4 * np.pi / 3])
+        return np.stack([np.cos(angles), np.sin(angles)])
+    if isinstance(kind, str):
+        k = n_interneurons or n_inputs * (n_inputs + 1) // 2
+        return rules.normalize_columns(rng.standard_normal((n_inputs, k)))
+    frame = np.asarray(kind, dtype=float)
+    if frame.shape[0] != n_inputs:
+        raise ValueError(f"frame must have n_inputs={n_inputs} rows, got shape {frame.shape}")
+    return frame.copy()
+
+
+def _identity(ensemble_size: int, n: int) -> np.ndarray:
+    return np.broadcast_to(np.eye(n), (ensemble_size, n, n)).copy()
+
+
+def _diagonal_matrix(matrices: np.ndarray) -> np.ndarray:
+    return np.eye(matrices.shape[-1]) * np.diagonal(matrices, axis1=-2, axis2=-1)[..., None, :]

@@ -1,0 +1,354 @@
+"""The shared ``Circuit`` class: parameters, learned state, the population graph.
+
+A circuit *declares* what it is made of; substrates build it:
+
+* :meth:`Circuit.populations` and :meth:`Circuit.connections` are the static declaration
+  (which populations exist, which connection carries which local rule);
+* :meth:`Circuit.weights` and :meth:`Circuit.thresholds` give the current effective values,
+  read by the substrates and by :meth:`Circuit.graph`;
+* :meth:`Circuit.respond` is the rate form (the fixed point of the dynamics, in closed form
+  where it exists) and :meth:`Circuit.learn` applies the local rules in ``bioplausible.rules``
+  to activities, whichever substrate produced them.
+
+Every population ``p`` of role ``"neurons"`` obeys the fixed-point equation that both
+substrates realise::
+
+    threshold_p * a_p = phi_p( sum_{q -> p} weight_qp @ a_q )
+
+with ``phi_p`` the identity for signed populations (``offset > 0``, offset-coded spikes) and
+rectification ``[.]_+`` for nonnegative ones (``offset == 0``). Input populations carry the
+task's inputs; readout populations are computed (not simulated) from their sources.
+
+All learned arrays carry a leading *ensemble* axis ``K``: member ``k`` is the circuit
+initialised from the ``k``-th seed, and K members learn as one batched computation.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import networkx as nx
+import numpy as np
+
+from ..errors import DivergenceError
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """Base for a circuit's frozen parameter dataclass; subclasses check values in ``validate``."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError``/``TypeError`` naming a bad parameter; the default accepts all."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True)
+class Population:
+    """A group of units.
+
+    ``role`` is ``"input"`` (driven by the task), ``"neurons"`` (simulated), or ``"readout"``
+    (computed linearly from its sources, never simulated). ``offset`` is the offset-coding
+    baseline ``y0`` of spiking realisations: rate ``= r0 (offset + a)``; 0 means the
+    population is nonnegative (rectified).
+    """
+
+    name: str
+    size: int
+    role: str = "neurons"
+    offset: float = 0.0
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A directed connection ``source -> target`` and the local rule (if any) that changes it."""
+
+    source: str
+    target: str
+    rule: Callable[..., Any] | None = None
+    kind: str = "feedforward"
+    description: str = ""
+
+    @property
+    def plastic(self) -> bool:
+        return self.rule is not None
+
+
+@dataclass
+class Batch:
+    """Samples as rows. ``inputs``: (K, B, n_inputs); ``targets``: (K, B, n_targets) or None;
+    ``info``: per-sample labels such as the active context, each (K, B)."""
+
+    inputs: np.ndarray
+    targets: np.ndarray | None = None
+    info: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return int(self.inputs.shape[-2])
+
+    def member(self, index: int) -> Batch:
+        """Ensemble member ``index`` of a stacked (K, B, n) batch, without the ensemble axis."""
+        return Batch(
+            self.inputs[index],
+            None if self.targets is None else self.targets[index],
+            {key: value[index] for key, value in self.info.items()},
+        )
+
+    def __getitem__(self, index: slice) -> Batch:
+        """Slice along the sample axis."""
+        return Batch(
+            self.inputs[..., index, :],
+            None if self.targets is None else self.targets[..., index, :],
+            {key: value[..., index] for key, value in self.info.items()},
+        )
+
+
+class Circuit(ABC):
+    """Base class of every circuit. Subclasses set the class variables and implement the
+    abstract methods; everything else (state, ensembles, graph, checks) lives here."""
+
+    name: ClassVar[str]
+    family: ClassVar[str]
+    description: ClassVar[str]
+    default_task: ClassVar[str]
+    Parameters: ClassVar[type[Parameters]]
+    #: Extra keyword options a task passes to circuits of this family at construction.
+    task_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **parameters: Any) -> None:
+        self.params = self.Parameters(**parameters)
+        self.state: dict[str, np.ndarray] = {}
+        self.steps = 0
+
+    # ----------------------------------------------------------------- declaration
+    @abstractmethod
+    def populations(self) -> list[Population]:
+        """The populations, in order: inputs first."""
+
+    @abstractmethod
+    def connections(self) -> list[Connection]:
+        """The connections, each with the rule function that changes it (or None if fixed)."""
+
+    @abstractmethod
+    def weights(self) -> dict[tuple[str, str], np.ndarray]:
+        """Current effective weight of each connection, shape (K, n_target, n_source)."""
+
+    def thresholds(self) -> dict[str, np.ndarray]:
+        """Self-term of each ``"neurons"`` population, shape (K, n); default 1."""
+        return {
+            p.name: np.ones((self.ensemble_size, p.size))
+            for p in self.populations()
+            if p.role == "neurons"
+        }
+
+    # ----------------------------------------------------------------- life cycle
+    @abstractmethod
+    def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
+        """Draw one member's learned arrays (no ensemble axis) from ``rng``."""
+
+    def initialize(
+        self,
+        n_inputs: int,
+        n_targets: int = 0,
+        seeds: Sequence[int | np.random.SeedSequence] | int | np.random.SeedSequence = 0,
+    ) -> Circuit:
+        """Draw the learned state for each seed and stack it along the ensemble axis."""
+        if isinstance(seeds, (int, np.integer, np.random.SeedSequence)):
+            seeds = [seeds]
+        if len(seeds) == 0:
+            raise ValueError("seeds must name at least one seed, got an empty sequence")
+        self._check_sizes(n_inputs, n_targets)
+        members = [self.initial_state(np.random.default_rng(s), n_inputs, n_targets) for s in seeds]
+        self.state = {key: np.stack([m[key] for m in members]) for key in members[0]}
+        self.steps = 0
+        return self
+
+    def _check_sizes(self, n_inputs: int, n_targets: int) -> None:
+        """Circuits whose size parameters are set check them against the task here."""
+        declared = getattr(self.params, "n_inputs", None)
+        if declared is not None and declared != n_inputs:
+            raise ValueError(f"n_inputs={declared} does not match the task's n_inputs={n_inputs}")
+
+    @property
+    def initialized(self) -> bool:
+        return bool(self.state)
+
+    @property
+    def ensemble_size(self) -> int:
+        if not self.state:
+            raise RuntimeError(f"{type(self).__name__} is not initialised: call initialize() or run()")
+        return int(next(iter(self.state.values())).shape[0])
+
+    # ----------------------------------------------------------------- dynamics and learning
+    @abstractmethod
+    def respond(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """Rate form: activities of every population for ``inputs`` (K, B, n) -> {name: (K, B, size)}."""
+
+    @abstractmethod
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        """Apply the local rules once to ``activities`` (from any substrate) and ``batch``."""
+
+    def settle(
+        self,
+        inputs: np.ndarray,
+        step_size: float = 0.1,
+        tolerance: float = 1e-10,
+        max_steps: int = 100_000,
+    ) -> dict[str, np.ndarray]:
+        """Euler integration of the fast dynamics declared by the graph, to a fixed point.
+
+        ``da_p/dτ = −threshold_p ∘ a_p + φ_p(Σ_q weight_qp a_q)``, iterated until the largest
+        change is below ``tolerance`` × the largest activity. For time-resolved predictions;
+        :meth:`respond` gives the same fixed point in closed form.
+        """
+        populations = self.populations()
+        inputs = ensemble_inputs(inputs, self.ensemble_size, populations[0].size)
+        weights, thresholds = self.weights(), self.thresholds()
+        shape = inputs.shape[:-1]
+        activity = {p.name: np.zeros((*shape, p.size)) for p in populations}
+        activity[populations[0].name] = inputs
+        simulated = [p for p in populations if p.role == "neurons"]
+        incoming = {p.name: [(s, w) for (s, t), w in weights.items() if t == p.name] for p in populations}
+        for _ in range(max_steps):
+            largest_change = 0.0
+            drives = {}
+            for p in simulated:
+                drive = sum(np.matmul(activity[s], np.swapaxes(w, -1, -2)) for s, w in incoming[p.name])
+                drives[p.name] = drive if p.offset > 0 else np.maximum(drive, 0.0)
+            for p in simulated:
+                change = step_size * (drives[p.name] - thresholds[p.name][:, None, :] * activity[p.name])
+                activity[p.name] = activity[p.name] + change
+                largest_change = max(largest_change, float(np.abs(change).max()))
+            scale = max(float(np.abs(a).max()) for a in activity.values())
+            if largest_change <= tolerance * max(scale, 1e-300) * step_size:
+                break
+        for p in populations:
+            if p.role == "readout":
+                activity[p.name] = sum(np.matmul(activity[s], np.swapaxes(w, -1, -2)) for s, w in incoming[p.name])
+        return activity
+
+    def output(self, activities: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The activity a task scores; by default the last population."""
+        return activities[self.populations()[-1].name]
+
+    # ----------------------------------------------------------------- graph
+    def graph(self) -> nx.DiGraph:
+        """Populations as nodes, connections as edges carrying ``weight`` and ``rule``."""
+        graph = nx.DiGraph(circuit=self.name)
+        thresholds = self.thresholds() if self.state else {}
+        for p in self.populations():
+            graph.add_node(
+                p.name, size=p.size, role=p.role, offset=p.offset,
+                threshold=thresholds.get(p.name), description=p.description,
+            )
+        weights = self.weights() if self.state else {}
+        for c in self.connections():
+            graph.add_edge(
+                c.source, c.target, weight=weights.get((c.source, c.target)),
+                rule=None if c.rule is None else c.rule.__name__, rule_function=c.rule,
+                plastic=c.plastic, kind=c.kind, description=c.description,
+            )
+        return graph
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume exactly: parameters, learned arrays (copies), step count."""
+        return {
+            "circuit": self.name,
+            "params": self.params.to_dict(),
+            "state": {key: value.copy() for key, value in self.state.items()},
+            "steps": self.steps,
+            "extra": copy.deepcopy(self._extra_state()),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> Circuit:
+        if state.get("circuit", self.name) != self.name:
+            raise ValueError(f"state is for circuit {state['circuit']!r}, not {self.name!r}")
+        expected = set(self.state) if self.state else set(state["state"])
+        if set(state["state"]) != expected:
+            raise ValueError(f"state must hold arrays {sorted(expected)}, got {sorted(state['state'])}")
+        self.state = {key: np.array(value, dtype=float, copy=True) for key, value in state["state"].items()}
+        self.steps = int(state.get("steps", 0))
+        self._load_extra_state(copy.deepcopy(state.get("extra", {})))
+        return self
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Non-array state a subclass keeps (counters); default none."""
+        return {}
+
+    def _load_extra_state(self, extra: Mapping[str, Any]) -> None:
+        pass
+
+    def member(self, index: int) -> Circuit:
+        """A copy holding only ensemble member ``index`` (ensemble size 1)."""
+        clone = copy.copy(self)
+        clone.state = {key: value[index : index + 1] for key, value in self.state.items()}
+        return clone
+
+    def check_finite(self, step: int) -> None:
+        """Raise :class:`DivergenceError` naming the first non-finite state array."""
+        for key, value in self.state.items():
+            if not np.all(np.isfinite(value)):
+                raise DivergenceError(key, step)
+
+    def config(self) -> dict[str, Any]:
+        return {"circuit": self.name, "family": self.family, "params": self.params.to_dict()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.to_dict().items())
+        return f"{type(self).__name__}({args})"
+
+
+# --------------------------------------------------------------------- registry
+CIRCUITS: dict[str, type[Circuit]] = {}
+
+
+def register_circuit(cls: type[Circuit]) -> type[Circuit]:
+    """Class decorator: make ``cls`` available by its kebab-case ``name``."""
+    if cls.name in CIRCUITS and CIRCUITS[cls.name] is not cls:
+        raise ValueError(f"circuit name {cls.name!r} is already registered")
+    CIRCUITS[cls.name] = cls
+    return cls
+
+
+def make_circuit(name: str, **parameters: Any) -> Circuit:
+    """Construct a registered circuit by name."""
+    if name not in CIRCUITS:
+        raise ValueError(f"unknown circuit {name!r}; available: {sorted(CIRCUITS)}")
+    return CIRCUITS[name](**parameters)
+
+
+def ensemble_inputs(inputs: np.ndarray, ensemble_size: int, n: int, name: str = "inputs") -> np.ndarray:
+    """Accept (B, n) or (K, B, n) inputs and return (K, B, n)."""
+    inputs = np.asarray(inputs, dtype=float)
+    if inputs.ndim == 2:
+        inputs = np.broadcast_to(inputs, (ensemble_size, *inputs.shape))
+    if inputs.ndim != 3 or inputs.shape[0] not in (1, ensemble_size) or inputs.shape[2] != n:
+        raise ValueError(f"{name} must have shape (B, {n}) or ({ensemble_size}, B, {n}), got {inputs.shape}")
+    return inputs
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    try:
+        json.dumps(value)
+    except TypeError:
+        return repr(value)
+    return value

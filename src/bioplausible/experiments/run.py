@@ -1,0 +1,178 @@
+"""The runner: task → circuit (on a substrate) → probes → :class:`Result`."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+from ..circuits.base import Batch, Circuit
+from ..substrates.base import Substrate, make_substrate
+from ..tasks.base import Task
+from ..validation import check_integer
+from .results import (
+    ACTIVITY_PREFIX,
+    FINAL_STATE_PREFIX,
+    METRIC_PREFIX,
+    STATE_PREFIX,
+    SUMMARY_PREFIX,
+    Result,
+)
+
+
+def run(
+    circuit: Circuit,
+    task: Task,
+    substrate: str | Substrate = "rate",
+    seed: int = 0,
+    steps: int | None = None,
+    *,
+    seeds: Sequence[int] | None = None,
+    batch_size: int | None = None,
+    eval_every: int | None = None,
+    probes: Sequence[str] = (),
+    progress: bool = True,
+    substrate_options: dict[str, Any] | None = None,
+) -> Result:
+    """Train ``circuit`` on ``task`` with its local rules and record metrics and probes.
+
+    ``seed`` drives everything: it is split (``SeedSequence.spawn``) into the task's data
+    seed, the circuit's initial weights and the substrate's randomness. ``seeds=[...]``
+    runs an ensemble: member k is exactly the single run with ``seed=seeds[k]``, computed
+    as one batched simulation. If the circuit is already initialised (e.g. loaded with
+    ``load_state_dict``), learning resumes from its state and the task stream is advanced
+    past the ``circuit.steps`` updates already made, so a run split in two equals the whole.
+
+    ``steps`` counts updates (each on ``batch_size`` samples); the task is scored every
+    ``eval_every`` updates. ``probes`` names populations (activity of the last sample at
+    each evaluation) or state arrays (their value at each evaluation).
+    """
+    if not isinstance(circuit, Circuit):
+        raise TypeError(f"circuit must be a bioplausible Circuit, got {type(circuit).__name__}")
+    if not isinstance(task, Task):
+        raise TypeError(f"task must be a bioplausible Task, got {type(task).__name__}")
+    seed_list = [check_integer("seed", seed, 0)] if seeds is None else [check_integer("seeds[i]", s, 0) for s in seeds]
+    if not seed_list:
+        raise ValueError("seeds must hold at least one seed")
+    steps = check_integer("steps", task.default_steps if steps is None else steps, 1)
+    batch_size = check_integer("batch_size", task.default_batch_size if batch_size is None else batch_size, 1)
+    eval_every = check_integer("eval_every", task.default_eval_every if eval_every is None else eval_every, 1)
+    engine = make_substrate(substrate, **(substrate_options or {}))
+
+    sequences = [np.random.SeedSequence(s).spawn(3) for s in seed_list]
+    tasks = [copy.deepcopy(task).reset(seed=seq[0]) for seq in sequences]
+    resumed_steps = 0
+    if circuit.initialized:
+        if circuit.ensemble_size != len(seed_list):
+            raise ValueError(
+                f"circuit holds {circuit.ensemble_size} ensemble members but {len(seed_list)} seeds were given"
+            )
+        resumed_steps = circuit.steps
+        for member in tasks:
+            member.next_batch(resumed_steps * batch_size)
+    else:
+        circuit.initialize(tasks[0].n_inputs, tasks[0].n_targets, [seq[1] for seq in sequences])
+    _check_probes(circuit, probes)
+    engine.prepare(circuit, sequences[0][2])
+
+    recorder = _Recorder(circuit, tasks, probes)
+    recorder.record(resumed_steps, None, None)
+    started = time.perf_counter()
+    done = 0
+    with tqdm(total=steps, disable=not progress, desc=f"{circuit.name} [{engine.name}]", unit="step") as bar:
+        while done < steps:
+            updates = min(eval_every, steps - done)
+            batch = _stack([member.next_batch(updates * batch_size) for member in tasks])
+            activities = engine.learn(circuit, batch, batch_size, resumed_steps + done)
+            done += updates
+            recorder.record(resumed_steps + done, batch, activities)
+            bar.update(updates)
+    engine.close()
+    wall_time = time.perf_counter() - started
+    attrs = {
+        "circuit": json.dumps(circuit.config()),
+        "task": json.dumps(tasks[0].config()),
+        "substrate": json.dumps(engine.config()),
+        "substrate_name": engine.name,
+        "seeds": json.dumps(seed_list),
+        "steps": steps,
+        "final_steps": circuit.steps,
+        "batch_size": batch_size,
+        "eval_every": eval_every,
+        "wall_time_s": wall_time,
+        "bioplausible_version": _version(),
+    }
+    return Result(recorder.dataset(seed_list, attrs))
+
+
+class _Recorder:
+    """Collects metrics and probes at evaluation points."""
+
+    def __init__(self, circuit: Circuit, tasks: list[Task], probes: Sequence[str]) -> None:
+        self.circuit, self.tasks, self.probes = circuit, tasks, list(probes)
+        self.steps: list[int] = []
+        self.metrics: list[list[dict[str, float]]] = []
+        self.recorded: dict[str, list[np.ndarray]] = {name: [] for name in self.probes}
+
+    def record(self, step: int, batch: Batch | None, activities: dict[str, np.ndarray] | None) -> None:
+        self.steps.append(step)
+        self.metrics.append([
+            task.score(self.circuit.member(k), None if batch is None else batch.member(k))
+            for k, task in enumerate(self.tasks)
+        ])
+        for name in self.probes:
+            if name in self.circuit.state:
+                self.recorded[name].append(self.circuit.state[name].copy())
+            elif activities is None:
+                size = next(p.size for p in self.circuit.populations() if p.name == name)
+                self.recorded[name].append(np.full((len(self.tasks), size), np.nan))
+            else:
+                self.recorded[name].append(activities[name][:, -1, :].copy())
+
+    def dataset(self, seeds: list[int], attrs: dict[str, Any]) -> xr.Dataset:
+        coords = {"seed": np.asarray(seeds), "step": np.asarray(self.steps)}
+        data: dict[str, Any] = {}
+        for name in self.metrics[0][0]:
+            values = np.array([[point[k][name] for point in self.metrics] for k in range(len(seeds))])
+            data[METRIC_PREFIX + name] = (("seed", "step"), values)
+        steps = np.asarray(self.steps)
+        for k, task in enumerate(self.tasks):
+            trace = {name: data[METRIC_PREFIX + name][1][k] for name in self.metrics[0][0]}
+            for name, value in task.summarize(trace, steps).items():
+                data.setdefault(SUMMARY_PREFIX + name, (("seed",), np.full(len(seeds), np.nan)))[1][k] = value
+        for name, values in self.recorded.items():
+            stacked = np.stack(values, axis=1)
+            prefix = STATE_PREFIX if name in self.circuit.state else ACTIVITY_PREFIX
+            dims = ("seed", "step", *[f"{name}_dim{i}" for i in range(stacked.ndim - 2)])
+            data[prefix + name] = (dims, stacked)
+        for name, value in self.circuit.state.items():
+            dims = ("seed", *[f"{name}_axis{i}" for i in range(value.ndim - 1)])
+            data[FINAL_STATE_PREFIX + name] = (dims, value.copy())
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def _check_probes(circuit: Circuit, probes: Sequence[str]) -> None:
+    if isinstance(probes, str):
+        raise TypeError("probes must be a sequence of names, not a single string")
+    available = [p.name for p in circuit.populations()] + list(circuit.state)
+    for name in probes:
+        if name not in available:
+            raise ValueError(f"probes: unknown name {name!r}; available: {available}")
+
+
+def _stack(batches: list[Batch]) -> Batch:
+    targets = None if batches[0].targets is None else np.stack([b.targets for b in batches])
+    info = {key: np.stack([b.info[key] for b in batches]) for key in batches[0].info}
+    return Batch(np.stack([b.inputs for b in batches]), targets, info)
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

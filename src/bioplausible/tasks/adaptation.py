@@ -1,0 +1,186 @@
+"""Statistical adaptation: a stream of inputs whose covariance switches between contexts
+(spec: shared/specs/adaptation.md §3).
+
+Samples ``x = C_k^{1/2} ξ``, ``ξ ~ N(0, I)``, from context covariances ``C_k``:
+
+* ``"rotated"``: ``C_k = Q_k diag(s) Q_kᵀ``, one spectrum ``s`` (log-spaced over
+  ``[1/spectrum_scale, spectrum_scale]``), a random rotation per context (ICML Fig. 4 style);
+* ``"basis"``: ``Σ_k = I + V diag(λ_k) Vᵀ``, ``C_k = Σ_k²`` with a fixed unit-norm basis V and
+  ``λ_k ~ U(0, 4)`` zeroed with probability ½ (NeurIPS synthetic): a context-invariant basis;
+* ``"natural-images"``: covariances of small patches along a random walk over the natural
+  images shipped with scikit-image (NeurIPS recipe; the authors used van Hateren images, so
+  the contexts differ), scaled to spectral radius 10.
+
+``mode="expected"`` replaces samples by ``n`` pseudo-samples per update whose batch mean of
+outer products is exactly ``C_k`` (offline / expected updates); use ``batch_size = n``.
+
+Metrics (exact, from the circuit's ``effective_matrix()``): ``whitening_error`` =
+``‖C_yy − I‖₂`` with ``C_yy = M⁻¹C_kM⁻¹`` for the context of the last sample, and
+``whitening_error_frobenius`` = ``‖C_yy − I‖_F² / N²``; summaries: mean recovery time
+(steps after a switch until the error falls below ``recovery_threshold``), final error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..circuits.base import Batch, Circuit
+from ..validation import check_choice, check_covariance, check_integer, check_positive
+from .base import Task, register_task, single
+from .datasets import natural_patch_covariances
+
+__all__ = ["StatisticalAdaptation"]
+
+
+@register_task
+class StatisticalAdaptation(Task):
+    """Switching Gaussian contexts; see the module docstring."""
+
+    name = "adaptation"
+    description = "inputs whose covariance switches between contexts; exact whitening error"
+    family = "adaptation"
+    default_eval_every = 10
+
+    def __init__(
+        self,
+        n_inputs: int = 4,
+        n_contexts: int = 4,
+        samples_per_context: int = 2000,
+        contexts: str = "rotated",
+        spectrum_scale: float = 4.0,
+        schedule: str = "blocked",
+        mode: str = "online",
+        covariances: Any = None,
+        recovery_threshold: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.n_contexts = check_integer("n_contexts", n_contexts, 1)
+        self.samples_per_context = check_integer("samples_per_context", samples_per_context, 1)
+        self.contexts = check_choice("contexts", contexts, ["rotated", "basis", "natural-images"])
+        self.spectrum_scale = check_positive("spectrum_scale", spectrum_scale)
+        self.schedule = check_choice("schedule", schedule, ["blocked", "random"])
+        self.mode = check_choice("mode", mode, ["online", "expected"])
+        self.recovery_threshold = check_positive("recovery_threshold", recovery_threshold)
+        if covariances is not None:
+            given = np.asarray(covariances, dtype=float)
+            if given.ndim != 3:
+                raise ValueError(f"covariances must have shape (n_contexts, n, n), got {given.shape}")
+            self._given = np.stack([check_covariance(f"covariances[{i}]", c) for i, c in enumerate(given)])
+            n_inputs, self.n_contexts = given.shape[1], given.shape[0]
+        else:
+            self._given = None
+        self._n_inputs = check_integer("n_inputs", n_inputs, 1)
+        if self.contexts == "natural-images" and covariances is None:
+            side = int(round(np.sqrt(self._n_inputs)))
+            if side * side != self._n_inputs:
+                raise ValueError(f"contexts='natural-images' needs a square n_inputs (patch side²), got {n_inputs}")
+        if self.contexts == "basis" and covariances is None and self._n_inputs < 2:
+            raise ValueError("contexts='basis' needs n_inputs >= 2")
+        self.default_batch_size = self._n_inputs if mode == "expected" else 1
+        self.default_steps = self.n_contexts * self.samples_per_context
+        self.covariances: np.ndarray | None = None
+        self._position = 0
+
+    @property
+    def n_inputs(self) -> int:
+        return self._n_inputs
+
+    # ------------------------------------------------------------------ data
+    def _generate(self) -> None:
+        rng = self._require_reset()
+        n = self._n_inputs
+        if self._given is not None:
+            self.covariances = self._given.copy()
+        elif self.contexts == "rotated":
+            spectrum = np.logspace(-np.log10(self.spectrum_scale), np.log10(self.spectrum_scale), n)
+            rotations = [np.linalg.qr(rng.standard_normal((n, n)))[0] for _ in range(self.n_contexts)]
+            self.covariances = np.stack([(q * spectrum) @ q.T for q in rotations])
+        elif self.contexts == "basis":
+            self.basis = _random_basis(n, rng)
+            covs = []
+            while len(covs) < self.n_contexts:
+                weights = rng.uniform(0, 4, n) * (rng.random(n) < 0.5)
+                if not weights.any():
+                    continue
+                sigma = np.eye(n) + (self.basis * weights) @ self.basis.T
+                covs.append(sigma @ sigma)
+            self.covariances = np.stack(covs)
+        else:
+            side = int(round(np.sqrt(n)))
+            self.covariances = natural_patch_covariances(side, self.n_contexts, rng)
+        self._roots = np.stack([_sqrtm(c) for c in self.covariances])
+        if self.schedule == "blocked":
+            self._order = np.arange(self.n_contexts)
+        else:
+            self._order = rng.integers(0, self.n_contexts, self.n_contexts)
+        self._position = 0
+
+    def context_at(self, positions: np.ndarray) -> np.ndarray:
+        """Index of the context active at each stream position (the schedule repeats)."""
+        block = (np.asarray(positions) // self.samples_per_context) % len(self._order)
+        return self._order[block]
+
+    def next_batch(self, size: int) -> Batch:
+        rng = self._require_reset()
+        n = self._n_inputs
+        if self.mode == "expected":
+            if size % n:
+                raise ValueError(f"in mode='expected' the batch size must be a multiple of n_inputs={n}, got {size}")
+            updates = size // n
+            contexts = self.context_at(self._position + np.arange(updates))
+            pseudo = np.sqrt(n) * np.swapaxes(np.linalg.cholesky(self.covariances[contexts]), -1, -2)
+            self._position += updates
+            return Batch(pseudo.reshape(size, n), info={"context": np.repeat(contexts, n)})
+        contexts = self.context_at(self._position + np.arange(size))
+        noise = rng.standard_normal((size, n))
+        inputs = np.einsum("bij,bj->bi", self._roots[contexts], noise)
+        self._position += size
+        return Batch(inputs, info={"context": contexts})
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, circuit: Circuit, batch: Batch | None = None) -> dict[str, float]:
+        context = int(batch.info["context"].reshape(-1)[-1]) if batch is not None else int(self.context_at(0))
+        covariance = self.covariances[context]
+        matrix = single(circuit.effective_matrix())
+        inverse = np.linalg.inv(matrix)
+        output_covariance = inverse @ covariance @ inverse.T
+        difference = output_covariance - np.eye(self._n_inputs)
+        return {
+            "whitening_error": float(np.abs(np.linalg.eigvalsh(difference)).max()),
+            "whitening_error_frobenius": float(np.sum(difference**2) / self._n_inputs**2),
+            "context": float(context),
+        }
+
+    def summarize(self, trace: Mapping[str, np.ndarray], steps: np.ndarray) -> dict[str, float]:
+        error, context = np.asarray(trace["whitening_error"]), np.asarray(trace["context"])
+        switches = np.flatnonzero(np.diff(context) != 0) + 1
+        recoveries = []
+        for start in np.concatenate([[0], switches]):
+            end = next((s for s in switches if s > start), len(error))
+            below = np.flatnonzero(error[start:end] < self.recovery_threshold)
+            step0 = steps[start - 1] if start > 0 else 0
+            recoveries.append(float(steps[start + below[0]] - step0) if below.size else np.nan)
+        recovered = [r for r in recoveries if np.isfinite(r)]
+        return {
+            "recovery_time": float(np.mean(recovered)) if recovered else float("nan"),
+            "fraction_recovered": len(recovered) / len(recoveries),
+            "final_whitening_error": float(error[-1]),
+        }
+
+
+def _sqrtm(covariance: np.ndarray) -> np.ndarray:
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    return (eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ eigenvectors.T
+
+
+def _random_basis(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit-norm basis; for N = 2 the angle between the columns is uniform in 40–80°."""
+    if n == 2:
+        first = rng.uniform(0, 2 * np.pi)
+        second = first + np.deg2rad(rng.uniform(40, 80))
+        return np.array([[np.cos(first), np.cos(second)], [np.sin(first), np.sin(second)]])
+    basis = rng.standard_normal((n, n))
+    return basis / np.linalg.norm(basis, axis=0)

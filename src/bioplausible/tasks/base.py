@@ -1,0 +1,130 @@
+"""The task API, in gymnasium's style: ``reset(seed=...)``, randomness only from the task's
+own ``np_random`` Generator, a stream of training batches, a held-out set, ``score``.
+
+A new task is a subclass that implements ``_generate``, ``next_batch`` and ``score``::
+
+    class Constant(Task):
+        name = "constant"
+        def __init__(self, n_inputs=2): super().__init__(); self._n = n_inputs
+        n_inputs = property(lambda self: self._n)
+        def _generate(self): pass
+        def next_batch(self, size): return Batch(self.np_random.normal(size=(size, self._n)))
+        def score(self, circuit, batch): return {"mean_output": float(...)}
+
+Batches returned by a task have no ensemble axis (``(B, n)``); the runner stacks the batches
+of K task copies (one per seed) into ``(K, B, n)``. ``score`` receives a single-member
+circuit view (ensemble size 1).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..circuits.base import Batch, Circuit
+
+__all__ = ["Task", "TASKS", "register_task", "make_task", "Batch"]
+
+
+class Task(ABC):
+    """Base class of every task environment."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    #: The circuit family whose default task this is (used by ``compare``).
+    family: ClassVar[str] = ""
+    default_steps: ClassVar[int] = 1000
+    default_batch_size: ClassVar[int] = 1
+    default_eval_every: ClassVar[int] = 50
+
+    def __init__(self) -> None:
+        self.np_random: np.random.Generator | None = None
+
+    # ------------------------------------------------------------- API
+    def reset(self, seed: int | np.random.SeedSequence | None = None) -> Task:
+        """Re-seed the task's Generator and regenerate its data. Same seed, same data."""
+        self.np_random = np.random.default_rng(seed)
+        self._generate()
+        return self
+
+    @property
+    @abstractmethod
+    def n_inputs(self) -> int:
+        """Dimension of one input sample."""
+
+    @property
+    def n_targets(self) -> int:
+        """Dimension of one target (0 for unsupervised tasks)."""
+        return 0
+
+    @abstractmethod
+    def _generate(self) -> None:
+        """(Re)build the task's data from ``self.np_random``."""
+
+    @abstractmethod
+    def next_batch(self, size: int) -> Batch:
+        """The next ``size`` training samples of the stream, as a ``Batch`` of (size, n) arrays."""
+
+    def evaluation_set(self) -> Batch | None:
+        """Held-out samples for scoring; None when the metric is exact (computed from weights)."""
+        return None
+
+    @abstractmethod
+    def score(self, circuit: Circuit, batch: Batch | None = None) -> dict[str, float]:
+        """Named metrics of ``circuit`` (ensemble size 1); ``batch`` is the last training batch."""
+
+    def summarize(self, trace: Mapping[str, np.ndarray], steps: np.ndarray) -> dict[str, float]:
+        """Metrics derived from a whole metric trace (e.g. recovery time after switches)."""
+        return {}
+
+    def circuit_options(self) -> dict[str, Any]:
+        """Keyword arguments a circuit of the task's family needs from the task (e.g. a frame)."""
+        return {}
+
+    def config(self) -> dict[str, Any]:
+        """The task's constructor arguments, for results' attrs."""
+        return {"task": self.name, **{k: _plain(v) for k, v in vars(self).items()
+                                      if not k.startswith("_") and k != "np_random"}}
+
+    # ------------------------------------------------------------- helpers
+    def _require_reset(self) -> np.random.Generator:
+        if self.np_random is None:
+            raise RuntimeError(f"{type(self).__name__} must be reset(seed=...) before use")
+        return self.np_random
+
+
+def single(array: np.ndarray) -> np.ndarray:
+    """Drop the leading ensemble axis of a single-member circuit's array."""
+    if array.shape[0] != 1:
+        raise ValueError(f"expected a single-member (ensemble size 1) array, got shape {array.shape}")
+    return array[0]
+
+
+TASKS: dict[str, type[Task]] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator: make ``cls`` available by its CLI ``name``."""
+    TASKS[cls.name] = cls
+    return cls
+
+
+def make_task(name: str, **options: Any) -> Task:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; available: {sorted(TASKS)}")
+    return TASKS[name](**options)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist() if value.size <= 64 else f"array{value.shape}"
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value
+    return repr(value)
