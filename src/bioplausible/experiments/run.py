@@ -81,7 +81,7 @@ def run(
     _check_probes(circuit, probes)
     engine.prepare(circuit, sequences[0][2])
 
-    recorder = _Recorder(circuit, tasks, probes)
+    recorder = _Recorder(circuit, tasks, probes, engine)
     recorder.record(resumed_steps, None, None)
     started = time.perf_counter()
     done = 0
@@ -114,8 +114,8 @@ def run(
 class _Recorder:
     """Collects metrics and probes at evaluation points."""
 
-    def __init__(self, circuit: Circuit, tasks: list[Task], probes: Sequence[str]) -> None:
-        self.circuit, self.tasks, self.probes = circuit, tasks, list(probes)
+    def __init__(self, circuit: Circuit, tasks: list[Task], probes: Sequence[str], substrate: Substrate) -> None:
+        self.circuit, self.tasks, self.probes, self.substrate = circuit, tasks, list(probes), substrate
         self.steps: list[int] = []
         self.metrics: list[list[dict[str, float]]] = []
         self.recorded: dict[str, list[np.ndarray]] = {name: [] for name in self.probes}
@@ -123,7 +123,7 @@ class _Recorder:
     def record(self, step: int, batch: Batch | None, activities: dict[str, np.ndarray] | None) -> None:
         self.steps.append(step)
         self.metrics.append([
-            task.score(self.circuit.member(k), None if batch is None else batch.member(k))
+            task.score(self.circuit.member(k), None if batch is None else batch.member(k), self.substrate)
             for k, task in enumerate(self.tasks)
         ])
         for name in self.probes:

@@ -141,7 +141,7 @@ class StatisticalAdaptation(Task):
         return Batch(inputs, info={"context": contexts})
 
     # ------------------------------------------------------------------ scoring
-    def score(self, circuit: Circuit, batch: Batch | None = None) -> dict[str, float]:
+    def score(self, circuit: Circuit, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
         context = int(batch.info["context"].reshape(-1)[-1]) if batch is not None else int(self.context_at(0))
         covariance = self.covariances[context]
         matrix = single(circuit.effective_matrix())

@@ -73,8 +73,12 @@ class Task(ABC):
         return None
 
     @abstractmethod
-    def score(self, circuit: Circuit, batch: Batch | None = None) -> dict[str, float]:
-        """Named metrics of ``circuit`` (ensemble size 1); ``batch`` is the last training batch."""
+    def score(self, circuit: Circuit, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
+        """Named metrics of ``circuit`` (ensemble size 1); ``batch`` is the last training batch.
+
+        ``substrate`` is the substrate the run uses; most tasks score the learned weights
+        with the rate form and ignore it, tasks whose metric is a dynamic (sequence recall)
+        may run their evaluation on it."""
 
     def summarize(self, trace: Mapping[str, np.ndarray], steps: np.ndarray) -> dict[str, float]:
         """Metrics derived from a whole metric trace (e.g. recovery time after switches)."""
