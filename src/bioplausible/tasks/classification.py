@@ -8,8 +8,9 @@ on the held-out split only:
 * ``test_accuracy`` = fraction of test samples with ``argmax_i h_L,i = label``;
 * ``test_loss`` = mean ``½‖h_L − y‖²`` on the test split, ``train_loss`` the same on the
   last training batch;
-* ``error_correlation_<population>`` = mean over (unit, output) of ``|corr(h_i, ε_j)|`` on
-  the test split for every simulated population (EBD paper, App. J; spec §8.1).
+* neural predictions per layer (``predictions=True``, :func:`layer_predictions`): mean
+  ``|corr(h_i, ε_j)|`` on the test split, cosine of the rule's update with the BP gradient on
+  the last training batch, kernel–task alignment, forward/feedback angle (spec §8).
 
 Datasets (:mod:`bioplausible.tasks.datasets`): ``"digits"`` (scikit-learn, ships; default),
 ``"mnist1d"`` (generated), ``"fashion-mnist"`` (Debian package ``dataset-fashion-mnist`` or
@@ -32,10 +33,11 @@ import numpy as np
 
 from ..circuits.base import Batch, Circuit
 from ..validation import check_choice, check_integer, check_real
+from ..analysis import supervised as supervised_analysis
 from . import datasets
 from .base import Task, register_task
 
-__all__ = ["Classification", "TeacherStudent", "load_dataset", "DATASETS"]
+__all__ = ["Classification", "TeacherStudent", "load_dataset", "layer_predictions", "DATASETS"]
 
 DATASETS = ("digits", "mnist1d", "fashion-mnist", "mnist", "cifar10")
 
@@ -67,39 +69,30 @@ def _chunks(n: int, size: int = 2000):
         yield slice(start, min(start + size, n))
 
 
-def error_correlations(
-    circuit: Circuit, inputs: np.ndarray, targets: np.ndarray, chunk: int = 2000
-) -> dict[str, np.ndarray]:
-    """Per simulated population: mean over (unit i, output j) of ``|Pearson corr(h_i, ε_j)|``
-    over the samples, accumulated in chunks (streaming sums); units with zero variance are
-    excluded. Returns ``{population: (K,)}`` for a circuit of any ensemble size K."""
-    names = [p.name for p in circuit.populations() if p.role == "neurons"]
-    sums: dict[str, list[np.ndarray]] = {}
-    n = 0
-    for part in _chunks(inputs.shape[-2], chunk):
-        acts = circuit.respond(inputs[..., part, :])
-        error = circuit.output(acts) - targets[..., part, :]
-        n += error.shape[-2]
-        for name in names:
-            h = acts[name]
-            terms = [h.sum(-2), error.sum(-2), (h**2).sum(-2), (error**2).sum(-2),
-                     np.matmul(np.swapaxes(h, -1, -2), error)]
-            if name not in sums:
-                sums[name] = terms
-            else:
-                sums[name] = [a + b for a, b in zip(sums[name], terms)]
-    out = {}
-    for name, (sh, se, shh, see, she) in sums.items():
-        mh, me = sh / n, se / n
-        vh = np.maximum(shh / n - mh**2, 0.0)
-        ve = np.maximum(see / n - me**2, 0.0)
-        cov = she / n - mh[..., :, None] * me[..., None, :]
-        denom = np.sqrt(vh[..., :, None] * ve[..., None, :])
-        valid = (vh[..., :, None] > 1e-12) & (ve[..., None, :] > 1e-12)
-        corr = np.where(valid, np.abs(cov) / np.where(valid, denom, 1.0), 0.0)
-        count = valid.sum(axis=(-2, -1))
-        out[name] = np.where(count > 0, corr.sum(axis=(-2, -1)) / np.maximum(count, 1), np.nan)
-    return out
+def layer_predictions(
+    circuit: Circuit, evaluation: Batch, probe: Batch, kernel_samples: int = 500
+) -> dict[str, float]:
+    """Per-layer neural predictions (spec §8) of a single-member circuit, as flat metrics:
+    ``error_correlation_<population>`` on ``evaluation`` for every simulated population and,
+    for layered circuits (those with ``proposed_updates``/``feedback_paths``),
+    ``update_alignment_<k>`` on ``probe`` (a training batch), ``kernel_alignment_<k>`` on the
+    first ``kernel_samples`` evaluation samples and ``feedback_angle_<k>`` (k = hidden layer)."""
+    metrics: dict[str, float] = {}
+    if evaluation.targets is None:
+        return metrics
+    for name, value in supervised_analysis.error_correlations(circuit, evaluation.inputs, evaluation.targets).items():
+        metrics[f"error_correlation_{name}"] = float(value[0])
+    if not (hasattr(circuit, "proposed_updates") and hasattr(circuit, "feedback_paths")):
+        return metrics
+    if probe.targets is not None:
+        for k, value in enumerate(supervised_analysis.update_alignment(circuit, probe.inputs, probe.targets), 1):
+            metrics[f"update_alignment_{k}"] = float(value[0])
+    sub = evaluation[:kernel_samples]
+    for k, value in enumerate(supervised_analysis.kernel_task_alignment(circuit, sub.inputs, sub.targets), 1):
+        metrics[f"kernel_alignment_{k}"] = float(value[0])
+    for k, value in enumerate(supervised_analysis.feedback_angle(circuit), 1):
+        metrics[f"feedback_angle_{k}"] = float(value[0])
+    return metrics
 
 
 @register_task
@@ -111,7 +104,9 @@ class Classification(Task):
     ``n_train``/``n_test`` keep the first samples of each split (quick runs); ``normalize``
     "none" or "standardize" (per-feature z-score with the training statistics); ``epochs``
     sets ``default_steps`` (default: 60 for digits/mnist1d, 20 otherwise); ``batch_size``
-    the default mini-batch (20, the EBD paper's B).
+    the default mini-batch (20, the EBD paper's B); ``predictions`` adds the per-layer neural
+    predictions of :func:`layer_predictions` to every evaluation (``error_correlation_*``,
+    ``update_alignment_k``, ``kernel_alignment_k``, ``feedback_angle_k``).
     """
 
     name = "classification"
@@ -128,6 +123,7 @@ class Classification(Task):
         normalize: str = "none",
         epochs: int | None = None,
         batch_size: int = 20,
+        predictions: bool = True,
     ) -> None:
         super().__init__()
         self.dataset = check_choice("dataset", dataset, DATASETS)
@@ -141,6 +137,9 @@ class Classification(Task):
         default_epochs = 60 if dataset in ("digits", "mnist1d") else 20
         self.epochs = check_integer("epochs", default_epochs if epochs is None else epochs, 1)
         self.batch_size = check_integer("batch_size", batch_size, 1)
+        if not isinstance(predictions, bool):
+            raise TypeError(f"predictions must be a bool, got {predictions!r}")
+        self.predictions = predictions
         self._data: tuple[np.ndarray, ...] | None = None
         self._load()
         n = self._data[0].shape[0]
@@ -226,10 +225,12 @@ class Classification(Task):
         if batch is not None and batch.targets is not None:
             out = circuit.output(circuit.respond(batch.inputs))[0]
             metrics["train_loss"] = float(0.5 * np.mean(np.sum((out - batch.targets) ** 2, axis=-1)))
+            probe = batch[-self.batch_size :]
         else:
             metrics["train_loss"] = float("nan")
-        for name, value in error_correlations(circuit, test.inputs, test.targets).items():
-            metrics[f"error_correlation_{name}"] = float(value[0])
+            probe = self.training_set()[: self.batch_size]
+        if self.predictions:
+            metrics.update(layer_predictions(circuit, test, probe))
         return metrics
 
     def summarize(self, trace: Mapping[str, np.ndarray], steps: np.ndarray) -> dict[str, float]:
@@ -308,6 +309,6 @@ class TeacherStudent(Task):
         out = circuit.output(circuit.respond(test.inputs))[0]
         mse = float(np.mean((out - test.targets) ** 2))
         metrics = {"test_mse": mse, "relative_mse": mse / float(np.var(test.targets))}
-        for name, value in error_correlations(circuit, test.inputs, test.targets).items():
-            metrics[f"error_correlation_{name}"] = float(value[0])
+        probe = batch if batch is not None else Batch(test.inputs[:1], test.targets[:1])
+        metrics.update(layer_predictions(circuit, test, probe))
         return metrics
