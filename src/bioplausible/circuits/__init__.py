@@ -1,8 +1,28 @@
 """Circuits, one module per family; each registers its circuits by kebab-case name."""
 
-from .adaptation import DirectWhitening, GainWhitening, InterneuronWhitening, MultiTimescaleWhitening
-from .supervised import EBD, Backprop, DirectFeedbackAlignment, FeedbackAlignment, Hebbian
-from .base import CIRCUITS, Batch, Circuit, Connection, Parameters, Population, make_circuit, register_circuit
+from .adaptation import (
+    DirectWhitening,
+    GainWhitening,
+    InterneuronWhitening,
+    MultiTimescaleWhitening,
+)
+from .supervised import (
+    EBD,
+    Backprop,
+    DirectFeedbackAlignment,
+    FeedbackAlignment,
+    Hebbian,
+)
+from .base import (
+    CIRCUITS,
+    Batch,
+    Circuit,
+    Connection,
+    Parameters,
+    Population,
+    make_circuit,
+    register_circuit,
+)
 
 __all__ = [
     "Circuit", "Parameters", "Population", "Connection", "Batch", "CIRCUITS", "make_circuit", "register_circuit",
