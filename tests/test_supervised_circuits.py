@@ -95,7 +95,8 @@ def test_ensemble_member_equals_single_run(name):
         both.dataset["metric_test_accuracy"].values[1], one.dataset["metric_test_accuracy"].values[0]
     )
     np.testing.assert_allclose(
-        both.dataset["final_state_weight_1"].values[1], one.dataset["final_state_weight_1"].values[0], rtol=1e-9, atol=1e-12
+        both.dataset["final_state_weight_1"].values[1], one.dataset["final_state_weight_1"].values[0],
+        rtol=1e-9, atol=1e-12,
     )
 
 
@@ -117,14 +118,13 @@ def test_state_round_trip_and_regularisers_run(digits):
 def test_graph_declares_biases_and_broadcast():
     circuit = S.EBD().initialize(64, 10)
     graph = circuit.graph()
-    assert graph.nodes["bias"]["role"] == "input"
+    assert [p.role for p in circuit.populations()].count("input") == 1
     assert graph.nodes["output"]["role"] == "readout"
     assert graph.nodes["hidden_1"]["offset"] == 0.0
     assert graph.edges["output", "hidden_1"]["rule"] == "decorrelation_correlation"
     assert graph.edges["input", "hidden_1"]["rule"] == "three_factor"
     assert graph.edges["hidden_2", "output"]["rule"] == "delta_rule"
-    weights = circuit.weights()
-    np.testing.assert_array_equal(weights["bias", "hidden_2"][..., 0], circuit.state["bias_2"])
+    np.testing.assert_array_equal(circuit.biases()["hidden_2"], circuit.state["bias_2"])
 
 
 def test_generic_settle_reproduces_respond_without_biases():

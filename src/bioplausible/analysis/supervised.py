@@ -36,7 +36,9 @@ def _chunks(n: int, size: int):
         yield slice(start, min(start + size, n))
 
 
-def error_correlations(circuit: Any, inputs: np.ndarray, targets: np.ndarray, chunk: int = 2000) -> dict[str, np.ndarray]:
+def error_correlations(
+    circuit: Any, inputs: np.ndarray, targets: np.ndarray, chunk: int = 2000
+) -> dict[str, np.ndarray]:
     """Per simulated population: mean over (unit i, output j) of ``|Pearson corr(h_i, ε_j)|``,
     ``ε = output − target``, over the samples (streaming sums over chunks); pairs with a unit
     or output of zero variance are excluded. Returns ``{population: (K,)}``."""

@@ -6,13 +6,6 @@ from .adaptation import (
     InterneuronWhitening,
     MultiTimescaleWhitening,
 )
-from .supervised import (
-    EBD,
-    Backprop,
-    DirectFeedbackAlignment,
-    FeedbackAlignment,
-    Hebbian,
-)
 from .base import (
     CIRCUITS,
     Batch,
@@ -22,6 +15,13 @@ from .base import (
     Population,
     make_circuit,
     register_circuit,
+)
+from .supervised import (
+    EBD,
+    Backprop,
+    DirectFeedbackAlignment,
+    FeedbackAlignment,
+    Hebbian,
 )
 
 __all__ = [

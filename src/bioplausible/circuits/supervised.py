@@ -18,25 +18,31 @@ Papers: Erdogan, Pehlevan & Erdogan, "Error broadcast and decorrelation as a pot
 artificial and natural learning mechanism", NeurIPS 2025 (EBD, Algorithm 1); Nøkland 2016
 (DFA); Lillicrap et al. 2016 (FA); Bordelon & Pehlevan, ICLR 2023 (ρ-FA, Hebb, Eqs. 1–3).
 
-**Biases.** The fixed-point semantics of the substrates has no bias term, so biases are the
-weights from a one-unit input population ``bias`` whose activity is always 1 (on spikes: an
-input unit firing at ``r0``). Both substrates therefore realise ``u_k = W_k h_{k−1} + b_k``.
+**Biases.** The generic fixed-point semantics has no bias term. Here every hidden unit's bias
+is a constant drive: in the rate form ``u_k = W_k h_{k−1} + b_k``; on spikes the IF unit
+integrates ``dv/dt = r0 (b_k + Σ drives)``, i.e. the constant part of its drive (the
+``bias`` variable the generic IF model already has for offset coding). The spiking model
+``"layered-integrate-and-fire"`` registered below is the generic IF route plus this term, so
+both substrates realise the same ``u_k``. The output bias is part of the (non-simulated)
+readout. With ``bias=False`` the circuits run on the unmodified generic route.
 
 **Spiking.** Hidden layers are nonnegative IF populations (offset 0, i.e. ReLU); input →
 hidden_1 is the analog drive, hidden → hidden voltage jumps, the output a linear readout.
 ``learn`` recomputes the readout from the decoded hidden counts and applies the same rule
-functions to the counts; ``f'(u_k)`` becomes the spike gate ``1[n_i > 0]`` (spiking.md §3.1).
+functions to the counts; ``f'(u_k)`` becomes the spike gate ``1[n_i > 0]`` (spiking.md §3.1);
+the broadcast error ``R_k ε`` (or Bδ, Wᵀδ) is the per-neuron modulator of that update.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..rules import supervised as rules
+from ..substrates import spiking as _spiking
 from ..validation import check_choice, check_integer, check_real
 from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
 
@@ -109,6 +115,7 @@ class LayeredCircuit(Circuit):
     family = "supervised"
     default_task = "classification"
     Parameters = MLPParameters
+    spiking_model = "layered-integrate-and-fire"
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -155,11 +162,11 @@ class LayeredCircuit(Circuit):
         else:
             sizes = [0, *self.params.hidden_sizes, 0]
         pops = [Population("input", sizes[0], role="input", description="task inputs x = h_0")]
-        if self.params.bias:
-            pops.append(Population("bias", 1, role="input", description="constant 1 (carries the biases b_k)"))
         for k, name in enumerate(self._hidden_names(), start=1):
             pops.append(Population(name, sizes[k], offset=0.0, description=f"ReLU hidden layer h_{k}"))
-        pops.append(Population("output", sizes[-1], role="readout", description="linear output h_L = W_L h_{L−1} + b_L"))
+        pops.append(
+            Population("output", sizes[-1], role="readout", description="linear output h_L = W_L h_{L−1} + b_L")
+        )
         return pops
 
     def _rule_for_layer(self, k: int) -> Any:
@@ -171,9 +178,8 @@ class LayeredCircuit(Circuit):
         for k in range(1, self.n_layers + 1):
             rule = rules.delta_rule if k == self.n_layers else self._rule_for_layer(k)
             kind = "drive" if k == 1 else "feedforward"
-            conns.append(Connection(names[k - 1], names[k], rule, kind=kind, description=f"W_{k}"))
-            if self.params.bias:
-                conns.append(Connection("bias", names[k], rule, kind="drive", description=f"b_{k}"))
+            note = f"W_{k} (+ bias b_{k} as a constant drive)" if self.params.bias else f"W_{k}"
+            conns.append(Connection(names[k - 1], names[k], rule, kind=kind, description=note))
         return conns
 
     def weights(self) -> dict[tuple[str, str], np.ndarray]:
@@ -181,9 +187,12 @@ class LayeredCircuit(Circuit):
         out: dict[tuple[str, str], np.ndarray] = {}
         for k in range(1, self.n_layers + 1):
             out[(names[k - 1], names[k])] = self.state[f"weight_{k}"]
-            if self.params.bias:
-                out[("bias", names[k])] = self.state[f"bias_{k}"][..., None]
         return out
+
+    def biases(self) -> dict[str, np.ndarray]:
+        """Constant drive of each population, (K, n): ``b_k`` (zeros with ``bias=False``)."""
+        names = [*self._hidden_names(), "output"]
+        return {name: self.state[f"bias_{k}"] * float(self.params.bias) for k, name in enumerate(names, 1)}
 
     # ------------------------------------------------------------------ dynamics
     def forward(self, inputs: np.ndarray) -> list[np.ndarray]:
@@ -200,8 +209,6 @@ class LayeredCircuit(Circuit):
     def respond(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
         layers = self.forward(inputs)
         out = {"input": layers[0]}
-        if self.params.bias:
-            out["bias"] = np.ones((*layers[0].shape[:-1], 1))
         out.update({name: h for name, h in zip(self._hidden_names(), layers[1:-1])})
         out["output"] = layers[-1]
         return out
@@ -577,8 +584,9 @@ class HebbianParameters(MLPParameters):
     """``learning_rate`` η of the error-modulated Hebbian hidden rule; ``synaptic_scaling``
     rescales each hidden neuron's incoming weights (with its bias) to their initial norm after every
     update (local, per neuron). Without it the rule is a positive feedback loop (larger
-    weights → larger error → larger updates) and diverges on digits for η ≥ 3e-5; with it, η ≥ 3e-5 still collapses the layer onto one
-    direction (all neurons learn the same leading component) and the readout diverges."""
+    weights → larger error → larger updates) and diverges on digits for η ≥ 3e-5; with it,
+    η ≥ 3e-5 still collapses the layer onto one direction (all neurons learn the same leading
+    component) and the readout diverges."""
 
     learning_rate: Any = 1e-5
     synaptic_scaling: bool = True
@@ -631,3 +639,37 @@ class Hebbian(LayeredCircuit):
             )
         return out
 
+
+
+# ============================================================================ spiking realisation
+class _LayeredIFNetwork(_spiking._IFNetwork):
+    """The generic IF network plus each hidden unit's bias as a constant drive."""
+
+    def _write_parameters(self) -> None:
+        super()._write_parameters()
+        for name, bias in self.circuit.biases().items():
+            if name in self.groups:
+                group = self.groups[name]
+                group.bias[:] = np.asarray(group.bias[:]) + bias.reshape(-1)
+
+    def run(self, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
+        activities = super().run(batch, batch_size, first_step)
+        if activities:
+            last = self.circuit._hidden_names()[-1]
+            activities["output"] = self.circuit.readout(activities[last])
+        return activities
+
+
+@_spiking.register_spiking_model("layered-integrate-and-fire")
+def simulate_layered_integrate_and_fire(
+    substrate: _spiking.SpikingSubstrate, circuit: Circuit, batch: Batch, batch_size: int, first_step: int
+) -> dict[str, np.ndarray]:
+    """Spiking model of the layered circuits: the generic integrate-and-fire route
+    (:func:`bioplausible.substrates.spiking.simulate_integrate_and_fire`) with the hidden
+    biases added to each IF unit's constant drive; learning per ``batch_size`` presentations
+    from decoded counts with the circuit's own rule functions."""
+    key = "layered-integrate-and-fire"
+    network = substrate.cache.get(key)
+    if network is None or network.circuit is not circuit or batch.size > network.capacity:
+        network = substrate.cache[key] = _LayeredIFNetwork(substrate, circuit, batch.size)
+    return network.run(batch, batch_size, first_step)

@@ -1,7 +1,7 @@
 """Shared task environments: every circuit of a family runs on the same task."""
 
 from .adaptation import StatisticalAdaptation
-from .classification import Classification, TeacherStudent
 from .base import TASKS, Task, make_task, register_task
+from .classification import Classification, TeacherStudent
 
 __all__ = ["Task", "TASKS", "make_task", "register_task", "StatisticalAdaptation", "Classification", "TeacherStudent"]

@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis import supervised as supervised_analysis
 from ..circuits.base import Batch, Circuit
 from ..validation import check_choice, check_integer, check_real
-from ..analysis import supervised as supervised_analysis
 from . import datasets
 from .base import Task, register_task
 
