@@ -101,7 +101,14 @@ def main() -> None:
     parser.add_argument("--mnist-dir")
     parser.add_argument("--cifar-dir")
     parser.add_argument("--datasets", nargs="*", help="restrict to these datasets")
+    parser.add_argument("--settings", help="JSON file {rule: {parameter: value}} replacing the large-MLP settings")
     args = parser.parse_args()
+    if args.settings:
+        import json
+
+        with open(args.settings) as handle:
+            LARGE.clear()
+            LARGE.update(json.load(handle))
 
     datasets = available(args)
     if args.datasets:
