@@ -9,7 +9,8 @@ A rule that decorrelates its hidden layers from the error (EBD by design, BP as 
 effect of descending the loss) drives the curve down; Hebb has no credit assignment.
 
     python examples/compare_rules_error_correlation.py            # 60 epochs, 3 seeds
-    python examples/compare_rules_error_correlation.py --small    # a few epochs (tests)
+    python examples/compare_rules_error_correlation.py --small    # a few epochs (tests; also
+                                                                   # BIOPLAUSIBLE_EXAMPLE_QUICK=1)
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def curves(epochs: int, seeds: list[int], n_train: int | None) -> dict[str, dict
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, np.ndarray]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--small", action="store_true", default=bool(os.environ.get("BIOPLAUSIBLE_SMALL")),
+    parser.add_argument("--small", action="store_true", default=bool(os.environ.get("BIOPLAUSIBLE_EXAMPLE_QUICK")),
                         help="a few epochs on 300 training samples, one seed")
     parser.add_argument("--output", default="error_correlation.png", help="figure path ('' for none)")
     args = parser.parse_args(argv)
