@@ -55,8 +55,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--presentations", type=int, help="check-experiment presentations (default 1000; --full 5000)")
+    parser.add_argument("--no-digits", action="store_true", help="skip the digits part of --full")
     args = parser.parse_args()
-    steps = 5000 if args.full else 1000
+    steps = args.presentations or (5000 if args.full else 1000)
     seeds = [0, 1]
     spiking = {"presentation": 0.1, "dt": 1e-3}
     jobs = [
@@ -65,7 +67,7 @@ def main() -> None:
         ("check", "IF dithered", 0.2, "spiking", spiking, steps, seeds),
         ("check", "IF v0 = 0", 0.2, "spiking", {**spiking, "dither": False}, steps, seeds),
     ]
-    if args.full:
+    if args.full and not args.no_digits:
         for name in ("ebd", "direct-feedback-alignment", "backprop", "feedback-alignment"):
             jobs += [("digits", name, "rate", 1), ("digits", name, "spiking", 1)]
     with ProcessPoolExecutor(args.workers) as pool:
@@ -76,7 +78,7 @@ def main() -> None:
         if kind == "check":
             change = 100 * (np.mean(values) / np.mean(rate) - 1)
             print(f"  {label:18s} {np.array2string(values, precision=4)}  ({change:+.1f} % vs rate, {seconds:.0f} s)")
-    if args.full:
+    if args.full and not args.no_digits:
         print("Digits 64-32-10, 1 epoch, T = 100 ms, r0 = 100 Hz, dt = 0.1 ms: test accuracy")
         for kind, label, values, seconds in results:
             if kind == "digits":

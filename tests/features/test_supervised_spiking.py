@@ -23,7 +23,7 @@ def _mse(circuit, substrate, steps, seeds, **options):
 
 
 def test_ebd_spiking_matches_rate_on_teacher_student_quick():
-    steps, seeds = 400, [0]
+    steps, seeds = 250, [0]
     rate = _mse(S.EBD(learning_rate=0.2, **CHECK), "rate", steps, seeds)
     spiking = _mse(S.EBD(learning_rate=0.2, **CHECK), "spiking", steps, seeds, presentation=0.1, dt=1e-3)
     assert np.all(np.abs(spiking - rate) <= 0.05 * rate), (rate, spiking)

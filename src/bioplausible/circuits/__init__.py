@@ -19,6 +19,7 @@ from .base import (
 from .supervised import (
     EBD,
     Backprop,
+    CorInfoMaxEBD,
     DirectFeedbackAlignment,
     FeedbackAlignment,
     Hebbian,
@@ -27,5 +28,5 @@ from .supervised import (
 __all__ = [
     "Circuit", "Parameters", "Population", "Connection", "Batch", "CIRCUITS", "make_circuit", "register_circuit",
     "DirectWhitening", "InterneuronWhitening", "GainWhitening", "MultiTimescaleWhitening",
-    "EBD", "Backprop", "FeedbackAlignment", "DirectFeedbackAlignment", "Hebbian",
+    "EBD", "CorInfoMaxEBD", "Backprop", "FeedbackAlignment", "DirectFeedbackAlignment", "Hebbian",
 ]

@@ -74,15 +74,18 @@ def layer_predictions(
 ) -> dict[str, float]:
     """Per-layer neural predictions (spec §8) of a single-member circuit, as flat metrics:
     ``error_correlation_<population>`` on ``evaluation`` for every simulated population and,
-    for layered circuits (those with ``proposed_updates``/``feedback_paths``),
-    ``update_alignment_<k>`` on ``probe`` (a training batch), ``kernel_alignment_<k>`` on the
-    first ``kernel_samples`` evaluation samples and ``feedback_angle_<k>`` (k = hidden layer)."""
+    ``feedback_angle_<k>`` for circuits with ``feedback_paths`` and, for the layered MLPs (with
+    ``proposed_updates``), ``update_alignment_<k>`` on ``probe`` (a training batch) and
+    ``kernel_alignment_<k>`` on the first ``kernel_samples`` evaluation samples (k = hidden layer)."""
     metrics: dict[str, float] = {}
     if evaluation.targets is None:
         return metrics
     for name, value in supervised_analysis.error_correlations(circuit, evaluation.inputs, evaluation.targets).items():
         metrics[f"error_correlation_{name}"] = float(value[0])
-    if not (hasattr(circuit, "proposed_updates") and hasattr(circuit, "feedback_paths")):
+    if hasattr(circuit, "feedback_paths"):
+        for k, value in enumerate(supervised_analysis.feedback_angle(circuit), 1):
+            metrics[f"feedback_angle_{k}"] = float(value[0])
+    if not hasattr(circuit, "proposed_updates"):
         return metrics
     if probe.targets is not None:
         for k, value in enumerate(supervised_analysis.update_alignment(circuit, probe.inputs, probe.targets), 1):
@@ -90,8 +93,6 @@ def layer_predictions(
     sub = evaluation[:kernel_samples]
     for k, value in enumerate(supervised_analysis.kernel_task_alignment(circuit, sub.inputs, sub.targets), 1):
         metrics[f"kernel_alignment_{k}"] = float(value[0])
-    for k, value in enumerate(supervised_analysis.feedback_angle(circuit), 1):
-        metrics[f"feedback_angle_{k}"] = float(value[0])
     return metrics
 
 
