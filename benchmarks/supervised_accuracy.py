@@ -40,11 +40,14 @@ DIGITS = {
     "ebd-regularised": {"forgetting": 0.999, "learning_rate": 0.3, "power_rate": 3e-3, "entropy_rate": 1e-3,
                         "entropy_init": 0.25},
 }
-#: Paper MLP sizes; rates chosen by us on a Fashion-MNIST subset (the paper's do not transfer).
+#: Paper MLP sizes; rates chosen by us: the best of a small grid (BP/FA η ∈ {0.003, 0.01};
+#: DFA/EBD μ_d ∈ {0.03, 0.1, 0.3}; output μ_L ∈ {0.003, 0.01}) after one epoch on the first
+#: 5000 Fashion-MNIST training images, scored on training images 55000–59999 (validation).
+#: μ_L = 0.05 (the digits value) diverges here: μ_L ‖h‖² > 2 for 784-pixel inputs.
 LARGE = {
     "backprop": {"learning_rate": 0.01, "output_rate": 0.01},
-    "ebd": {"learning_rate": 10.0, "output_rate": 0.01, "forgetting": 0.99999},
-    "direct-feedback-alignment": {"learning_rate": 10.0, "output_rate": 0.01},
+    "ebd": {"learning_rate": 0.03, "output_rate": 0.01, "forgetting": 0.99999},
+    "direct-feedback-alignment": {"learning_rate": 0.03, "output_rate": 0.01},
     "feedback-alignment": {"learning_rate": 0.01, "output_rate": 0.01},
     "hebbian": {"learning_rate": 1e-7, "output_rate": 0.01},
 }
