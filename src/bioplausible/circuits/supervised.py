@@ -419,7 +419,7 @@ class EBD(LayeredCircuit):
             if entropy_rates[k - 1] > 0:
                 key = f"autocorrelation_{k}"
                 rh = self.state[key]
-                delta_rh = (1.0 - p.entropy_forgetting) * (rules._batch_outer(post, post) - rh)
+                delta_rh = (1.0 - p.entropy_forgetting) * (rules.batch_outer(post, post) - rh)
                 out[key] = delta_rh
                 ew, eb = rules.entropy_ascent(pre, post, rh + delta_rh, p.entropy_epsilon, entropy_rates[k - 1])
                 dw, db = dw + ew, db + eb
@@ -879,19 +879,19 @@ class CorInfoMaxEBD(Circuit):
                 phi = gate * rules.broadcast_error(projection, error)
             forward = self.state[f"forward_{k}"]
             mismatch = h[k] - np.matmul(h[k - 1], np.swapaxes(forward, -1, -2))
-            new[f"forward_{k}"] = forward + rules._batch_outer(
+            new[f"forward_{k}"] = forward + rules.batch_outer(
                 p.prediction_rate * mismatch - forward_rates[k - 1] * phi, h[k - 1]
             )
             if k < L:
                 backward = self.state[f"backward_{k}"]
                 mismatch = h[k] - np.matmul(h[k + 1], np.swapaxes(backward, -1, -2))
-                new[f"backward_{k}"] = backward + rules._batch_outer(
+                new[f"backward_{k}"] = backward + rules.batch_outer(
                     p.prediction_rate * mismatch - backward_rates[k - 1] * phi, h[k + 1]
                 )
             lateral = self.state[f"lateral_{k}"]
             z = np.matmul(h[k], np.swapaxes(lateral, -1, -2))
-            new[f"lateral_{k}"] = (lateral - gamma_e * rules._batch_outer(z, z)) / p.lateral_forgetting \
-                - lateral_rate * rules._batch_outer(phi, h[k])
+            new[f"lateral_{k}"] = (lateral - gamma_e * rules.batch_outer(z, z)) / p.lateral_forgetting \
+                - lateral_rate * rules.batch_outer(phi, h[k])
         self.state.update(new)
         self.steps += 1
 

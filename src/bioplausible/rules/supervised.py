@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "batch_outer",
     "relu_gain",
     "three_factor",
     "delta_rule",
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 
-def _batch_outer(post: np.ndarray, pre: np.ndarray) -> np.ndarray:
+def batch_outer(post: np.ndarray, pre: np.ndarray) -> np.ndarray:
     """Batch mean of ``post preᵀ``: (K, B, n), (K, B, m) -> (K, n, m)."""
     return np.matmul(np.swapaxes(post, -1, -2), pre) / post.shape[-2]
 
@@ -63,7 +64,7 @@ def three_factor(
     """
     signal = relu_gain(post) * modulator
     scale = sign * learning_rate
-    return scale * _batch_outer(signal, pre), scale * signal.mean(axis=-2)
+    return scale * batch_outer(signal, pre), scale * signal.mean(axis=-2)
 
 
 def delta_rule(pre: np.ndarray, error: np.ndarray, learning_rate: float) -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +72,7 @@ def delta_rule(pre: np.ndarray, error: np.ndarray, learning_rate: float) -> tupl
 
     ``ε = h_L − y`` (K, B, n_out). Gradient of ½‖ε‖² (EBD paper §2.3; Widrow–Hoff).
     """
-    return -learning_rate * _batch_outer(error, pre), -learning_rate * error.mean(axis=-2)
+    return -learning_rate * batch_outer(error, pre), -learning_rate * error.mean(axis=-2)
 
 
 def broadcast_error(projection: np.ndarray, error: np.ndarray) -> np.ndarray:
@@ -102,7 +103,7 @@ def decorrelation_correlation(
     Pre ``ε_c`` (the broadcast error), post ``h_i``, forgetting factor λ_d (EBD paper,
     Algorithm 1, R update; ``R_k ← λ_d R_k + (1−λ_d)/B g(H_k) Eᵀ``).
     """
-    return (1.0 - forgetting) * (_batch_outer(hidden, error) - projection)
+    return (1.0 - forgetting) * (batch_outer(hidden, error) - projection)
 
 
 def error_modulated_hebbian(
@@ -114,7 +115,7 @@ def error_modulated_hebbian(
     ``δ_ℓ = −‖ε‖² h_ℓ``: co-activity scaled by a global scalar error, no credit assignment.
     """
     signal = np.sum(error**2, axis=-1, keepdims=True) * post
-    return learning_rate * _batch_outer(signal, pre), learning_rate * signal.mean(axis=-2)
+    return learning_rate * batch_outer(signal, pre), learning_rate * signal.mean(axis=-2)
 
 
 def power_normalization(
@@ -127,7 +128,7 @@ def power_normalization(
     """
     power = np.mean(post**2, axis=-2, keepdims=True)
     signal = 4.0 * (power - target) * post * relu_gain(post)
-    return -learning_rate * _batch_outer(signal, pre), -learning_rate * signal.mean(axis=-2)
+    return -learning_rate * batch_outer(signal, pre), -learning_rate * signal.mean(axis=-2)
 
 
 def entropy_ascent(
@@ -146,14 +147,14 @@ def entropy_ascent(
     rhs = np.swapaxes(post, -1, -2)
     solved = np.linalg.solve(np.swapaxes(factor, -1, -2), np.linalg.solve(factor, rhs))
     signal = np.swapaxes(solved, -1, -2) * relu_gain(post)
-    return learning_rate * _batch_outer(signal, pre), learning_rate * signal.mean(axis=-2)
+    return learning_rate * batch_outer(signal, pre), learning_rate * signal.mean(axis=-2)
 
 
 def activation_sparsity(pre: np.ndarray, post: np.ndarray, learning_rate: float) -> tuple[np.ndarray, np.ndarray]:
     """Activation L1, descent on ``⟨‖h‖₁⟩``: ``ΔW = −μ_1 (sign(H) ⊙ f'(U)) H_{k−1}ᵀ / B``
     (EBD paper, §2.4). Local."""
     signal = np.sign(post) * relu_gain(post)
-    return -learning_rate * _batch_outer(signal, pre), -learning_rate * signal.mean(axis=-2)
+    return -learning_rate * batch_outer(signal, pre), -learning_rate * signal.mean(axis=-2)
 
 
 def forward_broadcast(
@@ -165,7 +166,7 @@ def forward_broadcast(
     ``pre`` h_{L−1}, ``hidden`` h_k of the decorrelated layer k, ``projection`` R_k.
     """
     projected = np.matmul(hidden, projection)
-    return -learning_rate * _batch_outer(projected, pre), -learning_rate * projected.mean(axis=-2)
+    return -learning_rate * batch_outer(projected, pre), -learning_rate * projected.mean(axis=-2)
 
 
 def weight_decay(weights: np.ndarray, learning_rate: float) -> np.ndarray:
