@@ -113,6 +113,9 @@ class Classification(Task):
     name = "classification"
     description = "offline classification (digits, MNIST-1D, Fashion-MNIST, MNIST, CIFAR-10); test accuracy"
     family = "supervised"
+    headline_metrics = ("test_accuracy", "test_loss", "error_correlation_hidden_1", "update_alignment_1")
+    #: ``bioplausible compare`` (quick): 10 epochs of digits on the rate substrate.
+    quick_options = {"epochs": 10}
 
     def __init__(
         self,
@@ -252,7 +255,10 @@ class TeacherStudent(Task):
 
     name = "teacher-student"
     description = "teacher–student regression y = A2 relu(A1 x); test MSE"
-    family = "supervised"
+    #: Not the family's default task (that is ``classification``), so no ``family`` here:
+    #: ``compare`` picks each family's default task by this attribute.
+    family = ""
+    headline_metrics = ("test_mse", "relative_mse")
     default_batch_size = 1
     default_steps = 5000
     default_eval_every = 250
