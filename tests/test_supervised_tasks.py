@@ -113,4 +113,4 @@ def test_teacher_student_ebd_learns_beyond_readout():
     frozen = bpl.run(S.EBD(learning_rate=0.0, **kwargs), task, **options)
     mse, baseline = learned.dataset["metric_test_mse"].values[:, -1], frozen.dataset["metric_test_mse"].values[:, -1]
     assert np.all(mse < 0.7 * baseline)
-    assert np.all(learned.dataset["metric_relative_mse"].values[:, -1] < 0.1)
+    assert np.all(learned.dataset["metric_relative_mse"].values[:, -1] < 0.2)
