@@ -2,5 +2,6 @@
 
 from .adaptation import StatisticalAdaptation
 from .base import TASKS, Task, make_task, register_task
+from .sequence import SequenceRecall
 
-__all__ = ["Task", "TASKS", "make_task", "register_task", "StatisticalAdaptation"]
+__all__ = ["Task", "TASKS", "make_task", "register_task", "StatisticalAdaptation", "SequenceRecall"]
