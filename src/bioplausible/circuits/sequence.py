@@ -633,7 +633,8 @@ class MixedNet(SequenceCircuit):
 
     ``S(t+1) = sgn( Σ_μ ξ^μ f_S(m^μ(S(t))) + λ Σ_μ ξ^{μ+1} f_A(m^μ(S(t−τ_μ))) )``,
     ``f_S = x^{d_S}``, ``f_A = x^{d_A}``, pure-delay slow synapses. With λ > 1 every pattern
-    after the first dwells exactly τ+1 steps. Sompolinsky & Kanter (1986), PRL 57:2861
+    after the first dwells exactly τ+1 steps (with per-transition delays: ``max(τ_ν, τ_{ν−1}) + 1``,
+    see :meth:`schedule`). Sompolinsky & Kanter (1986), PRL 57:2861
     (d = 1); Chaudhry et al. (2023), NeurIPS. Two hidden populations (spec §2.5): ``hold``
     units (input ξ^μ/N, output ξ^μ, symmetric write) and ``advance`` units (input ξ^μ/N from
     the delayed state, output ξ^{μ+1}). Delays τ_μ = ``delays[μ mod len(delays)]``.
@@ -701,14 +702,23 @@ class MixedNet(SequenceCircuit):
         return np.stack(trajectory, axis=1)
 
     def schedule(self, n_steps: int, n_patterns: int) -> np.ndarray:
-        """ξ¹ for one step, then pattern μ+1 for τ_μ + 1 steps (wrapping at P)."""
+        """ξ¹ for one step, then pattern ν for ``max(τ_ν, τ_{ν−1}) + 1`` steps (wrapping at P).
+
+        Pattern ν is left once its own advance unit sees it (τ_ν steps after entry) *and* the
+        previous unit no longer sees ξ^{ν−1} (τ_{ν−1} steps after entry): with one delay τ
+        every dwell is τ+1 (*derived*; checked against rollouts in the tests).
+        """
         delays = self.params.delays or (self.params.delay,)
+
+        def tau(unit: int) -> int:
+            return delays[(unit % n_patterns) % len(delays)]
+
         indices, pattern, remaining = [0], 0, 1
         for _ in range(n_steps):
             remaining -= 1
             if remaining == 0:
                 pattern += 1
-                remaining = delays[pattern % len(delays)] + 1
+                remaining = max(tau(pattern), tau(pattern - 1)) + 1
             indices.append(pattern % n_patterns)
         return np.asarray(indices)
 

@@ -1,0 +1,201 @@
+"""Spiking realisation of the sequence circuits (Brian2): windowed replay with active/silent units.
+
+A ±1 visible unit is *active* (+1: fires regularly at ``r0`` through a window of length T,
+non-leaky IF with reset by subtraction and dithered start voltage) or *silent* (−1: no
+spikes). Spikes carry all communication; units apply their nonlinearity at window
+boundaries (spec: shared/specs/spiking.md §1.1, §3.3 "±1 networks with {0,1} coding"):
+
+* SeqNet: visible → visible synapses ``J_ij`` (voltage-free accumulation ``field_i += J_ij``
+  per presynaptic spike). At the end of a window, ``h_i = 2 field_i/(r0 T) − Σ_j J_ij``
+  (active/silent coding of ``J S``) and the unit is active next window iff ``h_i ≥ 0``
+  (``sgn(0) = +1``). One window per step.
+* DenseNet / two-layer / GPI: memory units as ON/OFF pairs. Visible spikes in window 2t give
+  each memory unit ``m^μ = 2 x_μ/(r0 T) − Σ_j W_vh[μ, j]``; in window 2t+1 the ON (OFF) unit
+  fires at ``r0 [±f̃(m^μ)]_+`` (``f̃`` the normalised separation function; divisive
+  normalisation across memory units), and visible unit i becomes active in window 2t+2 iff
+  ``Σ_μ W_hv[i, μ] (n_μ^ON − n_μ^OFF) ≥ 0``. Two windows per step (cortex → thalamus → cortex).
+
+Recall is read from spike counts: ``S_i(t) = +1`` iff unit i fired at least ``r0 T / 2``
+spikes in its window. Every replay is one ``Network.run`` (``TimedArray`` phase gates, a
+``network_operation`` at window boundaries, ``SpikeMonitor``), batched over cues as copies
+of the network inside the same groups. Counts of active units are exact (``r0 T``) with
+IF units, memory-unit counts are dithered roundings of ``r0 T f̃`` (unbiased).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["spiking_replay", "SpikingOptions", "spiking_options"]
+
+_TIE = 1e-9
+
+
+class SpikingOptions(dict):
+    """``rate_unit`` r0 (Hz), ``window`` T (s), ``dt`` (s), ``dither``, ``codegen``, ``seed``."""
+
+
+def spiking_options(substrate: Any = None, **overrides: Any) -> SpikingOptions:
+    """Read the windowed-replay options from a spiking substrate (``rate_unit``, ``presentation``
+    as the window, ``dt``, ``dither``, ``codegen``, ``seed``), then apply ``overrides``."""
+    options = SpikingOptions(rate_unit=100.0, window=0.1, dt=1e-4, dither=True, codegen="numpy", seed=0)
+    if substrate is not None and not isinstance(substrate, str):
+        for key, attribute in (("rate_unit", "rate_unit"), ("window", "presentation"), ("dt", "dt"),
+                               ("dither", "dither"), ("codegen", "codegen"), ("seed", "seed")):
+            value = getattr(substrate, attribute, None)
+            if value is not None and not callable(value):
+                options[key] = value
+    options.update({k: v for k, v in overrides.items() if v is not None})
+    if options["rate_unit"] * options["dt"] >= 1:
+        raise ValueError(f"rate_unit * dt must be < 1 (one spike per time step at most), got "
+                         f"{options['rate_unit']} Hz * {options['dt']} s")
+    if options["rate_unit"] * options["window"] < 2:
+        raise ValueError(f"rate_unit * window must be >= 2 spikes, got {options['rate_unit'] * options['window']:g}")
+    return options
+
+
+def spiking_replay(circuit: Any, cue: np.ndarray, n_steps: int, substrate: Any = None, *,
+                   return_spikes: bool = False, **overrides: Any) -> Any:
+    """Replay from ``cue`` (N,), (B, N) or (K, B, N) on spikes; states (K, n_steps + 1, B, N).
+
+    ``return_spikes=True`` also returns, for ensemble member 0, a dict with the visible and
+    memory spike trains (``*_indices``, ``*_times`` in s), ``window`` and ``steps_per_window``.
+    """
+    from .sequence import _states
+
+    options = spiking_options(substrate, **overrides)
+    states = _states(circuit, cue, "cue")
+    trajectories, spikes = [], None
+    for k in range(circuit.ensemble_size):
+        member = circuit.member(k)
+        if not hasattr(member, "spiking_layers"):
+            raise NotImplementedError(f"{type(circuit).__name__} has no spiking realisation")
+        trajectory, recorded = _replay(member.spiking_layers(), states[k], n_steps, options, seed_offset=k)
+        trajectories.append(trajectory)
+        spikes = recorded if spikes is None else spikes
+    stacked = np.stack(trajectories)
+    return (stacked, spikes) if return_spikes else stacked
+
+
+def _replay(layers: dict[str, Any], cue: np.ndarray, n_steps: int, options: SpikingOptions,
+            seed_offset: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
+    import brian2 as b2
+
+    r0, window, dt = float(options["rate_unit"]), float(options["window"]), float(options["dt"])
+    rng = np.random.default_rng([int(options["seed"]), seed_offset])
+    copies, n = cue.shape
+    recurrent = "recurrent" in layers
+    phases = 1 if recurrent else 2
+    n_windows = 1 + phases * n_steps
+    spikes_per_window = r0 * window
+    steps_per_window = int(round(window / dt))
+    if abs(steps_per_window * dt - window) > 1e-9 * window:
+        raise ValueError(f"window={window} s must be a whole number of dt={dt} s")
+
+    previous_target = b2.prefs.codegen.target
+    b2.prefs.codegen.target = options["codegen"]
+    try:
+        visible_gate = b2.TimedArray(np.array([float(w % phases == 0) for w in range(n_windows)] + [0.0]),
+                                     dt=window * b2.second)
+        namespace: dict[str, Any] = {"r0": r0 * b2.Hz, "visible_gate": visible_gate}
+        visible = b2.NeuronGroup(
+            copies * n,
+            "dv/dt = r0 * on * visible_gate(t) : 1\non : 1\nfield : 1\ncount : 1",
+            threshold="v > 1", reset="v -= 1\ncount += 1", method="euler",
+            dt=dt * b2.second, namespace=namespace, name="visible*",
+        )
+        visible.on = (cue.reshape(-1) > 0).astype(float)
+        visible.v = rng.random(copies * n) if options["dither"] else 0.0
+        objects: list[Any] = [visible]
+        copy_offset = np.arange(copies)[:, None, None]  # (C, 1, 1)
+        sign = np.arange(2)[None, :, None]  # ON, OFF
+        if recurrent:
+            weights = np.asarray(layers["recurrent"], dtype=float)
+            post, pre = np.nonzero(np.ones((n, n)))
+            synapses = b2.Synapses(visible, visible, "w : 1", on_pre="field_post += w", dt=dt * b2.second)
+            synapses.connect(i=(copy_offset * n + pre).reshape(-1), j=(copy_offset * n + post).reshape(-1))
+            synapses.w = np.tile(weights[post, pre], copies)
+            objects.append(synapses)
+            bias = weights.sum(axis=1)
+            magnitude = np.abs(weights).sum(axis=1)
+            memory = None
+        else:
+            w_in = np.asarray(layers["input"], dtype=float)  # (M, N)
+            w_out = np.asarray(layers["output"], dtype=float)  # (N, M)
+            transfer = layers["transfer"]
+            m_units = w_in.shape[0]
+            memory_gate = b2.TimedArray(np.array([float(w % 2 == 1) for w in range(n_windows)] + [0.0]),
+                                        dt=window * b2.second)
+            memory = b2.NeuronGroup(
+                copies * 2 * m_units,
+                "dv/dt = rate * memory_gate(t) : 1\nrate : Hz\nx : 1\ncount : 1",
+                threshold="v > 1", reset="v -= 1\ncount += 1", method="euler",
+                dt=dt * b2.second, namespace={"memory_gate": memory_gate}, name="memory*",
+            )
+            memory.v = rng.random(copies * 2 * m_units) if options["dither"] else 0.0
+            # memory unit index: (copy, sign, μ) -> copy*2M + sign*M + μ
+            mu, j = np.nonzero(np.ones((m_units, n)))
+            into = b2.Synapses(visible, memory, "w : 1", on_pre="x_post += w", dt=dt * b2.second)
+            into.connect(i=np.broadcast_to(copy_offset * n + j, (copies, 2, mu.size)).reshape(-1),
+                         j=(copy_offset * 2 * m_units + sign * m_units + mu).reshape(-1))
+            into.w = np.tile(w_in[mu, j], copies * 2)
+            i_out, mu_out = np.nonzero(np.ones((n, m_units)))
+            back = b2.Synapses(memory, visible, "w : 1", on_pre="field_post += w", dt=dt * b2.second)
+            back.connect(i=(copy_offset * 2 * m_units + sign * m_units + mu_out).reshape(-1),
+                         j=np.broadcast_to(copy_offset * n + i_out, (copies, 2, i_out.size)).reshape(-1))
+            back.w = np.tile(np.concatenate([w_out[i_out, mu_out], -w_out[i_out, mu_out]]), copies)
+            objects += [memory, into, back]
+            bias = w_in.sum(axis=1)
+
+        def boundary(t: Any) -> None:
+            ended = int(round(float(t / b2.second) / window)) - 1
+            if ended < 0:
+                return
+            if recurrent or ended % 2 == 1:
+                field = np.asarray(visible.field[:]).reshape(copies, n)
+                if recurrent:
+                    drive = 2 * field / spikes_per_window - bias
+                    scale = magnitude
+                else:
+                    drive = field
+                    counts = np.asarray(memory.count[:]).reshape(copies, 2, -1).sum(axis=1)
+                    scale = counts @ np.abs(w_out).T
+                visible.on = (drive >= -_TIE * scale).astype(float).reshape(-1)
+                visible.field = 0.0
+                visible.count = 0.0
+                if options["dither"]:
+                    visible.v = rng.random(copies * n)
+            else:
+                overlaps = 2 * np.asarray(memory.x[:]).reshape(copies, 2, -1)[:, 0] / spikes_per_window - bias
+                drive = transfer(overlaps)
+                rates = np.stack([np.clip(drive, 0, None), np.clip(-drive, 0, None)], axis=1)
+                memory.rate = r0 * rates.reshape(-1) * b2.Hz
+                memory.x = 0.0
+                memory.count = 0.0
+                if options["dither"]:
+                    memory.v = rng.random(memory.N)
+
+        operation = b2.NetworkOperation(boundary, dt=window * b2.second, when="start")
+        visible_monitor = b2.SpikeMonitor(visible)
+        monitors = [visible_monitor]
+        if memory is not None:
+            memory_monitor = b2.SpikeMonitor(memory)
+            monitors.append(memory_monitor)
+        network = b2.Network(*objects, operation, *monitors)
+        network.run(n_windows * window * b2.second, namespace={})
+    finally:
+        b2.prefs.codegen.target = previous_target
+
+    steps = np.round(np.asarray(visible_monitor.t / b2.second) / dt).astype(int)
+    window_index = np.minimum(steps // steps_per_window, n_windows - 1)
+    counts = np.bincount(window_index * copies * n + np.asarray(visible_monitor.i),
+                         minlength=n_windows * copies * n).reshape(n_windows, copies, n)
+    trajectory = np.where(counts[::phases] >= spikes_per_window / 2, 1.0, -1.0)
+    recorded = {"visible_indices": np.asarray(visible_monitor.i), "visible_times": np.asarray(visible_monitor.t / b2.second),
+                "window": window, "windows_per_step": phases, "visible_counts": counts}
+    if memory is not None:
+        recorded.update(memory_indices=np.asarray(memory_monitor.i),
+                        memory_times=np.asarray(memory_monitor.t / b2.second))
+    return trajectory, recorded
