@@ -43,6 +43,9 @@ class StatisticalAdaptation(Task):
     description = "inputs whose covariance switches between contexts; exact whitening error"
     family = "adaptation"
     default_eval_every = 10
+    headline_metrics = ("whitening_error", "recovery_time")
+    quick_options = {"n_inputs": 3, "n_contexts": 2, "samples_per_context": 600}
+    quick_spiking_options = {"rate_unit": 50.0, "presentation": 0.05, "dt": 5e-4}
 
     def __init__(
         self,
