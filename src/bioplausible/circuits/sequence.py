@@ -179,6 +179,7 @@ class SequenceCircuit(Circuit):
     default_task = "sequence"
     #: The family's own Brian2 realisation (windowed replay), see ``circuits/sequence_spiking.py``.
     spiking_model: ClassVar[str] = "sequence-replay"
+    quick_spiking: ClassVar[bool] = True
 
     # ------------------------------------------------------------- subclass hooks
     @abstractmethod
@@ -643,7 +644,7 @@ class MixedNet(SequenceCircuit):
     name = "mixednet"
     description = "mixed-timescale sequence memory: symmetric hold + delayed advance (Sompolinsky & Kanter 1986)"
     Parameters = MixedParameters
-    spiking_model: ClassVar[str] = ""
+    quick_spiking: ClassVar[bool] = False  # the spiking replay covers the single-delay-line circuits only
 
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
         n = n_inputs
@@ -753,7 +754,8 @@ class MixedNet(SequenceCircuit):
         return [
             Connection("cue", "visible", kind="drive", description="sets S(t) for t ≤ 0"),
             Connection("visible", "hold", rules.asymmetric_hebbian, description="ξ^μ/N"),
-            Connection("hold", "visible", rules.asymmetric_hebbian, kind="feedback", description="ξ^μ (symmetric write)"),
+            Connection("hold", "visible", rules.asymmetric_hebbian, kind="feedback",
+                       description="ξ^μ (symmetric write)"),
             Connection("visible", "advance", rules.asymmetric_hebbian, kind="delayed", description="ξ^μ/N, delay τ_μ"),
             Connection("advance", "visible", rules.asymmetric_hebbian, kind="feedback", description="λ ξ^{μ+1}"),
         ]
@@ -765,3 +767,7 @@ class MixedNet(SequenceCircuit):
                 ("hold", "visible"): self.state["hold_to_visible"],
                 ("visible", "advance"): self.state["visible_to_advance"],
                 ("advance", "visible"): self.params.advance_strength * self.state["advance_to_visible"]}
+
+
+# The family's Brian2 model registers itself with the spiking substrate on import.
+from . import sequence_spiking  # noqa: E402, F401

@@ -28,7 +28,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["spiking_replay", "SpikingOptions", "spiking_options"]
+from ..substrates.spiking import register_spiking_model
+from .base import Batch
+
+__all__ = ["spiking_replay", "spiking_write", "SpikingOptions", "spiking_options", "clamped_states"]
 
 _TIE = 1e-9
 
@@ -126,27 +129,29 @@ def _replay(layers: dict[str, Any], cue: np.ndarray, n_steps: int, options: Spik
             w_out = np.asarray(layers["output"], dtype=float)  # (N, M)
             transfer = layers["transfer"]
             m_units = w_in.shape[0]
-            memory_gate = b2.TimedArray(np.array([float(w % 2 == 1) for w in range(n_windows)] + [0.0]),
-                                        dt=window * b2.second)
-            memory = b2.NeuronGroup(
-                copies * 2 * m_units,
-                "dv/dt = rate * memory_gate(t) : 1\nrate : Hz\nx : 1\ncount : 1",
-                threshold="v > 1", reset="v -= 1\ncount += 1", method="euler",
-                dt=dt * b2.second, namespace={"memory_gate": memory_gate}, name="memory*",
-            )
-            memory.v = rng.random(copies * 2 * m_units) if options["dither"] else 0.0
-            # memory unit index: (copy, sign, μ) -> copy*2M + sign*M + μ
-            mu, j = np.nonzero(np.ones((m_units, n)))
-            into = b2.Synapses(visible, memory, "w : 1", on_pre="x_post += w", dt=dt * b2.second)
-            into.connect(i=np.broadcast_to(copy_offset * n + j, (copies, 2, mu.size)).reshape(-1),
-                         j=(copy_offset * 2 * m_units + sign * m_units + mu).reshape(-1))
-            into.w = np.tile(w_in[mu, j], copies * 2)
-            i_out, mu_out = np.nonzero(np.ones((n, m_units)))
-            back = b2.Synapses(memory, visible, "w : 1", on_pre="field_post += w", dt=dt * b2.second)
-            back.connect(i=(copy_offset * 2 * m_units + sign * m_units + mu_out).reshape(-1),
-                         j=np.broadcast_to(copy_offset * n + i_out, (copies, 2, i_out.size)).reshape(-1))
-            back.w = np.tile(np.concatenate([w_out[i_out, mu_out], -w_out[i_out, mu_out]]), copies)
-            objects += [memory, into, back]
+            memory = None
+            if m_units:  # no memory units yet (before the write): every field is 0
+                memory_gate = b2.TimedArray(np.array([float(w % 2 == 1) for w in range(n_windows)] + [0.0]),
+                                            dt=window * b2.second)
+                memory = b2.NeuronGroup(
+                    copies * 2 * m_units,
+                    "dv/dt = rate * memory_gate(t) : 1\nrate : Hz\nx : 1\ncount : 1",
+                    threshold="v > 1", reset="v -= 1\ncount += 1", method="euler",
+                    dt=dt * b2.second, namespace={"memory_gate": memory_gate}, name="memory*",
+                )
+                memory.v = rng.random(copies * 2 * m_units) if options["dither"] else 0.0
+                # memory unit index: (copy, sign, μ) -> copy*2M + sign*M + μ
+                mu, j = np.nonzero(np.ones((m_units, n)))
+                into = b2.Synapses(visible, memory, "w : 1", on_pre="x_post += w", dt=dt * b2.second)
+                into.connect(i=np.broadcast_to(copy_offset * n + j, (copies, 2, mu.size)).reshape(-1),
+                             j=(copy_offset * 2 * m_units + sign * m_units + mu).reshape(-1))
+                into.w = np.tile(w_in[mu, j], copies * 2)
+                i_out, mu_out = np.nonzero(np.ones((n, m_units)))
+                back = b2.Synapses(memory, visible, "w : 1", on_pre="field_post += w", dt=dt * b2.second)
+                back.connect(i=(copy_offset * 2 * m_units + sign * m_units + mu_out).reshape(-1),
+                             j=np.broadcast_to(copy_offset * n + i_out, (copies, 2, i_out.size)).reshape(-1))
+                back.w = np.tile(np.concatenate([w_out[i_out, mu_out], -w_out[i_out, mu_out]]), copies)
+                objects += [memory, into, back]
             bias = w_in.sum(axis=1)
 
         def boundary(t: Any) -> None:
@@ -158,6 +163,8 @@ def _replay(layers: dict[str, Any], cue: np.ndarray, n_steps: int, options: Spik
                 if recurrent:
                     drive = 2 * field / spikes_per_window - bias
                     scale = magnitude
+                elif memory is None:
+                    drive, scale = field, np.zeros_like(field)
                 else:
                     drive = field
                     counts = np.asarray(memory.count[:]).reshape(copies, 2, -1).sum(axis=1)
@@ -167,7 +174,7 @@ def _replay(layers: dict[str, Any], cue: np.ndarray, n_steps: int, options: Spik
                 visible.count = 0.0
                 if options["dither"]:
                     visible.v = rng.random(copies * n)
-            else:
+            elif memory is not None:
                 overlaps = 2 * np.asarray(memory.x[:]).reshape(copies, 2, -1)[:, 0] / spikes_per_window - bias
                 drive = transfer(overlaps)
                 rates = np.stack([np.clip(drive, 0, None), np.clip(-drive, 0, None)], axis=1)
@@ -193,9 +200,61 @@ def _replay(layers: dict[str, Any], cue: np.ndarray, n_steps: int, options: Spik
     counts = np.bincount(window_index * copies * n + np.asarray(visible_monitor.i),
                          minlength=n_windows * copies * n).reshape(n_windows, copies, n)
     trajectory = np.where(counts[::phases] >= spikes_per_window / 2, 1.0, -1.0)
-    recorded = {"visible_indices": np.asarray(visible_monitor.i), "visible_times": np.asarray(visible_monitor.t / b2.second),
+    recorded = {"visible_indices": np.asarray(visible_monitor.i),
+                "visible_times": np.asarray(visible_monitor.t / b2.second),
                 "window": window, "windows_per_step": phases, "visible_counts": counts}
     if memory is not None:
         recorded.update(memory_indices=np.asarray(memory_monitor.i),
                         memory_times=np.asarray(memory_monitor.t / b2.second))
     return trajectory, recorded
+
+
+@register_spiking_model("sequence-replay")
+def spiking_write(
+    substrate: Any, circuit: Any, batch: Batch, batch_size: int, first_step: int
+) -> dict[str, np.ndarray]:
+    """The one-pass write on spikes (the spiking substrate's hook for the sequence family).
+
+    Each transition is presented as two windows of clamped activity, ξ^μ then ξ^{μ+1}
+    (active units fire at r0, silent ones not), in one Brian2 run over the whole chunk; the
+    states decoded from the spike counts of each window pair are handed to the circuit's own
+    rule (:meth:`learn`, i.e. :func:`bioplausible.rules.sequence.asymmetric_hebbian`: pre =
+    window 2b, post = window 2b+1), every ``batch_size`` presentations. The clamped write
+    does not depend on the weights, so applying the updates at the end of the run equals
+    applying them at the window boundaries.
+    """
+    if batch.targets is None:
+        raise ValueError("batch.targets must hold the next pattern of each transition, got None")
+    options = spiking_options(substrate)
+    pre, post = clamped_states(substrate, batch.inputs, batch.targets, options)
+    activities: dict[str, np.ndarray] = {}
+    for update, start in enumerate(range(0, batch.size, batch_size)):
+        part = slice(start, start + batch_size)
+        activities = {"cue": pre[:, part], "visible": post[:, part]}
+        circuit.learn(activities, Batch(pre[:, part], post[:, part], {k: v[:, part] for k, v in batch.info.items()}))
+        circuit.check_finite(first_step + update + 1)
+    return activities
+
+
+def clamped_states(substrate: Any, inputs: np.ndarray, targets: np.ndarray,
+                   options: SpikingOptions | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Present ``inputs`` then ``targets`` (K, S, N) as clamped windows; states decoded from counts."""
+    options = options or spiking_options(substrate)
+    b2 = substrate.brian2() if hasattr(substrate, "brian2") else __import__("brian2")
+    k, samples, n = inputs.shape
+    window, dt, r0 = float(options["window"]), float(options["dt"]), float(options["rate_unit"])
+    clamp = np.stack([inputs, targets], axis=2).transpose(1, 2, 0, 3).reshape(2 * samples, k * n) > 0
+    drive = b2.TimedArray(clamp.astype(float), dt=window * b2.second)
+    group = b2.NeuronGroup(k * n, "dv/dt = r0 * drive(t, i) : 1", threshold="v > 1", reset="v -= 1",
+                           method="euler", dt=dt * b2.second, namespace={"r0": r0 * b2.Hz, "drive": drive},
+                           name="clamped*")
+    rng = np.random.default_rng(int(options["seed"]))
+    group.v = rng.random(k * n) if options["dither"] else 0.0
+    monitor = b2.SpikeMonitor(group)
+    b2.Network(group, monitor).run(2 * samples * window * b2.second, namespace={})
+    steps_per_window = int(round(window / dt))
+    index = np.round(np.asarray(monitor.t / b2.second) / dt).astype(int) // steps_per_window
+    counts = np.bincount(np.minimum(index, 2 * samples - 1) * k * n + np.asarray(monitor.i),
+                         minlength=2 * samples * k * n).reshape(samples, 2, k, n)
+    states = np.where(counts >= r0 * window / 2, 1.0, -1.0).transpose(1, 2, 0, 3)
+    return states[0], states[1]

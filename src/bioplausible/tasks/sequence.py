@@ -37,7 +37,7 @@ import gzip
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -59,6 +59,10 @@ class SequenceRecall(Task):
     description = "one-pass write of a ±1 pattern sequence, then synchronous recall (transition/sequence success)"
     family = "sequence"
     default_batch_size = 1
+    quick_options: ClassVar[dict[str, Any]] = {"n_neurons": 100, "sequence_length": 10, "cue_noise": 0.1}
+    #: 10 spikes per active unit and window (spiking.md: ≥ 100 ms windows are not needed for ±1 states)
+    quick_spiking_options: ClassVar[dict[str, Any]] = {"rate_unit": 200.0, "presentation": 0.05, "dt": 5e-4}
+    headline_metrics: ClassVar[tuple[str, ...]] = ("transition_success", "sequence_success", "recall_overlap")
 
     def __init__(
         self,
