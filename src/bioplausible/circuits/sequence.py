@@ -417,7 +417,10 @@ class DenseNet(SequenceCircuit):
         return overlaps
 
     def _transfer(self, overlaps: np.ndarray) -> np.ndarray:
+        """Normalised f of the memory-unit inputs; inputs within rounding error of 0 are 0,
+        so that algebraically equal forms (Ξ, two-layer) agree on exact ties."""
         p = self.params
+        overlaps = np.where(np.abs(overlaps) <= _TIE_TOLERANCE * 1e-3, 0.0, overlaps)
         return normalized_separation(overlaps, p.separation, p.degree, p.beta, self.n_neurons)
 
     def _field(self, states, delayed=None):
