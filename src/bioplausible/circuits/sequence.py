@@ -340,8 +340,10 @@ class SeqNet(SequenceCircuit):
     def _field(self, states, delayed=None):
         couplings = self.state["couplings"]
         field = np.matmul(states, np.swapaxes(couplings, -1, -2))
-        scale = np.abs(couplings).sum(axis=-1)[:, None, :]
-        return field, np.broadcast_to(scale, field.shape)
+        cached = getattr(self, "_scale", None)
+        if cached is None or cached[0] is not couplings:  # Σ_j |J_ij|, recomputed after a write
+            self._scale = cached = (couplings, np.abs(couplings).sum(axis=-1)[:, None, :])
+        return field, np.broadcast_to(cached[1], field.shape)
 
     def _write(self, pre, post):
         b = pre.shape[1]
