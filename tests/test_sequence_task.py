@@ -103,10 +103,16 @@ def test_seqnet_capacity_near_spec_reproduction():
 
 def test_exponential_capacity_near_spec_reproduction():
     task = SequenceRecall(n_neurons=10)
-    p_t, _ = task.capacity(DenseNet(separation="exp"), "transition", draws=20)
+    transition_rate, _ = task.success_rates(DenseNet(separation="exp"), 300, draws=20)
+    assert transition_rate >= 0.5  # P_T >= 300 (spec reproduction 556–613)
     p_s, _ = task.capacity(DenseNet(separation="exp"), "sequence", draws=50)
-    assert p_t >= 300
     assert 25 <= p_s <= 60
+
+
+@pytest.mark.slow
+def test_exponential_transition_capacity_search():
+    p_t, _ = SequenceRecall(n_neurons=10).capacity(DenseNet(separation="exp"), "transition", draws=20)
+    assert 450 <= p_t <= 800
 
 
 @pytest.mark.slow
