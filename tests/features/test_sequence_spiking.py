@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bioplausible.circuits import DenseNet, SeqNet, TwoLayerSequence
+from bioplausible.circuits import DenseNet, MixedNet, SeqNet, TwoLayerSequence
 from bioplausible.circuits.sequence_spiking import spiking_options, spiking_replay
 from bioplausible.tasks import SequenceRecall
 
@@ -16,7 +16,7 @@ class _Spiking:
     """The options a spiking substrate exposes (the replay reads them by name)."""
 
     name = "spiking"
-    rate_unit, presentation, dt, dither, codegen, seed = 200.0, 0.1, 5e-4, True, "numpy", 0
+    rate_unit, presentation, dt, dither, codegen, seed = 200.0, 0.05, 5e-4, True, "numpy", 0
 
 
 @pytest.mark.parametrize("circuit", [SeqNet(), DenseNet(separation="exp"), TwoLayerSequence(separation="poly")],
@@ -48,3 +48,12 @@ def test_options_are_checked():
         spiking_options(rate_unit=5000.0, dt=1e-3)
     with pytest.raises(ValueError, match="window"):
         spiking_options(rate_unit=10.0, window=0.1)
+
+
+def test_mixednet_spiking_replay_keeps_order_and_dwell_times():
+    task = SequenceRecall(n_neurons=60, sequence_length=5, cue_noise=0.05).reset(3)
+    circuit = MixedNet(delays=(1, 2)).store(task.sequence)
+    rate = task.score(circuit)
+    spiking = task.score(circuit, substrate=_Spiking())
+    assert rate["recall_success"] == 1.0
+    assert spiking == rate

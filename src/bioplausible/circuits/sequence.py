@@ -462,9 +462,10 @@ class DenseNet(SequenceCircuit):
 
     def spiking_layers(self) -> dict[str, Any]:
         """What the windowed spiking replay needs (member 0): weights and the memory transfer."""
-        return {"input": self.weights()[("visible", "memory")][0],
-                "output": self.weights()[("memory", "visible")][0],
-                "transfer": lambda m: self._transfer(self._decorrelate(m[None]))[0]}
+        weights = self.weights()
+        return {"memories": [{"name": "memory", "input": weights[("visible", "memory")][0],
+                              "output": weights[("memory", "visible")][0],
+                              "transfer": lambda m: self._transfer(self._decorrelate(m[None]))[0]}]}
 
 
 # ============================================================================ GPI
@@ -649,7 +650,6 @@ class MixedNet(SequenceCircuit):
     name = "mixednet"
     description = "mixed-timescale sequence memory: symmetric hold + delayed advance (Sompolinsky & Kanter 1986)"
     Parameters = MixedParameters
-    quick_spiking: ClassVar[bool] = False  # the spiking replay covers the single-delay-line circuits only
 
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
         n = n_inputs
@@ -685,7 +685,7 @@ class MixedNet(SequenceCircuit):
         """Rollout with a ring buffer of the last max τ_μ + 1 states; ``S(t) = cue`` for t ≤ 0."""
         n_steps = check_integer("n_steps", n_steps, 0)
         if substrate is not None and getattr(substrate, "name", substrate) == "spiking":
-            raise NotImplementedError("MixedNet has no spiking realisation yet; score it on the rate substrate")
+            return super().rollout(cue, n_steps, substrate)
         p = self.params
         states = _states(self, cue, "cue")
         delays = self.unit_delays()
@@ -742,6 +742,17 @@ class MixedNet(SequenceCircuit):
         for key, new, axis in (("visible_to_hold", hold_rows, 1), ("hold_to_visible", hold_columns, 2),
                                ("visible_to_advance", advance_rows, 1), ("advance_to_visible", advance_columns, 2)):
             self.state[key] = np.concatenate([self.state[key], new], axis=axis)
+
+    def spiking_layers(self) -> dict[str, Any]:
+        """Hold units (no delay) and advance units (input delayed by τ_μ steps), member 0."""
+        p, weights = self.params, self.weights()
+        return {"memories": [
+            {"name": "hold", "input": weights[("visible", "hold")][0], "output": weights[("hold", "visible")][0],
+             "transfer": lambda m: m**p.degree_hold},
+            {"name": "advance", "input": weights[("visible", "advance")][0],
+             "output": weights[("advance", "visible")][0], "transfer": lambda m: m**p.degree_advance,
+             "delays": self.unit_delays()},
+        ]}
 
     def _hidden_activity(self, states: np.ndarray) -> dict[str, np.ndarray]:
         p = self.params

@@ -9,11 +9,14 @@ boundaries (spec: shared/specs/spiking.md §1.1, §3.3 "±1 networks with {0,1} 
   per presynaptic spike). At the end of a window, ``h_i = 2 field_i/(r0 T) − Σ_j J_ij``
   (active/silent coding of ``J S``) and the unit is active next window iff ``h_i ≥ 0``
   (``sgn(0) = +1``). One window per step.
-* DenseNet / two-layer / GPI: memory units as ON/OFF pairs. Visible spikes in window 2t give
+* DenseNet / two-layer / GPI / MixedNet: memory units as ON/OFF pairs. Visible spikes in window 2t give
   each memory unit ``m^μ = 2 x_μ/(r0 T) − Σ_j W_vh[μ, j]``; in window 2t+1 the ON (OFF) unit
   fires at ``r0 [±f̃(m^μ)]_+`` (``f̃`` the normalised separation function; divisive
   normalisation across memory units), and visible unit i becomes active in window 2t+2 iff
   ``Σ_μ W_hv[i, μ] (n_μ^ON − n_μ^OFF) ≥ 0``. Two windows per step (cortex → thalamus → cortex).
+  MixedNet has two memory populations: hold units and advance units whose input synapses
+  carry a transmission delay of τ_μ steps (2 τ_μ T), so they read S(t − τ_μ); before the
+  first delayed spikes arrive, the cue stands in for the history (S(t) = cue for t ≤ 0).
 
 Recall is read from spike counts: ``S_i(t) = +1`` iff unit i fired at least ``r0 T / 2``
 spikes in its window. Every replay is one ``Network.run`` (``TimedArray`` phase gates, a
@@ -113,7 +116,6 @@ def _replay(layers: dict[str, Any], cue: np.ndarray, n_steps: int, options: Spik
         visible.v = rng.random(copies * n) if options["dither"] else 0.0
         objects: list[Any] = [visible]
         copy_offset = np.arange(copies)[:, None, None]  # (C, 1, 1)
-        sign = np.arange(2)[None, :, None]  # ON, OFF
         if recurrent:
             weights = np.asarray(layers["recurrent"], dtype=float)
             post, pre = np.nonzero(np.ones((n, n)))
@@ -123,36 +125,14 @@ def _replay(layers: dict[str, Any], cue: np.ndarray, n_steps: int, options: Spik
             objects.append(synapses)
             bias = weights.sum(axis=1)
             magnitude = np.abs(weights).sum(axis=1)
-            memory = None
         else:
-            w_in = np.asarray(layers["input"], dtype=float)  # (M, N)
-            w_out = np.asarray(layers["output"], dtype=float)  # (N, M)
-            transfer = layers["transfer"]
-            m_units = w_in.shape[0]
-            memory = None
-            if m_units:  # no memory units yet (before the write): every field is 0
-                memory_gate = b2.TimedArray(np.array([float(w % 2 == 1) for w in range(n_windows)] + [0.0]),
-                                            dt=window * b2.second)
-                memory = b2.NeuronGroup(
-                    copies * 2 * m_units,
-                    "dv/dt = rate * memory_gate(t) : 1\nrate : Hz\nx : 1\ncount : 1",
-                    threshold="v > 1", reset="v -= 1\ncount += 1", method="euler",
-                    dt=dt * b2.second, namespace={"memory_gate": memory_gate}, name="memory*",
-                )
-                memory.v = rng.random(copies * 2 * m_units) if options["dither"] else 0.0
-                # memory unit index: (copy, sign, μ) -> copy*2M + sign*M + μ
-                mu, j = np.nonzero(np.ones((m_units, n)))
-                into = b2.Synapses(visible, memory, "w : 1", on_pre="x_post += w", dt=dt * b2.second)
-                into.connect(i=np.broadcast_to(copy_offset * n + j, (copies, 2, mu.size)).reshape(-1),
-                             j=(copy_offset * 2 * m_units + sign * m_units + mu).reshape(-1))
-                into.w = np.tile(w_in[mu, j], copies * 2)
-                i_out, mu_out = np.nonzero(np.ones((n, m_units)))
-                back = b2.Synapses(memory, visible, "w : 1", on_pre="field_post += w", dt=dt * b2.second)
-                back.connect(i=(copy_offset * 2 * m_units + sign * m_units + mu_out).reshape(-1),
-                             j=np.broadcast_to(copy_offset * n + i_out, (copies, 2, i_out.size)).reshape(-1))
-                back.w = np.tile(np.concatenate([w_out[i_out, mu_out], -w_out[i_out, mu_out]]), copies)
-                objects += [memory, into, back]
-            bias = w_in.sum(axis=1)
+            gate = b2.TimedArray(np.array([float(w % 2 == 1) for w in range(n_windows)] + [0.0]),
+                                 dt=window * b2.second)
+            memories = [_MemoryPopulation(b2, visible, spec, copies, n, gate, window, dt, rng, options["dither"])
+                        for spec in layers["memories"] if np.asarray(spec["input"]).shape[0]]
+            for population in memories:
+                objects += population.objects
+            cue_active = (cue > 0).astype(float)
 
         def boundary(t: Any) -> None:
             ended = int(round(float(t / b2.second) / window)) - 1
@@ -163,34 +143,21 @@ def _replay(layers: dict[str, Any], cue: np.ndarray, n_steps: int, options: Spik
                 if recurrent:
                     drive = 2 * field / spikes_per_window - bias
                     scale = magnitude
-                elif memory is None:
-                    drive, scale = field, np.zeros_like(field)
                 else:
                     drive = field
-                    counts = np.asarray(memory.count[:]).reshape(copies, 2, -1).sum(axis=1)
-                    scale = counts @ np.abs(w_out).T
+                    scale = sum((p.scale() for p in memories), np.zeros_like(field))
                 visible.on = (drive >= -_TIE * scale).astype(float).reshape(-1)
                 visible.field = 0.0
                 visible.count = 0.0
                 if options["dither"]:
                     visible.v = rng.random(copies * n)
-            elif memory is not None:
-                overlaps = 2 * np.asarray(memory.x[:]).reshape(copies, 2, -1)[:, 0] / spikes_per_window - bias
-                drive = transfer(overlaps)
-                rates = np.stack([np.clip(drive, 0, None), np.clip(-drive, 0, None)], axis=1)
-                memory.rate = r0 * rates.reshape(-1) * b2.Hz
-                memory.x = 0.0
-                memory.count = 0.0
-                if options["dither"]:
-                    memory.v = rng.random(memory.N)
+            else:
+                for population in memories:
+                    population.start(ended // 2, cue_active, r0, spikes_per_window)
 
         operation = b2.NetworkOperation(boundary, dt=window * b2.second, when="start")
         visible_monitor = b2.SpikeMonitor(visible)
-        monitors = [visible_monitor]
-        if memory is not None:
-            memory_monitor = b2.SpikeMonitor(memory)
-            monitors.append(memory_monitor)
-        network = b2.Network(*objects, operation, *monitors)
+        network = b2.Network(*objects, operation, visible_monitor)
         network.run(n_windows * window * b2.second, namespace={})
     finally:
         b2.prefs.codegen.target = previous_target
@@ -203,10 +170,71 @@ def _replay(layers: dict[str, Any], cue: np.ndarray, n_steps: int, options: Spik
     recorded = {"visible_indices": np.asarray(visible_monitor.i),
                 "visible_times": np.asarray(visible_monitor.t / b2.second),
                 "window": window, "windows_per_step": phases, "visible_counts": counts}
-    if memory is not None:
-        recorded.update(memory_indices=np.asarray(memory_monitor.i),
-                        memory_times=np.asarray(memory_monitor.t / b2.second))
+    if not recurrent:
+        for index, population in enumerate(memories):
+            label = "memory" if index == 0 else population.name
+            recorded[f"{label}_indices"] = np.asarray(population.monitor.i)
+            recorded[f"{label}_times"] = np.asarray(population.monitor.t / b2.second)
     return trajectory, recorded
+
+
+class _MemoryPopulation:
+    """Memory units as ON/OFF pairs: input synapses from the visible units (optionally with a
+    per-unit delay of τ_μ steps), a rate set at window boundaries from the decoded input, and
+    output synapses ±W_out onto the visible units' field."""
+
+    def __init__(self, b2: Any, visible: Any, spec: dict[str, Any], copies: int, n: int, gate: Any,
+                 window: float, dt: float, rng: np.random.Generator, dither: bool) -> None:
+        self.name = spec.get("name", "memory")
+        self.w_in = np.asarray(spec["input"], dtype=float)  # (M, N)
+        self.w_out = np.asarray(spec["output"], dtype=float)  # (N, M)
+        self.transfer = spec["transfer"]
+        self.delays = np.asarray(spec.get("delays", np.zeros(self.w_in.shape[0])), dtype=int)
+        self.copies, self.rng, self.dither = copies, rng, dither
+        m = self.w_in.shape[0]
+        self.bias = self.w_in.sum(axis=1)
+        self.group = b2.NeuronGroup(
+            copies * 2 * m, "dv/dt = rate * memory_gate(t) : 1\nrate : Hz\nx : 1\ncount : 1",
+            threshold="v > 1", reset="v -= 1\ncount += 1", method="euler",
+            dt=dt * b2.second, namespace={"memory_gate": gate}, name=f"{self.name}*",
+        )
+        self.group.v = rng.random(copies * 2 * m) if dither else 0.0
+        # unit index (copy, sign, μ) -> copy*2M + sign*M + μ; sign 0 = ON (+W_out), 1 = OFF (−W_out)
+        copy, sign = np.arange(copies)[:, None, None], np.arange(2)[None, :, None]
+        mu, j = np.nonzero(np.ones((m, n)))
+        into = b2.Synapses(visible, self.group, "w : 1", on_pre="x_post += w", dt=dt * b2.second)
+        into.connect(i=np.broadcast_to(copy * n + j, (copies, 2, mu.size)).reshape(-1),
+                     j=(copy * 2 * m + sign * m + mu).reshape(-1))
+        into.w = np.tile(self.w_in[mu, j], copies * 2)
+        if self.delays.any():  # slow synapses: spikes of step t − τ_μ arrive in step t
+            into.delay = np.tile(self.delays[mu] * 2 * window, copies * 2) * b2.second
+        i_out, mu_out = np.nonzero(np.ones((n, m)))
+        back = b2.Synapses(self.group, visible, "w : 1", on_pre="field_post += w", dt=dt * b2.second)
+        back.connect(i=(copy * 2 * m + sign * m + mu_out).reshape(-1),
+                     j=np.broadcast_to(copy * n + i_out, (copies, 2, i_out.size)).reshape(-1))
+        back.w = np.tile(np.concatenate([self.w_out[i_out, mu_out], -self.w_out[i_out, mu_out]]), copies)
+        self.monitor = b2.SpikeMonitor(self.group)
+        self.objects = [self.group, into, back, self.monitor]
+        self.b2 = b2
+
+    def start(self, step: int, cue_active: np.ndarray, r0: float, spikes_per_window: float) -> None:
+        """Decode the input of the visible window that just ended, set the ON/OFF rates."""
+        x = np.asarray(self.group.x[:]).reshape(self.copies, 2, -1)[:, 0]
+        early = step < self.delays  # S(t − τ_μ) with t − τ_μ < 0 is the cue (initial history)
+        if early.any():
+            x = x + spikes_per_window * (cue_active @ self.w_in.T) * early
+        drive = self.transfer(2 * x / spikes_per_window - self.bias)
+        rates = np.stack([np.clip(drive, 0, None), np.clip(-drive, 0, None)], axis=1)
+        self.group.rate = r0 * rates.reshape(-1) * self.b2.Hz
+        self.group.x = 0.0
+        self.group.count = 0.0
+        if self.dither:
+            self.group.v = self.rng.random(self.group.N)
+
+    def scale(self) -> np.ndarray:
+        """Σ_μ |W_out[i, μ]| (n_ON + n_OFF): the field's magnitude scale for the tie test."""
+        counts = np.asarray(self.group.count[:]).reshape(self.copies, 2, -1).sum(axis=1)
+        return counts @ np.abs(self.w_out).T
 
 
 @register_spiking_model("sequence-replay")
