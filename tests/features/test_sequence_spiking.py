@@ -57,3 +57,17 @@ def test_mixednet_spiking_replay_keeps_order_and_dwell_times():
     spiking = task.score(circuit, substrate=_Spiking())
     assert rate["recall_success"] == 1.0
     assert spiking == rate
+
+
+def test_run_on_the_spiking_substrate_writes_the_same_weights_and_replays():
+    from bioplausible.experiments.run import run
+
+    task = SequenceRecall(n_neurons=50, sequence_length=6)
+    options = {"rate_unit": 200.0, "presentation": 0.05, "dt": 5e-4}
+    rate_circuit, spiking_circuit = TwoLayerSequence(separation="exp"), TwoLayerSequence(separation="exp")
+    rate = run(rate_circuit, task, "rate", seed=5, progress=False).final()
+    spiking = run(spiking_circuit, task, "spiking", seed=5, progress=False, substrate_options=options).final()
+    for key in ("visible_to_hidden", "hidden_to_visible"):
+        np.testing.assert_array_equal(spiking_circuit.state[key], rate_circuit.state[key])
+    assert spiking["transition_success"] == rate["transition_success"] == 1.0
+    assert spiking["recall_overlap"] == rate["recall_overlap"]

@@ -59,7 +59,7 @@ class SequenceRecall(Task):
     description = "one-pass write of a ±1 pattern sequence, then synchronous recall (transition/sequence success)"
     family = "sequence"
     default_batch_size = 1
-    quick_options: ClassVar[dict[str, Any]] = {"n_neurons": 100, "sequence_length": 10, "cue_noise": 0.1}
+    quick_options: ClassVar[dict[str, Any]] = {"n_neurons": 100, "sequence_length": 20, "cue_noise": 0.1}
     #: 10 spikes per active unit and window (spiking.md: ≥ 100 ms windows are not needed for ±1 states)
     quick_spiking_options: ClassVar[dict[str, Any]] = {"rate_unit": 200.0, "presentation": 0.05, "dt": 5e-4}
     headline_metrics: ClassVar[tuple[str, ...]] = ("transition_success", "sequence_success", "recall_overlap")
@@ -67,7 +67,7 @@ class SequenceRecall(Task):
     def __init__(
         self,
         n_neurons: int | None = None,
-        sequence_length: int = 10,
+        sequence_length: int = 20,
         patterns: str = "iid",
         bias: float = 0.0,
         flip_probability: float = 0.05,
