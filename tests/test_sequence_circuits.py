@@ -18,35 +18,41 @@ def rademacher(rng: np.random.Generator, *shape: int) -> np.ndarray:
     return np.where(rng.random(shape) < 0.5, 1.0, -1.0)
 
 
+def _stream(circuit, task: SequenceRecall, batch_size: int = 1) -> None:
+    """Present one pass of the task's transitions, ``batch_size`` at a time (the rate substrate's loop)."""
+    circuit.initialize(task.n_inputs, task.n_targets)
+    for _ in range(task.default_steps // batch_size):
+        batch = task.next_batch(batch_size)
+        batch = type(batch)(batch.inputs[None], batch.targets[None], {})
+        circuit.learn(circuit.respond(batch.inputs), batch)
+
+
 def test_online_write_sums_to_one_shot_outer_product():
-    task = SequenceRecall(n_neurons=60, sequence_length=12)
-    result = run(SeqNet(), task, seed=3, progress=False)
-    couplings = result.final_state()["couplings"] if "couplings" in result.final_state() else None
-    circuit = SeqNet()
-    run(circuit, task, seed=3, progress=False)
-    sequence = _task_sequence(task, 3)
-    expected = np.roll(sequence, -1, axis=0).T @ sequence / 60
-    np.testing.assert_allclose(circuit.state["couplings"][0], expected, rtol=0, atol=1e-12)
-    if couplings is not None:
-        np.testing.assert_allclose(np.asarray(couplings).reshape(60, 60), expected, atol=1e-12)
-    # the same pass in mini-batches of 5 (rule = batch mean, applied B times)
-    batched = SeqNet()
-    run(batched, task, seed=3, steps=3, batch_size=4, progress=False)
-    np.testing.assert_allclose(batched.state["couplings"][0], expected, atol=1e-12)
+    task = SequenceRecall(n_neurons=60, sequence_length=12).reset(3)
+    expected = np.roll(task.sequence, -1, axis=0).T @ task.sequence / 60  # J = (1/N) Σ ξ^{μ+1} ξ^μᵀ
+    online = SeqNet()
+    _stream(online, task)
+    assert online.steps == 12
+    np.testing.assert_allclose(online.state["couplings"][0], expected, rtol=0, atol=1e-12)
+    batched = SeqNet()  # mini-batches of 4: the rule is a batch mean, applied B times
+    _stream(batched, task.reset(3), batch_size=4)
+    np.testing.assert_allclose(batched.state["couplings"][0], expected, rtol=0, atol=1e-12)
+    one_shot = SeqNet().store(task.sequence)
+    np.testing.assert_allclose(one_shot.state["couplings"][0], expected, rtol=0, atol=1e-12)
+
+
+def test_runner_writes_the_sequence_in_one_pass():
+    result = run(SeqNet(), SequenceRecall(n_neurons=60, sequence_length=5), seed=3, progress=False).final()
+    assert result["transition_success"] == 1.0 and result["sequence_success"] == 1.0
 
 
 def test_online_write_recruits_one_memory_unit_per_transition():
-    task = SequenceRecall(n_neurons=40, sequence_length=7)
+    task = SequenceRecall(n_neurons=40, sequence_length=7).reset(1)
     circuit = TwoLayerSequence(separation="exp")
-    run(circuit, task, seed=1, progress=False)
-    sequence = _task_sequence(task, 1)
-    np.testing.assert_allclose(circuit.visible_to_hidden[0], sequence / 40, atol=1e-15)
-    np.testing.assert_array_equal(circuit.hidden_to_visible[0], np.roll(sequence, -1, axis=0).T)
-
-
-def _task_sequence(task: SequenceRecall, seed: int) -> np.ndarray:
-    copy = SequenceRecall(**{k: getattr(task, k) for k in ("n_neurons", "sequence_length")})
-    return copy.reset(np.random.SeedSequence(seed).spawn(3)[0]).sequence
+    _stream(circuit, task)
+    np.testing.assert_allclose(circuit.visible_to_hidden[0], task.sequence / 40, atol=1e-15)
+    np.testing.assert_array_equal(circuit.hidden_to_visible[0], np.roll(task.sequence, -1, axis=0).T)
+    np.testing.assert_array_equal(circuit.state["hidden_gain"][0], np.ones(7))
 
 
 def test_rule_is_batch_mean_outer_product_and_checks_shapes():
