@@ -285,8 +285,9 @@ class SequenceCircuit(Circuit):
         if n_targets not in (0, n_inputs):
             raise ValueError(f"n_targets must equal n_inputs={n_inputs} (the next pattern), got {n_targets}")
 
-    def _recruit(self, pre: np.ndarray, post: np.ndarray, pre_scale: float, post_scale: float,
-                 ) -> tuple[np.ndarray, np.ndarray]:
+    def _recruit(
+        self, pre: np.ndarray, post: np.ndarray, pre_scale: float, post_scale: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Recruit one new memory unit per transition (one-hot r(t) = e_μ) and write it.
 
         Input weights ``ΔW_in[μ, j] = pre_scale · r_μ v_j(t)`` and output weights
@@ -295,7 +296,7 @@ class SequenceCircuit(Circuit):
         units' (K, B, N) input rows and (K, N, B) output columns.
         """
         k, b, n = pre.shape
-        rows, columns = [], []
+        rows, columns = [np.zeros((k, 0, n))], [np.zeros((k, n, 0))]
         chunk = 32
         for start in range(0, b, chunk):
             part = slice(start, start + chunk)
