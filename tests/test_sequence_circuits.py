@@ -195,3 +195,16 @@ def test_theoretical_capacity_matches_spec_table():
     assert theoretical_capacity(300, "poly", 2, "sequence") == pytest.approx(877, rel=0.01)
     assert theoretical_capacity(10, "exp") == pytest.approx(94, abs=1)
     assert theoretical_capacity(10, "exp", criterion="sequence") == pytest.approx(32, abs=1)
+
+
+def test_exclude_self_overlap_matches_brute_force():
+    rng = np.random.default_rng(8)
+    patterns, states = rademacher(rng, 10, 30), rademacher(rng, 12, 30)
+    circuit = DenseNet(separation="poly", degree=3, overlap="exclude_self").store(patterns)
+    mask = 1.0 - np.eye(30)  # m_i^μ = Σ_{j≠i} ξ_j^μ S_j / (N − 1)
+    overlaps = np.einsum("bj,ij,pj->bip", states, mask, patterns) / 29
+    field = np.einsum("bip,pi->bi", overlaps**3, np.roll(patterns, -1, axis=0))
+    tie = 1e-9 * np.abs(overlaps**3).sum(axis=-1)  # sgn(0) = +1 for fields within rounding of 0
+    np.testing.assert_array_equal(circuit.step(states)[0], np.where(field >= -tie, 1.0, -1.0))
+    with pytest.raises(ValueError, match="DenseNet only"):
+        TwoLayerSequence(overlap="exclude_self")

@@ -210,6 +210,8 @@ class SequenceCircuit(Circuit):
             delayed = np.broadcast_to(_states(self, delayed, "delayed"), states.shape)
         out = np.empty(states.shape)
         per_state = self.ensemble_size * max(self._memory_size(), self.n_neurons)
+        if getattr(self.params, "overlap", "all") == "exclude_self":
+            per_state *= self.n_neurons
         for part in _chunks(states.shape[1], per_state):
             field, scale = self._field(states[:, part], None if delayed is None else delayed[..., part, :])
             out[:, part] = _sign(field, scale)
@@ -370,17 +372,21 @@ class SeqNet(SequenceCircuit):
 # ============================================================================ DenseNet
 @dataclass(frozen=True)
 class DenseParameters(SequenceParameters):
-    """``separation`` f ∈ linear, poly (``degree`` d), exp, softmax (inverse temperature ``beta``)."""
+    """``separation`` f ∈ linear, poly (``degree`` d), exp, softmax (inverse temperature ``beta``);
+    ``overlap`` ``"all"`` (m = ξ·S/N) or ``"exclude_self"`` (DenseNet only:
+    ``m_i^μ = Σ_{j≠i} ξ_j^μ S_j / (N−1)``, which makes the derived constants exact)."""
 
     separation: str = "poly"
     degree: int = 2
     beta: float = 1.0
+    overlap: str = "all"
 
     def validate(self) -> None:
         super().validate()
         check_choice("separation", self.separation, SEPARATIONS)
         check_integer("degree", self.degree, 1)
         check_positive("beta", self.beta)
+        check_choice("overlap", self.overlap, ["all", "exclude_self"])
 
 
 @register_circuit
@@ -398,6 +404,11 @@ class DenseNet(SequenceCircuit):
     name = "densenet"
     description = "dense sequence memory, f = x^d or exp (Chaudhry et al., NeurIPS 2023)"
     Parameters = DenseParameters
+
+    def __init__(self, **parameters: Any) -> None:
+        super().__init__(**parameters)
+        if self.params.overlap != "all" and type(self) is not DenseNet:
+            raise ValueError(f"overlap='exclude_self' is implemented for DenseNet only, not {type(self).__name__}")
 
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
         return {"patterns": np.zeros((0, n_inputs)), "successors": np.zeros((0, n_inputs))}
@@ -427,10 +438,21 @@ class DenseNet(SequenceCircuit):
         return normalized_separation(overlaps, p.separation, p.degree, p.beta, self.n_neurons)
 
     def _field(self, states, delayed=None):
+        if self.params.overlap == "exclude_self":
+            return self._field_excluding_self(states)
         drive = self._transfer(self.overlaps(states))
         field = np.matmul(drive, self.state["successors"])
         scale = np.abs(drive).sum(axis=-1, keepdims=True)
         return field, np.broadcast_to(scale, field.shape)
+
+    def _field_excluding_self(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-neuron overlaps without the self-term, (K, b, N, P): chunked by ``step``."""
+        patterns, n = self.state["patterns"], self.n_neurons
+        dots = np.matmul(states, np.swapaxes(patterns, -1, -2))  # (K, b, P)
+        own = states[..., :, None] * patterns[:, None, :, :].swapaxes(-1, -2)  # ξ_i^μ S_i: (K, b, N, P)
+        drive = self._transfer((dots[..., None, :] - own) / (n - 1))
+        field = np.einsum("kbip,kpi->kbi", drive, self.state["successors"])
+        return field, np.abs(drive).sum(axis=-1)
 
     def _write(self, pre, post):
         patterns, successors = self._recruit(pre, post, 1.0, 1.0)
