@@ -35,8 +35,15 @@ MODELS = {
 }
 
 
-def capacity_table(grid: dict[str, list[int]], draws: int) -> list[dict]:
+HEADER = (f"{'model':9s} {'N':>4s} {'P_T':>6s} {'theory':>8s} {'ratio':>6s} {'P_S':>6s} {'theory':>8s} "
+          f"{'ratio':>6s} {'P_T/P_S':>7s} {'s':>5s}")
+
+
+def capacity_table(grid: dict[str, list[int]], draws: int, verbose: bool = True) -> list[dict]:
+    """Measured and theoretical capacities; each row is printed as soon as it is computed."""
     rows = []
+    if verbose:
+        print(HEADER, flush=True)
     for name, sizes in grid.items():
         cls, params, separation, degree = MODELS[name]
         for n in sizes:
@@ -44,12 +51,17 @@ def capacity_table(grid: dict[str, list[int]], draws: int) -> list[dict]:
             began = time.perf_counter()
             p_t, _ = task.capacity(cls(**params), "transition", draws=draws)
             p_s, _ = task.capacity(cls(**params), "sequence", draws=draws)
-            rows.append({
+            r = {
                 "model": name, "N": n, "P_T": p_t, "P_S": p_s,
                 "theory_T": float(theoretical_capacity(n, separation, degree, "transition")),
                 "theory_S": float(theoretical_capacity(n, separation, degree, "sequence")),
                 "seconds": time.perf_counter() - began,
-            })
+            }
+            rows.append(r)
+            if verbose:
+                print(f"{r['model']:9s} {r['N']:4d} {r['P_T']:6d} {r['theory_T']:8.1f} {r['P_T'] / r['theory_T']:6.2f} "
+                      f"{r['P_S']:6d} {r['theory_S']:8.1f} {r['P_S'] / r['theory_S']:6.2f} "
+                      f"{r['P_T'] / r['P_S']:7.2f} {r['seconds']:5.1f}", flush=True)
     return rows
 
 
@@ -115,12 +127,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="sequence_capacity.png", help="figure path")
     args = parser.parse_args(argv)
     rows = capacity_table(FULL if args.full else QUICK, args.draws)
-    print(f"{'model':9s} {'N':>4s} {'P_T':>6s} {'theory':>8s} {'ratio':>6s} {'P_S':>6s} {'theory':>8s} "
-          f"{'ratio':>6s} {'P_T/P_S':>7s} {'s':>5s}")
-    for r in rows:
-        print(f"{r['model']:9s} {r['N']:4d} {r['P_T']:6d} {r['theory_T']:8.1f} {r['P_T'] / r['theory_T']:6.2f} "
-              f"{r['P_S']:6d} {r['theory_S']:8.1f} {r['P_S'] / r['theory_S']:6.2f} {r['P_T'] / r['P_S']:7.2f} "
-              f"{r['seconds']:5.1f}")
     print("\nfitted slopes (log P vs log N; exp: ln P vs N)   P_T     P_S    theory")
     for name, (t, s, theory) in slopes(rows).items():
         print(f"  {name:9s} {t:7.3f} {s:7.3f} {theory:7.3f}")
