@@ -8,8 +8,8 @@ ln P_T against N, theory ln β = ln(e²/cosh 2) ≈ 0.675). Then MixedNet dwell 
 P = 40, τ = 5) and correlated patterns (biased ε = 0.6; drifting q = 0.02) where the
 pseudoinverse rule recalls what SeqNet cannot. Prints tables and saves a figure.
 
-    python benchmarks/sequence_capacity.py                 # quick (about a minute)
-    python benchmarks/sequence_capacity.py --full          # the spec's N grid
+    python benchmarks/sequence_capacity.py                 # quick (1–3 minutes on 2 cores)
+    python benchmarks/sequence_capacity.py --full          # spec grid; exp N = 14 (P_T ≈ 8000) takes > 30 min
     python benchmarks/sequence_capacity.py --out capacity.png
 """
 
@@ -122,7 +122,7 @@ def plot(rows: list[dict], path: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--full", action="store_true", help="the spec's N grid (several minutes)")
+    parser.add_argument("--full", action="store_true", help="the spec's N grid (over 30 minutes on 2 cores)")
     parser.add_argument("--draws", type=int, default=20)
     parser.add_argument("--out", default="sequence_capacity.png", help="figure path")
     args = parser.parse_args(argv)
