@@ -3,5 +3,9 @@
 from .adaptation import StatisticalAdaptation
 from .base import TASKS, Task, make_task, register_task
 from .classification import Classification, TeacherStudent
+from .sequence import SequenceRecall
 
-__all__ = ["Task", "TASKS", "make_task", "register_task", "StatisticalAdaptation", "Classification", "TeacherStudent"]
+__all__ = [
+    "Task", "TASKS", "make_task", "register_task", "StatisticalAdaptation", "Classification", "TeacherStudent",
+    "SequenceRecall",
+]
