@@ -2,8 +2,10 @@
 
 from .adaptation import DirectWhitening, GainWhitening, InterneuronWhitening, MultiTimescaleWhitening
 from .base import CIRCUITS, Batch, Circuit, Connection, Parameters, Population, make_circuit, register_circuit
+from .separation import CorInfoMax, NonnegativeICA, NonnegativeSimilarityMatching
 
 __all__ = [
     "Circuit", "Parameters", "Population", "Connection", "Batch", "CIRCUITS", "make_circuit", "register_circuit",
     "DirectWhitening", "InterneuronWhitening", "GainWhitening", "MultiTimescaleWhitening",
+    "CorInfoMax", "NonnegativeSimilarityMatching", "NonnegativeICA",
 ]

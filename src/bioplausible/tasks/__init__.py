@@ -2,5 +2,6 @@
 
 from .adaptation import StatisticalAdaptation
 from .base import TASKS, Task, make_task, register_task
+from .separation import SourceSeparation
 
-__all__ = ["Task", "TASKS", "make_task", "register_task", "StatisticalAdaptation"]
+__all__ = ["Task", "TASKS", "make_task", "register_task", "StatisticalAdaptation", "SourceSeparation"]
