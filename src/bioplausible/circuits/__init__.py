@@ -1,7 +1,21 @@
 """Circuits, one module per family; each registers its circuits by kebab-case name."""
 
-from .adaptation import DirectWhitening, GainWhitening, InterneuronWhitening, MultiTimescaleWhitening
-from .base import CIRCUITS, Batch, Circuit, Connection, Parameters, Population, make_circuit, register_circuit
+from .adaptation import (
+    DirectWhitening,
+    GainWhitening,
+    InterneuronWhitening,
+    MultiTimescaleWhitening,
+)
+from .base import (
+    CIRCUITS,
+    Batch,
+    Circuit,
+    Connection,
+    Parameters,
+    Population,
+    make_circuit,
+    register_circuit,
+)
 from .separation import CorInfoMax, NonnegativeICA, NonnegativeSimilarityMatching
 
 __all__ = [

@@ -31,7 +31,15 @@ import numpy as np
 from ..errors import DivergenceError
 from ..rules import adaptation as rules
 from ..validation import check_choice, check_integer, check_positive, check_real
-from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
+from .base import (
+    Batch,
+    Circuit,
+    Connection,
+    Parameters,
+    Population,
+    ensemble_inputs,
+    register_circuit,
+)
 
 __all__ = [
     "DirectWhitening",
@@ -82,6 +90,22 @@ class WhiteningCircuit(Circuit):
             pseudo = np.broadcast_to(pseudo, (self.ensemble_size, *pseudo.shape))
         batch = Batch(np.ascontiguousarray(pseudo))
         self.learn(self.respond(batch.inputs), batch)
+
+    def steps_to_whiten(self, covariance: np.ndarray, threshold: float = 0.1, max_steps: int = 1_000_000) -> np.ndarray:
+        """Offline (expected) updates until ``‖C_yy − I‖₂ < threshold``; steps per member, (K,).
+
+        Members that never reach the threshold get ``max_steps + 1``. Used for the
+        linear-versus-logarithmic convergence result (ICLR 2023; spec §6 target 5).
+        """
+        steps = np.full(self.ensemble_size, max_steps + 1)
+        for step in range(max_steps + 1):
+            done = (self.whitening_error(covariance) < threshold) & (steps > max_steps)
+            steps[done] = step
+            if np.all(steps <= max_steps) or step == max_steps:
+                break
+            self.expected_update(covariance)
+            self.check_finite(step + 1)
+        return steps
 
     def whitening_error(self, covariance: np.ndarray) -> np.ndarray:
         """``‖C_yy − I‖₂`` with ``C_yy = M⁻¹ C M⁻¹`` (exact, per member), shape (K,)."""
@@ -143,6 +167,8 @@ class DirectWhitening(WhiteningCircuit):
     name = "direct-whitening"
     description = "whitening with direct recurrent weights, ΔM = η(yyᵀ − I) (Lipshutz et al., ICLR 2023)"
     Parameters = DirectWhiteningParameters
+    quick_params = {"learning_rate": 0.03}
+    quick_spiking = True
     _input_axis_array = "recurrent"
 
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
@@ -165,7 +191,10 @@ class DirectWhitening(WhiteningCircuit):
     def weights(self) -> dict[tuple[str, str], np.ndarray]:
         recurrent = self.state["recurrent"]
         lateral = -(recurrent - _diagonal_matrix(recurrent))
-        return {("stimulus", "principal"): _identity(self.ensemble_size, self.n_inputs), ("principal", "principal"): lateral}
+        return {
+            ("stimulus", "principal"): _identity(self.ensemble_size, self.n_inputs),
+            ("principal", "principal"): lateral,
+        }
 
     def thresholds(self) -> dict[str, np.ndarray]:
         return {"principal": np.diagonal(self.state["recurrent"], axis1=-2, axis2=-1).copy()}
@@ -180,12 +209,14 @@ class DirectWhitening(WhiteningCircuit):
 # ============================================================================ interneurons
 @dataclass(frozen=True)
 class InterneuronWhiteningParameters(Parameters):
-    """``n_interneurons`` k ≥ n (default n); ``initial_scale`` c with ``W₀W₀ᵀ = cI``."""
+    """``n_interneurons`` k ≥ n (default n); ``initial_scale`` c with ``W₀W₀ᵀ = cI``;
+    ``leak`` α of the primary neurons (``M = αI + WWᵀ``; the paper's circuit has α = 0)."""
 
     n_inputs: int | None = None
     n_interneurons: int | None = None
     learning_rate: float = 0.01
     initial_scale: float = 1.0
+    leak: float = 0.0
     spike_offset: float = 4.0
 
     def validate(self) -> None:
@@ -200,6 +231,7 @@ class InterneuronWhiteningParameters(Parameters):
                 )
         check_real("learning_rate", self.learning_rate, 0.0, 1.0, inclusive=False)
         check_positive("initial_scale", self.initial_scale)
+        check_real("leak", self.leak, 0.0)
         check_positive("spike_offset", self.spike_offset)
 
 
@@ -213,11 +245,16 @@ class InterneuronWhitening(WhiteningCircuit):
     by M, so convergence time grows only *logarithmically* in the initial spectrum.
     Lipshutz, Pehlevan & Chklovskii (2023), ICLR, Algorithm 2 (derived).
     State: ``synapses`` = W (n × k), ``W₀ = √c [I 0] R`` with R a random rotation.
+
+    The paper's primary neurons are perfect integrators (``leak = 0``): their steady state
+    is not the rate of an integrate-and-fire unit, so the spiking substrate needs a leak
+    α > 0 (``M = αI + WWᵀ``, threshold α), which whitens inputs with ``C^{1/2} ⪰ αI``.
     """
 
     name = "interneuron-whitening"
     description = "whitening via Hebbian interneurons, ΔW = η(ynᵀ − W) (Lipshutz et al., ICLR 2023)"
     Parameters = InterneuronWhiteningParameters
+    quick_params = {"learning_rate": 0.03}
 
     def _check_sizes(self, n_inputs: int, n_targets: int) -> None:
         super()._check_sizes(n_inputs, n_targets)
@@ -233,7 +270,14 @@ class InterneuronWhitening(WhiteningCircuit):
 
     def effective_matrix(self) -> np.ndarray:
         synapses = self.state["synapses"]
-        return synapses @ np.swapaxes(synapses, -1, -2)
+        return self.params.leak * np.eye(synapses.shape[-2]) + synapses @ np.swapaxes(synapses, -1, -2)
+
+    def thresholds(self) -> dict[str, np.ndarray]:
+        n, k = self.state["synapses"].shape[-2:]
+        return {
+            "principal": np.full((self.ensemble_size, n), self.params.leak),
+            "interneuron": np.ones((self.ensemble_size, k)),
+        }
 
     def _interneuron_activity(self, principal: np.ndarray) -> dict[str, np.ndarray]:
         return {"interneuron": principal @ self.state["synapses"]}
@@ -319,6 +363,7 @@ class GainWhitening(WhiteningCircuit):
     name = "gain-whitening"
     description = "whitening by gain-modulating interneurons, Δg = η(z² − 1) (Duong et al., ICML 2023)"
     Parameters = GainWhiteningParameters
+    quick_params = {"learning_rate": 0.03}
     _input_axis_array = "frame"
 
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
@@ -421,6 +466,7 @@ class MultiTimescaleWhitening(WhiteningCircuit):
     name = "multi-timescale-whitening"
     description = "fast gains + slow synapses, Δg = η_g(z² − ‖w‖²), ΔW = η_w(rnᵀ − WG) (Duong et al., NeurIPS 2023)"
     Parameters = MultiTimescaleWhiteningParameters
+    quick_params = {"gain_rate": 0.05, "synapse_rate": 2e-3}
 
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
         k = self.params.n_interneurons or n_inputs
@@ -481,6 +527,10 @@ class MultiTimescaleWhitening(WhiteningCircuit):
         self.state["synapses"] = rules.normalize_columns(synapses) if self.params.renormalize else synapses
         self.state["gains"] = new_gains
         self.steps += 1
+
+    def interneuron_basis(self) -> np.ndarray:
+        """The learned synaptic basis W (K, N, K_int), compared with a generative basis."""
+        return self.state["synapses"]
 
     def optimal_gains(self, covariance: np.ndarray) -> np.ndarray:
         """``g*(W, C)`` for the current synapses, (K, k)."""

@@ -124,8 +124,10 @@ class Circuit(ABC):
     description: ClassVar[str]
     default_task: ClassVar[str]
     Parameters: ClassVar[type[Parameters]]
-    #: Extra keyword options a task passes to circuits of this family at construction.
-    task_keys: ClassVar[tuple[str, ...]] = ()
+    #: Parameters for the quick default comparison (``bioplausible compare``).
+    quick_params: ClassVar[dict[str, Any]] = {}
+    #: Whether the quick comparison also runs this circuit on the spiking substrate.
+    quick_spiking: ClassVar[bool] = False
 
     def __init__(self, **parameters: Any) -> None:
         self.params = self.Parameters(**parameters)

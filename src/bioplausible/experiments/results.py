@@ -74,10 +74,17 @@ class Result:
                 "state": {k: v[None] for k, v in state.items()}, "steps": steps}
 
     def to_dataframe(self) -> pd.DataFrame:
-        """Tidy table: one row per seed × step × metric."""
+        """Tidy table: one row per seed × step × metric; whole-run summaries have step NaN."""
         frame = self.metrics.to_dataframe().reset_index().melt(
             id_vars=["seed", "step"], var_name="metric", value_name="value"
         )
+        frame["step"] = frame["step"].astype(float)
+        if self.summary.data_vars:
+            summary = self.summary.to_dataframe().reset_index().melt(
+                id_vars=["seed"], var_name="metric", value_name="value"
+            )
+            summary["step"] = np.nan
+            frame = pd.concat([frame, summary[["seed", "step", "metric", "value"]]], ignore_index=True)
         return frame
 
     # ------------------------------------------------------------------ io

@@ -39,6 +39,13 @@ class Task(ABC):
     default_steps: ClassVar[int] = 1000
     default_batch_size: ClassVar[int] = 1
     default_eval_every: ClassVar[int] = 50
+    #: Constructor options and step count of the quick default comparison.
+    quick_options: ClassVar[dict[str, Any]] = {}
+    quick_steps: ClassVar[int | None] = None
+    #: Substrate options the quick comparison uses for spiking runs of this task.
+    quick_spiking_options: ClassVar[dict[str, Any]] = {}
+    #: Metrics shown in comparison tables and figures (all metrics when empty).
+    headline_metrics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self.np_random: np.random.Generator | None = None

@@ -1,0 +1,181 @@
+"""Command line: ``bioplausible list | run | compare``."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .circuits.base import CIRCUITS, make_circuit
+from .substrates.base import SUBSTRATES
+from .tasks.base import TASKS, make_task
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        parser.exit(2, f"bioplausible {args.command}: error: {error}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bioplausible", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    listing = commands.add_parser("list", help="circuits, tasks and substrates, one line each")
+    listing.set_defaults(handler=_list)
+
+    running = commands.add_parser("run", help="train one circuit on one task")
+    running.add_argument("circuit", help="circuit name (see `bioplausible list`)")
+    running.add_argument("--task", help="task name (default: the circuit's default task)")
+    running.add_argument("--substrate", default="rate", help="rate or spiking (default rate)")
+    running.add_argument("--seed", type=int, default=0)
+    running.add_argument("--steps", type=int, help="number of updates (default: the task's)")
+    running.add_argument("--batch-size", type=int)
+    running.add_argument("--eval-every", type=int)
+    running.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                         help="circuit parameter, e.g. --param learning_rate=0.01 (repeatable)")
+    running.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
+                         help="task option, e.g. --task-option n_inputs=5 (repeatable)")
+    running.add_argument("--substrate-option", action="append", default=[], metavar="KEY=VALUE",
+                         help="substrate option, e.g. --substrate-option presentation=0.2 (repeatable)")
+    running.add_argument("--quick", action="store_true", help="the task's and circuit's quick settings")
+    running.add_argument("--out", help="write the result (netCDF) here")
+    running.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    running.set_defaults(handler=_run)
+
+    comparing = commands.add_parser("compare", help="every family on its default task (the main job)")
+    comparing.add_argument("--family", action="append", help="restrict to a family (repeatable)")
+    comparing.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
+    comparing.add_argument("--substrate", nargs="+", default=["rate", "spiking"], choices=sorted(SUBSTRATES))
+    comparing.add_argument("--out", default="bioplausible-results", help="output folder")
+    mode = comparing.add_mutually_exclusive_group()
+    mode.add_argument("--quick", dest="quick", action="store_true", default=True, help="quick settings (default)")
+    mode.add_argument("--full", dest="quick", action="store_false", help="the tasks' full default settings")
+    comparing.set_defaults(handler=_compare)
+    return parser
+
+
+def _list(args: argparse.Namespace) -> int:
+    print("circuits:")
+    for name, cls in sorted(CIRCUITS.items()):
+        print(f"  {name:32s} [{cls.family}] {cls.description}")
+    print("tasks:")
+    for name, cls in sorted(TASKS.items()):
+        print(f"  {name:32s} {cls.description}")
+    print("substrates:")
+    for name, cls in sorted(SUBSTRATES.items()):
+        print(f"  {name:32s} {cls.description}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .experiments.run import run
+
+    if args.circuit not in CIRCUITS:
+        raise ValueError(f"unknown circuit {args.circuit!r}; available: {sorted(CIRCUITS)}")
+    circuit_cls = CIRCUITS[args.circuit]
+    task_name = args.task or circuit_cls.default_task
+    if task_name not in TASKS:
+        raise ValueError(f"unknown task {task_name!r}; available: {sorted(TASKS)}")
+    task_cls = TASKS[task_name]
+    task_options = {**(task_cls.quick_options if args.quick else {}), **_pairs(args.task_option, "--task-option")}
+    params = {**(circuit_cls.quick_params if args.quick else {}), **_pairs(args.param, "--param")}
+    substrate_options = _pairs(args.substrate_option, "--substrate-option")
+    if args.substrate == "spiking" and not substrate_options:
+        substrate_options = dict(task_cls.quick_spiking_options)
+    task = make_task(task_name, **task_options)
+    circuit = make_circuit(args.circuit, **params)
+    steps = args.steps or (task_cls.quick_steps if args.quick and task_cls.quick_steps else None)
+    started = time.perf_counter()
+    result = run(circuit, task, args.substrate, seed=args.seed, steps=steps, batch_size=args.batch_size,
+                 eval_every=args.eval_every, progress=not args.json and sys.stderr.isatty(),
+                 substrate_options=substrate_options)
+    wall_time = time.perf_counter() - started
+    if args.out:
+        result.save(args.out)
+    if args.json:
+        print(json.dumps({
+            "circuit": args.circuit, "task": task_name, "substrate": args.substrate, "seed": args.seed,
+            "steps": int(result.dataset.attrs["steps"]), "metrics": _finite(result.final()),
+            "wall_time_s": round(wall_time, 3),
+        }))
+    else:
+        print(result)
+        if args.out:
+            print(f"saved {args.out}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .experiments.compare import default_comparison, summary_table
+    from .plotting import plot_final_metric, plot_learning_curves
+
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    frame = default_comparison(args.family, range(args.seeds), args.substrate, quick=args.quick,
+                               progress=sys.stderr.isatty())
+    table = summary_table(frame)
+    _atomic_csv(frame, out / "results.csv")
+    _atomic_csv(table, out / "summary.csv")
+    for family, part in frame.groupby("family"):
+        metrics = list(summary_table(part)["metric"].unique())
+        figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+        for ax, metric in zip(axes[0], metrics):
+            if part.loc[part["metric"] == metric, "step"].notna().any():
+                plot_learning_curves(part, metric, ax)
+            else:
+                plot_final_metric(part, metric, ax)
+        figure.suptitle(f"{family}: {part['task'].iloc[0]}")
+        figure.tight_layout()
+        figure.savefig(out / f"{family}.png", dpi=110)
+        plt.close(figure)
+    import pandas as pd
+
+    with pd.option_context("display.width", 160, "display.max_rows", 200):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"\nwrote {out / 'results.csv'}, {out / 'summary.csv'} and one figure per family "
+          f"in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _pairs(items: Sequence[str], flag: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"{flag} expects KEY=VALUE, got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            values[key] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            values[key] = raw
+    return values
+
+
+def _finite(values: dict[str, float]) -> dict[str, float | None]:
+    return {k: (v if v == v and abs(v) != float("inf") else None) for k, v in values.items()}
+
+
+def _atomic_csv(frame: Any, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    frame.to_csv(temporary, index=False)
+    temporary.replace(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Compare learning rules: the same task, the same seeds (hence the same data), many circuits,
+one tidy table."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from ..circuits.base import CIRCUITS, Circuit
+from ..tasks.base import TASKS, Task
+from .run import run
+
+__all__ = ["compare", "default_comparison", "summary_table", "family_tasks"]
+
+
+def compare(
+    circuits: Sequence[Circuit],
+    task: Task,
+    seeds: Iterable[int] = (0, 1, 2),
+    substrates: Sequence[str] = ("rate",),
+    steps: int | None = None,
+    *,
+    progress: bool = False,
+    substrate_options: dict[str, dict[str, Any]] | None = None,
+    **run_options: Any,
+) -> pd.DataFrame:
+    """Run every circuit on ``task`` for every seed and substrate; return a tidy DataFrame.
+
+    Columns: ``circuit, family, task, substrate, seed, step, metric, value`` (one row per
+    circuit × substrate × seed × metric × recorded step; whole-run summaries have step NaN).
+    The seeds of one circuit run as one ensemble; every circuit sees the same task data
+    for the same seed. ``substrate_options`` maps a substrate name to its options.
+    """
+    seeds = list(seeds)
+    if not circuits:
+        raise ValueError("circuits must name at least one circuit")
+    for circuit in circuits:
+        if not isinstance(circuit, Circuit):
+            raise TypeError(f"circuits must hold Circuit instances, got {type(circuit).__name__}")
+    frames = []
+    for circuit in circuits:
+        for substrate in substrates:
+            fresh = copy.deepcopy(circuit)
+            fresh.state, fresh.steps = {}, 0
+            options = (substrate_options or {}).get(substrate)
+            result = run(fresh, task, substrate, seeds=seeds, steps=steps, progress=progress,
+                         substrate_options=options, **run_options)
+            frame = result.to_dataframe()
+            frame.insert(0, "substrate", substrate)
+            frame.insert(0, "task", task.name)
+            frame.insert(0, "family", circuit.family)
+            frame.insert(0, "circuit", circuit.name)
+            frame["wall_time_s"] = result.dataset.attrs["wall_time_s"]
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def family_tasks() -> dict[str, type[Task]]:
+    """Each family's default task (the registered task whose ``family`` names it)."""
+    return {cls.family: cls for cls in TASKS.values() if cls.family}
+
+
+def default_comparison(
+    families: Sequence[str] | None = None,
+    seeds: Iterable[int] = (0, 1, 2),
+    substrates: Sequence[str] = ("rate", "spiking"),
+    quick: bool = True,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Every family (or ``families``) on its default task with every circuit registered for it.
+
+    Quick mode uses each task's ``quick_options``/``quick_steps`` and each circuit's
+    ``quick_params``; spiking runs only for circuits with ``quick_spiking``. Full mode uses
+    the tasks' and circuits' defaults and runs spiking for every circuit when asked.
+    A family added later appears here without changes: it registers a task with ``family``
+    and circuits whose ``default_task`` is that task.
+    """
+    tasks = family_tasks()
+    families = list(tasks) if families is None else list(families)
+    unknown = [f for f in families if f not in tasks]
+    if unknown:
+        raise ValueError(f"unknown families {unknown}; available: {sorted(tasks)}")
+    frames = []
+    for family in families:
+        task_cls = tasks[family]
+        task = task_cls(**(task_cls.quick_options if quick else {}))
+        steps = (task_cls.quick_steps or task.default_steps) if quick else task.default_steps
+        for cls in CIRCUITS.values():
+            if cls.default_task != task_cls.name:
+                continue
+            circuit = cls(**(cls.quick_params if quick else {}))
+            wanted = [s for s in substrates if s == "rate" or not quick or cls.quick_spiking]
+            frames.append(compare(
+                [circuit], task, seeds, wanted, steps, progress=progress,
+                substrate_options={"spiking": task_cls.quick_spiking_options},
+            ))
+    return pd.concat(frames, ignore_index=True)
+
+
+def summary_table(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """Final value of each metric (last step, or the summary), mean ± sd over seeds."""
+    last_step = frame.groupby(["circuit", "substrate", "metric"])["step"].transform("max")
+    final = frame[frame["step"].isna() | (frame["step"] == last_step)]
+    if metrics is None:
+        metrics = _headline_metrics(frame)
+    final = final[final["metric"].isin(metrics)]
+    grouped = final.groupby(["family", "circuit", "substrate", "metric"])["value"]
+    table = grouped.agg(["mean", "std"]).reset_index()
+    table["std"] = table["std"].fillna(0.0)
+    return table
+
+
+def _headline_metrics(frame: pd.DataFrame) -> list[str]:
+    names: list[str] = []
+    tasks = {cls.name: cls for cls in TASKS.values()}
+    for task_name in frame["task"].unique():
+        cls = tasks.get(task_name)
+        names.extend(cls.headline_metrics if cls is not None and cls.headline_metrics else
+                     frame.loc[frame["task"] == task_name, "metric"].unique())
+    return list(dict.fromkeys(names))
