@@ -135,9 +135,13 @@ def test_task_validates_its_arguments():
         SourceSeparation(mixing="cauchy")
 
 
-def test_natural_image_sources_have_unit_variance_and_zero_minimum():
-    task = SourceSeparation(domain="natural-images", n_sources=3, n_mixtures=3).reset(0)
+def test_natural_image_sources_are_scaled_windows():
+    task = SourceSeparation(domain="natural-images", n_sources=3, n_mixtures=3, image_scaling="unit-variance",
+                            image_side=32).reset(0)
     sources = task.evaluation_sources
+    assert sources.shape == (32 * 32, 3)
     assert np.allclose(sources.min(axis=0), 0) and np.allclose(sources.std(axis=0), 1)
+    boxed = SourceSeparation(domain="natural-images", n_sources=3, n_mixtures=3, image_side=32).reset(0)
+    assert np.allclose(boxed.evaluation_sources.max(axis=0), 1)
     assert task.circuit_options() == {"domain": "nonnegative-antisparse"}
     assert task.next_batch(100).inputs.shape == (100, 3)

@@ -422,7 +422,6 @@ class NSMParameters(Parameters):
     samples, a neuron silent for more than ``silent_samples`` samples in a row has its
     feedforward row negated (CIM-BSS heuristic)."""
 
-    domain: str = "nonnegative-antisparse"
     n_sources: int = 5
     prewhitening_samples: int = 5000
     rate_decay: float = 0.94
@@ -432,7 +431,6 @@ class NSMParameters(Parameters):
     silent_window: int = 1500
 
     def validate(self) -> None:
-        check_choice("domain", self.domain, ["nonnegative-antisparse", "nonnegative-sparse", "simplex"])
         check_integer("n_sources", self.n_sources, 1)
         check_integer("prewhitening_samples", self.prewhitening_samples, 2)
         check_real("rate_decay", self.rate_decay, 0.0, 1.0, inclusive=False)
@@ -463,7 +461,7 @@ class NonnegativeSimilarityMatching(Circuit):
     default_task = "separation"
     description = "nonnegative similarity matching on prewhitened mixtures (Pehlevan et al. 2017)"
     Parameters = NSMParameters
-    task_keys = ("domain", "n_sources")
+    task_keys = ("n_sources",)
 
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
         n = self.params.n_sources
@@ -567,7 +565,6 @@ class NonnegativeICAParameters(Parameters):
     (direct); ``n_interneurons`` k (default n); ``flip_window``: samples during which silent
     outputs have their feedforward row negated (direct variant heuristic)."""
 
-    domain: str = "nonnegative-antisparse"
     n_sources: int = 5
     variant: str = "direct"
     learning_rate: float = 1e-3
@@ -612,7 +609,7 @@ class NonnegativeICA(Circuit):
     default_task = "separation"
     description = "Bio-NICA nonnegative ICA, direct lateral or interneurons (Lipshutz et al. 2022)"
     Parameters = NonnegativeICAParameters
-    task_keys = ("domain", "n_sources")
+    task_keys = ("n_sources",)
 
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
         n = self.params.n_sources

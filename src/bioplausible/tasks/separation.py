@@ -12,7 +12,8 @@ Sources (``domain``), all drawn per sample from the task's Generator:
 ``"nonnegative-bernoulli"`` Bio-NICA's ``U(0, √(48/5)) · Bernoulli(½)``: unit variance,
                            well grounded (Lipshutz et al. 2022)
 ``"natural-images"``       ``n`` windows of scikit-image's bundled photographs (pixels as
-                           samples), shifted to minimum 0 and scaled to unit variance
+                           samples), shifted to minimum 0 and scaled to maximum 1
+                           (``image_scaling="unit-variance"``: Bio-NICA's scaling)
 =========================  =========================================================
 
 Correlated uniforms come from a Student-t copula (CIM-BSS ``bss_utils``): correlation
@@ -83,9 +84,11 @@ class SourceSeparation(Task):
     name = "separation"
     description = "blind source separation of correlated bounded sources; SINR of the separator"
     family = "separation"
-    default_steps = 20_000
+    default_steps = 50_000
     default_batch_size = 1
-    default_eval_every = 2_000
+    default_eval_every = 5_000
+    quick_steps = 20_000
+    quick_spiking_options = {"rate_unit": 100.0, "presentation": 0.1, "dt": 1e-3}
 
     def __init__(
         self,
@@ -98,6 +101,8 @@ class SourceSeparation(Task):
         snr_db: float | None = 30.0,
         evaluation_samples: int = 5_000,
         shuffle_images: bool = True,
+        image_side: int = 128,
+        image_scaling: str = "box",
     ) -> None:
         super().__init__()
         self.domain = check_choice("domain", domain, DOMAINS)
@@ -115,6 +120,8 @@ class SourceSeparation(Task):
         self.snr_db = None if snr_db is None else check_real("snr_db", snr_db)
         self.evaluation_samples = check_integer("evaluation_samples", evaluation_samples, 10)
         self.shuffle_images = bool(shuffle_images)
+        self.image_side = check_integer("image_side", image_side, 4)
+        self.image_scaling = check_choice("image_scaling", image_scaling, ["box", "unit-variance"])
         self.mixing_matrix: np.ndarray | None = None
         self.noise_std: np.ndarray | None = None
 
@@ -136,7 +143,9 @@ class SourceSeparation(Task):
             self.mixing_matrix = rng.uniform(-1.0, 1.0, (m, n))
         else:
             self.mixing_matrix = rng.laplace(size=(m, n))
-        self._images = _image_sources(n, rng) if self.domain == "natural-images" else None
+        self._images = (
+            _image_sources(n, rng, self.image_side, self.image_scaling) if self.domain == "natural-images" else None
+        )
         self._image_position = 0
         if self._images is not None and self.shuffle_images:
             self._order = rng.permutation(self._images.shape[0])
@@ -183,6 +192,13 @@ class SourceSeparation(Task):
     def score(self, circuit: Circuit, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
         """SINR of the linear separator (if the circuit exposes ``separator()``) and of its
         outputs on the held-out set, the Amari index and the permutation error."""
+        expected = self.circuit_options()["domain"]
+        domain = getattr(circuit.params, "domain", expected)
+        if domain != expected:
+            raise ValueError(
+                f"{circuit.name} projects onto the {domain!r} domain but the task's sources are {self.domain!r}: "
+                f"construct it with domain={expected!r} (CLI: --param domain={expected})"
+            )
         sources, mixtures = self.evaluation_sources, self.evaluation_mixtures
         centre = self.domain == "simplex"
         metrics: dict[str, float] = {}
@@ -275,10 +291,11 @@ def generate_sources(
     return np.maximum(sparse, 0.0) if domain == "nonnegative-sparse" else sparse
 
 
-def _image_sources(n: int, rng: np.random.Generator, side: int = 128) -> np.ndarray:
-    """``n`` random ``side × side`` windows of scikit-image's natural photographs as source rows:
-    pixels are samples, each source shifted to minimum 0 and scaled to unit variance
-    (Bio-NICA recipe; the authors used their own three images)."""
+def _image_sources(n: int, rng: np.random.Generator, side: int = 128, scaling: str = "box") -> np.ndarray:
+    """``n`` random ``side × side`` windows of scikit-image's natural photographs as source
+    columns (pixels are samples), each shifted to minimum 0 and scaled to maximum 1
+    (``"box"``: the nonnegative antisparse domain CorInfoMax projects onto) or to unit
+    variance (``"unit-variance"``: the Bio-NICA recipe; the authors used their own images)."""
     from .datasets import natural_images
 
     images = natural_images()
@@ -292,7 +309,7 @@ def _image_sources(n: int, rng: np.random.Generator, side: int = 128) -> np.ndar
         left = rng.integers(0, image.shape[1] - side + 1)
         window = image[top : top + side, left : left + side].reshape(-1)
         window = window - window.min()
-        columns.append(window / window.std())
+        columns.append(window / (window.max() if scaling == "box" else window.std()))
     return np.stack(columns, axis=1)
 
 
