@@ -3,8 +3,8 @@
 NSM runs on the generic integrate-and-fire route (threshold 1 = (I + W₂)_ii, lateral jumps
 −W₂,ij, drive W₁W_pre x, offset 0) with presentation-level learning on decoded counts; the
 task metric (SINR of the learned separator on held-out samples) must agree with the rate run
-on the same data, initial weights and seed. CorInfoMax has no spiking realisation (see its
-docstring) and must say so.
+on the same data, initial weights and seed. CorInfoMax and Det-Max have no spiking
+realisation (see their docstrings) and must say so.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bioplausible.circuits import CorInfoMax, NonnegativeICA, NonnegativeSimilarityMatching
+from bioplausible.circuits import CorInfoMax, DetMaxWSM, NonnegativeICA, NonnegativeSimilarityMatching
 from bioplausible.experiments.run import run
 from bioplausible.tasks import SourceSeparation
 
@@ -56,11 +56,8 @@ def test_bio_nica_direct_runs_on_spikes_and_tracks_rate():
     assert abs(spiking[0, -1] - rate[0, -1]) <= 0.15 * abs(rate[0, -1]) + 1.0, (rate, spiking)
 
 
-def test_corinfomax_refuses_the_spiking_substrate_with_a_reason():
-    with pytest.raises(ValueError, match="spiking model 'corinfomax'"):
-        run(CorInfoMax(n_sources=3), _task_for_corinfomax(), "spiking", steps=2, eval_every=2, progress=False,
-            substrate_options=SPIKING)
-
-
-def _task_for_corinfomax() -> SourceSeparation:
-    return SourceSeparation(n_sources=3, n_mixtures=3, evaluation_samples=100)
+@pytest.mark.parametrize("circuit", [CorInfoMax(n_sources=3), DetMaxWSM(n_sources=3, domain="nonnegative-antisparse")])
+def test_projected_circuits_refuse_the_spiking_substrate_with_a_reason(circuit):
+    with pytest.raises(ValueError, match=f"spiking model '{circuit.name}'"):
+        run(circuit, SourceSeparation(n_sources=3, n_mixtures=3, evaluation_samples=100), "spiking", steps=2,
+            eval_every=2, progress=False, substrate_options=SPIKING)

@@ -16,10 +16,10 @@ from .base import (
     make_circuit,
     register_circuit,
 )
-from .separation import CorInfoMax, NonnegativeICA, NonnegativeSimilarityMatching
+from .separation import CorInfoMax, DetMaxWSM, NonnegativeICA, NonnegativeSimilarityMatching
 
 __all__ = [
     "Circuit", "Parameters", "Population", "Connection", "Batch", "CIRCUITS", "make_circuit", "register_circuit",
     "DirectWhitening", "InterneuronWhitening", "GainWhitening", "MultiTimescaleWhitening",
-    "CorInfoMax", "NonnegativeSimilarityMatching", "NonnegativeICA",
+    "CorInfoMax", "NonnegativeSimilarityMatching", "NonnegativeICA", "DetMaxWSM",
 ]

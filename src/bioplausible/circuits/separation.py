@@ -8,6 +8,8 @@ circuit                        network
                                Pehlevan, ICLR 2023)
 ``NonnegativeSimilarityMatching`` prewhitening, then y = [W₁h − W₂y]₊ (Pehlevan et al. 2017,
                                as run in CIM-BSS ``NSMBSS.py``)
+``DetMaxWSM``                  two layers x → h → y, lateral M_H, M_Y, gains D1, D2 (Bozkurt,
+                               Pehlevan & Erdogan, NeurIPS 2022)
 ``NonnegativeICA``             Bio-NICA: y = argmin_{y≥0} ½yᵀMy − (Wx)ᵀy with direct lateral M
                                or M = PPᵀ through interneurons (Lipshutz, Pehlevan &
                                Chklovskii, Biol. Cybern. 2022)
@@ -41,6 +43,7 @@ __all__ = [
     "CorInfoMax",
     "NonnegativeSimilarityMatching",
     "NonnegativeICA",
+    "DetMaxWSM",
     "CORINFOMAX_PRESETS",
     "project_domain",
     "corinfomax_settle",
@@ -771,3 +774,223 @@ def _reset_singular_values(matrix: np.ndarray, low: float, high: float) -> np.nd
     u, s, vt = np.linalg.svd(matrix, full_matrices=False)
     s = np.where((s < low) | (s > high), 1.0, s)
     return (u * s[..., None, :]) @ vt
+
+
+# ============================================================================ Det-Max / WSM
+@dataclass(frozen=True)
+class DetMaxParameters(Parameters):
+    """Det-Max / WSM settings (defaults: the authors' correlated-antisparse script, spec §3.4).
+
+    ``gamma_start``/``gamma_stop``: synaptic rate ``γ_k = max(γ_start/(1 + ln(2 + k)), γ_stop)``;
+    ``beta`` β weighs the two layers, ``zeta`` ζ the log-det regulariser of the gains;
+    ``gain_rates`` (μ_D1, μ_D2), ``initial_gains``, ``min_gains``, ``max_gains`` for (D1, D2);
+    ``lateral_scales`` (M_H(0), M_Y(0)) = (c_H I, c_Y I); neural rate
+    ``μ_t = max(neural_lr_start/(1 + 0.005 t), neural_lr_stop)`` to ``tolerance``.
+    """
+
+    domain: str = "antisparse"
+    n_sources: int = 5
+    gamma_start: float = 0.6
+    gamma_stop: float = 1e-3
+    beta: float = 0.5
+    zeta: float = 5e-5
+    gain_rates: tuple[float, float] = (1.125, 0.2)
+    initial_gains: tuple[float, float] = (1.0, 1.0)
+    min_gains: tuple[float, float] = (0.2, 0.2)
+    max_gains: tuple[float, float] = (1e6, 5.0)
+    lateral_scales: tuple[float, float] = (2.0, 1.0)
+    neural_lr_start: float = 0.75
+    neural_lr_stop: float = 0.05
+    max_iterations: int = 750
+    tolerance: float = 1e-6
+    threshold_rate: float = 1.0
+
+    def validate(self) -> None:
+        check_choice("domain", self.domain, DOMAINS)
+        check_integer("n_sources", self.n_sources, 1)
+        check_positive("gamma_start", self.gamma_start)
+        check_positive("gamma_stop", self.gamma_stop)
+        check_real("beta", self.beta, 0.0, 1.0, inclusive=False)
+        check_real("zeta", self.zeta, 0.0, 1.0)
+        for name in ("gain_rates", "initial_gains", "min_gains", "max_gains", "lateral_scales"):
+            value = getattr(self, name)
+            if len(value) != 2:
+                raise ValueError(f"{name} must hold two values (layer h, layer y), got {value!r}")
+            for index, item in enumerate(value):
+                check_positive(f"{name}[{index}]", item)
+        for index in range(2):
+            if not self.min_gains[index] <= self.initial_gains[index] <= self.max_gains[index]:
+                raise ValueError(f"initial_gains[{index}] must lie in [min_gains, max_gains], got {self.initial_gains}")
+        check_positive("neural_lr_start", self.neural_lr_start)
+        check_positive("neural_lr_stop", self.neural_lr_stop)
+        check_integer("max_iterations", self.max_iterations, 1)
+        check_positive("tolerance", self.tolerance)
+        check_real("threshold_rate", self.threshold_rate, 0.0)
+
+
+@register_circuit
+class DetMaxWSM(Circuit):
+    """Determinant-maximisation BSS as a two-layer weighted-similarity-matching network.
+
+    Voltages v (hidden h) and u (output y) follow the leaky dynamics of spec §3.2 with
+    ``Γ = diag(M)``, ``M̂ = M − Γ``::
+
+        dv = −v + (1−ζ)β D1 W_HX x − [(1−ζ)(1−β) M̂_H + (1−ζ)β D1 M̂_H D1] h + (1−ζ)(1−β) W_YHᵀ D2 y
+        h  = v / diag(Γ_H ((1−ζ)(1−β) + (1−ζ)β D1²))
+        du = −u + W_YH h − M̂_Y D2 y,   y = P_dom(u / diag(Γ_Y D2))
+
+    (from v = u = 0, step ``μ_t``, until both relative changes are below ``tolerance``). Then
+    every synapse follows one forgetting Hebbian rule (:func:`~rules.separation.wsm_hebbian`)
+    and the gains take clipped gradient steps (:func:`~rules.separation.wsm_gain`). Linear
+    separator (derived from the unprojected fixed point, checked by a test):
+    ``W_f = D2⁻¹ M_Y⁻¹ W_YH [(1−β)M_H + βD1M_HD1 − (1−β)W_YHᵀM_Y⁻¹W_YH]⁻¹ β D1 W_HX``.
+    Bozkurt, Pehlevan & Erdogan (2022), NeurIPS, arXiv 2209.12894 (authors' ``WSMBSS.py``).
+    Not implemented: the nonnegative-antisparse variant's capped/reverted gain steps.
+
+    Rate substrate only (numpy reference path, no compiled kernel). Spiking: not supported;
+    the hidden layer's dynamics carry the gains inside the self-term and the lateral terms
+    (``D1 M̂_H D1``) and the output layer is projected, which the generic IF route cannot
+    express without a dedicated builder.
+    """
+
+    name = "detmax-wsm"
+    family = "separation"
+    default_task = "separation"
+    description = "Det-Max BSS: two-layer weighted similarity matching with gains (NeurIPS 2022)"
+    Parameters = DetMaxParameters
+    task_keys = ("domain", "n_sources")
+    spiking_model = "detmax-wsm"
+
+    def __init__(self, **parameters: Any) -> None:
+        super().__init__(**parameters)
+        self.last_settling_steps: np.ndarray | None = None
+
+    def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
+        n, p = self.params.n_sources, self.params
+        if n_inputs < n:
+            raise ValueError(f"DetMaxWSM needs n_inputs >= n_sources={n}, got {n_inputs}")
+        return {
+            "hidden_input": np.eye(n, n_inputs),
+            "hidden_lateral": p.lateral_scales[0] * np.eye(n),
+            "output_input": np.eye(n),
+            "output_lateral": p.lateral_scales[1] * np.eye(n),
+            "hidden_gains": np.full(n, p.initial_gains[0]),
+            "output_gains": np.full(n, p.initial_gains[1]),
+        }
+
+    def populations(self) -> list[Population]:
+        m = self.state["hidden_input"].shape[-1] if self.state else 0
+        n = self.params.n_sources
+        return [
+            Population("mixtures", m, role="input", description="mixtures x"),
+            Population("hidden", n, offset=1.5, description="hidden layer h (gain D1)"),
+            Population("output", n, offset=1.5, description=f"output y (gain D2), projected onto {self.params.domain}"),
+        ]
+
+    def connections(self) -> list[Connection]:
+        return [
+            Connection("mixtures", "hidden", rules.wsm_hebbian, kind="feedforward", description="β D1 W_HX"),
+            Connection("hidden", "hidden", rules.wsm_hebbian, kind="lateral", description="−M̂_H (gain-weighted)"),
+            Connection("output", "hidden", rules.wsm_hebbian, kind="feedback", description="(1−β) W_YHᵀ D2"),
+            Connection("hidden", "output", rules.wsm_hebbian, kind="feedforward", description="W_YH"),
+            Connection("output", "output", rules.wsm_hebbian, kind="lateral", description="−M̂_Y D2"),
+        ]
+
+    def weights(self) -> dict[tuple[str, str], np.ndarray]:
+        """The couplings of the unprojected fixed point (the (1−ζ) factors cancel there)."""
+        s, beta = self.state, self.params.beta
+        d1, d2 = s["hidden_gains"], s["output_gains"]
+        hidden_self = (1 - beta) * s["hidden_lateral"] + beta * d1[..., :, None] * s["hidden_lateral"] * d1[..., None, :]
+        output_self = s["output_lateral"] * d2[..., None, :]
+        return {
+            ("mixtures", "hidden"): beta * d1[..., :, None] * s["hidden_input"],
+            ("hidden", "hidden"): -_off_diagonal(hidden_self),
+            ("output", "hidden"): (1 - beta) * np.swapaxes(s["output_input"], -1, -2) * d2[..., None, :],
+            ("hidden", "output"): s["output_input"],
+            ("output", "output"): -_off_diagonal(output_self),
+        }
+
+    def thresholds(self) -> dict[str, np.ndarray]:
+        s, beta = self.state, self.params.beta
+        d1, d2 = s["hidden_gains"], s["output_gains"]
+        gamma_h = np.diagonal(s["hidden_lateral"], axis1=-2, axis2=-1)
+        gamma_y = np.diagonal(s["output_lateral"], axis1=-2, axis2=-1)
+        return {"hidden": gamma_h * ((1 - beta) + beta * d1**2), "output": gamma_y * d2}
+
+    def separator(self) -> np.ndarray:
+        s, beta = self.state, self.params.beta
+        d1, d2 = s["hidden_gains"], s["output_gains"]
+        m_h, m_y, w_yh = s["hidden_lateral"], s["output_lateral"], s["output_input"]
+        effective = (1 - beta) * m_h + beta * d1[..., :, None] * m_h * d1[..., None, :] - (1 - beta) * (
+            np.swapaxes(w_yh, -1, -2) @ np.linalg.solve(m_y, w_yh)
+        )
+        hidden = np.linalg.solve(effective, beta * d1[..., :, None] * s["hidden_input"])
+        return np.linalg.solve(m_y, w_yh @ hidden) / d2[..., :, None]
+
+    def respond(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        s, p = self.state, self.params
+        x = ensemble_inputs(inputs, self.ensemble_size, s["hidden_input"].shape[-1])
+        beta, zeta = p.beta, p.zeta
+        d1, d2 = s["hidden_gains"][:, None, :], s["output_gains"][:, None, :]
+        m_h, m_y = s["hidden_lateral"], s["output_lateral"]
+        gamma_h = np.diagonal(m_h, axis1=-2, axis2=-1)[:, None, :]
+        gamma_y = np.diagonal(m_y, axis1=-2, axis2=-1)[:, None, :]
+        hat_h, hat_y = _off_diagonal(m_h), _off_diagonal(m_y)
+        feed = (1 - zeta) * beta * d1 * np.matmul(x, np.swapaxes(s["hidden_input"], -1, -2))
+        hidden_couple = (1 - zeta) * ((1 - beta) * hat_h + beta * s["hidden_gains"][..., :, None] * hat_h
+                                      * s["hidden_gains"][..., None, :])
+        hidden_scale = gamma_h * (1 - zeta) * ((1 - beta) + beta * d1**2)
+        shape = x.shape[:-1] + (p.n_sources,)
+        v, u, h, y = (np.zeros(shape) for _ in range(4))
+        threshold = np.zeros(x.shape[:-1])
+        active = np.ones(x.shape[:-1], dtype=bool)
+        steps = np.full(x.shape[:-1], p.max_iterations, dtype=np.int64)
+        for t in range(p.max_iterations):
+            rate = max(p.neural_lr_start / (1 + 0.005 * t), p.neural_lr_stop)
+            dv = -v + feed - np.matmul(h, np.swapaxes(hidden_couple, -1, -2)) + (1 - zeta) * (1 - beta) * np.matmul(
+                d2 * y, s["output_input"])
+            new_v = v + rate * dv
+            new_h = new_v / hidden_scale
+            du = -u + np.matmul(new_h, np.swapaxes(s["output_input"], -1, -2)) - np.matmul(d2 * y, np.swapaxes(hat_y, -1, -2))
+            new_u = u + rate * du
+            new_y, new_threshold = project_domain(new_u / (gamma_y * d2), threshold, p.domain, p.threshold_rate)
+            done = (np.linalg.norm(new_v - v, axis=-1) <= p.tolerance * np.linalg.norm(new_v, axis=-1)) & (
+                np.linalg.norm(new_u - u, axis=-1) <= p.tolerance * np.linalg.norm(new_u, axis=-1))
+            keep = active[..., None]
+            v, h = np.where(keep, new_v, v), np.where(keep, new_h, h)
+            u, y = np.where(keep, new_u, u), np.where(keep, new_y, y)
+            threshold = np.where(active, new_threshold, threshold)
+            steps = np.where(active & done, t + 1, steps)
+            active &= ~done
+            if not active.any():
+                break
+        self.last_settling_steps = steps
+        return {"mixtures": x, "hidden": h, "output": y}
+
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        s, p = self.state, self.params
+        x = ensemble_inputs(batch.inputs, self.ensemble_size, s["hidden_input"].shape[-1])
+        h, y = activities["hidden"], activities["output"]
+        rate = max(p.gamma_start / (1 + np.log(2 + self.steps)), p.gamma_stop)
+        s["hidden_lateral"] = s["hidden_lateral"] + rules.wsm_hebbian(h, h, s["hidden_lateral"], rate)
+        s["hidden_input"] = s["hidden_input"] + rules.wsm_hebbian(h, x, s["hidden_input"], rate)
+        s["output_lateral"] = s["output_lateral"] + rules.wsm_hebbian(y, y, s["output_lateral"], rate)
+        s["output_input"] = s["output_input"] + rules.wsm_hebbian(y, h, s["output_input"], rate)
+        weight_h = (1 - p.zeta) * p.beta
+        weight_y = (1 - p.zeta) * (1 - p.beta)
+        s["hidden_gains"] = np.clip(
+            s["hidden_gains"] + rules.wsm_gain(s["hidden_gains"], s["hidden_lateral"], s["hidden_input"], weight_h,
+                                               p.zeta, p.gain_rates[0]),
+            p.min_gains[0], p.max_gains[0])
+        s["output_gains"] = np.clip(
+            s["output_gains"] + rules.wsm_gain(s["output_gains"], s["output_lateral"], s["output_input"], weight_y,
+                                               p.zeta, p.gain_rates[1]),
+            p.min_gains[1], p.max_gains[1])
+        self.steps += 1
+
+
+def _off_diagonal(matrix: np.ndarray) -> np.ndarray:
+    n = matrix.shape[-1]
+    result = matrix.copy()
+    result[..., np.arange(n), np.arange(n)] = 0.0
+    return result

@@ -109,3 +109,29 @@ def nica_interneuron_synapses(
     """Bio-NICA with interneurons, ``ΔP = η((y − ȳ)(n − n̄)ᵀ − P)``, ``n = Pᵀy`` (bio-nica)."""
     centred = _batch_outer(output - mean_output[..., None, :], interneuron - mean_interneuron[..., None, :])
     return learning_rate * (centred - synapses)
+
+
+# ------------------------------------------------------------------ Det-Max / weighted similarity matching
+def wsm_hebbian(post: np.ndarray, pre: np.ndarray, weights: np.ndarray, rate: float) -> np.ndarray:
+    """Exponentially forgetting Hebbian rule shared by every Det-Max synapse,
+    ``W ← (1 − γ_k) W + γ_k post preᵀ`` (returned as the change ``γ_k (post preᵀ − W)``).
+
+    Bozkurt, Pehlevan & Erdogan (2022), NeurIPS (authors' code ``WSMBSS.py``, verified): used
+    for ``M_H`` (h, h), ``W_HX`` (h, x), ``M_Y`` (y, y) and ``W_YH`` (y, h).
+    """
+    return rate * (_batch_outer(post, pre) - weights)
+
+
+def wsm_gain(
+    gains: np.ndarray, lateral: np.ndarray, feedforward: np.ndarray, weight: float, regulariser: float,
+    rate: float,
+) -> np.ndarray:
+    """Gain step ``ΔD = −μ_D [w · diag(M D M − W Wᵀ) + ζ D⁻¹]`` for the diagonal gains D (K, n).
+
+    Bozkurt, Pehlevan & Erdogan (2022), NeurIPS (``WSMBSS.py``): ``w = (1−ζ)β`` with
+    (M_H, W_HX) for D1 and ``w = (1−ζ)(1−β)`` with (M_Y, W_YH) for D2; each gain uses its own
+    neuron's diagonal terms. Clipping to [min, max] is the caller's.
+    """
+    scaled = lateral * gains[..., None, :]
+    diagonal = np.einsum("kij,kji->ki", scaled, lateral) - np.sum(feedforward**2, axis=-1)
+    return -rate * (weight * diagonal + regulariser / gains)

@@ -84,9 +84,9 @@ class SourceSeparation(Task):
     name = "separation"
     description = "blind source separation of correlated bounded sources; SINR of the separator"
     family = "separation"
-    default_steps = 50_000
+    default_steps = 100_000
     default_batch_size = 1
-    default_eval_every = 5_000
+    default_eval_every = 10_000
     quick_steps = 20_000
     quick_spiking_options = {"rate_unit": 100.0, "presentation": 0.1, "dt": 1e-3}
 
