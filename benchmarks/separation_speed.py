@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     our_rate = fast_samples / (time.perf_counter() - started)
     steps = float(ours.last_settling_steps.mean())
 
-    ensemble_inputs = np.stack([SourceSeparation().reset(k).next_batch(fast_samples // 4).inputs for k in range(trials)])
+    per_trial = fast_samples // 4
+    ensemble_inputs = np.stack([SourceSeparation().reset(k).next_batch(per_trial).inputs for k in range(trials)])
     started = time.perf_counter()
     for k in range(trials):
         CorInfoMax().initialize(10, 0, [k]).learn_stream(Batch(ensemble_inputs[k : k + 1]))
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  per-sample numpy loop, fixed 200 inner steps .. {fixed_rate:10.0f}")
     print(f"  ours (fused numba kernel, tolerance 1e-6) ..... {our_rate:10.0f}   "
           f"(mean inner steps {steps:.1f})")
-    print(f"  speed-up vs tolerance loop: {our_rate / base_rate:.0f}x;  vs fixed-200 loop: {our_rate / fixed_rate:.0f}x")
+    print(f"  speed-up vs tolerance loop: {our_rate / base_rate:.0f}x;  "
+          f"vs fixed-200 loop: {our_rate / fixed_rate:.0f}x")
     print(f"  same trajectory: max |W_ours − W_loop| after {baseline_samples} samples = {agreement:.2e}")
     print(f"  ensemble of {trials} trials × {fast_samples // 4} samples: sequential {sequential:.2f} s, "
           f"one K = {trials} call {ensemble:.2f} s, speed-up {sequential / ensemble:.2f}x")

@@ -71,7 +71,7 @@ def test_permutation_error_zero_for_permuted_outputs_and_matches_by_hand(rng):
 def test_l1_projection_matches_a_brute_force_qp(rng):
     for _ in range(5):
         point = rng.uniform(-2, 2, 5)
-        result = minimize(lambda y: np.sum((y - point) ** 2), np.zeros(5), method="SLSQP",
+        result = minimize(lambda y, point=point: np.sum((y - point) ** 2), np.zeros(5), method="SLSQP",
                           constraints=[{"type": "ineq", "fun": lambda y: 1 - np.sum(np.sqrt(y**2 + 1e-14))}],
                           options={"ftol": 1e-14, "maxiter": 500})
         assert np.allclose(project_l1_ball(point[None])[0], result.x, atol=1e-6)

@@ -510,7 +510,8 @@ class NonnegativeSimilarityMatching(Circuit):
 
     def separator(self) -> np.ndarray:
         n = self.params.n_sources
-        return np.linalg.solve(np.eye(n) + self.state["lateral"], self.state["feedforward"] @ self.state["prewhitening"])
+        feedforward = self.state["feedforward"] @ self.state["prewhitening"]
+        return np.linalg.solve(np.eye(n) + self.state["lateral"], feedforward)
 
     def respond(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
         x = ensemble_inputs(inputs, self.ensemble_size, self.state["prewhitening"].shape[-1])
@@ -740,7 +741,8 @@ class NonnegativeICA(Circuit):
             interneuron = np.matmul(output, self.state["synapses"])
         window = min(t + 1.0, 100.0)
         self.state["mean_inputs"] = self.state["mean_inputs"] + (batch_mean - self.state["mean_inputs"]) / (t + 1)
-        self.state["mean_output"] = self.state["mean_output"] + (output.mean(axis=-2) - self.state["mean_output"]) / window
+        mean_output = self.state["mean_output"]
+        self.state["mean_output"] = mean_output + (output.mean(axis=-2) - mean_output) / window
         self.state["mean_interneuron"] = self.state["mean_interneuron"] + (
             interneuron.mean(axis=-2) - self.state["mean_interneuron"]
         ) / window
@@ -900,7 +902,8 @@ class DetMaxWSM(Circuit):
         """The couplings of the unprojected fixed point (the (1−ζ) factors cancel there)."""
         s, beta = self.state, self.params.beta
         d1, d2 = s["hidden_gains"], s["output_gains"]
-        hidden_self = (1 - beta) * s["hidden_lateral"] + beta * d1[..., :, None] * s["hidden_lateral"] * d1[..., None, :]
+        m_h = s["hidden_lateral"]
+        hidden_self = (1 - beta) * m_h + beta * d1[..., :, None] * m_h * d1[..., None, :]
         output_self = s["output_lateral"] * d2[..., None, :]
         return {
             ("mixtures", "hidden"): beta * d1[..., :, None] * s["hidden_input"],
@@ -951,7 +954,8 @@ class DetMaxWSM(Circuit):
                 d2 * y, s["output_input"])
             new_v = v + rate * dv
             new_h = new_v / hidden_scale
-            du = -u + np.matmul(new_h, np.swapaxes(s["output_input"], -1, -2)) - np.matmul(d2 * y, np.swapaxes(hat_y, -1, -2))
+            du = (-u + np.matmul(new_h, np.swapaxes(s["output_input"], -1, -2))
+                  - np.matmul(d2 * y, np.swapaxes(hat_y, -1, -2)))
             new_u = u + rate * du
             new_y, new_threshold = project_domain(new_u / (gamma_y * d2), threshold, p.domain, p.threshold_rate)
             done = (np.linalg.norm(new_v - v, axis=-1) <= p.tolerance * np.linalg.norm(new_v, axis=-1)) & (
