@@ -44,7 +44,7 @@ class StatisticalAdaptation(Task):
     family = "adaptation"
     default_eval_every = 10
     headline_metrics = ("whitening_error", "recovery_time")
-    quick_options = {"n_inputs": 3, "n_contexts": 2, "samples_per_context": 600}
+    quick_options = {"n_inputs": 3, "n_contexts": 2, "samples_per_context": 600, "recovery_threshold": 0.5}
     quick_spiking_options = {"rate_unit": 50.0, "presentation": 0.05, "dt": 5e-4}
 
     def __init__(
