@@ -17,7 +17,7 @@ from numba import njit, prange
 
 @njit(cache=True, parallel=True)
 def corinfomax_stream(
-    feedforward, lateral, error_gain, inputs, gamma_y, forgetting_y, learning_rate, domain,
+    feedforward, lateral, error_gain, inputs, gamma_y, forgetting_y, learning_rate, decay, domain,
     lr_start, lr_stop, max_iterations, tolerance, threshold_rate, outputs, steps,
 ):  # pragma: no cover - compiled
     """Process ``inputs`` (K, S, m) sample by sample, updating ``feedforward`` W (K, n, m)
@@ -88,11 +88,11 @@ def corinfomax_stream(
                 if np.sqrt(change) < tolerance * np.sqrt(size):
                     used = it + 1
                     break
-            # learning: W += μ_W (y − ŷ) xᵀ ;  B ← (B − γ_y z zᵀ)/λ_y, z = B y
+            # learning: W += μ_W (y − ŷ) xᵀ − δ W ;  B ← (B − γ_y z zᵀ)/λ_y, z = B y
             for i in range(n):
-                error = learning_rate * (y[i] - prediction[i])
+                error = y[i] - prediction[i]
                 for j in range(m):
-                    W[i, j] += error * x[j]
+                    W[i, j] += learning_rate * (error * x[j]) - decay * W[i, j]
                 acc = 0.0
                 for j in range(n):
                     acc += B[i, j] * y[j]

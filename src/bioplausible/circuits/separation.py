@@ -156,6 +156,8 @@ class CorInfoMaxParameters(Parameters):
     ``forgetting_y``/``forgetting_e`` λ_y, λ_e (γ = (1−λ)/λ); ``initial_lateral`` c of
     ``B_y(0) = cI``; ``error_lateral`` b of the fixed ``B_e = bI``; ``learning_rate`` μ_W;
     ``neural_lr_start``/``neural_lr_stop`` the settling step schedule; ``threshold_rate`` η_λ;
+    ``weight_decay`` δ of ``W ← (1 − δ)W + μ_W e xᵀ`` (the authors' batch scripts use 1e-6;
+    the spec's update has none, our default);
     ``fast_path``: ``"auto"`` (compiled numba kernel when installed), ``"numba"`` or
     ``"reference"`` (respond + learn through the rule functions).
     """
@@ -172,6 +174,7 @@ class CorInfoMaxParameters(Parameters):
     threshold_rate: float | None = None
     max_iterations: int = 500
     tolerance: float = 1e-6
+    weight_decay: float = 0.0
     fast_path: str = "auto"
     spike_offset: float = 1.5
 
@@ -190,6 +193,7 @@ class CorInfoMaxParameters(Parameters):
                      "tolerance", "spike_offset"):
             check_positive(name, getattr(self, name))
         check_real("threshold_rate", self.threshold_rate, 0.0)
+        check_real("weight_decay", self.weight_decay, 0.0, 1.0)
         check_integer("max_iterations", self.max_iterations, 1)
         check_choice("fast_path", self.fast_path, ["auto", "numba", "reference"])
         if self.fast_path == "numba" and not numba_available():
@@ -318,7 +322,7 @@ class CorInfoMax(Circuit):
         prediction = np.matmul(x, np.swapaxes(self.state["feedforward"], -1, -2))
         output = activities["output"]
         self.state["feedforward"] = self.state["feedforward"] + rules.corinfomax_feedforward(
-            x, output, prediction, self.params.learning_rate
+            x, output, prediction, self.params.learning_rate, self.state["feedforward"], self.params.weight_decay
         )
         self.state["lateral"] = self.state["lateral"] + rules.corinfomax_lateral(
             output, self.state["lateral"], self.gamma_y, self.params.forgetting_y
@@ -348,7 +352,7 @@ class CorInfoMax(Circuit):
         outputs = np.zeros((x.shape[0], x.shape[1], p.n_sources))
         steps = np.zeros((x.shape[0], x.shape[1]), dtype=np.int64)
         corinfomax_stream(
-            feedforward, lateral, error_gain, x, self.gamma_y, p.forgetting_y, p.learning_rate,
+            feedforward, lateral, error_gain, x, self.gamma_y, p.forgetting_y, p.learning_rate, p.weight_decay,
             _DOMAIN_CODE[p.domain], p.neural_lr_start, p.neural_lr_stop, p.max_iterations, p.tolerance,
             p.threshold_rate, outputs, steps,
         )

@@ -17,15 +17,24 @@ def _batch_outer(post: np.ndarray, pre: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------ CorInfoMax
 def corinfomax_feedforward(
-    inputs: np.ndarray, output: np.ndarray, prediction: np.ndarray, learning_rate: float
+    inputs: np.ndarray,
+    output: np.ndarray,
+    prediction: np.ndarray,
+    learning_rate: float,
+    weights: np.ndarray | None = None,
+    decay: float = 0.0,
 ) -> np.ndarray:
-    """Feedforward prediction-error rule, ``ΔW = μ_W (y − ŷ) xᵀ`` with ``ŷ = W x``.
+    """Feedforward prediction-error rule, ``ΔW = μ_W (y − ŷ) xᵀ − δ W`` with ``ŷ = W x``.
 
     Bozkurt, Erdogan & Pehlevan (2023), ICLR, CorInfoMax-BSS (authors' code
     ``CorInfoMaxBSS.py``, verified): pre the input ``x_j``, post the mismatch between the
-    somatic output ``y_i`` and its dendritic prediction ``ŷ_i``.
+    somatic output ``y_i`` and its dendritic prediction ``ŷ_i``. ``decay`` δ is the weight
+    decay of some of the authors' batch fit functions (``W ← (1 − 10⁻⁶) W + …``); 0 by default.
     """
-    return learning_rate * _batch_outer(output - prediction, inputs)
+    change = learning_rate * _batch_outer(output - prediction, inputs)
+    if decay:
+        change = change - decay * weights
+    return change
 
 
 def corinfomax_lateral(output: np.ndarray, lateral: np.ndarray, gamma_y: float, forgetting_y: float) -> np.ndarray:
