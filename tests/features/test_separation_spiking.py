@@ -42,6 +42,7 @@ def test_nsm_spiking_matches_rate_sinr():
 
 @pytest.mark.slow
 def test_nsm_spiking_matches_rate_sinr_over_two_seeds():
+    """1200 presentations (200 prewhitening): measured 19.33 vs 19.23 dB and 21.43 vs 21.53 dB."""
     make = lambda: NonnegativeSimilarityMatching(n_sources=3, prewhitening_samples=200)  # noqa: E731
     rate = _final_sinr(make(), "rate", [0, 2], 1200)
     spiking = _final_sinr(make(), "spiking", [0, 2], 1200)
@@ -50,6 +51,8 @@ def test_nsm_spiking_matches_rate_sinr_over_two_seeds():
 
 @pytest.mark.slow
 def test_bio_nica_direct_runs_on_spikes_and_tracks_rate():
+    """600 presentations, seed 2: measured 4.58 (spiking) vs 4.70 dB (rate); permutation error
+    0.719 vs 0.696 (from 1.41): it agrees, but 600 samples are early in Bio-NICA's learning."""
     make = lambda: NonnegativeICA(n_sources=3)  # noqa: E731
     rate = _final_sinr(make(), "rate", [2], 600)
     spiking = _final_sinr(make(), "spiking", [2], 600)
