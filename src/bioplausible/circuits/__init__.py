@@ -17,9 +17,18 @@ from .base import (
     register_circuit,
 )
 from .separation import CorInfoMax, DetMaxWSM, NonnegativeICA, NonnegativeSimilarityMatching
+from .supervised import (
+    EBD,
+    Backprop,
+    CorInfoMaxEBD,
+    DirectFeedbackAlignment,
+    FeedbackAlignment,
+    Hebbian,
+)
 
 __all__ = [
     "Circuit", "Parameters", "Population", "Connection", "Batch", "CIRCUITS", "make_circuit", "register_circuit",
     "DirectWhitening", "InterneuronWhitening", "GainWhitening", "MultiTimescaleWhitening",
+    "EBD", "CorInfoMaxEBD", "Backprop", "FeedbackAlignment", "DirectFeedbackAlignment", "Hebbian",
     "CorInfoMax", "NonnegativeSimilarityMatching", "NonnegativeICA", "DetMaxWSM",
 ]

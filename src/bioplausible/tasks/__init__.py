@@ -2,6 +2,10 @@
 
 from .adaptation import StatisticalAdaptation
 from .base import TASKS, Task, make_task, register_task
+from .classification import Classification, TeacherStudent
 from .separation import SourceSeparation
 
-__all__ = ["Task", "TASKS", "make_task", "register_task", "StatisticalAdaptation", "SourceSeparation"]
+__all__ = [
+    "Task", "TASKS", "make_task", "register_task", "StatisticalAdaptation", "Classification", "TeacherStudent",
+    "SourceSeparation",
+]
