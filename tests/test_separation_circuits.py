@@ -51,7 +51,7 @@ def test_unprojected_settling_reaches_the_linear_separator(rng):
 
 def test_detmax_fixed_point_matches_the_derived_separator(rng):
     """Spec §7.5: at a fixed point of the two-layer dynamics without projection, y = W_f x."""
-    circuit = DetMaxWSM(n_sources=4, tolerance=1e-13, max_iterations=20000).initialize(8, 0, [0])
+    circuit = DetMaxWSM(n_sources=4, domain="antisparse", tolerance=1e-13, max_iterations=20000).initialize(8, 0, [0])
     circuit.state["hidden_input"] = 0.05 * rng.standard_normal((1, 4, 8))
     circuit.state["output_input"] = np.eye(4)[None] + 0.1 * rng.standard_normal((1, 4, 4))
     circuit.state["hidden_gains"][:] = [1.2, 0.8, 1.0, 1.5]
@@ -202,6 +202,6 @@ def test_detmax_learns_on_antisparse_sources():
     """Det-Max (numpy reference path, ≈ 10 ms/sample): the SINR rises well above the
     initial separator within 2000 samples (measured 0.7 → 9.0 dB on seed 0)."""
     task = SourceSeparation(domain="antisparse", n_sources=4, n_mixtures=8, evaluation_samples=2000)
-    result = run(DetMaxWSM(n_sources=4), task, seed=0, steps=2000, eval_every=2000, progress=False)
+    result = run(DetMaxWSM(n_sources=4, domain="antisparse"), task, seed=0, steps=2000, eval_every=2000, progress=False)
     sinr = result.dataset["metric_sinr_db"].values[0]
     assert sinr[-1] > sinr[0] + 5, sinr
