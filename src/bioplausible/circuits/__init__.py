@@ -16,6 +16,7 @@ from .base import (
     make_circuit,
     register_circuit,
 )
+from .separation import CorInfoMax, DetMaxWSM, NonnegativeICA, NonnegativeSimilarityMatching
 from .sequence import DenseNet, GeneralizedPseudoinverse, MixedNet, SeqNet, TwoLayerSequence
 from .supervised import (
     EBD,
@@ -30,5 +31,6 @@ __all__ = [
     "Circuit", "Parameters", "Population", "Connection", "Batch", "CIRCUITS", "make_circuit", "register_circuit",
     "DirectWhitening", "InterneuronWhitening", "GainWhitening", "MultiTimescaleWhitening",
     "EBD", "CorInfoMaxEBD", "Backprop", "FeedbackAlignment", "DirectFeedbackAlignment", "Hebbian",
+    "CorInfoMax", "NonnegativeSimilarityMatching", "NonnegativeICA", "DetMaxWSM",
     "SeqNet", "DenseNet", "GeneralizedPseudoinverse", "MixedNet", "TwoLayerSequence",
 ]

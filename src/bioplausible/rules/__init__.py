@@ -7,6 +7,6 @@ averages over the batch axis, so a batch of one is the online rule. Both substra
 same functions: the rate substrate on rates, the spiking substrate on decoded spike counts.
 """
 
-from . import adaptation, sequence, supervised
+from . import adaptation, separation, sequence, supervised
 
-__all__ = ["adaptation", "sequence", "supervised"]
+__all__ = ["adaptation", "separation", "sequence", "supervised"]

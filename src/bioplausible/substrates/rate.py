@@ -19,6 +19,13 @@ class RateSubstrate(Substrate):
     description = "rate network (numpy), batched over samples and over an ensemble of seeds"
 
     def learn(self, circuit: Circuit, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
+        # Online circuits may fuse the per-sample settle + learn loop (same equations, compiled).
+        stream = getattr(circuit, "learn_stream", None)
+        if batch_size == 1 and stream is not None:
+            fused = stream(batch)
+            if fused is not None:
+                circuit.check_finite(first_step + batch.size)
+                return fused
         activities: dict[str, np.ndarray] = {}
         for update, start in enumerate(range(0, batch.size, batch_size)):
             part = batch[start : start + batch_size]

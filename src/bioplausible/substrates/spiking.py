@@ -204,7 +204,8 @@ class _IFNetwork:
                 synapse = b2.Synapses(self.input_group, post, model, dt=period,
                                       name=f"syn_{_safe(source)}_{_safe(target)}*")
                 for updater in synapse.summed_updaters.values():
-                    updater.when, updater.order = "start", -5
+                    # after the boundary operation (order 0) has written the new weights
+                    updater.when, updater.order = "start", 5
                     updater._clock = synapse.clock  # the drive only changes at presentation onsets
             else:
                 synapse = b2.Synapses(self.groups[source], post, "w : 1", on_pre="v_post += w",

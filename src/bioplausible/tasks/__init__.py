@@ -3,9 +3,10 @@
 from .adaptation import StatisticalAdaptation
 from .base import TASKS, Task, make_task, register_task
 from .classification import Classification, TeacherStudent
+from .separation import SourceSeparation
 from .sequence import SequenceRecall
 
 __all__ = [
     "Task", "TASKS", "make_task", "register_task", "StatisticalAdaptation", "Classification", "TeacherStudent",
-    "SequenceRecall",
+    "SourceSeparation", "SequenceRecall",
 ]

@@ -1,0 +1,1006 @@
+"""Blind source separation circuits (spec: shared/specs/separation.md).
+
+=============================  ===========================================================
+circuit                        network
+=============================  ===========================================================
+``CorInfoMax``                 x → y with a dendritic prediction ŷ = Wx, lateral B_y and an
+                               output projection onto the source domain (Bozkurt, Erdogan &
+                               Pehlevan, ICLR 2023)
+``NonnegativeSimilarityMatching`` prewhitening, then y = [W₁h − W₂y]₊ (Pehlevan et al. 2017,
+                               as run in CIM-BSS ``NSMBSS.py``)
+``DetMaxWSM``                  two layers x → h → y, lateral M_H, M_Y, gains D1, D2 (Bozkurt,
+                               Pehlevan & Erdogan, NeurIPS 2022)
+``NonnegativeICA``             Bio-NICA: y = argmin_{y≥0} ½yᵀMy − (Wx)ᵀy with direct lateral M
+                               or M = PPᵀ through interneurons (Lipshutz, Pehlevan &
+                               Chklovskii, Biol. Cybern. 2022)
+=============================  ===========================================================
+
+Every circuit exposes ``separator()`` → (K, n, m), its overall *linear* map from mixtures to
+outputs, which the task scores with SINR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..rules import separation as rules
+from ..validation import check_choice, check_integer, check_positive, check_real
+from .base import (
+    Batch,
+    Circuit,
+    Connection,
+    Parameters,
+    Population,
+    ensemble_inputs,
+    register_circuit,
+)
+
+__all__ = [
+    "CorInfoMax",
+    "NonnegativeSimilarityMatching",
+    "NonnegativeICA",
+    "DetMaxWSM",
+    "CORINFOMAX_PRESETS",
+    "project_domain",
+    "corinfomax_settle",
+    "nonnegative_fixed_point",
+    "numba_available",
+]
+
+DOMAINS = ("antisparse", "nonnegative-antisparse", "sparse", "nonnegative-sparse", "simplex")
+_DOMAIN_CODE = {name: code for code, name in enumerate(DOMAINS)}
+
+#: Per-domain defaults (spec §2.5; authors' simulation scripts): λ_y, λ_e, B_y(0) scale,
+#: B_e scale, μ_W, neural lr_start, lr_stop, threshold rate η_λ.
+CORINFOMAX_PRESETS: dict[str, dict[str, float]] = {
+    "antisparse": dict(forgetting_y=0.99, forgetting_e=0.99, initial_lateral=5.0, error_lateral=1e4,
+                       learning_rate=0.03, neural_lr_start=0.9, neural_lr_stop=1e-3, threshold_rate=0.0),
+    "nonnegative-antisparse": dict(forgetting_y=0.99, forgetting_e=1 - 0.1 / 3, initial_lateral=5.0,
+                                   error_lateral=2000.0, learning_rate=0.03, neural_lr_start=0.9,
+                                   neural_lr_stop=1e-3, threshold_rate=0.0),
+    "sparse": dict(forgetting_y=0.99, forgetting_e=0.99, initial_lateral=1.0, error_lateral=1000.0,
+                   learning_rate=0.03, neural_lr_start=0.1, neural_lr_stop=1e-3, threshold_rate=1.0),
+    "nonnegative-sparse": dict(forgetting_y=0.99, forgetting_e=0.99, initial_lateral=5.0, error_lateral=1000.0,
+                               learning_rate=0.03, neural_lr_start=0.1, neural_lr_stop=1e-3, threshold_rate=1.0),
+    "simplex": dict(forgetting_y=0.99, forgetting_e=0.99, initial_lateral=5.0, error_lateral=1000.0,
+                    learning_rate=0.03, neural_lr_start=0.1, neural_lr_stop=1e-3, threshold_rate=0.05),
+}
+
+
+def numba_available() -> bool:
+    """Whether the compiled CorInfoMax fast path can be used."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ============================================================================ projections
+def project_domain(
+    values: np.ndarray, threshold: np.ndarray, domain: str, threshold_rate: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One step of the output nonlinearity ``P_dom`` (spec §1.1), vectorised over rows.
+
+    Boxes: clipping. ℓ1 and simplex domains: soft threshold by the inhibitory unit's
+    ``λ`` (``threshold``, one per row), then ``λ ← max(λ + η_λ(‖y‖₁ − 1), 0)`` (simplex:
+    ``λ ← λ + η_λ(Σy − 1)``, unclipped). Returns the projected values and the new λ.
+    """
+    if domain == "antisparse":
+        return np.clip(values, -1.0, 1.0), threshold
+    if domain == "nonnegative-antisparse":
+        return np.clip(values, 0.0, 1.0), threshold
+    if domain == "sparse":
+        shrunk = np.sign(values) * np.maximum(np.abs(values) - threshold[..., None], 0.0)
+        return shrunk, np.maximum(threshold + threshold_rate * (np.abs(shrunk).sum(axis=-1) - 1.0), 0.0)
+    shrunk = np.maximum(values - threshold[..., None], 0.0)
+    excess = shrunk.sum(axis=-1) - 1.0
+    if domain == "nonnegative-sparse":
+        return shrunk, np.maximum(threshold + threshold_rate * excess, 0.0)
+    return shrunk, threshold + threshold_rate * excess
+
+
+def corinfomax_settle(
+    prediction: np.ndarray,
+    lateral_gain: np.ndarray,
+    error_gain: np.ndarray,
+    domain: str,
+    lr_start: float = 0.9,
+    lr_stop: float = 1e-3,
+    max_iterations: int = 500,
+    tolerance: float = 1e-6,
+    threshold_rate: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CorInfoMax neural dynamics (spec §2.2), vectorised over members and samples.
+
+    ``y ← P_dom(y + μ_j [γ_y B_y y + γ_e B_e (ŷ − y)])``, ``μ_j = max(lr_start/(j+1), lr_stop)``,
+    from ``y = 0``, ``λ = 0``, until ``‖y − y_old‖ < tolerance ‖y‖`` or ``max_iterations``.
+    ``prediction`` ŷ (K, B, n); ``lateral_gain`` γ_y B_y and ``error_gain`` γ_e B_e (K, n, n).
+    Converged rows are frozen (masked) while the others iterate.
+    Returns y (K, B, n), the steps each row took (K, B) and the final threshold λ (K, B).
+    """
+    members, samples, n = prediction.shape
+    recurrent = lateral_gain - error_gain  # y ← y + μ (G y + γ_e B_e ŷ)
+    drive = np.matmul(prediction, np.swapaxes(error_gain, -1, -2))
+    output = np.zeros_like(prediction)
+    threshold = np.zeros((members, samples))
+    steps = np.full((members, samples), max_iterations, dtype=np.int64)
+    member_index, sample_index = np.meshgrid(np.arange(members), np.arange(samples), indexing="ij")
+    member_index, sample_index = member_index.ravel(), sample_index.ravel()
+    for j in range(max_iterations):
+        rate = max(lr_start / (j + 1), lr_stop)
+        old = output[member_index, sample_index]
+        step = np.einsum("aij,aj->ai", recurrent[member_index], old) + drive[member_index, sample_index]
+        new, new_threshold = project_domain(
+            old + rate * step, threshold[member_index, sample_index], domain, threshold_rate
+        )
+        output[member_index, sample_index] = new
+        threshold[member_index, sample_index] = new_threshold
+        done = np.linalg.norm(new - old, axis=-1) < tolerance * np.linalg.norm(new, axis=-1)
+        steps[member_index[done], sample_index[done]] = j + 1
+        member_index, sample_index = member_index[~done], sample_index[~done]
+        if member_index.size == 0:
+            break
+    return output, steps, threshold
+
+
+# ============================================================================ CorInfoMax
+@dataclass(frozen=True)
+class CorInfoMaxParameters(Parameters):
+    """CorInfoMax settings; ``None`` takes the per-domain default of :data:`CORINFOMAX_PRESETS`.
+
+    ``forgetting_y``/``forgetting_e`` λ_y, λ_e (γ = (1−λ)/λ); ``initial_lateral`` c of
+    ``B_y(0) = cI``; ``error_lateral`` b of the fixed ``B_e = bI``; ``learning_rate`` μ_W;
+    ``neural_lr_start``/``neural_lr_stop`` the settling step schedule; ``threshold_rate`` η_λ;
+    ``weight_decay`` δ of ``W ← (1 − δ)W + μ_W e xᵀ`` (the authors' batch scripts use 1e-6;
+    the spec's update has none, our default);
+    ``fast_path``: ``"auto"`` (compiled numba kernel when installed), ``"numba"`` or
+    ``"reference"`` (respond + learn through the rule functions).
+    """
+
+    domain: str = "nonnegative-antisparse"
+    n_sources: int = 5
+    forgetting_y: float | None = None
+    forgetting_e: float | None = None
+    initial_lateral: float | None = None
+    error_lateral: float | None = None
+    learning_rate: float | None = None
+    neural_lr_start: float | None = None
+    neural_lr_stop: float | None = None
+    threshold_rate: float | None = None
+    max_iterations: int = 500
+    tolerance: float = 1e-6
+    weight_decay: float = 0.0
+    fast_path: str = "auto"
+    spike_offset: float = 1.5
+
+    def __post_init__(self) -> None:
+        check_choice("domain", self.domain, DOMAINS)
+        for key, value in CORINFOMAX_PRESETS[self.domain].items():
+            if getattr(self, key) is None:
+                object.__setattr__(self, key, value)
+        super().__post_init__()
+
+    def validate(self) -> None:
+        check_integer("n_sources", self.n_sources, 1)
+        check_real("forgetting_y", self.forgetting_y, 0.0, 1.0, inclusive=False)
+        check_real("forgetting_e", self.forgetting_e, 0.0, 1.0, inclusive=False)
+        for name in ("initial_lateral", "error_lateral", "learning_rate", "neural_lr_start", "neural_lr_stop",
+                     "tolerance", "spike_offset"):
+            check_positive(name, getattr(self, name))
+        check_real("threshold_rate", self.threshold_rate, 0.0)
+        check_real("weight_decay", self.weight_decay, 0.0, 1.0)
+        check_integer("max_iterations", self.max_iterations, 1)
+        check_choice("fast_path", self.fast_path, ["auto", "numba", "reference"])
+        if self.fast_path == "numba" and not numba_available():
+            raise ValueError("fast_path='numba' needs numba installed (pip install numba); use 'auto' or 'reference'")
+
+
+@register_circuit
+class CorInfoMax(Circuit):
+    """Correlative information maximisation for (correlated) source separation.
+
+    Per sample (batch size 1): the outputs settle by the projected recurrent dynamics
+    ``y ← P_dom(y + μ_j [γ_y B_y y + γ_e B_e (ŷ − y)])``, ``ŷ = W x`` (:func:`corinfomax_settle`),
+    then ``W += μ_W (y − ŷ) xᵀ`` (:func:`~rules.separation.corinfomax_feedforward`) and
+    ``B_y ← (B_y − γ_y z zᵀ)/λ_y``, ``z = B_y y`` (:func:`~rules.separation.corinfomax_lateral`);
+    ``B_e`` stays fixed (the authors' runs). Linear separator (unprojected fixed point):
+    ``W_f = (γ_e B_e − γ_y B_y)⁻¹ γ_e B_e W``. Bozkurt, Erdogan & Pehlevan (2023), ICLR,
+    arXiv 2210.04222 (dynamics and updates verified in the authors' code).
+
+    State: ``feedforward`` W (n × m), ``lateral`` B_y (n × n), ``error_lateral`` B_e (n × n).
+
+    Rate substrate fast path: with batch size 1, :meth:`learn_stream` runs the whole chunk in
+    a compiled kernel (numba) implementing the same equations; ``fast_path="reference"``
+    uses :meth:`respond` + :meth:`learn` (the rule functions) sample by sample.
+
+    Spiking: not supported. The generic integrate-and-fire route realises
+    ``threshold ∘ a = φ(Σ weights a)``, i.e. only the *unprojected* (linear, or rectified)
+    fixed point; without the box/ℓ1 projection the updates whiten instead of separating
+    (the projection is what identifies the sources), and the soft-threshold λ loop and
+    the upper clip have no counterpart there. A faithful spiking CorInfoMax needs a rate
+    cap (refractoriness that keeps integrating) and an inhibitory threshold unit: spec
+    spiking.md §3.2 lists it as untested, and we did not build it.
+    """
+
+    name = "corinfomax"
+    family = "separation"
+    default_task = "separation"
+    description = "CorInfoMax BSS: projected recurrent dynamics, prediction-error W, anti-Hebbian B_y (ICLR 2023)"
+    Parameters = CorInfoMaxParameters
+    task_keys = ("domain", "n_sources")
+    spiking_model = "corinfomax"
+
+    def __init__(self, **parameters: Any) -> None:
+        super().__init__(**parameters)
+        self.last_settling_steps: np.ndarray | None = None
+
+    # --------------------------------------------------------------- declaration
+    @property
+    def gamma_y(self) -> float:
+        return (1.0 - self.params.forgetting_y) / self.params.forgetting_y
+
+    @property
+    def gamma_e(self) -> float:
+        return (1.0 - self.params.forgetting_e) / self.params.forgetting_e
+
+    def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
+        n = self.params.n_sources
+        if n_inputs < n:
+            raise ValueError(f"CorInfoMax needs n_inputs >= n_sources={n}, got {n_inputs}")
+        return {
+            "feedforward": np.eye(n, n_inputs),
+            "lateral": self.params.initial_lateral * np.eye(n),
+            "error_lateral": self.params.error_lateral * np.eye(n),
+        }
+
+    def populations(self) -> list[Population]:
+        m = self.state["feedforward"].shape[-1] if self.state else 0
+        n = self.params.n_sources
+        signed = self.params.domain in ("antisparse", "sparse")
+        return [
+            Population("mixtures", m, role="input", description="mixtures x"),
+            Population("prediction", n, offset=self.params.spike_offset,
+                       description="dendritic prediction ŷ = W x"),
+            Population("output", n, offset=self.params.spike_offset if signed else 0.0,
+                       description=f"somatic output y, projected onto the {self.params.domain} domain"),
+        ]
+
+    def connections(self) -> list[Connection]:
+        return [
+            Connection("mixtures", "prediction", rules.corinfomax_feedforward, kind="dendritic",
+                       description="W: post y − ŷ, pre x"),
+            Connection("prediction", "output", kind="drive", description="γ_e B_e (fixed error gain)"),
+            Connection("output", "output", rules.corinfomax_lateral, kind="lateral",
+                       description="γ_y B_y off-diagonal; diagonal in the threshold"),
+        ]
+
+    def weights(self) -> dict[tuple[str, str], np.ndarray]:
+        lateral = self.gamma_y * self.state["lateral"]
+        n = lateral.shape[-1]
+        off_diagonal = lateral.copy()
+        off_diagonal[..., np.arange(n), np.arange(n)] = 0.0
+        error = self.gamma_e * self.state["error_lateral"]
+        error_off = error.copy()
+        error_off[..., np.arange(n), np.arange(n)] = 0.0
+        return {
+            ("mixtures", "prediction"): self.state["feedforward"],
+            ("prediction", "output"): error,
+            ("output", "output"): off_diagonal - error_off,
+        }
+
+    def thresholds(self) -> dict[str, np.ndarray]:
+        diagonal = self.gamma_e * np.diagonal(self.state["error_lateral"], axis1=-2, axis2=-1) - (
+            self.gamma_y * np.diagonal(self.state["lateral"], axis1=-2, axis2=-1)
+        )
+        k, n = diagonal.shape
+        return {"prediction": np.ones((k, n)), "output": diagonal.copy()}
+
+    def separator(self) -> np.ndarray:
+        """``W_f = (γ_e B_e − γ_y B_y)⁻¹ γ_e B_e W``, shape (K, n, m)."""
+        error = self.gamma_e * self.state["error_lateral"]
+        return np.linalg.solve(error - self.gamma_y * self.state["lateral"], error @ self.state["feedforward"])
+
+    # --------------------------------------------------------------- dynamics
+    def respond(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        x = ensemble_inputs(inputs, self.ensemble_size, self.state["feedforward"].shape[-1])
+        prediction = np.matmul(x, np.swapaxes(self.state["feedforward"], -1, -2))
+        p = self.params
+        output, steps, _ = corinfomax_settle(
+            prediction, self.gamma_y * self.state["lateral"], self.gamma_e * self.state["error_lateral"],
+            p.domain, p.neural_lr_start, p.neural_lr_stop, p.max_iterations, p.tolerance, p.threshold_rate,
+        )
+        self.last_settling_steps = steps
+        return {"mixtures": x, "prediction": prediction, "output": output}
+
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        x = ensemble_inputs(batch.inputs, self.ensemble_size, self.state["feedforward"].shape[-1])
+        prediction = np.matmul(x, np.swapaxes(self.state["feedforward"], -1, -2))
+        output = activities["output"]
+        self.state["feedforward"] = self.state["feedforward"] + rules.corinfomax_feedforward(
+            x, output, prediction, self.params.learning_rate, self.state["feedforward"], self.params.weight_decay
+        )
+        self.state["lateral"] = self.state["lateral"] + rules.corinfomax_lateral(
+            output, self.state["lateral"], self.gamma_y, self.params.forgetting_y
+        )
+        self.steps += 1
+
+    def learn_stream(self, batch: Batch) -> dict[str, np.ndarray] | None:
+        """Fused per-sample settle + learn over a chunk (K, S, m), compiled with numba.
+
+        Same equations as :meth:`respond` + :meth:`learn`; returns the activities of the
+        last sample, or None when the fast path is off (the substrate then loops itself).
+        """
+        mode = self.params.fast_path
+        if mode == "reference" or (mode == "auto" and not numba_available()):
+            return None
+        from ._separation_kernels import corinfomax_stream
+
+        x = np.ascontiguousarray(
+            ensemble_inputs(batch.inputs, self.ensemble_size, self.state["feedforward"].shape[-1])
+        )
+        if x.shape[0] != self.ensemble_size:
+            x = np.ascontiguousarray(np.broadcast_to(x, (self.ensemble_size, *x.shape[1:])))
+        p = self.params
+        feedforward = np.ascontiguousarray(self.state["feedforward"], dtype=float)
+        lateral = np.ascontiguousarray(self.state["lateral"], dtype=float)
+        error_gain = np.ascontiguousarray(self.gamma_e * self.state["error_lateral"], dtype=float)
+        outputs = np.zeros((x.shape[0], x.shape[1], p.n_sources))
+        steps = np.zeros((x.shape[0], x.shape[1]), dtype=np.int64)
+        corinfomax_stream(
+            feedforward, lateral, error_gain, x, self.gamma_y, p.forgetting_y, p.learning_rate, p.weight_decay,
+            _DOMAIN_CODE[p.domain], p.neural_lr_start, p.neural_lr_stop, p.max_iterations, p.tolerance,
+            p.threshold_rate, outputs, steps,
+        )
+        self.state["feedforward"], self.state["lateral"] = feedforward, lateral
+        self.steps += x.shape[1]
+        self.last_settling_steps = steps
+        last = x[:, -1:, :]
+        return {
+            "mixtures": last,
+            "prediction": np.matmul(last, np.swapaxes(feedforward, -1, -2)),
+            "output": outputs[:, -1:, :],
+        }
+
+
+# ============================================================================ nonnegative QP
+def nonnegative_fixed_point(
+    matrix: np.ndarray, drive: np.ndarray, tolerance: float = 1e-12, max_sweeps: int = 5000,
+    max_enumerated: int = 6,
+) -> np.ndarray:
+    """Solve ``y ≥ 0``, ``M y ≥ c``, ``yᵀ(M y − c) = 0`` (a linear complementarity problem).
+
+    For symmetric positive definite M this is ``argmin_{y≥0} ½ yᵀMy − cᵀy`` (the NSM /
+    Bio-NICA output); for a positive-diagonal M it is the fixed point of the neural
+    coordinate updates ``y_i = max(0, (c_i − Σ_{j≠i} M_ij y_j)/M_ii)``. ``matrix`` (K, n, n),
+    ``drive`` c (K, B, n). For n ≤ ``max_enumerated`` the answer is exact: every active set
+    is solved at once (2ⁿ small systems per member, shared by all samples) and the one that
+    satisfies the complementarity conditions is kept; larger n use projected Gauss–Seidel
+    sweeps until the largest change is below ``tolerance`` × the largest output.
+    """
+    n = drive.shape[-1]
+    if n <= max_enumerated:
+        return _enumerated_fixed_point(matrix, drive)
+    output = np.zeros_like(drive)
+    diagonal = np.diagonal(matrix, axis1=-2, axis2=-1)[:, None, :]
+    for _ in range(max_sweeps):
+        largest = 0.0
+        for i in range(n):
+            off = np.einsum("kbj,kj->kb", output, matrix[:, i, :]) - output[..., i] * matrix[:, i, i][:, None]
+            new = np.maximum(0.0, (drive[..., i] - off) / diagonal[..., i])
+            largest = max(largest, float(np.max(np.abs(new - output[..., i]), initial=0.0)))
+            output[..., i] = new
+        if largest <= tolerance * max(float(np.max(np.abs(output), initial=0.0)), 1e-300):
+            break
+    return output
+
+
+def _enumerated_fixed_point(matrix: np.ndarray, drive: np.ndarray) -> np.ndarray:
+    """Exact LCP solution by enumerating active sets (see :func:`nonnegative_fixed_point`)."""
+    n = drive.shape[-1]
+    masks = ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)  # (S, n)
+    both = masks[:, :, None] & masks[:, None, :]
+    eye = np.eye(n, dtype=bool)
+    # restricted systems: M on the active block, identity elsewhere
+    restricted = np.where(both[None], matrix[:, None], np.where(eye[None, None], 1.0, 0.0))
+    inverse = np.linalg.inv(restricted)  # (K, S, n, n)
+    masked = drive[:, :, None, :] * masks[None, None]  # (K, B, S, n)
+    candidates = np.einsum("ksij,kbsj->kbsi", inverse, masked)
+    residual = drive[:, :, None, :] - np.einsum("kij,kbsj->kbsi", matrix, candidates)
+    scale = np.abs(drive).max(axis=-1, keepdims=True)[..., None] + 1e-300
+    violation = np.maximum(
+        np.where(masks[None, None], -candidates, residual), 0.0
+    ).max(axis=-1) / scale[..., 0]
+    best = np.argmin(violation, axis=-1)  # (K, B)
+    return np.take_along_axis(candidates, best[..., None, None], axis=-2)[..., 0, :]
+
+
+# ============================================================================ NSM
+@dataclass(frozen=True)
+class NSMParameters(Parameters):
+    """``n_sources`` n; ``prewhitening_samples``: samples whose covariance sets the fixed
+    prewhitening (the authors whiten with all N samples in a batch step); ``rate_decay`` 0.94
+    and ``rate_cap`` 3000 of the per-neuron inverse rates D (D₀ = ``initial_rate``);
+    ``silent_samples``/``silent_window``: during the first ``silent_window`` learning
+    samples, a neuron silent for more than ``silent_samples`` samples in a row has its
+    feedforward row negated (CIM-BSS heuristic)."""
+
+    n_sources: int = 5
+    prewhitening_samples: int = 5000
+    rate_decay: float = 0.94
+    rate_cap: float = 3000.0
+    initial_rate: float = 0.1
+    silent_samples: int = 50
+    silent_window: int = 1500
+
+    def validate(self) -> None:
+        check_integer("n_sources", self.n_sources, 1)
+        check_integer("prewhitening_samples", self.prewhitening_samples, 2)
+        check_real("rate_decay", self.rate_decay, 0.0, 1.0, inclusive=False)
+        check_positive("rate_cap", self.rate_cap)
+        check_positive("initial_rate", self.initial_rate)
+        check_integer("silent_samples", self.silent_samples, 1)
+        check_integer("silent_window", self.silent_window, 0)
+
+
+@register_circuit
+class NonnegativeSimilarityMatching(Circuit):
+    """Online nonnegative similarity matching (NSM) on prewhitened mixtures.
+
+    ``h = W_pre x`` (noncentred application of the centred-covariance whitening of the
+    first ``prewhitening_samples`` samples; no learning meanwhile), outputs at the fixed
+    point ``y = [W₁ h − W₂ y]₊`` (:func:`nonnegative_fixed_point`; the authors iterate 250
+    random coordinate updates), then ``D ← min(3000, 0.94 D + y²)``,
+    ``W₁ += diag(1/D)(y hᵀ − diag(y²)W₁)``, ``W₂ += diag(1/D)(y yᵀ − diag(y²)W₂)``, diag W₂ = 0
+    (:mod:`~rules.separation` ``nsm_*``). Separator ``(I + W₂)⁻¹ W₁ W_pre``. Pehlevan, Mohan &
+    Chklovskii (2017), Neural Comput.; settings of CIM-BSS ``NSMBSS.py``.
+
+    Spiking: the generic integrate-and-fire route realises it directly: threshold
+    ``(I + W₂)_ii = 1``, lateral jumps ``−W₂,ij``, drive ``W₁ W_pre x``, offset 0.
+    """
+
+    name = "nsm"
+    family = "separation"
+    default_task = "separation"
+    description = "nonnegative similarity matching on prewhitened mixtures (Pehlevan et al. 2017)"
+    Parameters = NSMParameters
+    task_keys = ("n_sources",)
+
+    def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
+        n = self.params.n_sources
+        if n_inputs < n:
+            raise ValueError(f"NSM needs n_inputs >= n_sources={n}, got {n_inputs}")
+        return {
+            "prewhitening": np.eye(n, n_inputs),
+            "feedforward": np.eye(n),
+            "lateral": np.zeros((n, n)),
+            "rates": np.full(n, self.params.initial_rate),
+            "input_sum": np.zeros(n_inputs),
+            "input_moment": np.zeros((n_inputs, n_inputs)),
+            "seen": np.zeros(1),
+            "silent": np.zeros(n),
+        }
+
+    @property
+    def whitened(self) -> bool:
+        return bool(self.state["seen"][0, 0] >= self.params.prewhitening_samples)
+
+    def populations(self) -> list[Population]:
+        m = self.state["prewhitening"].shape[-1] if self.state else 0
+        return [
+            Population("mixtures", m, role="input", description="mixtures x"),
+            Population("output", self.params.n_sources, description="nonnegative outputs y"),
+        ]
+
+    def connections(self) -> list[Connection]:
+        return [
+            Connection("mixtures", "output", rules.nsm_feedforward, kind="feedforward",
+                       description="W₁ W_pre (W_pre fixed after the prewhitening phase)"),
+            Connection("output", "output", rules.nsm_lateral, kind="lateral", description="−W₂ (anti-Hebbian)"),
+        ]
+
+    def weights(self) -> dict[tuple[str, str], np.ndarray]:
+        return {
+            ("mixtures", "output"): self.state["feedforward"] @ self.state["prewhitening"],
+            ("output", "output"): -self.state["lateral"],
+        }
+
+    def thresholds(self) -> dict[str, np.ndarray]:
+        return {"output": np.ones((self.ensemble_size, self.params.n_sources))}
+
+    def separator(self) -> np.ndarray:
+        n = self.params.n_sources
+        feedforward = self.state["feedforward"] @ self.state["prewhitening"]
+        return np.linalg.solve(np.eye(n) + self.state["lateral"], feedforward)
+
+    def respond(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        x = ensemble_inputs(inputs, self.ensemble_size, self.state["prewhitening"].shape[-1])
+        drive = np.matmul(x, np.swapaxes(self.state["feedforward"] @ self.state["prewhitening"], -1, -2))
+        matrix = np.eye(self.params.n_sources) + self.state["lateral"]
+        return {"mixtures": x, "output": nonnegative_fixed_point(matrix, np.ascontiguousarray(drive))}
+
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        x = ensemble_inputs(batch.inputs, self.ensemble_size, self.state["prewhitening"].shape[-1])
+        if not self.whitened:
+            self._accumulate(x)
+            self.steps += 1
+            return
+        output = activities["output"]
+        whitened = np.matmul(x, np.swapaxes(self.state["prewhitening"], -1, -2))
+        p = self.params
+        self.state["rates"] = self.state["rates"] + rules.nsm_learning_rates(output, self.state["rates"],
+                                                                             p.rate_decay, p.rate_cap)
+        self.state["feedforward"] = self.state["feedforward"] + rules.nsm_feedforward(
+            whitened, output, self.state["feedforward"], self.state["rates"]
+        )
+        self.state["lateral"] = self.state["lateral"] + rules.nsm_lateral(output, self.state["lateral"],
+                                                                          self.state["rates"])
+        learned = self.state["seen"][:, 0] - p.prewhitening_samples
+        silent = np.all(output == 0.0, axis=-2)
+        self.state["silent"] = (self.state["silent"] + silent) * silent
+        if learned[0] < p.silent_window:
+            flip = self.state["silent"] > p.silent_samples
+            self.state["feedforward"] = np.where(flip[..., None], -self.state["feedforward"], self.state["feedforward"])
+            self.state["silent"] = np.where(flip, 0.0, self.state["silent"])
+        self.state["seen"] = self.state["seen"] + x.shape[-2]
+        self.steps += 1
+
+    def _accumulate(self, x: np.ndarray) -> None:
+        """Prewhitening phase: accumulate moments; at the end set ``W_pre = Λ^{-1/2} Vᵀ``
+        from the top n eigenpairs of the centred covariance (CIM-BSS ``whiten_input``)."""
+        self.state["input_sum"] = self.state["input_sum"] + x.sum(axis=-2)
+        self.state["input_moment"] = self.state["input_moment"] + np.matmul(np.swapaxes(x, -1, -2), x)
+        self.state["seen"] = self.state["seen"] + x.shape[-2]
+        if self.whitened:
+            count = self.state["seen"][:, :1, None]
+            mean = self.state["input_sum"][..., None] / count
+            covariance = self.state["input_moment"] / count - mean @ np.swapaxes(mean, -1, -2)
+            values, vectors = np.linalg.eigh(covariance)
+            n = self.params.n_sources
+            top_values, top_vectors = values[..., ::-1][..., :n], vectors[..., ::-1][..., :n]
+            self.state["prewhitening"] = np.swapaxes(top_vectors, -1, -2) / np.sqrt(top_values)[..., None]
+
+
+# ============================================================================ Bio-NICA
+@dataclass(frozen=True)
+class NonnegativeICAParameters(Parameters):
+    """``variant``: ``"direct"`` (lateral M) or ``"interneuron"`` (M = PPᵀ); ``learning_rate``
+    η₀, ``learning_rate_decay`` (η_t = η₀/(1 + decay·t)), ``time_constant`` τ of M
+    (direct); ``n_interneurons`` k (default n); ``flip_window``: samples during which silent
+    outputs have their feedforward row negated (direct variant heuristic)."""
+
+    n_sources: int = 5
+    variant: str = "direct"
+    learning_rate: float = 1e-3
+    learning_rate_decay: float = 0.0
+    time_constant: float = 0.5
+    n_interneurons: int | None = None
+    flip_window: int = 100
+    spike_offset: float = 1.5
+
+    def validate(self) -> None:
+        check_integer("n_sources", self.n_sources, 1)
+        check_choice("variant", self.variant, ["direct", "interneuron"])
+        check_positive("learning_rate", self.learning_rate)
+        check_real("learning_rate_decay", self.learning_rate_decay, 0.0)
+        check_positive("time_constant", self.time_constant)
+        if self.n_interneurons is not None:
+            check_integer("n_interneurons", self.n_interneurons, self.n_sources)
+        check_integer("flip_window", self.flip_window, 0)
+        check_positive("spike_offset", self.spike_offset)
+
+
+@register_circuit
+class NonnegativeICA(Circuit):
+    """Bio-NICA: single-layer nonnegative ICA with two-compartment neurons.
+
+    Output ``y = argmin_{y≥0} ½yᵀMy − cᵀy``, ``c = W x`` (:func:`nonnegative_fixed_point`).
+    Direct variant: ``W += 2η(y xᵀ − (c − c̄)(x − x̄)ᵀ)``, ``M += (η/τ)(y yᵀ − M)``, x̄ the
+    cumulative mean, c̄ a running mean over 100 samples; every 100 samples eigenvalues of M
+    below 1e-4 and singular values of W outside [1e-5, 1e5] are reset to 1; during the first
+    ``flip_window`` samples the row of a never-active output is negated. Interneuron variant:
+    ``M = PPᵀ``, ``n = Pᵀy``, ``W += η((y − ȳ)(x − x̄)ᵀ − W)``, ``P += η((y − ȳ)(n − n̄)ᵀ − P)``.
+    Lipshutz, Pehlevan & Chklovskii (2022), Biol. Cybern., arXiv 2010.12632 (bio-nica code).
+    Separator: ``M⁻¹ W`` (the unconstrained solution; exact on samples with all outputs active).
+
+    Spiking: the direct variant fits the generic integrate-and-fire route (threshold
+    ``M_ii``, lateral ``−M_ij``, drive ``W x``, offset 0). The interneuron variant's
+    fixed point has no self-term of that form; it is rate-only.
+    """
+
+    name = "nonnegative-ica"
+    family = "separation"
+    default_task = "separation"
+    description = "Bio-NICA nonnegative ICA, direct lateral or interneurons (Lipshutz et al. 2022)"
+    Parameters = NonnegativeICAParameters
+    task_keys = ("n_sources",)
+
+    def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
+        n = self.params.n_sources
+        if n_inputs < n:
+            raise ValueError(f"NonnegativeICA needs n_inputs >= n_sources={n}, got {n_inputs}")
+        left = np.linalg.qr(rng.standard_normal((n, n)))[0]
+        right = np.linalg.qr(rng.standard_normal((n_inputs, n_inputs)))[0]
+        state = {
+            "feedforward": left @ np.eye(n, n_inputs) @ right,
+            "mean_inputs": np.zeros(n_inputs),
+            "seen": np.zeros(1),
+        }
+        if self.params.variant == "direct":
+            state["lateral"] = np.eye(n)
+            state["mean_drive"] = np.zeros(n)
+            state["fired"] = np.zeros(n)
+        else:
+            k = self.params.n_interneurons or n
+            state["synapses"] = np.eye(n, k)
+            state["mean_output"] = np.zeros(n)
+            state["mean_interneuron"] = np.zeros(k)
+            state["redraw_seed"] = np.array([float(rng.integers(2**31))])
+        return state
+
+    def _matrix(self) -> np.ndarray:
+        if self.params.variant == "direct":
+            return self.state["lateral"]
+        synapses = self.state["synapses"]
+        return synapses @ np.swapaxes(synapses, -1, -2)
+
+    def populations(self) -> list[Population]:
+        m = self.state["feedforward"].shape[-1] if self.state else 0
+        pops = [
+            Population("mixtures", m, role="input", description="mixtures x"),
+            Population("output", self.params.n_sources, description="nonnegative outputs y"),
+        ]
+        if self.params.variant == "interneuron":
+            k = self.params.n_interneurons or self.params.n_sources
+            pops.append(Population("interneuron", k, offset=self.params.spike_offset, description="n = Pᵀy"))
+        return pops
+
+    def connections(self) -> list[Connection]:
+        if self.params.variant == "direct":
+            return [
+                Connection("mixtures", "output", rules.nica_feedforward, kind="feedforward", description="W"),
+                Connection("output", "output", rules.nica_lateral, kind="lateral", description="−M_ij; M_ii threshold"),
+            ]
+        return [
+            Connection("mixtures", "output", rules.nica_interneuron_feedforward, kind="feedforward"),
+            Connection("output", "interneuron", rules.nica_interneuron_synapses, kind="feedforward", description="Pᵀ"),
+            Connection("interneuron", "output", rules.nica_interneuron_synapses, kind="feedback", description="−P"),
+        ]
+
+    def weights(self) -> dict[tuple[str, str], np.ndarray]:
+        if self.params.variant == "direct":
+            lateral = self.state["lateral"]
+            n = lateral.shape[-1]
+            off = -lateral.copy()
+            off[..., np.arange(n), np.arange(n)] = 0.0
+            return {("mixtures", "output"): self.state["feedforward"], ("output", "output"): off}
+        synapses = self.state["synapses"]
+        return {
+            ("mixtures", "output"): self.state["feedforward"],
+            ("output", "interneuron"): np.swapaxes(synapses, -1, -2),
+            ("interneuron", "output"): -synapses,
+        }
+
+    def thresholds(self) -> dict[str, np.ndarray]:
+        matrix = self._matrix()
+        result = {"output": np.diagonal(matrix, axis1=-2, axis2=-1).copy()}
+        if self.params.variant == "interneuron":
+            result["interneuron"] = np.ones((self.ensemble_size, self.state["synapses"].shape[-1]))
+        return result
+
+    def separator(self) -> np.ndarray:
+        return np.linalg.solve(self._matrix(), self.state["feedforward"])
+
+    def respond(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        x = ensemble_inputs(inputs, self.ensemble_size, self.state["feedforward"].shape[-1])
+        drive = np.ascontiguousarray(np.matmul(x, np.swapaxes(self.state["feedforward"], -1, -2)))
+        output = nonnegative_fixed_point(self._matrix(), drive)
+        result = {"mixtures": x, "output": output}
+        if self.params.variant == "interneuron":
+            result["interneuron"] = np.matmul(output, self.state["synapses"])
+        return result
+
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        x = ensemble_inputs(batch.inputs, self.ensemble_size, self.state["feedforward"].shape[-1])
+        output = activities["output"]
+        p = self.params
+        t = float(self.state["seen"][0, 0])
+        rate = p.learning_rate / (1.0 + p.learning_rate_decay * t)
+        batch_mean = x.mean(axis=-2)
+        if p.variant == "direct":
+            self._learn_direct(x, output, batch_mean, rate, t)
+        else:
+            self._learn_interneuron(x, output, activities.get("interneuron"), batch_mean, rate, t)
+        self.state["seen"] = self.state["seen"] + x.shape[-2]
+        seen = int(self.state["seen"][0, 0])
+        if seen // 100 > int(t) // 100:
+            self._regularise()
+        self.steps += 1
+
+    def _learn_direct(self, x: np.ndarray, output: np.ndarray, batch_mean: np.ndarray, rate: float, t: float) -> None:
+        drive = np.matmul(x, np.swapaxes(self.state["feedforward"], -1, -2))
+        self.state["mean_inputs"] = self.state["mean_inputs"] + (batch_mean - self.state["mean_inputs"]) / (t + 1)
+        self.state["mean_drive"] = self.state["mean_drive"] + (drive.mean(axis=-2) - self.state["mean_drive"]) / 100
+        self.state["feedforward"] = self.state["feedforward"] + rules.nica_feedforward(
+            x, output, drive, self.state["mean_inputs"], self.state["mean_drive"], rate
+        )
+        self.state["lateral"] = self.state["lateral"] + rules.nica_lateral(
+            output, self.state["lateral"], rate, self.params.time_constant
+        )
+        self.state["fired"] = np.maximum(self.state["fired"], np.any(output > 0, axis=-2))
+        if t < self.params.flip_window:
+            silent = self.state["fired"] == 0
+            self.state["feedforward"] = np.where(silent[..., None], -self.state["feedforward"],
+                                                 self.state["feedforward"])
+
+    def _learn_interneuron(
+        self, x: np.ndarray, output: np.ndarray, interneuron: np.ndarray | None, batch_mean: np.ndarray,
+        rate: float, t: float,
+    ) -> None:
+        if interneuron is None:
+            interneuron = np.matmul(output, self.state["synapses"])
+        window = min(t + 1.0, 100.0)
+        self.state["mean_inputs"] = self.state["mean_inputs"] + (batch_mean - self.state["mean_inputs"]) / (t + 1)
+        mean_output = self.state["mean_output"]
+        self.state["mean_output"] = mean_output + (output.mean(axis=-2) - mean_output) / window
+        self.state["mean_interneuron"] = self.state["mean_interneuron"] + (
+            interneuron.mean(axis=-2) - self.state["mean_interneuron"]
+        ) / window
+        self.state["feedforward"] = self.state["feedforward"] + rules.nica_interneuron_feedforward(
+            x, output, self.state["feedforward"], self.state["mean_inputs"], self.state["mean_output"], rate
+        )
+        self.state["synapses"] = self.state["synapses"] + rules.nica_interneuron_synapses(
+            output, interneuron, self.state["synapses"], self.state["mean_output"],
+            self.state["mean_interneuron"], rate,
+        )
+
+    def _regularise(self) -> None:
+        """The every-100-samples safeguards of the authors' code (spec §4.2, §4.3)."""
+        if self.params.variant == "direct":
+            values, vectors = np.linalg.eigh(0.5 * (self.state["lateral"] + np.swapaxes(self.state["lateral"], -1, -2)))
+            values = np.where(values < 1e-4, 1.0, values)
+            self.state["lateral"] = (vectors * values[..., None, :]) @ np.swapaxes(vectors, -1, -2)
+            self.state["feedforward"] = _reset_singular_values(self.state["feedforward"], 1e-5, 1e5)
+            return
+        self.state["synapses"] = _reset_singular_values(self.state["synapses"], 1e-2, 1e2)
+        norms = np.linalg.norm(self.state["feedforward"], axis=-1)
+        weak = norms < 0.1
+        if weak.any():
+            rng = np.random.default_rng(int(self.state["redraw_seed"][0, 0]) + int(self.state["seen"][0, 0]))
+            fresh = rng.standard_normal(self.state["feedforward"].shape)
+            fresh /= np.linalg.norm(fresh, axis=-1, keepdims=True)
+            self.state["feedforward"] = np.where(weak[..., None], fresh, self.state["feedforward"])
+
+
+def _reset_singular_values(matrix: np.ndarray, low: float, high: float) -> np.ndarray:
+    u, s, vt = np.linalg.svd(matrix, full_matrices=False)
+    s = np.where((s < low) | (s > high), 1.0, s)
+    return (u * s[..., None, :]) @ vt
+
+
+# ============================================================================ Det-Max / WSM
+@dataclass(frozen=True)
+class DetMaxParameters(Parameters):
+    """Det-Max / WSM settings (defaults: the authors' correlated-antisparse script, spec §3.4,
+    applied to the task's default nonnegative-antisparse domain).
+
+    ``gamma_start``/``gamma_stop``: synaptic rate ``γ_k = max(γ_start/(1 + ln(2 + k)), γ_stop)``;
+    ``beta`` β weighs the two layers, ``zeta`` ζ the log-det regulariser of the gains;
+    ``gain_rates`` (μ_D1, μ_D2), ``initial_gains``, ``min_gains``, ``max_gains`` for (D1, D2);
+    ``lateral_scales`` (M_H(0), M_Y(0)) = (c_H I, c_Y I); neural rate
+    ``μ_t = max(neural_lr_start/(1 + 0.005 t), neural_lr_stop)`` to ``tolerance``.
+    """
+
+    domain: str = "nonnegative-antisparse"
+    n_sources: int = 5
+    gamma_start: float = 0.6
+    gamma_stop: float = 1e-3
+    beta: float = 0.5
+    zeta: float = 5e-5
+    gain_rates: tuple[float, float] = (1.125, 0.2)
+    initial_gains: tuple[float, float] = (1.0, 1.0)
+    min_gains: tuple[float, float] = (0.2, 0.2)
+    max_gains: tuple[float, float] = (1e6, 5.0)
+    lateral_scales: tuple[float, float] = (2.0, 1.0)
+    neural_lr_start: float = 0.75
+    neural_lr_stop: float = 0.05
+    max_iterations: int = 750
+    tolerance: float = 1e-6
+    threshold_rate: float = 1.0
+
+    def validate(self) -> None:
+        check_choice("domain", self.domain, DOMAINS)
+        check_integer("n_sources", self.n_sources, 1)
+        check_positive("gamma_start", self.gamma_start)
+        check_positive("gamma_stop", self.gamma_stop)
+        check_real("beta", self.beta, 0.0, 1.0, inclusive=False)
+        check_real("zeta", self.zeta, 0.0, 1.0)
+        for name in ("gain_rates", "initial_gains", "min_gains", "max_gains", "lateral_scales"):
+            value = getattr(self, name)
+            if len(value) != 2:
+                raise ValueError(f"{name} must hold two values (layer h, layer y), got {value!r}")
+            for index, item in enumerate(value):
+                check_positive(f"{name}[{index}]", item)
+        for index in range(2):
+            if not self.min_gains[index] <= self.initial_gains[index] <= self.max_gains[index]:
+                raise ValueError(f"initial_gains[{index}] must lie in [min_gains, max_gains], got {self.initial_gains}")
+        check_positive("neural_lr_start", self.neural_lr_start)
+        check_positive("neural_lr_stop", self.neural_lr_stop)
+        check_integer("max_iterations", self.max_iterations, 1)
+        check_positive("tolerance", self.tolerance)
+        check_real("threshold_rate", self.threshold_rate, 0.0)
+
+
+@register_circuit
+class DetMaxWSM(Circuit):
+    """Determinant-maximisation BSS as a two-layer weighted-similarity-matching network.
+
+    Voltages v (hidden h) and u (output y) follow the leaky dynamics of spec §3.2 with
+    ``Γ = diag(M)``, ``M̂ = M − Γ``::
+
+        dv = −v + (1−ζ)β D1 W_HX x − [(1−ζ)(1−β) M̂_H + (1−ζ)β D1 M̂_H D1] h + (1−ζ)(1−β) W_YHᵀ D2 y
+        h  = v / diag(Γ_H ((1−ζ)(1−β) + (1−ζ)β D1²))
+        du = −u + W_YH h − M̂_Y D2 y,   y = P_dom(u / diag(Γ_Y D2))
+
+    (from v = u = 0, step ``μ_t``, until both relative changes are below ``tolerance``). Then
+    every synapse follows one forgetting Hebbian rule (:func:`~rules.separation.wsm_hebbian`)
+    and the gains take clipped gradient steps (:func:`~rules.separation.wsm_gain`). Linear
+    separator (derived from the unprojected fixed point, checked by a test):
+    ``W_f = D2⁻¹ M_Y⁻¹ W_YH [(1−β)M_H + βD1M_HD1 − (1−β)W_YHᵀM_Y⁻¹W_YH]⁻¹ β D1 W_HX``.
+    Bozkurt, Pehlevan & Erdogan (2022), NeurIPS, arXiv 2209.12894 (authors' ``WSMBSS.py``).
+    Not implemented: the nonnegative-antisparse variant's capped/reverted gain steps.
+
+    Rate substrate only (numpy reference path, no compiled kernel). Spiking: not supported;
+    the hidden layer's dynamics carry the gains inside the self-term and the lateral terms
+    (``D1 M̂_H D1``) and the output layer is projected, which the generic IF route cannot
+    express without a dedicated builder.
+    """
+
+    name = "detmax-wsm"
+    family = "separation"
+    default_task = "separation"
+    description = "Det-Max BSS: two-layer weighted similarity matching with gains (NeurIPS 2022)"
+    Parameters = DetMaxParameters
+    task_keys = ("domain", "n_sources")
+    quick_params = {"max_iterations": 200}
+    spiking_model = "detmax-wsm"
+
+    def __init__(self, **parameters: Any) -> None:
+        super().__init__(**parameters)
+        self.last_settling_steps: np.ndarray | None = None
+
+    def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
+        n, p = self.params.n_sources, self.params
+        if n_inputs < n:
+            raise ValueError(f"DetMaxWSM needs n_inputs >= n_sources={n}, got {n_inputs}")
+        return {
+            "hidden_input": np.eye(n, n_inputs),
+            "hidden_lateral": p.lateral_scales[0] * np.eye(n),
+            "output_input": np.eye(n),
+            "output_lateral": p.lateral_scales[1] * np.eye(n),
+            "hidden_gains": np.full(n, p.initial_gains[0]),
+            "output_gains": np.full(n, p.initial_gains[1]),
+        }
+
+    def populations(self) -> list[Population]:
+        m = self.state["hidden_input"].shape[-1] if self.state else 0
+        n = self.params.n_sources
+        return [
+            Population("mixtures", m, role="input", description="mixtures x"),
+            Population("hidden", n, offset=1.5, description="hidden layer h (gain D1)"),
+            Population("output", n, offset=1.5, description=f"output y (gain D2), projected onto {self.params.domain}"),
+        ]
+
+    def connections(self) -> list[Connection]:
+        return [
+            Connection("mixtures", "hidden", rules.wsm_hebbian, kind="feedforward", description="β D1 W_HX"),
+            Connection("hidden", "hidden", rules.wsm_hebbian, kind="lateral", description="−M̂_H (gain-weighted)"),
+            Connection("output", "hidden", rules.wsm_hebbian, kind="feedback", description="(1−β) W_YHᵀ D2"),
+            Connection("hidden", "output", rules.wsm_hebbian, kind="feedforward", description="W_YH"),
+            Connection("output", "output", rules.wsm_hebbian, kind="lateral", description="−M̂_Y D2"),
+        ]
+
+    def weights(self) -> dict[tuple[str, str], np.ndarray]:
+        """The couplings of the unprojected fixed point (the (1−ζ) factors cancel there)."""
+        s, beta = self.state, self.params.beta
+        d1, d2 = s["hidden_gains"], s["output_gains"]
+        m_h = s["hidden_lateral"]
+        hidden_self = (1 - beta) * m_h + beta * d1[..., :, None] * m_h * d1[..., None, :]
+        output_self = s["output_lateral"] * d2[..., None, :]
+        return {
+            ("mixtures", "hidden"): beta * d1[..., :, None] * s["hidden_input"],
+            ("hidden", "hidden"): -_off_diagonal(hidden_self),
+            ("output", "hidden"): (1 - beta) * np.swapaxes(s["output_input"], -1, -2) * d2[..., None, :],
+            ("hidden", "output"): s["output_input"],
+            ("output", "output"): -_off_diagonal(output_self),
+        }
+
+    def thresholds(self) -> dict[str, np.ndarray]:
+        s, beta = self.state, self.params.beta
+        d1, d2 = s["hidden_gains"], s["output_gains"]
+        gamma_h = np.diagonal(s["hidden_lateral"], axis1=-2, axis2=-1)
+        gamma_y = np.diagonal(s["output_lateral"], axis1=-2, axis2=-1)
+        return {"hidden": gamma_h * ((1 - beta) + beta * d1**2), "output": gamma_y * d2}
+
+    def separator(self) -> np.ndarray:
+        s, beta = self.state, self.params.beta
+        d1, d2 = s["hidden_gains"], s["output_gains"]
+        m_h, m_y, w_yh = s["hidden_lateral"], s["output_lateral"], s["output_input"]
+        effective = (1 - beta) * m_h + beta * d1[..., :, None] * m_h * d1[..., None, :] - (1 - beta) * (
+            np.swapaxes(w_yh, -1, -2) @ np.linalg.solve(m_y, w_yh)
+        )
+        hidden = np.linalg.solve(effective, beta * d1[..., :, None] * s["hidden_input"])
+        return np.linalg.solve(m_y, w_yh @ hidden) / d2[..., :, None]
+
+    def respond(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        s, p = self.state, self.params
+        x = ensemble_inputs(inputs, self.ensemble_size, s["hidden_input"].shape[-1])
+        beta, zeta = p.beta, p.zeta
+        d1, d2 = s["hidden_gains"][:, None, :], s["output_gains"][:, None, :]
+        m_h, m_y = s["hidden_lateral"], s["output_lateral"]
+        gamma_h = np.diagonal(m_h, axis1=-2, axis2=-1)[:, None, :]
+        gamma_y = np.diagonal(m_y, axis1=-2, axis2=-1)[:, None, :]
+        hat_h, hat_y = _off_diagonal(m_h), _off_diagonal(m_y)
+        feed = (1 - zeta) * beta * d1 * np.matmul(x, np.swapaxes(s["hidden_input"], -1, -2))
+        hidden_couple = (1 - zeta) * ((1 - beta) * hat_h + beta * s["hidden_gains"][..., :, None] * hat_h
+                                      * s["hidden_gains"][..., None, :])
+        hidden_scale = gamma_h * (1 - zeta) * ((1 - beta) + beta * d1**2)
+        shape = x.shape[:-1] + (p.n_sources,)
+        v, u, h, y = (np.zeros(shape) for _ in range(4))
+        threshold = np.zeros(x.shape[:-1])
+        active = np.ones(x.shape[:-1], dtype=bool)
+        steps = np.full(x.shape[:-1], p.max_iterations, dtype=np.int64)
+        for t in range(p.max_iterations):
+            rate = max(p.neural_lr_start / (1 + 0.005 * t), p.neural_lr_stop)
+            dv = -v + feed - np.matmul(h, np.swapaxes(hidden_couple, -1, -2)) + (1 - zeta) * (1 - beta) * np.matmul(
+                d2 * y, s["output_input"])
+            new_v = v + rate * dv
+            new_h = new_v / hidden_scale
+            du = (-u + np.matmul(new_h, np.swapaxes(s["output_input"], -1, -2))
+                  - np.matmul(d2 * y, np.swapaxes(hat_y, -1, -2)))
+            new_u = u + rate * du
+            new_y, new_threshold = project_domain(new_u / (gamma_y * d2), threshold, p.domain, p.threshold_rate)
+            done = (np.linalg.norm(new_v - v, axis=-1) <= p.tolerance * np.linalg.norm(new_v, axis=-1)) & (
+                np.linalg.norm(new_u - u, axis=-1) <= p.tolerance * np.linalg.norm(new_u, axis=-1))
+            keep = active[..., None]
+            v, h = np.where(keep, new_v, v), np.where(keep, new_h, h)
+            u, y = np.where(keep, new_u, u), np.where(keep, new_y, y)
+            threshold = np.where(active, new_threshold, threshold)
+            steps = np.where(active & done, t + 1, steps)
+            active &= ~done
+            if not active.any():
+                break
+        self.last_settling_steps = steps
+        return {"mixtures": x, "hidden": h, "output": y}
+
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        s, p = self.state, self.params
+        x = ensemble_inputs(batch.inputs, self.ensemble_size, s["hidden_input"].shape[-1])
+        h, y = activities["hidden"], activities["output"]
+        rate = max(p.gamma_start / (1 + np.log(2 + self.steps)), p.gamma_stop)
+        s["hidden_lateral"] = s["hidden_lateral"] + rules.wsm_hebbian(h, h, s["hidden_lateral"], rate)
+        s["hidden_input"] = s["hidden_input"] + rules.wsm_hebbian(h, x, s["hidden_input"], rate)
+        s["output_lateral"] = s["output_lateral"] + rules.wsm_hebbian(y, y, s["output_lateral"], rate)
+        s["output_input"] = s["output_input"] + rules.wsm_hebbian(y, h, s["output_input"], rate)
+        weight_h = (1 - p.zeta) * p.beta
+        weight_y = (1 - p.zeta) * (1 - p.beta)
+        s["hidden_gains"] = np.clip(
+            s["hidden_gains"] + rules.wsm_gain(s["hidden_gains"], s["hidden_lateral"], s["hidden_input"], weight_h,
+                                               p.zeta, p.gain_rates[0]),
+            p.min_gains[0], p.max_gains[0])
+        s["output_gains"] = np.clip(
+            s["output_gains"] + rules.wsm_gain(s["output_gains"], s["output_lateral"], s["output_input"], weight_y,
+                                               p.zeta, p.gain_rates[1]),
+            p.min_gains[1], p.max_gains[1])
+        self.steps += 1
+
+
+def _off_diagonal(matrix: np.ndarray) -> np.ndarray:
+    n = matrix.shape[-1]
+    result = matrix.copy()
+    result[..., np.arange(n), np.arange(n)] = 0.0
+    return result

@@ -1,0 +1,391 @@
+"""Blind source separation: mixtures ``x = A s + noise`` of bounded, possibly correlated
+sources (spec: shared/specs/separation.md §1).
+
+Sources (``domain``), all drawn per sample from the task's Generator:
+
+=========================  =========================================================
+``"antisparse"``           ``2u − 1`` (ℓ∞ ball), u the t-copula uniforms below
+``"nonnegative-antisparse"`` u (the nonnegative unit box)
+``"sparse"``               ``4u − 2`` projected onto the unit ℓ1 ball (sort-based)
+``"nonnegative-sparse"``   the sparse sources with negative entries set to 0
+``"simplex"``              Dirichlet(1, …, 1) (Exp(1) entries over their sum)
+``"nonnegative-bernoulli"`` Bio-NICA's ``U(0, √(48/5)) · Bernoulli(½)``: unit variance,
+                           well grounded (Lipshutz et al. 2022)
+``"natural-images"``       ``n`` windows of scikit-image's bundled photographs (pixels as
+                           samples), shifted to minimum 0 and scaled to maximum 1
+                           (``image_scaling="unit-variance"``: Bio-NICA's scaling)
+=========================  =========================================================
+
+Correlated uniforms come from a Student-t copula (CIM-BSS ``bss_utils``): correlation
+``C = (1−ρ)I + ρ11ᵀ`` (``"equicorrelated"``) or ``C_ij = ρ^{|i−j|}`` (``"toeplitz"``),
+``g ~ χ²(4)``, ``z ~ N(0, C)``, ``u = F_t4(z √(4/g))``.
+
+Mixing ``A`` (m × n) is ``"gaussian"`` (default, ``N(0, 1)``), ``"uniform"`` (``U(−1, 1)``)
+or ``"laplace"``; white noise is added per mixture at ``snr_db`` with noise power
+``10^(−SNR/10) · E[x_i²]`` (non-centred power, CIM-BSS ``addWGN``), ``E[x_i²]`` taken over
+the held-out set.
+
+Metrics (:meth:`SourceSeparation.score`, on ``evaluation_samples`` held-out noisy samples):
+
+* ``sinr_db``: SINR of the circuit's overall *linear* separator ``W_f`` (``circuit.separator()``),
+  computed exactly as CIM-BSS ``evaluate_bss`` (greedy matching, sign fix, least-squares
+  scale; simplex: centred) — :func:`sinr_db`;
+* ``output_sinr_db``: the same on the circuit's (projected, nonlinear) outputs;
+* ``msnr_db``: mean per-component SNR; ``amari_index`` of ``W_f A`` (0 = perfect);
+* ``permutation_error``: Bio-NICA's Hungarian-matched squared error on the outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from scipy.optimize import linear_sum_assignment
+
+from ..circuits.base import Batch, Circuit
+from ..validation import check_choice, check_integer, check_real
+from .base import Task, register_task, single
+
+__all__ = [
+    "SourceSeparation",
+    "DOMAINS",
+    "t_copula_uniforms",
+    "project_l1_ball",
+    "generate_sources",
+    "sinr_db",
+    "component_snr_db",
+    "amari_index",
+    "permutation_error",
+]
+
+DOMAINS = (
+    "antisparse",
+    "nonnegative-antisparse",
+    "sparse",
+    "nonnegative-sparse",
+    "simplex",
+    "nonnegative-bernoulli",
+    "natural-images",
+)
+#: Domain whose sources the circuits' output projection assumes (natural images: nonnegative box).
+CIRCUIT_DOMAIN = {"nonnegative-bernoulli": "nonnegative-antisparse", "natural-images": "nonnegative-antisparse"}
+
+
+@register_task
+class SourceSeparation(Task):
+    """Linear mixtures of bounded sources; see the module docstring.
+
+    ``n_sources`` n, ``n_mixtures`` m ≥ n, ``correlation`` ρ of the copula, ``snr_db`` (None:
+    noiseless), ``evaluation_samples`` held-out samples for the metrics.
+    """
+
+    name = "separation"
+    description = "blind source separation of correlated bounded sources; SINR of the separator"
+    family = "separation"
+    default_steps = 100_000
+    default_batch_size = 1
+    default_eval_every = 10_000
+    quick_steps = 20_000
+    quick_spiking_options = {"rate_unit": 100.0, "presentation": 0.1, "dt": 1e-3}
+
+    def __init__(
+        self,
+        domain: str = "nonnegative-antisparse",
+        n_sources: int = 5,
+        n_mixtures: int = 10,
+        correlation: float = 0.0,
+        correlation_structure: str = "equicorrelated",
+        mixing: str = "gaussian",
+        snr_db: float | None = 30.0,
+        evaluation_samples: int = 5_000,
+        shuffle_images: bool = True,
+        image_side: int = 128,
+        image_scaling: str = "box",
+    ) -> None:
+        super().__init__()
+        self.domain = check_choice("domain", domain, DOMAINS)
+        self.n_sources = check_integer("n_sources", n_sources, 1)
+        self.n_mixtures = check_integer("n_mixtures", n_mixtures, 1)
+        if self.n_mixtures < self.n_sources:
+            raise ValueError(f"n_mixtures must be >= n_sources={n_sources}, got {n_mixtures}")
+        self.correlation = check_real("correlation", correlation, 0.0, 1.0, inclusive=True)
+        if self.correlation >= 1.0:
+            raise ValueError(f"correlation must be < 1 (the copula needs a PD correlation), got {correlation}")
+        self.correlation_structure = check_choice(
+            "correlation_structure", correlation_structure, ["equicorrelated", "toeplitz"]
+        )
+        self.mixing = check_choice("mixing", mixing, ["gaussian", "uniform", "laplace"])
+        self.snr_db = None if snr_db is None else check_real("snr_db", snr_db)
+        self.evaluation_samples = check_integer("evaluation_samples", evaluation_samples, 10)
+        self.shuffle_images = bool(shuffle_images)
+        self.image_side = check_integer("image_side", image_side, 4)
+        self.image_scaling = check_choice("image_scaling", image_scaling, ["box", "unit-variance"])
+        self.mixing_matrix: np.ndarray | None = None
+        self.noise_std: np.ndarray | None = None
+
+    @property
+    def n_inputs(self) -> int:
+        return self.n_mixtures
+
+    def circuit_options(self) -> dict[str, Any]:
+        """The output domain a separation circuit must project onto."""
+        return {"domain": CIRCUIT_DOMAIN.get(self.domain, self.domain)}
+
+    # ------------------------------------------------------------------ data
+    def _generate(self) -> None:
+        rng = self._require_reset()
+        n, m = self.n_sources, self.n_mixtures
+        if self.mixing == "gaussian":
+            self.mixing_matrix = rng.standard_normal((m, n))
+        elif self.mixing == "uniform":
+            self.mixing_matrix = rng.uniform(-1.0, 1.0, (m, n))
+        else:
+            self.mixing_matrix = rng.laplace(size=(m, n))
+        self._images = (
+            _image_sources(n, rng, self.image_side, self.image_scaling) if self.domain == "natural-images" else None
+        )
+        self._image_position = 0
+        if self._images is not None and self.shuffle_images:
+            self._order = rng.permutation(self._images.shape[0])
+        elif self._images is not None:
+            self._order = np.arange(self._images.shape[0])
+        sources = self._draw_sources(self.evaluation_samples, rng, evaluation=True)
+        clean = sources @ self.mixing_matrix.T
+        if self.snr_db is None:
+            self.noise_std = np.zeros(m)
+        else:
+            self.noise_std = np.sqrt(10.0 ** (-self.snr_db / 10.0) * np.mean(clean**2, axis=0))
+        self.evaluation_sources = sources
+        self.evaluation_mixtures = clean + rng.standard_normal(clean.shape) * self.noise_std
+
+    def _draw_sources(self, size: int, rng: np.random.Generator, evaluation: bool = False) -> np.ndarray:
+        if self._images is None:
+            return generate_sources(
+                self.domain, self.n_sources, size, rng, self.correlation, self.correlation_structure
+            )
+        if evaluation:  # the whole image set: the metric is measured on every pixel
+            return self._images.copy()
+        rows = []
+        while size > 0:
+            take = min(size, self._images.shape[0] - self._image_position)
+            rows.append(self._images[self._order[self._image_position : self._image_position + take]])
+            self._image_position += take
+            size -= take
+            if self._image_position == self._images.shape[0]:  # a new epoch, reshuffled
+                self._image_position = 0
+                if self.shuffle_images:
+                    self._order = rng.permutation(self._images.shape[0])
+        return np.concatenate(rows)
+
+    def next_batch(self, size: int) -> Batch:
+        rng = self._require_reset()
+        sources = self._draw_sources(size, rng)
+        mixtures = sources @ self.mixing_matrix.T + rng.standard_normal((size, self.n_mixtures)) * self.noise_std
+        return Batch(mixtures, info={"sources": sources})
+
+    def evaluation_set(self) -> Batch:
+        return Batch(self.evaluation_mixtures, info={"sources": self.evaluation_sources})
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, circuit: Circuit, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
+        """SINR of the linear separator (if the circuit exposes ``separator()``) and of its
+        outputs on the held-out set, the Amari index and the permutation error."""
+        expected = self.circuit_options()["domain"]
+        domain = getattr(circuit.params, "domain", expected)
+        if domain != expected:
+            raise ValueError(
+                f"{circuit.name} projects onto the {domain!r} domain but the task's sources are {self.domain!r}: "
+                f"construct it with domain={expected!r} (CLI: --param domain={expected})"
+            )
+        sources, mixtures = self.evaluation_sources, self.evaluation_mixtures
+        centre = self.domain == "simplex"
+        metrics: dict[str, float] = {}
+        separator = getattr(circuit, "separator", None)
+        if separator is not None:
+            matrix = single(separator())
+            linear = mixtures @ matrix.T
+            metrics["sinr_db"] = sinr_db(sources, linear, centre=centre)
+            metrics["msnr_db"] = float(np.mean(component_snr_db(sources, linear, centre=centre)))
+            metrics["amari_index"] = amari_index(matrix @ self.mixing_matrix)
+        outputs = single(circuit.output(circuit.respond(mixtures[None])))
+        metrics["output_sinr_db"] = sinr_db(sources, outputs, centre=centre)
+        if "sinr_db" not in metrics:
+            metrics["sinr_db"] = metrics["output_sinr_db"]
+        window = min(2000, sources.shape[0])
+        metrics["permutation_error"] = permutation_error(sources[-window:], outputs[-window:])
+        return metrics
+
+    def summarize(self, trace: Mapping[str, np.ndarray], steps: np.ndarray) -> dict[str, float]:
+        """Final SINR and the first step at which the SINR came within 1 dB of its final value."""
+        sinr = np.asarray(trace.get("sinr_db", []), dtype=float)
+        if sinr.size == 0:
+            return {}
+        final = float(sinr[-1])
+        outside = np.flatnonzero(~(np.abs(sinr - final) <= 1.0)) if np.isfinite(final) else np.array([], int)
+        settled = int(outside[-1]) + 1 if outside.size else 0
+        return {"final_sinr_db": final, "steps_to_final_sinr": float(steps[settled])}
+
+
+# ====================================================================== sources
+def t_copula_uniforms(
+    rng: np.random.Generator,
+    n: int,
+    size: int,
+    correlation: float = 0.0,
+    structure: str = "equicorrelated",
+    degrees_of_freedom: float = 4.0,
+) -> np.ndarray:
+    """Uniform marginals with Student-t copula dependence, shape (size, n).
+
+    ``g ~ χ²(ν)``, ``z ~ N(0, C)``, ``u = F_tν(z √(ν/g))`` (CIM-BSS ``bss_utils``; ν = 4).
+    """
+    index = np.arange(n)
+    if structure == "equicorrelated":
+        corr = (1.0 - correlation) * np.eye(n) + correlation * np.ones((n, n))
+    else:
+        corr = correlation ** np.abs(index[:, None] - index[None, :])
+    factor = np.linalg.cholesky(corr)
+    z = rng.standard_normal((size, n)) @ factor.T
+    g = rng.chisquare(degrees_of_freedom, size)
+    return stats.t.cdf(z * np.sqrt(degrees_of_freedom / g)[:, None], degrees_of_freedom)
+
+
+def project_l1_ball(values: np.ndarray, radius: float = 1.0) -> np.ndarray:
+    """Euclidean projection of each row onto ``{v: ‖v‖₁ ≤ radius}`` (sort-based, Duchi et al. 2008)."""
+    values = np.asarray(values, dtype=float)
+    magnitude = np.abs(values)
+    inside = magnitude.sum(axis=-1) <= radius
+    ordered = -np.sort(-magnitude, axis=-1)
+    cumulative = np.cumsum(ordered, axis=-1) - radius
+    ranks = np.arange(1, values.shape[-1] + 1)
+    support = ordered - cumulative / ranks > 0
+    last = values.shape[-1] - 1 - np.argmax(support[..., ::-1], axis=-1)
+    threshold = np.take_along_axis(cumulative, last[..., None], axis=-1) / (last[..., None] + 1)
+    projected = np.sign(values) * np.maximum(magnitude - np.maximum(threshold, 0.0), 0.0)
+    return np.where(inside[..., None], values, projected)
+
+
+def generate_sources(
+    domain: str,
+    n: int,
+    size: int,
+    rng: np.random.Generator,
+    correlation: float = 0.0,
+    structure: str = "equicorrelated",
+) -> np.ndarray:
+    """``size`` source vectors (rows) of one of the synthetic :data:`DOMAINS` (spec §1.2)."""
+    check_choice("domain", domain, DOMAINS[:-1])
+    if domain == "simplex":
+        exponential = rng.exponential(size=(size, n))
+        return exponential / exponential.sum(axis=1, keepdims=True)
+    if domain == "nonnegative-bernoulli":
+        return rng.uniform(0.0, np.sqrt(48.0 / 5.0), (size, n)) * (rng.random((size, n)) < 0.5)
+    uniforms = t_copula_uniforms(rng, n, size, correlation, structure)
+    if domain == "antisparse":
+        return 2.0 * uniforms - 1.0
+    if domain == "nonnegative-antisparse":
+        return uniforms
+    sparse = project_l1_ball(4.0 * uniforms - 2.0)
+    return np.maximum(sparse, 0.0) if domain == "nonnegative-sparse" else sparse
+
+
+def _image_sources(n: int, rng: np.random.Generator, side: int = 128, scaling: str = "box") -> np.ndarray:
+    """``n`` random ``side × side`` windows of scikit-image's natural photographs as source
+    columns (pixels are samples), each shifted to minimum 0 and scaled to maximum 1
+    (``"box"``: the nonnegative antisparse domain CorInfoMax projects onto) or to unit
+    variance (``"unit-variance"``: the Bio-NICA recipe; the authors used their own images)."""
+    from .datasets import natural_images
+
+    images = natural_images()
+    if n > len(images):
+        raise ValueError(f"natural-images provides at most {len(images)} sources, got n_sources={n}")
+    chosen = rng.choice(len(images), n, replace=False)
+    columns = []
+    for index in chosen:
+        image = images[index]
+        top = rng.integers(0, image.shape[0] - side + 1)
+        left = rng.integers(0, image.shape[1] - side + 1)
+        window = image[top : top + side, left : left + side].reshape(-1)
+        window = window - window.min()
+        columns.append(window / (window.max() if scaling == "box" else window.std()))
+    return np.stack(columns, axis=1)
+
+
+# ====================================================================== metrics
+def _matched_outputs(sources: np.ndarray, outputs: np.ndarray, centre: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy matching, sign fix and least-squares scale (CIM-BSS ``evaluate_bss``): (n, N) each."""
+    s = np.asarray(sources, dtype=float).T
+    y = np.asarray(outputs, dtype=float).T
+    if centre:
+        s = s - s.mean(axis=1, keepdims=True)
+        y = y - y.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(y, axis=1)[:, None] * np.linalg.norm(s, axis=1)[None, :]
+    cosine = np.abs(y @ s.T) / np.where(norms > 0, norms, np.inf)
+    matched = y[np.argmax(cosine, axis=0)]
+    inner = np.sum(matched * s, axis=1)
+    matched = matched * np.where(inner < 0, -1.0, 1.0)[:, None]
+    power = np.sum(matched**2, axis=1)
+    scale = np.abs(inner) / np.where(power > 0, power, np.inf)
+    return s, matched * scale[:, None]
+
+
+def sinr_db(sources: np.ndarray, outputs: np.ndarray, centre: bool = False) -> float:
+    """Signal-to-interference-plus-noise ratio (dB) of ``outputs`` (N, k) against ``sources`` (N, n).
+
+    CIM-BSS ``evaluate_bss`` + ``CalculateSINR``: for each source j the output with the
+    largest ``|cos|`` is taken (greedy, may repeat), sign-fixed and scaled by least squares;
+    then ``g_j = ⟨y_j − ȳ_j, s_j − s̄_j⟩/‖s_j − s̄_j‖²``, ``z_j = g_j (s_j − s̄_j) + ȳ_j`` and
+    ``SINR = 10 log10(‖Z‖²_F / ‖Y − Z‖²_F)``. ``centre=True`` (simplex) centres S and Y first.
+    Returns ``inf`` for a perfect separator.
+    """
+    s, y = _matched_outputs(sources, outputs, centre)
+    s_centred = s - s.mean(axis=1, keepdims=True)
+    y_mean = y.mean(axis=1, keepdims=True)
+    variance = np.sum(s_centred**2, axis=1)
+    gain = np.sum((y - y_mean) * s_centred, axis=1) / np.where(variance > 0, variance, np.inf)
+    z = gain[:, None] * s_centred + y_mean
+    residual = float(np.sum((y - z) ** 2))
+    signal = float(np.sum(z**2))
+    if residual <= 1e-300 * max(signal, 1.0) or residual == 0.0:
+        return float("inf")
+    return float(10.0 * np.log10(signal / residual))
+
+
+def component_snr_db(sources: np.ndarray, outputs: np.ndarray, centre: bool = False) -> np.ndarray:
+    """Per-source SNR ``10 log10(‖s_j‖² / ‖s_j − y_j‖²)`` after matching, sign and scale (n,)."""
+    s, y = _matched_outputs(sources, outputs, centre)
+    error = np.sum((s - y) ** 2, axis=1)
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(np.sum(s**2, axis=1) / error)
+
+
+def amari_index(global_matrix: np.ndarray) -> float:
+    """Amari index of the global map ``P = W_f A`` (n × n): 0 iff P is a scaled permutation.
+
+    ``(1/(2n(n−1))) [Σ_i (Σ_j |p_ij| / max_k |p_ik| − 1) + Σ_j (Σ_i |p_ij| / max_k |p_kj| − 1)]``,
+    in [0, 1] (Amari, Cichocki & Yang 1996, normalised).
+    """
+    p = np.abs(np.asarray(global_matrix, dtype=float))
+    if p.ndim != 2 or p.shape[0] != p.shape[1]:
+        raise ValueError(f"global_matrix must be square (W_f A), got shape {p.shape}")
+    n = p.shape[0]
+    if n == 1:
+        return 0.0
+    rows = np.sum(p.sum(axis=1) / p.max(axis=1) - 1.0)
+    cols = np.sum(p.sum(axis=0) / p.max(axis=0) - 1.0)
+    return float((rows + cols) / (2.0 * n * (n - 1)))
+
+
+def permutation_error(sources: np.ndarray, outputs: np.ndarray) -> float:
+    """Bio-NICA's permutation error: Hungarian assignment on ``C_ij = Σ_t (s_i(t) − y_j(t))²``
+    (no sign or scale fix), then the mean over samples of ``Σ_i (s_i − y_π(i))² / n``
+    (bio-nica ``util.py``; Lipshutz, Pehlevan & Chklovskii 2022)."""
+    s = np.asarray(sources, dtype=float)
+    y = np.asarray(outputs, dtype=float)
+    cost = (
+        np.sum(s**2, axis=0)[:, None] + np.sum(y**2, axis=0)[None, :] - 2.0 * s.T @ y
+    )
+    rows, cols = linear_sum_assignment(cost)
+    return float(np.mean(np.sum((s[:, rows] - y[:, cols]) ** 2, axis=1) / s.shape[1]))
