@@ -87,6 +87,40 @@ class Result:
             frame = pd.concat([frame, summary[["seed", "step", "metric", "value"]]], ignore_index=True)
         return frame
 
+    @property
+    def traces(self) -> xr.Dataset:
+        """Activity recorded by a :class:`~bioplausible.experiments.probes.Probe`, one variable
+        per population, dims (seed, trace_time, unit); labels as ``info_<name>``."""
+        return _strip(self.dataset, "trace_")
+
+    def circuit(self, seed_index: int = 0) -> Any:
+        """The learned circuit of one ensemble member (rebuilt from the config and final
+        state), or None when the circuit is not registered in this installation."""
+        from ..circuits.base import CIRCUITS
+
+        state = self.final_state(seed_index)
+        cls = CIRCUITS.get(state["circuit"])
+        if cls is None:
+            return None
+        try:
+            circuit = cls(**state["params"])
+        except (TypeError, ValueError):
+            return None
+        return circuit.load_state_dict(state)
+
+    # ------------------------------------------------------------------ export
+    def to_nwb(self, path: str | os.PathLike[str], seed_index: int = 0) -> Path:
+        """Write one ensemble member as NWB (see :mod:`bioplausible.experiments.export`)."""
+        from .export import to_nwb
+
+        return to_nwb(self, path, seed_index)
+
+    def to_neo(self, seed_index: int = 0) -> Any:
+        """One ensemble member as a ``neo.Block`` (see :mod:`bioplausible.experiments.export`)."""
+        from .export import to_neo
+
+        return to_neo(self, seed_index)
+
     # ------------------------------------------------------------------ io
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write netCDF atomically (temporary file in the same folder, then rename)."""
