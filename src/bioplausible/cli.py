@@ -1,4 +1,4 @@
-"""Command line: ``bioplausible list | run | compare``."""
+"""Command line: ``bioplausible list | run | compare | sweep | export``."""
 
 from __future__ import annotations
 
@@ -64,6 +64,21 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--quick", dest="quick", action="store_true", default=True, help="quick settings (default)")
     mode.add_argument("--full", dest="quick", action="store_false", help="the tasks' full default settings")
     comparing.set_defaults(handler=_compare)
+
+    sweeping = commands.add_parser("sweep", help="a grid of circuits × parameters × tasks × seeds from a TOML file")
+    sweeping.add_argument("file", help="sweep file (TOML; see bioplausible.experiments.sweep)")
+    sweeping.add_argument("--out", help="output folder (default: the file's 'out', else <file stem>-results)")
+    sweeping.add_argument("--executor", default="serial", choices=["serial", "processes", "dask"])
+    sweeping.add_argument("--workers", type=int, help="processes or LocalCluster workers (default: CPU count)")
+    sweeping.add_argument("--address", help="address of a running dask scheduler (with --executor dask)")
+    sweeping.set_defaults(handler=_sweep)
+
+    exporting = commands.add_parser("export", help="write a saved result (netCDF) as NWB and/or Neo")
+    exporting.add_argument("result", help="a result file written by `bioplausible run --out`")
+    exporting.add_argument("--nwb", help="write NWB here")
+    exporting.add_argument("--neo", help="write a Neo block here (NeoMatlab .mat format)")
+    exporting.add_argument("--seed-index", type=int, default=0, help="ensemble member to export (default 0)")
+    exporting.set_defaults(handler=_export)
     return parser
 
 
@@ -146,6 +161,51 @@ def _compare(args: argparse.Namespace) -> int:
             print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
     print(f"\nwrote results.csv, summary.csv{', agreement.csv' if not agreement.empty else ''} and "
           f"{', '.join(f.name for f in figures)} to {out} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .experiments.sweep import final_dataset, gather, load_spec, run_sweep
+
+    spec = load_spec(args.file)
+    out = Path(args.out or spec.pop("out", None) or Path(args.file).with_suffix("").name + "-results")
+    spec.pop("out", None)
+    started = time.perf_counter()
+    report = run_sweep(spec, out, args.executor, workers=args.workers, address=args.address,
+                       progress=sys.stderr.isatty())
+    print(f"{report['cells']} cells: {report['skipped']} already done, {report['ran']} ran, "
+          f"{len(report['failed'])} failed ({time.perf_counter() - started:.1f} s)")
+    for key in report["failed"]:
+        print(f"  failed: {out / 'cells' / (key + '.failed.json')}")
+    if report["cells"] - len(report["failed"]) > 0:
+        frame = gather(out)
+        with _staging(out) as staging:
+            frame.to_csv(staging / "results.csv", index=False)
+            final_dataset(frame).to_netcdf(staging / "final.nc", engine="h5netcdf")
+        table = final_dataset(frame).to_dataframe().dropna(how="all")
+        with pd.option_context("display.width", 160, "display.max_rows", 100):
+            print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+        print(f"wrote {out / 'results.csv'} and {out / 'final.nc'}")
+    return 1 if report["failed"] else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .experiments.results import load_result
+
+    if not args.nwb and not args.neo:
+        raise ValueError("export needs --nwb FILE and/or --neo FILE")
+    result = load_result(args.result)
+    if args.nwb:
+        print(f"wrote {result.to_nwb(args.nwb, args.seed_index)}")
+    if args.neo:
+        import neo
+
+        from .experiments.export import _atomic
+
+        block = result.to_neo(args.seed_index)
+        print(f"wrote {_atomic(args.neo, lambda path: neo.io.NeoMatlabIO(path).write_block(block))}")
     return 0
 
 
