@@ -245,6 +245,7 @@ class TraceRecorder:
         merged.attrs["trace_record_bytes"] = int(self.probe.record_bytes(self.circuit, len(self.seeds),
                                                                          len(self.info_keys or [])))
         merged.attrs["trace_chunk"] = self.probe.chunk
+        merged.attrs["trace_peak_buffer_bytes"] = int(self.peak_buffer_bytes)
         return merged
 
 
