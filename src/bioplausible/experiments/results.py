@@ -71,7 +71,8 @@ class Result:
         circuit = json.loads(self.dataset.attrs["circuit"])
         steps = int(self.dataset.attrs["final_steps"])
         return {"circuit": circuit["circuit"], "params": circuit["params"],
-                "state": {k: v[None] for k, v in state.items()}, "steps": steps}
+                "state": {k: v[None] for k, v in state.items()}, "steps": steps,
+                "extra": json.loads(self.dataset.attrs.get("final_extra_state", "{}"))}
 
     def to_dataframe(self) -> pd.DataFrame:
         """Tidy table: one row per seed × step × metric; whole-run summaries have step NaN."""

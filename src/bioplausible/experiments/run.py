@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -61,6 +61,10 @@ def run(
         raise TypeError(f"circuit must be a bioplausible Circuit, got {type(circuit).__name__}")
     if not isinstance(task, Task):
         raise TypeError(f"task must be a bioplausible Task, got {type(task).__name__}")
+    if seeds is not None and (isinstance(seeds, (str, bytes)) or not isinstance(seeds, (Sequence, np.ndarray, range))):
+        raise TypeError(f"seeds must be a sequence of integers, got {seeds!r}")
+    if substrate_options is not None and not isinstance(substrate_options, Mapping):
+        raise TypeError(f"substrate_options must be a mapping of option names to values, got {substrate_options!r}")
     seed_list = [check_integer("seed", seed, 0)] if seeds is None else [check_integer("seeds[i]", s, 0) for s in seeds]
     if not seed_list:
         raise ValueError("seeds must hold at least one seed")
@@ -82,8 +86,9 @@ def run(
             member.next_batch(resumed_steps * batch_size)
     else:
         circuit.initialize(tasks[0].n_inputs, tasks[0].n_targets, [seq[1] for seq in sequences])
-    if isinstance(probes, (str, Probe)):
-        raise TypeError("probes must be a sequence of names or Probe objects, not a single one")
+    probes = () if probes is None else probes
+    if isinstance(probes, (str, Probe)) or not isinstance(probes, Sequence):
+        raise TypeError(f"probes must be a sequence of names or Probe objects, got {probes!r}")
     traces = [p for p in probes if isinstance(p, Probe)]
     probes = [p for p in probes if not isinstance(p, Probe)]
     _check_probes(circuit, probes)
@@ -123,6 +128,7 @@ def run(
             {"name": p.name, "size": p.size, "role": p.role, "offset": p.offset} for p in circuit.populations()
         ]),
         "sample_duration_s": float(getattr(engine, "presentation", 1.0)),
+        "final_extra_state": json.dumps(circuit.state_dict()["extra"], default=str),
     }
     dataset = _add_spikes(recorder.dataset(seed_list, attrs), getattr(engine, "spikes", None))
     return Result(tracer.merge(dataset))
