@@ -91,6 +91,22 @@ class WhiteningCircuit(Circuit):
         batch = Batch(np.ascontiguousarray(pseudo))
         self.learn(self.respond(batch.inputs), batch)
 
+    def steps_to_whiten(self, covariance: np.ndarray, threshold: float = 0.1, max_steps: int = 1_000_000) -> np.ndarray:
+        """Offline (expected) updates until ``‖C_yy − I‖₂ < threshold``; steps per member, (K,).
+
+        Members that never reach the threshold get ``max_steps + 1``. Used for the
+        linear-versus-logarithmic convergence result (ICLR 2023; spec §6 target 5).
+        """
+        steps = np.full(self.ensemble_size, max_steps + 1)
+        for step in range(max_steps + 1):
+            done = (self.whitening_error(covariance) < threshold) & (steps > max_steps)
+            steps[done] = step
+            if np.all(steps <= max_steps) or step == max_steps:
+                break
+            self.expected_update(covariance)
+            self.check_finite(step + 1)
+        return steps
+
     def whitening_error(self, covariance: np.ndarray) -> np.ndarray:
         """``‖C_yy − I‖₂`` with ``C_yy = M⁻¹ C M⁻¹`` (exact, per member), shape (K,)."""
         inverse = np.linalg.inv(self.effective_matrix())
@@ -511,6 +527,10 @@ class MultiTimescaleWhitening(WhiteningCircuit):
         self.state["synapses"] = rules.normalize_columns(synapses) if self.params.renormalize else synapses
         self.state["gains"] = new_gains
         self.steps += 1
+
+    def interneuron_basis(self) -> np.ndarray:
+        """The learned synaptic basis W (K, N, K_int), compared with a generative basis."""
+        return self.state["synapses"]
 
     def optimal_gains(self, covariance: np.ndarray) -> np.ndarray:
         """``g*(W, C)`` for the current synapses, (K, k)."""

@@ -32,7 +32,7 @@ from ..validation import check_array, check_choice, check_covariance, check_inte
 from .base import Task, register_task, single
 from .datasets import natural_patch_covariances
 
-__all__ = ["StatisticalAdaptation"]
+__all__ = ["StatisticalAdaptation", "basis_distance"]
 
 
 @register_task
@@ -44,7 +44,7 @@ class StatisticalAdaptation(Task):
     family = "adaptation"
     default_eval_every = 10
     headline_metrics = ("whitening_error", "recovery_time")
-    quick_options = {"n_inputs": 3, "n_contexts": 2, "samples_per_context": 600}
+    quick_options = {"n_inputs": 3, "n_contexts": 2, "samples_per_context": 600, "recovery_threshold": 0.5}
     quick_spiking_options = {"rate_unit": 50.0, "presentation": 0.05, "dt": 5e-4}
 
     def __init__(
@@ -58,6 +58,7 @@ class StatisticalAdaptation(Task):
         mode: str = "online",
         covariances: Any = None,
         recovery_threshold: float = 0.1,
+        n_blocks: int | None = None,
     ) -> None:
         super().__init__()
         self.n_contexts = check_integer("n_contexts", n_contexts, 1)
@@ -67,6 +68,7 @@ class StatisticalAdaptation(Task):
         self.schedule = check_choice("schedule", schedule, ["blocked", "random"])
         self.mode = check_choice("mode", mode, ["online", "expected"])
         self.recovery_threshold = check_positive("recovery_threshold", recovery_threshold)
+        self.n_blocks = None if n_blocks is None else check_integer("n_blocks", n_blocks, 1)
         if covariances is not None:
             given = check_array("covariances", covariances, finite=False)
             if given.ndim != 3:
@@ -83,7 +85,7 @@ class StatisticalAdaptation(Task):
         if self.contexts == "basis" and covariances is None and self._n_inputs < 2:
             raise ValueError("contexts='basis' needs n_inputs >= 2")
         self.default_batch_size = self._n_inputs if mode == "expected" else 1
-        self.default_steps = self.n_contexts * self.samples_per_context
+        self.default_steps = (self.n_blocks or self.n_contexts) * self.samples_per_context
         self.covariances: np.ndarray | None = None
         self._position = 0
 
@@ -115,10 +117,11 @@ class StatisticalAdaptation(Task):
             side = int(round(np.sqrt(n)))
             self.covariances = natural_patch_covariances(side, self.n_contexts, rng)
         self._roots = np.stack([_sqrtm(c) for c in self.covariances])
+        blocks = self.n_blocks or self.n_contexts
         if self.schedule == "blocked":
-            self._order = np.arange(self.n_contexts)
+            self._order = np.arange(blocks) % self.n_contexts
         else:
-            self._order = rng.integers(0, self.n_contexts, self.n_contexts)
+            self._order = rng.integers(0, self.n_contexts, blocks)
         self._position = 0
 
     def context_at(self, positions: np.ndarray) -> np.ndarray:
@@ -151,11 +154,14 @@ class StatisticalAdaptation(Task):
         inverse = np.linalg.inv(matrix)
         output_covariance = inverse @ covariance @ inverse.T
         difference = output_covariance - np.eye(self._n_inputs)
-        return {
+        metrics = {
             "whitening_error": float(np.abs(np.linalg.eigvalsh(difference)).max()),
             "whitening_error_frobenius": float(np.sum(difference**2) / self._n_inputs**2),
             "context": float(context),
         }
+        if self.contexts == "basis" and self._given is None and hasattr(circuit, "interneuron_basis"):
+            metrics["basis_distance"] = basis_distance(self.basis, single(circuit.interneuron_basis()))
+        return metrics
 
     def summarize(self, trace: Mapping[str, np.ndarray], steps: np.ndarray) -> dict[str, float]:
         error, context = np.asarray(trace["whitening_error"]), np.asarray(trace["context"])
@@ -172,6 +178,17 @@ class StatisticalAdaptation(Task):
             "fraction_recovered": len(recovered) / len(recoveries),
             "final_whitening_error": float(error[-1]),
         }
+
+
+def basis_distance(basis: np.ndarray, synapses: np.ndarray) -> float:
+    """``min_Q ‖V − W Q‖_F`` over signed permutations Q: columns matched by |cosine| with the
+    Hungarian method, then signs fixed (spec §3, synapse alignment)."""
+    from scipy.optimize import linear_sum_assignment
+
+    cosine = basis.T @ synapses / np.outer(np.linalg.norm(basis, axis=0), np.linalg.norm(synapses, axis=0))
+    rows, cols = linear_sum_assignment(-np.abs(cosine))
+    matched = synapses[:, cols] * np.sign(cosine[rows, cols])
+    return float(np.linalg.norm(basis[:, rows] - matched))
 
 
 def _sqrtm(covariance: np.ndarray) -> np.ndarray:
