@@ -32,6 +32,7 @@ ANY_VALUE = st.one_of(
     st.lists(st.lists(st.floats(-3, 3), min_size=2, max_size=2), min_size=2, max_size=2).map(np.asarray),
 )
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+MANY = settings(SETTINGS, max_examples=200)
 
 
 def _names_argument(error: Exception, name: str) -> bool:
@@ -70,7 +71,7 @@ def test_task_constructors_reject_bad_arguments_by_name(name):
     cls = TASKS[name]
     fields = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
 
-    @SETTINGS
+    @MANY
     @given(field=st.sampled_from(fields), value=ANY_VALUE)
     def check(field, value):
         CASES[f"task {name}"] += 1
@@ -91,7 +92,7 @@ RUN_ARGUMENTS = {
 }
 
 
-@SETTINGS
+@MANY
 @given(data=st.data(), argument=st.sampled_from(sorted(RUN_ARGUMENTS)))
 def test_run_rejects_bad_arguments_by_name(data, argument):
     CASES["run"] += 1
