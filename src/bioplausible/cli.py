@@ -202,10 +202,10 @@ def _export(args: argparse.Namespace) -> int:
     if args.neo:
         import neo
 
-        from .experiments.export import _atomic
+        from .experiments.results import write_atomically
 
         block = result.to_neo(args.seed_index)
-        print(f"wrote {_atomic(args.neo, lambda path: neo.io.NeoMatlabIO(path).write_block(block))}")
+        print(f"wrote {write_atomically(args.neo, lambda path: neo.io.NeoMatlabIO(path).write_block(block))}")
     return 0
 
 

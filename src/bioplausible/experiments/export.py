@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .probes import TRACE_INFO_PREFIX, TRACE_PREFIX
+from .results import write_atomically
 
 if TYPE_CHECKING:
     from .results import Result
@@ -95,7 +95,7 @@ def to_nwb(result: Result, path: str | os.PathLike[str], seed_index: int = 0) ->
         nwb.add_unit_column(name="unit_index", description="index of the unit in its population")
         for population, unit, times in spikes:
             nwb.add_unit(spike_times=times, population=population, unit_index=unit)
-    return _atomic(path, lambda temporary: _write_nwb(NWBHDF5IO, nwb, temporary))
+    return write_atomically(path, lambda temporary: _write_nwb(NWBHDF5IO, nwb, temporary))
 
 
 def read_nwb(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -220,18 +220,3 @@ def _check_seed_index(result: Result, seed_index: int) -> None:
         raise TypeError(f"seed_index must be an integer, got {seed_index!r}")
     if not 0 <= seed_index < len(result.seeds):
         raise ValueError(f"seed_index must be in [0, {len(result.seeds)}), got {seed_index}")
-
-
-def _atomic(path: str | os.PathLike[str], write: Any) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(handle)
-    os.unlink(temporary)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path

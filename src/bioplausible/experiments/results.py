@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -125,17 +126,7 @@ class Result:
     # ------------------------------------------------------------------ io
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write netCDF atomically (temporary file in the same folder, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(handle)
-        try:
-            self.dataset.to_netcdf(temporary, engine="h5netcdf")
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomically(path, lambda temporary: self.dataset.to_netcdf(temporary, engine="h5netcdf"))
 
     def __repr__(self) -> str:
         attrs = self.dataset.attrs
@@ -143,6 +134,22 @@ class Result:
         task = json.loads(attrs["task"])["task"]
         finals = ", ".join(f"{k}={v:.4g}" for k, v in self.final().items())
         return f"Result({circuit} on {task}, substrate={attrs['substrate_name']}, seeds={self.seeds}: {finals})"
+
+
+def write_atomically(path: str | os.PathLike[str], write: Callable[[str], Any]) -> Path:
+    """Call ``write(temporary)`` on a temporary file beside ``path`` (same suffix), then rename
+    it onto ``path``: readers see the old file or the new one, never a partial one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def load_result(path: str | os.PathLike[str]) -> Result:

@@ -51,7 +51,6 @@ import hashlib
 import itertools
 import json
 import os
-import tempfile
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -66,7 +65,7 @@ from ..circuits.base import CIRCUITS, make_circuit
 from ..substrates.base import SUBSTRATES
 from ..tasks.base import TASKS, make_task
 from ..validation import check_choice, check_integer
-from .results import load_result
+from .results import load_result, write_atomically
 from .run import run
 
 __all__ = ["load_spec", "expand", "cell_key", "run_cell", "run_sweep", "gather", "final_dataset", "EXECUTORS"]
@@ -362,7 +361,4 @@ def _scalar(value: Any) -> Any:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    os.replace(temporary, path)
+    write_atomically(path, lambda temporary: Path(temporary).write_text(text))
