@@ -243,7 +243,8 @@ class _IFNetwork:
         self.stimulus.values[: batch.size] = values
         self.input_group.chunk_start = self.network.t
         self._write_parameters()
-        chunk_start = float(self.network.t / self.b2.second)
+        # (not named chunk_start: Brian2 resolves names in this frame and would warn of a clash)
+        run_started = float(self.network.t / self.b2.second)
         # Network.run() starts with a full gc.collect(); freezing the objects that exist now
         # keeps that from rescanning the whole heap at every chunk (0.3 s each in a big process)
         gc.freeze()
@@ -251,18 +252,18 @@ class _IFNetwork:
             self.network.run(self.n_presentations * self.substrate.presentation * self.b2.second)
         finally:
             gc.unfreeze()
-        self._drain_spikes(chunk_start, first_step * batch_size * self.substrate.presentation)
+        self._drain_spikes(run_started, first_step * batch_size * self.substrate.presentation)
         self._close_presentation()
         if self.pending:
             self._apply_learning()
         return self.last_activities
 
-    def _drain_spikes(self, chunk_start: float, stream_start: float) -> None:
+    def _drain_spikes(self, run_started: float, stream_start: float) -> None:
         """Move this chunk's spikes into ``substrate.spikes`` (stream time) and clear the monitors."""
         for name, monitor in self.monitors.items():
             size = self.populations[name].size
             index = np.asarray(monitor.i[:])
-            times = np.asarray(monitor.t[:] / self.b2.second) - chunk_start + stream_start
+            times = np.asarray(monitor.t[:] / self.b2.second) - run_started + stream_start
             self.substrate.spikes.setdefault(name, []).append((index // size, index % size, times))
             monitor.resize(0)  # SpikeMonitor.reinit is not implemented in Brian2 2.9
             monitor.variables["N"].set_value(0)
