@@ -16,8 +16,17 @@ from .base import (
     make_circuit,
     register_circuit,
 )
+from .supervised import (
+    EBD,
+    Backprop,
+    CorInfoMaxEBD,
+    DirectFeedbackAlignment,
+    FeedbackAlignment,
+    Hebbian,
+)
 
 __all__ = [
     "Circuit", "Parameters", "Population", "Connection", "Batch", "CIRCUITS", "make_circuit", "register_circuit",
     "DirectWhitening", "InterneuronWhitening", "GainWhitening", "MultiTimescaleWhitening",
+    "EBD", "CorInfoMaxEBD", "Backprop", "FeedbackAlignment", "DirectFeedbackAlignment", "Hebbian",
 ]

@@ -7,6 +7,6 @@ averages over the batch axis, so a batch of one is the online rule. Both substra
 same functions: the rate substrate on rates, the spiking substrate on decoded spike counts.
 """
 
-from . import adaptation
+from . import adaptation, supervised
 
-__all__ = ["adaptation"]
+__all__ = ["adaptation", "supervised"]

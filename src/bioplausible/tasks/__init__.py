@@ -2,5 +2,6 @@
 
 from .adaptation import StatisticalAdaptation
 from .base import TASKS, Task, make_task, register_task
+from .classification import Classification, TeacherStudent
 
-__all__ = ["Task", "TASKS", "make_task", "register_task", "StatisticalAdaptation"]
+__all__ = ["Task", "TASKS", "make_task", "register_task", "StatisticalAdaptation", "Classification", "TeacherStudent"]

@@ -1,0 +1,914 @@
+"""Supervised local learning in a layered network (spec: shared/specs/supervised.md).
+
+One multilayer perceptron ``u_k = W_k h_{k−1} + b_k``, ``h_k = relu(u_k)`` (hidden),
+``h_L = u_L`` (linear output), error ``ε = h_L − y``; the output layer always learns by the
+delta rule and the hidden-layer rule is what distinguishes the circuits:
+
+==============================  ==================================================  ===============
+circuit                         hidden modulator ``q_k`` (ΔW_k = −μ ⟨f'(u_k)⊙q_k h_{k−1}ᵀ⟩)  non-local part
+==============================  ==================================================  ===============
+``EBD``                         ``R_k ε``, ``R_k ← λ_d R_k + (1−λ_d)⟨h_k εᵀ⟩``          entropy term (opt.)
+``DirectFeedbackAlignment``     ``R_k[0] ε`` (EBD with R frozen at its random init)  none
+``FeedbackAlignment``           ``B_{k+1} δ_{k+1}``, B fixed random (ρ-FA option)     layered backward path
+``Backprop``                    ``W_{k+1}ᵀ δ_{k+1}``                                    weight transport
+``Hebbian``                     ``ΔW_k = +η ⟨‖ε‖² h_k h_{k−1}ᵀ⟩`` (no credit assignment)  scalar error
+==============================  ==================================================  ===============
+
+Papers: Erdogan, Pehlevan & Erdogan, "Error broadcast and decorrelation as a potential
+artificial and natural learning mechanism", NeurIPS 2025 (EBD, Algorithm 1); Nøkland 2016
+(DFA); Lillicrap et al. 2016 (FA); Bordelon & Pehlevan, ICLR 2023 (ρ-FA, Hebb, Eqs. 1–3).
+
+**Biases.** The generic fixed-point semantics has no bias term. Here every hidden unit's bias
+is a constant drive: in the rate form ``u_k = W_k h_{k−1} + b_k``; on spikes the IF unit
+integrates ``dv/dt = r0 (b_k + Σ drives)``, i.e. the constant part of its drive (the
+``bias`` variable the generic IF model already has for offset coding). The spiking model
+``"layered-integrate-and-fire"`` registered below is the generic IF route plus this term, so
+both substrates realise the same ``u_k``. The output bias is part of the (non-simulated)
+readout. With ``bias=False`` the circuits run on the unmodified generic route.
+
+**Spiking.** Hidden layers are nonnegative IF populations (offset 0, i.e. ReLU); input →
+hidden_1 is the analog drive, hidden → hidden voltage jumps, the output a linear readout.
+``learn`` recomputes the readout from the decoded hidden counts and applies the same rule
+functions to the counts; ``f'(u_k)`` becomes the spike gate ``1[n_i > 0]`` (spiking.md §3.1);
+the broadcast error ``R_k ε`` (or Bδ, Wᵀδ) is the per-neuron modulator of that update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..rules import supervised as rules
+from ..substrates import spiking as _spiking
+from ..validation import check_choice, check_integer, check_real
+from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
+
+__all__ = [
+    "LayeredCircuit",
+    "EBD",
+    "DirectFeedbackAlignment",
+    "FeedbackAlignment",
+    "Backprop",
+    "Hebbian",
+    "EBDParameters",
+    "MLPParameters",
+    "FeedbackAlignmentParameters",
+]
+
+
+def _check_rate(name: str, value: Any, n_layers: int) -> tuple[float, ...]:
+    """A nonnegative rate given once or per hidden layer -> one value per hidden layer."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        values = tuple(value)
+        if len(values) != n_layers:
+            raise ValueError(f"{name} must give one value per hidden layer ({n_layers}), got {len(values)}")
+    else:
+        values = (value,) * n_layers
+    return tuple(check_real(f"{name}", v, 0.0) for v in values)
+
+
+# ============================================================================ parameters
+@dataclass(frozen=True)
+class MLPParameters(Parameters):
+    """Shared parameters of the layered circuits.
+
+    ``hidden_sizes`` widths of the ReLU layers; ``learning_rate`` μ of the hidden rule (one
+    value or one per hidden layer); ``output_rate`` μ_L of the output delta rule;
+    ``weight_decay`` μ_wd (all layers); ``init_gain`` g of the Kaiming-uniform init
+    ``W ~ U(±g √(3/fan_in))``; ``bias`` learn biases (a constant-1 input population).
+    """
+
+    hidden_sizes: tuple[int, ...] = (128, 64)
+    learning_rate: Any = 0.05
+    output_rate: float = 0.05
+    weight_decay: float = 0.0
+    init_gain: float = 1.0
+    bias: bool = True
+
+    def validate(self) -> None:
+        if isinstance(self.hidden_sizes, int) or len(self.hidden_sizes) < 1:
+            raise ValueError(f"hidden_sizes must be a sequence of at least one width, got {self.hidden_sizes!r}")
+        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        for size in self.hidden_sizes:
+            check_integer("hidden_sizes[i]", size, 1)
+        _check_rate("learning_rate", self.learning_rate, len(self.hidden_sizes))
+        check_real("output_rate", self.output_rate, 0.0)
+        check_real("weight_decay", self.weight_decay, 0.0)
+        check_real("init_gain", self.init_gain, 0.0, inclusive=False)
+        if not isinstance(self.bias, bool):
+            raise TypeError(f"bias must be a bool, got {self.bias!r}")
+
+    def per_layer(self, name: str) -> tuple[float, ...]:
+        return _check_rate(name, getattr(self, name), len(self.hidden_sizes))
+
+
+# ============================================================================ shared machinery
+class LayeredCircuit(Circuit):
+    """The shared multilayer perceptron; subclasses supply the hidden-layer updates.
+
+    State: ``weight_k`` (K, n_k, n_{k−1}) and ``bias_k`` (K, n_k) for k = 1..L (L = output).
+    """
+
+    family = "supervised"
+    default_task = "classification"
+    Parameters = MLPParameters
+    spiking_model = "layered-integrate-and-fire"
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def n_layers(self) -> int:
+        """L: number of weight layers (hidden layers + output)."""
+        return len(self.params.hidden_sizes) + 1
+
+    def layer_sizes(self) -> list[int]:
+        """[n_0 (inputs), n_1, ..., n_L (outputs)] of the initialised circuit."""
+        if not self.state:
+            raise RuntimeError(f"{type(self).__name__} is not initialised: call initialize() or run()")
+        sizes = [int(self.state["weight_1"].shape[-1])]
+        return sizes + [int(self.state[f"weight_{k}"].shape[-2]) for k in range(1, self.n_layers + 1)]
+
+    def _check_sizes(self, n_inputs: int, n_targets: int) -> None:
+        if n_inputs < 1:
+            raise ValueError(f"n_inputs must be >= 1, got {n_inputs}")
+        if n_targets < 1:
+            raise ValueError(f"{type(self).__name__} needs a supervised task (n_targets >= 1), got {n_targets}")
+
+    # ------------------------------------------------------------------ initialisation
+    def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
+        sizes = [n_inputs, *self.params.hidden_sizes, n_targets]
+        state: dict[str, np.ndarray] = {}
+        for k in range(1, len(sizes)):
+            bound = self.params.init_gain * np.sqrt(3.0 / sizes[k - 1])
+            state[f"weight_{k}"] = rng.uniform(-bound, bound, (sizes[k], sizes[k - 1]))
+            state[f"bias_{k}"] = np.zeros(sizes[k])
+        state.update(self._extra_initial_state(rng, sizes, state))
+        return state
+
+    def _extra_initial_state(
+        self, rng: np.random.Generator, sizes: list[int], state: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        return {}
+
+    # ------------------------------------------------------------------ declaration
+    def _hidden_names(self) -> list[str]:
+        return [f"hidden_{k}" for k in range(1, self.n_layers)]
+
+    def populations(self) -> list[Population]:
+        if self.state:
+            sizes = self.layer_sizes()
+        else:
+            sizes = [0, *self.params.hidden_sizes, 0]
+        pops = [Population("input", sizes[0], role="input", description="task inputs x = h_0")]
+        for k, name in enumerate(self._hidden_names(), start=1):
+            pops.append(Population(name, sizes[k], offset=0.0, description=f"ReLU hidden layer h_{k}"))
+        pops.append(
+            Population("output", sizes[-1], role="readout", description="linear output h_L = W_L h_{L−1} + b_L")
+        )
+        return pops
+
+    def _rule_for_layer(self, k: int) -> Any:
+        return rules.three_factor
+
+    def connections(self) -> list[Connection]:
+        names = ["input", *self._hidden_names(), "output"]
+        conns = []
+        for k in range(1, self.n_layers + 1):
+            rule = rules.delta_rule if k == self.n_layers else self._rule_for_layer(k)
+            kind = "drive" if k == 1 else "feedforward"
+            note = f"W_{k} (+ bias b_{k} as a constant drive)" if self.params.bias else f"W_{k}"
+            conns.append(Connection(names[k - 1], names[k], rule, kind=kind, description=note))
+        return conns
+
+    def weights(self) -> dict[tuple[str, str], np.ndarray]:
+        names = ["input", *self._hidden_names(), "output"]
+        out: dict[tuple[str, str], np.ndarray] = {}
+        for k in range(1, self.n_layers + 1):
+            out[(names[k - 1], names[k])] = self.state[f"weight_{k}"]
+        return out
+
+    def biases(self) -> dict[str, np.ndarray]:
+        """Constant drive of each population, (K, n): ``b_k`` (zeros with ``bias=False``)."""
+        names = [*self._hidden_names(), "output"]
+        return {name: self.state[f"bias_{k}"] * float(self.params.bias) for k, name in enumerate(names, 1)}
+
+    # ------------------------------------------------------------------ dynamics
+    def forward(self, inputs: np.ndarray) -> list[np.ndarray]:
+        """``[h_0, h_1, ..., h_L]`` for inputs (K, B, n_0) (or (B, n_0))."""
+        x = ensemble_inputs(inputs, self.ensemble_size, int(self.state["weight_1"].shape[-1]))
+        layers = [x]
+        for k in range(1, self.n_layers + 1):
+            u = np.matmul(layers[-1], np.swapaxes(self.state[f"weight_{k}"], -1, -2))
+            if self.params.bias:
+                u = u + self.state[f"bias_{k}"][..., None, :]
+            layers.append(u if k == self.n_layers else np.maximum(u, 0.0))
+        return layers
+
+    def respond(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        layers = self.forward(inputs)
+        out = {"input": layers[0]}
+        out.update({name: h for name, h in zip(self._hidden_names(), layers[1:-1])})
+        out["output"] = layers[-1]
+        return out
+
+    def readout(self, last_hidden: np.ndarray) -> np.ndarray:
+        """``h_L = W_L h_{L−1} + b_L`` (the non-simulated output)."""
+        out = np.matmul(last_hidden, np.swapaxes(self.state[f"weight_{self.n_layers}"], -1, -2))
+        if self.params.bias:
+            out = out + self.state[f"bias_{self.n_layers}"][..., None, :]
+        return out
+
+    def layers_from(self, activities: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """``[h_0, ..., h_{L−1}, h_L]`` from a substrate's activities; the output is
+        recomputed from the last hidden layer (a readout is never simulated)."""
+        hidden = [np.asarray(activities[name], dtype=float) for name in self._hidden_names()]
+        layers = [np.asarray(activities["input"], dtype=float), *hidden]
+        layers.append(self.readout(layers[-1]))
+        return layers
+
+    # ------------------------------------------------------------------ learning
+    def proposed_updates(self, activities: Mapping[str, np.ndarray], targets: np.ndarray) -> dict[str, np.ndarray]:
+        """Changes of every plastic state array for one batch, without applying them.
+
+        Keys ``weight_k``/``bias_k`` (and circuit-specific ones, e.g. ``projection_k``).
+        Used by :meth:`learn` and by the update-alignment probe.
+        """
+        layers = self.layers_from(activities)
+        error = layers[-1] - np.asarray(targets, dtype=float)
+        L = self.n_layers
+        updates: dict[str, np.ndarray] = {}
+        dw, db = rules.delta_rule(layers[L - 1], error, self.params.output_rate)
+        updates[f"weight_{L}"], updates[f"bias_{L}"] = dw, db
+        updates.update(self._hidden_updates(layers, error, updates))
+        if self.params.weight_decay > 0:
+            for k in range(1, L + 1):
+                updates[f"weight_{k}"] = updates[f"weight_{k}"] + rules.weight_decay(
+                    self.state[f"weight_{k}"], self.params.weight_decay
+                )
+        return updates
+
+    def _hidden_updates(
+        self, layers: list[np.ndarray], error: np.ndarray, updates: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Deltas of the hidden layers' arrays; ``updates`` holds the output layer's so far."""
+        raise NotImplementedError
+
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        if batch.targets is None:
+            raise ValueError(f"{type(self).__name__}.learn needs a batch with targets")
+        updates = self.proposed_updates(activities, batch.targets)
+        self._apply(updates)
+        self.steps += 1
+
+    def _apply(self, updates: Mapping[str, np.ndarray]) -> None:
+        for key, delta in updates.items():
+            if key.startswith("bias_") and not self.params.bias:
+                continue
+            self.state[key] = self.state[key] + delta
+
+    # ------------------------------------------------------------------ probes
+    def feedback_paths(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
+        """Per hidden layer k: (forward, feedback) matrices whose angle the probes report,
+        both shaped like the path the error takes back to layer k (or None if no feedback)."""
+        return [None] * (self.n_layers - 1)
+
+
+def _forward_product(state: Mapping[str, np.ndarray], k: int, L: int) -> np.ndarray:
+    """``W_L W_{L−1} ⋯ W_{k+1}`` (K, n_L, n_k): the linear forward path from layer k to the output."""
+    product = state[f"weight_{L}"]
+    for j in range(L - 1, k, -1):
+        product = np.matmul(product, state[f"weight_{j}"])
+    return product
+
+
+# ============================================================================ EBD / DFA
+@dataclass(frozen=True)
+class EBDParameters(MLPParameters):
+    """EBD parameters (spec §2.7 small-scale defaults; paper values in the spec).
+
+    ``learning_rate`` μ_d (decorrelation rate, per layer or one value); ``forgetting`` λ_d of
+    R; ``projection_gain`` Xavier-uniform gain of R₀; ``sign`` "descent" (paper, −μ_d) or
+    "ascent" (+μ_d, the ablation of spec §2.3); ``freeze_projection`` keeps R = R₀ (DFA).
+    Regularisers (all off by default, each per layer or one value): ``power_rate`` μ_p with
+    target ``power_target`` P; ``entropy_rate`` μ_E with ``entropy_forgetting`` λ_E,
+    ``entropy_epsilon`` ε_E and ``entropy_init`` (R_h₀ = c I); ``l1_rate`` μ_1;
+    ``forward_broadcast_rate`` μ_df (output layer). ``momentum`` m_d: heavy-ball on the
+    hidden-layer steps (*unverified* form); ``sparsity``: fraction of each hidden weight
+    matrix held at zero by a fixed random mask.
+    """
+
+    learning_rate: Any = 5.0
+    forgetting: float = 0.9999
+    projection_gain: float = 1e-2
+    sign: str = "descent"
+    freeze_projection: bool = False
+    power_rate: Any = 0.0
+    power_target: Any = 0.25
+    entropy_rate: Any = 0.0
+    entropy_forgetting: float = 0.999
+    entropy_epsilon: float = 1e-2
+    entropy_init: float = 1.0
+    l1_rate: Any = 0.0
+    forward_broadcast_rate: float = 0.0
+    momentum: float = 0.0
+    sparsity: float = 0.0
+
+    def validate(self) -> None:
+        super().validate()
+        check_real("forgetting", self.forgetting, 0.0, 1.0)
+        check_real("projection_gain", self.projection_gain, 0.0)
+        check_choice("sign", self.sign, ["descent", "ascent"])
+        if not isinstance(self.freeze_projection, bool):
+            raise TypeError(f"freeze_projection must be a bool, got {self.freeze_projection!r}")
+        for name in ("power_rate", "power_target", "entropy_rate", "l1_rate"):
+            self.per_layer(name)
+        check_real("entropy_forgetting", self.entropy_forgetting, 0.0, 1.0)
+        check_real("entropy_epsilon", self.entropy_epsilon, 0.0, inclusive=False)
+        check_real("entropy_init", self.entropy_init, 0.0)
+        check_real("forward_broadcast_rate", self.forward_broadcast_rate, 0.0)
+        check_real("momentum", self.momentum, 0.0, 1.0, inclusive=True)
+        if self.momentum >= 1.0:
+            raise ValueError(f"momentum must be < 1, got {self.momentum}")
+        check_real("sparsity", self.sparsity, 0.0, 1.0)
+        if self.sparsity >= 1.0:
+            raise ValueError(f"sparsity must be < 1, got {self.sparsity}")
+
+
+@register_circuit
+class EBD(LayeredCircuit):
+    """Error broadcast and decorrelation (Erdogan, Pehlevan & Erdogan, NeurIPS 2025, Alg. 1).
+
+    Per batch and hidden layer k (independently), R first, then the projection::
+
+        R_k ← λ_d R_k + (1−λ_d) ⟨h_k εᵀ⟩                      (error synapses, Hebbian)
+        Φ_k = f'(u_k) ⊙ (R_k ε)                                 (g(h) = h: g' = 1)
+        ΔW_k = −μ_d ⟨Φ_k h_{k−1}ᵀ⟩,  Δb_k = −μ_d ⟨Φ_k⟩          (+ regularisers, spec §2.4)
+        W_L −= μ_L ⟨ε h_{L−1}ᵀ⟩                                  (delta rule)
+
+    descending ``J_k = ½‖E[h_k εᵀ]‖²_F`` with the path through ε dropped. The output layer may
+    also descend Σ J_k through ε (``forward_broadcast_rate``). State adds ``projection_k``
+    R_k (K, n_k, n_L), ``autocorrelation_k`` R_h (entropy on), ``mask_k`` (sparsity on),
+    ``velocity_k``/``velocity_bias_k`` (momentum on). Init: R Xavier-uniform with
+    ``projection_gain``. Spiking: the broadcast ``R_k ε`` is a per-neuron modulator; the same
+    functions run on decoded counts (``f'`` = the gate ``1[n_i > 0]``).
+    """
+
+    name = "ebd"
+    description = "error broadcast and decorrelation MLP (Erdogan, Pehlevan & Erdogan, NeurIPS 2025)"
+    Parameters = EBDParameters
+
+    def _extra_initial_state(
+        self, rng: np.random.Generator, sizes: list[int], state: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        p = self.params
+        extra: dict[str, np.ndarray] = {}
+        n_out = sizes[-1]
+        for k in range(1, len(sizes) - 1):
+            bound = p.projection_gain * np.sqrt(6.0 / (sizes[k] + n_out))
+            extra[f"projection_{k}"] = rng.uniform(-bound, bound, (sizes[k], n_out))
+            if any(r > 0 for r in p.per_layer("entropy_rate")):
+                extra[f"autocorrelation_{k}"] = p.entropy_init * np.eye(sizes[k])
+            if p.sparsity > 0:
+                mask = (rng.random((sizes[k], sizes[k - 1])) >= p.sparsity).astype(float)
+                extra[f"mask_{k}"] = mask
+                state[f"weight_{k}"] = state[f"weight_{k}"] * mask
+            if p.momentum > 0:
+                extra[f"velocity_{k}"] = np.zeros((sizes[k], sizes[k - 1]))
+                extra[f"velocity_bias_{k}"] = np.zeros(sizes[k])
+        return extra
+
+    def _rule_for_layer(self, k: int) -> Any:
+        return rules.three_factor
+
+    def connections(self) -> list[Connection]:
+        conns = super().connections()
+        if not self.params.freeze_projection:
+            for name in self._hidden_names():
+                conns.append(Connection("output", name, rules.decorrelation_correlation, kind="modulatory",
+                                        description="error synapses R_k: broadcast ε, Hebbian with forgetting"))
+        else:
+            for name in self._hidden_names():
+                conns.append(Connection("output", name, None, kind="modulatory",
+                                        description="fixed random error broadcast R_k[0] (DFA)"))
+        return conns
+
+    def _hidden_updates(
+        self, layers: list[np.ndarray], error: np.ndarray, updates: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        p = self.params
+        L = self.n_layers
+        sign = -1.0 if p.sign == "descent" else 1.0
+        rates = p.per_layer("learning_rate")
+        power_rates, targets = p.per_layer("power_rate"), p.per_layer("power_target")
+        entropy_rates, l1_rates = p.per_layer("entropy_rate"), p.per_layer("l1_rate")
+        out: dict[str, np.ndarray] = {}
+        for k in range(1, L):
+            pre, post = layers[k - 1], layers[k]
+            projection = self.state[f"projection_{k}"]
+            if not p.freeze_projection:
+                delta_r = rules.decorrelation_correlation(post, error, projection, p.forgetting)
+                out[f"projection_{k}"] = delta_r
+                projection = projection + delta_r
+            modulator = rules.broadcast_error(projection, error)
+            dw, db = rules.three_factor(pre, post, modulator, rates[k - 1], sign)
+            if power_rates[k - 1] > 0:
+                pw, pb = rules.power_normalization(pre, post, targets[k - 1], power_rates[k - 1])
+                dw, db = dw + pw, db + pb
+            if entropy_rates[k - 1] > 0:
+                key = f"autocorrelation_{k}"
+                rh = self.state[key]
+                delta_rh = (1.0 - p.entropy_forgetting) * (rules.batch_outer(post, post) - rh)
+                out[key] = delta_rh
+                ew, eb = rules.entropy_ascent(pre, post, rh + delta_rh, p.entropy_epsilon, entropy_rates[k - 1])
+                dw, db = dw + ew, db + eb
+            if l1_rates[k - 1] > 0:
+                sw, sb = rules.activation_sparsity(pre, post, l1_rates[k - 1])
+                dw, db = dw + sw, db + sb
+            out[f"weight_{k}"], out[f"bias_{k}"] = dw, db
+            if p.forward_broadcast_rate > 0:
+                fw, fb = rules.forward_broadcast(layers[L - 1], post, projection, p.forward_broadcast_rate)
+                updates[f"weight_{L}"] = updates[f"weight_{L}"] + fw
+                updates[f"bias_{L}"] = updates[f"bias_{L}"] + fb
+        return out
+
+    def _apply(self, updates: Mapping[str, np.ndarray]) -> None:
+        p = self.params
+        updates = dict(updates)
+        for k in range(1, self.n_layers):
+            if p.momentum > 0:
+                for key, vkey in ((f"weight_{k}", f"velocity_{k}"), (f"bias_{k}", f"velocity_bias_{k}")):
+                    velocity = p.momentum * self.state[vkey] + updates[key]
+                    self.state[vkey] = velocity
+                    updates[key] = velocity
+        super()._apply(updates)
+        if p.sparsity > 0:
+            for k in range(1, self.n_layers):
+                self.state[f"weight_{k}"] = self.state[f"weight_{k}"] * self.state[f"mask_{k}"]
+
+    def feedback_paths(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
+        """Layer k: the forward path ``W_L⋯W_{k+1}`` (K, n_L, n_k) against ``R_kᵀ``."""
+        L = self.n_layers
+        return [
+            (_forward_product(self.state, k, L), np.swapaxes(self.state[f"projection_{k}"], -1, -2))
+            for k in range(1, L)
+        ]
+
+
+@dataclass(frozen=True)
+class DFAParameters(EBDParameters):
+    """DFA = EBD with ``freeze_projection=True`` (B_k = R_k[0], spec §2.3)."""
+
+    freeze_projection: bool = True
+
+    def validate(self) -> None:
+        super().validate()
+        if self.freeze_projection is not True:
+            raise ValueError("freeze_projection must be True for direct-feedback-alignment (use 'ebd' otherwise)")
+
+
+@register_circuit
+class DirectFeedbackAlignment(EBD):
+    """Direct feedback alignment (Nøkland 2016) as EBD with the projection frozen at its
+    random init: ``ΔW_k = −μ_d ⟨(f'(u_k) ⊙ B_k ε) h_{k−1}ᵀ⟩``, ``B_k = R_k[0]`` (spec §2.3).
+
+    With ``entropy_rate > 0`` this is DFA+E of the EBD paper. Same code path as :class:`EBD`.
+    """
+
+    name = "direct-feedback-alignment"
+    description = "direct feedback alignment: EBD with the error projection frozen (Nøkland 2016)"
+    Parameters = DFAParameters
+
+
+# ============================================================================ FA / BP
+@dataclass(frozen=True)
+class FeedbackAlignmentParameters(MLPParameters):
+    """``rho`` ρ of ρ-FA: ``B_{k+1} = (ρ W_{k+1}(0) + √(1−ρ²) W̃)ᵀ``, W̃ Gaussian scaled like W
+    (ρ = 0: FA; ρ = 1: BP at init). B&P paper, Bordelon & Pehlevan, ICLR 2023."""
+
+    rho: float = 0.0
+
+    def validate(self) -> None:
+        super().validate()
+        check_real("rho", self.rho, 0.0, 1.0)
+
+
+class _BackwardPathCircuit(LayeredCircuit):
+    """BP and FA: the error travels down the layers, ``δ_k = f'(u_k) ⊙ B_{k+1} δ_{k+1}``."""
+
+    def _feedback(self, k: int) -> np.ndarray:
+        """``B_{k+1}`` (K, n_k, n_{k+1}) carrying δ_{k+1} to hidden layer k."""
+        raise NotImplementedError
+
+    def _hidden_updates(
+        self, layers: list[np.ndarray], error: np.ndarray, updates: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        rates = self.params.per_layer("learning_rate")
+        out: dict[str, np.ndarray] = {}
+        delta = error  # δ_L = ε ⊙ f'(u_L), linear output
+        for k in range(self.n_layers - 1, 0, -1):
+            modulator = rules.backpropagated_error(self._feedback(k), delta)
+            out[f"weight_{k}"], out[f"bias_{k}"] = rules.three_factor(layers[k - 1], layers[k], modulator, rates[k - 1])
+            delta = rules.relu_gain(layers[k]) * modulator
+        return out
+
+    def feedback_paths(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
+        """Layer k: ``W_{k+1}`` (K, n_{k+1}, n_k) against the transposed feedback ``B_{k+1}ᵀ``."""
+        return [
+            (self.state[f"weight_{k + 1}"], np.swapaxes(self._feedback(k), -1, -2)) for k in range(1, self.n_layers)
+        ]
+
+
+@register_circuit
+class Backprop(_BackwardPathCircuit):
+    """Backpropagation of the squared error, ``δ_k = f'(u_k) ⊙ W_{k+1}ᵀ δ_{k+1}``, plain SGD.
+
+    The reference the local rules are compared with (needs weight transport). Same forward
+    pass, output delta rule and three-factor hidden update as every other circuit here.
+    """
+
+    name = "backprop"
+    description = "backpropagation MLP, plain SGD on ½‖ε‖² (reference)"
+    Parameters = MLPParameters
+
+    def _feedback(self, k: int) -> np.ndarray:
+        return np.swapaxes(self.state[f"weight_{k + 1}"], -1, -2)
+
+    def connections(self) -> list[Connection]:
+        conns = super().connections()
+        for k in range(1, self.n_layers):
+            above = "output" if k == self.n_layers - 1 else f"hidden_{k + 1}"
+            conns.append(Connection(above, f"hidden_{k}", None, kind="modulatory",
+                                    description=f"weight transport W_{k + 1}ᵀ (error pathway)"))
+        return conns
+
+
+@register_circuit
+class FeedbackAlignment(_BackwardPathCircuit):
+    """Feedback alignment (Lillicrap et al. 2016): ``δ_k = f'(u_k) ⊙ B_{k+1} δ_{k+1}`` with
+    fixed random ``B``; ``rho`` > 0 gives ρ-FA (Bordelon & Pehlevan, ICLR 2023).
+    State adds ``feedback_k`` (K, n_k, n_{k+1}) for each hidden layer k."""
+
+    name = "feedback-alignment"
+    description = "feedback alignment MLP, fixed random backward weights (Lillicrap et al. 2016)"
+    Parameters = FeedbackAlignmentParameters
+
+    def _extra_initial_state(
+        self, rng: np.random.Generator, sizes: list[int], state: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        rho = self.params.rho
+        extra = {}
+        for k in range(1, len(sizes) - 1):
+            forward = state[f"weight_{k + 1}"]
+            scale = self.params.init_gain / np.sqrt(sizes[k])
+            random = scale * rng.standard_normal(forward.shape)
+            extra[f"feedback_{k}"] = (rho * forward + np.sqrt(1.0 - rho**2) * random).T.copy()
+        return extra
+
+    def _feedback(self, k: int) -> np.ndarray:
+        return self.state[f"feedback_{k}"]
+
+    def connections(self) -> list[Connection]:
+        conns = super().connections()
+        for k in range(1, self.n_layers):
+            above = "output" if k == self.n_layers - 1 else f"hidden_{k + 1}"
+            conns.append(Connection(above, f"hidden_{k}", None, kind="modulatory",
+                                    description=f"fixed random feedback B_{k + 1}"))
+        return conns
+
+
+# ============================================================================ Hebb
+@dataclass(frozen=True)
+class HebbianParameters(MLPParameters):
+    """``learning_rate`` η of the error-modulated Hebbian hidden rule; ``synaptic_scaling``
+    rescales each hidden neuron's incoming weights (with its bias) to their initial norm after every
+    update (local, per neuron). Without it the rule is a positive feedback loop (larger
+    weights → larger error → larger updates) and diverges on digits for η ≥ 3e-5; with it,
+    η ≥ 3e-5 still collapses the layer onto one direction (all neurons learn the same leading
+    component) and the readout diverges."""
+
+    learning_rate: Any = 1e-5
+    synaptic_scaling: bool = True
+
+    def validate(self) -> None:
+        super().validate()
+        if not isinstance(self.synaptic_scaling, bool):
+            raise TypeError(f"synaptic_scaling must be a bool, got {self.synaptic_scaling!r}")
+
+
+@register_circuit
+class Hebbian(LayeredCircuit):
+    """Error-modulated Hebbian hidden layers, ``ΔW_k = +η ⟨‖ε‖² h_k h_{k−1}ᵀ⟩`` (Bordelon &
+    Pehlevan, ICLR 2023, "Hebb" pseudo-gradient ``δ = −‖ε‖² h``): co-activity gated by a global
+    scalar error, no credit assignment; the output learns by the delta rule, so accuracy is
+    that of a readout of Hebbian features."""
+
+    name = "hebbian"
+    description = "error-modulated Hebbian hidden layers + delta-rule readout (Bordelon & Pehlevan 2023)"
+    Parameters = HebbianParameters
+
+    def _rule_for_layer(self, k: int) -> Any:
+        return rules.error_modulated_hebbian
+
+    def _extra_initial_state(
+        self, rng: np.random.Generator, sizes: list[int], state: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        if not self.params.synaptic_scaling:
+            return {}
+        return {f"row_norm_{k}": np.linalg.norm(state[f"weight_{k}"], axis=-1) for k in range(1, len(sizes) - 1)}
+
+    def _apply(self, updates: Mapping[str, np.ndarray]) -> None:
+        super()._apply(updates)
+        if self.params.synaptic_scaling:
+            for k in range(1, self.n_layers):
+                weights, bias = self.state[f"weight_{k}"], self.state[f"bias_{k}"]
+                norms = np.sqrt(np.sum(weights**2, axis=-1) + bias**2)
+                factor = self.state[f"row_norm_{k}"] / np.maximum(norms, 1e-300)
+                self.state[f"weight_{k}"] = weights * factor[..., None]
+                self.state[f"bias_{k}"] = bias * factor
+
+    def _hidden_updates(
+        self, layers: list[np.ndarray], error: np.ndarray, updates: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        rates = self.params.per_layer("learning_rate")
+        out = {}
+        for k in range(1, self.n_layers):
+            out[f"weight_{k}"], out[f"bias_{k}"] = rules.error_modulated_hebbian(
+                layers[k - 1], layers[k], error, rates[k - 1]
+            )
+        return out
+
+
+
+# ============================================================================ spiking realisation
+class _LayeredIFNetwork(_spiking._IFNetwork):
+    """The generic IF network plus each hidden unit's bias as a constant drive."""
+
+    def _write_parameters(self) -> None:
+        super()._write_parameters()
+        for name, bias in self.circuit.biases().items():
+            if name in self.groups:
+                group = self.groups[name]
+                group.bias[:] = np.asarray(group.bias[:]) + bias.reshape(-1)
+
+    def run(self, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
+        activities = super().run(batch, batch_size, first_step)
+        if activities:
+            last = self.circuit._hidden_names()[-1]
+            activities["output"] = self.circuit.readout(activities[last])
+        return activities
+
+
+@_spiking.register_spiking_model("layered-integrate-and-fire")
+def simulate_layered_integrate_and_fire(
+    substrate: _spiking.SpikingSubstrate, circuit: Circuit, batch: Batch, batch_size: int, first_step: int
+) -> dict[str, np.ndarray]:
+    """Spiking model of the layered circuits: the generic integrate-and-fire route
+    (:func:`bioplausible.substrates.spiking.simulate_integrate_and_fire`) with the hidden
+    biases added to each IF unit's constant drive; learning per ``batch_size`` presentations
+    from decoded counts with the circuit's own rule functions."""
+    key = "layered-integrate-and-fire"
+    network = substrate.cache.get(key)
+    if network is None or network.circuit is not circuit or batch.size > network.capacity:
+        network = substrate.cache[key] = _LayeredIFNetwork(substrate, circuit, batch.size)
+    return network.run(batch, batch_size, first_step)
+
+
+# ============================================================================ CorInfoMax-EBD
+@dataclass(frozen=True)
+class CorInfoMaxEBDParameters(Parameters):
+    """CorInfoMax-EBD (spec §4.2, §5). ``hidden_sizes``; dynamics: ``leak`` g, ``epsilon`` ε,
+    ``forgetting`` λ (γ = (1−λ)/λ in the dynamics), Euler ``step`` η, ``free_steps``.
+    Learning: ``decorrelation_rate`` μ_df of the hidden layers' forward weights (one value or
+    one per hidden layer), ``output_rate`` μ_df of the output layer, ``feedback_decorrelation_rate``
+    μ_db (backward weights, per hidden layer), ``lateral_decorrelation_rate`` μ_dl (all layers),
+    ``prediction_rate`` μ_f = μ_b of the dendritic prediction-error terms (≈0 in the paper),
+    ``error_forgetting`` λ_d of R, ``lateral_forgetting`` λ_E of the anti-Hebbian B update,
+    ``projection_gain`` Xavier gain of R₀; ``output_rule`` "delta" (Φ_L = f'(u_L) ⊙ ε: the
+    output layer's own error, our default) or "ebd" (Φ_L = f'(u_L) ⊙ R_L ε as for hidden
+    layers; with λ_d ≈ 1, R_L stays a random matrix and on digits the output does not learn)."""
+
+    hidden_sizes: tuple[int, ...] = (100,)
+    leak: float = 0.5
+    epsilon: float = 0.15
+    forgetting: float = 0.99999
+    step: float = 0.05
+    free_steps: int = 30
+    decorrelation_rate: Any = 0.3
+    output_rate: float = 0.1
+    feedback_decorrelation_rate: Any = 0.0
+    lateral_decorrelation_rate: float = 0.0
+    prediction_rate: float = 0.0
+    error_forgetting: float = 0.99999
+    lateral_forgetting: float = 0.999999
+    projection_gain: float = 1.0
+    output_rule: str = "delta"
+
+    def validate(self) -> None:
+        if isinstance(self.hidden_sizes, int) or len(self.hidden_sizes) < 1:
+            raise ValueError(f"hidden_sizes must be a sequence of at least one width, got {self.hidden_sizes!r}")
+        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        for size in self.hidden_sizes:
+            check_integer("hidden_sizes[i]", size, 1)
+        check_real("leak", self.leak, 0.0)
+        check_real("epsilon", self.epsilon, 0.0, inclusive=False)
+        check_real("forgetting", self.forgetting, 0.0, 1.0, inclusive=False)
+        check_real("step", self.step, 0.0, 1.0, inclusive=False)
+        check_integer("free_steps", self.free_steps, 1)
+        n = len(self.hidden_sizes)
+        _check_rate("decorrelation_rate", self.decorrelation_rate, n)
+        check_real("output_rate", self.output_rate, 0.0)
+        _check_rate("feedback_decorrelation_rate", self.feedback_decorrelation_rate, n)
+        check_real("lateral_decorrelation_rate", self.lateral_decorrelation_rate, 0.0)
+        check_real("prediction_rate", self.prediction_rate, 0.0)
+        check_real("error_forgetting", self.error_forgetting, 0.0, 1.0)
+        check_real("lateral_forgetting", self.lateral_forgetting, 0.0, 1.0, inclusive=False)
+        check_real("projection_gain", self.projection_gain, 0.0)
+        check_choice("output_rule", self.output_rule, ["delta", "ebd"])
+
+
+@register_circuit
+class CorInfoMaxEBD(Circuit):
+    """CorInfoMax network trained by error broadcast and decorrelation, single (free) phase
+    (Erdogan, Pehlevan & Erdogan, NeurIPS 2025, §2.11, Algorithm 3; network of Bozkurt,
+    Pehlevan & Erdogan, NeurIPS 2023).
+
+    Layers of clipped-ReLU units ``h = clip(u, 0, 1)`` with basal input ``W_f,k h_{k−1}``,
+    apical input ``W_b,k h_{k+1}`` and lateral ``B_k h_k``, settled from ``u = 0`` by
+    ``free_steps`` Euler steps of size η (layers in sequence, spec §4.2, β = 0)::
+
+        hidden: u_k += η[−g u_k + (W_f h_{k−1} − u_k)/ε + (ε(2γ B_k h_k + g h_k) + W_b h_{k+1} − u_k)/ε]
+        output: u_L += η[−g u_L + (W_f h_{L−1} − u_L)/ε + (γ B_L h_L + g h_L − u_L)]
+
+    The label never enters the dynamics. Per batch and layer k (spec §5), ``E = h_L − y``::
+
+        R_k ← λ_d R_k + (1−λ_d)⟨h_k Eᵀ⟩;   Φ_k = 1[0 < u_k < 1] ⊙ (R_k E)
+        W_f,k += ⟨(μ_f (h_k − W_f,k h_{k−1}) − μ_df Φ_k) h_{k−1}ᵀ⟩
+        W_b,k += ⟨(μ_b (h_k − W_b,k h_{k+1}) − μ_db Φ_k) h_{k+1}ᵀ⟩
+        B_k ← λ_E⁻¹ [B_k − γ_E ⟨z zᵀ⟩] − μ_dl ⟨Φ_k h_kᵀ⟩,   z = B_k h_k
+
+    Rate substrate only: the spiking substrate has no realisation of this circuit. Its units
+    are bounded (clip to [0, 1]), which IF units only approximate by a refractory rate cap,
+    the lateral ``B`` enters the dynamics with a *positive* sign (``2γ B h``), and the free
+    phase is a fixed number of Euler steps from ``u = 0`` rather than a fixed point, so the
+    generic counting semantics (``θ a = [Σ W a]_+``) does not describe it (spiking.md §8 lists
+    CorInfoMax on spikes as untested). State: ``forward_k`` W_f,k (n_k × n_{k−1}),
+    ``backward_k`` W_b,k (n_k × n_{k+1}, k < L), ``lateral_k`` B_k, ``projection_k`` R_k.
+    """
+
+    name = "corinfomax-ebd"
+    family = "supervised"
+    default_task = "classification"
+    description = "CorInfoMax network trained by EBD, single phase (Erdogan, Pehlevan & Erdogan, NeurIPS 2025)"
+    Parameters = CorInfoMaxEBDParameters
+    spiking_model = "corinfomax-ebd"
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.params.hidden_sizes) + 1
+
+    def _check_sizes(self, n_inputs: int, n_targets: int) -> None:
+        if n_inputs < 1 or n_targets < 1:
+            raise ValueError(f"corinfomax-ebd needs n_inputs >= 1 and n_targets >= 1, got {n_inputs}, {n_targets}")
+
+    def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
+        sizes = [n_inputs, *self.params.hidden_sizes, n_targets]
+
+        def xavier(rows: int, cols: int, gain: float = 1.0) -> np.ndarray:
+            bound = gain * np.sqrt(6.0 / (rows + cols))
+            return rng.uniform(-bound, bound, (rows, cols))
+
+        state = {}
+        for k in range(1, len(sizes)):
+            state[f"forward_{k}"] = xavier(sizes[k], sizes[k - 1])
+            if k < len(sizes) - 1:
+                state[f"backward_{k}"] = xavier(sizes[k], sizes[k + 1])
+            root = xavier(sizes[k], sizes[k])
+            state[f"lateral_{k}"] = root @ root.T
+            state[f"projection_{k}"] = xavier(sizes[k], n_targets, self.params.projection_gain)
+        return state
+
+    def populations(self) -> list[Population]:
+        if self.state:
+            sizes = [int(self.state["forward_1"].shape[-1])]
+            sizes += [int(self.state[f"forward_{k}"].shape[-2]) for k in range(1, self.n_layers + 1)]
+        else:
+            sizes = [0, *self.params.hidden_sizes, 0]
+        names = self._names()
+        pops = [Population("input", sizes[0], role="input")]
+        pops += [Population(name, sizes[k], description="clipped-ReLU CorInfoMax layer") for k, name in
+                 enumerate(names[1:], 1)]
+        return pops
+
+    def _names(self) -> list[str]:
+        return ["input", *[f"hidden_{k}" for k in range(1, self.n_layers)], "output"]
+
+    def connections(self) -> list[Connection]:
+        names = self._names()
+        conns = []
+        for k in range(1, self.n_layers + 1):
+            conns.append(Connection(names[k - 1], names[k], rules.three_factor, kind="feedforward",
+                                    description=f"basal W_f,{k}"))
+            if k < self.n_layers:
+                conns.append(Connection(names[k + 1], names[k], rules.three_factor, kind="feedback",
+                                        description=f"apical W_b,{k}"))
+            conns.append(Connection(names[k], names[k], rules.three_factor, kind="lateral",
+                                    description=f"lateral B_{k} (anti-Hebbian + EBD)"))
+        return conns
+
+    def weights(self) -> dict[tuple[str, str], np.ndarray]:
+        names = self._names()
+        out = {}
+        for k in range(1, self.n_layers + 1):
+            out[(names[k - 1], names[k])] = self.state[f"forward_{k}"]
+            if k < self.n_layers:
+                out[(names[k + 1], names[k])] = self.state[f"backward_{k}"]
+            out[(names[k], names[k])] = self.state[f"lateral_{k}"]
+        return out
+
+    def respond(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        p = self.params
+        x = ensemble_inputs(inputs, self.ensemble_size, int(self.state["forward_1"].shape[-1]))
+        L = self.n_layers
+        gamma = (1.0 - p.forgetting) / p.forgetting
+        shape = x.shape[:-1]
+        u = [None] + [np.zeros((*shape, self.state[f"forward_{k}"].shape[-2])) for k in range(1, L + 1)]
+        h = [x] + [np.zeros_like(v) for v in u[1:]]
+
+        def apply(matrix: np.ndarray, activity: np.ndarray) -> np.ndarray:
+            return np.matmul(activity, np.swapaxes(matrix, -1, -2))
+
+        for _ in range(p.free_steps):
+            for k in range(1, L + 1):
+                basal = apply(self.state[f"forward_{k}"], h[k - 1])
+                lateral = apply(self.state[f"lateral_{k}"], h[k])
+                if k < L:
+                    apical = p.epsilon * (2 * gamma * lateral + p.leak * h[k])
+                    apical = apical + apply(self.state[f"backward_{k}"], h[k + 1])
+                    change = -p.leak * u[k] + (basal - u[k]) / p.epsilon + (apical - u[k]) / p.epsilon
+                else:
+                    apical = gamma * lateral + p.leak * h[k]
+                    change = -p.leak * u[k] + (basal - u[k]) / p.epsilon + (apical - u[k])
+                u[k] = u[k] + p.step * change
+                h[k] = np.clip(u[k], 0.0, 1.0)
+        names = self._names()
+        return {name: value for name, value in zip(names, h)}
+
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        if batch.targets is None:
+            raise ValueError("corinfomax-ebd.learn needs a batch with targets")
+        p = self.params
+        L = self.n_layers
+        names = self._names()
+        h = [np.asarray(activities[name], dtype=float) for name in names]
+        error = h[L] - batch.targets
+        gamma_e = (1.0 - p.lateral_forgetting) / p.lateral_forgetting
+        forward_rates = (*_check_rate("decorrelation_rate", p.decorrelation_rate, L - 1), p.output_rate)
+        backward_rates = _check_rate("feedback_decorrelation_rate", p.feedback_decorrelation_rate, L - 1)
+        lateral_rate = p.lateral_decorrelation_rate
+        new: dict[str, np.ndarray] = {}
+        for k in range(1, L + 1):
+            projection = self.state[f"projection_{k}"]
+            projection = projection + rules.decorrelation_correlation(h[k], error, projection, p.error_forgetting)
+            new[f"projection_{k}"] = projection
+            gate = ((h[k] > 0) & (h[k] < 1)).astype(float)
+            if k == L and p.output_rule == "delta":
+                phi = gate * error
+            else:
+                phi = gate * rules.broadcast_error(projection, error)
+            forward = self.state[f"forward_{k}"]
+            mismatch = h[k] - np.matmul(h[k - 1], np.swapaxes(forward, -1, -2))
+            new[f"forward_{k}"] = forward + rules.batch_outer(
+                p.prediction_rate * mismatch - forward_rates[k - 1] * phi, h[k - 1]
+            )
+            if k < L:
+                backward = self.state[f"backward_{k}"]
+                mismatch = h[k] - np.matmul(h[k + 1], np.swapaxes(backward, -1, -2))
+                new[f"backward_{k}"] = backward + rules.batch_outer(
+                    p.prediction_rate * mismatch - backward_rates[k - 1] * phi, h[k + 1]
+                )
+            lateral = self.state[f"lateral_{k}"]
+            z = np.matmul(h[k], np.swapaxes(lateral, -1, -2))
+            new[f"lateral_{k}"] = (lateral - gamma_e * rules.batch_outer(z, z)) / p.lateral_forgetting \
+                - lateral_rate * rules.batch_outer(phi, h[k])
+        self.state.update(new)
+        self.steps += 1
+
+    def feedback_paths(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
+        """Hidden layer k: ``W_f,k+1`` against ``W_b,kᵀ`` (the CorInfoMax forward/backward angle)."""
+        return [
+            (self.state[f"forward_{k + 1}"], np.swapaxes(self.state[f"backward_{k}"], -1, -2))
+            for k in range(1, self.n_layers)
+        ]
+
+
+@_spiking.register_spiking_model("corinfomax-ebd")
+def _corinfomax_not_spiking(
+    substrate: _spiking.SpikingSubstrate, circuit: Circuit, batch: Batch, batch_size: int, first_step: int
+) -> dict[str, np.ndarray]:
+    raise ValueError(
+        "corinfomax-ebd has no spiking realisation: its clipped [0, 1] units, positive lateral "
+        "feedback and fixed-length Euler settling do not fit the integrate-and-fire counting "
+        "semantics (see the CorInfoMaxEBD docstring); run it on substrate='rate'"
+    )

@@ -1,0 +1,174 @@
+"""Local rules of the supervised family: EBD, BP, FA, DFA, error-modulated Hebb (spec:
+shared/specs/supervised.md).
+
+Every hidden-layer rule of a layered network ``u_k = W_k h_{k−1} + b_k``, ``h_k = relu(u_k)``,
+output ``h_L = u_L`` (linear), error ``ε = h_L − y`` is the same *three-factor* update
+
+    ΔW_k = −μ ⟨(f'(u_k) ⊙ q_k) h_{k−1}ᵀ⟩,     Δb_k = −μ ⟨f'(u_k) ⊙ q_k⟩
+
+(presynaptic rate × postsynaptic gain × a per-neuron modulator ``q_k``), and the rules differ
+only in where ``q_k`` comes from: the broadcast error through the neuron's error synapses
+``R_k ε`` (EBD, DFA with R frozen), the layer above through fixed random feedback ``B δ``
+(FA) or the transposed forward weights ``Wᵀ δ`` (BP). The output layer always learns by the
+delta rule. For ReLU units ``f'(u) = 1[h > 0]``, which on spikes is the gate ``1[n_i > 0]``.
+
+Shapes: activities (K, B, n) (ensemble, samples, units); weights (K, n_post, n_pre);
+projections R (K, n_hidden, n_out). Every function averages over the sample axis (a batch
+of one is the online rule) and returns the change to add (``W += ΔW``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "batch_outer",
+    "relu_gain",
+    "three_factor",
+    "delta_rule",
+    "broadcast_error",
+    "backpropagated_error",
+    "decorrelation_correlation",
+    "error_modulated_hebbian",
+    "power_normalization",
+    "entropy_ascent",
+    "activation_sparsity",
+    "forward_broadcast",
+    "weight_decay",
+]
+
+
+def batch_outer(post: np.ndarray, pre: np.ndarray) -> np.ndarray:
+    """Batch mean of ``post preᵀ``: (K, B, n), (K, B, m) -> (K, n, m)."""
+    return np.matmul(np.swapaxes(post, -1, -2), pre) / post.shape[-2]
+
+
+def relu_gain(post: np.ndarray) -> np.ndarray:
+    """Postsynaptic gain ``f'(u) = 1[u > 0]`` of a ReLU unit, read from its rate ``h = [u]_+``.
+
+    On the spiking substrate this is the gate ``1[n_i > 0]`` of spiking.md §3.1.
+    """
+    return (post > 0).astype(post.dtype)
+
+
+def three_factor(
+    pre: np.ndarray, post: np.ndarray, modulator: np.ndarray, learning_rate: float, sign: float = -1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Three-factor update ``ΔW = sign · μ ⟨(f'(u) ⊙ q) preᵀ⟩``, ``Δb = sign · μ ⟨f'(u) ⊙ q⟩``.
+
+    ``pre`` h_{k−1} (K, B, m), ``post`` h_k (K, B, n) supplies the gain ``f'(u) = 1[h > 0]``,
+    ``modulator`` q (K, B, n) the per-neuron signal (R ε for EBD/DFA, Bδ for FA, Wᵀδ for BP).
+    ``sign = −1`` is gradient descent (EBD paper, Erdogan, Pehlevan & Erdogan, NeurIPS 2025,
+    Eq. for ΔW with Φ_k; B&P paper, Bordelon & Pehlevan, ICLR 2023, Eqs. 1–3).
+    Returns ``(ΔW (K, n, m), Δb (K, n))``.
+    """
+    signal = relu_gain(post) * modulator
+    scale = sign * learning_rate
+    return scale * batch_outer(signal, pre), scale * signal.mean(axis=-2)
+
+
+def delta_rule(pre: np.ndarray, error: np.ndarray, learning_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Output delta rule for a linear readout, ``ΔW_L = −μ_L ⟨ε h_{L−1}ᵀ⟩``, ``Δb_L = −μ_L ⟨ε⟩``.
+
+    ``ε = h_L − y`` (K, B, n_out). Gradient of ½‖ε‖² (EBD paper §2.3; Widrow–Hoff).
+    """
+    return -learning_rate * batch_outer(error, pre), -learning_rate * error.mean(axis=-2)
+
+
+def broadcast_error(projection: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """Per-neuron modulator ``q_i = Σ_c R[i, c] ε_c``: the broadcast error read through
+    neuron i's own error synapses (EBD paper §2.3; spiking.md §3.1 ``mod_i``).
+
+    ``projection`` R (K, n, n_out), ``error`` ε (K, B, n_out) -> q (K, B, n).
+    """
+    return np.matmul(error, np.swapaxes(projection, -1, -2))
+
+
+def backpropagated_error(feedback: np.ndarray, delta_above: np.ndarray) -> np.ndarray:
+    """Error arriving from the layer above, ``q_k = B_{k+1} δ_{k+1}``.
+
+    ``feedback`` (K, n_k, n_{k+1}) is ``W_{k+1}ᵀ`` for BP (weight transport) or a fixed random
+    matrix for FA (Lillicrap et al. 2016); ``delta_above`` δ_{k+1} (K, B, n_{k+1}), already
+    multiplied by ``f'(u_{k+1})``. Returns (K, B, n_k) (B&P paper, Eqs. 1–3).
+    """
+    return np.matmul(delta_above, np.swapaxes(feedback, -1, -2))
+
+
+def decorrelation_correlation(
+    hidden: np.ndarray, error: np.ndarray, projection: np.ndarray, forgetting: float
+) -> np.ndarray:
+    """Hebbian running cross-correlation of a layer with the output error,
+    ``R ← λ_d R + (1 − λ_d) ⟨g(h) εᵀ⟩`` with ``g(h) = h``; returns ``ΔR = (1 − λ_d)(⟨h εᵀ⟩ − R)``.
+
+    Pre ``ε_c`` (the broadcast error), post ``h_i``, forgetting factor λ_d (EBD paper,
+    Algorithm 1, R update; ``R_k ← λ_d R_k + (1−λ_d)/B g(H_k) Eᵀ``).
+    """
+    return (1.0 - forgetting) * (batch_outer(hidden, error) - projection)
+
+
+def error_modulated_hebbian(
+    pre: np.ndarray, post: np.ndarray, error: np.ndarray, learning_rate: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hebb gated by the squared error, ``ΔW = +η ⟨‖ε‖² h_k h_{k−1}ᵀ⟩``, ``Δb = +η ⟨‖ε‖² h_k⟩``.
+
+    B&P paper (Bordelon & Pehlevan, ICLR 2023), the "Hebb" pseudo-gradient
+    ``δ_ℓ = −‖ε‖² h_ℓ``: co-activity scaled by a global scalar error, no credit assignment.
+    """
+    signal = np.sum(error**2, axis=-1, keepdims=True) * post
+    return learning_rate * batch_outer(signal, pre), learning_rate * signal.mean(axis=-2)
+
+
+def power_normalization(
+    pre: np.ndarray, post: np.ndarray, target: float, learning_rate: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-neuron power normalisation, descent on ``J_P = Σ_l (p_l − P)²``, ``p_l = ⟨h_l²⟩``:
+    ``ΔW = −μ_p (4/B) diag(p − P)(H ⊙ f'(U)) H_{k−1}ᵀ`` (EBD paper, §2.4; gradient derived).
+
+    Local: each neuron uses its own power ``p_i``.
+    """
+    power = np.mean(post**2, axis=-2, keepdims=True)
+    signal = 4.0 * (power - target) * post * relu_gain(post)
+    return -learning_rate * batch_outer(signal, pre), -learning_rate * signal.mean(axis=-2)
+
+
+def entropy_ascent(
+    pre: np.ndarray, post: np.ndarray, autocorrelation: np.ndarray, epsilon: float, learning_rate: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Layer-entropy ascent on ``J_E = ½ log det(R_h + ε_E I)``:
+    ``ΔW = +μ_E ((R_h + ε_E I)⁻¹ H ⊙ f'(U)) H_{k−1}ᵀ / B`` (EBD paper, §2.4; gradient derived).
+
+    ``autocorrelation`` R_h (K, n, n) is the layer's running ``λ_E R_h + (1−λ_E)⟨h hᵀ⟩``
+    *after* this batch's update; with ``learning_rate = 1 − λ_E`` the result is exactly
+    ``∇_W J_E``. Not local: V mixes the whole layer. Solved by Cholesky (R_h + εI is PD).
+    """
+    n = autocorrelation.shape[-1]
+    matrix = autocorrelation + epsilon * np.eye(n)
+    factor = np.linalg.cholesky(matrix)
+    rhs = np.swapaxes(post, -1, -2)
+    solved = np.linalg.solve(np.swapaxes(factor, -1, -2), np.linalg.solve(factor, rhs))
+    signal = np.swapaxes(solved, -1, -2) * relu_gain(post)
+    return learning_rate * batch_outer(signal, pre), learning_rate * signal.mean(axis=-2)
+
+
+def activation_sparsity(pre: np.ndarray, post: np.ndarray, learning_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Activation L1, descent on ``⟨‖h‖₁⟩``: ``ΔW = −μ_1 (sign(H) ⊙ f'(U)) H_{k−1}ᵀ / B``
+    (EBD paper, §2.4). Local."""
+    signal = np.sign(post) * relu_gain(post)
+    return -learning_rate * batch_outer(signal, pre), -learning_rate * signal.mean(axis=-2)
+
+
+def forward_broadcast(
+    pre: np.ndarray, hidden: np.ndarray, projection: np.ndarray, learning_rate: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Output-layer term of the decorrelation loss through ε (EBD paper, App. C.5; derived):
+    ``ΔW_L = −μ_df (G̃ ⊙ f'(U_L)) H_{L−1}ᵀ / B`` with ``G̃ = Rᵀ g(h_k)`` (linear output: f' = 1).
+
+    ``pre`` h_{L−1}, ``hidden`` h_k of the decorrelated layer k, ``projection`` R_k.
+    """
+    projected = np.matmul(hidden, projection)
+    return -learning_rate * batch_outer(projected, pre), -learning_rate * projected.mean(axis=-2)
+
+
+def weight_decay(weights: np.ndarray, learning_rate: float) -> np.ndarray:
+    """``ΔW = −μ_wd W`` (descent on ½‖W‖² per unit rate)."""
+    return -learning_rate * weights

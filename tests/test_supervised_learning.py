@@ -1,0 +1,49 @@
+"""Seeded learning on sklearn digits (spec §7.4–7.5; §2.7 small-scale defaults, 60 epochs)."""
+
+import numpy as np
+import pytest
+
+import bioplausible as bpl
+from bioplausible.analysis.supervised import error_correlations
+from bioplausible.circuits import supervised as S
+from bioplausible.tasks import Classification
+
+
+def _train(circuit, seed=0, **task_options):
+    task = Classification(predictions=False, **task_options)
+    result = bpl.run(circuit, task, seed=seed, eval_every=task.default_steps, progress=False)
+    return result.dataset["metric_test_accuracy"].values[0, -1]
+
+
+def _mean_correlation(circuit, task):
+    train = task.training_set()
+    values = error_correlations(circuit, train.inputs, train.targets)
+    return float(np.mean([v[0] for v in values.values()]))
+
+
+def test_bp_dfa_ebd_learn_digits_and_decorrelate():
+    task = Classification(predictions=False).reset(seed=0)
+    accuracy, falls = {}, {}
+    for circuit in (S.Backprop(), S.DirectFeedbackAlignment(), S.EBD(forgetting=0.9999)):
+        circuit.initialize(64, 10, seeds=[np.random.SeedSequence(0).spawn(3)[1]])
+        before = _mean_correlation(circuit, task)
+        circuit.steps = 0
+        result = bpl.run(circuit, Classification(predictions=False), seed=0, eval_every=4200, progress=False)
+        accuracy[circuit.name] = result.dataset["metric_test_accuracy"].values[0, -1]
+        falls[circuit.name] = before / _mean_correlation(circuit, task)
+    assert accuracy["backprop"] >= 0.975
+    assert accuracy["direct-feedback-alignment"] >= 0.965
+    assert accuracy["ebd"] >= 0.965 and abs(accuracy["ebd"] - accuracy["direct-feedback-alignment"]) <= 0.015
+    assert all(value >= 2.0 for value in falls.values()), falls
+
+
+@pytest.mark.slow
+def test_collapse_without_regularisers_and_rescue():
+    """Spec §7.5: fast R (λ_d = 0.999, μ_d = 0.3) collapses; power + entropy rescue it."""
+    plain = _train(S.EBD(forgetting=0.999, learning_rate=0.3))
+    rescued = _train(S.EBD(
+        forgetting=0.999, learning_rate=0.3, power_rate=3e-3, power_target=0.25,
+        entropy_rate=1e-3, entropy_forgetting=0.999, entropy_epsilon=1e-2, entropy_init=0.25,
+    ))
+    assert plain < 0.5
+    assert rescued >= 0.85
