@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .experiments.probes import TRACE_INFO_PREFIX, TRACE_PREFIX
-from .experiments.results import Result
+from ..experiments.probes import TRACE_INFO_PREFIX, TRACE_PREFIX
+from ..experiments.results import Result
 
 __all__ = [
     "tuning_curves",
@@ -242,7 +242,7 @@ def _check_window(window: Any, total: int) -> int:
 
 
 def _default_metric(result: Result) -> str:
-    from .tasks.base import TASKS
+    from ..tasks.base import TASKS
 
     task = json.loads(result.dataset.attrs["task"])["task"]
     headline = [m for m in getattr(TASKS.get(task), "headline_metrics", ()) if m in result.metrics]
