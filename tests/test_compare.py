@@ -112,7 +112,7 @@ def test_comparison_figures(tmp_path):
 
 def test_cli_compare_writes_table_and_figures_atomically(tmp_path, capsys):
     out = tmp_path / "results"
-    assert main(["compare", "--seeds", "2", "--substrate", "rate", "--out", str(out)]) == 0
+    assert main(["compare", "--family", "adaptation", "--seeds", "2", "--substrate", "rate", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "whitening_error" in printed and "direct-whitening" in printed
     assert {p.name for p in out.iterdir()} == {"results.csv", "summary.csv", "adaptation.png"}
