@@ -1,13 +1,17 @@
-"""Command line: ``bioplausible list | run | compare``."""
+"""Command line: ``bioplausible list | run | compare | sweep | export``."""
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +64,21 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--quick", dest="quick", action="store_true", default=True, help="quick settings (default)")
     mode.add_argument("--full", dest="quick", action="store_false", help="the tasks' full default settings")
     comparing.set_defaults(handler=_compare)
+
+    sweeping = commands.add_parser("sweep", help="a grid of circuits × parameters × tasks × seeds from a TOML file")
+    sweeping.add_argument("file", help="sweep file (TOML; see bioplausible.experiments.sweep)")
+    sweeping.add_argument("--out", help="output folder (default: the file's 'out', else <file stem>-results)")
+    sweeping.add_argument("--executor", default="serial", choices=["serial", "processes", "dask"])
+    sweeping.add_argument("--workers", type=int, help="processes or LocalCluster workers (default: CPU count)")
+    sweeping.add_argument("--address", help="address of a running dask scheduler (with --executor dask)")
+    sweeping.set_defaults(handler=_sweep)
+
+    exporting = commands.add_parser("export", help="write a saved result (netCDF) as NWB and/or Neo")
+    exporting.add_argument("result", help="a result file written by `bioplausible run --out`")
+    exporting.add_argument("--nwb", help="write NWB here")
+    exporting.add_argument("--neo", help="write a Neo block here (NeoMatlab .mat format)")
+    exporting.add_argument("--seed-index", type=int, default=0, help="ensemble member to export (default 0)")
+    exporting.set_defaults(handler=_export)
     return parser
 
 
@@ -115,43 +134,93 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    import matplotlib
+    import pandas as pd
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .experiments.compare import default_comparison, summary_table
-    from .plotting import plot_final_metric, plot_learning_curves
+    from .experiments.compare import default_comparison, substrate_agreement, summary_table
+    from .plotting import save_comparison_figures
 
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     frame = default_comparison(args.family, range(args.seeds), args.substrate, quick=args.quick,
                                progress=sys.stderr.isatty())
     table = summary_table(frame)
-    _atomic_csv(frame, out / "results.csv")
-    _atomic_csv(table, out / "summary.csv")
-    for family, part in frame.groupby("family"):
-        metrics = list(summary_table(part)["metric"].unique())
-        figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
-        for ax, metric in zip(axes[0], metrics):
-            if part.loc[part["metric"] == metric, "step"].notna().any():
-                plot_learning_curves(part, metric, ax)
-            else:
-                plot_final_metric(part, metric, ax)
-        figure.suptitle(f"{family}: {part['task'].iloc[0]}")
-        figure.tight_layout()
-        figure.savefig(out / f"{family}.png", dpi=110)
-        plt.close(figure)
-    import pandas as pd
-
+    agreement = substrate_agreement(frame)
+    with _staging(out) as staging:
+        frame.to_csv(staging / "results.csv", index=False)
+        table.to_csv(staging / "summary.csv", index=False)
+        if not agreement.empty:
+            agreement.to_csv(staging / "agreement.csv", index=False)
+        figures = save_comparison_figures(frame, staging)
     with pd.option_context("display.width", 160, "display.max_rows", 200):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print(f"\nwrote {out / 'results.csv'}, {out / 'summary.csv'} and one figure per family "
-          f"in {time.perf_counter() - started:.1f} s")
+        if not agreement.empty:
+            summary = agreement.groupby(["circuit", "metric"])[["rate", "spiking", "relative"]].mean()
+            print("\nrate vs spiking (mean over seeds):")
+            print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
+    print(f"\nwrote results.csv, summary.csv{', agreement.csv' if not agreement.empty else ''} and "
+          f"{', '.join(f.name for f in figures)} to {out} in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .experiments.sweep import final_dataset, gather, load_spec, run_sweep
+
+    spec = load_spec(args.file)
+    out = Path(args.out or spec.pop("out", None) or Path(args.file).with_suffix("").name + "-results")
+    spec.pop("out", None)
+    started = time.perf_counter()
+    report = run_sweep(spec, out, args.executor, workers=args.workers, address=args.address,
+                       progress=sys.stderr.isatty())
+    print(f"{report['cells']} cells: {report['skipped']} already done, {report['ran']} ran, "
+          f"{len(report['failed'])} failed ({time.perf_counter() - started:.1f} s)")
+    for key in report["failed"]:
+        print(f"  failed: {out / 'cells' / (key + '.failed.json')}")
+    if report["cells"] - len(report["failed"]) > 0:
+        frame = gather(out)
+        with _staging(out) as staging:
+            frame.to_csv(staging / "results.csv", index=False)
+            final_dataset(frame).to_netcdf(staging / "final.nc", engine="h5netcdf")
+        table = final_dataset(frame).to_dataframe().dropna(how="all")
+        with pd.option_context("display.width", 160, "display.max_rows", 100):
+            print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+        print(f"wrote {out / 'results.csv'} and {out / 'final.nc'}")
+    return 1 if report["failed"] else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .experiments.results import load_result
+
+    if not args.nwb and not args.neo:
+        raise ValueError("export needs --nwb FILE and/or --neo FILE")
+    result = load_result(args.result)
+    if args.nwb:
+        print(f"wrote {result.to_nwb(args.nwb, args.seed_index)}")
+    if args.neo:
+        import neo
+
+        from .experiments.results import write_atomically
+
+        block = result.to_neo(args.seed_index)
+        print(f"wrote {write_atomically(args.neo, lambda path: neo.io.NeoMatlabIO(path).write_block(block))}")
+    return 0
+
+
+@contextlib.contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    """Write into a hidden sibling folder, then move each file into ``out`` with an atomic
+    rename: a reader never sees a half-written file, a failed run leaves ``out`` untouched."""
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield staging
+        for path in staging.iterdir():
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _pairs(items: Sequence[str], flag: str) -> dict[str, Any]:
@@ -169,12 +238,6 @@ def _pairs(items: Sequence[str], flag: str) -> dict[str, Any]:
 
 def _finite(values: dict[str, float]) -> dict[str, float | None]:
     return {k: (v if v == v and abs(v) != float("inf") else None) for k, v in values.items()}
-
-
-def _atomic_csv(frame: Any, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(temporary, index=False)
-    temporary.replace(path)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -75,6 +77,72 @@ def plot_final_metric(frame: pd.DataFrame, metric: str, ax: Any = None) -> Any:
     ax.set_xticklabels([f"{c}\n({s})" for (c, s), _ in groups], rotation=45, ha="right", fontsize=7)
     ax.set_ylabel(metric)
     return ax
+
+
+def plot_substrate_agreement(frame: pd.DataFrame, metric: str, ax: Any = None) -> Any:
+    """Final ``metric`` on the rate substrate (x) against the spiking substrate (y): one point
+    per circuit × seed, one colour per circuit, the identity line dashed.
+
+    ``frame`` is the tidy table of :func:`bioplausible.compare` with both substrates.
+    """
+    from .experiments.compare import substrate_agreement
+
+    ax = _axes(ax)
+    table = substrate_agreement(frame, [metric])
+    if table.empty:
+        raise ValueError(f"no circuit has final values of {metric!r} on both the rate and spiking substrates")
+    for circuit, group in table.groupby("circuit"):
+        ax.scatter(group["rate"], group["spiking"], s=18, label=circuit)
+    values = np.concatenate([table["rate"].to_numpy(), table["spiking"].to_numpy()])
+    values = values[np.isfinite(values)]
+    low, high = (values.min(), values.max()) if values.size else (0.0, 1.0)
+    pad = 0.05 * (high - low or 1.0)
+    ax.plot([low - pad, high + pad], [low - pad, high + pad], "k--", linewidth=0.8)
+    ax.set_xlabel(f"{metric} (rate)")
+    ax.set_ylabel(f"{metric} (spiking)")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def save_comparison_figures(frame: pd.DataFrame, folder: str | os.PathLike[str], dpi: int = 110) -> list[Path]:
+    """The comparison's figures as PNG files in ``folder``: per family, learning curves (mean ±
+    sd over seeds) of each headline metric recorded over steps and strip plots of whole-run
+    metrics (``<family>.png``); and, when some circuit ran on both substrates, rate versus
+    spiking final metrics (``agreement.png``). Returns the paths written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .experiments.compare import substrate_agreement, summary_table
+
+    folder = Path(folder)
+    written = []
+    for family, part in frame.groupby("family"):
+        metrics = list(summary_table(part)["metric"].unique())
+        figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+        for ax, metric in zip(axes[0], metrics):
+            if part.loc[part["metric"] == metric, "step"].notna().any():
+                plot_learning_curves(part, metric, ax)
+            else:
+                plot_final_metric(part, metric, ax)
+        figure.suptitle(f"{family}: {part['task'].iloc[0]}")
+        figure.tight_layout()
+        written.append(folder / f"{family}.png")
+        figure.savefig(written[-1], dpi=dpi)
+        plt.close(figure)
+    agreement = substrate_agreement(frame)
+    metrics = list(agreement["metric"].unique())
+    if metrics:
+        figure, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 4), squeeze=False)
+        for ax, metric in zip(axes[0], metrics):
+            plot_substrate_agreement(frame, metric, ax)
+        figure.suptitle("rate vs spiking")
+        figure.tight_layout()
+        written.append(folder / "agreement.png")
+        figure.savefig(written[-1], dpi=dpi)
+        plt.close(figure)
+    return written
 
 
 def _axes(ax: Any) -> Any:

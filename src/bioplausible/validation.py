@@ -51,7 +51,11 @@ def check_positive(name: str, value: Any) -> float:
 
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     """``value`` must be one of ``choices``."""
-    if value not in choices:
+    try:
+        found = bool(value in choices)
+    except (TypeError, ValueError):  # arrays compare elementwise
+        found = False
+    if not found:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
     return value
 

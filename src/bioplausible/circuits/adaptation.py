@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import DivergenceError
 from ..rules import adaptation as rules
-from ..validation import check_choice, check_integer, check_positive, check_real
+from ..validation import check_array, check_choice, check_integer, check_positive, check_real
 from .base import (
     Batch,
     Circuit,
@@ -337,13 +337,13 @@ class GainWhiteningParameters(Parameters):
         if isinstance(self.frame, str):
             check_choice("frame", self.frame, ["gaussian", "mercedes"])
         else:
-            frame = np.asarray(self.frame, dtype=float)
+            frame = check_array("frame", self.frame, finite=False)
             if frame.ndim != 2 or not np.allclose(np.linalg.norm(frame, axis=0), 1.0, atol=1e-6):
                 raise ValueError("frame must be 'gaussian', 'mercedes' or an N × K array with unit-norm columns")
         check_real("learning_rate", self.learning_rate, 0.0, 1.0, inclusive=False)
         if not isinstance(self.clamp_gains, bool):
             raise TypeError(f"clamp_gains must be a bool, got {self.clamp_gains!r}")
-        gains = np.asarray(self.initial_gains, dtype=float)
+        gains = check_array("initial_gains", self.initial_gains, finite=False)
         if not np.all(np.isfinite(gains)) or gains.ndim > 1:
             raise ValueError(f"initial_gains must be a finite scalar or 1-D array, got {self.initial_gains!r}")
         check_positive("spike_offset", self.spike_offset)
@@ -444,7 +444,7 @@ class MultiTimescaleWhiteningParameters(Parameters):
         check_positive("leak", self.leak)
         if not isinstance(self.renormalize, bool):
             raise TypeError(f"renormalize must be a bool, got {self.renormalize!r}")
-        gains = np.asarray(self.initial_gains, dtype=float)
+        gains = check_array("initial_gains", self.initial_gains, finite=False)
         if not np.all(np.isfinite(gains)) or gains.ndim > 1:
             raise ValueError(f"initial_gains must be a finite scalar or 1-D array, got {self.initial_gains!r}")
         check_positive("spike_offset", self.spike_offset)

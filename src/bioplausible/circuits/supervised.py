@@ -89,7 +89,7 @@ class MLPParameters(Parameters):
     bias: bool = True
 
     def validate(self) -> None:
-        if isinstance(self.hidden_sizes, int) or len(self.hidden_sizes) < 1:
+        if not isinstance(self.hidden_sizes, (list, tuple)) or len(self.hidden_sizes) < 1:
             raise ValueError(f"hidden_sizes must be a sequence of at least one width, got {self.hidden_sizes!r}")
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
         for size in self.hidden_sizes:
@@ -706,7 +706,7 @@ class CorInfoMaxEBDParameters(Parameters):
     output_rule: str = "delta"
 
     def validate(self) -> None:
-        if isinstance(self.hidden_sizes, int) or len(self.hidden_sizes) < 1:
+        if not isinstance(self.hidden_sizes, (list, tuple)) or len(self.hidden_sizes) < 1:
             raise ValueError(f"hidden_sizes must be a sequence of at least one width, got {self.hidden_sizes!r}")
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
         for size in self.hidden_sizes:

@@ -9,16 +9,17 @@ from typing import Any
 
 import pandas as pd
 
-from ..circuits.base import CIRCUITS, Circuit
-from ..tasks.base import TASKS, Task
+from ..circuits.base import CIRCUITS, Circuit, make_circuit
+from ..substrates.base import SUBSTRATES
+from ..tasks.base import TASKS, Task, make_task
 from .run import run
 
-__all__ = ["compare", "default_comparison", "summary_table", "family_tasks"]
+__all__ = ["compare", "default_comparison", "summary_table", "family_tasks", "substrate_agreement"]
 
 
 def compare(
-    circuits: Sequence[Circuit],
-    task: Task,
+    circuits: Sequence[Circuit | str],
+    task: Task | str,
     seeds: Iterable[int] = (0, 1, 2),
     substrates: Sequence[str] = ("rate",),
     steps: int | None = None,
@@ -29,17 +30,36 @@ def compare(
 ) -> pd.DataFrame:
     """Run every circuit on ``task`` for every seed and substrate; return a tidy DataFrame.
 
-    Columns: ``circuit, family, task, substrate, seed, step, metric, value`` (one row per
-    circuit × substrate × seed × metric × recorded step; whole-run summaries have step NaN).
-    The seeds of one circuit run as one ensemble; every circuit sees the same task data
-    for the same seed. ``substrate_options`` maps a substrate name to its options.
+    Columns: ``circuit, family, task, substrate, seed, step, metric, value, wall_time_s``
+    (one row per circuit × substrate × seed × metric × recorded step; whole-run summaries
+    have step NaN). ``circuits`` holds Circuit instances or registered names (default
+    parameters), ``task`` a Task or a registered name. The seeds of one circuit run as one
+    ensemble; every circuit sees the same task data for the same seed (the task's data seed
+    is spawned from the run seed alone). ``substrate_options`` maps a substrate name to its
+    options. Plot the table with :mod:`bioplausible.plotting`.
     """
-    seeds = list(seeds)
+    if isinstance(circuits, (Circuit, str)) or not isinstance(circuits, Sequence):
+        raise TypeError(f"circuits must be a sequence of circuits or names, got {type(circuits).__name__}")
     if not circuits:
         raise ValueError("circuits must name at least one circuit")
+    circuits = [make_circuit(c) if isinstance(c, str) else c for c in circuits]
     for circuit in circuits:
         if not isinstance(circuit, Circuit):
-            raise TypeError(f"circuits must hold Circuit instances, got {type(circuit).__name__}")
+            raise TypeError(f"circuits must hold Circuit instances or names, got {type(circuit).__name__}")
+    if isinstance(task, str):
+        task = make_task(task)
+    if not isinstance(task, Task):
+        raise TypeError(f"task must be a Task or a task name, got {type(task).__name__}")
+    if isinstance(seeds, (int, str)) or not isinstance(seeds, Iterable):
+        raise TypeError(f"seeds must be an iterable of integers, got {seeds!r}")
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed")
+    if isinstance(substrates, str) or not isinstance(substrates, Sequence) or not substrates:
+        raise TypeError(f"substrates must be a non-empty sequence of names, got {substrates!r}")
+    for substrate in substrates:
+        if substrate not in SUBSTRATES:
+            raise ValueError(f"substrates: unknown substrate {substrate!r}; available: {sorted(SUBSTRATES)}")
     frames = []
     for circuit in circuits:
         for substrate in substrates:
@@ -102,11 +122,7 @@ def default_comparison(
 
 def summary_table(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """Final value of each metric (last step, or the summary), mean ± sd over seeds."""
-    last_step = frame.groupby(["circuit", "substrate", "metric"])["step"].transform("max")
-    final = frame[frame["step"].isna() | (frame["step"] == last_step)]
-    if metrics is None:
-        metrics = _headline_metrics(frame)
-    final = final[final["metric"].isin(metrics)]
+    final = _final_values(frame, metrics)
     grouped = final.groupby(["family", "circuit", "substrate", "metric"])["value"]
     table = grouped.agg(["mean", "std"]).reset_index()
     table["std"] = table["std"].fillna(0.0)
@@ -121,3 +137,29 @@ def _headline_metrics(frame: pd.DataFrame) -> list[str]:
         names.extend(cls.headline_metrics if cls is not None and cls.headline_metrics else
                      frame.loc[frame["task"] == task_name, "metric"].unique())
     return list(dict.fromkeys(names))
+
+
+def substrate_agreement(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """Final value of each metric on two substrates (``rate`` and ``spiking``) per circuit and
+    seed, with ``difference = spiking − rate`` and ``relative = |difference| / |rate|``.
+
+    Only circuits that ran on both substrates appear; an empty frame when none did.
+    """
+    table = _final_values(frame, metrics)
+    wide = table.pivot_table(index=["family", "circuit", "metric", "seed"], columns="substrate",
+                             values="value").reset_index()
+    if "rate" not in wide or "spiking" not in wide:
+        return pd.DataFrame(columns=["family", "circuit", "metric", "seed", "rate", "spiking",
+                                     "difference", "relative"])
+    wide = wide.dropna(subset=["rate", "spiking"])
+    wide["difference"] = wide["spiking"] - wide["rate"]
+    wide["relative"] = wide["difference"].abs() / wide["rate"].abs()
+    wide.columns.name = None
+    return wide[["family", "circuit", "metric", "seed", "rate", "spiking", "difference", "relative"]]
+
+
+def _final_values(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per circuit × substrate × seed × metric: the value at the last step (or the summary)."""
+    last_step = frame.groupby(["circuit", "substrate", "metric"])["step"].transform("max")
+    final = frame[frame["step"].isna() | (frame["step"] == last_step)]
+    return final[final["metric"].isin(_headline_metrics(frame) if metrics is None else metrics)]

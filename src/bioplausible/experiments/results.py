@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,8 @@ class Result:
         circuit = json.loads(self.dataset.attrs["circuit"])
         steps = int(self.dataset.attrs["final_steps"])
         return {"circuit": circuit["circuit"], "params": circuit["params"],
-                "state": {k: v[None] for k, v in state.items()}, "steps": steps}
+                "state": {k: v[None] for k, v in state.items()}, "steps": steps,
+                "extra": json.loads(self.dataset.attrs.get("final_extra_state", "{}"))}
 
     def to_dataframe(self) -> pd.DataFrame:
         """Tidy table: one row per seed × step × metric; whole-run summaries have step NaN."""
@@ -87,20 +89,44 @@ class Result:
             frame = pd.concat([frame, summary[["seed", "step", "metric", "value"]]], ignore_index=True)
         return frame
 
+    @property
+    def traces(self) -> xr.Dataset:
+        """Activity recorded by a :class:`~bioplausible.experiments.probes.Probe`, one variable
+        per population, dims (seed, trace_time, unit); labels as ``info_<name>``."""
+        return _strip(self.dataset, "trace_")
+
+    def circuit(self, seed_index: int = 0) -> Any:
+        """The learned circuit of one ensemble member (rebuilt from the config and final
+        state), or None when the circuit is not registered in this installation."""
+        from ..circuits.base import CIRCUITS
+
+        state = self.final_state(seed_index)
+        cls = CIRCUITS.get(state["circuit"])
+        if cls is None:
+            return None
+        try:
+            circuit = cls(**state["params"])
+        except (TypeError, ValueError):
+            return None
+        return circuit.load_state_dict(state)
+
+    # ------------------------------------------------------------------ export
+    def to_nwb(self, path: str | os.PathLike[str], seed_index: int = 0) -> Path:
+        """Write one ensemble member as NWB (see :mod:`bioplausible.experiments.export`)."""
+        from .export import to_nwb
+
+        return to_nwb(self, path, seed_index)
+
+    def to_neo(self, seed_index: int = 0) -> Any:
+        """One ensemble member as a ``neo.Block`` (see :mod:`bioplausible.experiments.export`)."""
+        from .export import to_neo
+
+        return to_neo(self, seed_index)
+
     # ------------------------------------------------------------------ io
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write netCDF atomically (temporary file in the same folder, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(handle)
-        try:
-            self.dataset.to_netcdf(temporary, engine="h5netcdf")
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomically(path, lambda temporary: self.dataset.to_netcdf(temporary, engine="h5netcdf"))
 
     def __repr__(self) -> str:
         attrs = self.dataset.attrs
@@ -108,6 +134,22 @@ class Result:
         task = json.loads(attrs["task"])["task"]
         finals = ", ".join(f"{k}={v:.4g}" for k, v in self.final().items())
         return f"Result({circuit} on {task}, substrate={attrs['substrate_name']}, seeds={self.seeds}: {finals})"
+
+
+def write_atomically(path: str | os.PathLike[str], write: Callable[[str], Any]) -> Path:
+    """Call ``write(temporary)`` on a temporary file beside ``path`` (same suffix), then rename
+    it onto ``path``: readers see the old file or the new one, never a partial one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def load_result(path: str | os.PathLike[str]) -> Result:

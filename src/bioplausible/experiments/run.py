@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ from ..circuits.base import Batch, Circuit
 from ..substrates.base import Substrate, make_substrate
 from ..tasks.base import Task
 from ..validation import check_integer
+from .probes import Probe, TraceRecorder
 from .results import (
     ACTIVITY_PREFIX,
     FINAL_STATE_PREFIX,
@@ -36,7 +37,7 @@ def run(
     seeds: Sequence[int] | None = None,
     batch_size: int | None = None,
     eval_every: int | None = None,
-    probes: Sequence[str] = (),
+    probes: Sequence[str | Probe] = (),
     progress: bool = True,
     substrate_options: dict[str, Any] | None = None,
 ) -> Result:
@@ -51,12 +52,19 @@ def run(
 
     ``steps`` counts updates (each on ``batch_size`` samples); the task is scored every
     ``eval_every`` updates. ``probes`` names populations (activity of the last sample at
-    each evaluation) or state arrays (their value at each evaluation).
+    each evaluation) or state arrays (their value at each evaluation), and may hold
+    :class:`~bioplausible.experiments.probes.Probe` objects: these record the activity that
+    the substrate hands to the circuit's rules at every update (rate fixed points, or
+    decoded spike counts), subsampled and in bounded chunks, optionally spilled to disk.
     """
     if not isinstance(circuit, Circuit):
         raise TypeError(f"circuit must be a bioplausible Circuit, got {type(circuit).__name__}")
     if not isinstance(task, Task):
         raise TypeError(f"task must be a bioplausible Task, got {type(task).__name__}")
+    if seeds is not None and (isinstance(seeds, (str, bytes)) or not isinstance(seeds, (Sequence, np.ndarray, range))):
+        raise TypeError(f"seeds must be a sequence of integers, got {seeds!r}")
+    if substrate_options is not None and not isinstance(substrate_options, Mapping):
+        raise TypeError(f"substrate_options must be a mapping of option names to values, got {substrate_options!r}")
     seed_list = [check_integer("seed", seed, 0)] if seeds is None else [check_integer("seeds[i]", s, 0) for s in seeds]
     if not seed_list:
         raise ValueError("seeds must hold at least one seed")
@@ -78,22 +86,31 @@ def run(
             member.next_batch(resumed_steps * batch_size)
     else:
         circuit.initialize(tasks[0].n_inputs, tasks[0].n_targets, [seq[1] for seq in sequences])
+    probes = () if probes is None else probes
+    if isinstance(probes, (str, Probe)) or not isinstance(probes, Sequence):
+        raise TypeError(f"probes must be a sequence of names or Probe objects, got {probes!r}")
+    traces = [p for p in probes if isinstance(p, Probe)]
+    probes = [p for p in probes if not isinstance(p, Probe)]
     _check_probes(circuit, probes)
     engine.prepare(circuit, sequences[0][2])
 
     recorder = _Recorder(circuit, tasks, probes, engine)
+    tracer = TraceRecorder(traces, circuit, seed_list, batch_size, resumed_steps)
     recorder.record(resumed_steps, None, None)
     started = time.perf_counter()
     done = 0
-    with tqdm(total=steps, disable=not progress, desc=f"{circuit.name} [{engine.name}]", unit="step") as bar:
-        while done < steps:
-            updates = min(eval_every, steps - done)
-            batch = _stack([member.next_batch(updates * batch_size) for member in tasks])
-            activities = engine.learn(circuit, batch, batch_size, resumed_steps + done)
-            done += updates
-            recorder.record(resumed_steps + done, batch, activities)
-            bar.update(updates)
-    engine.close()
+    try:
+        with tracer.attached(), tqdm(total=steps, disable=not progress, desc=f"{circuit.name} [{engine.name}]",
+                                     unit="step") as bar:
+            while done < steps:
+                updates = min(eval_every, steps - done)
+                batch = _stack([member.next_batch(updates * batch_size) for member in tasks])
+                activities = engine.learn(circuit, batch, batch_size, resumed_steps + done)
+                done += updates
+                recorder.record(resumed_steps + done, batch, activities)
+                bar.update(updates)
+    finally:
+        engine.close()
     wall_time = time.perf_counter() - started
     attrs = {
         "circuit": json.dumps(circuit.config()),
@@ -107,8 +124,14 @@ def run(
         "eval_every": eval_every,
         "wall_time_s": wall_time,
         "bioplausible_version": _version(),
+        "populations": json.dumps([
+            {"name": p.name, "size": p.size, "role": p.role, "offset": p.offset} for p in circuit.populations()
+        ]),
+        "sample_duration_s": float(getattr(engine, "presentation", 1.0)),
+        "final_extra_state": json.dumps(circuit.state_dict()["extra"], default=str),
     }
-    return Result(recorder.dataset(seed_list, attrs))
+    dataset = _add_spikes(recorder.dataset(seed_list, attrs), getattr(engine, "spikes", None))
+    return Result(tracer.merge(dataset))
 
 
 class _Recorder:
@@ -155,6 +178,19 @@ class _Recorder:
             dims = ("seed", *[f"{name}_axis{i}" for i in range(value.ndim - 1)])
             data[FINAL_STATE_PREFIX + name] = (dims, value.copy())
         return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def _add_spikes(dataset: xr.Dataset, spikes: dict[str, list[tuple[np.ndarray, ...]]] | None) -> xr.Dataset:
+    """Spikes a substrate recorded, as flat ``spikes_<p>`` (time, s), ``spikes_<p>_unit`` and
+    ``spikes_<p>_member`` arrays along ``spikes_<p>_index``."""
+    for population, parts in (spikes or {}).items():
+        member, unit, times = (np.concatenate([part[i] for part in parts]) if parts else np.zeros(0)
+                               for i in range(3))
+        dim = f"spikes_{population}_index"
+        dataset[f"spikes_{population}"] = ((dim,), times.astype(float))
+        dataset[f"spikes_{population}_unit"] = ((dim,), unit.astype(np.int32))
+        dataset[f"spikes_{population}_member"] = ((dim,), member.astype(np.int32))
+    return dataset
 
 
 def _check_probes(circuit: Circuit, probes: Sequence[str]) -> None:

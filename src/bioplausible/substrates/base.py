@@ -49,6 +49,6 @@ def make_substrate(substrate: str | Substrate, **options: Any) -> Substrate:
     """A substrate instance from a name (with options) or an instance (returned as is)."""
     if isinstance(substrate, Substrate):
         return substrate
-    if substrate not in SUBSTRATES:
+    if not isinstance(substrate, str) or substrate not in SUBSTRATES:
         raise ValueError(f"substrate must be one of {sorted(SUBSTRATES)}, got {substrate!r}")
     return SUBSTRATES[substrate](**options)

@@ -78,6 +78,10 @@ class SpikingSubstrate(Substrate):
         ``"cython"`` (compiled; cold compile takes minutes on 2 cores).
     cache_dir:
         Cython compile cache (default: Brian2's, ``$CYTHON_CACHE_DIR`` or ``~/.cython``).
+    record_spikes:
+        Record every spike of the simulated populations (a ``SpikeMonitor`` per population,
+        drained and cleared after every chunk of presentations). The runner stores them as
+        ``spikes_<population>`` (times in s from the start of the training stream).
 
     ``cpp_standalone`` is not offered for learning runs: presentation-level plasticity
     calls the circuit's Python rule functions between presentations, which a standalone
@@ -95,6 +99,7 @@ class SpikingSubstrate(Substrate):
         dither: bool = True,
         codegen: str = "numpy",
         cache_dir: str | os.PathLike[str] | None = None,
+        record_spikes: bool = False,
     ) -> None:
         self.rate_unit = check_positive("rate_unit", rate_unit)
         self.presentation = check_positive("presentation", presentation)
@@ -106,6 +111,11 @@ class SpikingSubstrate(Substrate):
         self.dither = dither
         self.codegen = check_choice("codegen", codegen, CODEGEN_TARGETS)
         self.cache_dir = None if cache_dir is None else str(cache_dir)
+        if not isinstance(record_spikes, bool):
+            raise TypeError(f"record_spikes must be a bool, got {record_spikes!r}")
+        self.record_spikes = record_spikes
+        #: Recorded spikes per population: a list of (member, unit, time in s) array triples.
+        self.spikes: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self.neuron = IntegrateAndFire(self.rate_unit, self.presentation)
         self.rng = np.random.default_rng(0)
         self._brian_seed = 0
@@ -117,6 +127,7 @@ class SpikingSubstrate(Substrate):
         self.rng = np.random.default_rng(sequence)
         self._brian_seed = int(sequence.generate_state(1)[0] % (2**31 - 1))
         self.cache = {}
+        self.spikes = {}
         self.brian2()
 
     def close(self) -> None:
@@ -216,8 +227,10 @@ class _IFNetwork:
             order = (synapse.j[:] // n_target, synapse.j[:] % n_target, synapse.i[:] % n_source)
             self.synapses[(source, target)] = (synapse, order)
         self.operation = b2.NetworkOperation(self._boundary, dt=period, when="start")
+        self.monitors = ({name: b2.SpikeMonitor(group, record=True) for name, group in self.groups.items()}
+                         if substrate.record_spikes else {})
         self.network = b2.Network(self.input_group, *self.groups.values(),
-                                  *[s for s, _ in self.synapses.values()], self.operation)
+                                  *[s for s, _ in self.synapses.values()], self.operation, *self.monitors.values())
 
     # ---------------------------------------------------------------- simulation
     def run(self, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
@@ -231,6 +244,8 @@ class _IFNetwork:
         self.stimulus.values[: batch.size] = values
         self.input_group.chunk_start = self.network.t
         self._write_parameters()
+        # (not named chunk_start: Brian2 resolves names in this frame and would warn of a clash)
+        run_started = float(self.network.t / self.b2.second)
         # Network.run() starts with a full gc.collect(); freezing the objects that exist now
         # keeps that from rescanning the whole heap at every chunk (0.3 s each in a big process)
         gc.freeze()
@@ -238,10 +253,21 @@ class _IFNetwork:
             self.network.run(self.n_presentations * self.substrate.presentation * self.b2.second)
         finally:
             gc.unfreeze()
+        self._drain_spikes(run_started, first_step * batch_size * self.substrate.presentation)
         self._close_presentation()
         if self.pending:
             self._apply_learning()
         return self.last_activities
+
+    def _drain_spikes(self, run_started: float, stream_start: float) -> None:
+        """Move this chunk's spikes into ``substrate.spikes`` (stream time) and clear the monitors."""
+        for name, monitor in self.monitors.items():
+            size = self.populations[name].size
+            index = np.asarray(monitor.i[:])
+            times = np.asarray(monitor.t[:] / self.b2.second) - run_started + stream_start
+            self.substrate.spikes.setdefault(name, []).append((index // size, index % size, times))
+            monitor.resize(0)  # SpikeMonitor.reinit is not implemented in Brian2 2.9
+            monitor.variables["N"].set_value(0)
 
     def _boundary(self) -> None:
         if self.started:

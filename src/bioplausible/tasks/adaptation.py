@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..circuits.base import Batch, Circuit
-from ..validation import check_choice, check_covariance, check_integer, check_positive
+from ..validation import check_array, check_choice, check_covariance, check_integer, check_positive
 from .base import Task, register_task, single
 from .datasets import natural_patch_covariances
 
@@ -70,7 +70,7 @@ class StatisticalAdaptation(Task):
         self.recovery_threshold = check_positive("recovery_threshold", recovery_threshold)
         self.n_blocks = None if n_blocks is None else check_integer("n_blocks", n_blocks, 1)
         if covariances is not None:
-            given = np.asarray(covariances, dtype=float)
+            given = check_array("covariances", covariances, finite=False)
             if given.ndim != 3:
                 raise ValueError(f"covariances must have shape (n_contexts, n, n), got {given.shape}")
             self._given = np.stack([check_covariance(f"covariances[{i}]", c) for i, c in enumerate(given)])

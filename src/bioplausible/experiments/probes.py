@@ -1,0 +1,275 @@
+"""Activity probes: record what a substrate hands to the circuit's rules, within a memory bound.
+
+Both substrates call ``circuit.learn(activities, batch)`` once per update with the activities
+of every population for that update's samples (rate fixed points on the rate substrate,
+decoded spike counts ``count/(r0 T) − offset`` on the spiking substrate). A :class:`Probe`
+intercepts that call, so it records the *same* quantity on every substrate, with no change
+to the substrates.
+
+Memory bound. A probe keeps at most ``chunk`` records in memory; a record is one recorded
+sample of every probed population for every ensemble member, ``8 K Σ_p u_p`` bytes (float64,
+K members, ``u_p`` recorded units of population p) plus ``8 (2 + K n_info)`` bytes of
+indices and labels. With ``spill`` set, full chunks are appended to an HDF5 (netCDF4) file
+and dropped, so the probe's memory stays below
+
+    chunk × 8 × (K Σ_p u_p + K n_info + 2) bytes
+
+however long the run (measured in ``tests/test_probes.py``). Without ``spill`` the chunks
+stay in memory (the whole recording, ``records × 8 × (...)``). Subsampling controls
+``records``: one update in ``every``, ``samples`` samples of each recorded update, at most
+``units`` units of each population (evenly spaced indices).
+
+The recording appears in the result as ``trace_<population>`` (seed, trace_time,
+``<population>_unit``) and ``trace_info_<label>`` (seed, trace_time), with coordinates
+``trace_time`` (index of the sample in the training stream) and ``trace_update``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..circuits.base import Batch, Circuit
+from ..validation import check_integer
+
+__all__ = ["Probe", "TraceRecorder", "TRACE_PREFIX", "TRACE_INFO_PREFIX"]
+
+TRACE_PREFIX = "trace_"
+TRACE_INFO_PREFIX = "trace_info_"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What to record of the activities every update hands to the circuit's rules.
+
+    Parameters
+    ----------
+    populations:
+        Population names to record (``None``: every population, inputs included, so the
+        stimulus is recorded beside the responses).
+    every:
+        Record one update in ``every``.
+    samples:
+        Samples recorded per recorded update (evenly spaced in the update's mini-batch);
+        ``None`` records all of them.
+    units:
+        At most this many units per population (evenly spaced indices); ``None``: all.
+    chunk:
+        Records held in memory before a chunk is flushed (the memory bound, see the module).
+    spill:
+        HDF5/netCDF file that full chunks are appended to; ``None`` keeps them in memory.
+    info:
+        Also record the batch's per-sample labels (e.g. the active context).
+    """
+
+    populations: tuple[str, ...] | None = None
+    every: int = 1
+    samples: int | None = 1
+    units: int | None = None
+    chunk: int = 4096
+    spill: str | os.PathLike[str] | None = None
+    info: bool = True
+
+    def __post_init__(self) -> None:
+        if self.populations is not None:
+            if isinstance(self.populations, str) or not all(isinstance(p, str) for p in self.populations):
+                raise TypeError(f"populations must be a sequence of names, got {self.populations!r}")
+            object.__setattr__(self, "populations", tuple(self.populations))
+        check_integer("every", self.every, 1)
+        if self.samples is not None:
+            check_integer("samples", self.samples, 1)
+        if self.units is not None:
+            check_integer("units", self.units, 1)
+        check_integer("chunk", self.chunk, 1)
+        if self.spill is not None and not isinstance(self.spill, (str, os.PathLike)):
+            raise TypeError(f"spill must be a path or None, got {type(self.spill).__name__}")
+        if not isinstance(self.info, bool):
+            raise TypeError(f"info must be a bool, got {self.info!r}")
+
+    def record_bytes(self, circuit: Circuit, ensemble_size: int, n_info: int = 1) -> int:
+        """Bytes of one record (one sample of every probed population, all members)."""
+        sizes = [_n_units(p.size, self.units) for p in circuit.populations()
+                 if self.populations is None or p.name in self.populations]
+        return 8 * (ensemble_size * (sum(sizes) + (n_info if self.info else 0)) + 2)
+
+    def memory_bound(self, circuit: Circuit, ensemble_size: int, n_info: int = 1) -> int:
+        """Upper bound (bytes) of the probe's buffered data when it spills to disk."""
+        return self.chunk * self.record_bytes(circuit, ensemble_size, n_info)
+
+
+class TraceRecorder:
+    """Runs the probes of one :func:`~bioplausible.run` call (used by the runner)."""
+
+    def __init__(self, probes: Sequence[Probe], circuit: Circuit, seeds: list[int], batch_size: int,
+                 first_update: int) -> None:
+        if len(probes) > 1:
+            raise ValueError("probes may hold at most one Probe object (it can name several populations)")
+        self.probe = probes[0] if probes else None
+        self.circuit, self.seeds, self.batch_size = circuit, seeds, batch_size
+        self.update = first_update
+        if self.probe is None:
+            return
+        names = [p.name for p in circuit.populations()]
+        wanted = list(self.probe.populations) if self.probe.populations is not None else names
+        unknown = [n for n in wanted if n not in names]
+        if unknown:
+            raise ValueError(f"probes: unknown populations {unknown}; available: {names}")
+        sizes = {p.name: p.size for p in circuit.populations()}
+        self.units = {n: _subsample(sizes[n], self.probe.units) for n in wanted}
+        self.samples = _subsample(batch_size, self.probe.samples)
+        self.buffer: list[dict[str, np.ndarray]] = []
+        self.buffered = 0
+        self.chunks: list[dict[str, np.ndarray]] = []
+        self.info_keys: list[str] | None = None
+        self.spill = None if self.probe.spill is None else Path(self.probe.spill)
+        self._file: Any = None
+        self.peak_buffer_bytes = 0
+
+    # ---------------------------------------------------------------- capture
+    @contextlib.contextmanager
+    def attached(self) -> Iterator[None]:
+        """Wrap ``circuit.learn`` for the duration of the run (removed afterwards)."""
+        if self.probe is None:
+            yield
+            return
+        original = self.circuit.learn
+
+        def learn(activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+            self.capture(activities, batch)
+            original(activities, batch)
+
+        self.circuit.learn = learn  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            del self.circuit.learn
+            self.flush(final=True)
+
+    def capture(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        update = self.update
+        self.update += 1
+        if update % self.probe.every:
+            return
+        size = batch.size
+        index = self.samples[self.samples < size]
+        record = {"update": np.full(index.size, update), "time": update * self.batch_size + index}
+        ensemble = len(self.seeds)
+        for name, units in self.units.items():
+            if name in activities:
+                values = np.asarray(activities[name], dtype=float)
+                record[TRACE_PREFIX + name] = values.reshape(ensemble, size, -1)[:, index][..., units]
+            else:  # a substrate that does not produce this population: keep the shape, mark missing
+                record[TRACE_PREFIX + name] = np.full((ensemble, index.size, units.size), np.nan)
+        if self.probe.info:
+            if self.info_keys is None:
+                self.info_keys = [k for k, v in batch.info.items() if np.asarray(v).shape[-1:] == (size,)]
+            for key in self.info_keys:
+                values = np.asarray(batch.info[key], dtype=float).reshape(ensemble, size)
+                record[TRACE_INFO_PREFIX + key] = values[:, index]
+        self.buffer.append(record)
+        self.buffered += index.size
+        self.peak_buffer_bytes = max(self.peak_buffer_bytes, _nbytes(self.buffer))
+        if self.buffered >= self.probe.chunk:
+            self.flush()
+
+    def flush(self, final: bool = False) -> None:
+        if not self.buffer:
+            return
+        chunk = {key: np.concatenate([r[key] for r in self.buffer], axis=0 if key in ("update", "time") else 1)
+                 for key in self.buffer[0]}
+        self.buffer, self.buffered = [], 0
+        if self.spill is None:
+            self.chunks.append(chunk)
+        else:
+            self._append(chunk)
+        if final and self._file is not None:
+            self._file.close()
+            self._file = None
+
+    # ---------------------------------------------------------------- storage
+    def _append(self, chunk: dict[str, np.ndarray]) -> None:
+        import h5netcdf
+
+        if self._file is None:
+            self.spill.parent.mkdir(parents=True, exist_ok=True)
+            self._file = h5netcdf.File(self.spill, "w")
+            self._file.dimensions = {"seed": len(self.seeds), "trace_time": None,
+                                     **{f"{n}_unit": u.size for n, u in self.units.items()}}
+            self._file.create_variable("seed", ("seed",), data=np.asarray(self.seeds))
+            for name, units in self.units.items():
+                self._file.create_variable(f"{name}_unit", (f"{name}_unit",), data=units)
+            for key, value in chunk.items():
+                dims = _dims(key)
+                self._file.create_variable(_variable(key), dims, dtype=value.dtype,
+                                           chunks=tuple(min(self.probe.chunk, 1 << 16) if d == "trace_time"
+                                                        else self._file.dimensions[d].size for d in dims))
+        start = self._file.dimensions["trace_time"].size
+        stop = start + chunk["time"].size
+        self._file.resize_dimension("trace_time", stop)
+        for key, value in chunk.items():
+            variable = self._file.variables[_variable(key)]
+            if key in ("update", "time"):
+                variable[start:stop] = value
+            else:
+                variable[:, start:stop, ...] = value
+        self._file.flush()
+
+    def merge(self, dataset: xr.Dataset) -> xr.Dataset:
+        """Add the recorded traces to the run's dataset (lazily from the spill file)."""
+        if self.probe is None:
+            return dataset
+        if self.spill is not None:
+            if not self.spill.exists():
+                return dataset
+            traces = xr.open_dataset(self.spill, engine="h5netcdf").set_coords("trace_update")
+            traces = traces.drop_vars("seed").assign_coords(seed=dataset["seed"].values)
+            merged = xr.merge([dataset, traces], combine_attrs="override")
+            merged.attrs["trace_spill"] = str(self.spill)
+        else:
+            if not self.chunks:
+                return dataset
+            chunk = {key: np.concatenate([c[key] for c in self.chunks], axis=0 if key in ("update", "time") else 1)
+                     for key in self.chunks[0]}
+            data = {_variable(k): (_dims(k), v) for k, v in chunk.items() if k not in ("update", "time")}
+            coords = {"trace_time": chunk["time"], "trace_update": ("trace_time", chunk["update"]),
+                      **{f"{n}_unit": u for n, u in self.units.items()}}
+            merged = xr.merge([dataset, xr.Dataset(data, coords=coords)], combine_attrs="override")
+        merged.attrs["trace_every"] = self.probe.every
+        merged.attrs["trace_record_bytes"] = int(self.probe.record_bytes(self.circuit, len(self.seeds),
+                                                                         len(self.info_keys or [])))
+        merged.attrs["trace_chunk"] = self.probe.chunk
+        merged.attrs["trace_peak_buffer_bytes"] = int(self.peak_buffer_bytes)
+        return merged
+
+
+def _variable(key: str) -> str:
+    return {"time": "trace_time", "update": "trace_update"}.get(key, key)
+
+
+def _dims(key: str) -> tuple[str, ...]:
+    if key in ("time", "update"):
+        return ("trace_time",)
+    if key.startswith(TRACE_INFO_PREFIX):
+        return ("seed", "trace_time")
+    return ("seed", "trace_time", f"{key[len(TRACE_PREFIX):]}_unit")
+
+
+def _subsample(size: int, count: int | None) -> np.ndarray:
+    if count is None or count >= size:
+        return np.arange(size)
+    return np.unique(np.linspace(0, size - 1, count).round().astype(int))
+
+
+def _n_units(size: int, count: int | None) -> int:
+    return _subsample(size, count).size
+
+
+def _nbytes(records: list[dict[str, np.ndarray]]) -> int:
+    return sum(v.nbytes for r in records for v in r.values())

@@ -1,0 +1,127 @@
+"""The comparison harness: tidy table, same data for every circuit, figures, CLI output."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import bioplausible as bpl  # noqa: E402
+from bioplausible.cli import main  # noqa: E402
+from bioplausible.experiments import compare as compare_module  # noqa: E402
+from bioplausible.experiments.compare import substrate_agreement, summary_table  # noqa: E402
+from bioplausible.experiments.probes import Probe  # noqa: E402
+from bioplausible.plotting import (  # noqa: E402
+    plot_final_metric,
+    plot_learning_curves,
+    plot_substrate_agreement,
+    save_comparison_figures,
+)
+
+TASK = bpl.tasks.StatisticalAdaptation(n_inputs=3, n_contexts=2, samples_per_context=60)
+
+
+def test_compare_is_tidy_one_row_per_circuit_seed_substrate_metric_step():
+    frame = bpl.compare(["direct-whitening", bpl.circuits.InterneuronWhitening(learning_rate=0.02)], TASK,
+                        seeds=[0, 1, 2], steps=120)
+    assert list(frame.columns[:8]) == ["circuit", "family", "task", "substrate", "seed", "step", "metric", "value"]
+    over_steps = frame[frame["step"].notna()]
+    n_steps = over_steps["step"].nunique()
+    n_metrics = over_steps["metric"].nunique()
+    assert n_steps == 120 // TASK.default_eval_every + 1
+    assert len(over_steps) == 2 * 3 * n_metrics * n_steps
+    assert not frame.duplicated(["circuit", "substrate", "seed", "metric", "step"]).any()
+    table = summary_table(frame)
+    assert set(table["metric"]) == {"whitening_error", "recovery_time"}
+
+
+def test_same_seed_gives_every_circuit_the_same_task_data(monkeypatch):
+    results = []
+
+    def recording_run(*args, **kwargs):
+        results.append(bpl.run(*args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(compare_module, "run", recording_run)
+    circuits = [bpl.circuits.DirectWhitening(), bpl.circuits.InterneuronWhitening(), bpl.circuits.GainWhitening()]
+    bpl.compare(circuits, TASK, seeds=[3, 4], steps=50, probes=[Probe(populations=("stimulus",), samples=None)])
+    stimuli = [r.dataset["trace_stimulus"].values for r in results]
+    contexts = [r.dataset["trace_info_context"].values for r in results]
+    for other, context in zip(stimuli[1:], contexts[1:]):
+        np.testing.assert_array_equal(other, stimuli[0])
+        np.testing.assert_array_equal(context, contexts[0])
+    assert not np.array_equal(stimuli[0][0], stimuli[0][1])  # different seeds, different data
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"circuits": []}, "circuits"),
+    ({"circuits": "direct-whitening"}, "circuits"),
+    ({"circuits": [object()]}, "circuits"),
+    ({"task": 3}, "task"),
+    ({"seeds": []}, "seeds"),
+    ({"seeds": 3}, "seeds"),
+    ({"substrates": ["analog"]}, "substrates"),
+    ({"substrates": "rate"}, "substrates"),
+])
+def test_compare_names_bad_arguments(kwargs, message):
+    arguments = {"circuits": ["direct-whitening"], "task": TASK, "seeds": [0], **kwargs}
+    with pytest.raises((TypeError, ValueError), match=message):
+        bpl.compare(**arguments)
+
+
+def _fake_two_substrate_frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for circuit in ("a", "b"):
+        for substrate in ("rate", "spiking"):
+            for seed in range(3):
+                for step in (0, 10, 20):
+                    value = 1.0 / (1 + step) + 0.01 * rng.standard_normal()
+                    rows.append((circuit, "adaptation", "adaptation", substrate, seed, step, "whitening_error", value))
+                rows.append((circuit, "adaptation", "adaptation", substrate, seed, np.nan, "recovery_time", 5.0))
+    return pd.DataFrame(rows, columns=["circuit", "family", "task", "substrate", "seed", "step", "metric", "value"])
+
+
+def test_substrate_agreement_and_plots():
+    frame = _fake_two_substrate_frame()
+    agreement = substrate_agreement(frame)
+    assert len(agreement) == 2 * 3 * 2  # circuits × seeds × headline metrics
+    np.testing.assert_allclose(agreement["difference"], agreement["spiking"] - agreement["rate"])
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 3)
+    plot_learning_curves(frame, "whitening_error", axes[0])
+    plot_final_metric(frame, "recovery_time", axes[1])
+    plot_substrate_agreement(frame, "whitening_error", axes[2])
+    assert len(axes[2].collections) == 2  # one scatter per circuit
+    assert len(axes[0].lines) == 4  # circuit × substrate
+    plt.close(figure)
+    with pytest.raises(ValueError, match="both"):
+        plot_substrate_agreement(frame[frame["substrate"] == "rate"], "whitening_error")
+
+
+def test_comparison_figures(tmp_path):
+    written = save_comparison_figures(_fake_two_substrate_frame(), tmp_path)
+    assert sorted(p.name for p in written) == ["adaptation.png", "agreement.png"]
+    assert all(p.stat().st_size > 1000 for p in written)
+
+
+def test_cli_compare_writes_table_and_figures_atomically(tmp_path, capsys):
+    out = tmp_path / "results"
+    assert main(["compare", "--family", "adaptation", "--seeds", "2", "--substrate", "rate", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "whitening_error" in printed and "direct-whitening" in printed
+    assert {p.name for p in out.iterdir()} == {"results.csv", "summary.csv", "adaptation.png"}
+    assert [p.name for p in tmp_path.iterdir()] == ["results"]  # no staging folder left behind
+    frame = pd.read_csv(out / "results.csv")
+    assert set(frame["seed"]) == {0, 1} and set(frame["substrate"]) == {"rate"}
+
+
+def test_cli_compare_rejects_unknown_family(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["compare", "--family", "astrology", "--substrate", "rate", "--out", str(tmp_path)])
+    assert not any(tmp_path.iterdir())
