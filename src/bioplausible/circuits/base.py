@@ -128,6 +128,8 @@ class Circuit(ABC):
     quick_params: ClassVar[dict[str, Any]] = {}
     #: Whether the quick comparison also runs this circuit on the spiking substrate.
     quick_spiking: ClassVar[bool] = False
+    #: Steps of the quick comparison for this circuit when it must differ from the task's.
+    quick_steps: ClassVar[int | None] = None
 
     def __init__(self, **parameters: Any) -> None:
         self.params = self.Parameters(**parameters)

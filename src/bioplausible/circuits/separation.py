@@ -867,6 +867,7 @@ class DetMaxWSM(Circuit):
     Parameters = DetMaxParameters
     task_keys = ("domain", "n_sources")
     quick_params = {"max_iterations": 200}
+    quick_steps = 1000  # ≈ 10 ms per sample: the slowest circuit of the family
     spiking_model = "detmax-wsm"
 
     def __init__(self, **parameters: Any) -> None:
@@ -931,10 +932,11 @@ class DetMaxWSM(Circuit):
         d1, d2 = s["hidden_gains"], s["output_gains"]
         m_h, m_y, w_yh = s["hidden_lateral"], s["output_lateral"], s["output_input"]
         effective = (1 - beta) * m_h + beta * d1[..., :, None] * m_h * d1[..., None, :] - (1 - beta) * (
-            np.swapaxes(w_yh, -1, -2) @ np.linalg.solve(m_y, w_yh)
+            np.swapaxes(w_yh, -1, -2) @ np.linalg.pinv(m_y) @ w_yh
         )
-        hidden = np.linalg.solve(effective, beta * d1[..., :, None] * s["hidden_input"])
-        return np.linalg.solve(m_y, w_yh @ hidden) / d2[..., :, None]
+        # pseudo-inverses: early in learning M_Y or the effective matrix can be (near) singular
+        hidden = np.linalg.pinv(effective) @ (beta * d1[..., :, None] * s["hidden_input"])
+        return np.linalg.pinv(m_y) @ (w_yh @ hidden) / d2[..., :, None]
 
     def respond(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
         s, p = self.state, self.params

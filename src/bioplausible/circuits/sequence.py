@@ -671,6 +671,7 @@ class MixedNet(SequenceCircuit):
     """
 
     name = "mixednet"
+    quick_spiking = False  # its delayed replay takes ≈ 30 s in the quick comparison
     description = "mixed-timescale sequence memory: symmetric hold + delayed advance (Sompolinsky & Kanter 1986)"
     Parameters = MixedParameters
 

@@ -113,8 +113,9 @@ def default_comparison(
                 continue
             circuit = cls(**(cls.quick_params if quick else {}))
             wanted = [s for s in substrates if s == "rate" or not quick or cls.quick_spiking]
+            circuit_steps = (cls.quick_steps or steps) if quick else steps
             frames.append(compare(
-                [circuit], task, seeds, wanted, steps, progress=progress,
+                [circuit], task, seeds, wanted, circuit_steps, progress=progress,
                 substrate_options={"spiking": task_cls.quick_spiking_options},
             ))
     return pd.concat(frames, ignore_index=True)

@@ -87,7 +87,7 @@ class SourceSeparation(Task):
     default_steps = 100_000
     default_batch_size = 1
     default_eval_every = 10_000
-    quick_steps = 20_000
+    quick_steps = 10_000
     quick_spiking_options = {"rate_unit": 100.0, "presentation": 0.1, "dt": 1e-3}
 
     def __init__(
