@@ -338,7 +338,7 @@ def sinr_db(sources: np.ndarray, outputs: np.ndarray, centre: bool = False) -> f
     largest ``|cos|`` is taken (greedy, may repeat), sign-fixed and scaled by least squares;
     then ``g_j = ⟨y_j − ȳ_j, s_j − s̄_j⟩/‖s_j − s̄_j‖²``, ``z_j = g_j (s_j − s̄_j) + ȳ_j`` and
     ``SINR = 10 log10(‖Z‖²_F / ‖Y − Z‖²_F)``. ``centre=True`` (simplex) centres S and Y first.
-    Returns ``inf`` for a perfect separator.
+    Returns ``inf`` for a perfect separator and ``nan`` for all-zero outputs.
     """
     s, y = _matched_outputs(sources, outputs, centre)
     s_centred = s - s.mean(axis=1, keepdims=True)
@@ -348,6 +348,8 @@ def sinr_db(sources: np.ndarray, outputs: np.ndarray, centre: bool = False) -> f
     z = gain[:, None] * s_centred + y_mean
     residual = float(np.sum((y - z) ** 2))
     signal = float(np.sum(z**2))
+    if signal == 0.0:  # silent (or constant-zero) outputs carry no source: not a perfect separator
+        return float("nan") if residual == 0.0 else float("-inf")
     if residual <= 1e-300 * max(signal, 1.0) or residual == 0.0:
         return float("inf")
     return float(10.0 * np.log10(signal / residual))
