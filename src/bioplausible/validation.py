@@ -102,3 +102,19 @@ def check_covariance(name: str, value: Any, size: int | None = None) -> np.ndarr
             f"{name} must be positive definite; its smallest eigenvalue is {smallest:.3g}"
         ) from None
     return matrix
+
+
+def check_pair(name: str, value: Any, length: int = 2) -> tuple[Any, ...]:
+    """A list/tuple/array of exactly ``length`` entries (checked item by item by the caller)."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{name} must be a sequence of {length} values, got {value!r}")
+    if len(value) != length:
+        raise ValueError(f"{name} must hold {length} values, got {value!r}")
+    return tuple(value)
+
+
+def check_sequence(name: str, value: Any) -> tuple[Any, ...]:
+    """A non-string sequence (list, tuple, array) of any length."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{name} must be a sequence, got {value!r}")
+    return tuple(value)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..rules import separation as rules
-from ..validation import check_choice, check_integer, check_positive, check_real
+from ..validation import check_choice, check_integer, check_pair, check_positive, check_real
 from .base import (
     Batch,
     Circuit,
@@ -820,9 +820,7 @@ class DetMaxParameters(Parameters):
         check_real("beta", self.beta, 0.0, 1.0, inclusive=False)
         check_real("zeta", self.zeta, 0.0, 1.0)
         for name in ("gain_rates", "initial_gains", "min_gains", "max_gains", "lateral_scales"):
-            value = getattr(self, name)
-            if len(value) != 2:
-                raise ValueError(f"{name} must hold two values (layer h, layer y), got {value!r}")
+            value = check_pair(name, getattr(self, name))
             for index, item in enumerate(value):
                 check_positive(f"{name}[{index}]", item)
         for index in range(2):

@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..rules import sequence as rules
-from ..validation import check_choice, check_integer, check_positive, check_real
+from ..validation import check_choice, check_integer, check_positive, check_real, check_sequence
 from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
 
 __all__ = [
@@ -648,7 +648,7 @@ class MixedParameters(SequenceParameters):
         super().validate()
         check_integer("delay", self.delay, 0)
         if self.delays is not None:
-            if len(self.delays) == 0:
+            if len(check_sequence("delays", self.delays)) == 0:
                 raise ValueError("delays must hold at least one delay, got an empty sequence")
             for i, d in enumerate(self.delays):
                 check_integer(f"delays[{i}]", d, 0)

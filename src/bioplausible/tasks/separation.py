@@ -48,6 +48,8 @@ from ..circuits.base import Batch, Circuit
 from ..validation import check_choice, check_integer, check_real
 from .base import Task, register_task, single
 
+_STREAM_BLOCK = 1024  # samples drawn at a time for the training stream
+
 __all__ = [
     "SourceSeparation",
     "DOMAINS",
@@ -117,7 +119,7 @@ class SourceSeparation(Task):
             "correlation_structure", correlation_structure, ["equicorrelated", "toeplitz"]
         )
         self.mixing = check_choice("mixing", mixing, ["gaussian", "uniform", "laplace"])
-        self.snr_db = None if snr_db is None else check_real("snr_db", snr_db)
+        self.snr_db = None if snr_db is None else check_real("snr_db", snr_db, -100.0, 300.0)
         self.evaluation_samples = check_integer("evaluation_samples", evaluation_samples, 10)
         self.shuffle_images = bool(shuffle_images)
         self.image_side = check_integer("image_side", image_side, 4)
@@ -136,6 +138,8 @@ class SourceSeparation(Task):
     # ------------------------------------------------------------------ data
     def _generate(self) -> None:
         rng = self._require_reset()
+        self._buffer: list[tuple[np.ndarray, np.ndarray]] = []
+        self._buffered = 0
         n, m = self.n_sources, self.n_mixtures
         if self.mixing == "gaussian":
             self.mixing_matrix = rng.standard_normal((m, n))
@@ -180,10 +184,19 @@ class SourceSeparation(Task):
         return np.concatenate(rows)
 
     def next_batch(self, size: int) -> Batch:
+        """The next ``size`` samples. The stream is drawn in fixed blocks, so it does not depend
+        on how it is cut into batches (a resumed run sees the same samples as an unbroken one)."""
         rng = self._require_reset()
-        sources = self._draw_sources(size, rng)
-        mixtures = sources @ self.mixing_matrix.T + rng.standard_normal((size, self.n_mixtures)) * self.noise_std
-        return Batch(mixtures, info={"sources": sources})
+        while self._buffered < size:
+            sources = self._draw_sources(_STREAM_BLOCK, rng)
+            noise = rng.standard_normal((_STREAM_BLOCK, self.n_mixtures)) * self.noise_std
+            self._buffer.append((sources @ self.mixing_matrix.T + noise, sources))
+            self._buffered += _STREAM_BLOCK
+        mixtures = np.concatenate([m for m, _ in self._buffer])
+        sources = np.concatenate([s for _, s in self._buffer])
+        self._buffer = [(mixtures[size:], sources[size:])]
+        self._buffered -= size
+        return Batch(mixtures[:size], info={"sources": sources[:size]})
 
     def evaluation_set(self) -> Batch:
         return Batch(self.evaluation_mixtures, info={"sources": self.evaluation_sources})
