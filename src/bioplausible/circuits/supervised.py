@@ -35,6 +35,7 @@ the broadcast error ``R_k ε`` (or Bδ, Wᵀδ) is the per-neuron modulator of t
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -249,11 +250,11 @@ class LayeredCircuit(Circuit):
                 )
         return updates
 
+    @abstractmethod
     def _hidden_updates(
         self, layers: list[np.ndarray], error: np.ndarray, updates: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
         """Deltas of the hidden layers' arrays; ``updates`` holds the output layer's so far."""
-        raise NotImplementedError
 
     def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
         if batch.targets is None:
@@ -497,9 +498,9 @@ class FeedbackAlignmentParameters(MLPParameters):
 class _BackwardPathCircuit(LayeredCircuit):
     """BP and FA: the error travels down the layers, ``δ_k = f'(u_k) ⊙ B_{k+1} δ_{k+1}``."""
 
+    @abstractmethod
     def _feedback(self, k: int) -> np.ndarray:
         """``B_{k+1}`` (K, n_k, n_{k+1}) carrying δ_{k+1} to hidden layer k."""
-        raise NotImplementedError
 
     def _hidden_updates(
         self, layers: list[np.ndarray], error: np.ndarray, updates: dict[str, np.ndarray]
