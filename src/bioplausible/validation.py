@@ -118,3 +118,66 @@ def check_sequence(name: str, value: Any) -> tuple[Any, ...]:
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
         raise TypeError(f"{name} must be a sequence, got {value!r}")
     return tuple(value)
+
+
+#: The mixed polytope of the CorInfoMax paper's general-polytope experiment (CIM-BSS
+#: ``Simulations/General_Polytope/CorInfoMax_GeneralPolytope5dimV4.py``).
+DEFAULT_POLYTOPE = {"signed_dims": (0, 1, 3), "nonnegative_dims": (2, 4), "sparse_groups": ((0, 1, 4), (1, 2, 3))}
+
+
+def check_polytope_structure(
+    n_sources: int, signed_dims: Any = None, nonnegative_dims: Any = None, sparse_groups: Any = None
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, ...], ...]]:
+    """Normalise and check a mixed polytope ``{s: s_i ∈ [−1, 1] (i signed), s_i ∈ [0, 1]
+    (i nonnegative), ‖s_J‖₁ ≤ 1 for every J in sparse_groups}``.
+
+    Every coordinate is either signed or nonnegative (so the set is bounded): give one of
+    ``signed_dims``/``nonnegative_dims`` and the other is its complement. ``None`` for both
+    takes :data:`DEFAULT_POLYTOPE` (5 dimensions), as does ``sparse_groups=None``; an empty
+    ``sparse_groups`` is a mixed box. Returns sorted index tuples.
+    """
+    if signed_dims is None and nonnegative_dims is None:
+        if n_sources != 5:
+            raise ValueError(
+                f"the default polytope is 5-dimensional; for n_sources={n_sources} give signed_dims or "
+                "nonnegative_dims (and sparse_groups)"
+            )
+        signed_dims, nonnegative_dims = DEFAULT_POLYTOPE["signed_dims"], DEFAULT_POLYTOPE["nonnegative_dims"]
+    if sparse_groups is None:
+        if n_sources != 5:
+            raise ValueError(f"the default sparse_groups are 5-dimensional; for n_sources={n_sources} give them")
+        sparse_groups = DEFAULT_POLYTOPE["sparse_groups"]
+    every = set(range(n_sources))
+    signed = None if signed_dims is None else _index_set("signed_dims", signed_dims, n_sources)
+    nonnegative = None if nonnegative_dims is None else _index_set("nonnegative_dims", nonnegative_dims, n_sources)
+    signed = every - set(nonnegative) if signed is None else signed
+    nonnegative = every - set(signed) if nonnegative is None else nonnegative
+    both = set(signed) & set(nonnegative)
+    if both:
+        raise ValueError(f"coordinates {sorted(both)} are in both signed_dims and nonnegative_dims")
+    missing = every - set(signed) - set(nonnegative)
+    if missing:
+        raise ValueError(
+            f"coordinates {sorted(missing)} are in neither signed_dims nor nonnegative_dims: every coordinate "
+            "needs a box bound (the polytope must be bounded)"
+        )
+    groups = check_sequence("sparse_groups", sparse_groups)
+    checked = []
+    for index, group in enumerate(groups):
+        members = _index_set(f"sparse_groups[{index}]", group, n_sources)
+        if not members:
+            raise ValueError(f"sparse_groups[{index}] is empty; each group needs at least one coordinate")
+        checked.append(members)
+    return tuple(sorted(signed)), tuple(sorted(nonnegative)), tuple(checked)
+
+
+def _index_set(name: str, value: Any, size: int) -> tuple[int, ...]:
+    """Distinct integer indices in ``[0, size)``, sorted."""
+    items = check_sequence(name, value)
+    indices = [check_integer(f"{name}[{i}]", item) for i, item in enumerate(items)]
+    outside = [i for i in indices if not 0 <= i < size]
+    if outside:
+        raise ValueError(f"{name} holds indices {outside} outside 0..{size - 1} (n_sources={size})")
+    if len(set(indices)) != len(indices):
+        raise ValueError(f"{name} repeats an index: {list(items)}")
+    return tuple(sorted(indices))

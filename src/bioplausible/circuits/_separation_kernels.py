@@ -12,19 +12,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-# domain codes: 0 antisparse, 1 nonnegative antisparse, 2 sparse, 3 nonnegative sparse, 4 simplex
+# domain codes: 0 antisparse, 1 nonnegative antisparse, 2 sparse, 3 nonnegative sparse, 4 simplex,
+# 5 mixed polytope (nonnegative mask (n,) and group membership (G, n), one threshold per group)
 
 
 @njit(cache=True, parallel=True)
 def corinfomax_stream(
     feedforward, lateral, error_gain, inputs, gamma_y, forgetting_y, learning_rate, decay, domain,
-    lr_start, lr_stop, max_iterations, tolerance, threshold_rate, outputs, steps,
+    lr_start, lr_stop, max_iterations, tolerance, threshold_rate, outputs, steps, nonnegative, groups,
 ):  # pragma: no cover - compiled
     """Process ``inputs`` (K, S, m) sample by sample, updating ``feedforward`` W (K, n, m)
     and ``lateral`` B_y (K, n, n) in place; write the settled outputs (K, S, n) and the
-    settling steps (K, S)."""
+    settling steps (K, S). ``nonnegative`` (n,) and ``groups`` (G, n) are boolean masks of
+    the polytope domain (code 5; ignored otherwise)."""
     members, samples, m = inputs.shape
     n = feedforward.shape[1]
+    n_groups = groups.shape[0]
     for k in prange(members):
         W = feedforward[k]
         B = lateral[k]
@@ -35,6 +38,7 @@ def corinfomax_stream(
         new = np.empty(n)
         z = np.empty(n)
         recurrent = np.empty((n, n))
+        levels = np.empty(n_groups)
         for t in range(samples):
             x = inputs[k, t]
             for i in range(n):
@@ -50,6 +54,8 @@ def corinfomax_stream(
                 drive[i] = acc
                 y[i] = 0.0
             threshold = 0.0
+            for g in range(n_groups):
+                levels[g] = 0.0
             used = max_iterations
             for it in range(max_iterations):
                 rate = max(lr_start / (it + 1), lr_stop)
@@ -65,6 +71,21 @@ def corinfomax_stream(
                 elif domain == 1:
                     for i in range(n):
                         new[i] = min(max(new[i], 0.0), 1.0)
+                elif domain == 5:  # groups in order on the shrunk y, then the box clip
+                    for g in range(n_groups):
+                        total = 0.0
+                        for i in range(n):
+                            if groups[g, i]:
+                                if nonnegative[i]:
+                                    shifted = new[i] - levels[g]
+                                    new[i] = shifted if shifted > 0.0 else 0.0
+                                else:
+                                    magnitude = abs(new[i]) - levels[g]
+                                    new[i] = np.sign(new[i]) * magnitude if magnitude > 0.0 else 0.0
+                                total += abs(new[i])
+                        levels[g] = max(levels[g] + threshold_rate * (total - 1.0), 0.0)
+                    for i in range(n):
+                        new[i] = min(max(new[i], 0.0 if nonnegative[i] else -1.0), 1.0)
                 elif domain == 2:
                     for i in range(n):
                         magnitude = abs(new[i]) - threshold

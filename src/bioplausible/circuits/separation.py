@@ -28,7 +28,14 @@ from typing import Any
 import numpy as np
 
 from ..rules import separation as rules
-from ..validation import check_choice, check_integer, check_pair, check_positive, check_real
+from ..validation import (
+    check_choice,
+    check_integer,
+    check_pair,
+    check_polytope_structure,
+    check_positive,
+    check_real,
+)
 from .base import (
     Batch,
     Circuit,
@@ -46,12 +53,15 @@ __all__ = [
     "DetMaxWSM",
     "CORINFOMAX_PRESETS",
     "project_domain",
+    "threshold_shape",
     "corinfomax_settle",
     "nonnegative_fixed_point",
     "numba_available",
 ]
 
-DOMAINS = ("antisparse", "nonnegative-antisparse", "sparse", "nonnegative-sparse", "simplex")
+DOMAINS = ("antisparse", "nonnegative-antisparse", "sparse", "nonnegative-sparse", "simplex", "polytope")
+#: Parameters that carry the mixed polytope's structure (domain ``"polytope"``).
+POLYTOPE_KEYS = ("signed_dims", "nonnegative_dims", "sparse_groups")
 _DOMAIN_CODE = {name: code for code, name in enumerate(DOMAINS)}
 
 #: Per-domain defaults (spec §2.5; authors' simulation scripts): λ_y, λ_e, B_y(0) scale,
@@ -68,6 +78,11 @@ CORINFOMAX_PRESETS: dict[str, dict[str, float]] = {
                                learning_rate=0.03, neural_lr_start=0.1, neural_lr_stop=1e-3, threshold_rate=1.0),
     "simplex": dict(forgetting_y=0.99, forgetting_e=0.99, initial_lateral=5.0, error_lateral=1000.0,
                     learning_rate=0.03, neural_lr_start=0.1, neural_lr_stop=1e-3, threshold_rate=0.05),
+    # CIM-BSS Simulations/General_Polytope/CorInfoMax_GeneralPolytope5dimV4.py, setup 1 (setup 2:
+    # B_e = 2500 I). η_λ: the script leaves fit_batch_general_polytope's default stlambd_lr = 0.05
+    # (the spec's table says 1; see the benchmark for both).
+    "polytope": dict(forgetting_y=0.99, forgetting_e=0.99, initial_lateral=5.0, error_lateral=1000.0,
+                     learning_rate=0.05, neural_lr_start=0.1, neural_lr_stop=1e-10, threshold_rate=0.05),
 }
 
 
@@ -82,14 +97,33 @@ def numba_available() -> bool:
 
 # ============================================================================ projections
 def project_domain(
-    values: np.ndarray, threshold: np.ndarray, domain: str, threshold_rate: float
+    values: np.ndarray,
+    threshold: np.ndarray,
+    domain: str,
+    threshold_rate: float,
+    *,
+    nonnegative_dims: tuple[int, ...] | None = None,
+    sparse_groups: tuple[tuple[int, ...], ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One step of the output nonlinearity ``P_dom`` (spec §1.1), vectorised over rows.
 
     Boxes: clipping. ℓ1 and simplex domains: soft threshold by the inhibitory unit's
     ``λ`` (``threshold``, one per row), then ``λ ← max(λ + η_λ(‖y‖₁ − 1), 0)`` (simplex:
     ``λ ← λ + η_λ(Σy − 1)``, unclipped). Returns the projected values and the new λ.
+
+    ``"polytope"`` (the mixed polytope of ``nonnegative_dims`` and ``sparse_groups``; ``None``
+    takes the paper's 5-dim one): one inhibitory unit per group, ``threshold`` (..., G). Group
+    by group in order, ``y_J ← sign(y_J) max(|y_J| − λ_k, 0)`` on its signed coordinates and
+    ``max(y_J − λ_k, 0)`` on its nonnegative ones, then ``λ_k ← max(λ_k + η_λ(‖y_J‖₁ − 1), 0)``;
+    finally signed coordinates are clipped to [−1, 1], nonnegative ones to [0, 1]. Verified
+    in the authors' code (CIM-BSS ``OnlineCorInfoMax.run_neural_dynamics_general_polytope``):
+    groups are processed sequentially on the already-shrunk y, so a coordinate in two groups
+    is shrunk by the sum of their λ's (soft thresholds compose: S_b ∘ S_a = S_{a+b}), which
+    is also the KKT form of the Euclidean projection onto the intersection.
     """
+    if domain == "polytope":
+        return _project_polytope(values, threshold, threshold_rate, *_polytope_masks(
+            values.shape[-1], nonnegative_dims, sparse_groups))
     if domain == "antisparse":
         return np.clip(values, -1.0, 1.0), threshold
     if domain == "nonnegative-antisparse":
@@ -104,6 +138,56 @@ def project_domain(
     return shrunk, threshold + threshold_rate * excess
 
 
+def threshold_shape(domain: str, sparse_groups: tuple[tuple[int, ...], ...] | None = None) -> tuple[int, ...]:
+    """Trailing shape of the inhibitory threshold state per row: ``(G,)`` for the polytope
+    (one unit per sparse group; ``None``: the paper's two), ``()`` otherwise."""
+    if domain != "polytope":
+        return ()
+    return (len(_default_groups(sparse_groups)),)
+
+
+def polytope_options(params: Any) -> dict[str, Any]:
+    """The keyword arguments :func:`project_domain` needs for a circuit's ``params``."""
+    if params.domain != "polytope":
+        return {}
+    return {"nonnegative_dims": params.nonnegative_dims, "sparse_groups": params.sparse_groups}
+
+
+def _default_groups(sparse_groups: tuple[tuple[int, ...], ...] | None) -> tuple[tuple[int, ...], ...]:
+    return check_polytope_structure(5)[2] if sparse_groups is None else sparse_groups
+
+
+def _polytope_masks(
+    n: int, nonnegative_dims: tuple[int, ...] | None, sparse_groups: tuple[tuple[int, ...], ...] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks: nonnegative coordinates (n,) and group membership (G, n)."""
+    if nonnegative_dims is None:
+        nonnegative_dims = check_polytope_structure(n)[1]
+    groups = _default_groups(sparse_groups)
+    nonnegative = np.zeros(n, dtype=bool)
+    nonnegative[list(nonnegative_dims)] = True
+    members = np.zeros((len(groups), n), dtype=bool)
+    for k, group in enumerate(groups):
+        members[k, list(group)] = True
+    return nonnegative, members
+
+
+def _project_polytope(
+    values: np.ndarray, threshold: np.ndarray, threshold_rate: float, nonnegative: np.ndarray, members: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The polytope branch of :func:`project_domain` (masks from :func:`_polytope_masks`)."""
+    shrunk = np.array(values, dtype=float)
+    new_threshold = np.array(threshold, dtype=float)
+    for k, member in enumerate(members):
+        level = new_threshold[..., k : k + 1]
+        part = shrunk[..., member]
+        part = np.where(nonnegative[member], np.maximum(part - level, 0.0),
+                        np.sign(part) * np.maximum(np.abs(part) - level, 0.0))
+        shrunk[..., member] = part
+        new_threshold[..., k] = np.maximum(level[..., 0] + threshold_rate * (np.abs(part).sum(axis=-1) - 1.0), 0.0)
+    return np.clip(shrunk, np.where(nonnegative, 0.0, -1.0), 1.0), new_threshold
+
+
 def corinfomax_settle(
     prediction: np.ndarray,
     lateral_gain: np.ndarray,
@@ -114,20 +198,28 @@ def corinfomax_settle(
     max_iterations: int = 500,
     tolerance: float = 1e-6,
     threshold_rate: float = 0.0,
+    *,
+    nonnegative_dims: tuple[int, ...] | None = None,
+    sparse_groups: tuple[tuple[int, ...], ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CorInfoMax neural dynamics (spec §2.2), vectorised over members and samples.
 
     ``y ← P_dom(y + μ_j [γ_y B_y y + γ_e B_e (ŷ − y)])``, ``μ_j = max(lr_start/(j+1), lr_stop)``,
     from ``y = 0``, ``λ = 0``, until ``‖y − y_old‖ < tolerance ‖y‖`` or ``max_iterations``.
     ``prediction`` ŷ (K, B, n); ``lateral_gain`` γ_y B_y and ``error_gain`` γ_e B_e (K, n, n).
-    Converged rows are frozen (masked) while the others iterate.
-    Returns y (K, B, n), the steps each row took (K, B) and the final threshold λ (K, B).
+    Converged rows are frozen (masked) while the others iterate. ``nonnegative_dims`` and
+    ``sparse_groups`` describe the ``"polytope"`` domain (see :func:`project_domain`).
+    Returns y (K, B, n), the steps each row took (K, B) and the final threshold λ (K, B),
+    or (K, B, G) for the polytope's G inhibitory units.
     """
     members, samples, n = prediction.shape
+    polytope = {}
+    if domain == "polytope":
+        polytope = dict(zip(("nonnegative", "members"), _polytope_masks(n, nonnegative_dims, sparse_groups)))
     recurrent = lateral_gain - error_gain  # y ← y + μ (G y + γ_e B_e ŷ)
     drive = np.matmul(prediction, np.swapaxes(error_gain, -1, -2))
     output = np.zeros_like(prediction)
-    threshold = np.zeros((members, samples))
+    threshold = np.zeros((members, samples, len(polytope["members"]))) if polytope else np.zeros((members, samples))
     steps = np.full((members, samples), max_iterations, dtype=np.int64)
     member_index, sample_index = np.meshgrid(np.arange(members), np.arange(samples), indexing="ij")
     member_index, sample_index = member_index.ravel(), sample_index.ravel()
@@ -135,9 +227,13 @@ def corinfomax_settle(
         rate = max(lr_start / (j + 1), lr_stop)
         old = output[member_index, sample_index]
         step = np.einsum("aij,aj->ai", recurrent[member_index], old) + drive[member_index, sample_index]
-        new, new_threshold = project_domain(
-            old + rate * step, threshold[member_index, sample_index], domain, threshold_rate
-        )
+        if polytope:
+            new, new_threshold = _project_polytope(old + rate * step, threshold[member_index, sample_index],
+                                                   threshold_rate, polytope["nonnegative"], polytope["members"])
+        else:
+            new, new_threshold = project_domain(
+                old + rate * step, threshold[member_index, sample_index], domain, threshold_rate
+            )
         output[member_index, sample_index] = new
         threshold[member_index, sample_index] = new_threshold
         done = np.linalg.norm(new - old, axis=-1) < tolerance * np.linalg.norm(new, axis=-1)
@@ -150,7 +246,32 @@ def corinfomax_settle(
 
 # ============================================================================ CorInfoMax
 @dataclass(frozen=True)
-class CorInfoMaxParameters(Parameters):
+class DomainParameters(Parameters):
+    """The mixed polytope's structure for circuits that project onto a source domain.
+
+    ``signed_dims``, ``nonnegative_dims`` (give one; the other is its complement) and
+    ``sparse_groups`` (index tuples J with ``‖y_J‖₁ ≤ 1``) apply to ``domain="polytope"``;
+    ``None`` takes the paper's 5-dim polytope. The subclass declares ``domain`` and ``n_sources``.
+    """
+
+    signed_dims: tuple[int, ...] | None = None
+    nonnegative_dims: tuple[int, ...] | None = None
+    sparse_groups: tuple[tuple[int, ...], ...] | None = None
+
+    def __post_init__(self) -> None:
+        structure = tuple(getattr(self, key) for key in POLYTOPE_KEYS)
+        if self.domain == "polytope":
+            structure = check_polytope_structure(check_integer("n_sources", self.n_sources, 1), *structure)
+        elif any(item is not None for item in structure):
+            raise ValueError(f"signed_dims, nonnegative_dims and sparse_groups apply to domain='polytope', "
+                             f"not {self.domain!r}")
+        for key, value in zip(POLYTOPE_KEYS, structure):
+            object.__setattr__(self, key, value)
+        super().__post_init__()
+
+
+@dataclass(frozen=True)
+class CorInfoMaxParameters(DomainParameters):
     """CorInfoMax settings; ``None`` takes the per-domain default of :data:`CORINFOMAX_PRESETS`.
 
     ``forgetting_y``/``forgetting_e`` λ_y, λ_e (γ = (1−λ)/λ); ``initial_lateral`` c of
@@ -204,6 +325,9 @@ class CorInfoMaxParameters(Parameters):
 class CorInfoMax(Circuit):
     """Correlative information maximisation for (correlated) source separation.
 
+    Domains: :data:`DOMAINS`; ``"polytope"`` is the mixed polytope of ``signed_dims``,
+    ``nonnegative_dims`` and ``sparse_groups`` (see :func:`project_domain`).
+
     Per sample (batch size 1): the outputs settle by the projected recurrent dynamics
     ``y ← P_dom(y + μ_j [γ_y B_y y + γ_e B_e (ŷ − y)])``, ``ŷ = W x`` (:func:`corinfomax_settle`),
     then ``W += μ_W (y − ŷ) xᵀ`` (:func:`~rules.separation.corinfomax_feedforward`) and
@@ -232,7 +356,7 @@ class CorInfoMax(Circuit):
     default_task = "separation"
     description = "CorInfoMax BSS: projected recurrent dynamics, prediction-error W, anti-Hebbian B_y (ICLR 2023)"
     Parameters = CorInfoMaxParameters
-    task_keys = ("domain", "n_sources")
+    task_keys = ("domain", "n_sources", *POLYTOPE_KEYS)
     spiking_model = "corinfomax"
 
     def __init__(self, **parameters: Any) -> None:
@@ -261,7 +385,7 @@ class CorInfoMax(Circuit):
     def populations(self) -> list[Population]:
         m = self.state["feedforward"].shape[-1] if self.state else 0
         n = self.params.n_sources
-        signed = self.params.domain in ("antisparse", "sparse")
+        signed = self.params.domain in ("antisparse", "sparse") or bool(self.params.signed_dims)
         return [
             Population("mixtures", m, role="input", description="mixtures x"),
             Population("prediction", n, offset=self.params.spike_offset,
@@ -313,6 +437,7 @@ class CorInfoMax(Circuit):
         output, steps, _ = corinfomax_settle(
             prediction, self.gamma_y * self.state["lateral"], self.gamma_e * self.state["error_lateral"],
             p.domain, p.neural_lr_start, p.neural_lr_stop, p.max_iterations, p.tolerance, p.threshold_rate,
+            **polytope_options(p),
         )
         self.last_settling_steps = steps
         return {"mixtures": x, "prediction": prediction, "output": output}
@@ -351,10 +476,14 @@ class CorInfoMax(Circuit):
         error_gain = np.ascontiguousarray(self.gamma_e * self.state["error_lateral"], dtype=float)
         outputs = np.zeros((x.shape[0], x.shape[1], p.n_sources))
         steps = np.zeros((x.shape[0], x.shape[1]), dtype=np.int64)
+        if p.domain == "polytope":
+            nonnegative, members = _polytope_masks(p.n_sources, p.nonnegative_dims, p.sparse_groups)
+        else:
+            nonnegative, members = np.zeros(p.n_sources, dtype=bool), np.zeros((0, p.n_sources), dtype=bool)
         corinfomax_stream(
             feedforward, lateral, error_gain, x, self.gamma_y, p.forgetting_y, p.learning_rate, p.weight_decay,
             _DOMAIN_CODE[p.domain], p.neural_lr_start, p.neural_lr_stop, p.max_iterations, p.tolerance,
-            p.threshold_rate, outputs, steps,
+            p.threshold_rate, outputs, steps, nonnegative, members,
         )
         self.state["feedforward"], self.state["lateral"] = feedforward, lateral
         self.steps += x.shape[1]
@@ -784,7 +913,7 @@ def _reset_singular_values(matrix: np.ndarray, low: float, high: float) -> np.nd
 
 # ============================================================================ Det-Max / WSM
 @dataclass(frozen=True)
-class DetMaxParameters(Parameters):
+class DetMaxParameters(DomainParameters):
     """Det-Max / WSM settings (defaults: the authors' correlated-antisparse script, spec §3.4,
     applied to the task's default nonnegative-antisparse domain).
 
@@ -863,7 +992,7 @@ class DetMaxWSM(Circuit):
     default_task = "separation"
     description = "Det-Max BSS: two-layer weighted similarity matching with gains (NeurIPS 2022)"
     Parameters = DetMaxParameters
-    task_keys = ("domain", "n_sources")
+    task_keys = ("domain", "n_sources", *POLYTOPE_KEYS)
     quick_params = {"max_iterations": 200}
     quick_steps = 1000  # ≈ 10 ms per sample: the slowest circuit of the family
     spiking_model = "detmax-wsm"
@@ -951,7 +1080,7 @@ class DetMaxWSM(Circuit):
         hidden_scale = gamma_h * (1 - zeta) * ((1 - beta) + beta * d1**2)
         shape = x.shape[:-1] + (p.n_sources,)
         v, u, h, y = (np.zeros(shape) for _ in range(4))
-        threshold = np.zeros(x.shape[:-1])
+        threshold = np.zeros(x.shape[:-1] + threshold_shape(p.domain, p.sparse_groups))
         active = np.ones(x.shape[:-1], dtype=bool)
         steps = np.full(x.shape[:-1], p.max_iterations, dtype=np.int64)
         for t in range(p.max_iterations):
@@ -963,13 +1092,15 @@ class DetMaxWSM(Circuit):
             du = (-u + np.matmul(new_h, np.swapaxes(s["output_input"], -1, -2))
                   - np.matmul(d2 * y, np.swapaxes(hat_y, -1, -2)))
             new_u = u + rate * du
-            new_y, new_threshold = project_domain(new_u / (gamma_y * d2), threshold, p.domain, p.threshold_rate)
+            new_y, new_threshold = project_domain(new_u / (gamma_y * d2), threshold, p.domain, p.threshold_rate,
+                                                  **polytope_options(p))
             done = (np.linalg.norm(new_v - v, axis=-1) <= p.tolerance * np.linalg.norm(new_v, axis=-1)) & (
                 np.linalg.norm(new_u - u, axis=-1) <= p.tolerance * np.linalg.norm(new_u, axis=-1))
             keep = active[..., None]
             v, h = np.where(keep, new_v, v), np.where(keep, new_h, h)
             u, y = np.where(keep, new_u, u), np.where(keep, new_y, y)
-            threshold = np.where(active, new_threshold, threshold)
+            threshold = np.where(active.reshape(active.shape + (1,) * (threshold.ndim - active.ndim)),
+                                 new_threshold, threshold)
             steps = np.where(active & done, t + 1, steps)
             active &= ~done
             if not active.any():

@@ -9,6 +9,11 @@ Sources (``domain``), all drawn per sample from the task's Generator:
 ``"sparse"``               ``4u − 2`` projected onto the unit ℓ1 ball (sort-based)
 ``"nonnegative-sparse"``   the sparse sources with negative entries set to 0
 ``"simplex"``              Dirichlet(1, …, 1) (Exp(1) entries over their sum)
+``"polytope"``             uniform in a mixed polytope (:class:`MixedPolytope`): signed
+                           coordinates in [−1, 1], nonnegative ones in [0, 1], and
+                           ``‖s_J‖₁ ≤ 1`` for each sparse group J; default the paper's
+                           5-dim one (signed {0, 1, 3}, nonnegative {2, 4}, groups
+                           {0, 1, 4}, {1, 2, 3}; the authors ran it at 40 dB)
 ``"nonnegative-bernoulli"`` Bio-NICA's ``U(0, √(48/5)) · Bernoulli(½)``: unit variance,
                            well grounded (Lipshutz et al. 2022)
 ``"natural-images"``       ``n`` windows of scikit-image's bundled photographs (pixels as
@@ -16,6 +21,7 @@ Sources (``domain``), all drawn per sample from the task's Generator:
                            (``image_scaling="unit-variance"``: Bio-NICA's scaling)
 =========================  =========================================================
 
+The correlation ρ applies to the t-copula domains (not simplex, polytope, Bernoulli or images).
 Correlated uniforms come from a Student-t copula (CIM-BSS ``bss_utils``): correlation
 ``C = (1−ρ)I + ρ11ᵀ`` (``"equicorrelated"``) or ``C_ij = ρ^{|i−j|}`` (``"toeplitz"``),
 ``g ~ χ²(4)``, ``z ~ N(0, C)``, ``u = F_t4(z √(4/g))``.
@@ -41,17 +47,22 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from functools import lru_cache
+from math import factorial
+
 from scipy import stats
-from scipy.optimize import linear_sum_assignment
+from scipy.optimize import linear_sum_assignment, linprog
+from scipy.spatial import Delaunay, HalfspaceIntersection
 
 from ..circuits.base import Batch, Circuit
-from ..validation import check_choice, check_integer, check_real
+from ..validation import check_choice, check_integer, check_polytope_structure, check_real
 from .base import Task, register_task, single
 
 _STREAM_BLOCK = 1024  # samples drawn at a time for the training stream
 
 __all__ = [
     "SourceSeparation",
+    "MixedPolytope",
     "DOMAINS",
     "t_copula_uniforms",
     "project_l1_ball",
@@ -68,9 +79,12 @@ DOMAINS = (
     "sparse",
     "nonnegative-sparse",
     "simplex",
+    "polytope",
     "nonnegative-bernoulli",
     "natural-images",
 )
+#: Circuit parameters that carry the mixed polytope's structure (domain "polytope").
+POLYTOPE_KEYS = ("signed_dims", "nonnegative_dims", "sparse_groups")
 #: Domain whose sources the circuits' output projection assumes (natural images: nonnegative box).
 CIRCUIT_DOMAIN = {"nonnegative-bernoulli": "nonnegative-antisparse", "natural-images": "nonnegative-antisparse"}
 
@@ -80,7 +94,10 @@ class SourceSeparation(Task):
     """Linear mixtures of bounded sources; see the module docstring.
 
     ``n_sources`` n, ``n_mixtures`` m ≥ n, ``correlation`` ρ of the copula, ``snr_db`` (None:
-    noiseless), ``evaluation_samples`` held-out samples for the metrics.
+    noiseless), ``evaluation_samples`` held-out samples for the metrics. Domain
+    ``"polytope"``: ``signed_dims``, ``nonnegative_dims`` (give one, the other is its
+    complement) and ``sparse_groups`` (index tuples) set the polytope; ``None`` takes the
+    paper's 5-dim one (:data:`~bioplausible.validation.DEFAULT_POLYTOPE`).
     """
 
     name = "separation"
@@ -105,6 +122,9 @@ class SourceSeparation(Task):
         shuffle_images: bool = True,
         image_side: int = 128,
         image_scaling: str = "box",
+        signed_dims: tuple[int, ...] | None = None,
+        nonnegative_dims: tuple[int, ...] | None = None,
+        sparse_groups: tuple[tuple[int, ...], ...] | None = None,
     ) -> None:
         super().__init__()
         self.domain = check_choice("domain", domain, DOMAINS)
@@ -124,6 +144,16 @@ class SourceSeparation(Task):
         self.shuffle_images = bool(shuffle_images)
         self.image_side = check_integer("image_side", image_side, 4)
         self.image_scaling = check_choice("image_scaling", image_scaling, ["box", "unit-variance"])
+        structure = (signed_dims, nonnegative_dims, sparse_groups)
+        if self.domain == "polytope":
+            self._polytope: MixedPolytope | None = MixedPolytope(self.n_sources, *structure)
+            structure = self._polytope.structure
+        elif any(item is not None for item in structure):
+            raise ValueError(f"signed_dims, nonnegative_dims and sparse_groups apply to domain='polytope', "
+                             f"not {self.domain!r}")
+        else:
+            self._polytope = None
+        self.signed_dims, self.nonnegative_dims, self.sparse_groups = structure
         self.mixing_matrix: np.ndarray | None = None
         self.noise_std: np.ndarray | None = None
 
@@ -132,8 +162,11 @@ class SourceSeparation(Task):
         return self.n_mixtures
 
     def circuit_options(self) -> dict[str, Any]:
-        """The output domain a separation circuit must project onto."""
-        return {"domain": CIRCUIT_DOMAIN.get(self.domain, self.domain)}
+        """The output domain a separation circuit must project onto (polytope: and its structure)."""
+        options: dict[str, Any] = {"domain": CIRCUIT_DOMAIN.get(self.domain, self.domain)}
+        if self.domain == "polytope":
+            options.update(zip(POLYTOPE_KEYS, (self.signed_dims, self.nonnegative_dims, self.sparse_groups)))
+        return options
 
     # ------------------------------------------------------------------ data
     def _generate(self) -> None:
@@ -167,7 +200,8 @@ class SourceSeparation(Task):
     def _draw_sources(self, size: int, rng: np.random.Generator, evaluation: bool = False) -> np.ndarray:
         if self._images is None:
             return generate_sources(
-                self.domain, self.n_sources, size, rng, self.correlation, self.correlation_structure
+                self.domain, self.n_sources, size, rng, self.correlation, self.correlation_structure,
+                polytope=self._polytope,
             )
         if evaluation:  # the whole image set: the metric is measured on every pixel
             return self._images.copy()
@@ -205,13 +239,19 @@ class SourceSeparation(Task):
     def score(self, circuit: Circuit, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
         """SINR of the linear separator (if the circuit exposes ``separator()``) and of its
         outputs on the held-out set, the Amari index and the permutation error."""
-        expected = self.circuit_options()["domain"]
+        options = self.circuit_options()
+        expected = options["domain"]
         domain = getattr(circuit.params, "domain", expected)
         if domain != expected:
             raise ValueError(
                 f"{circuit.name} projects onto the {domain!r} domain but the task's sources are {self.domain!r}: "
                 f"construct it with domain={expected!r} (CLI: --param domain={expected})"
             )
+        for key in POLYTOPE_KEYS if domain == "polytope" else ():
+            value = getattr(circuit.params, key, options[key])
+            if value != options[key]:
+                raise ValueError(f"{circuit.name} has {key}={value!r} but the task's polytope has {options[key]!r}: "
+                                 f"construct it with the task's circuit_options()")
         sources, mixtures = self.evaluation_sources, self.evaluation_mixtures
         centre = self.domain == "simplex"
         metrics: dict[str, float] = {}
@@ -287,9 +327,19 @@ def generate_sources(
     rng: np.random.Generator,
     correlation: float = 0.0,
     structure: str = "equicorrelated",
+    *,
+    polytope: MixedPolytope | None = None,
 ) -> np.ndarray:
-    """``size`` source vectors (rows) of one of the synthetic :data:`DOMAINS` (spec §1.2)."""
+    """``size`` source vectors (rows) of one of the synthetic :data:`DOMAINS` (spec §1.2).
+
+    ``polytope`` (domain ``"polytope"``): the :class:`MixedPolytope` to sample; ``None`` is
+    the paper's 5-dim one."""
     check_choice("domain", domain, DOMAINS[:-1])
+    if domain == "polytope":
+        polytope = MixedPolytope(n) if polytope is None else polytope
+        if polytope.dimension != n:
+            raise ValueError(f"polytope is {polytope.dimension}-dimensional but n={n} sources were asked for")
+        return polytope.sample(rng, size)
     if domain == "simplex":
         exponential = rng.exponential(size=(size, n))
         return exponential / exponential.sum(axis=1, keepdims=True)
@@ -302,6 +352,116 @@ def generate_sources(
         return uniforms
     sparse = project_l1_ball(4.0 * uniforms - 2.0)
     return np.maximum(sparse, 0.0) if domain == "nonnegative-sparse" else sparse
+
+
+class MixedPolytope:
+    """The polytope ``{s: s_i ∈ [−1, 1] (i signed), s_i ∈ [0, 1] (i nonnegative),
+    ‖s_J‖₁ ≤ 1 for each J in sparse_groups}`` and a uniform sampler on it (spec §1.2).
+
+    Sampling (verified in the authors' code, CIM-BSS ``bss_utils.generate_uniform_points_in_polytope``
+    and ``polytope_utils.generate_practical_polytope``): vertices of the halfspace description,
+    a Delaunay triangulation of their hull, a simplex chosen with probability ∝ its volume
+    ``|det(v₁ − v₀, …, v_n − v₀)|/n!``, and Dirichlet(1, …, 1) barycentric weights (uniform in
+    that simplex). The authors enumerate vertices with pypoman; we intersect the halfspaces
+    with scipy (``HalfspaceIntersection`` from the Chebyshev centre). Their group rows are all
+    2^|J| sign patterns; ours drop the patterns with a −1 on a nonnegative coordinate, which
+    ``s_i ≥ 0`` already implies (the same set). Randomness comes only from ``rng``.
+    """
+
+    def __init__(
+        self,
+        n_sources: int = 5,
+        signed_dims: Any = None,
+        nonnegative_dims: Any = None,
+        sparse_groups: Any = None,
+    ) -> None:
+        n = check_integer("n_sources", n_sources, 1, _MAX_POLYTOPE_DIMENSION)
+        self.structure = check_polytope_structure(n, signed_dims, nonnegative_dims, sparse_groups)
+        self.signed_dims, self.nonnegative_dims, self.sparse_groups = self.structure
+        self.dimension = n
+
+    def __repr__(self) -> str:
+        return (f"MixedPolytope(n_sources={self.dimension}, signed_dims={self.signed_dims}, "
+                f"nonnegative_dims={self.nonnegative_dims}, sparse_groups={self.sparse_groups})")
+
+    def halfspaces(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(A, b)`` with the polytope ``{s: A s ≤ b}``."""
+        return _polytope_halfspaces(self.dimension, self.structure)
+
+    def contains(self, points: np.ndarray, tolerance: float = 1e-9) -> np.ndarray:
+        """Whether each row of ``points`` satisfies every inequality to ``tolerance``."""
+        matrix, bound = self.halfspaces()
+        return np.all(np.asarray(points, dtype=float) @ matrix.T <= bound + tolerance, axis=-1)
+
+    @property
+    def vertices(self) -> np.ndarray:
+        """The vertices (V, n)."""
+        return _polytope_triangulation(self.dimension, self.structure)[0]
+
+    @property
+    def volume(self) -> float:
+        """The summed volume of the triangulation's simplices."""
+        return float(_polytope_triangulation(self.dimension, self.structure)[2].sum())
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` points uniform in the polytope, shape (size, n)."""
+        _, simplices, volumes = _polytope_triangulation(self.dimension, self.structure)
+        chosen = rng.choice(len(volumes), size=size, p=volumes / volumes.sum())
+        weights = rng.dirichlet(np.ones(self.dimension + 1), size)
+        return np.einsum("bk,bkn->bn", weights, simplices[chosen])
+
+
+_MAX_POLYTOPE_DIMENSION = 8  # Delaunay triangulations grow quickly with the dimension
+
+
+@lru_cache(maxsize=32)
+def _polytope_halfspaces(n: int, structure: tuple) -> tuple[np.ndarray, np.ndarray]:
+    signed, nonnegative, groups = structure
+    rows, bounds = [], []
+    for i in range(n):
+        unit = np.eye(n)[i]
+        rows += [unit, -unit]
+        bounds += [1.0, 1.0 if i in signed else 0.0]
+    for group in groups:
+        free = [i for i in group if i in signed]
+        for pattern in range(2 ** len(free)):
+            row = np.zeros(n)
+            row[list(group)] = 1.0
+            for bit, i in enumerate(free):
+                if pattern >> bit & 1:
+                    row[i] = -1.0
+            rows.append(row)
+            bounds.append(1.0)
+    matrix, bound = np.array(rows), np.array(bounds)
+    matrix.setflags(write=False)
+    bound.setflags(write=False)
+    return matrix, bound
+
+
+@lru_cache(maxsize=32)
+def _polytope_triangulation(n: int, structure: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices (V, n), Delaunay simplices (T, n + 1, n) and their volumes (T,)."""
+    matrix, bound = _polytope_halfspaces(n, structure)
+    norms = np.linalg.norm(matrix, axis=1)
+    # Chebyshev centre: max r s.t. A c + r‖a_i‖ ≤ b (an interior point for the intersection)
+    centre = linprog(np.r_[np.zeros(n), -1.0], A_ub=np.c_[matrix, norms], b_ub=bound,
+                     bounds=[(None, None)] * n + [(0, None)])
+    if not centre.success or centre.x[-1] <= 1e-9:
+        raise ValueError(f"the polytope {structure} has no interior")
+    if n == 1:
+        vertices = np.array([[-bound[1]], [bound[0]]])  # the box interval; a group adds nothing in 1-d
+        simplices = vertices[None]
+        volumes = np.array([bound[0] + bound[1]])
+    else:
+        points = HalfspaceIntersection(np.c_[matrix, -bound], centre.x[:n]).intersections
+        vertices = np.unique(np.round(points, 12) + 0.0, axis=0)
+        triangulation = Delaunay(vertices)
+        simplices = vertices[triangulation.simplices]
+        edges = simplices[:, 1:, :] - simplices[:, :1, :]
+        volumes = np.abs(np.linalg.det(edges)) / factorial(n)
+    for array in (vertices, simplices, volumes):
+        array.setflags(write=False)
+    return vertices, simplices, volumes
 
 
 def _image_sources(n: int, rng: np.random.Generator, side: int = 128, scaling: str = "box") -> np.ndarray:
