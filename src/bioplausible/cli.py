@@ -111,7 +111,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.substrate == "spiking" and not substrate_options:
         substrate_options = dict(task_cls.quick_spiking_options)
     task = make_task(task_name, **task_options)
-    circuit = make_circuit(args.circuit, **params)
+    # what the circuit must take from the task (e.g. the separation domain), unless --param sets it
+    forwarded = {key: value for key, value in task.circuit_options().items()
+                 if key in getattr(circuit_cls, "task_keys", ()) and key not in params}
+    circuit = make_circuit(args.circuit, **forwarded, **params)
     steps = args.steps or (task_cls.quick_steps if args.quick and task_cls.quick_steps else None)
     started = time.perf_counter()
     result = run(circuit, task, args.substrate, seed=args.seed, steps=steps, batch_size=args.batch_size,

@@ -65,6 +65,7 @@ def corinfomax_stream(
                         acc += recurrent[i, j] * y[j]
                     new[i] = y[i] + rate * (acc + drive[i])
                 total = 0.0
+                level_change = 0.0
                 if domain == 0:
                     for i in range(n):
                         new[i] = min(max(new[i], -1.0), 1.0)
@@ -73,6 +74,7 @@ def corinfomax_stream(
                         new[i] = min(max(new[i], 0.0), 1.0)
                 elif domain == 5:  # groups in order on the shrunk y, then the box clip
                     for g in range(n_groups):
+                        previous = levels[g]
                         total = 0.0
                         for i in range(n):
                             if groups[g, i]:
@@ -84,6 +86,7 @@ def corinfomax_stream(
                                     new[i] = np.sign(new[i]) * magnitude if magnitude > 0.0 else 0.0
                                 total += abs(new[i])
                         levels[g] = max(levels[g] + threshold_rate * (total - 1.0), 0.0)
+                        level_change = max(level_change, abs(levels[g] - previous))
                     for i in range(n):
                         new[i] = min(max(new[i], 0.0 if nonnegative[i] else -1.0), 1.0)
                 elif domain == 2:
@@ -106,7 +109,7 @@ def corinfomax_stream(
                     change += (new[i] - y[i]) ** 2
                     size += new[i] ** 2
                     y[i] = new[i]
-                if np.sqrt(change) < tolerance * np.sqrt(size):
+                if np.sqrt(change) < tolerance * np.sqrt(size) and level_change <= tolerance:
                     used = it + 1
                     break
             # learning: W += μ_W (y − ŷ) xᵀ − δ W ;  B ← (B − γ_y z zᵀ)/λ_y, z = B y

@@ -205,7 +205,10 @@ def corinfomax_settle(
     """CorInfoMax neural dynamics (spec §2.2), vectorised over members and samples.
 
     ``y ← P_dom(y + μ_j [γ_y B_y y + γ_e B_e (ŷ − y)])``, ``μ_j = max(lr_start/(j+1), lr_stop)``,
-    from ``y = 0``, ``λ = 0``, until ``‖y − y_old‖ < tolerance ‖y‖`` or ``max_iterations``.
+    from ``y = 0``, ``λ = 0``, until ``‖y − y_old‖ < tolerance ‖y‖`` or ``max_iterations``
+    (polytope: and every group's ``|λ_k − λ_k,old| ≤ tolerance``; the authors test y alone,
+    but there the box clip can hold y fixed for a step while a threshold is still rising,
+    which stopped the loop outside the polytope in our tests).
     ``prediction`` ŷ (K, B, n); ``lateral_gain`` γ_y B_y and ``error_gain`` γ_e B_e (K, n, n).
     Converged rows are frozen (masked) while the others iterate. ``nonnegative_dims`` and
     ``sparse_groups`` describe the ``"polytope"`` domain (see :func:`project_domain`).
@@ -235,8 +238,11 @@ def corinfomax_settle(
                 old + rate * step, threshold[member_index, sample_index], domain, threshold_rate
             )
         output[member_index, sample_index] = new
+        previous_threshold = threshold[member_index, sample_index]
         threshold[member_index, sample_index] = new_threshold
         done = np.linalg.norm(new - old, axis=-1) < tolerance * np.linalg.norm(new, axis=-1)
+        if polytope:  # the box clip can hold y still while an inhibitory unit is still rising
+            done &= np.abs(new_threshold - previous_threshold).max(axis=-1, initial=0.0) <= tolerance
         steps[member_index[done], sample_index[done]] = j + 1
         member_index, sample_index = member_index[~done], sample_index[~done]
         if member_index.size == 0:

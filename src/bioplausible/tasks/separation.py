@@ -44,12 +44,11 @@ Metrics (:meth:`SourceSeparation.score`, on ``evaluation_samples`` held-out nois
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
+from math import factorial
 from typing import Any
 
 import numpy as np
-from functools import lru_cache
-from math import factorial
-
 from scipy import stats
 from scipy.optimize import linear_sum_assignment, linprog
 from scipy.spatial import Delaunay, HalfspaceIntersection
@@ -162,9 +161,11 @@ class SourceSeparation(Task):
         return self.n_mixtures
 
     def circuit_options(self) -> dict[str, Any]:
-        """The output domain a separation circuit must project onto (polytope: and its structure)."""
+        """The output domain a separation circuit must project onto (polytope: and its
+        structure, with the ``n_sources`` it is defined in)."""
         options: dict[str, Any] = {"domain": CIRCUIT_DOMAIN.get(self.domain, self.domain)}
         if self.domain == "polytope":
+            options["n_sources"] = self.n_sources
             options.update(zip(POLYTOPE_KEYS, (self.signed_dims, self.nonnegative_dims, self.sparse_groups)))
         return options
 
@@ -459,6 +460,8 @@ def _polytope_triangulation(n: int, structure: tuple) -> tuple[np.ndarray, np.nd
         simplices = vertices[triangulation.simplices]
         edges = simplices[:, 1:, :] - simplices[:, :1, :]
         volumes = np.abs(np.linalg.det(edges)) / factorial(n)
+        solid = volumes > 1e-12 * volumes.max()  # Qhull's flat slivers (cospherical vertices)
+        simplices, volumes = simplices[solid], volumes[solid]
     for array in (vertices, simplices, volumes):
         array.setflags(write=False)
     return vertices, simplices, volumes
