@@ -120,8 +120,8 @@ def test_task_draws_polytope_sources_chunk_invariantly_and_hands_the_structure_o
     pieces = np.concatenate([again.next_batch(3).info["sources"], again.next_batch(2497).info["sources"]])
     assert np.array_equal(whole, pieces)
     assert in_polytope(whole, polytope, 1e-12).all()
-    assert task.circuit_options() == {"domain": "polytope", "n_sources": 5, "signed_dims": (0, 1, 3), "nonnegative_dims": (2, 4),
-                                      "sparse_groups": ((0, 1, 4), (1, 2, 3))}
+    assert task.circuit_options() == {"domain": "polytope", "n_sources": 5, "signed_dims": (0, 1, 3),
+                                      "nonnegative_dims": (2, 4), "sparse_groups": ((0, 1, 4), (1, 2, 3))}
     assert task.config()["sparse_groups"] == [[0, 1, 4], [1, 2, 3]]
 
 
