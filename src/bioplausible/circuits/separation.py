@@ -53,6 +53,15 @@ __all__ = [
 
 DOMAINS = ("antisparse", "nonnegative-antisparse", "sparse", "nonnegative-sparse", "simplex")
 _DOMAIN_CODE = {name: code for code, name in enumerate(DOMAINS)}
+#: Box domains (lower, upper bound of every output): the ones with a spiking realisation.
+_BOX_DOMAINS = {"antisparse": (-1.0, 1.0), "nonnegative-antisparse": (0.0, 1.0)}
+_THRESHOLD_UNIT_REFUSAL = (
+    "the {domain} domain projects the outputs by a soft threshold whose level λ is an inhibitory "
+    "unit integrating η_λ(‖y‖₁ − 1) inside the neural loop (separation.md §1.1); the integrate-and-fire "
+    "route realises box projections only (clip = zero-rate rectification + rate cap), and a spiking "
+    "λ-unit has not been built and checked against the rate dynamics. Use domain 'antisparse' or "
+    "'nonnegative-antisparse', or the rate substrate"
+)
 
 #: Per-domain defaults (spec §2.5; authors' simulation scripts): λ_y, λ_e, B_y(0) scale,
 #: B_e scale, μ_W, neural lr_start, lr_stop, threshold rate η_λ.
@@ -176,7 +185,6 @@ class CorInfoMaxParameters(Parameters):
     tolerance: float = 1e-6
     weight_decay: float = 0.0
     fast_path: str = "auto"
-    spike_offset: float = 1.5
 
     def __post_init__(self) -> None:
         check_choice("domain", self.domain, DOMAINS)
@@ -190,7 +198,7 @@ class CorInfoMaxParameters(Parameters):
         check_real("forgetting_y", self.forgetting_y, 0.0, 1.0, inclusive=False)
         check_real("forgetting_e", self.forgetting_e, 0.0, 1.0, inclusive=False)
         for name in ("initial_lateral", "error_lateral", "learning_rate", "neural_lr_start", "neural_lr_stop",
-                     "tolerance", "spike_offset"):
+                     "tolerance"):
             check_positive(name, getattr(self, name))
         check_real("threshold_rate", self.threshold_rate, 0.0)
         check_real("weight_decay", self.weight_decay, 0.0, 1.0)
@@ -218,13 +226,20 @@ class CorInfoMax(Circuit):
     a compiled kernel (numba) implementing the same equations; ``fast_path="reference"``
     uses :meth:`respond` + :meth:`learn` (the rule functions) sample by sample.
 
-    Spiking: not supported. The generic integrate-and-fire route realises
-    ``threshold ∘ a = φ(Σ weights a)``, i.e. only the *unprojected* (linear, or rectified)
-    fixed point; without the box/ℓ1 projection the updates whiten instead of separating
-    (the projection is what identifies the sources), and the soft-threshold λ loop and
-    the upper clip have no counterpart there. A faithful spiking CorInfoMax needs a rate
-    cap (refractoriness that keeps integrating) and an inhibitory threshold unit: spec
-    spiking.md §3.2 lists it as untested, and we did not build it.
+    Spiking (box domains, generic integrate-and-fire route): the projected dynamics settle
+    to the coordinate-wise box condition ``y_i = clip((c_i − Σ_{j≠i} A_ij y_j)/A_ii, lo, 1)``
+    with ``A = γ_e B_e − γ_y B_y`` and ``c = γ_e B_e W x`` (the KKT conditions of
+    ``argmin_{lo≤y≤1} ½yᵀAy − cᵀy``; A is symmetric positive definite). The outputs are IF
+    units with threshold ``A_ii``, lateral jumps ``−A_ij``, drive ``γ_e B_e W x`` straight
+    from the mixtures (the dendritic prediction ŷ = Wx is a compartment of the output
+    neuron, declared as a non-simulated readout, not a spiking population), offset
+    ``y0 = −lo`` (1 for antisparse: rates ``r0 (1 + y) ∈ [0, 2 r0]``; 0 for nonnegative
+    antisparse) and ceiling 1 (a rate cap, see :mod:`bioplausible.substrates.spiking`).
+    Learning per presentation calls the same :meth:`learn` on the decoded counts: ŷ is
+    recomputed from x and W, and ``z = B_y y`` from the decoded y (spiking.md §2, §3.5:
+    ``z_i`` is the lateral input neuron i receives, a linear function of its partners'
+    counts; IF count noise on ``z zᵀ`` is O(1/(r0T)²), no bias correction needed).
+    ℓ1 and simplex domains are refused on spikes (``spiking_refusal`` says why).
     """
 
     name = "corinfomax"
@@ -233,13 +248,20 @@ class CorInfoMax(Circuit):
     description = "CorInfoMax BSS: projected recurrent dynamics, prediction-error W, anti-Hebbian B_y (ICLR 2023)"
     Parameters = CorInfoMaxParameters
     task_keys = ("domain", "n_sources")
-    spiking_model = "corinfomax"
+    spiking_model = "integrate-and-fire"
 
     def __init__(self, **parameters: Any) -> None:
         super().__init__(**parameters)
         self.last_settling_steps: np.ndarray | None = None
 
     # --------------------------------------------------------------- declaration
+    @property
+    def spiking_refusal(self) -> str | None:
+        """Why this configuration has no faithful spiking realisation (None: it has one)."""
+        if self.params.domain in _BOX_DOMAINS:
+            return None
+        return _THRESHOLD_UNIT_REFUSAL.format(domain=self.params.domain)
+
     @property
     def gamma_y(self) -> float:
         return (1.0 - self.params.forgetting_y) / self.params.forgetting_y
@@ -261,12 +283,12 @@ class CorInfoMax(Circuit):
     def populations(self) -> list[Population]:
         m = self.state["feedforward"].shape[-1] if self.state else 0
         n = self.params.n_sources
-        signed = self.params.domain in ("antisparse", "sparse")
+        low, high = _BOX_DOMAINS.get(self.params.domain, (None, None))
         return [
             Population("mixtures", m, role="input", description="mixtures x"),
-            Population("prediction", n, offset=self.params.spike_offset,
-                       description="dendritic prediction ŷ = W x"),
-            Population("output", n, offset=self.params.spike_offset if signed else 0.0,
+            Population("prediction", n, role="readout",
+                       description="dendritic prediction ŷ = W x (a compartment of the output neurons)"),
+            Population("output", n, offset=-low if low is not None else 0.0, ceiling=high,
                        description=f"somatic output y, projected onto the {self.params.domain} domain"),
         ]
 
@@ -274,31 +296,25 @@ class CorInfoMax(Circuit):
         return [
             Connection("mixtures", "prediction", rules.corinfomax_feedforward, kind="dendritic",
                        description="W: post y − ŷ, pre x"),
-            Connection("prediction", "output", kind="drive", description="γ_e B_e (fixed error gain)"),
+            Connection("mixtures", "output", kind="drive",
+                       description="γ_e B_e W: the dendritic prediction times the fixed error gain"),
             Connection("output", "output", rules.corinfomax_lateral, kind="lateral",
-                       description="γ_y B_y off-diagonal; diagonal in the threshold"),
+                       description="−A_ij = γ_y B_y,ij − γ_e B_e,ij (i ≠ j); A_ii in the threshold"),
         ]
 
     def weights(self) -> dict[tuple[str, str], np.ndarray]:
-        lateral = self.gamma_y * self.state["lateral"]
-        n = lateral.shape[-1]
-        off_diagonal = lateral.copy()
-        off_diagonal[..., np.arange(n), np.arange(n)] = 0.0
+        """Couplings of the fixed point ``A y = c`` (before projection), ``A = γ_e B_e − γ_y B_y``."""
         error = self.gamma_e * self.state["error_lateral"]
-        error_off = error.copy()
-        error_off[..., np.arange(n), np.arange(n)] = 0.0
         return {
             ("mixtures", "prediction"): self.state["feedforward"],
-            ("prediction", "output"): error,
-            ("output", "output"): off_diagonal - error_off,
+            ("mixtures", "output"): error @ self.state["feedforward"],
+            ("output", "output"): -_off_diagonal(error - self.gamma_y * self.state["lateral"]),
         }
 
     def thresholds(self) -> dict[str, np.ndarray]:
-        diagonal = self.gamma_e * np.diagonal(self.state["error_lateral"], axis1=-2, axis2=-1) - (
-            self.gamma_y * np.diagonal(self.state["lateral"], axis1=-2, axis2=-1)
-        )
-        k, n = diagonal.shape
-        return {"prediction": np.ones((k, n)), "output": diagonal.copy()}
+        """``A_ii = γ_e B_e,ii − γ_y B_y,ii`` of the outputs."""
+        matrix = self.gamma_e * self.state["error_lateral"] - self.gamma_y * self.state["lateral"]
+        return {"output": np.diagonal(matrix, axis1=-2, axis2=-1).copy()}
 
     def separator(self) -> np.ndarray:
         """``W_f = (γ_e B_e − γ_y B_y)⁻¹ γ_e B_e W``, shape (K, n, m)."""
