@@ -66,7 +66,8 @@ class BoxQuadraticProgram(Circuit):
 
     def weights(self):
         matrix = self.params.matrix
-        return {("drive", "units"): np.eye(len(matrix))[None], ("units", "units"): -(matrix - np.diag(np.diag(matrix)))[None]}
+        lateral = -(matrix - np.diag(np.diag(matrix)))
+        return {("drive", "units"): np.eye(len(matrix))[None], ("units", "units"): lateral[None]}
 
     def thresholds(self):
         return {"units": np.diag(self.params.matrix)[None].copy()}
