@@ -257,15 +257,21 @@ def test_detmax_spiking_fixed_point_matches_the_declaration():
 
 
 @pytest.mark.slow
-def test_detmax_learning_on_spikes_departs_from_rate():
-    """Documents the gap (not a target): seed 0, 300 presentations, T = 400 ms, r0 = 100 Hz:
-    measured SINR 12.34 → 16.02 / 15.10 / 8.26 dB (spiking, every 100) vs 16.58 / 18.84 /
-    16.73 (rate). Det-Max's learning amplifies the count errors; agreement needs larger r0 T
-    than a test affords. Asserted: the spiking run learns early (≥ 2 dB after 100)."""
+def test_detmax_nonnegative_antisparse_spiking_tracks_rate():
+    """Det-Max/WSM, nonnegative antisparse, seed 0, 300 presentations of T = 400 ms, r0 = 250 Hz,
+    dt = 0.5 ms (r0 T = 100; hidden rates up to ≈ 850 Hz, output cap 250 Hz = 8 steps).
+    Measured SINR every 100 presentations: 16.49 / 18.54 / 17.74 dB (spiking) vs 16.58 / 18.84 /
+    16.73 (rate), from 12.34; ≈ 3 min. At r0 T = 40 (r0 = 100 Hz, dt = 1 ms) the runs part:
+    16.02 / 15.10 / 8.26 dB: the Hebbian M_H ← (1−γ)M_H + γ h hᵀ picks up the count error of h
+    (amplified by the hidden ↔ output loop) and the gains drift. Tolerance: the mean over the
+    three checkpoints within 5 % (measured 1.2 %), each within 10 % (measured ≤ 6 %)."""
     task = _task("nonnegative-antisparse", n_mixtures=6)
-    spiking = _final_sinr(DetMaxWSM(n_sources=3), "spiking", [0], 300, task, dict(SPIKING, presentation=0.4),
-                          eval_every=100)
-    assert spiking[0, 1] - spiking[0, 0] > 2, spiking
+    options = {"rate_unit": 250.0, "presentation": 0.4, "dt": 5e-4}
+    rate = _final_sinr(DetMaxWSM(n_sources=3), "rate", [0], 300, task, eval_every=100)[0]
+    spiking = _final_sinr(DetMaxWSM(n_sources=3), "spiking", [0], 300, task, options, eval_every=100)[0]
+    assert spiking[1:].mean() - spiking[0] > 3, spiking
+    assert abs(spiking[1:].mean() - rate[1:].mean()) <= 0.05 * rate[1:].mean(), (rate, spiking)
+    assert np.all(np.abs(spiking[1:] - rate[1:]) <= 0.10 * rate[1:]), (rate, spiking)
 
 
 # --------------------------------------------------------------------------- Bio-NICA

@@ -57,10 +57,11 @@ _DOMAIN_CODE = {name: code for code, name in enumerate(DOMAINS)}
 _BOX_DOMAINS = {"antisparse": (-1.0, 1.0), "nonnegative-antisparse": (0.0, 1.0)}
 _THRESHOLD_UNIT_REFUSAL = (
     "the {domain} domain projects the outputs by a soft threshold whose level λ is an inhibitory "
-    "unit integrating η_λ(‖y‖₁ − 1) inside the neural loop (separation.md §1.1); the integrate-and-fire "
-    "route realises box projections only (clip = zero-rate rectification + rate cap), and a spiking "
-    "λ-unit has not been built and checked against the rate dynamics. Use domain 'antisparse' or "
-    "'nonnegative-antisparse', or the rate substrate"
+    "unit integrating η_λ(‖y‖₁ − 1) inside the neural loop (separation.md §1.1). The integrate-and-fire "
+    "route realises box projections only (lower clip = zero-rate rectification, upper clip = rate cap); "
+    "a spiking λ (a graded integral controller driven by the output spikes, and for signed outputs "
+    "ON/OFF pairs to sense |y|) is not built, so its agreement with the rate dynamics is unmeasured. "
+    "Use domain 'antisparse' or 'nonnegative-antisparse', or the rate substrate"
 )
 
 #: Per-domain defaults (spec §2.5; authors' simulation scripts): λ_y, λ_e, B_y(0) scale,
@@ -905,8 +906,12 @@ class DetMaxWSM(Circuit):
     offset ``hidden_offset``: h must stay above −offset) and ``Γ_Y D2 y = clip(W_YH h −
     M̂_Y D2 y)`` (outputs with offset ``y0 = −lo`` and ceiling 1: zero-rate rectification and
     a rate cap realise the box clip, see :mod:`bioplausible.substrates.spiking`). Learning per
-    presentation calls :meth:`learn` on the decoded counts. ℓ1 and simplex domains are
-    refused on spikes (their soft-threshold unit λ is not built; ``spiking_refusal``).
+    presentation calls :meth:`learn` on the decoded counts. The hidden ↔ output loop
+    amplifies count errors (≈ 2/(r0 T) on a fixed state) and the Hebbian ``M_H`` picks them
+    up, so learning needs a long count window: with n = 3, m = 6, 300 presentations the
+    spiking SINR tracks the rate run at r0 T = 100 (r0 = 250 Hz, T = 0.4 s, dt = 0.5 ms) but
+    parts from it at r0 T = 40 (tests/features/test_separation_spiking.py). ℓ1 and simplex
+    domains are refused on spikes (their soft-threshold unit λ is not built; ``spiking_refusal``).
     """
 
     name = "detmax-wsm"
