@@ -55,6 +55,11 @@ DOMAINS = ("antisparse", "nonnegative-antisparse", "sparse", "nonnegative-sparse
 _DOMAIN_CODE = {name: code for code, name in enumerate(DOMAINS)}
 #: Box domains (lower, upper bound of every output): the ones with a spiking realisation.
 _BOX_DOMAINS = {"antisparse": (-1.0, 1.0), "nonnegative-antisparse": (0.0, 1.0)}
+_SIGNED_SPARSE_REFUSAL = (
+    "the signed sparse (ℓ1) domain soft-thresholds |y|, and its threshold unit must sense Σ|y_i| from "
+    "the spikes; offset-coded outputs carry y0 + y, not |y|, and the ON/OFF-pair realisation is not "
+    "built. The nonnegative-sparse, simplex and box domains run on spikes; use the rate substrate here"
+)
 _THRESHOLD_UNIT_REFUSAL = (
     "the {domain} domain projects the outputs by a soft threshold whose level λ is an inhibitory "
     "unit integrating η_λ(‖y‖₁ − 1) inside the neural loop (separation.md §1.1). The integrate-and-fire "
@@ -169,7 +174,9 @@ class CorInfoMaxParameters(Parameters):
     ``weight_decay`` δ of ``W ← (1 − δ)W + μ_W e xᵀ`` (the authors' batch scripts use 1e-6;
     the spec's update has none, our default);
     ``fast_path``: ``"auto"`` (compiled numba kernel when installed), ``"numba"`` or
-    ``"reference"`` (respond + learn through the rule functions).
+    ``"reference"`` (respond + learn through the rule functions);
+    ``spike_threshold_time_constant`` τ_λ (s) of the spiking threshold unit (nonnegative
+    sparse and simplex domains, :mod:`~bioplausible.circuits.separation_spiking`).
     """
 
     domain: str = "nonnegative-antisparse"
@@ -186,6 +193,7 @@ class CorInfoMaxParameters(Parameters):
     tolerance: float = 1e-6
     weight_decay: float = 0.0
     fast_path: str = "auto"
+    spike_threshold_time_constant: float = 0.005
 
     def __post_init__(self) -> None:
         check_choice("domain", self.domain, DOMAINS)
@@ -199,7 +207,7 @@ class CorInfoMaxParameters(Parameters):
         check_real("forgetting_y", self.forgetting_y, 0.0, 1.0, inclusive=False)
         check_real("forgetting_e", self.forgetting_e, 0.0, 1.0, inclusive=False)
         for name in ("initial_lateral", "error_lateral", "learning_rate", "neural_lr_start", "neural_lr_stop",
-                     "tolerance"):
+                     "tolerance", "spike_threshold_time_constant"):
             check_positive(name, getattr(self, name))
         check_real("threshold_rate", self.threshold_rate, 0.0)
         check_real("weight_decay", self.weight_decay, 0.0, 1.0)
@@ -249,7 +257,6 @@ class CorInfoMax(Circuit):
     description = "CorInfoMax BSS: projected recurrent dynamics, prediction-error W, anti-Hebbian B_y (ICLR 2023)"
     Parameters = CorInfoMaxParameters
     task_keys = ("domain", "n_sources")
-    spiking_model = "integrate-and-fire"
 
     def __init__(self, **parameters: Any) -> None:
         super().__init__(**parameters)
@@ -257,11 +264,23 @@ class CorInfoMax(Circuit):
 
     # --------------------------------------------------------------- declaration
     @property
+    def spiking_model(self) -> str:
+        """Box domains: the generic IF route; nonnegative sparse and simplex: IF outputs plus
+        the graded threshold unit (:mod:`~bioplausible.circuits.separation_spiking`)."""
+        return "integrate-and-fire" if self.params.domain in _BOX_DOMAINS else "soft-threshold-integrate-and-fire"
+
+    @property
     def spiking_refusal(self) -> str | None:
         """Why this configuration has no faithful spiking realisation (None: it has one)."""
-        if self.params.domain in _BOX_DOMAINS:
-            return None
-        return _THRESHOLD_UNIT_REFUSAL.format(domain=self.params.domain)
+        if self.params.domain == "sparse":
+            return _SIGNED_SPARSE_REFUSAL
+        return None
+
+    def soft_threshold(self) -> dict[str, Any]:
+        """The threshold unit of the ℓ1-type domains, for the spiking builder: the population
+        it inhibits, the lower bound of its level (0, or None for the simplex) and τ_λ (s)."""
+        return {"population": "output", "lower": None if self.params.domain == "simplex" else 0.0,
+                "time_constant": self.params.spike_threshold_time_constant}
 
     @property
     def gamma_y(self) -> float:
@@ -1075,3 +1094,6 @@ def _off_diagonal(matrix: np.ndarray) -> np.ndarray:
     result = matrix.copy()
     result[..., np.arange(n), np.arange(n)] = 0.0
     return result
+
+
+from . import separation_spiking  # noqa: E402, F401  (registers the soft-threshold builder)

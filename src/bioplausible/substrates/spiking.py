@@ -220,6 +220,8 @@ class _IFNetwork:
             sources = [s for (s, t) in edges if t == p.name and self.populations[s].role == "input"]
             drives = " + ".join(f"drive_{_safe(s)}" for s in sources) or "0"
             declarations = "\n".join(f"drive_{_safe(s)} : 1" for s in sources)
+            for term in self.extra_drives(p):  # continuous drives a subclass adds (e.g. an inhibitory unit)
+                drives, declarations = f"{drives} + {term}", f"{declarations}\n{term} : 1"
             equations = IntegrateAndFire.equations.format(drives=drives, drive_declarations=declarations)
             self.groups[p.name] = b2.NeuronGroup(
                 self.ensemble * p.size, equations, threshold=IntegrateAndFire.threshold,
@@ -253,6 +255,11 @@ class _IFNetwork:
                          if substrate.record_spikes else {})
         self.network = b2.Network(self.input_group, *self.groups.values(),
                                   *[s for s, _ in self.synapses.values()], self.operation, *self.monitors.values())
+
+    def extra_drives(self, population: Any) -> list[str]:
+        """Names of further continuous drive variables (``v`` integrates ``r0 ·`` each) of a
+        simulated population; subclasses that add graded units override it. None here."""
+        return []
 
     def _refractory_period(self, population: Any) -> float:
         """The rate cap of a population with a ``ceiling`` as a refractory period (s)."""
