@@ -248,7 +248,11 @@ class CorInfoMax(Circuit):
     recomputed from x and W, and ``z = B_y y`` from the decoded y (spiking.md §2, §3.5:
     ``z_i`` is the lateral input neuron i receives, a linear function of its partners'
     counts; IF count noise on ``z zᵀ`` is O(1/(r0T)²), no bias correction needed).
-    ℓ1 and simplex domains are refused on spikes (``spiking_refusal`` says why).
+    Nonnegative-sparse and simplex domains: nonnegative IF outputs (offset 0, no ceiling)
+    plus a graded inhibitory threshold unit, an integral controller of ``Σ_i y_i − 1`` driven
+    by the output spikes (:mod:`~bioplausible.circuits.separation_spiking`, builder
+    ``"soft-threshold-integrate-and-fire"``). The signed sparse domain is refused on spikes
+    (``spiking_refusal`` says why).
     """
 
     name = "corinfomax"
