@@ -60,13 +60,12 @@ _SIGNED_SPARSE_REFUSAL = (
     "the spikes; offset-coded outputs carry y0 + y, not |y|, and the ON/OFF-pair realisation is not "
     "built. The nonnegative-sparse, simplex and box domains run on spikes; use the rate substrate here"
 )
-_THRESHOLD_UNIT_REFUSAL = (
-    "the {domain} domain projects the outputs by a soft threshold whose level λ is an inhibitory "
-    "unit integrating η_λ(‖y‖₁ − 1) inside the neural loop (separation.md §1.1). The integrate-and-fire "
-    "route realises box projections only (lower clip = zero-rate rectification, upper clip = rate cap); "
-    "a spiking λ (a graded integral controller driven by the output spikes, and for signed outputs "
-    "ON/OFF pairs to sense |y|) is not built, so its agreement with the rate dynamics is unmeasured. "
-    "Use domain 'antisparse' or 'nonnegative-antisparse', or the rate substrate"
+_DETMAX_THRESHOLD_REFUSAL = (
+    "Det-Max's {domain} domain soft-thresholds u/(Γ_Y D2) by λ inside its leaky loop; at the default "
+    "settings that loop does not reach its fixed point (n = 3, m = 6, 20 samples: all ran the full "
+    "max_iterations = 750 steps and left Σy up to 1.87), so there is no rate fixed point for the "
+    "spiking threshold unit (bioplausible.circuits.separation_spiking, as CorInfoMax uses) to match, "
+    "and its agreement is unmeasured. Use a box domain on spikes, or the rate substrate"
 )
 
 #: Per-domain defaults (spec §2.5; authors' simulation scripts): λ_y, λ_e, B_y(0) scale,
@@ -934,7 +933,8 @@ class DetMaxWSM(Circuit):
     up, so learning needs a long count window: with n = 3, m = 6, 300 presentations the
     spiking SINR tracks the rate run at r0 T = 100 (r0 = 250 Hz, T = 0.4 s, dt = 0.5 ms) but
     parts from it at r0 T = 40 (tests/features/test_separation_spiking.py). ℓ1 and simplex
-    domains are refused on spikes (their soft-threshold unit λ is not built; ``spiking_refusal``).
+    domains are refused on spikes (``spiking_refusal`` says why: the rate loop's own fixed
+    point is not reached at the default settings, so there is nothing to match).
     """
 
     name = "detmax-wsm"
@@ -969,7 +969,7 @@ class DetMaxWSM(Circuit):
         """Why this configuration has no faithful spiking realisation (None: it has one)."""
         if self.params.domain in _BOX_DOMAINS:
             return None
-        return _THRESHOLD_UNIT_REFUSAL.format(domain=self.params.domain)
+        return _DETMAX_THRESHOLD_REFUSAL.format(domain=self.params.domain)
 
     @property
     def _hidden_offset(self) -> float:
