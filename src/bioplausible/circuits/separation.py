@@ -62,7 +62,7 @@ _SIGNED_SPARSE_REFUSAL = (
 )
 _DETMAX_THRESHOLD_REFUSAL = (
     "Det-Max's {domain} domain soft-thresholds u/(Γ_Y D2) by λ inside its leaky loop; at the default "
-    "settings that loop does not reach its fixed point (n = 3, m = 6, 20 samples: all ran the full "
+    "settings that loop does not reach its fixed point (n = 3, m = 6, 20 samples: the slowest ran the full "
     "max_iterations = 750 steps and left Σy up to 1.87), so there is no rate fixed point for the "
     "spiking threshold unit (bioplausible.circuits.separation_spiking, as CorInfoMax uses) to match, "
     "and its agreement is unmeasured. Use a box domain on spikes, or the rate substrate"
