@@ -279,7 +279,7 @@ class Circuit(ABC):
         thresholds = self.thresholds() if self.state else {}
         for p in self.populations():
             graph.add_node(
-                p.name, size=p.size, role=p.role, offset=p.offset,
+                p.name, size=p.size, role=p.role, offset=p.offset, ceiling=p.ceiling,
                 threshold=thresholds.get(p.name), description=p.description,
             )
         weights = self.weights() if self.state else {}

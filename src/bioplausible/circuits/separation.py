@@ -921,6 +921,7 @@ class DetMaxWSM(Circuit):
     ``W_f = D2⁻¹ M_Y⁻¹ W_YH [(1−β)M_H + βD1M_HD1 − (1−β)W_YHᵀM_Y⁻¹W_YH]⁻¹ β D1 W_HX``.
     Bozkurt, Pehlevan & Erdogan (2022), NeurIPS, arXiv 2209.12894 (authors' ``WSMBSS.py``).
     Not implemented: the nonnegative-antisparse variant's capped/reverted gain steps.
+    Rate substrate: numpy reference path (no compiled kernel).
 
     Spiking (box domains, generic integrate-and-fire route, couplings of :meth:`weights` and
     :meth:`thresholds`): the fixed point is ``Γ_H((1−β) + βD1²) h = βD1W_HX x −
