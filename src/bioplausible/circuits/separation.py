@@ -55,11 +55,6 @@ DOMAINS = ("antisparse", "nonnegative-antisparse", "sparse", "nonnegative-sparse
 _DOMAIN_CODE = {name: code for code, name in enumerate(DOMAINS)}
 #: Box domains (lower, upper bound of every output): the ones with a spiking realisation.
 _BOX_DOMAINS = {"antisparse": (-1.0, 1.0), "nonnegative-antisparse": (0.0, 1.0)}
-_SIGNED_SPARSE_REFUSAL = (
-    "the signed sparse (ℓ1) domain soft-thresholds |y|, and its threshold unit must sense Σ|y_i| from "
-    "the spikes; offset-coded outputs carry y0 + y, not |y|, and the ON/OFF-pair realisation is not "
-    "built. The nonnegative-sparse, simplex and box domains run on spikes; use the rate substrate here"
-)
 _DETMAX_THRESHOLD_REFUSAL = (
     "Det-Max's {domain} domain soft-thresholds u/(Γ_Y D2) by λ inside its leaky loop; at the default "
     "settings that loop does not reach its fixed point (n = 3, m = 6, 20 samples: the slowest ran the full "
@@ -272,18 +267,13 @@ class CorInfoMax(Circuit):
         the graded threshold unit (:mod:`~bioplausible.circuits.separation_spiking`)."""
         return "integrate-and-fire" if self.params.domain in _BOX_DOMAINS else "soft-threshold-integrate-and-fire"
 
-    @property
-    def spiking_refusal(self) -> str | None:
-        """Why this configuration has no faithful spiking realisation (None: it has one)."""
-        if self.params.domain == "sparse":
-            return _SIGNED_SPARSE_REFUSAL
-        return None
-
     def soft_threshold(self) -> dict[str, Any]:
         """The threshold unit of the ℓ1-type domains, for the spiking builder: the population
-        it inhibits, the lower bound of its level (0, or None for the simplex) and τ_λ (s)."""
+        it inhibits, the lower bound of its level (0, or None for the simplex), τ_λ (s), and
+        whether the outputs are signed (then realised as ON/OFF pairs)."""
         return {"population": "output", "lower": None if self.params.domain == "simplex" else 0.0,
-                "time_constant": self.params.spike_threshold_time_constant}
+                "time_constant": self.params.spike_threshold_time_constant,
+                "signed": self.params.domain == "sparse"}
 
     @property
     def gamma_y(self) -> float:

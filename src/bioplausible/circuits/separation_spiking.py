@@ -27,7 +27,13 @@ u starts at 0 every presentation (as λ does per sample).
 The gain ``κ = mean_i(A_ii)/(r0 τ_λ)`` sets the controller's time constant ≈ τ_λ/n_active;
 ``τ_λ`` is the circuit's ``spike_threshold_time_constant``.
 
-Signed ℓ1 outputs would need |y| from the spikes (ON/OFF pairs); they are not built.
+Signed ℓ1 outputs (``soft_threshold()["signed"]``): the threshold unit must sense ``Σ|y_i|``,
+which an offset code does not carry, so each output is an ON/OFF pair of nonnegative IF
+units, ``y = y⁺ − y⁻`` (a readout), with the declared couplings mirrored (``on → on`` and
+``off → off``: w; ``on ↔ off``: −w; drive ±; same threshold; no coupling inside a pair).
+Both halves feed and receive ν: ``θ_i y_i^± = [±(c_i − Σ_{j≠i} A_ij y_j) − ν]₊``, so at most
+one half of a pair is active and ``y_i = soft-threshold(c_i − Σ_{j≠i} A_ij y_j, ν)/θ_i``:
+the KKT row of the ℓ1 ball with multiplier ν.
 """
 
 from __future__ import annotations
@@ -37,9 +43,9 @@ from typing import Any
 import numpy as np
 
 from ..substrates.spiking import SpikingSubstrate, _IFNetwork, _safe, register_spiking_model
-from .base import Batch, Circuit
+from .base import Batch, Circuit, Population
 
-__all__ = ["SoftThresholdNetwork"]
+__all__ = ["SoftThresholdNetwork", "OnOffView"]
 
 
 @register_spiking_model("soft-threshold-integrate-and-fire")
@@ -48,9 +54,63 @@ def simulate_soft_threshold(
 ) -> dict[str, np.ndarray]:
     """IF network plus one threshold unit per member (see the module docstring)."""
     network = substrate.cache.get("soft-threshold")
-    if network is None or network.circuit is not circuit or batch.size > network.capacity:
+    if network is None or network.source is not circuit or batch.size > network.capacity:
         network = substrate.cache["soft-threshold"] = SoftThresholdNetwork(substrate, circuit, batch.size)
     return network.run(batch, batch_size, first_step)
+
+
+class OnOffView:
+    """The circuit seen with one signed population split into ON/OFF halves (module docstring).
+
+    Everything else (learning, state, names) is the circuit's own; the split population
+    becomes a readout ``on − off`` under its own name, so ``learn`` sees the signed activity.
+    """
+
+    def __init__(self, circuit: Circuit, population: str) -> None:
+        self.circuit, self.split = circuit, population
+        self.on, self.off = f"{population}_on", f"{population}_off"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.circuit, name)
+
+    def populations(self) -> list[Population]:
+        result = []
+        for p in self.circuit.populations():
+            if p.name != self.split:
+                result.append(p)
+                continue
+            result += [Population(self.on, p.size, description=f"ON half of {p.name}"),
+                       Population(self.off, p.size, description=f"OFF half of {p.name}"),
+                       Population(p.name, p.size, role="readout", description=f"{p.name} = on − off")]
+        return result
+
+    def weights(self) -> dict[tuple[str, str], np.ndarray]:
+        result: dict[tuple[str, str], np.ndarray] = {}
+        for (source, target), w in self.circuit.weights().items():
+            if source == target == self.split:
+                off_diagonal = w - np.einsum("kii->ki", w)[..., None] * np.eye(w.shape[-1])
+                result[(self.on, self.on)] = result[(self.off, self.off)] = w
+                result[(self.on, self.off)] = result[(self.off, self.on)] = -off_diagonal
+            elif target == self.split:
+                result[(source, self.on)], result[(source, self.off)] = w, -w
+            elif source == self.split:
+                raise ValueError(f"{self.circuit.name}: ON/OFF split of {self.split!r} with outgoing connections "
+                                 f"to {target!r} is not supported")
+            else:
+                result[(source, target)] = w
+        identity = np.broadcast_to(np.eye(self._size), (self.circuit.ensemble_size, self._size, self._size))
+        result[(self.on, self.split)], result[(self.off, self.split)] = identity, -identity
+        return result
+
+    def thresholds(self) -> dict[str, np.ndarray]:
+        result = dict(self.circuit.thresholds())
+        theta = result.pop(self.split)
+        result[self.on] = result[self.off] = theta
+        return result
+
+    @property
+    def _size(self) -> int:
+        return next(p.size for p in self.circuit.populations() if p.name == self.split)
 
 
 class SoftThresholdNetwork(_IFNetwork):
@@ -62,29 +122,37 @@ class SoftThresholdNetwork(_IFNetwork):
 
     def __init__(self, substrate: SpikingSubstrate, circuit: Circuit, capacity: int) -> None:
         spec = circuit.soft_threshold()
-        self.thresholded, self.lower, self.time_constant = spec["population"], spec["lower"], spec["time_constant"]
-        super().__init__(substrate, circuit, capacity)
-        b2, k = self.b2, self.ensemble
-        outputs, n = self.groups[self.thresholded], self.populations[self.thresholded].size
-        step = substrate.dt * b2.second
+        self.source, self.lower, self.time_constant = circuit, spec["lower"], spec["time_constant"]
+        if spec.get("signed", False):
+            view = OnOffView(circuit, spec["population"])
+            self.thresholded = [view.on, view.off]
+            super().__init__(substrate, view, capacity)  # type: ignore[arg-type]
+        else:
+            self.thresholded = [spec["population"]]
+            super().__init__(substrate, circuit, capacity)
+        b2, k, step = self.b2, self.ensemble, substrate.dt * self.b2.second
         self.unit = b2.NeuronGroup(k, "dnu/dt = -gain * rate_unit : 1\ngain : 1", method="euler", dt=step,
                                    namespace={"rate_unit": substrate.rate_unit * b2.Hz}, name="threshold_unit*")
         level = "nu_pre"
         if self.lower is not None:  # rectified readout of an unclipped integrator (see the module docstring)
             low = float(self.lower)
             level = f"({low!r} + (nu_pre - {low!r}) * int(nu_pre > {low!r}))"
-        member, unit = np.repeat(np.arange(k), n), np.tile(np.arange(n), k)
-        name = _safe(self.thresholded)
-        self.sensing = b2.Synapses(outputs, self.unit, on_pre="nu_post += gain_post", dt=step,
-                                   name=f"syn_{name}_threshold*")
-        self.sensing.connect(i=member * n + unit, j=member)
-        self.inhibition = b2.Synapses(self.unit, outputs, f"threshold_inhibition_post = -{level} : 1 (summed)",
-                                      dt=step, name=f"syn_threshold_{name}*")
-        self.inhibition.connect(i=member, j=member * n + unit)
-        self.network.add(self.unit, self.sensing, self.inhibition)
+        self.connections = []
+        for population in self.thresholded:
+            outputs, n = self.groups[population], self.populations[population].size
+            member, unit = np.repeat(np.arange(k), n), np.tile(np.arange(n), k)
+            name = _safe(population)
+            sensing = b2.Synapses(outputs, self.unit, on_pre="nu_post += gain_post", dt=step,
+                                  name=f"syn_{name}_threshold*")
+            sensing.connect(i=member * n + unit, j=member)
+            inhibition = b2.Synapses(self.unit, outputs, f"threshold_inhibition_post = -{level} : 1 (summed)",
+                                     dt=step, name=f"syn_threshold_{name}*")
+            inhibition.connect(i=member, j=member * n + unit)
+            self.connections += [sensing, inhibition]
+        self.network.add(self.unit, *self.connections)
 
     def extra_drives(self, population: Any) -> list[str]:
-        return ["threshold_inhibition"] if population.name == self.thresholded else []
+        return ["threshold_inhibition"] if population.name in self.thresholded else []
 
     def _start_presentation(self) -> None:
         super()._start_presentation()
@@ -92,5 +160,5 @@ class SoftThresholdNetwork(_IFNetwork):
 
     def _write_parameters(self) -> None:
         super()._write_parameters()
-        theta = self.circuit.thresholds()[self.thresholded]  # (K, n)
+        theta = self.circuit.thresholds()[self.thresholded[0]]  # (K, n)
         self.unit.gain[:] = theta.mean(axis=-1) / (self.substrate.rate_unit * self.time_constant)
