@@ -7,9 +7,9 @@ on the same data, initial weights and seed.
 
 CorInfoMax and Det-Max (box domains) run on the same route with a rate cap: outputs with
 offset ``−lo`` and ceiling 1 realise the clip of the projected dynamics (zero-rate
-rectification below, an absolute refractory period above). CorInfoMax's nonnegative-sparse
-and simplex domains add a graded threshold unit (an integral controller driven by the
-output spikes). Signed sparse CorInfoMax, Det-Max's ℓ1/simplex domains and the Bio-NICA
+rectification below, an absolute refractory period above). CorInfoMax's ℓ1 and simplex
+domains add a graded threshold unit (an integral controller driven by the output spikes;
+signed sparse outputs as ON/OFF pairs). Det-Max's ℓ1/simplex domains and the Bio-NICA
 interneuron variant without a leak refuse the spiking substrate with a reason.
 """
 
@@ -225,18 +225,23 @@ def test_corinfomax_spiking_declaration_is_the_box_fixed_point():
     assert 0.1 < np.mean(settled == 1.0) < 0.9  # the cap matters
 
 
-@pytest.mark.parametrize("domain", ["nonnegative-sparse", "simplex"])
+@pytest.mark.parametrize("domain", ["nonnegative-sparse", "simplex", "sparse"])
 def test_threshold_unit_realises_the_l1_fixed_point(domain):
-    """IF outputs plus the graded threshold unit (integral controller, τ_λ = 5 ms) vs the rate
-    loop's fixed point on fixed weights (B_e = 1000 I, W = I + 0.3 N(0, 1)): measured rmse
-    0.038 / 0.009 (nonnegative sparse) and 0.037 / 0.009 (simplex) at r0 T = 10 / 40."""
+    """IF outputs plus the graded threshold unit (integral controller, τ_λ = 5 ms; signed
+    sparse: ON/OFF pairs) vs the rate loop's fixed point on fixed weights (B_e = 1000 I,
+    W = I + 0.3 N(0, 1)): measured rmse 0.038 / 0.009 (nonnegative sparse), 0.037 / 0.009
+    (simplex) on 40 samples, 0.054 / 0.015 (sparse) at r0 T = 10 / 40."""
     circuit = CorInfoMax(n_sources=3, domain=domain).initialize(6, 0, 0)
     rng = np.random.default_rng(0)
     circuit.state["feedforward"] = circuit.state["feedforward"] + 0.3 * rng.standard_normal((1, 3, 6))
-    x = 0.5 * np.abs(rng.standard_normal((1, 20, 6)))
+    x = 0.5 * rng.standard_normal((1, 20, 6))
+    x = x if domain == "sparse" else np.abs(x)
     rate = circuit.respond(x)["output"]
-    if domain == "nonnegative-sparse":  # both regimes: threshold active (Σy = 1) and inactive (λ = 0)
-        assert np.any(rate.sum(-1) > 0.999) and np.any(rate.sum(-1) < 0.9)
+    norm = np.abs(rate).sum(-1)  # both regimes: threshold active (‖y‖₁ = 1) and inactive (λ = 0)
+    if domain != "simplex":
+        assert np.any(norm > 0.999) and np.any(norm < 0.9)
+    if domain == "sparse":
+        assert np.any(rate > 0.05) and np.any(rate < -0.05)
     recorded: list[np.ndarray] = []
     circuit.learn = lambda activities, batch: recorded.append(activities["output"])
     errors = []
@@ -245,8 +250,8 @@ def test_threshold_unit_realises_the_l1_fixed_point(domain):
         substrate.prepare(circuit, 0)
         substrate.learn(circuit, Batch(x), x.shape[1], 0)
         errors.append(np.sqrt(np.mean((recorded[-1] - rate) ** 2)))
-        assert errors[-1] <= 0.6 / (100.0 * presentation), errors
-        assert recorded[-1].sum(-1).max() <= 1.0 + 2.0 / (100.0 * presentation)
+        assert errors[-1] <= 0.7 / (100.0 * presentation), errors
+        assert np.abs(recorded[-1]).sum(-1).max() <= 1.0 + 2.0 / (100.0 * presentation)
     assert errors[1] < 0.5 * errors[0], errors
 
 
@@ -356,11 +361,10 @@ def test_bio_nica_interneuron_leak_zero_is_the_paper_circuit_on_rates():
 
 # --------------------------------------------------------------------------- what refuses
 @pytest.mark.parametrize("circuit,reason", [
-    (CorInfoMax(n_sources=3, domain="sparse"), "ON/OFF"),
     (DetMaxWSM(n_sources=3, domain="nonnegative-sparse"), "no rate fixed point"),
     (DetMaxWSM(n_sources=3, domain="simplex"), "no rate fixed point"),
     (NonnegativeICA(n_sources=3, variant="interneuron"), "leak=0"),
-], ids=["corinfomax-sparse", "detmax-nonnegative-sparse", "detmax-simplex", "nica-interneuron-no-leak"])
+], ids=["detmax-nonnegative-sparse", "detmax-simplex", "nica-interneuron-no-leak"])
 def test_configurations_without_a_spiking_realisation_refuse_with_a_reason(circuit, reason):
     domain = getattr(circuit.params, "domain", "nonnegative-bernoulli")
     task = SourceSeparation(domain=domain, n_sources=3, n_mixtures=3, evaluation_samples=100)

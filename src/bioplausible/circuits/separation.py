@@ -242,11 +242,11 @@ class CorInfoMax(Circuit):
     recomputed from x and W, and ``z = B_y y`` from the decoded y (spiking.md §2, §3.5:
     ``z_i`` is the lateral input neuron i receives, a linear function of its partners'
     counts; IF count noise on ``z zᵀ`` is O(1/(r0T)²), no bias correction needed).
-    Nonnegative-sparse and simplex domains: nonnegative IF outputs (offset 0, no ceiling)
-    plus a graded inhibitory threshold unit, an integral controller of ``Σ_i y_i − 1`` driven
-    by the output spikes (:mod:`~bioplausible.circuits.separation_spiking`, builder
-    ``"soft-threshold-integrate-and-fire"``). The signed sparse domain is refused on spikes
-    (``spiking_refusal`` says why).
+    ℓ1 and simplex domains: nonnegative IF outputs (offset 0, no ceiling) plus a graded
+    inhibitory threshold unit, an integral controller of ``‖y‖₁ − 1`` driven by the output
+    spikes (:mod:`~bioplausible.circuits.separation_spiking`, builder
+    ``"soft-threshold-integrate-and-fire"``); the signed sparse domain splits each output
+    into an ON/OFF pair so that the unit can sense |y|.
     """
 
     name = "corinfomax"
@@ -263,8 +263,8 @@ class CorInfoMax(Circuit):
     # --------------------------------------------------------------- declaration
     @property
     def spiking_model(self) -> str:
-        """Box domains: the generic IF route; nonnegative sparse and simplex: IF outputs plus
-        the graded threshold unit (:mod:`~bioplausible.circuits.separation_spiking`)."""
+        """Box domains: the generic IF route; ℓ1 and simplex domains: IF outputs plus the
+        graded threshold unit (:mod:`~bioplausible.circuits.separation_spiking`)."""
         return "integrate-and-fire" if self.params.domain in _BOX_DOMAINS else "soft-threshold-integrate-and-fire"
 
     def soft_threshold(self) -> dict[str, Any]:
