@@ -15,8 +15,10 @@ substrates realise::
 
     threshold_p * a_p = phi_p( sum_{q -> p} weight_qp @ a_q )
 
-with ``phi_p`` the identity for signed populations (``offset > 0``, offset-coded spikes) and
-rectification ``[.]_+`` for nonnegative ones (``offset == 0``). Input populations carry the
+with ``phi_p`` the identity for signed populations (``offset > 0``, offset-coded spikes),
+rectification ``[.]_+`` for nonnegative ones (``offset == 0``), and for a box-constrained
+population (``ceiling`` set) the clip ``threshold_p * a_p = clip(., −threshold_p offset,
+threshold_p ceiling)``. Input populations carry the
 task's inputs; readout populations are computed (not simulated) from their sources.
 
 All learned arrays carry a leading *ensemble* axis ``K``: member ``k`` is the circuit
@@ -61,6 +63,14 @@ class Population:
     (computed linearly from its sources, never simulated). ``offset`` is the offset-coding
     baseline ``y0`` of spiking realisations: rate ``= r0 (offset + a)``; 0 means the
     population is nonnegative (rectified).
+
+    ``ceiling`` (None: unbounded) is the largest activity ``c`` of a box-constrained
+    population. Its units then realise the *clipped* fixed point
+    ``a = clip((Σ_q weight_qp a_q) / threshold_p, −offset, ceiling)``: the lower clip is the
+    zero-rate rectification of the offset code, the upper one a rate cap ``r0 (offset + c)``
+    (on spikes an absolute refractory period ``1/(r0 (offset + c))`` during which the voltage
+    keeps integrating; see :mod:`bioplausible.substrates.spiking`). A ceiling must exceed
+    ``−offset``.
     """
 
     name: str
@@ -68,6 +78,16 @@ class Population:
     role: str = "neurons"
     offset: float = 0.0
     description: str = ""
+    ceiling: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.ceiling is not None:
+            if self.role != "neurons":
+                raise ValueError(f"population {self.name!r}: only simulated populations (role 'neurons') take a "
+                                 f"ceiling, got role {self.role!r}")
+            if not float(self.ceiling) > -float(self.offset):
+                raise ValueError(f"population {self.name!r}: ceiling must exceed −offset = {-self.offset:g} (a rate "
+                                 f"cap r0 (offset + ceiling) > 0), got {self.ceiling!r}")
 
 
 @dataclass(frozen=True)
@@ -213,7 +233,8 @@ class Circuit(ABC):
     ) -> dict[str, np.ndarray]:
         """Euler integration of the fast dynamics declared by the graph, to a fixed point.
 
-        ``da_p/dτ = −threshold_p ∘ a_p + φ_p(Σ_q weight_qp a_q)``, iterated until the largest
+        ``da_p/dτ = −threshold_p ∘ a_p + φ_p(Σ_q weight_qp a_q)`` (φ_p: identity, ``[.]₊``, or for a
+        population with a ``ceiling`` the clip to ``threshold_p ∘ [−offset, ceiling]``), iterated until the largest
         change is below ``tolerance`` × the largest activity. For time-resolved predictions;
         :meth:`respond` gives the same fixed point in closed form.
         """
@@ -230,7 +251,11 @@ class Circuit(ABC):
             drives = {}
             for p in simulated:
                 drive = sum(np.matmul(activity[s], np.swapaxes(w, -1, -2)) for s, w in incoming[p.name])
-                drives[p.name] = drive if p.offset > 0 else np.maximum(drive, 0.0)
+                if p.ceiling is not None:  # box: θ a = clip(drive, −θ y0, θ c)
+                    theta = thresholds[p.name][:, None, :]
+                    drives[p.name] = np.clip(drive, -theta * p.offset, theta * p.ceiling)
+                else:
+                    drives[p.name] = drive if p.offset > 0 else np.maximum(drive, 0.0)
             for p in simulated:
                 change = step_size * (drives[p.name] - thresholds[p.name][:, None, :] * activity[p.name])
                 activity[p.name] = activity[p.name] + change
@@ -254,7 +279,7 @@ class Circuit(ABC):
         thresholds = self.thresholds() if self.state else {}
         for p in self.populations():
             graph.add_node(
-                p.name, size=p.size, role=p.role, offset=p.offset,
+                p.name, size=p.size, role=p.role, offset=p.offset, ceiling=p.ceiling,
                 threshold=thresholds.get(p.name), description=p.description,
             )
         weights = self.weights() if self.state else {}

@@ -9,6 +9,11 @@ T, with drive ``b`` (Hz, threshold units), recurrent jumps ``L`` and threshold `
 
 so the decoded rate ``a = n / (r0 T) − y0`` solves the rate model's fixed point up to
 O(1/(r0 T)) (offset coding: rate = r0 (y0 + a); y0 = 0 gives rectified, nonnegative units).
+
+A rate cap (box-constrained activity ``a ≤ c``) is an absolute refractory period
+``t_ref = 1/(r0 (y0 + c))`` during which the voltage keeps integrating (the threshold is not
+checked): a unit whose unclipped rate exceeds the cap fires exactly every ``t_ref`` and its
+surplus drive piles up in ``v``, so the decoded rate is ``min(a, c)``.
 """
 
 from __future__ import annotations
@@ -49,6 +54,14 @@ class IntegrateAndFire:
     """
     threshold = "v > theta"
     reset = "v -= theta; count += 1"
+
+    def refractory_steps(self, offset: float, ceiling: float, dt: float) -> tuple[int, float]:
+        """Whole time steps of the refractory period that caps the activity at ``ceiling``,
+        and the ceiling those steps realise, ``1/(r0 n dt) − offset`` (Brian2 counts the
+        refractory period in whole steps)."""
+        period = 1.0 / (self.rate_unit * (offset + ceiling))
+        steps = max(int(round(period / dt)), 1)
+        return steps, 1.0 / (self.rate_unit * steps * dt) - offset
 
     def decode(self, counts: np.ndarray, offset: float) -> np.ndarray:
         """Spike counts of one presentation -> activity in rate-model units."""

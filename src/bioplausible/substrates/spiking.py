@@ -20,9 +20,27 @@ presentation boundary a ``network_operation`` decodes the counts, calls the circ
 presentations, writes the new weights into the synapses, and resets the voltage to a
 uniform random value in ``[0, θ)`` (dithering; without it counts round down).
 
+Box-constrained populations (``Population.ceiling`` c set) realise the clipped fixed point
+``a = clip(Σ_q weight_qp a_q / θ_p, −y0, c)``: the lower clip is the zero-rate rectification
+of the offset code (so a box ``[lo, c]`` takes ``y0 = −lo``), the upper one a rate cap, an
+absolute refractory period ``t_ref = 1/(r0 (y0 + c))`` (Brian2 ``refractory=`` without
+``(unless refractory)``: the voltage keeps integrating, only the threshold is not checked).
+A unit driven past the cap fires exactly every ``t_ref``, its surplus accumulating in ``v``;
+a unit below it is an ordinary sigma–delta IF unit. Together they solve the coordinate-wise
+box condition ``a_i = clip((b_i − Σ_{j≠i} A_ij a_j)/A_ii, lo, c)``, i.e. the box-QP
+``argmin_{lo≤a≤c} ½aᵀAa − bᵀa`` for symmetric positive definite A, up to O(1/(r0 T)).
+Brian2 counts ``t_ref`` in whole steps of ``dt``: the builder rounds it to ``n`` steps and
+refuses (naming the population) when the realised ceiling ``1/(r0 n dt) − y0`` differs
+from the declared one by more than 1 % of ``y0 + c``; choose ``dt`` dividing ``t_ref``
+(e.g. r0 = 100 Hz, dt = 1 ms: ``t_ref`` = 10 ms for [0, 1], 5 ms for [−1, 1]). The count
+of a capped unit is at most ``⌈T/t_ref⌉``, exactly ``T/t_ref`` when ``T`` is a multiple of
+``t_ref``. Refractoriness is reset with the voltage at each presentation.
+
 K ensemble members are K blocks of neurons in the same groups (block-diagonal synapses).
 Circuits whose dynamics do not fit this form set ``spiking_model = "<name>"`` and register
-a builder with :func:`register_spiking_model`.
+a builder with :func:`register_spiking_model`; a circuit (or configuration) that has no
+faithful spiking realisation sets ``spiking_refusal`` to a sentence saying why, and the
+substrate refuses it with that reason.
 """
 
 from __future__ import annotations
@@ -134,6 +152,9 @@ class SpikingSubstrate(Substrate):
         self.cache = {}
 
     def learn(self, circuit: Circuit, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
+        refusal = getattr(circuit, "spiking_refusal", None)
+        if refusal:
+            raise ValueError(f"{circuit.name} cannot run on the spiking substrate: {refusal}")
         model = getattr(circuit, "spiking_model", "integrate-and-fire")
         if model not in SPIKING_MODELS:
             raise ValueError(f"{circuit.name} asks for spiking model {model!r}; registered: {sorted(SPIKING_MODELS)}")
@@ -199,10 +220,13 @@ class _IFNetwork:
             sources = [s for (s, t) in edges if t == p.name and self.populations[s].role == "input"]
             drives = " + ".join(f"drive_{_safe(s)}" for s in sources) or "0"
             declarations = "\n".join(f"drive_{_safe(s)} : 1" for s in sources)
+            for term in self.extra_drives(p):  # continuous drives a subclass adds (e.g. an inhibitory unit)
+                drives, declarations = f"{drives} + {term}", f"{declarations}\n{term} : 1"
             equations = IntegrateAndFire.equations.format(drives=drives, drive_declarations=declarations)
             self.groups[p.name] = b2.NeuronGroup(
                 self.ensemble * p.size, equations, threshold=IntegrateAndFire.threshold,
                 reset=IntegrateAndFire.reset, method="euler", dt=substrate.dt * b2.second,
+                refractory=False if p.ceiling is None else self._refractory_period(p) * b2.second,
                 namespace={"rate_unit": substrate.rate_unit * b2.Hz}, name="pop_" + _safe(p.name) + "*",
             )
         self.synapses: dict[tuple[str, str], tuple[Any, tuple[np.ndarray, ...]]] = {}
@@ -231,6 +255,27 @@ class _IFNetwork:
                          if substrate.record_spikes else {})
         self.network = b2.Network(self.input_group, *self.groups.values(),
                                   *[s for s, _ in self.synapses.values()], self.operation, *self.monitors.values())
+
+    def extra_drives(self, population: Any) -> list[str]:
+        """Names of further continuous drive variables (``v`` integrates ``r0 ·`` each) of a
+        simulated population; subclasses that add graded units override it. None here."""
+        return []
+
+    def _refractory_period(self, population: Any) -> float:
+        """The rate cap of a population with a ``ceiling`` as a refractory period (s)."""
+        substrate = self.substrate
+        offset, ceiling = float(population.offset), float(population.ceiling)
+        steps, realised = substrate.neuron.refractory_steps(offset, ceiling, substrate.dt)
+        if abs(realised - ceiling) > 0.01 * (offset + ceiling):
+            period = 1.0 / (substrate.rate_unit * (offset + ceiling))
+            raise ValueError(
+                f"{self.circuit.name}: population {population.name!r} has ceiling {ceiling:g} (offset {offset:g}), "
+                f"a rate cap of {substrate.rate_unit * (offset + ceiling):g} Hz = one spike per {period * 1e3:.4g} ms; "
+                f"with dt = {substrate.dt * 1e3:g} ms the refractory period rounds to {steps} step(s), which caps "
+                f"the activity at {realised:.4g} instead: choose dt dividing {period * 1e3:.4g} ms (or a lower "
+                f"rate_unit)"
+            )
+        return steps * substrate.dt
 
     # ---------------------------------------------------------------- simulation
     def run(self, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
@@ -282,6 +327,8 @@ class _IFNetwork:
             start = self.substrate.rng.uniform(0.0, 1.0, theta.size) if self.substrate.dither else np.zeros(theta.size)
             group.v[:] = start * theta
             group.count[:] = 0
+            if p.ceiling is not None:  # refractoriness does not carry over between presentations
+                group.lastspike[:] = -1e4 * self.b2.second
 
     def _close_presentation(self) -> None:
         if self.presented >= self.n_presentations:
