@@ -385,3 +385,11 @@ def test_configurations_without_a_spiking_realisation_refuse_with_a_reason(circu
     task = SourceSeparation(domain=domain, n_sources=3, n_mixtures=3, evaluation_samples=100)
     with pytest.raises(ValueError, match=f"cannot run on the spiking substrate: .*{reason}"):
         run(circuit, task, "spiking", steps=2, eval_every=2, progress=False, substrate_options=SPIKING)
+
+
+@pytest.mark.parametrize("make", [lambda: CorInfoMax(domain="polytope"), lambda: DetMaxWSM(domain="polytope")],
+                         ids=["corinfomax", "detmax"])
+def test_mixed_polytope_refuses_the_spiking_substrate_with_a_reason(make):
+    task = SourceSeparation(domain="polytope", evaluation_samples=100)
+    with pytest.raises(ValueError, match="cannot run on the spiking substrate: .*polytope"):
+        run(make(), task, "spiking", steps=2, eval_every=2, progress=False, substrate_options=SPIKING)
