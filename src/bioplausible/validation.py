@@ -49,6 +49,13 @@ def check_positive(name: str, value: Any) -> float:
     return check_real(name, value, 0.0, inclusive=False)
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` as a bool; numpy booleans are accepted, anything else is a TypeError naming ``name``."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     """``value`` must be one of ``choices``."""
     try:

@@ -64,7 +64,7 @@ from scipy.optimize import linear_sum_assignment, linprog
 from scipy.spatial import Delaunay, HalfspaceIntersection
 
 from ..circuits.base import Batch, Circuit
-from ..validation import check_choice, check_integer, check_polytope_structure, check_real
+from ..validation import check_bool, check_choice, check_integer, check_polytope_structure, check_real
 from .base import Task, register_task, single
 
 _STREAM_BLOCK = 1024  # samples drawn at a time for the training stream
@@ -154,7 +154,7 @@ class SourceSeparation(Task):
         self.mixing = check_choice("mixing", mixing, ["gaussian", "uniform", "laplace"])
         self.snr_db = None if snr_db is None else check_real("snr_db", snr_db, -100.0, 300.0)
         self.evaluation_samples = check_integer("evaluation_samples", evaluation_samples, 10)
-        self.shuffle_images = bool(shuffle_images)
+        self.shuffle_images = check_bool("shuffle_images", shuffle_images)
         self.image_side = check_integer("image_side", image_side, 4)
         self.image_scaling = check_choice("image_scaling", image_scaling, ["box", "unit-variance"])
         structure = (signed_dims, nonnegative_dims, sparse_groups)

@@ -42,7 +42,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..circuits.base import Batch, Circuit
-from ..validation import check_choice, check_integer, check_real
+from ..validation import check_bool, check_choice, check_integer, check_real
 from .base import Task, register_task
 
 __all__ = ["SequenceRecall", "largest_passing", "moving_frames", "FASHION_MNIST_DIR"]
@@ -96,8 +96,8 @@ class SequenceRecall(Task):
         self.cue_noise = check_real("cue_noise", cue_noise, 0.0, 1.0)
         self.n_cues = check_integer("n_cues", n_cues, 1)
         self.recall_steps = None if recall_steps is None else check_integer("recall_steps", recall_steps, 1)
-        self.periodic = bool(periodic)
-        self.deduplicate = bool(deduplicate)
+        self.periodic = check_bool("periodic", periodic)
+        self.deduplicate = check_bool("deduplicate", deduplicate)
         self.clip_length = check_integer("clip_length", clip_length, 2)
         if self.patterns == "moving-fashion" and not FASHION_MNIST_DIR.exists():
             raise FileNotFoundError(f"patterns='moving-fashion' needs Fashion-MNIST under {FASHION_MNIST_DIR} "
