@@ -145,7 +145,7 @@ def test_detmax_kernel_matches_the_reference_path(domain):
     (On other data the nonnegative-antisparse preset's early, unsettled loops amplify 1e-16
     rounding differences tenfold every few samples: a property of the dynamics.)"""
     options, n, m = DETMAX_PROTOCOLS[domain]
-    samples = 150
+    samples = 100
     task = SourceSeparation(domain=domain, n_sources=n, n_mixtures=m, evaluation_samples=100, **options).reset(1)
     inputs = np.stack([task.next_batch(samples).inputs, task.next_batch(samples).inputs])
     settings = dict(domain=domain, n_sources=n, max_iterations=200)

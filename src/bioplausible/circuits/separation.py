@@ -1059,11 +1059,11 @@ class DetMaxWSM(Circuit):
         hidden_couple = (1 - zeta) * ((1 - beta) * hat_h + beta * s["hidden_gains"][..., :, None] * hat_h
                                       * s["hidden_gains"][..., None, :])
         hidden_scale = gamma_h * (1 - zeta) * ((1 - beta) + beta * d1**2)
-        shape = x.shape[:-1] + (p.n_sources,)
+        shape = feed.shape  # (K, B, n), with K broadcast from the members
         v, u, h, y = (np.zeros(shape) for _ in range(4))
-        threshold = np.zeros(x.shape[:-1])
-        active = np.ones(x.shape[:-1], dtype=bool)
-        steps = np.full(x.shape[:-1], p.max_iterations, dtype=np.int64)
+        threshold = np.zeros(shape[:-1])
+        active = np.ones(shape[:-1], dtype=bool)
+        steps = np.full(shape[:-1], p.max_iterations, dtype=np.int64)
         for t in range(1, p.max_iterations + 1):
             rate = max(p.neural_lr_start / (1 + p.neural_lr_decay * t), p.neural_lr_stop)
             dv = -v + feed - np.matmul(h, np.swapaxes(hidden_couple, -1, -2)) + (1 - zeta) * (1 - beta) * np.matmul(
@@ -1097,7 +1097,8 @@ class DetMaxWSM(Circuit):
         s["output_lateral"] = s["output_lateral"] + rules.wsm_hebbian(y, y, s["output_lateral"], rate)
         s["output_input"] = s["output_input"] + rules.wsm_hebbian(y, h, s["output_input"], rate)
         weights = ((1 - p.zeta) * p.beta, (1 - p.zeta) * (1 - p.beta))
-        layers = (("hidden_gains", "hidden_lateral", "hidden_input"), ("output_gains", "output_lateral", "output_input"))
+        layers = (("hidden_gains", "hidden_lateral", "hidden_input"),
+                  ("output_gains", "output_lateral", "output_input"))
         for index, (gains, lateral, feedforward) in enumerate(layers):
             gain_rate = rules.decayed_gain_rate(p.gain_rates[index], self.steps, p.gain_rate_decay,
                                                 p.gain_rate_decay_interval)
