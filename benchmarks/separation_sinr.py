@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="N = 500k (the paper's), 10 trials, every ρ")
     parser.add_argument("--table", choices=["A", "B", "detmax"], default="A")
-    parser.add_argument("--trials", type=int)
+    parser.add_argument("--trials", type=int, help="trials (Table B: CorInfoMax trials, 0 skips it)")
     parser.add_argument("--samples", type=int)
     parser.add_argument("--nsm-trials", type=int, help="NSM trials (0 skips NSM)")
     parser.add_argument("--nsm-samples", type=int, help="NSM samples (NSM runs in numpy, ≈ 1.5 ms/sample)")
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--snr", type=int, nargs="+", choices=sorted(PUBLISHED_B), help="Table B: input SNRs")
     parser.add_argument("--rho", type=float, nargs="+")
     args = parser.parse_args(argv)
-    args.trials = args.trials or (10 if args.full else 4)
+    args.trials = (10 if args.full else 4) if args.trials is None else args.trials
     args.samples = args.samples or (500_000 if args.full else 100_000)
     args.nsm_trials = args.trials if args.nsm_trials is None else args.nsm_trials
     args.nsm_samples = args.nsm_samples or min(args.samples, 100_000)

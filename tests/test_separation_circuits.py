@@ -292,11 +292,14 @@ def test_nsm_collapses_on_correlated_sources_where_corinfomax_does_not():
     assert ours >= 18 and ours - theirs >= 8, (ours, theirs)
 
 
-@pytest.mark.slow
-def test_detmax_learns_on_antisparse_sources():
-    """Det-Max (numpy reference path, ≈ 10 ms/sample): the SINR rises well above the
-    initial separator within 2000 samples (measured 0.7 → 9.0 dB on seed 0)."""
-    task = SourceSeparation(domain="antisparse", n_sources=4, n_mixtures=8, evaluation_samples=2000)
-    result = run(DetMaxWSM(n_sources=4, domain="antisparse"), task, seed=0, steps=2000, eval_every=2000, progress=False)
+@needs_numba
+def test_detmax_separates_its_headline_setup():
+    """Det-Max on its own setup (antisparse, Toeplitz t-copula, n = 4, m = 8, mixing rows at
+    std 0.5, 30 dB; the antisparse preset, fused kernel): measured 0.5 → 13.4 dB after 20k
+    samples on seed 0 (seeds 0–3: 10.6–13.4 dB; 28.6 dB at 200k on seed 1)."""
+    task = SourceSeparation(domain="antisparse", n_sources=4, n_mixtures=8, correlation_structure="toeplitz",
+                            mixture_scaling="row-std", evaluation_samples=2000)
+    result = run(DetMaxWSM(n_sources=4, domain="antisparse"), task, seed=0, steps=20_000, eval_every=20_000,
+                 progress=False)
     sinr = result.dataset["metric_sinr_db"].values[0]
-    assert sinr[-1] > sinr[0] + 5, sinr
+    assert sinr[-1] > 9.0 and sinr[-1] > sinr[0] + 7, sinr
