@@ -28,7 +28,7 @@ Table B, WSM column, 2 trials, N = 500k (``--table B --wsm-trials 2 --samples 50
 SNR 30 / 25 / 20 / 15 / 10 dB → 28.92 ± 1.77, 25.08 ± 0.96, 20.15 ± 0.69, 10.62 ± 0.59,
 3.24 ± 1.17 dB (published 26.55, 22.84, 18.82, 10.91, 4.72: within 2.5 dB at every SNR,
 +2.4 / +2.2 / +1.3 / −0.3 / −1.5 dB; the collapse below 20 dB is reproduced); CorInfoMax on
-the same run, 4 trials: 29.62, 25.11, 20.19, 15.28, 10.52 dB. 20–11 min per SNR.
+the same run, 4 trials: 29.62, 25.11, 20.19, 15.28, 10.52 dB. 1.5–11.5 min per SNR.
 Table detmax, 2 trials, N = 500k (``--table detmax --trials 2 --samples 500000 --rho 0.0 … 0.7``):
 ρ = 0 / 0.1 / 0.2 / 0.3 / 0.4 / 0.5 / 0.6 / 0.7 → 29.23 ± 1.22, 28.71 ± 1.24, 28.40 ± 0.90,
 23.14 ± 5.38, 27.16 ± 0.15, 22.98 ± 3.31, 19.51 ± 3.81, 16.24 ± 3.12 dB (no published table
