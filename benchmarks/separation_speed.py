@@ -12,6 +12,12 @@ with a fixed count of 200 inner steps, the reference script's mode.
 Measured (2-core machine, quick mode): numpy loop 369 samples/s (tolerance) and 226
 samples/s (fixed 200 steps); ours 340,907 samples/s (925× and 1510×), identical W to
 4e-16 after 1000 samples; ensemble of 16 trials in one call: 1.07× over 16 calls.
+
+Det-Max (antisparse preset, n = 4, m = 8, the authors' matrix-form loop written below;
+``--circuit detmax --full``, machine shared with other jobs): numpy loop 17 samples/s, ours
+9,179 samples/s on the same 1000 samples (554×; mean 235 inner steps), 7,139 samples/s over
+100k samples (469 inner steps on average later in learning); identical state to 6e-15
+after 1000 samples. Quick mode (300 samples): 14 vs 6,612 samples/s (466×).
 """
 
 from __future__ import annotations
