@@ -30,10 +30,10 @@ Table B, WSM column, 4 trials (seeds 0–3), N = 500k (``--table B --trials 0 --
 −0.7 / −0.5 dB, within the 2.5 dB target at every SNR; the collapse below 20 dB is
 reproduced). 0.5–5 min per SNR. An earlier 2-trial run (seeds 0–1): 28.92, 25.08, 20.15, 10.62,
 3.24 dB, with CorInfoMax (4 trials) on the same data 29.62, 25.11, 20.19, 15.28, 10.52 dB.
-Table detmax, 2 trials, N = 500k (``--table detmax --trials 2 --samples 500000 --rho 0.0 … 0.7``):
-ρ = 0 / 0.1 / 0.2 / 0.3 / 0.4 / 0.5 / 0.6 / 0.7 → 29.23 ± 1.22, 28.71 ± 1.24, 28.40 ± 0.90,
-23.14 ± 5.38, 27.16 ± 0.15, 22.98 ± 3.31, 19.51 ± 3.81, 16.24 ± 3.12 dB (no published table
-is available to us: the paper shows this as a figure). 1–3 min per ρ.
+Table detmax, 4 trials, N = 500k (``--table detmax --trials 4 --samples 500000 --rho 0.0 … 0.7``):
+ρ = 0 / 0.1 / 0.2 / 0.3 / 0.4 / 0.5 / 0.6 / 0.7 → 30.17 ± 1.29, 29.71 ± 1.33, 29.21 ± 1.03,
+25.88 ± 4.69, 27.29 ± 0.26, 22.78 ± 2.89, 20.27 ± 2.87, 17.87 ± 2.75 dB (no published table
+is available to us: the paper shows this as a figure). 0.5–1 min per ρ on a quiet machine.
 """
 
 from __future__ import annotations

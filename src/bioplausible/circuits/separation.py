@@ -963,8 +963,8 @@ class DetMaxWSM(Circuit):
     Rate substrate fast path: with batch size 1, :meth:`learn_stream` runs the whole chunk in
     a compiled kernel (numba, :func:`~._separation_kernels.detmax_stream`) implementing the
     same equations; ``fast_path="reference"`` uses :meth:`respond` + :meth:`learn`. Measured
-    (``benchmarks/separation_sinr.py``, N = 500k): 29.2 dB at ρ = 0 on the headline setup
-    (n = 4, m = 8, Toeplitz, 30 dB; 2 trials), 16.2 dB at ρ = 0.7; the sparse preset reproduces
+    (``benchmarks/separation_sinr.py``, N = 500k): 30.2 dB at ρ = 0 on the headline setup
+    (n = 4, m = 8, Toeplitz, 30 dB; 4 trials), 17.9 dB at ρ = 0.7; the sparse preset reproduces
     the WSM column of Table B within 0.8 dB at every SNR (4 trials: 26.17 … 4.18 dB against the
     published 26.55 … 4.72).
 
