@@ -787,7 +787,8 @@ def _reset_singular_values(matrix: np.ndarray, low: float, high: float) -> np.nd
 _DETMAX_COMMON = dict(beta=0.5, synaptic_schedule="log", gain_update="clipped", gain_rate_decay=0.99,
                       max_iterations=750)
 #: Per-domain Det-Max / WSM defaults (spec §3.4), each from the authors' scripts:
-#: antisparse — DetMax-BSS ``SimulationsForPaper/Antisparse/simulation_correlated_antisparseV4.py``
+#: antisparse — DetMax-BSS ``NumericalExperiments/SimulationsForPaper/Antisparse/``
+#: ``simulation_correlated_antisparseV4.py``
 #: (n = 4, m = 8, Toeplitz ρ; for ρ > 0.4 the script uses ``gamma_start=0.25, gamma_stop=5e-4``);
 #: nonnegative antisparse — ``NonnegativeAntisparse/simulation_correlated_nnantisparseV12.py``
 #: (its capped/reverted gain steps and slow γ decay; for ρ > 0.4: ``gamma_start=0.05,
