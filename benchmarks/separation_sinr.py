@@ -24,11 +24,12 @@ NSM, 4 trials, N = 100k: ρ = 0 / 0.4 / 0.6 / 0.7 → 29.61 / 10.67 / 6.26 / 4.9
 15.25, 10.51 dB (published 29.90, 24.88, 20.11, 15.16, 10.42).
 
 Det-Max / WSM (2-core machine shared with other jobs; fused kernel):
-Table B, WSM column, 4 trials (seeds 0–3), N = 500k (``--table B --trials 0 --wsm-trials 4
---samples 500000``): SNR 30 / 25 / 20 / 15 / 10 dB → 26.17 ± 3.79, 23.05 ± 2.51, 18.86 ± 1.42,
-10.17 ± 0.76, 4.18 ± 1.42 dB (published 26.55, 22.84, 18.82, 10.91, 4.72: −0.4 / +0.2 / +0.0 /
-−0.7 / −0.5 dB, within the 2.5 dB target at every SNR; the collapse below 20 dB is
-reproduced). 0.5–5 min per SNR. An earlier 2-trial run (seeds 0–1): 28.92, 25.08, 20.15, 10.62,
+Table B, WSM column, 10 trials (seeds 0–9), N = 500k (``--table B --trials 0 --wsm-trials 10
+--samples 500000``): SNR 30 / 25 / 20 / 15 / 10 dB → 27.15 ± 3.01, 22.74 ± 2.64, 19.25 ± 1.49,
+11.46 ± 1.39, 4.54 ± 1.80 dB (published 26.55, 22.84, 18.82, 10.91, 4.72: +0.6 / −0.1 / +0.4 /
++0.6 / −0.2 dB, within the 2.5 dB target at every SNR; the collapse below 20 dB is
+reproduced). 1–6.5 min per SNR. 4 trials (seeds 0–3): 26.17, 23.05, 18.86, 10.17, 4.18 dB.
+An earlier 2-trial run (seeds 0–1): 28.92, 25.08, 20.15, 10.62,
 3.24 dB, with CorInfoMax (4 trials) on the same data 29.62, 25.11, 20.19, 15.28, 10.52 dB.
 Table detmax, 4 trials, N = 500k (``--table detmax --trials 4 --samples 500000 --rho 0.0 … 0.7``):
 ρ = 0 / 0.1 / 0.2 / 0.3 / 0.4 / 0.5 / 0.6 / 0.7 → 30.17 ± 1.29, 29.71 ± 1.33, 29.21 ± 1.03,

@@ -966,7 +966,7 @@ class DetMaxWSM(Circuit):
     same equations; ``fast_path="reference"`` uses :meth:`respond` + :meth:`learn`. Measured
     (``benchmarks/separation_sinr.py``, N = 500k): 30.2 dB at ρ = 0 on the headline setup
     (n = 4, m = 8, Toeplitz, 30 dB; 4 trials), 17.9 dB at ρ = 0.7; the sparse preset reproduces
-    the WSM column of Table B within 0.8 dB at every SNR (4 trials: 26.17 … 4.18 dB against the
+    the WSM column of Table B within 0.6 dB at every SNR (10 trials: 27.15 … 4.54 dB against the
     published 26.55 … 4.72).
 
     Spiking: not supported; the hidden layer's dynamics carry the gains inside the self-term
