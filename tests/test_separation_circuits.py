@@ -128,6 +128,42 @@ def test_numba_fast_path_matches_the_reference_path(domain):
     assert last["output"].shape == (2, 1, 5)
 
 
+DETMAX_PROTOCOLS = {  # the data each preset was tuned on (the authors' scripts), n, m
+    "antisparse": (dict(mixture_scaling="row-std", correlation_structure="toeplitz"), 4, 8),
+    "nonnegative-antisparse": (dict(mixture_scaling="row-std", mixture_std=0.28), 4, 8),
+    "sparse": (dict(mixture_scaling="noisy-row-std"), 5, 10),
+    "nonnegative-sparse": (dict(mixture_scaling="noisy-row-std"), 5, 10),
+    "simplex": (dict(mixture_scaling="noisy-row-std"), 5, 10),
+}
+
+
+@needs_numba
+@pytest.mark.parametrize("domain", list(DETMAX_PROTOCOLS))
+def test_detmax_kernel_matches_the_reference_path(domain):
+    """The compiled Det-Max kernel implements respond + learn (the rule functions), incl. the
+    capped/reverted gains of the nonnegative-antisparse preset, on its authors' data protocol.
+    (On other data the nonnegative-antisparse preset's early, unsettled loops amplify 1e-16
+    rounding differences tenfold every few samples: a property of the dynamics.)"""
+    options, n, m = DETMAX_PROTOCOLS[domain]
+    samples = 100
+    task = SourceSeparation(domain=domain, n_sources=n, n_mixtures=m, evaluation_samples=100, **options).reset(1)
+    inputs = np.stack([task.next_batch(samples).inputs, task.next_batch(samples).inputs])
+    settings = dict(domain=domain, n_sources=n, max_iterations=200)
+    reference = DetMaxWSM(fast_path="reference", **settings).initialize(m, 0, [0, 1])
+    fast = DetMaxWSM(fast_path="numba", **settings).initialize(m, 0, [0, 1])
+    steps = []
+    for index in range(samples):
+        batch = Batch(inputs[:, index : index + 1])
+        reference.learn(reference.respond(batch.inputs), batch)
+        steps.append(reference.last_settling_steps[:, 0])
+    last = fast.learn_stream(Batch(inputs))
+    for key, value in reference.state.items():
+        assert np.abs(fast.state[key] - value).max() < 1e-7 * np.abs(value).max(), key
+    assert np.array_equal(fast.last_settling_steps, np.stack(steps, axis=1))
+    assert fast.steps == reference.steps == samples
+    assert last["output"].shape == (2, 1, n) and last["hidden"].shape == (2, 1, n)
+
+
 def test_reference_path_is_used_without_fast_path():
     circuit = CorInfoMax(fast_path="reference").initialize(10, 0, [0])
     assert circuit.learn_stream(Batch(np.zeros((1, 3, 10)))) is None
@@ -147,6 +183,53 @@ def test_circuits_declare_consistent_graphs(circuit):
     assert any(data["plastic"] for *_, data in graph.edges(data=True))
 
 
+def test_detmax_presets_resolve_by_domain():
+    """Unset parameters take the domain's preset (spec §3.4); set ones are kept."""
+    antisparse = DetMaxWSM(domain="antisparse", n_sources=4).params
+    assert (antisparse.gamma_start, antisparse.gain_rates, antisparse.max_gains) == (0.6, (1.125, 0.2), (1e6, 5.0))
+    assert antisparse.gain_update == "clipped" and antisparse.initial_weights == "identity"
+    variant = DetMaxWSM(domain="nonnegative-antisparse").params
+    assert (variant.gain_update, variant.synaptic_schedule, variant.zeta) == ("capped-reverted", "slow-log", 1e-5)
+    sparse = DetMaxWSM(domain="sparse", gain_rates=(10.0, 1e-2)).params
+    assert sparse.gain_rates == (10.0, 1e-2) and sparse.initial_gains == (8.0, 1.0)
+    assert (sparse.neural_lr_start, sparse.neural_lr_decay, sparse.threshold_rate) == (0.4, 0.0, 1.0)
+    assert DetMaxWSM(domain="nonnegative-sparse").params.threshold_rate == 0.2
+    circuit = DetMaxWSM(domain="sparse").initialize(10, 0, [0, 1])
+    assert np.allclose(np.linalg.norm(circuit.state["hidden_input"], axis=-1), 0.0033)
+    assert not np.allclose(circuit.state["hidden_input"][0], circuit.state["hidden_input"][1])
+    assert np.array_equal(DetMaxWSM(domain="antisparse").initialize(10, 0, [0]).state["hidden_input"][0],
+                          np.eye(5, 10))
+
+
+def test_detmax_gain_steps_are_capped_and_reverted():
+    """The nonnegative-antisparse variant: a step is at most 100 % of D; a layer whose new gains
+    come within the margin of the minimum keeps its old gains; otherwise the bounds clip."""
+    gains = np.array([[1.0, 2.0, 0.5]])
+    capped = rules.cap_gain_step(np.array([[-5.0, 0.5, 3.0]]), gains, 1.0)
+    assert np.array_equal(capped, [[-1.0, 0.5, 0.5]])
+    kept = rules.revert_gain_step(gains, np.array([[-0.95, 0.1, 0.0]]), 0.001, 1e6, 0.1)
+    assert np.array_equal(kept, np.zeros((1, 3)))  # 1 − 0.95 is within 0.1 of the minimum
+    moved = rules.revert_gain_step(gains, np.array([[-0.5, 0.1, 10.0]]), 0.001, 2.0, 0.1)
+    assert np.allclose(gains + moved, [[0.5, 2.0, 2.0]])  # clipped at the maximum 2
+    per_member = rules.revert_gain_step(np.ones((2, 2)), np.array([[-0.95, 0.0], [-0.5, 0.0]]), 0.0, 9.0, 0.1)
+    assert np.allclose(per_member, [[0.0, 0.0], [-0.5, 0.0]])
+    assert rules.decayed_gain_rate(1.0, 99_998, 0.99, 100_000) == 1.0
+    assert rules.decayed_gain_rate(1.0, 99_999, 0.99, 100_000) == pytest.approx(0.99)
+    assert rules.wsm_synaptic_rate(0, 0.1, 1e-3, "slow-log") == pytest.approx(0.1)
+    assert rules.wsm_synaptic_rate(0, 0.6, 1e-3, "log") == pytest.approx(0.6 / (1 + np.log(2)))
+    circuit = DetMaxWSM(domain="nonnegative-antisparse", n_sources=2, fast_path="reference").initialize(4, 0, [0])
+    circuit.state["hidden_gains"][:] = [0.12, 1.0]  # any downward step brings gain 0 within 0.1 of 1e-3
+    circuit.state["hidden_input"][:] = 0.0  # so the gradient diag(M D M) > 0 pushes D1 down
+    circuit.learn({"hidden": np.zeros((1, 1, 2)), "output": np.zeros((1, 1, 2))}, Batch(np.zeros((1, 1, 4))))
+    assert np.array_equal(circuit.state["hidden_gains"], [[0.12, 1.0]])
+    plain = DetMaxWSM(domain="nonnegative-antisparse", n_sources=2, gain_update="clipped",
+                      fast_path="reference").initialize(4, 0, [0])
+    plain.state["hidden_gains"][:] = [0.12, 1.0]
+    plain.state["hidden_input"][:] = 0.0
+    plain.learn({"hidden": np.zeros((1, 1, 2)), "output": np.zeros((1, 1, 2))}, Batch(np.zeros((1, 1, 4))))
+    assert (plain.state["hidden_gains"] < [[0.12, 1.0]]).all()
+
+
 def test_parameters_are_validated_by_name():
     with pytest.raises(ValueError, match="domain"):
         CorInfoMax(domain="cube")
@@ -156,6 +239,13 @@ def test_parameters_are_validated_by_name():
         NonnegativeICA(variant="both")
     with pytest.raises(ValueError, match="n_inputs >= n_sources"):
         CorInfoMax(n_sources=5).initialize(3, 0, [0])
+    for name, value in (("gain_update", "soft"), ("synaptic_schedule", "linear"), ("initial_weights", "zeros"),
+                        ("hidden_clip", -1.0), ("gain_rates", (1.0, -1.0)), ("fast_path", "gpu"),
+                        ("gain_rate_decay", 1.5), ("neural_lr_decay", -0.1)):
+        with pytest.raises(ValueError, match=name):
+            DetMaxWSM(**{name: value})
+    with pytest.raises(ValueError, match="n_inputs >= n_sources"):
+        DetMaxWSM(n_sources=5).initialize(3, 0, [0])
     assert CorInfoMax(domain="sparse").params.error_lateral == 1000.0
     assert CorInfoMax().params.forgetting_e == pytest.approx(1 - 0.1 / 3)
 
@@ -202,11 +292,14 @@ def test_nsm_collapses_on_correlated_sources_where_corinfomax_does_not():
     assert ours >= 18 and ours - theirs >= 8, (ours, theirs)
 
 
-@pytest.mark.slow
-def test_detmax_learns_on_antisparse_sources():
-    """Det-Max (numpy reference path, ≈ 10 ms/sample): the SINR rises well above the
-    initial separator within 2000 samples (measured 0.7 → 9.0 dB on seed 0)."""
-    task = SourceSeparation(domain="antisparse", n_sources=4, n_mixtures=8, evaluation_samples=2000)
-    result = run(DetMaxWSM(n_sources=4, domain="antisparse"), task, seed=0, steps=2000, eval_every=2000, progress=False)
+@needs_numba
+def test_detmax_separates_its_headline_setup():
+    """Det-Max on its own setup (antisparse, Toeplitz t-copula, n = 4, m = 8, mixing rows at
+    std 0.5, 30 dB; the antisparse preset, fused kernel): measured 0.5 → 13.4 dB after 20k
+    samples on seed 0 (seeds 0–3: 10.6–13.4 dB; 28.6 dB at 200k on seed 1)."""
+    task = SourceSeparation(domain="antisparse", n_sources=4, n_mixtures=8, correlation_structure="toeplitz",
+                            mixture_scaling="row-std", evaluation_samples=2000)
+    result = run(DetMaxWSM(n_sources=4, domain="antisparse"), task, seed=0, steps=20_000, eval_every=20_000,
+                 progress=False)
     sinr = result.dataset["metric_sinr_db"].values[0]
-    assert sinr[-1] > sinr[0] + 5, sinr
+    assert sinr[-1] > 9.0 and sinr[-1] > sinr[0] + 7, sinr

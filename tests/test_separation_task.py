@@ -174,3 +174,29 @@ def test_natural_image_sources_are_scaled_windows():
     assert np.allclose(boxed.evaluation_sources.max(axis=0), 1)
     assert task.circuit_options() == {"domain": "nonnegative-antisparse"}
     assert task.next_batch(100).inputs.shape == (100, 3)
+
+
+def test_mixture_scaling_follows_the_detmax_and_wsm_protocols():
+    """``row-std``: clean mixture rows at std 0.5, noise std 10^(−SNR/20)·0.5 (Det-Max scripts);
+    ``noisy-row-std``: noisy rows at std 0.5 (WSM in CIM-BSS); ``none`` leaves the data as it was."""
+    rowwise = SourceSeparation(n_sources=4, n_mixtures=8, snr_db=20.0, evaluation_samples=5000,
+                               mixture_scaling="row-std", mixture_std=0.5).reset(3)
+    clean = rowwise.evaluation_sources @ rowwise.mixing_matrix.T
+    assert np.allclose(clean.std(axis=0), 0.5)
+    assert np.allclose(rowwise.noise_std, 0.05)
+    batch = rowwise.next_batch(5000)
+    noise = batch.inputs - batch.info["sources"] @ rowwise.mixing_matrix.T
+    assert np.allclose(noise.std(axis=0), 0.05, rtol=0.03)
+    noisy = SourceSeparation(n_sources=4, n_mixtures=8, snr_db=10.0, evaluation_samples=5000,
+                             mixture_scaling="noisy-row-std", mixture_std=0.5).reset(3)
+    assert np.allclose(noisy.evaluation_mixtures.std(axis=0), 0.5, rtol=0.03)
+    clean = noisy.evaluation_sources @ noisy.mixing_matrix.T
+    snr = 10 * np.log10(np.mean(clean**2, axis=0) / noisy.noise_std**2)
+    assert np.allclose(snr, 10.0, atol=1e-9)  # the noise model itself is unchanged
+    default = SourceSeparation(n_sources=4, n_mixtures=8).reset(3)
+    explicit = SourceSeparation(n_sources=4, n_mixtures=8, mixture_scaling="none").reset(3)
+    assert np.array_equal(default.evaluation_mixtures, explicit.evaluation_mixtures)
+    with pytest.raises(ValueError, match="mixture_scaling"):
+        SourceSeparation(mixture_scaling="unit")
+    with pytest.raises(ValueError, match="mixture_std"):
+        SourceSeparation(mixture_std=0.0)

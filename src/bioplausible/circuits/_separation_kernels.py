@@ -1,10 +1,15 @@
-"""Compiled (numba) CorInfoMax stream: the per-sample settle + learn loop of
-:class:`~bioplausible.circuits.separation.CorInfoMax`, fused for batch size 1.
+"""Compiled (numba) separation streams: the per-sample settle + learn loops of
+:class:`~bioplausible.circuits.separation.CorInfoMax` and
+:class:`~bioplausible.circuits.separation.DetMaxWSM`, fused for batch size 1.
 
-It implements exactly the equations of :func:`~bioplausible.circuits.separation.corinfomax_settle`,
+:func:`corinfomax_stream` implements exactly the equations of
+:func:`~bioplausible.circuits.separation.corinfomax_settle`,
 :func:`~bioplausible.rules.separation.corinfomax_feedforward` and
-:func:`~bioplausible.rules.separation.corinfomax_lateral`; ``tests/test_separation_circuits.py``
-checks it against that reference path. Ensemble members run in parallel (``prange``).
+:func:`~bioplausible.rules.separation.corinfomax_lateral`; :func:`detmax_stream` those of
+``DetMaxWSM.respond`` and ``DetMaxWSM.learn`` (``wsm_hebbian``, ``wsm_gain``,
+``wsm_synaptic_rate``, ``decayed_gain_rate``, ``cap_gain_step``, ``revert_gain_step``).
+``tests/test_separation_circuits.py`` checks both against the reference paths. Ensemble
+members run in parallel (``prange``).
 """
 
 from __future__ import annotations
@@ -125,5 +130,173 @@ def corinfomax_stream(
                 for j in range(n):
                     B[i, j] = (B[i, j] - gamma_y * (z[i] * z[j])) / forgetting_y  # keeps B symmetric bitwise
             for i in range(n):
+                outputs[k, t, i] = y[i]
+            steps[k, t] = used
+
+
+@njit(cache=True)
+def _project(values, threshold, domain, threshold_rate):  # pragma: no cover - compiled
+    """``project_domain`` for one sample, in place; returns the new threshold λ."""
+    n = values.shape[0]
+    total = 0.0
+    if domain == 0:
+        for i in range(n):
+            values[i] = min(max(values[i], -1.0), 1.0)
+    elif domain == 1:
+        for i in range(n):
+            values[i] = min(max(values[i], 0.0), 1.0)
+    elif domain == 2:
+        for i in range(n):
+            magnitude = abs(values[i]) - threshold
+            values[i] = np.sign(values[i]) * magnitude if magnitude > 0.0 else 0.0
+            total += abs(values[i])
+        threshold = max(threshold + threshold_rate * (total - 1.0), 0.0)
+    else:
+        for i in range(n):
+            values[i] = max(values[i] - threshold, 0.0)
+            total += values[i]
+        if domain == 3:
+            threshold = max(threshold + threshold_rate * (total - 1.0), 0.0)
+        else:
+            threshold = threshold + threshold_rate * (total - 1.0)
+    return threshold
+
+
+@njit(cache=True)
+def _gain_step(
+    gains, lateral, feedforward, weight, zeta, rate, update, step_cap, revert_margin, low, high,
+):  # pragma: no cover - compiled
+    """One layer's gain update in place (``wsm_gain`` then clip, or cap + revert)."""
+    n, m = feedforward.shape
+    change = np.empty(n)
+    near_minimum = False
+    for i in range(n):
+        quadratic = 0.0
+        for j in range(n):
+            quadratic += lateral[i, j] * gains[j] * lateral[j, i]
+        energy = 0.0
+        for j in range(m):
+            energy += feedforward[i, j] ** 2
+        change[i] = -rate * (weight * (quadratic - energy) + zeta / gains[i])
+        if update == 1:
+            limit = step_cap * abs(gains[i])
+            change[i] = min(max(change[i], -limit), limit)
+            if gains[i] + change[i] - low < revert_margin:
+                near_minimum = True
+    if update == 1 and near_minimum:
+        return
+    for i in range(n):
+        gains[i] = min(max(gains[i] + change[i], low), high)
+
+
+@njit(cache=True, parallel=True)
+def detmax_stream(
+    hidden_input, hidden_lateral, output_input, output_lateral, hidden_gains, output_gains, inputs, first_step,
+    beta, zeta, gamma_start, gamma_stop, schedule, gain_rates, gain_rate_decay, gain_rate_interval, gain_update,
+    gain_step_cap, gain_revert_margin, min_gains, max_gains, domain, lr_start, lr_stop, lr_decay, max_iterations,
+    tolerance, threshold_rate, hidden_clip, hidden_out, outputs, steps,
+):  # pragma: no cover - compiled
+    """Process ``inputs`` (K, S, m) sample by sample, updating W_HX (K, n, m), M_H, W_YH, M_Y
+    (K, n, n), D1, D2 (K, n) in place; write h, y (K, S, n) and the settling steps (K, S).
+    ``schedule`` 0 "log" / 1 "slow-log"; ``gain_update`` 0 "clipped" / 1 "capped-reverted"."""
+    members, samples, m = inputs.shape
+    n = hidden_input.shape[1]
+    for k in prange(members):
+        W = hidden_input[k]
+        MH = hidden_lateral[k]
+        V = output_input[k]
+        MY = output_lateral[k]
+        d1 = hidden_gains[k]
+        d2 = output_gains[k]
+        feed = np.empty(n)
+        couple = np.empty((n, n))
+        back = np.empty((n, n))
+        out_couple = np.empty((n, n))
+        hidden_scale = np.empty(n)
+        out_scale = np.empty(n)
+        v = np.empty(n)
+        u = np.empty(n)
+        h = np.empty(n)
+        y = np.empty(n)
+        nv = np.empty(n)
+        nu = np.empty(n)
+        nh = np.empty(n)
+        ny = np.empty(n)
+        for t in range(samples):
+            x = inputs[k, t]
+            for i in range(n):
+                acc = 0.0
+                for j in range(m):
+                    acc += W[i, j] * x[j]
+                feed[i] = (1 - zeta) * beta * d1[i] * acc
+                hidden_scale[i] = MH[i, i] * (1 - zeta) * ((1 - beta) + beta * d1[i] ** 2)
+                out_scale[i] = MY[i, i] * d2[i]
+                for j in range(n):
+                    if i == j:
+                        couple[i, j] = 0.0
+                        out_couple[i, j] = 0.0
+                    else:
+                        couple[i, j] = (1 - zeta) * ((1 - beta) * MH[i, j] + beta * d1[i] * MH[i, j] * d1[j])
+                        out_couple[i, j] = MY[i, j] * d2[j]
+                    back[i, j] = (1 - zeta) * (1 - beta) * V[j, i] * d2[j]
+                v[i] = 0.0
+                u[i] = 0.0
+                h[i] = 0.0
+                y[i] = 0.0
+            threshold = 0.0
+            used = max_iterations
+            for it in range(1, max_iterations + 1):
+                rate = max(lr_start / (1 + lr_decay * it), lr_stop)
+                change_v = 0.0
+                size_v = 0.0
+                for i in range(n):
+                    acc = -v[i] + feed[i]
+                    for j in range(n):
+                        acc += back[i, j] * y[j] - couple[i, j] * h[j]
+                    nv[i] = v[i] + rate * acc
+                    nh[i] = min(max(nv[i] / hidden_scale[i], -hidden_clip), hidden_clip)
+                    change_v += (nv[i] - v[i]) ** 2
+                    size_v += nv[i] ** 2
+                change_u = 0.0
+                size_u = 0.0
+                for i in range(n):
+                    acc = -u[i]
+                    for j in range(n):
+                        acc += V[i, j] * nh[j] - out_couple[i, j] * y[j]
+                    nu[i] = u[i] + rate * acc
+                    ny[i] = nu[i] / out_scale[i]
+                    change_u += (nu[i] - u[i]) ** 2
+                    size_u += nu[i] ** 2
+                threshold = _project(ny, threshold, domain, threshold_rate)
+                for i in range(n):
+                    v[i] = nv[i]
+                    u[i] = nu[i]
+                    h[i] = nh[i]
+                    y[i] = ny[i]
+                if np.sqrt(change_v) <= tolerance * np.sqrt(size_v) and np.sqrt(change_u) <= tolerance * np.sqrt(
+                        size_u):
+                    used = it
+                    break
+            # learning: every synapse W ← W + γ_k (post preᵀ − W); then the gains
+            step = first_step + t
+            if schedule == 0:
+                gamma = max(gamma_start / (1.0 + np.log(2.0 + step)), gamma_stop)
+            else:
+                gamma = max(gamma_start / (1.0 + np.log(1.0 + step) / 10.0), gamma_stop)
+            for i in range(n):
+                for j in range(n):
+                    MH[i, j] += gamma * (h[i] * h[j] - MH[i, j])
+                for j in range(m):
+                    W[i, j] += gamma * (h[i] * x[j] - W[i, j])
+                for j in range(n):
+                    MY[i, j] += gamma * (y[i] * y[j] - MY[i, j])
+                    V[i, j] += gamma * (y[i] * h[j] - V[i, j])
+            decay = gain_rate_decay ** ((step + 1) // gain_rate_interval)
+            _gain_step(d1, MH, W, (1 - zeta) * beta, zeta, gain_rates[0] * decay, gain_update, gain_step_cap,
+                       gain_revert_margin, min_gains[0], max_gains[0])
+            _gain_step(d2, MY, V, (1 - zeta) * (1 - beta), zeta, gain_rates[1] * decay, gain_update, gain_step_cap,
+                       gain_revert_margin, min_gains[1], max_gains[1])
+            for i in range(n):
+                hidden_out[k, t, i] = h[i]
                 outputs[k, t, i] = y[i]
             steps[k, t] = used

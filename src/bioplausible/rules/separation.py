@@ -137,10 +137,64 @@ def wsm_gain(
 ) -> np.ndarray:
     """Gain step ``ΔD = −μ_D [w · diag(M D M − W Wᵀ) + ζ D⁻¹]`` for the diagonal gains D (K, n).
 
-    Bozkurt, Pehlevan & Erdogan (2022), NeurIPS (``WSMBSS.py``): ``w = (1−ζ)β`` with
-    (M_H, W_HX) for D1 and ``w = (1−ζ)(1−β)`` with (M_Y, W_YH) for D2; each gain uses its own
-    neuron's diagonal terms. Clipping to [min, max] is the caller's.
+    Bozkurt, Pehlevan & Erdogan (2022), NeurIPS (authors' ``WSMBSS.py``, verified, as in
+    CIM-BSS ``WSMBSS.update_weights_jit``): ``w = (1−ζ)β`` with (M_H, W_HX) for D1 and
+    ``w = (1−ζ)(1−β)`` with (M_Y, W_YH) for D2; each gain uses its own neuron's diagonal
+    terms, computed after the synapses' update of the same sample. The Det-Max repository's
+    ``dlogdet`` adds 5·10⁻⁸ to D in ``ζ D⁻¹`` (CIM-BSS does not); we do not. Bounds are
+    applied by the caller: ``np.clip`` for the plain rule, :func:`cap_gain_step` and
+    :func:`revert_gain_step` for the nonnegative-antisparse variant.
     """
     scaled = lateral * gains[..., None, :]
     diagonal = np.einsum("kij,kji->ki", scaled, lateral) - np.sum(feedforward**2, axis=-1)
     return -rate * (weight * diagonal + regulariser / gains)
+
+
+def cap_gain_step(change: np.ndarray, gains: np.ndarray, gain_step_cap: float) -> np.ndarray:
+    """Limit a gain step to a fraction of the gain, ``ΔD ← clip(ΔD, −c·D, c·D)``.
+
+    The nonnegative-antisparse Det-Max variant (authors' ``WSMBSS.fit_batch_nnantisparse``:
+    ``D ← D − clipping(μ_D ∇D, D)``, i.e. ``c = 1``, a step of at most 100 % of D).
+    """
+    limit = gain_step_cap * np.abs(gains)
+    return np.clip(change, -limit, limit)
+
+
+def revert_gain_step(
+    gains: np.ndarray, change: np.ndarray, min_gain: float, max_gain: float, revert_margin: float
+) -> np.ndarray:
+    """Bounded gain step that is undone when a gain would come near its minimum.
+
+    ``D' = D + ΔD``; if any ``D'_i − D_min < margin`` (per member, over the layer's
+    neurons) the whole layer keeps its previous gains, else ``D ← clip(D', D_min, D_max)``.
+    Returned as the change to apply. Authors' ``WSMBSS.fit_batch_nnantisparse``
+    (``if np.min(d1 − LayerMinimumGains[0]) < 0.1: D1 = D1_prev``), margin 0.1 there; the
+    test uses ``D'`` before clipping to the bounds, as theirs does.
+    """
+    proposed = gains + change
+    near_minimum = np.any(proposed - min_gain < revert_margin, axis=-1, keepdims=True)
+    return np.where(near_minimum, 0.0, np.clip(proposed, min_gain, max_gain) - gains)
+
+
+def wsm_synaptic_rate(step: int, start: float, stop: float, schedule: str = "log") -> float:
+    """Synaptic rate of sample ``step`` (k = 0, 1, …) for every Det-Max synapse.
+
+    ``"log"``: ``γ_k = max(γ_start/(1 + ln(2 + k)), γ_stop)`` (authors' ``fit_batch_antisparse``,
+    ``fit_batch_sparse``; CIM-BSS ``"divide_by_log_index"`` with divider 1);
+    ``"slow-log"``: ``γ_k = max(γ_start/(1 + ln(1 + k)/10), γ_stop)`` (the nonnegative-antisparse
+    variant, ``fit_batch_nnantisparse``).
+    """
+    if schedule == "log":
+        return max(start / (1.0 + np.log(2.0 + step)), stop)
+    if schedule == "slow-log":
+        return max(start / (1.0 + np.log(1.0 + step) / 10.0), stop)
+    raise ValueError(f"schedule must be 'log' or 'slow-log', got {schedule!r}")
+
+
+def decayed_gain_rate(rate: float, step: int, decay: float, interval: int) -> float:
+    """Gain rate of sample ``step`` (k = 0, 1, …): ``μ_D · decay^⌊(k + 1)/interval⌋``.
+
+    The authors' fit loops multiply μ_D by 0.99 before every sample with ``(k + 1) % 100000 == 0``
+    (Det-Max ``fit_batch_antisparse``/``fit_batch_nnantisparse``, CIM-BSS ``fit_batch_*``).
+    """
+    return rate * decay ** ((step + 1) // interval)

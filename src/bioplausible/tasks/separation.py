@@ -29,7 +29,14 @@ Correlated uniforms come from a Student-t copula (CIM-BSS ``bss_utils``): correl
 Mixing ``A`` (m × n) is ``"gaussian"`` (default, ``N(0, 1)``), ``"uniform"`` (``U(−1, 1)``)
 or ``"laplace"``; white noise is added per mixture at ``snr_db`` with noise power
 ``10^(−SNR/10) · E[x_i²]`` (non-centred power, CIM-BSS ``addWGN``), ``E[x_i²]`` taken over
-the held-out set.
+the held-out set. ``mixture_scaling`` rescales the mixtures as the Det-Max / WSM scripts do
+(default ``"none"``): ``"row-std"`` rescales each row of A so the clean mixture has standard
+deviation ``mixture_std`` and then adds noise of std ``10^(−SNR/20) · mixture_std`` (DetMax-BSS
+``simulation_*.py``: ``INPUT_STD = 0.5``, 0.28 in the nonnegative-antisparse script);
+``"noisy-row-std"`` keeps the noise model above and rescales each noisy mixture row (signal
+and noise together) to std ``mixture_std`` (the WSM baseline inside CIM-BSS:
+``X = 0.5 · X / X.std(1)``; we use the noisy row's expected std, √(var(clean) + σ²)). The
+statistics are taken over the held-out set.
 
 Metrics (:meth:`SourceSeparation.score`, on ``evaluation_samples`` held-out noisy samples):
 
@@ -138,6 +145,8 @@ class SourceSeparation(Task):
         nonnegative_dims: tuple[int, ...] | None = None,
         sparse_groups: tuple[tuple[int, ...], ...] | None = None,
         sinr_matching: str = "cosine",
+        mixture_scaling: str = "none",
+        mixture_std: float = 0.5,
     ) -> None:
         super().__init__()
         self.domain = check_choice("domain", domain, DOMAINS)
@@ -168,6 +177,8 @@ class SourceSeparation(Task):
             self._polytope = None
         self.signed_dims, self.nonnegative_dims, self.sparse_groups = structure
         self.sinr_matching = check_choice("sinr_matching", sinr_matching, MATCHINGS)
+        self.mixture_scaling = check_choice("mixture_scaling", mixture_scaling, ["none", "row-std", "noisy-row-std"])
+        self.mixture_std = check_real("mixture_std", mixture_std, 0.0, inclusive=False)
         self.mixing_matrix: np.ndarray | None = None
         self.noise_std: np.ndarray | None = None
 
@@ -206,10 +217,20 @@ class SourceSeparation(Task):
             self._order = np.arange(self._images.shape[0])
         sources = self._draw_sources(self.evaluation_samples, rng, evaluation=True)
         clean = sources @ self.mixing_matrix.T
+        if self.mixture_scaling == "row-std":
+            self.mixing_matrix *= (self.mixture_std / np.std(clean, axis=0))[:, None]
+            clean = sources @ self.mixing_matrix.T
         if self.snr_db is None:
             self.noise_std = np.zeros(m)
+        elif self.mixture_scaling == "row-std":
+            self.noise_std = np.full(m, 10.0 ** (-self.snr_db / 20.0) * self.mixture_std)
         else:
             self.noise_std = np.sqrt(10.0 ** (-self.snr_db / 10.0) * np.mean(clean**2, axis=0))
+        if self.mixture_scaling == "noisy-row-std":
+            factor = self.mixture_std / np.sqrt(np.var(clean, axis=0) + self.noise_std**2)
+            self.mixing_matrix *= factor[:, None]
+            self.noise_std = self.noise_std * factor
+            clean = sources @ self.mixing_matrix.T
         self.evaluation_sources = sources
         self.evaluation_mixtures = clean + rng.standard_normal(clean.shape) * self.noise_std
 
