@@ -69,45 +69,11 @@ def corinfomax_stream(
                     for j in range(n):
                         acc += recurrent[i, j] * y[j]
                     new[i] = y[i] + rate * (acc + drive[i])
-                total = 0.0
                 level_change = 0.0
-                if domain == 0:
-                    for i in range(n):
-                        new[i] = min(max(new[i], -1.0), 1.0)
-                elif domain == 1:
-                    for i in range(n):
-                        new[i] = min(max(new[i], 0.0), 1.0)
-                elif domain == 5:  # groups in order on the shrunk y, then the box clip
-                    for g in range(n_groups):
-                        previous = levels[g]
-                        total = 0.0
-                        for i in range(n):
-                            if groups[g, i]:
-                                if nonnegative[i]:
-                                    shifted = new[i] - levels[g]
-                                    new[i] = shifted if shifted > 0.0 else 0.0
-                                else:
-                                    magnitude = abs(new[i]) - levels[g]
-                                    new[i] = np.sign(new[i]) * magnitude if magnitude > 0.0 else 0.0
-                                total += abs(new[i])
-                        levels[g] = max(levels[g] + threshold_rate * (total - 1.0), 0.0)
-                        level_change = max(level_change, abs(levels[g] - previous))
-                    for i in range(n):
-                        new[i] = min(max(new[i], 0.0 if nonnegative[i] else -1.0), 1.0)
-                elif domain == 2:
-                    for i in range(n):
-                        magnitude = abs(new[i]) - threshold
-                        new[i] = np.sign(new[i]) * magnitude if magnitude > 0.0 else 0.0
-                        total += abs(new[i])
-                    threshold = max(threshold + threshold_rate * (total - 1.0), 0.0)
+                if domain == 5:
+                    level_change = _project_polytope(new, levels, groups, nonnegative, threshold_rate)
                 else:
-                    for i in range(n):
-                        new[i] = max(new[i] - threshold, 0.0)
-                        total += new[i]
-                    if domain == 3:
-                        threshold = max(threshold + threshold_rate * (total - 1.0), 0.0)
-                    else:
-                        threshold = threshold + threshold_rate * (total - 1.0)
+                    threshold = _project(new, threshold, domain, threshold_rate)
                 change = 0.0
                 size = 0.0
                 for i in range(n):
@@ -132,6 +98,32 @@ def corinfomax_stream(
             for i in range(n):
                 outputs[k, t, i] = y[i]
             steps[k, t] = used
+
+
+@njit(cache=True)
+def _project_polytope(values, levels, groups, nonnegative, threshold_rate):  # pragma: no cover - compiled
+    """The mixed polytope's ``project_domain`` for one sample, in place: the groups in order
+    on the already-shrunk values, each updating its own threshold ``levels[g]``, then the box
+    clip. Returns the largest threshold change."""
+    n = values.shape[0]
+    level_change = 0.0
+    for g in range(levels.shape[0]):
+        previous = levels[g]
+        total = 0.0
+        for i in range(n):
+            if groups[g, i]:
+                if nonnegative[i]:
+                    shifted = values[i] - levels[g]
+                    values[i] = shifted if shifted > 0.0 else 0.0
+                else:
+                    magnitude = abs(values[i]) - levels[g]
+                    values[i] = np.sign(values[i]) * magnitude if magnitude > 0.0 else 0.0
+                total += abs(values[i])
+        levels[g] = max(levels[g] + threshold_rate * (total - 1.0), 0.0)
+        level_change = max(level_change, abs(levels[g] - previous))
+    for i in range(n):
+        values[i] = min(max(values[i], 0.0 if nonnegative[i] else -1.0), 1.0)
+    return level_change
 
 
 @njit(cache=True)
