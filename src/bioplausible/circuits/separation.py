@@ -67,11 +67,13 @@ _DOMAIN_CODE = {name: code for code, name in enumerate(DOMAINS)}
 #: Box domains (lower, upper bound of every output): the ones with a spiking realisation.
 _BOX_DOMAINS = {"antisparse": (-1.0, 1.0), "nonnegative-antisparse": (0.0, 1.0)}
 _DETMAX_THRESHOLD_REFUSAL = (
-    "Det-Max's {domain} domain soft-thresholds u/(Γ_Y D2) by λ inside its leaky loop; at the default "
-    "settings that loop does not reach its fixed point (n = 3, m = 6, 20 samples: the slowest ran the full "
-    "max_iterations = 750 steps and left Σy up to 1.87), so there is no rate fixed point for the "
-    "spiking threshold unit (bioplausible.circuits.separation_spiking, as CorInfoMax uses) to match, "
-    "and its agreement is unmeasured. Use a box domain on spikes, or the rate substrate"
+    "Det-Max's {domain} domain soft-thresholds u/(Γ_Y D2) by λ, so on spikes the threshold unit's "
+    "inhibition would have to be scaled per output by its own Γ_Y D2 inside the two-layer loop; the "
+    "threshold builder (bioplausible.circuits.separation_spiking, as CorInfoMax uses) applies one "
+    "uniform level, and no realisation of Det-Max's form has been built or measured against the rate "
+    "model (the rate loop itself does settle with the domain's preset: n = 3, m = 6, 300 samples, "
+    "at most 63 / 78 / 307 of 750 steps for nonnegative-sparse / sparse / simplex). Use a box domain on "
+    "spikes, or the rate substrate"
 )
 
 #: Per-domain defaults (spec §2.5; authors' simulation scripts): λ_y, λ_e, B_y(0) scale,
@@ -1190,9 +1192,9 @@ class DetMaxWSM(Circuit):
     amplifies count errors (≈ 2/(r0 T) on a fixed state) and the Hebbian ``M_H`` picks them
     up, so learning needs a long count window: with n = 3, m = 6, 300 presentations the
     spiking SINR tracks the rate run at r0 T = 100 (r0 = 250 Hz, T = 0.4 s, dt = 0.5 ms) but
-    parts from it at r0 T = 40 (tests/features/test_separation_spiking.py). ℓ1 and simplex
-    domains are refused on spikes (``spiking_refusal`` says why: the rate loop's own fixed
-    point is not reached at the default settings, so there is nothing to match).
+    parts from it at r0 T = 40 (tests/features/test_separation_spiking.py). ℓ1, simplex and
+    polytope domains are refused on spikes (``spiking_refusal`` says why: their threshold
+    would have to act per output through the gains, which no builder realises yet).
     """
 
     name = "detmax-wsm"
