@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from datetime import datetime, timezone
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from ..circuits.base import Batch, Circuit
 from ..substrates.base import Substrate, make_substrate
 from ..tasks.base import Task
 from ..validation import check_integer
+from .metadata import annotate, readable_config, state_dims
 from .probes import Probe, TraceRecorder
 from .results import (
     ACTIVITY_PREFIX,
@@ -98,6 +100,7 @@ def run(
     tracer = TraceRecorder(traces, circuit, seed_list, batch_size, resumed_steps)
     recorder.record(resumed_steps, None, None)
     started = time.perf_counter()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     done = 0
     try:
         with tracer.attached(), tqdm(total=steps, disable=not progress, desc=f"{circuit.name} [{engine.name}]",
@@ -123,6 +126,7 @@ def run(
         "batch_size": batch_size,
         "eval_every": eval_every,
         "wall_time_s": wall_time,
+        "started_at": started_at,
         "bioplausible_version": _version(),
         "populations": json.dumps([
             {"name": p.name, "size": p.size, "role": p.role, "offset": p.offset} for p in circuit.populations()
@@ -130,8 +134,9 @@ def run(
         "sample_duration_s": float(getattr(engine, "presentation", 1.0)),
         "final_extra_state": json.dumps(circuit.state_dict()["extra"], default=str),
     }
+    attrs.update(readable_config(attrs))
     dataset = _add_spikes(recorder.dataset(seed_list, attrs), getattr(engine, "spikes", None))
-    return Result(tracer.merge(dataset))
+    return Result(annotate(tracer.merge(dataset)))
 
 
 class _Recorder:
@@ -169,15 +174,23 @@ class _Recorder:
             trace = {name: data[METRIC_PREFIX + name][1][k] for name in self.metrics[0][0]}
             for name, value in task.summarize(trace, steps).items():
                 data.setdefault(SUMMARY_PREFIX + name, (("seed",), np.full(len(seeds), np.nan)))[1][k] = value
+        axes = {name: state_dims(self.circuit, name, value.shape[1:]) for name, value in self.circuit.state.items()}
         for name, values in self.recorded.items():
             stacked = np.stack(values, axis=1)
             prefix = STATE_PREFIX if name in self.circuit.state else ACTIVITY_PREFIX
-            dims = ("seed", "step", *[f"{name}_dim{i}" for i in range(stacked.ndim - 2)])
-            data[prefix + name] = (dims, stacked)
+            dims = axes[name][0] if name in axes else (f"{name}_unit_all",)  # traces own <name>_unit
+            data[prefix + name] = (("seed", "step", *dims), stacked)
         for name, value in self.circuit.state.items():
-            dims = ("seed", *[f"{name}_axis{i}" for i in range(value.ndim - 1)])
-            data[FINAL_STATE_PREFIX + name] = (dims, value.copy())
-        return xr.Dataset(data, coords=coords, attrs=attrs)
+            data[FINAL_STATE_PREFIX + name] = (("seed", *axes[name][0]), value.copy())
+        dataset = xr.Dataset(data, coords=coords, attrs=attrs)
+        for name in self.recorded:
+            if name not in axes:
+                dataset = dataset.assign_coords({f"{name}_unit_all": np.arange(dataset.sizes[f"{name}_unit_all"])})
+        for dims, long_names in axes.values():
+            for dim in dims:
+                dataset = dataset.assign_coords({dim: np.arange(dataset.sizes[dim])})
+                dataset[dim].attrs.update(long_name=long_names[dim], units="1")
+        return dataset
 
 
 def _add_spikes(dataset: xr.Dataset, spikes: dict[str, list[tuple[np.ndarray, ...]]] | None) -> xr.Dataset:
