@@ -1,6 +1,10 @@
-"""NWB and Neo export: write, read back, compare; the CLI command."""
+"""NWB and Neo export: write, read back, compare; nwbinspector finds no critical issue or
+best-practice violation; Elephant statistics on the exported spikes; the CLI command."""
 
 from __future__ import annotations
+
+import collections
+from datetime import datetime, timezone
 
 import numpy as np
 import pytest
@@ -28,14 +32,25 @@ def test_nwb_round_trip(rate_result, tmp_path):
     np.testing.assert_array_equal(data["stimulus"]["context"], traces["trace_info_context"].isel(seed=1))
     np.testing.assert_array_equal(data["times"]["stimulus"], np.arange(80) * 1.0)
     for population in ("principal", "interneuron"):
-        np.testing.assert_array_equal(data["predicted_rates"][population],
-                                      traces[f"trace_{population}"].isel(seed=1))
+        activity = traces[f"trace_{population}"].isel(seed=1).values
+        np.testing.assert_array_equal(data["activity"][population], activity)
+        # Hz under the offset code r0 (offset + a), nominal r0 = 100 Hz, rectified
+        np.testing.assert_allclose(data["predicted_rates"][population], np.maximum(100.0 * (4.0 + activity), 0.0))
     np.testing.assert_array_equal(data["weights"]["synapses"], traces["state_synapses"].isel(seed=1))
     final = traces["final_state_synapses"].isel(seed=1).values
     np.testing.assert_allclose(data["weights"]["weight_interneuron_to_principal"][0], -final)
     np.testing.assert_array_equal(data["metrics"]["whitening_error"], traces["metric_whitening_error"].isel(seed=1))
     assert "units" not in data  # a rate run has no spikes
     assert "seed 1" in data["description"]
+    assert data["subject"]["subject_id"] == "interneuron-whitening-seed-1"
+    assert "learning_rate=0.02" in data["subject"]["description"]
+    assert "nominal" in data["notes"]  # the rate substrate's time base is stated
+    started = datetime.fromisoformat(rate_result.dataset.attrs["started_at"])
+    assert data["session_start_time"] == started  # default: when the run started
+    chosen = datetime(2024, 5, 1, 9, 30, tzinfo=timezone.utc)
+    assert read_nwb(rate_result.to_nwb(tmp_path / "b.nwb", session_start_time=chosen))["session_start_time"] == chosen
+    with pytest.raises(ValueError, match="session_start_time must be timezone-aware"):
+        rate_result.to_nwb(tmp_path / "c.nwb", session_start_time=datetime(2024, 5, 1))
 
 
 def test_neo_round_trip(rate_result, tmp_path):
@@ -55,6 +70,11 @@ def test_spiking_export_has_units_with_population(tmp_path):
     result = bpl.run(bpl.circuits.DirectWhitening(learning_rate=0.03), TASK, "spiking", seeds=[0], steps=30,
                      progress=False, probes=[Probe(samples=None)], substrate_options=options)
     data = read_nwb(result.to_nwb(tmp_path / "spikes.nwb"))
+    assert data["units_resolution"] == options["dt"]
+    decoded = result.dataset["trace_principal"].isel(seed=0).values
+    rates = data["predicted_rates"]["principal"]
+    np.testing.assert_allclose(rates, options["rate_unit"] * (4.0 + decoded))  # counted rate, Hz
+    np.testing.assert_allclose((rates * options["presentation"]) % 1, 0, atol=1e-6)  # whole spike counts
     units = data["units"]
     assert list(units["population"]) == ["principal"] * 3
     total = sum(len(times) for times in units["spike_times"])
@@ -68,9 +88,45 @@ def test_export_cli(rate_result, tmp_path, capsys):
     saved = rate_result.save(tmp_path / "run.nc")
     assert main(["export", str(saved), "--nwb", str(tmp_path / "run.nwb"), "--neo", str(tmp_path / "run.mat")]) == 0
     assert "run.nwb" in capsys.readouterr().out
-    np.testing.assert_array_equal(read_nwb(tmp_path / "run.nwb")["predicted_rates"]["principal"],
+    np.testing.assert_array_equal(read_nwb(tmp_path / "run.nwb")["activity"]["principal"],
                                   rate_result.dataset["trace_principal"].isel(seed=0))
     with pytest.raises(SystemExit):
         main(["export", str(saved)])
     with pytest.raises(ValueError, match="seed_index"):
         rate_result.to_nwb(tmp_path / "x.nwb", seed_index=5)
+
+
+def _inspector_counts(path) -> dict[str, int]:
+    from nwbinspector import inspect_nwbfile
+
+    return dict(collections.Counter(m.importance.name for m in inspect_nwbfile(nwbfile_path=str(path))))
+
+
+def test_nwb_passes_the_inspector(rate_result, tmp_path):
+    pytest.importorskip("nwbinspector")
+    rate = _inspector_counts(rate_result.to_nwb(tmp_path / "rate.nwb"))
+    options = dict(TASK.quick_spiking_options, record_spikes=True)
+    spiking = bpl.run(bpl.circuits.DirectWhitening(learning_rate=0.03), TASK, "spiking", seeds=[0], steps=30,
+                      progress=False, probes=[Probe(samples=None)], substrate_options=options)
+    spikes = _inspector_counts(spiking.to_nwb(tmp_path / "spikes.nwb"))
+    for counts in (rate, spikes):
+        assert counts.get("CRITICAL", 0) == 0 and counts.get("BEST_PRACTICE_VIOLATION", 0) == 0, counts
+        assert counts.get("PYNWB_VALIDATION", 0) == 0, counts
+
+
+def test_elephant_statistics_on_exported_spikes():
+    elephant = pytest.importorskip("elephant")
+    import quantities as pq
+    from elephant import statistics
+
+    options = dict(TASK.quick_spiking_options, record_spikes=True)
+    result = bpl.run(bpl.circuits.DirectWhitening(learning_rate=0.03), TASK, "spiking", seeds=[0], steps=30,
+                     progress=False, substrate_options=options)
+    trains = result.to_neo().segments[0].spiketrains
+    counts = np.array([len(t) for t in trains])
+    rates = np.array([float(statistics.mean_firing_rate(t).rescale(pq.Hz)) for t in trains])
+    np.testing.assert_allclose(rates, counts / float(trains[0].t_stop - trains[0].t_start))
+    assert np.all(rates > 0)
+    assert np.isfinite(statistics.fanofactor(trains))
+    assert all(np.isfinite(statistics.cv(np.diff(t.magnitude))) for t in trains if len(t) > 2)
+    assert elephant.__version__

@@ -2,24 +2,35 @@
 
 One exported file is one ensemble member (one simulated animal): ``seed_index`` picks it.
 Time: sample ``i`` of the training stream is presented at ``i × T``, with T the spiking
-substrate's presentation (``attrs["sample_duration_s"]``; a nominal 1 s per sample for the
-rate substrate, which has no time).
+substrate's presentation (``attrs["sample_duration_s"]``). The rate substrate has no time:
+its files place sample ``i`` at a *nominal* ``i × 1 s``, and say so (the file's ``notes``
+and each series' ``comments``).
 
-NWB layout (``to_nwb``):
+NWB layout (``to_nwb``), written to pass ``nwbinspector`` without critical issues or
+best-practice violations:
 
-* ``stimulus/<input population>``: the recorded inputs, ``TimeSeries`` (time, unit);
+* ``general/subject``: the simulated circuit as the subject (species ``"In silico"``, id
+  ``<circuit>-seed-<seed>``, the circuit's parameters in the description);
+* ``stimulus/<input population>``: the recorded inputs, ``TimeSeries`` (dimensionless);
   ``stimulus/<label>``: per-sample labels such as the active context;
-* ``processing/predicted_rates/<population>``: the recorded activity of every simulated and
-  readout population, ``TimeSeries`` (rate units of the circuit; decoded spike counts on the
-  spiking substrate);
-* ``processing/weights/<state array>``: learned arrays over evaluation steps (when probed
-  as state) or their final value, and ``processing/weights/weight_<source>_to_<target>``:
-  each connection's final effective weight (target × source);
-* ``units``: spike times with a ``population`` column, when the run recorded spikes
-  (``spikes_<population>`` variables); a rate run exports rates only;
-* ``processing/metrics/<metric>``: the task metrics at evaluation steps.
+* ``processing/activity/<population>``: the activity ``a`` of every simulated and readout
+  population as the learning rules saw it (rate-form fixed points, or on spikes the
+  activity decoded from each presentation's counts, ``a = count / (r0 T) − offset``),
+  unit ``"a.u."``;
+* ``processing/predicted_rates/<population>``: the same activity as a firing rate in Hz
+  under the offset code ``r0 (offset + a)`` (on spikes: the counted rate; on the rate
+  substrate: the rate the spiking realisation would fire at with the nominal
+  ``r0 = 100 Hz``, rectified at 0 Hz);
+* ``processing/weights/<state array>`` and ``processing/weights/weight_<source>_to_<target>``:
+  ``DynamicTable`` s with one row per evaluation point (one row, the end of the run, when
+  the array was not probed) and columns ``step``, ``time`` (s) and ``value`` (the array);
+* ``units``: spike times with ``population`` and ``unit_index`` columns and the simulation
+  time step as resolution, when the run recorded spikes (a rate run exports rates only);
+* ``processing/metrics/<metric>``: the task metrics at evaluation steps, with their units.
 
-Files are written atomically (temporary file in the same folder, then renamed).
+Regularly sampled series are written with ``starting_time`` and ``rate``, irregular ones
+(subsampled probes) with timestamps. Files are written atomically (temporary file in the
+same folder, then renamed).
 """
 
 from __future__ import annotations
@@ -34,6 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..models.neurons import IntegrateAndFire
+from .metadata import ACTIVITY_LONG_NAME, ACTIVITY_UNITS, metric_info
 from .probes import TRACE_INFO_PREFIX, TRACE_PREFIX
 from .results import write_atomically
 
@@ -43,54 +56,112 @@ if TYPE_CHECKING:
 __all__ = ["to_nwb", "read_nwb", "to_neo", "SPIKES_PREFIX"]
 
 SPIKES_PREFIX = "spikes_"
+NOMINAL_RATE_UNIT = IntegrateAndFire.rate_unit  # Hz per unit of activity when the run had no spikes
 
 
-def to_nwb(result: Result, path: str | os.PathLike[str], seed_index: int = 0) -> Path:
-    """Write one ensemble member of ``result`` as an NWB file (see the module docstring)."""
+def to_nwb(result: Result, path: str | os.PathLike[str], seed_index: int = 0, *,
+           session_start_time: datetime | None = None, experimenter: str | list[str] | None = None,
+           institution: str | None = None, lab: str | None = None) -> Path:
+    """Write one ensemble member of ``result`` as an NWB file (layout: the module docstring).
+
+    ``session_start_time`` (a timezone-aware ``datetime``) defaults to the time the run
+    started (``attrs["started_at"]``; the export time for results saved before it was
+    recorded). ``experimenter``, ``institution`` and ``lab`` fill the NWB fields of the same
+    names when given."""
+    from hdmf.common import DynamicTable, VectorData
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+    from pynwb.file import Subject
+    from pynwb.misc import Units
 
     _check_seed_index(result, seed_index)
+    start = _session_start(result, session_start_time)
     attrs = result.dataset.attrs
     circuit = json.loads(attrs["circuit"])
     task = json.loads(attrs["task"])
+    substrate = json.loads(attrs["substrate"])
     seed = result.seeds[seed_index]
+    period = float(attrs.get("sample_duration_s", 1.0))
+    timed = attrs["substrate_name"] != "rate"
+    timebase = (f"sample i of the training stream is presented at i x {period:g} s (the spiking substrate's "
+                f"presentation time)" if timed else
+                "the rate substrate has no physical time: sample i of the training stream is placed at a nominal "
+                "i x 1 s; times in this file are sample indices in seconds")
+    name, family = circuit["circuit"], circuit.get("family", "")
+    description = (f"Simulated {family} circuit {name} trained with its local learning rules on the {task['task']} "
+                   f"task ({attrs['substrate_name']} substrate), ensemble member with seed {seed}.")
     nwb = NWBFile(
-        session_description=f"bioplausible prediction: {circuit['circuit']} on {task['task']} "
-        f"({attrs['substrate_name']} substrate), seed {seed}",
+        session_description=description,
         identifier=str(uuid.uuid5(uuid.NAMESPACE_URL, f"bioplausible:{attrs['circuit']}:{attrs['task']}:"
                                                      f"{attrs['substrate']}:{seed}:{attrs['final_steps']}")),
-        session_start_time=datetime(2000, 1, 1, tzinfo=timezone.utc),
-        experiment_description=json.dumps({"circuit": circuit, "task": task,
-                                           "substrate": json.loads(attrs["substrate"]), "seed": seed}),
+        session_start_time=start,
+        experiment_description=(f"Prediction of neural activity by the {name} model of bioplausible "
+                                f"{attrs.get('bioplausible_version', '')}: {int(attrs['final_steps'])} learning "
+                                f"updates "
+                                f"of batch size {int(attrs.get('batch_size', 1))}. Configuration (JSON): "
+                                + json.dumps({"circuit": circuit, "task": task, "substrate": substrate, "seed": seed})),
+        notes=f"Time base: {timebase}.",
+        keywords=["computational model", "in silico", "biologically plausible learning", "local learning rules",
+                  family or "circuit", name, task["task"], f"{attrs['substrate_name']} substrate"],
         source_script="bioplausible", source_script_file_name="bioplausible",
+        experimenter=experimenter, institution=institution, lab=lab,
     )
-    period = float(attrs.get("sample_duration_s", 1.0))
+    params = ", ".join(f"{k}={v}" for k, v in circuit.get("params", {}).items())
+    nwb.subject = Subject(
+        subject_id=f"{name}-seed-{seed}", species="In silico", sex="U", age="P0D", age__reference="birth",
+        description=f"A simulated neural circuit, not an animal: bioplausible circuit {name} ({family} family) with "
+                    f"parameters {params or 'defaults'}, initialised from seed {seed} at the start of the session.",
+    )
+    comments = f"Time base: {timebase}."
     roles = _roles(result)
+    offsets = _offsets(result)
+    rate_unit = float(substrate.get("rate_unit", NOMINAL_RATE_UNIT))
+    code = IntegrateAndFire(rate_unit, period)
     for population, trace in _traces(result, seed_index):
-        times = trace["trace_time"].values * period
-        series = TimeSeries(name=population, data=trace.values, timestamps=times, unit="a.u.",
-                            description=f"{roles.get(population, '?')} population {population}, units "
-                                        f"{trace[trace.dims[-1]].values.tolist()}")
+        timing = _timing(trace["trace_time"].values * period)
+        units = trace[trace.dims[-1]].values.tolist()
         if roles.get(population) == "input":
-            nwb.add_stimulus(series)
-        else:
-            _module(nwb, "predicted_rates", "activity of each population (rate units)").add(series)
-    for name in result.dataset.data_vars:
-        if str(name).startswith(TRACE_INFO_PREFIX):
-            labels = result.dataset[name].isel(seed=seed_index)
-            nwb.add_stimulus(TimeSeries(name=str(name)[len(TRACE_INFO_PREFIX):], data=labels.values,
-                                        timestamps=labels["trace_time"].values * period, unit="label"))
-    for name, data, times in _weights(result, seed_index, period):
-        _module(nwb, "weights", "learned arrays and effective connection weights").add(
-            TimeSeries(name=name, data=data, timestamps=times, unit="a.u."))
+            nwb.add_stimulus(TimeSeries(name=population, data=trace.values, unit=ACTIVITY_UNITS, comments=comments,
+                                        description=f"input population {population} (the task's stimulus, "
+                                                    f"dimensionless), units {units}", **timing))
+            continue
+        role = roles.get(population, "population")
+        _module(nwb, "activity", "activity a of each population as the learning rules saw it").add(
+            TimeSeries(name=population, data=trace.values, unit=ACTIVITY_UNITS, comments=comments,
+                       description=f"{role} population {population}, units {units}: {ACTIVITY_LONG_NAME}", **timing))
+        rates = np.maximum(code.encode(trace.values, offsets.get(population, 0.0)), 0.0)
+        how = (f"counted firing rate per presentation, r0 (offset + a) with r0 = {rate_unit:g} Hz" if timed else
+               f"rate the spiking realisation fires at under the offset code r0 (offset + a), nominal r0 = "
+               f"{rate_unit:g} Hz, rectified at 0 Hz")
+        _module(nwb, "predicted_rates", "predicted firing rate of each population in Hz").add(
+            TimeSeries(name=population, data=rates, unit="Hz", comments=comments,
+                       description=f"{role} population {population}, units {units}: {how} "
+                                   f"(offset {offsets.get(population, 0.0):g})", **timing))
+    for name_ in result.dataset.data_vars:
+        if str(name_).startswith(TRACE_INFO_PREFIX):
+            label = str(name_)[len(TRACE_INFO_PREFIX):]
+            values = result.dataset[name_].isel(seed=seed_index)
+            nwb.add_stimulus(TimeSeries(name=label, data=values.values, unit="n/a", comments=comments,
+                                        description=f"per-sample label {label!r} of the {task['task']} task",
+                                        **_timing(values["trace_time"].values * period)))
+    for array, (steps, times, data, what) in _weights(result, seed_index, period).items():
+        table = DynamicTable(name=array, description=what, columns=[
+            VectorData(name="step", description="learning updates made", data=steps),
+            VectorData(name="time", description="time of the evaluation point in s (see the time base in notes)",
+                       data=times),
+            VectorData(name="value", description=f"value of {array} at the evaluation point", data=data)])
+        _module(nwb, "weights", "learned arrays and effective connection weights over evaluation points").add(table)
     steps = result.dataset["step"].values
     step_times = steps * int(attrs.get("batch_size", 1)) * period
-    for name, values in result.metrics.items():
-        _module(nwb, "metrics", "task metrics at evaluation steps").add(
-            TimeSeries(name=str(name), data=values.isel(seed=seed_index).values, timestamps=step_times,
-                       unit="a.u."))
+    for metric, values in result.metrics.items():
+        long_name, units = metric_info(str(metric))
+        _module(nwb, "metrics", f"metrics of the {task['task']} task at evaluation steps").add(
+            TimeSeries(name=str(metric), data=values.isel(seed=seed_index).values, unit=units, comments=comments,
+                       description=long_name, **_timing(step_times)))
     spikes = list(_spikes(result, seed_index))
     if spikes:
+        nwb.units = Units(name="units", resolution=float(substrate.get("dt", period)),
+                          description=f"spike times of the simulated units ({attrs['substrate_name']} substrate); "
+                                      f"resolution: the simulation time step")
         nwb.add_unit_column(name="population", description="population the unit belongs to")
         nwb.add_unit_column(name="unit_index", description="index of the unit in its population")
         for population, unit, times in spikes:
@@ -99,22 +170,32 @@ def to_nwb(result: Result, path: str | os.PathLike[str], seed_index: int = 0) ->
 
 
 def read_nwb(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a file written by :func:`to_nwb` back into plain arrays (for checks and tests)."""
+    """Read a file written by :func:`to_nwb` back into plain arrays (for checks and tests):
+    ``stimulus``, ``times`` (of each stimulus series), ``activity``, ``predicted_rates``,
+    ``weights`` (the ``value`` column of each table), ``metrics``, ``units`` (a DataFrame),
+    ``description`` and ``subject``."""
     from pynwb import NWBHDF5IO
 
     with NWBHDF5IO(str(path), "r") as io:
         nwb = io.read()
         out: dict[str, Any] = {
             "stimulus": {k: np.asarray(v.data[:]) for k, v in nwb.stimulus.items()},
-            "times": {k: np.asarray(v.timestamps[:]) for k, v in nwb.stimulus.items()},
+            "times": {k: np.asarray(v.get_timestamps()) for k, v in nwb.stimulus.items()},
         }
-        for module in ("predicted_rates", "weights", "metrics"):
+        for module in ("activity", "predicted_rates", "metrics"):
             if module in nwb.processing:
                 out[module] = {k: np.asarray(v.data[:]) for k, v in nwb.processing[module].data_interfaces.items()}
+        if "weights" in nwb.processing:
+            out["weights"] = {k: np.asarray(v["value"].data[:])
+                              for k, v in nwb.processing["weights"].data_interfaces.items()}
         if nwb.units is not None:
-            frame = nwb.units.to_dataframe()
-            out["units"] = frame
+            out["units"] = nwb.units.to_dataframe()
+            out["units_resolution"] = nwb.units.resolution
         out["description"] = nwb.session_description
+        out["subject"] = {"subject_id": nwb.subject.subject_id, "species": nwb.subject.species,
+                          "description": nwb.subject.description} if nwb.subject is not None else None
+        out["session_start_time"] = nwb.session_start_time
+        out["notes"] = nwb.notes
     return out
 
 
@@ -181,23 +262,58 @@ def _spikes(result: Result, seed_index: int) -> Iterator[tuple[str, int, np.ndar
             yield population, unit, np.sort(times[keep & (units == unit)])
 
 
-def _weights(result: Result, seed_index: int, period: float) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+def _weights(result: Result, seed_index: int, period: float
+             ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, str]]:
+    """Learned arrays and connection weights: name -> (steps, times in s, values, description)."""
     attrs = result.dataset.attrs
     batch = int(attrs.get("batch_size", 1))
-    end = np.array([int(attrs["final_steps"]) * batch * period])
+    final = np.array([int(attrs["final_steps"])])
+    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, str]] = {}
     for name in result.dataset.data_vars:
         name = str(name)
         if name.startswith("final_state_"):
             array = name[len("final_state_"):]
             probed = result.dataset.get("state_" + array)
+            dims = ", ".join(str(d) for d in result.dataset[name].dims[1:])
             if probed is not None:
-                yield array, probed.isel(seed=seed_index).values, result.dataset["step"].values * batch * period
+                steps = result.dataset["step"].values
+                out[array] = (steps, steps * batch * period, probed.isel(seed=seed_index).values,
+                              f"learned array {array} ({dims}) at each evaluation point")
             else:
-                yield array, result.dataset[name].isel(seed=seed_index).values[None], end
+                out[array] = (final, final * batch * period, result.dataset[name].isel(seed=seed_index).values[None],
+                              f"learned array {array} ({dims}) at the end of the run")
     circuit = result.circuit(seed_index)
     if circuit is not None:
         for (source, target), weight in circuit.weights().items():
-            yield f"weight_{source}_to_{target}", np.asarray(weight[0])[None], end
+            out[f"weight_{source}_to_{target}"] = (
+                final, final * batch * period, np.asarray(weight[0])[None],
+                f"effective weight of connection {source} -> {target} at the end of the run "
+                f"(postsynaptic unit of {target} x presynaptic unit of {source}; sign included)")
+    return out
+
+
+def _timing(times: np.ndarray) -> dict[str, Any]:
+    """``starting_time`` and ``rate`` for regular times, ``timestamps`` otherwise."""
+    times = np.asarray(times, dtype=float)
+    steps = np.diff(times)
+    if times.size > 1 and steps[0] > 0 and np.allclose(steps, steps[0], rtol=1e-9, atol=0.0):
+        return {"starting_time": float(times[0]), "rate": float(1.0 / steps[0])}
+    return {"timestamps": times}
+
+
+def _session_start(result: Result, start: datetime | None) -> datetime:
+    if start is None:
+        recorded = result.dataset.attrs.get("started_at")
+        return datetime.fromisoformat(str(recorded)) if recorded else datetime.now(timezone.utc)
+    if not isinstance(start, datetime):
+        raise TypeError(f"session_start_time must be a timezone-aware datetime, got {start!r}")
+    if start.tzinfo is None:
+        raise ValueError(f"session_start_time must be timezone-aware (e.g. tzinfo=timezone.utc), got {start!r}")
+    return start
+
+
+def _offsets(result: Result) -> dict[str, float]:
+    return {p["name"]: float(p.get("offset", 0.0)) for p in json.loads(result.dataset.attrs.get("populations", "[]"))}
 
 
 def _roles(result: Result) -> dict[str, str]:

@@ -146,7 +146,8 @@ def annotate(dataset: xr.Dataset) -> xr.Dataset:
             long_name, units = f"learned array {name[len(STATE_PREFIX):]} at each evaluation point", "1"
         elif name.startswith(ACTIVITY_PREFIX):
             population = name[len(ACTIVITY_PREFIX):]
-            long_name, units = f"{_activity_name(population, roles)} on the last sample of each evaluation", ACTIVITY_UNITS
+            long_name = f"{_activity_name(population, roles)} on the last sample of each evaluation"
+            units = ACTIVITY_UNITS
         elif name.startswith(TRACE_INFO_PREFIX):
             long_name, units = f"per-sample label {name[len(TRACE_INFO_PREFIX):]} of the task", "1"
         elif name.startswith(TRACE_PREFIX):

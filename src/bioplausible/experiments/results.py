@@ -111,11 +111,12 @@ class Result:
         return circuit.load_state_dict(state)
 
     # ------------------------------------------------------------------ export
-    def to_nwb(self, path: str | os.PathLike[str], seed_index: int = 0) -> Path:
-        """Write one ensemble member as NWB (see :mod:`bioplausible.experiments.export`)."""
+    def to_nwb(self, path: str | os.PathLike[str], seed_index: int = 0, **options: Any) -> Path:
+        """Write one ensemble member as NWB; ``options``: ``session_start_time``,
+        ``experimenter``, ``institution``, ``lab`` (see :func:`bioplausible.experiments.export.to_nwb`)."""
         from .export import to_nwb
 
-        return to_nwb(self, path, seed_index)
+        return to_nwb(self, path, seed_index, **options)
 
     def to_neo(self, seed_index: int = 0) -> Any:
         """One ensemble member as a ``neo.Block`` (see :mod:`bioplausible.experiments.export`)."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import time
-from datetime import datetime, timezone
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
