@@ -130,3 +130,22 @@ def test_elephant_statistics_on_exported_spikes():
     assert np.isfinite(statistics.fanofactor(trains))
     assert all(np.isfinite(statistics.cv(np.diff(t.magnitude))) for t in trains if len(t) > 2)
     assert elephant.__version__
+
+
+def test_neo_nix_round_trip_keeps_spikes(tmp_path):
+    neo = pytest.importorskip("neo")
+    pytest.importorskip("nixio")
+    options = dict(TASK.quick_spiking_options, record_spikes=True)
+    result = bpl.run(bpl.circuits.DirectWhitening(learning_rate=0.03), TASK, "spiking", seeds=[0], steps=20,
+                     progress=False, probes=[Probe(samples=None)], substrate_options=options)
+    block = result.to_neo()
+    with neo.io.NixIO(str(tmp_path / "run.nix"), mode="ow") as io:
+        io.write_block(block)
+    with neo.io.NixIO(str(tmp_path / "run.nix"), mode="ro") as io:
+        back = io.read_block()
+    trains = back.segments[0].spiketrains
+    assert [t.name for t in trains] == [t.name for t in block.segments[0].spiketrains]
+    for read, written in zip(trains, block.segments[0].spiketrains):
+        np.testing.assert_allclose(read.rescale("s").magnitude, written.rescale("s").magnitude)
+    signal = {s.name: s for s in back.segments[0].analogsignals}["principal"]
+    np.testing.assert_allclose(np.asarray(signal), result.dataset["trace_principal"].isel(seed=0))
