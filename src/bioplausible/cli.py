@@ -19,6 +19,9 @@ from .circuits.base import CIRCUITS, make_circuit
 from .substrates.base import SUBSTRATES
 from .tasks.base import TASKS, make_task
 
+DESCRIPTION = ("Biologically plausible learning rules as rate and spiking circuits on shared tasks. "
+               "Commands: list, run, compare, sweep, export; 'bioplausible COMMAND --help' describes each.")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
@@ -30,14 +33,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bioplausible", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    from . import __version__
 
-    listing = commands.add_parser("list", help="circuits, tasks and substrates, one line each")
+    parser = argparse.ArgumentParser(prog="bioplausible", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars and no status lines; print only results and errors")
+    # -q also after the command (bioplausible run -q ...); SUPPRESS keeps the top-level value otherwise
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                       help="no progress bars and no status lines; print only results and errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, **options: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[quiet], **options)
+
+    listing = command("list", help="circuits, tasks and substrates, one line each")
     listing.set_defaults(handler=_list)
 
-    running = commands.add_parser("run", help="train one circuit on one task")
-    running.add_argument("circuit", help="circuit name (see `bioplausible list`)")
+    running = command("run", help="train one circuit on one task")
+    running.add_argument("circuit", help="circuit name (see: bioplausible list)")
     running.add_argument("--task", help="task name (default: the circuit's default task)")
     running.add_argument("--substrate", default="rate", help="rate or spiking (default rate)")
     running.add_argument("--seed", type=int, default=0)
@@ -55,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     running.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     running.set_defaults(handler=_run)
 
-    comparing = commands.add_parser("compare", help="every family on its default task (the main job)")
+    comparing = command("compare", help="every family on its default task (the main job)")
     comparing.add_argument("--family", action="append", help="restrict to a family (repeatable)")
     comparing.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
     comparing.add_argument("--substrate", nargs="+", default=["rate", "spiking"], choices=sorted(SUBSTRATES))
@@ -65,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--full", dest="quick", action="store_false", help="the tasks' full default settings")
     comparing.set_defaults(handler=_compare)
 
-    sweeping = commands.add_parser("sweep", help="a grid of circuits × parameters × tasks × seeds from a TOML file")
+    sweeping = command("sweep", help="a grid of circuits × parameters × tasks × seeds from a TOML file")
     sweeping.add_argument("file", help="sweep file (TOML; see bioplausible.experiments.sweep)")
     sweeping.add_argument("--out", help="output folder (default: the file's 'out', else <file stem>-results)")
     sweeping.add_argument("--executor", default="serial", choices=["serial", "processes", "dask"])
@@ -73,8 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     sweeping.add_argument("--address", help="address of a running dask scheduler (with --executor dask)")
     sweeping.set_defaults(handler=_sweep)
 
-    exporting = commands.add_parser("export", help="write a saved result (netCDF) as NWB and/or Neo")
-    exporting.add_argument("result", help="a result file written by `bioplausible run --out`")
+    exporting = command("export", help="write a saved result (netCDF) as NWB and/or Neo")
+    exporting.add_argument("result", help="a result file written by: bioplausible run --out FILE")
     exporting.add_argument("--nwb", help="write NWB here")
     exporting.add_argument("--neo", help="write a Neo block here (NeoMatlab .mat format)")
     exporting.add_argument("--seed-index", type=int, default=0, help="ensemble member to export (default 0)")
@@ -118,7 +133,7 @@ def _run(args: argparse.Namespace) -> int:
     steps = args.steps or (task_cls.quick_steps if args.quick and task_cls.quick_steps else None)
     started = time.perf_counter()
     result = run(circuit, task, args.substrate, seed=args.seed, steps=steps, batch_size=args.batch_size,
-                 eval_every=args.eval_every, progress=not args.json and sys.stderr.isatty(),
+                 eval_every=args.eval_every, progress=not args.json and _progress(args),
                  substrate_options=substrate_options)
     wall_time = time.perf_counter() - started
     if args.out:
@@ -132,7 +147,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(result)
         if args.out:
-            print(f"saved {args.out}")
+            _status(args, f"saved {args.out}")
     return 0
 
 
@@ -147,7 +162,7 @@ def _compare(args: argparse.Namespace) -> int:
     out = Path(args.out)
     started = time.perf_counter()
     frame = default_comparison(args.family, range(args.seeds), args.substrate, quick=args.quick,
-                               progress=sys.stderr.isatty())
+                               progress=_progress(args))
     table = summary_table(frame)
     agreement = substrate_agreement(frame)
     with _staging(out) as staging:
@@ -162,8 +177,8 @@ def _compare(args: argparse.Namespace) -> int:
             summary = agreement.groupby(["circuit", "metric"])[["rate", "spiking", "relative"]].mean()
             print("\nrate vs spiking (mean over seeds):")
             print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
-    print(f"\nwrote results.csv, summary.csv{', agreement.csv' if not agreement.empty else ''} and "
-          f"{', '.join(f.name for f in figures)} to {out} in {time.perf_counter() - started:.1f} s")
+    _status(args, f"\nwrote results.csv, summary.csv{', agreement.csv' if not agreement.empty else ''} and "
+                  f"{', '.join(f.name for f in figures)} to {out} in {time.perf_counter() - started:.1f} s")
     return 0
 
 
@@ -177,8 +192,8 @@ def _sweep(args: argparse.Namespace) -> int:
     spec.pop("out", None)
     started = time.perf_counter()
     report = run_sweep(spec, out, args.executor, workers=args.workers, address=args.address,
-                       progress=sys.stderr.isatty())
-    print(f"{report['cells']} cells: {report['skipped']} already done, {report['ran']} ran, "
+                       progress=_progress(args))
+    _status(args, f"{report['cells']} cells: {report['skipped']} already done, {report['ran']} ran, "
           f"{len(report['failed'])} failed ({time.perf_counter() - started:.1f} s)")
     for key in report["failed"]:
         print(f"  failed: {out / 'cells' / (key + '.failed.json')}")
@@ -190,7 +205,7 @@ def _sweep(args: argparse.Namespace) -> int:
         table = final_dataset(frame).to_dataframe().dropna(how="all")
         with pd.option_context("display.width", 160, "display.max_rows", 100):
             print(table.to_string(float_format=lambda v: f"{v:.4g}"))
-        print(f"wrote {out / 'results.csv'} and {out / 'final.nc'}")
+        _status(args, f"wrote {out / 'results.csv'} and {out / 'final.nc'}")
     return 1 if report["failed"] else 0
 
 
@@ -201,14 +216,14 @@ def _export(args: argparse.Namespace) -> int:
         raise ValueError("export needs --nwb FILE and/or --neo FILE")
     result = load_result(args.result)
     if args.nwb:
-        print(f"wrote {result.to_nwb(args.nwb, args.seed_index)}")
+        _status(args, f"wrote {result.to_nwb(args.nwb, args.seed_index)}")
     if args.neo:
         import neo
 
         from .experiments.results import write_atomically
 
         block = result.to_neo(args.seed_index)
-        print(f"wrote {write_atomically(args.neo, lambda path: neo.io.NeoMatlabIO(path).write_block(block))}")
+        _status(args, f"wrote {write_atomically(args.neo, lambda path: neo.io.NeoMatlabIO(path).write_block(block))}")
     return 0
 
 
@@ -224,6 +239,17 @@ def _staging(out: Path) -> Iterator[Path]:
             os.replace(path, out / path.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """Progress bars on long runs when stderr is a terminal, unless ``--quiet``."""
+    return sys.stderr.isatty() and not getattr(args, "quiet", False)
+
+
+def _status(args: argparse.Namespace, message: str) -> None:
+    """A status line (files written, timings), left out with ``--quiet``."""
+    if not getattr(args, "quiet", False):
+        print(message)
 
 
 def _pairs(items: Sequence[str], flag: str) -> dict[str, Any]:

@@ -1,6 +1,14 @@
 """The task API, in gymnasium's style: ``reset(seed=...)``, randomness only from the task's
 own ``np_random`` Generator, a stream of training batches, a held-out set, ``score``.
 
+Tasks are *data streams*, not action loops: a circuit learns from the samples a task hands
+out, and nothing the circuit does changes what comes next. So a task is not a
+``gymnasium.Env`` (there is no ``step(action)``, reward or termination), but it follows
+gymnasium's conventions where they apply: ``reset(seed=s)`` re-seeds the task's
+Generator, ``reset()`` without a seed keeps the current Generator (seeding from entropy only
+on the first reset), and ``observation_space`` / ``target_space`` describe one input and one
+target as ``gymnasium.spaces`` when gymnasium is installed.
+
 A new task is a subclass that implements ``_generate``, ``next_batch`` and ``score``::
 
     class Constant(Task):
@@ -52,10 +60,28 @@ class Task(ABC):
 
     # ------------------------------------------------------------- API
     def reset(self, seed: int | np.random.SeedSequence | None = None) -> Task:
-        """Re-seed the task's Generator and regenerate its data. Same seed, same data."""
-        self.np_random = np.random.default_rng(seed)
+        """Regenerate the task's data (a new episode of the stream) and return the task.
+
+        With a ``seed``, the task's Generator is re-seeded first: same seed, same data. Without
+        one, the current Generator is kept (as in gymnasium), so repeated ``reset()`` calls
+        continue one reproducible random stream; only a task never reset before is seeded
+        from the operating system's entropy."""
+        if seed is not None or self.np_random is None:
+            self.np_random = np.random.default_rng(seed)
         self._generate()
         return self
+
+    @property
+    def observation_space(self) -> Any:
+        """One input sample as a ``gymnasium.spaces.Box`` of shape ``(n_inputs,)``
+        (needs gymnasium: ``pip install gymnasium``)."""
+        return _box(self.n_inputs, "observation_space")
+
+    @property
+    def target_space(self) -> Any:
+        """One target as a ``gymnasium.spaces.Box`` of shape ``(n_targets,)``, or None for an
+        unsupervised task (needs gymnasium)."""
+        return _box(self.n_targets, "target_space") if self.n_targets else None
 
     @property
     @abstractmethod
@@ -105,6 +131,15 @@ class Task(ABC):
         if self.np_random is None:
             raise RuntimeError(f"{type(self).__name__} must be reset(seed=...) before use")
         return self.np_random
+
+
+def _box(size: int, what: str) -> Any:
+    try:
+        from gymnasium import spaces
+    except ImportError as error:
+        raise ModuleNotFoundError(f"{what} is described with gymnasium.spaces; install gymnasium "
+                                  f"(pip install gymnasium)") from error
+    return spaces.Box(low=-np.inf, high=np.inf, shape=(int(size),), dtype=np.float64)
 
 
 def single(array: np.ndarray) -> np.ndarray:
