@@ -60,7 +60,7 @@ def tuning_curves(result: Result, population: str, by: str = "stimulus",
 
 def response_covariance(result: Result, population: str, window: int = 200) -> xr.DataArray:
     """Covariance of the responses in consecutive windows of ``window`` recorded samples,
-    dims (seed, window, unit, unit_); coordinate ``window_time`` = stream index of the
+    dims ``(seed, window, unit, unit_)``; coordinate ``window_time`` = stream index of the
     window's middle sample. Samples beyond the last full window are dropped."""
     values, times, _, _ = _prepare(result, population, None)
     windows, covariance = _windowed_covariance(values, times, _check_window(window, values.shape[1]))
@@ -73,7 +73,7 @@ def response_covariance(result: Result, population: str, window: int = 200) -> x
 
 
 def whitening_over_time(result: Result, population: str, window: int = 200) -> xr.DataArray:
-    """``‖C_yy − I‖₂`` (largest |eigenvalue − 1|) of the windowed response covariance,
+    """``‖C_yy − I‖₂`` (largest ``|eigenvalue − 1|``) of the windowed response covariance,
     dims (seed, window): 0 for perfectly white responses. Second-moment version (the
     circuits' outputs have zero mean), so it matches the adaptation task's metric."""
     values, times, _, _ = _prepare(result, population, None)
@@ -88,7 +88,7 @@ def representational_similarity(result: Result, population: str, by: str = "stim
                                  window: int = 200) -> xr.Dataset:
     """RDMs of ``population`` per window of recorded samples and their similarity across learning.
 
-    Returns ``rdm`` (seed, window, condition, condition_): ``1 − Pearson r`` between the
+    Returns ``rdm`` ``(seed, window, condition, condition_)``: ``1 − Pearson r`` between the
     condition-mean response patterns in each window (NaN where a condition is absent), and
     ``similarity_to_final`` (seed, window): Pearson r between the off-diagonal entries of each
     window's RDM and the last window's (over the entries defined in both).

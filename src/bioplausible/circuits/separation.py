@@ -1,19 +1,19 @@
 """Blind source separation circuits (spec: shared/specs/separation.md).
 
-=============================  ===========================================================
-circuit                        network
-=============================  ===========================================================
-``CorInfoMax``                 x → y with a dendritic prediction ŷ = Wx, lateral B_y and an
-                               output projection onto the source domain (Bozkurt, Erdogan &
-                               Pehlevan, ICLR 2023)
-``NonnegativeSimilarityMatching`` prewhitening, then y = [W₁h − W₂y]₊ (Pehlevan et al. 2017,
-                               as run in CIM-BSS ``NSMBSS.py``)
-``DetMaxWSM``                  two layers x → h → y, lateral M_H, M_Y, gains D1, D2 (Bozkurt,
-                               Pehlevan & Erdogan, NeurIPS 2022)
-``NonnegativeICA``             Bio-NICA: y = argmin_{y≥0} ½yᵀMy − (Wx)ᵀy with direct lateral M
-                               or M = PPᵀ through interneurons (Lipshutz, Pehlevan &
-                               Chklovskii, Biol. Cybern. 2022)
-=============================  ===========================================================
+=================================  ===========================================================
+circuit                            network
+=================================  ===========================================================
+``CorInfoMax``                     x → y with a dendritic prediction ŷ = Wx, lateral B_y and an
+                                   output projection onto the source domain (Bozkurt, Erdogan &
+                                   Pehlevan, ICLR 2023)
+``NonnegativeSimilarityMatching``  prewhitening, then y = [W₁h − W₂y]₊ (Pehlevan et al. 2017,
+                                   as run in CIM-BSS ``NSMBSS.py``)
+``DetMaxWSM``                      two layers x → h → y, lateral M_H, M_Y, gains D1, D2 (Bozkurt,
+                                   Pehlevan & Erdogan, NeurIPS 2022)
+``NonnegativeICA``                 Bio-NICA: y = argmin_{y≥0} ½yᵀMy − (Wx)ᵀy with direct lateral M
+                                   or M = PPᵀ through interneurons (Lipshutz, Pehlevan &
+                                   Chklovskii, Biol. Cybern. 2022)
+=================================  ===========================================================
 
 Every circuit exposes ``separator()`` → (K, n, m), its overall *linear* map from mixtures to
 outputs, which the task scores with SINR.
@@ -383,7 +383,7 @@ class CorInfoMax(Circuit):
     inhibitory threshold unit, an integral controller of ``‖y‖₁ − 1`` driven by the output
     spikes (:mod:`~bioplausible.circuits.separation_spiking`, builder
     ``"soft-threshold-integrate-and-fire"``); the signed sparse domain splits each output
-    into an ON/OFF pair so that the unit can sense |y|.
+    into an ON/OFF pair so that the unit can sense ``|y|``.
     """
 
     name = "corinfomax"

@@ -7,15 +7,15 @@ pre at step μ, post at step μ+1) and recalled by synchronous updates
 
     S(t+1) = sgn( Σ_μ ξ^{μ+1} f(m^μ(S(t))) ),   m^μ(S) = ξ^μ·S / N,   sgn(0) = +1.
 
-=========================  ===========================================  =====================
-circuit                    f / update                                    learned state
-=========================  ===========================================  =====================
-``SeqNet``                 f(x) = x, as couplings J = (1/N)Σ ξ^{μ+1}ξ^μᵀ   ``couplings`` J
-``DenseNet``               x^d, exp((N−1)(x−1)), softmax(β)              ``patterns``, ``successors``
-``GeneralizedPseudoinverse``  f applied to O⁺m, O = ΞΞᵀ/N (not local)     ``patterns``, ``successors``
-``MixedNet``               hold Σ ξ^μ f_S(m(S(t))) + λ advance from S(t−τ)  hold / advance memory units
-``TwoLayerSequence``       one hidden unit per transition (pairwise)     ``visible_to_hidden`` …
-=========================  ===========================================  =====================
+=============================  ====================================================  =====================
+circuit                        f / update                                            learned state
+=============================  ====================================================  =====================
+``SeqNet``                     f(x) = x, as couplings J = (1/N)Σ ξ^{μ+1}ξ^μᵀ         ``couplings`` J
+``DenseNet``                   x^d, exp((N−1)(x−1)), softmax(β)                      ``patterns``, ``successors``
+``GeneralizedPseudoinverse``   f applied to O⁺m, O = ΞΞᵀ/N (not local)               ``patterns``, ``successors``
+``MixedNet``                   hold Σ ξ^μ f_S(m(S(t))) + λ advance from S(t−τ)       hold / advance memory units
+``TwoLayerSequence``           one hidden unit per transition (pairwise)             ``visible_to_hidden`` …
+=============================  ====================================================  =====================
 
 Papers: Chaudhry, Zavatone-Veth, Krotov & Pehlevan (2023), NeurIPS, "Long sequence Hopfield
 memory" (DenseNet, GPI, MixedNet, two-layer form); Sompolinsky & Kanter (1986), PRL 57:2861

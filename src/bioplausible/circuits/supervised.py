@@ -4,15 +4,15 @@ One multilayer perceptron ``u_k = W_k h_{k−1} + b_k``, ``h_k = relu(u_k)`` (hi
 ``h_L = u_L`` (linear output), error ``ε = h_L − y``; the output layer always learns by the
 delta rule and the hidden-layer rule is what distinguishes the circuits:
 
-==============================  ==================================================  ===============
-circuit                         hidden modulator ``q_k`` (ΔW_k = −μ ⟨f'(u_k)⊙q_k h_{k−1}ᵀ⟩)  non-local part
-==============================  ==================================================  ===============
-``EBD``                         ``R_k ε``, ``R_k ← λ_d R_k + (1−λ_d)⟨h_k εᵀ⟩``          entropy term (opt.)
-``DirectFeedbackAlignment``     ``R_k[0] ε`` (EBD with R frozen at its random init)  none
-``FeedbackAlignment``           ``B_{k+1} δ_{k+1}``, B fixed random (ρ-FA option)     layered backward path
-``Backprop``                    ``W_{k+1}ᵀ δ_{k+1}``                                    weight transport
-``Hebbian``                     ``ΔW_k = +η ⟨‖ε‖² h_k h_{k−1}ᵀ⟩`` (no credit assignment)  scalar error
-==============================  ==================================================  ===============
+==============================  ============================================================  ===============
+circuit                         hidden modulator ``q_k`` (ΔW_k = −μ ⟨f'(u_k)⊙q_k h_{k−1}ᵀ⟩)   non-local part
+==============================  ============================================================  ===============
+``EBD``                         ``R_k ε``, ``R_k ← λ_d R_k + (1−λ_d)⟨h_k εᵀ⟩``                    entropy term (opt.)
+``DirectFeedbackAlignment``     ``R_k[0] ε`` (EBD with R frozen at its random init)            none
+``FeedbackAlignment``           ``B_{k+1} δ_{k+1}``, B fixed random (ρ-FA option)               layered backward path
+``Backprop``                    ``W_{k+1}ᵀ δ_{k+1}``                                              weight transport
+``Hebbian``                     ``ΔW_k = +η ⟨‖ε‖² h_k h_{k−1}ᵀ⟩`` (no credit assignment)      scalar error
+==============================  ============================================================  ===============
 
 Papers: Erdogan, Pehlevan & Erdogan, "Error broadcast and decorrelation as a potential
 artificial and natural learning mechanism", NeurIPS 2025 (EBD, Algorithm 1); Nøkland 2016

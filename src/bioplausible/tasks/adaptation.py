@@ -181,7 +181,7 @@ class StatisticalAdaptation(Task):
 
 
 def basis_distance(basis: np.ndarray, synapses: np.ndarray) -> float:
-    """``min_Q ‖V − W Q‖_F`` over signed permutations Q: columns matched by |cosine| with the
+    """``min_Q ‖V − W Q‖_F`` over signed permutations Q: columns matched by ``|cosine|`` with the
     Hungarian method, then signs fixed (spec §3, synapse alignment)."""
     from scipy.optimize import linear_sum_assignment
 

@@ -3,23 +3,23 @@ sources (spec: shared/specs/separation.md §1).
 
 Sources (``domain``), all drawn per sample from the task's Generator:
 
-=========================  =========================================================
-``"antisparse"``           ``2u − 1`` (ℓ∞ ball), u the t-copula uniforms below
-``"nonnegative-antisparse"`` u (the nonnegative unit box)
-``"sparse"``               ``4u − 2`` projected onto the unit ℓ1 ball (sort-based)
-``"nonnegative-sparse"``   the sparse sources with negative entries set to 0
-``"simplex"``              Dirichlet(1, …, 1) (Exp(1) entries over their sum)
-``"polytope"``             uniform in a mixed polytope (:class:`MixedPolytope`): signed
-                           coordinates in [−1, 1], nonnegative ones in [0, 1], and
-                           ``‖s_J‖₁ ≤ 1`` for each sparse group J; default the paper's
-                           5-dim one (signed {0, 1, 3}, nonnegative {2, 4}, groups
-                           {0, 1, 4}, {1, 2, 3}; the authors ran it at 40 dB)
-``"nonnegative-bernoulli"`` Bio-NICA's ``U(0, √(48/5)) · Bernoulli(½)``: unit variance,
-                           well grounded (Lipshutz et al. 2022)
-``"natural-images"``       ``n`` windows of scikit-image's bundled photographs (pixels as
-                           samples), shifted to minimum 0 and scaled to maximum 1
-                           (``image_scaling="unit-variance"``: Bio-NICA's scaling)
-=========================  =========================================================
+============================  =========================================================
+``"antisparse"``              ``2u − 1`` (ℓ∞ ball), u the t-copula uniforms below
+``"nonnegative-antisparse"``  u (the nonnegative unit box)
+``"sparse"``                  ``4u − 2`` projected onto the unit ℓ1 ball (sort-based)
+``"nonnegative-sparse"``      the sparse sources with negative entries set to 0
+``"simplex"``                 Dirichlet(1, …, 1) (Exp(1) entries over their sum)
+``"polytope"``                uniform in a mixed polytope (:class:`MixedPolytope`): signed
+                              coordinates in [−1, 1], nonnegative ones in [0, 1], and
+                              ``‖s_J‖₁ ≤ 1`` for each sparse group J; default the paper's
+                              5-dim one (signed {0, 1, 3}, nonnegative {2, 4}, groups
+                              {0, 1, 4}, {1, 2, 3}; the authors ran it at 40 dB)
+``"nonnegative-bernoulli"``   Bio-NICA's ``U(0, √(48/5)) · Bernoulli(½)``: unit variance,
+                              well grounded (Lipshutz et al. 2022)
+``"natural-images"``          ``n`` windows of scikit-image's bundled photographs (pixels as
+                              samples), shifted to minimum 0 and scaled to maximum 1
+                              (``image_scaling="unit-variance"``: Bio-NICA's scaling)
+============================  =========================================================
 
 The correlation ρ applies to the t-copula domains (not simplex, polytope, Bernoulli or images).
 Correlated uniforms come from a Student-t copula (CIM-BSS ``bss_utils``): correlation

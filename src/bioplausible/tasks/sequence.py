@@ -268,7 +268,7 @@ def moving_frames(images: np.ndarray, length: int, canvas: int, rng: np.random.G
 
     Moving-MNIST construction (Srivastava, Mansimov & Salakhutdinov 2015): each clip of
     ``clip_length`` frames draws new images, start positions and integer velocities
-    (|v| ∈ {1, 2} px/frame per axis), reflects at the borders, superposes by max and
+    (``|v| ∈ {1, 2}`` px/frame per axis), reflects at the borders, superposes by max and
     thresholds at half the maximum intensity.
     """
     side = images.shape[-1]
