@@ -1,4 +1,4 @@
-"""Neural predictions of the supervised family (spec: shared/specs/supervised.md §8).
+"""Neural predictions of the supervised family (theory: :ref:`theory-supervised-predictions`).
 
 Every function works for any layered circuit of :mod:`bioplausible.circuits.supervised`
 (and the correlation for any circuit with a ``respond``/``output``), for every ensemble
@@ -104,7 +104,7 @@ def update_alignment(circuit: Any, inputs: np.ndarray, targets: np.ndarray) -> l
 
 def kernel_task_alignment(circuit: Any, inputs: np.ndarray, targets: np.ndarray) -> list[np.ndarray]:
     """Per hidden layer: ``A = tr(Yᵀ Φ Y) / (‖Φ‖_F ‖Y‖_F²)``, ``Φ = H Hᵀ / N`` over the given
-    samples (use a few hundred); (K,) each. Uncentred (Bordelon & Pehlevan 2023, §8.4 of the spec)."""
+    samples (use a few hundred); (K,) each. Uncentred (Bordelon & Pehlevan, ICLR 2023)."""
     activities = circuit.respond(inputs)
     layers = circuit.layers_from(activities)
     targets = np.broadcast_to(targets, layers[-1].shape)
@@ -133,7 +133,7 @@ def feedback_angle(circuit: Any) -> list[np.ndarray]:
 
 def projection_drift(circuit: Any, initial: dict[str, np.ndarray]) -> list[np.ndarray]:
     """EBD: per hidden layer, cosine between the error projection R_k and its initial value
-    (≈1: the run stays DFA-like; ≈0: R is dominated by the learned correlation, spec §6)."""
+    (≈1: the run stays DFA-like; ≈0: R is dominated by the learned correlation; see :ref:`theory-supervised-ebd`)."""
     return [
         _cosine(circuit.state[f"projection_{k}"], initial[f"projection_{k}"])
         for k in range(1, circuit.n_layers)

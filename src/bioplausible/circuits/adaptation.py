@@ -1,4 +1,4 @@
-"""Recurrent adaptation: statistical whitening circuits (spec: shared/specs/adaptation.md).
+"""Recurrent adaptation: statistical whitening circuits (theory: :ref:`theory-adaptation`).
 
 All four circuits descend one objective, ``f(M) = Tr(M⁻¹C) + Tr(M)``, minimised by
 ``M = C^{1/2}``; at the optimum the steady-state output ``y = M⁻¹x`` is white (``C_yy = I``).
@@ -95,7 +95,8 @@ class WhiteningCircuit(Circuit):
         """Offline (expected) updates until ``‖C_yy − I‖₂ < threshold``; steps per member, (K,).
 
         Members that never reach the threshold get ``max_steps + 1``. Used for the
-        linear-versus-logarithmic convergence result (ICLR 2023; spec §6 target 5).
+        linear-versus-logarithmic convergence result (Lipshutz et al., ICLR 2023; see
+        :ref:`theory-adaptation-interneurons`).
         """
         steps = np.full(self.ensemble_size, max_steps + 1)
         for step in range(max_steps + 1):

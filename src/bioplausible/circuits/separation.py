@@ -1,4 +1,4 @@
-"""Blind source separation circuits (spec: shared/specs/separation.md).
+"""Blind source separation circuits (theory: :ref:`theory-separation`).
 
 =================================  ===========================================================
 circuit                            network
@@ -76,7 +76,7 @@ _DETMAX_THRESHOLD_REFUSAL = (
     "spikes, or the rate substrate"
 )
 
-#: Per-domain defaults (spec §2.5; authors' simulation scripts): λ_y, λ_e, B_y(0) scale,
+#: Per-domain defaults (the authors' simulation scripts): λ_y, λ_e, B_y(0) scale,
 #: B_e scale, μ_W, neural lr_start, lr_stop, threshold rate η_λ.
 CORINFOMAX_PRESETS: dict[str, dict[str, float]] = {
     "antisparse": dict(forgetting_y=0.99, forgetting_e=0.99, initial_lateral=5.0, error_lateral=1e4,
@@ -92,7 +92,7 @@ CORINFOMAX_PRESETS: dict[str, dict[str, float]] = {
                     learning_rate=0.03, neural_lr_start=0.1, neural_lr_stop=1e-3, threshold_rate=0.05),
     # CIM-BSS Simulations/General_Polytope/CorInfoMax_GeneralPolytope5dimV4.py, setup 1 (setup 2:
     # B_e = 2500 I). η_λ: the script leaves fit_batch_general_polytope's default stlambd_lr = 0.05
-    # (the spec's table says 1); in our runs (3 seeds, 60k samples) η_λ = 1 gave the same SINR
+    # (the paper's table says 1); in our runs (3 seeds, 60k samples) η_λ = 1 gave the same SINR
     # within 0.2 dB at every evaluation.
     "polytope": dict(forgetting_y=0.99, forgetting_e=0.99, initial_lateral=5.0, error_lateral=1000.0,
                      learning_rate=0.05, neural_lr_start=0.1, neural_lr_stop=1e-10, threshold_rate=0.05),
@@ -118,7 +118,7 @@ def project_domain(
     nonnegative_dims: tuple[int, ...] | None = None,
     sparse_groups: tuple[tuple[int, ...], ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One step of the output nonlinearity ``P_dom`` (spec §1.1), vectorised over rows.
+    """One step of the output nonlinearity ``P_dom`` (:ref:`theory-separation-domains`), vectorised over rows.
 
     Boxes: clipping. ℓ1 and simplex domains: soft threshold by the inhibitory unit's
     ``λ`` (``threshold``, one per row), then ``λ ← max(λ + η_λ(‖y‖₁ − 1), 0)`` (simplex:
@@ -218,7 +218,7 @@ def corinfomax_settle(
     nonnegative_dims: tuple[int, ...] | None = None,
     sparse_groups: tuple[tuple[int, ...], ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CorInfoMax neural dynamics (spec §2.2), vectorised over members and samples.
+    """CorInfoMax neural dynamics (:ref:`theory-separation-corinfomax`), vectorised over members and samples.
 
     ``y ← P_dom(y + μ_j [γ_y B_y y + γ_e B_e (ŷ − y)])``, ``μ_j = max(lr_start/(j+1), lr_stop)``,
     from ``y = 0``, ``λ = 0``, until ``‖y − y_old‖ < tolerance ‖y‖`` or ``max_iterations``
@@ -300,7 +300,7 @@ class CorInfoMaxParameters(DomainParameters):
     ``B_y(0) = cI``; ``error_lateral`` b of the fixed ``B_e = bI``; ``learning_rate`` μ_W;
     ``neural_lr_start``/``neural_lr_stop`` the settling step schedule; ``threshold_rate`` η_λ;
     ``weight_decay`` δ of ``W ← (1 − δ)W + μ_W e xᵀ`` (the authors' batch scripts use 1e-6;
-    the spec's update has none, our default);
+    the paper's update has none, our default);
     ``fast_path``: ``"auto"`` (compiled numba kernel when installed), ``"numba"`` or
     ``"reference"`` (respond + learn through the rule functions);
     ``spike_threshold_time_constant`` τ_λ (s) of the spiking threshold unit (nonnegative
@@ -376,7 +376,7 @@ class CorInfoMax(Circuit):
     ``y0 = −lo`` (1 for antisparse: rates ``r0 (1 + y) ∈ [0, 2 r0]``; 0 for nonnegative
     antisparse) and ceiling 1 (a rate cap, see :mod:`bioplausible.substrates.spiking`).
     Learning per presentation calls the same :meth:`learn` on the decoded counts: ŷ is
-    recomputed from x and W, and ``z = B_y y`` from the decoded y (spiking.md §2, §3.5:
+    recomputed from x and W, and ``z = B_y y`` from the decoded y (:ref:`rate-to-spikes-learning`:
     ``z_i`` is the lateral input neuron i receives, a linear function of its partners'
     counts; IF count noise on ``z zᵀ`` is O(1/(r0T)²), no bias correction needed).
     ℓ1 and simplex domains: nonnegative IF outputs (offset 0, no ceiling) plus a graded
@@ -964,7 +964,7 @@ class NonnegativeICA(Circuit):
         )
 
     def _regularise(self) -> None:
-        """The every-100-samples safeguards of the authors' code (spec §4.2, §4.3)."""
+        """The every-100-samples safeguards of the authors' code (:ref:`theory-separation-nica`)."""
         if self.params.variant == "direct":
             values, vectors = np.linalg.eigh(0.5 * (self.state["lateral"] + np.swapaxes(self.state["lateral"], -1, -2)))
             values = np.where(values < 1e-4, 1.0, values)
@@ -990,7 +990,7 @@ def _reset_singular_values(matrix: np.ndarray, low: float, high: float) -> np.nd
 # ============================================================================ Det-Max / WSM
 _DETMAX_COMMON = dict(beta=0.5, synaptic_schedule="log", gain_update="clipped", gain_rate_decay=0.99,
                       max_iterations=750)
-#: Per-domain Det-Max / WSM defaults (spec §3.4), each from the authors' scripts:
+#: Per-domain Det-Max / WSM defaults, each from the authors' scripts:
 #: antisparse — DetMax-BSS ``NumericalExperiments/SimulationsForPaper/Antisparse/``
 #: ``simulation_correlated_antisparseV4.py``
 #: (n = 4, m = 8, Toeplitz ρ; for ρ > 0.4 the script uses ``gamma_start=0.25, gamma_stop=5e-4``);
@@ -1136,7 +1136,7 @@ class DetMaxParameters(DomainParameters):
 class DetMaxWSM(Circuit):
     """Determinant-maximisation BSS as a two-layer weighted-similarity-matching network.
 
-    Voltages v (hidden h) and u (output y) follow the leaky dynamics of spec §3.2 with
+    Voltages v (hidden h) and u (output y) follow the leaky dynamics of :ref:`theory-separation-detmax` with
     ``Γ = diag(M)``, ``M̂ = M − Γ``, for t = 1, 2, …::
 
         μ_t = max(μ_start/(1 + c t), μ_stop)

@@ -1,6 +1,6 @@
 """Spiking outputs on ℓ1-type domains: IF units and a graded inhibitory threshold unit.
 
-Rate model (shared/specs/separation.md §1.1): the outputs are soft-thresholded by λ, an
+Rate model (:ref:`theory-separation-domains`): the outputs are soft-thresholded by λ, an
 inhibitory unit updated inside the neural loop, ``λ ← max(λ + η_λ(Σ_i y_i − 1), 0)``
 (nonnegative sparse) or unclipped (simplex). At the fixed point of the CorInfoMax loop
 this is the KKT system of ``argmin ½yᵀAy − cᵀy`` over the domain: ``A_ii y_i =

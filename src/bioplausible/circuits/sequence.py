@@ -1,5 +1,5 @@
 """Sequence memory: asymmetric Hopfield networks that replay a stored sequence
-(spec: shared/specs/sequence.md).
+(theory: :ref:`theory-sequence`).
 
 A cyclic sequence of ±1 patterns ξ¹…ξᴾ (rows of Ξ, ``ξᴾ⁺¹ ≡ ξ¹``) is written in one pass by a
 temporally asymmetric Hebbian rule (:func:`bioplausible.rules.sequence.asymmetric_hebbian`:
@@ -120,7 +120,7 @@ def check_patterns(name: str, patterns: Any, ndim: tuple[int, ...] = (2, 3)) -> 
 
 def theoretical_capacity(n_neurons: int | np.ndarray, separation: str, degree: int = 2,
                          criterion: str = "transition") -> np.ndarray:
-    """Derived capacities (spec §2.2/§5, Gaussian theory with union bounds).
+    """Derived capacities (:ref:`theory-sequence-capacity`, Gaussian theory with union bounds).
 
     SeqNet ``P_T = N/(2 ln N)``, ``P_S = N/(4 ln N)``; poly ``P_T = N^d / (2 (2d−1)!! ln N)``,
     ``P_S = P_T/(d+1)``; exp ``P_T = β^{N−1}/(2 ln N)``, ``P_S = β^{N−1}/(α N)``, with
@@ -665,7 +665,7 @@ class MixedNet(SequenceCircuit):
     ``f_S = x^{d_S}``, ``f_A = x^{d_A}``, pure-delay slow synapses. With λ > 1 every pattern
     after the first dwells exactly τ+1 steps (with per-transition delays: ``max(τ_ν, τ_{ν−1}) + 1``,
     see :meth:`schedule`). Sompolinsky & Kanter (1986), PRL 57:2861
-    (d = 1); Chaudhry et al. (2023), NeurIPS. Two hidden populations (spec §2.5): ``hold``
+    (d = 1); Chaudhry et al. (2023), NeurIPS. Two hidden populations (:ref:`theory-sequence-mixednet`): ``hold``
     units (input ξ^μ/N, output ξ^μ, symmetric write) and ``advance`` units (input ξ^μ/N from
     the delayed state, output ξ^{μ+1}). Delays τ_μ = ``delays[μ mod len(delays)]``.
     """
@@ -753,7 +753,7 @@ class MixedNet(SequenceCircuit):
         return np.asarray(indices)
 
     def recall_length(self, n_patterns: int, periodic: bool = True) -> int:
-        """(P+1)(τ+1) steps when periodic (spec §3), else the first step that reaches ξᴾ."""
+        """(P+1)(τ+1) steps when periodic (:ref:`theory-sequence-metrics`), else the first step that reaches ξᴾ."""
         delays = self.params.delays or (self.params.delay,)
         if periodic:
             return (n_patterns + 1) * (max(delays) + 1)

@@ -3,7 +3,7 @@
 A ±1 visible unit is *active* (+1: fires regularly at ``r0`` through a window of length T,
 non-leaky IF with reset by subtraction and dithered start voltage) or *silent* (−1: no
 spikes). Spikes carry all communication; units apply their nonlinearity at window
-boundaries (spec: shared/specs/spiking.md §1.1, §3.3 "±1 networks with {0,1} coding"):
+boundaries (±1 states coded as active or silent units, see :ref:`rate-to-spikes-learning`):
 
 * SeqNet: visible → visible synapses ``J_ij`` (voltage-free accumulation ``field_i += J_ij``
   per presynaptic spike). At the end of a window, ``h_i = 2 field_i/(r0 T) − Σ_j J_ij``

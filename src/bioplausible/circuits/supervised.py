@@ -1,4 +1,4 @@
-"""Supervised local learning in a layered network (spec: shared/specs/supervised.md).
+"""Supervised local learning in a layered network (theory: :ref:`theory-supervised`).
 
 One multilayer perceptron ``u_k = W_k h_{k−1} + b_k``, ``h_k = relu(u_k)`` (hidden),
 ``h_L = u_L`` (linear output), error ``ε = h_L − y``; the output layer always learns by the
@@ -29,7 +29,7 @@ readout. With ``bias=False`` the circuits run on the unmodified generic route.
 **Spiking.** Hidden layers are nonnegative IF populations (offset 0, i.e. ReLU); input →
 hidden_1 is the analog drive, hidden → hidden voltage jumps, the output a linear readout.
 ``learn`` recomputes the readout from the decoded hidden counts and applies the same rule
-functions to the counts; ``f'(u_k)`` becomes the spike gate ``1[n_i > 0]`` (spiking.md §3.1);
+functions to the counts; ``f'(u_k)`` becomes the spike gate ``1[n_i > 0]`` (:ref:`rate-to-spikes-learning`);
 the broadcast error ``R_k ε`` (or Bδ, Wᵀδ) is the per-neuron modulator of that update.
 """
 
@@ -287,11 +287,11 @@ def _forward_product(state: Mapping[str, np.ndarray], k: int, L: int) -> np.ndar
 # ============================================================================ EBD / DFA
 @dataclass(frozen=True)
 class EBDParameters(MLPParameters):
-    """EBD parameters (spec §2.7 small-scale defaults; paper values in the spec).
+    """EBD parameters (small-scale defaults for the digits task; the paper's values are for MNIST/CIFAR-10).
 
     ``learning_rate`` μ_d (decorrelation rate, per layer or one value); ``forgetting`` λ_d of
     R; ``projection_gain`` Xavier-uniform gain of R₀; ``sign`` "descent" (paper, −μ_d) or
-    "ascent" (+μ_d, the ablation of spec §2.3); ``freeze_projection`` keeps R = R₀ (DFA).
+    "ascent" (+μ_d, an ablation of the descent sign); ``freeze_projection`` keeps R = R₀ (DFA).
     Regularisers (all off by default, each per layer or one value): ``power_rate`` μ_p with
     target ``power_target`` P; ``entropy_rate`` μ_E with ``entropy_forgetting`` λ_E,
     ``entropy_epsilon`` ε_E and ``entropy_init`` (R_h₀ = c I); ``l1_rate`` μ_1;
@@ -345,7 +345,7 @@ class EBD(LayeredCircuit):
 
         R_k ← λ_d R_k + (1−λ_d) ⟨h_k εᵀ⟩                      (error synapses, Hebbian)
         Φ_k = f'(u_k) ⊙ (R_k ε)                                 (g(h) = h: g' = 1)
-        ΔW_k = −μ_d ⟨Φ_k h_{k−1}ᵀ⟩,  Δb_k = −μ_d ⟨Φ_k⟩          (+ regularisers, spec §2.4)
+        ΔW_k = −μ_d ⟨Φ_k h_{k−1}ᵀ⟩,  Δb_k = −μ_d ⟨Φ_k⟩          (+ regularisers, see :ref:`theory-supervised-ebd`)
         W_L −= μ_L ⟨ε h_{L−1}ᵀ⟩                                  (delta rule)
 
     descending ``J_k = ½‖E[h_k εᵀ]‖²_F`` with the path through ε dropped. The output layer may
@@ -459,7 +459,7 @@ class EBD(LayeredCircuit):
 
 @dataclass(frozen=True)
 class DFAParameters(EBDParameters):
-    """DFA = EBD with ``freeze_projection=True`` (B_k = R_k[0], spec §2.3)."""
+    """DFA = EBD with ``freeze_projection=True`` (B_k = R_k[0], see :ref:`theory-supervised-ebd`)."""
 
     freeze_projection: bool = True
 
@@ -472,7 +472,7 @@ class DFAParameters(EBDParameters):
 @register_circuit
 class DirectFeedbackAlignment(EBD):
     """Direct feedback alignment (Nøkland 2016) as EBD with the projection frozen at its
-    random init: ``ΔW_k = −μ_d ⟨(f'(u_k) ⊙ B_k ε) h_{k−1}ᵀ⟩``, ``B_k = R_k[0]`` (spec §2.3).
+    random init: ``ΔW_k = −μ_d ⟨(f'(u_k) ⊙ B_k ε) h_{k−1}ᵀ⟩``, ``B_k = R_k[0]`` (see :ref:`theory-supervised-ebd`).
 
     With ``entropy_rate > 0`` this is DFA+E of the EBD paper. Same code path as :class:`EBD`.
     """
@@ -679,7 +679,8 @@ def simulate_layered_integrate_and_fire(
 # ============================================================================ CorInfoMax-EBD
 @dataclass(frozen=True)
 class CorInfoMaxEBDParameters(Parameters):
-    """CorInfoMax-EBD (spec §4.2, §5). ``hidden_sizes``; dynamics: ``leak`` g, ``epsilon`` ε,
+    """CorInfoMax-EBD (:ref:`theory-supervised-corinfomax`; EBD paper, Algorithm 3).
+    ``hidden_sizes``; dynamics: ``leak`` g, ``epsilon`` ε,
     ``forgetting`` λ (γ = (1−λ)/λ in the dynamics), Euler ``step`` η, ``free_steps``.
     Learning: ``decorrelation_rate`` μ_df of the hidden layers' forward weights (one value or
     one per hidden layer), ``output_rate`` μ_df of the output layer, ``feedback_decorrelation_rate``
@@ -737,12 +738,12 @@ class CorInfoMaxEBD(Circuit):
 
     Layers of clipped-ReLU units ``h = clip(u, 0, 1)`` with basal input ``W_f,k h_{k−1}``,
     apical input ``W_b,k h_{k+1}`` and lateral ``B_k h_k``, settled from ``u = 0`` by
-    ``free_steps`` Euler steps of size η (layers in sequence, spec §4.2, β = 0)::
+    ``free_steps`` Euler steps of size η (layers in sequence, β = 0; Bozkurt et al., NeurIPS 2023)::
 
         hidden: u_k += η[−g u_k + (W_f h_{k−1} − u_k)/ε + (ε(2γ B_k h_k + g h_k) + W_b h_{k+1} − u_k)/ε]
         output: u_L += η[−g u_L + (W_f h_{L−1} − u_L)/ε + (γ B_L h_L + g h_L − u_L)]
 
-    The label never enters the dynamics. Per batch and layer k (spec §5), ``E = h_L − y``::
+    The label never enters the dynamics. Per batch and layer k (EBD paper, CorInfoMax-EBD), ``E = h_L − y``::
 
         R_k ← λ_d R_k + (1−λ_d)⟨h_k Eᵀ⟩;   Φ_k = 1[0 < u_k < 1] ⊙ (R_k E)
         W_f,k += ⟨(μ_f (h_k − W_f,k h_{k−1}) − μ_df Φ_k) h_{k−1}ᵀ⟩
@@ -753,8 +754,8 @@ class CorInfoMaxEBD(Circuit):
     are bounded (clip to [0, 1]), which IF units only approximate by a refractory rate cap,
     the lateral ``B`` enters the dynamics with a *positive* sign (``2γ B h``), and the free
     phase is a fixed number of Euler steps from ``u = 0`` rather than a fixed point, so the
-    generic counting semantics (``θ a = [Σ W a]_+``) does not describe it (spiking.md §8 lists
-    CorInfoMax on spikes as untested). State: ``forward_k`` W_f,k (n_k × n_{k−1}),
+    generic counting semantics (``θ a = [Σ W a]_+``) does not describe it (no spiking realisation of
+    CorInfoMax has been tested). State: ``forward_k`` W_f,k (n_k × n_{k−1}),
     ``backward_k`` W_b,k (n_k × n_{k+1}, k < L), ``lateral_k`` B_k, ``projection_k`` R_k.
     """
 

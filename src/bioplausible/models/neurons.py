@@ -1,7 +1,7 @@
 """Neuron models: each has a rate form (a transfer function on numpy arrays) and a spiking
 form (Brian2 equations), and knows how one maps onto the other.
 
-``IntegrateAndFire`` is the default ("faithful", spiking.md Route B) realisation: a
+``IntegrateAndFire`` is the default ("faithful", see :ref:`rate-to-spikes-counting`) realisation: a
 non-leaky integrate-and-fire unit with reset by subtraction. Over a presentation of length
 T, with drive ``b`` (Hz, threshold units), recurrent jumps ``L`` and threshold ``θ``::
 

@@ -20,7 +20,7 @@ def recurrent_whitening(output: np.ndarray, learning_rate: float) -> np.ndarray:
     """Direct recurrent whitening, ``ΔM = η (y yᵀ − I)``.
 
     Lipshutz, Pehlevan & Chklovskii (2023), ICLR, Algorithm 1 (derived from the objective:
-    the spec's §2.1). Off-diagonal ``M_ij`` is anti-Hebbian lateral inhibition (pre ``y_j``,
+    see :ref:`theory-adaptation-direct`). Off-diagonal ``M_ij`` is anti-Hebbian lateral inhibition (pre ``y_j``,
     post ``y_i``); the diagonal (leak) is homeostatic, ``η (y_i² − 1)``.
     """
     n = output.shape[-1]
@@ -32,7 +32,8 @@ def interneuron_whitening(
 ) -> np.ndarray:
     """Hebbian primary–interneuron synapses with decay, ``ΔW = η (y nᵀ − W)``.
 
-    Lipshutz, Pehlevan & Chklovskii (2023), ICLR, Algorithm 2 (derived, spec §2.2): pre is
+    Lipshutz, Pehlevan & Chklovskii (2023), ICLR, Algorithm 2 (derived, see
+    :ref:`theory-adaptation-interneurons`): pre is
     the primary neuron ``y_i``, post the interneuron ``n_j = (Wᵀy)_j``. The same change
     applies to both directions (y→n uses Wᵀ, n→y uses −W), so they stay tied.
     """

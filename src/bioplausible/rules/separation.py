@@ -1,4 +1,4 @@
-"""Local rules of the blind-source-separation family (spec: shared/specs/separation.md).
+"""Local rules of the blind-source-separation family (theory: :ref:`theory-separation`).
 
 Shapes: activities (K, B, n) with samples as rows, weights (K, n_post, n_pre). Each
 function returns the change to apply (``weights += change``) as a batch mean, so a batch

@@ -1,6 +1,6 @@
 """Local rule of the sequence-memory family: the one-pass temporally asymmetric Hebbian write.
 
-Every synapse of the sequence circuits (spec: shared/specs/sequence.md §2) is written by one
+Every synapse of the sequence circuits (theory: :ref:`theory-sequence`) is written by one
 two-factor Hebbian product of a presynaptic activity and a postsynaptic activity:
 
 =====================================  ==========================  ==========================

@@ -1,5 +1,5 @@
-"""Local rules of the supervised family: EBD, BP, FA, DFA, error-modulated Hebb (spec:
-shared/specs/supervised.md).
+"""Local rules of the supervised family: EBD, BP, FA, DFA, error-modulated Hebb
+(theory: :ref:`theory-supervised`).
 
 Every hidden-layer rule of a layered network ``u_k = W_k h_{k−1} + b_k``, ``h_k = relu(u_k)``,
 output ``h_L = u_L`` (linear), error ``ε = h_L − y`` is the same *three-factor* update
@@ -46,7 +46,7 @@ def batch_outer(post: np.ndarray, pre: np.ndarray) -> np.ndarray:
 def relu_gain(post: np.ndarray) -> np.ndarray:
     """Postsynaptic gain ``f'(u) = 1[u > 0]`` of a ReLU unit, read from its rate ``h = [u]_+``.
 
-    On the spiking substrate this is the gate ``1[n_i > 0]`` of spiking.md §3.1.
+    On the spiking substrate this is the gate ``1[n_i > 0]`` (see :ref:`rate-to-spikes-learning`).
     """
     return (post > 0).astype(post.dtype)
 
@@ -77,7 +77,7 @@ def delta_rule(pre: np.ndarray, error: np.ndarray, learning_rate: float) -> tupl
 
 def broadcast_error(projection: np.ndarray, error: np.ndarray) -> np.ndarray:
     """Per-neuron modulator ``q_i = Σ_c R[i, c] ε_c``: the broadcast error read through
-    neuron i's own error synapses (EBD paper §2.3; spiking.md §3.1 ``mod_i``).
+    neuron i's own error synapses (EBD paper §2.3; on spikes see :ref:`rate-to-spikes-learning`).
 
     ``projection`` R (K, n, n_out), ``error`` ε (K, B, n_out) -> q (K, B, n).
     """

@@ -1,6 +1,6 @@
 """The spiking substrate: Brian2 networks built from a circuit's declaration.
 
-Default model ("integrate-and-fire", shared/specs/spiking.md Route B): every population of
+Default model ("integrate-and-fire", see :ref:`rate-to-spikes`): every population of
 role ``"neurons"`` becomes a group of non-leaky IF units with reset by subtraction; the
 fixed-point equation the circuit declares,
 
@@ -103,7 +103,7 @@ class SpikingSubstrate(Substrate):
 
     ``cpp_standalone`` is not offered for learning runs: presentation-level plasticity
     calls the circuit's Python rule functions between presentations, which a standalone
-    binary cannot do (spiking.md §5).
+    binary cannot do (see :ref:`rate-to-spikes-learning`).
     """
 
     name = "spiking"

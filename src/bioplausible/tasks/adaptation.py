@@ -1,5 +1,5 @@
 """Statistical adaptation: a stream of inputs whose covariance switches between contexts
-(spec: shared/specs/adaptation.md §3).
+(theory: :ref:`theory-adaptation-task`).
 
 Samples ``x = C_k^{1/2} ξ``, ``ξ ~ N(0, I)``, from context covariances ``C_k``:
 
@@ -182,7 +182,7 @@ class StatisticalAdaptation(Task):
 
 def basis_distance(basis: np.ndarray, synapses: np.ndarray) -> float:
     """``min_Q ‖V − W Q‖_F`` over signed permutations Q: columns matched by ``|cosine|`` with the
-    Hungarian method, then signs fixed (spec §3, synapse alignment)."""
+    Hungarian method, then signs fixed (see :ref:`theory-adaptation-task`)."""
     from scipy.optimize import linear_sum_assignment
 
     cosine = basis.T @ synapses / np.outer(np.linalg.norm(basis, axis=0), np.linalg.norm(synapses, axis=0))

@@ -1,5 +1,5 @@
 """Supervised tasks: classification of offline datasets and a teacher–student regression
-(spec: shared/specs/supervised.md §1, spiking.md §3.1).
+(theory: :ref:`theory-supervised-task`).
 
 ``Classification`` streams shuffled mini-batches of (input, one-hot target) pairs, epoch by
 epoch (the order is drawn from the task's seed; the train/test split is fixed), and scores
@@ -10,7 +10,7 @@ on the held-out split only:
   last training batch;
 * neural predictions per layer (``predictions=True``, :func:`layer_predictions`): mean
   ``|corr(h_i, ε_j)|`` on the test split, cosine of the rule's update with the BP gradient on
-  the last training batch, kernel–task alignment, forward/feedback angle (spec §8).
+  the last training batch, kernel–task alignment, forward/feedback angle (see :ref:`theory-supervised-predictions`).
 
 Datasets (:mod:`bioplausible.tasks.datasets`): ``"digits"`` (scikit-learn, ships; default),
 ``"mnist1d"`` (generated), ``"fashion-mnist"`` (Debian package ``dataset-fashion-mnist`` or
@@ -19,7 +19,7 @@ Datasets (:mod:`bioplausible.tasks.datasets`): ``"digits"`` (scikit-learn, ships
 
 ``TeacherStudent`` (``"teacher-student"``): ``y = A₂ relu(A₁ x)``, ``x ~ N(0, I)``,
 ``A₁ = randn(h, n)/√n``, ``A₂ = randn(m, h)/√h``; metric ``test_mse`` on a held-out set (the
-spiking check experiment of spiking.md §3.1).
+check of the rules on spikes with a known answer).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def _chunks(n: int, size: int = 2000):
 def layer_predictions(
     circuit: Circuit, evaluation: Batch, probe: Batch, kernel_samples: int = 500
 ) -> dict[str, float]:
-    """Per-layer neural predictions (spec §8) of a single-member circuit, as flat metrics:
+    """Per-layer neural predictions (:ref:`theory-supervised-predictions`) of a single-member circuit, as flat metrics:
     ``error_correlation_<population>`` on ``evaluation`` for every simulated population and,
     ``feedback_angle_<k>`` for circuits with ``feedback_paths`` and, for the layered MLPs (with
     ``proposed_updates``), ``update_alignment_<k>`` on ``probe`` (a training batch) and
@@ -244,7 +244,7 @@ class Classification(Task):
 
 @register_task
 class TeacherStudent(Task):
-    """Teacher–student regression ``y = A₂ relu(A₁ x) (+ noise)`` (spiking.md §3.1).
+    """Teacher–student regression ``y = A₂ relu(A₁ x) (+ noise)``: a problem with a known answer for checking rules.
 
     ``n_inputs`` n, ``teacher_hidden`` h, ``n_outputs`` m; ``n_test`` held-out samples;
     ``noise`` std of target noise on training samples; ``teacher_seed`` fixes the teacher

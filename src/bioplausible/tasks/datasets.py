@@ -111,7 +111,7 @@ CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 
 def digits_split(test_size: int = 397, split_seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """scikit-learn's 8×8 digits (1797 × 64, pixel values / 16); a fixed split: the
-    ``default_rng(split_seed)`` permutation, first ``1797 − test_size`` train (spec §6)."""
+    ``default_rng(split_seed)`` permutation, first ``1797 − test_size`` train."""
     from sklearn.datasets import load_digits
 
     data = load_digits()

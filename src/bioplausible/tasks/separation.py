@@ -1,5 +1,5 @@
 """Blind source separation: mixtures ``x = A s + noise`` of bounded, possibly correlated
-sources (spec: shared/specs/separation.md §1).
+sources (theory: :ref:`theory-separation`).
 
 Sources (``domain``), all drawn per sample from the task's Generator:
 
@@ -48,7 +48,7 @@ Metrics (:meth:`SourceSeparation.score`, on ``evaluation_samples`` held-out nois
 * ``permutation_error``: Bio-NICA's Hungarian-matched squared error on the outputs.
 
 ``sinr_matching`` picks how each source is matched to an output before the SINR:
-``"cosine"`` (default; the spec, §1.4: largest ``|cos(y_i, s_j)|``) or ``"inner-product"``,
+``"cosine"`` (default; see :ref:`theory-separation-metrics`: largest ``|cos(y_i, s_j)|``) or ``"inner-product"``,
 the authors' code as it runs: CIM-BSS ``find_permutation_between_source_and_estimation``
 divides ``|⟨y_i, s_j⟩|`` by ``‖s_j‖ ‖y_j‖`` (the *j*-th output's norm, the same for every
 candidate i), so it picks the output with the largest raw ``|⟨y_i, s_j⟩|``. For nonnegative,
@@ -370,7 +370,7 @@ def generate_sources(
     *,
     polytope: MixedPolytope | None = None,
 ) -> np.ndarray:
-    """``size`` source vectors (rows) of one of the synthetic :data:`DOMAINS` (spec §1.2).
+    """``size`` source vectors (rows) of one of the synthetic :data:`DOMAINS` (see :ref:`theory-separation-sources`).
 
     ``polytope`` (domain ``"polytope"``): the :class:`MixedPolytope` to sample; ``None`` is
     the paper's 5-dim one."""
@@ -396,7 +396,7 @@ def generate_sources(
 
 class MixedPolytope:
     """The polytope ``{s: s_i ∈ [−1, 1] (i signed), s_i ∈ [0, 1] (i nonnegative),
-    ‖s_J‖₁ ≤ 1 for each J in sparse_groups}`` and a uniform sampler on it (spec §1.2).
+    ‖s_J‖₁ ≤ 1 for each J in sparse_groups}`` and a uniform sampler on it (see :ref:`theory-separation-domains`).
 
     Sampling (verified in the authors' code, CIM-BSS ``bss_utils.generate_uniform_points_in_polytope``
     and ``polytope_utils.generate_practical_polytope``): vertices of the halfspace description,

@@ -1,5 +1,5 @@
 """Sequence recall: store a cyclic sequence of ±1 patterns in one pass, then replay it
-(spec: shared/specs/sequence.md §3).
+(theory: :ref:`theory-sequence-metrics`).
 
 Pattern generators (all from the task's own Generator):
 
@@ -60,7 +60,7 @@ class SequenceRecall(Task):
     family = "sequence"
     default_batch_size = 1
     quick_options: ClassVar[dict[str, Any]] = {"n_neurons": 100, "sequence_length": 20, "cue_noise": 0.1}
-    #: 10 spikes per active unit and window (spiking.md: ≥ 100 ms windows are not needed for ±1 states)
+    #: 10 spikes per active unit and window (windows of 100 ms or more are not needed for ±1 states)
     quick_spiking_options: ClassVar[dict[str, Any]] = {"rate_unit": 200.0, "presentation": 0.05, "dt": 5e-4}
     headline_metrics: ClassVar[tuple[str, ...]] = ("transition_success", "sequence_success", "recall_overlap")
 
