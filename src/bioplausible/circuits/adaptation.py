@@ -168,6 +168,7 @@ class DirectWhitening(WhiteningCircuit):
     name = "direct-whitening"
     description = "whitening with direct recurrent weights, ΔM = η(yyᵀ − I) (Lipshutz et al., ICLR 2023)"
     Parameters = DirectWhiteningParameters
+    params: DirectWhiteningParameters
     quick_params = {"learning_rate": 0.03}
     quick_spiking = True
     _input_axis_array = "recurrent"
@@ -255,6 +256,7 @@ class InterneuronWhitening(WhiteningCircuit):
     name = "interneuron-whitening"
     description = "whitening via Hebbian interneurons, ΔW = η(ynᵀ − W) (Lipshutz et al., ICLR 2023)"
     Parameters = InterneuronWhiteningParameters
+    params: InterneuronWhiteningParameters
     quick_params = {"learning_rate": 0.03}
 
     def _check_sizes(self, n_inputs: int, n_targets: int) -> None:
@@ -364,6 +366,7 @@ class GainWhitening(WhiteningCircuit):
     name = "gain-whitening"
     description = "whitening by gain-modulating interneurons, Δg = η(z² − 1) (Duong et al., ICML 2023)"
     Parameters = GainWhiteningParameters
+    params: GainWhiteningParameters
     quick_params = {"learning_rate": 0.03}
     _input_axis_array = "frame"
 
@@ -467,6 +470,7 @@ class MultiTimescaleWhitening(WhiteningCircuit):
     name = "multi-timescale-whitening"
     description = "fast gains + slow synapses, Δg = η_g(z² − ‖w‖²), ΔW = η_w(rnᵀ − WG) (Duong et al., NeurIPS 2023)"
     Parameters = MultiTimescaleWhiteningParameters
+    params: MultiTimescaleWhiteningParameters
     quick_params = {"gain_rate": 0.05, "synapse_rate": 2e-3}
 
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:

@@ -391,6 +391,7 @@ class CorInfoMax(Circuit):
     default_task = "separation"
     description = "CorInfoMax BSS: projected recurrent dynamics, prediction-error W, anti-Hebbian B_y (ICLR 2023)"
     Parameters = CorInfoMaxParameters
+    params: CorInfoMaxParameters
     task_keys = ("domain", "n_sources", *POLYTOPE_KEYS)
 
     def __init__(self, **parameters: Any) -> None:
@@ -649,6 +650,7 @@ class NonnegativeSimilarityMatching(Circuit):
     default_task = "separation"
     description = "nonnegative similarity matching on prewhitened mixtures (Pehlevan et al. 2017)"
     Parameters = NSMParameters
+    params: NSMParameters
     task_keys = ("n_sources",)
 
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
@@ -809,6 +811,7 @@ class NonnegativeICA(Circuit):
     default_task = "separation"
     description = "Bio-NICA nonnegative ICA, direct lateral or interneurons (Lipshutz et al. 2022)"
     Parameters = NonnegativeICAParameters
+    params: NonnegativeICAParameters
     task_keys = ("n_sources",)
 
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
@@ -1202,6 +1205,7 @@ class DetMaxWSM(Circuit):
     default_task = "separation"
     description = "Det-Max BSS: two-layer weighted similarity matching with gains (NeurIPS 2022)"
     Parameters = DetMaxParameters
+    params: DetMaxParameters
     task_keys = ("domain", "n_sources", *POLYTOPE_KEYS)
     # quick runs: the task's own quick size with the compiled kernel; without numba the numpy
     # reference path (≈ 10 ms per sample) gets fewer samples and inner steps

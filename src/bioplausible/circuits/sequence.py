@@ -330,6 +330,7 @@ class SeqNet(SequenceCircuit):
     name = "seqnet"
     description = "asymmetric Hebbian sequence memory J = (1/N)Σ ξ^{μ+1}ξ^μᵀ (Sompolinsky & Kanter 1986)"
     Parameters = SequenceParameters
+    params: SequenceParameters
 
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
         return {"couplings": np.zeros((n_inputs, n_inputs))}
@@ -404,6 +405,7 @@ class DenseNet(SequenceCircuit):
     name = "densenet"
     description = "dense sequence memory, f = x^d or exp (Chaudhry et al., NeurIPS 2023)"
     Parameters = DenseParameters
+    params: DenseParameters
 
     def __init__(self, **parameters: Any) -> None:
         super().__init__(**parameters)
@@ -519,6 +521,7 @@ class GeneralizedPseudoinverse(DenseNet):
     name = "pseudoinverse"
     description = "generalised pseudoinverse sequence memory f(O⁺m) (Kanter & Sompolinsky 1987; Chaudhry 2023)"
     Parameters = PseudoinverseParameters
+    params: PseudoinverseParameters
 
     def __init__(self, **parameters: Any) -> None:
         super().__init__(**parameters)
@@ -578,6 +581,7 @@ class TwoLayerSequence(DenseNet):
     name = "two-layer-sequence"
     description = "two-layer sequence memory, one hidden unit per transition (Chaudhry et al., NeurIPS 2023)"
     Parameters = DenseParameters
+    params: DenseParameters
 
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
         return {"visible_to_hidden": np.zeros((0, n_inputs)), "hidden_to_visible": np.zeros((n_inputs, 0)),
@@ -674,6 +678,7 @@ class MixedNet(SequenceCircuit):
     quick_spiking = False  # its delayed replay takes ≈ 30 s in the quick comparison
     description = "mixed-timescale sequence memory: symmetric hold + delayed advance (Sompolinsky & Kanter 1986)"
     Parameters = MixedParameters
+    params: MixedParameters
 
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
         n = n_inputs

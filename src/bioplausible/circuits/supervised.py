@@ -116,6 +116,7 @@ class LayeredCircuit(Circuit):
     family = "supervised"
     default_task = "classification"
     Parameters = MLPParameters
+    params: MLPParameters
     spiking_model = "layered-integrate-and-fire"
 
     # ------------------------------------------------------------------ sizes
@@ -359,6 +360,7 @@ class EBD(LayeredCircuit):
     name = "ebd"
     description = "error broadcast and decorrelation MLP (Erdogan, Pehlevan & Erdogan, NeurIPS 2025)"
     Parameters = EBDParameters
+    params: EBDParameters
 
     def _extra_initial_state(
         self, rng: np.random.Generator, sizes: list[int], state: dict[str, np.ndarray]
@@ -480,6 +482,7 @@ class DirectFeedbackAlignment(EBD):
     name = "direct-feedback-alignment"
     description = "direct feedback alignment: EBD with the error projection frozen (Nøkland 2016)"
     Parameters = DFAParameters
+    params: DFAParameters
 
 
 # ============================================================================ FA / BP
@@ -532,6 +535,7 @@ class Backprop(_BackwardPathCircuit):
     name = "backprop"
     description = "backpropagation MLP, plain SGD on ½‖ε‖² (reference)"
     Parameters = MLPParameters
+    params: MLPParameters
 
     def _feedback(self, k: int) -> np.ndarray:
         return np.swapaxes(self.state[f"weight_{k + 1}"], -1, -2)
@@ -554,6 +558,7 @@ class FeedbackAlignment(_BackwardPathCircuit):
     name = "feedback-alignment"
     description = "feedback alignment MLP, fixed random backward weights (Lillicrap et al. 2016)"
     Parameters = FeedbackAlignmentParameters
+    params: FeedbackAlignmentParameters
 
     def _extra_initial_state(
         self, rng: np.random.Generator, sizes: list[int], state: dict[str, np.ndarray]
@@ -608,6 +613,7 @@ class Hebbian(LayeredCircuit):
     name = "hebbian"
     description = "error-modulated Hebbian hidden layers + delta-rule readout (Bordelon & Pehlevan 2023)"
     Parameters = HebbianParameters
+    params: HebbianParameters
 
     def _rule_for_layer(self, k: int) -> Any:
         return rules.error_modulated_hebbian
@@ -764,6 +770,7 @@ class CorInfoMaxEBD(Circuit):
     default_task = "classification"
     description = "CorInfoMax network trained by EBD, single phase (Erdogan, Pehlevan & Erdogan, NeurIPS 2025)"
     Parameters = CorInfoMaxEBDParameters
+    params: CorInfoMaxEBDParameters
     spiking_model = "corinfomax-ebd"
 
     @property
