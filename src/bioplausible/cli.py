@@ -102,11 +102,11 @@ def _list(args: argparse.Namespace) -> int:
     for name, cls in sorted(CIRCUITS.items()):
         print(f"  {name:32s} [{cls.family}] {cls.description}")
     print("tasks:")
-    for name, cls in sorted(TASKS.items()):
-        print(f"  {name:32s} {cls.description}")
+    for name, task in sorted(TASKS.items()):
+        print(f"  {name:32s} {task.description}")
     print("substrates:")
-    for name, cls in sorted(SUBSTRATES.items()):
-        print(f"  {name:32s} {cls.description}")
+    for name, substrate in sorted(SUBSTRATES.items()):
+        print(f"  {name:32s} {substrate.description}")
     return 0
 
 

@@ -122,7 +122,7 @@ def activity_error_correlation(result: Result, population: str, metric: str | No
     values, times, _, _ = _prepare(result, population, None)
     metric = metric or _default_metric(result)
     if metric not in result.metrics:
-        raise ValueError(f"metric must be one of {sorted(result.metrics)}, got {metric!r}")
+        raise ValueError(f"metric must be one of {sorted(map(str, result.metrics))}, got {metric!r}")
     steps = result.dataset["step"].values
     batch_size = int(result.dataset.attrs.get("batch_size", 1))
     updates = times // batch_size

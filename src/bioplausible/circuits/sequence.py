@@ -177,6 +177,7 @@ class SequenceCircuit(Circuit):
 
     family = "sequence"
     default_task = "sequence"
+    params: SequenceParameters
     #: The family's own Brian2 realisation (windowed replay), see ``circuits/sequence_spiking.py``.
     spiking_model: ClassVar[str] = "sequence-replay"
     quick_spiking: ClassVar[bool] = True

@@ -59,15 +59,15 @@ class Result:
 
     def final(self) -> dict[str, float]:
         """Last value of each metric and each summary, averaged over seeds."""
-        values = {name: float(da.isel(step=-1).mean()) for name, da in self.metrics.items()}
-        values.update({name: float(da.mean()) for name, da in self.summary.items()})
+        values = {str(name): float(da.isel(step=-1).mean()) for name, da in self.metrics.items()}
+        values.update({str(name): float(da.mean()) for name, da in self.summary.items()})
         return values
 
     def final_state(self, seed_index: int = 0) -> dict[str, Any]:
         """A ``state_dict`` of the learned circuit for one ensemble member (to resume)."""
         state = {
-            name[len(FINAL_STATE_PREFIX):]: np.asarray(da.isel(seed=seed_index).values)
-            for name, da in self.dataset.items() if name.startswith(FINAL_STATE_PREFIX)
+            str(name)[len(FINAL_STATE_PREFIX):]: np.asarray(da.isel(seed=seed_index).values)
+            for name, da in self.dataset.items() if str(name).startswith(FINAL_STATE_PREFIX)
         }
         circuit = json.loads(self.dataset.attrs["circuit"])
         steps = int(self.dataset.attrs["final_steps"])
@@ -163,5 +163,5 @@ def load_result(path: str | os.PathLike[str]) -> Result:
 
 
 def _strip(dataset: xr.Dataset, prefix: str) -> xr.Dataset:
-    names = {name: name[len(prefix):] for name in dataset.data_vars if str(name).startswith(prefix)}
+    names = {name: str(name)[len(prefix):] for name in dataset.data_vars if str(name).startswith(prefix)}
     return dataset[list(names)].rename(names)

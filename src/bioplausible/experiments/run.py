@@ -175,13 +175,13 @@ class _Recorder:
             for name, value in task.summarize(trace, steps).items():
                 data.setdefault(SUMMARY_PREFIX + name, (("seed",), np.full(len(seeds), np.nan)))[1][k] = value
         axes = {name: state_dims(self.circuit, name, value.shape[1:]) for name, value in self.circuit.state.items()}
-        for name, values in self.recorded.items():
-            stacked = np.stack(values, axis=1)
+        for name, recorded in self.recorded.items():
+            stacked = np.stack(recorded, axis=1)
             prefix = STATE_PREFIX if name in self.circuit.state else ACTIVITY_PREFIX
             dims = axes[name][0] if name in axes else (f"{name}_unit_all",)  # traces own <name>_unit
             data[prefix + name] = (("seed", "step", *dims), stacked)
-        for name, value in self.circuit.state.items():
-            data[FINAL_STATE_PREFIX + name] = (("seed", *axes[name][0]), value.copy())
+        for name, array in self.circuit.state.items():
+            data[FINAL_STATE_PREFIX + name] = (("seed", *axes[name][0]), array.copy())
         dataset = xr.Dataset(data, coords=coords, attrs=attrs)
         for name in self.recorded:
             if name not in axes:

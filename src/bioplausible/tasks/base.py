@@ -44,9 +44,10 @@ class Task(ABC):
     description: ClassVar[str]
     #: The circuit family whose default task this is (used by ``compare``).
     family: ClassVar[str] = ""
-    default_steps: ClassVar[int] = 1000
-    default_batch_size: ClassVar[int] = 1
-    default_eval_every: ClassVar[int] = 50
+    #: Run defaults; a task may set them per instance from its options (e.g. its length).
+    default_steps: int = 1000
+    default_batch_size: int = 1
+    default_eval_every: int = 50
     #: Constructor options and step count of the quick default comparison.
     quick_options: ClassVar[dict[str, Any]] = {}
     quick_steps: ClassVar[int | None] = None
