@@ -26,7 +26,12 @@ best-practice violations:
   the array was not probed) and columns ``step``, ``time`` (s) and ``value`` (the array);
 * ``units``: spike times with ``population`` and ``unit_index`` columns and the simulation
   time step as resolution, when the run recorded spikes (a rate run exports rates only);
-* ``processing/metrics/<metric>``: the task metrics at evaluation steps, with their units.
+* ``processing/metrics/evaluations``: a ``DynamicTable`` with one row per evaluation point,
+  columns ``step``, ``time`` (s) and one per task metric (its description gives the units).
+
+Traces are ``TimeSeries`` with time first; a recording with fewer samples than units (a
+short sequence write, say) is still time-first but trips nwbinspector's orientation
+heuristic, which assumes time is the longest axis.
 
 Regularly sampled series are written with ``starting_time`` and ``rate``, irregular ones
 (subsampled probes) with timestamps. Files are written atomically (temporary file in the
@@ -151,12 +156,16 @@ def to_nwb(result: Result, path: str | os.PathLike[str], seed_index: int = 0, *,
             VectorData(name="value", description=f"value of {array} at the evaluation point", data=data)])
         _module(nwb, "weights", "learned arrays and effective connection weights over evaluation points").add(table)
     steps = result.dataset["step"].values
-    step_times = steps * int(attrs.get("batch_size", 1)) * period
+    columns = [VectorData(name="step", description="learning updates made", data=steps),
+               VectorData(name="time", description="time of the evaluation point in s (see the time base in notes)",
+                          data=steps * int(attrs.get("batch_size", 1)) * period)]
     for metric, values in result.metrics.items():
         long_name, units = metric_info(str(metric))
-        _module(nwb, "metrics", f"metrics of the {task['task']} task at evaluation steps").add(
-            TimeSeries(name=str(metric), data=values.isel(seed=seed_index).values, unit=units, comments=comments,
-                       description=long_name, **_timing(step_times)))
+        columns.append(VectorData(name=str(metric), description=f"{long_name} (units: {units})",
+                                  data=values.isel(seed=seed_index).values))
+    _module(nwb, "metrics", f"metrics of the {task['task']} task").add(DynamicTable(
+        name="evaluations", description=f"the {task['task']} task's metrics at each evaluation point, one row per "
+                                        f"point", columns=columns))
     spikes = list(_spikes(result, seed_index))
     if spikes:
         nwb.units = Units(name="units", resolution=float(substrate.get("dt", period)),
@@ -172,7 +181,8 @@ def to_nwb(result: Result, path: str | os.PathLike[str], seed_index: int = 0, *,
 def read_nwb(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a file written by :func:`to_nwb` back into plain arrays (for checks and tests):
     ``stimulus``, ``times`` (of each stimulus series), ``activity``, ``predicted_rates``,
-    ``weights`` (the ``value`` column of each table), ``metrics``, ``units`` (a DataFrame),
+    ``weights`` (the ``value`` column of each table), ``metrics`` (the columns of the
+    evaluations table: ``step``, ``time`` and each metric), ``units`` (a DataFrame),
     ``description`` and ``subject``."""
     from pynwb import NWBHDF5IO
 
@@ -182,9 +192,12 @@ def read_nwb(path: str | os.PathLike[str]) -> dict[str, Any]:
             "stimulus": {k: np.asarray(v.data[:]) for k, v in nwb.stimulus.items()},
             "times": {k: np.asarray(v.get_timestamps()) for k, v in nwb.stimulus.items()},
         }
-        for module in ("activity", "predicted_rates", "metrics"):
+        for module in ("activity", "predicted_rates"):
             if module in nwb.processing:
                 out[module] = {k: np.asarray(v.data[:]) for k, v in nwb.processing[module].data_interfaces.items()}
+        if "metrics" in nwb.processing:
+            table = nwb.processing["metrics"]["evaluations"]
+            out["metrics"] = {name: np.asarray(table[name].data[:]) for name in table.colnames}
         if "weights" in nwb.processing:
             out["weights"] = {k: np.asarray(v["value"].data[:])
                               for k, v in nwb.processing["weights"].data_interfaces.items()}
