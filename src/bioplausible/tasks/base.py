@@ -38,7 +38,12 @@ __all__ = ["Task", "TASKS", "register_task", "make_task", "Batch"]
 
 
 class Task(ABC):
-    """Base class of every task environment."""
+    """Base class of every task: a seeded stream of training batches with a score.
+
+    A task is a data stream, not an action loop: what it hands out next does not depend on
+    what the circuit does, so it has no ``step(action)``. It keeps gymnasium's seeding
+    conventions (``reset(seed=...)``, all randomness from ``np_random``) and describes one
+    sample with ``observation_space`` and ``target_space``."""
 
     name: ClassVar[str]
     description: ClassVar[str]
