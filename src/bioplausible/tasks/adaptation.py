@@ -69,14 +69,13 @@ class StatisticalAdaptation(Task):
         self.mode = check_choice("mode", mode, ["online", "expected"])
         self.recovery_threshold = check_positive("recovery_threshold", recovery_threshold)
         self.n_blocks = None if n_blocks is None else check_integer("n_blocks", n_blocks, 1)
+        self._given: np.ndarray | None = None
         if covariances is not None:
             given = check_array("covariances", covariances, finite=False)
             if given.ndim != 3:
                 raise ValueError(f"covariances must have shape (n_contexts, n, n), got {given.shape}")
             self._given = np.stack([check_covariance(f"covariances[{i}]", c) for i, c in enumerate(given)])
             n_inputs, self.n_contexts = given.shape[1], given.shape[0]
-        else:
-            self._given = None
         self._n_inputs = check_integer("n_inputs", n_inputs, 1)
         if self.contexts == "natural-images" and covariances is None:
             side = int(round(np.sqrt(self._n_inputs)))
@@ -124,7 +123,7 @@ class StatisticalAdaptation(Task):
             self._order = rng.integers(0, self.n_contexts, blocks)
         self._position = 0
 
-    def context_at(self, positions: np.ndarray) -> np.ndarray:
+    def context_at(self, positions: int | np.ndarray) -> np.ndarray:
         """Index of the context active at each stream position (the schedule repeats)."""
         block = (np.asarray(positions) // self.samples_per_context) % len(self._order)
         return self._order[block]
