@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.domains import BOX_DOMAINS, DOMAINS, OUTPUT_DOMAINS, POLYTOPE_KEYS
 from ..rules import separation as rules
 from ..validation import (
     check_choice,
@@ -47,6 +48,8 @@ from .base import (
 )
 
 __all__ = [
+    "DOMAINS",
+    "OUTPUT_DOMAINS",
     "CorInfoMax",
     "NonnegativeSimilarityMatching",
     "NonnegativeICA",
@@ -60,12 +63,8 @@ __all__ = [
     "numba_available",
 ]
 
-DOMAINS = ("antisparse", "nonnegative-antisparse", "sparse", "nonnegative-sparse", "simplex", "polytope")
-#: Parameters that carry the mixed polytope's structure (domain ``"polytope"``).
-POLYTOPE_KEYS = ("signed_dims", "nonnegative_dims", "sparse_groups")
-_DOMAIN_CODE = {name: code for code, name in enumerate(DOMAINS)}
-#: Box domains (lower, upper bound of every output): the ones with a spiking realisation.
-_BOX_DOMAINS = {"antisparse": (-1.0, 1.0), "nonnegative-antisparse": (0.0, 1.0)}
+_DOMAIN_CODE = {name: code for code, name in enumerate(OUTPUT_DOMAINS)}
+_BOX_DOMAINS = BOX_DOMAINS
 _DETMAX_THRESHOLD_REFUSAL = (
     "Det-Max's {domain} domain soft-thresholds u/(Γ_Y D2) by λ, so on spikes the threshold unit's "
     "inhibition would have to be scaled per output by its own Γ_Y D2 inside the two-layer loop; the "
@@ -324,7 +323,7 @@ class CorInfoMaxParameters(DomainParameters):
     spike_threshold_time_constant: float = 0.005
 
     def __post_init__(self) -> None:
-        check_choice("domain", self.domain, DOMAINS)
+        check_choice("domain", self.domain, OUTPUT_DOMAINS)
         for key, value in CORINFOMAX_PRESETS[self.domain].items():
             if getattr(self, key) is None:
                 object.__setattr__(self, key, value)
@@ -349,7 +348,7 @@ class CorInfoMaxParameters(DomainParameters):
 class CorInfoMax(Circuit):
     """Correlative information maximisation for (correlated) source separation.
 
-    Domains: :data:`DOMAINS`; ``"polytope"`` is the mixed polytope of ``signed_dims``,
+    Domains: :data:`~bioplausible.core.domains.OUTPUT_DOMAINS`; ``"polytope"`` is the mixed polytope of ``signed_dims``,
     ``nonnegative_dims`` and ``sparse_groups`` (see :func:`project_domain`).
 
     Per sample (batch size 1): the outputs settle by the projected recurrent dynamics
@@ -1093,7 +1092,7 @@ class DetMaxParameters(DomainParameters):
     hidden_offset: float | None = None
 
     def __post_init__(self) -> None:
-        check_choice("domain", self.domain, DOMAINS)
+        check_choice("domain", self.domain, OUTPUT_DOMAINS)
         for key, value in DETMAX_PRESETS[self.domain].items():
             if getattr(self, key) is None:
                 object.__setattr__(self, key, value)

@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..circuits.base import Batch, Circuit
+from ..circuits.base import Circuit
+from ..core import Batch
 from ..validation import check_integer
 
 __all__ = ["Probe", "TraceRecorder", "TRACE_PREFIX", "TRACE_INFO_PREFIX"]
@@ -66,7 +67,9 @@ class Probe:
     spill:
         HDF5/netCDF file that full chunks are appended to; ``None`` keeps them in memory.
     info:
-        Also record the batch's per-sample labels (e.g. the active context).
+        Also record the batch's per-sample labels (e.g. the active context): the ``info``
+        entries with one value per sample; vector-valued entries (such as the true sources
+        of a separation batch) are not traced.
     """
 
     populations: tuple[str, ...] | None = None
@@ -169,7 +172,8 @@ class TraceRecorder:
                 record[TRACE_PREFIX + name] = np.full((ensemble, index.size, units.size), np.nan)
         if self.probe.info:
             if self.info_keys is None:
-                self.info_keys = [k for k, v in batch.info.items() if np.asarray(v).shape[-1:] == (size,)]
+                # one label per sample ((K, B)); vector-valued entries (e.g. true sources) are not traced
+                self.info_keys = [k for k, v in batch.info.items() if np.shape(v) == (ensemble, size)]
             for key in self.info_keys:
                 values = np.asarray(batch.info[key], dtype=float).reshape(ensemble, size)
                 record[TRACE_INFO_PREFIX + key] = values[:, index]

@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..circuits.base import Batch, Circuit
+from ..circuits.base import Circuit
+from ..core import Batch, Registry
 
 
 class Substrate(ABC):
@@ -36,11 +37,12 @@ class Substrate(ABC):
         return {"substrate": self.name}
 
 
-SUBSTRATES: dict[str, type[Substrate]] = {}
+SUBSTRATES: Registry = Registry("substrate")
 
 
 def register_substrate(cls: type[Substrate]) -> type[Substrate]:
-    """Class decorator: make ``cls`` available by its ``name``."""
+    """Class decorator: make ``cls`` available by its ``name`` (a name already taken by
+    another class is refused)."""
     SUBSTRATES[cls.name] = cls
     return cls
 

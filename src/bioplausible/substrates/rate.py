@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..circuits.base import Batch, Circuit
+from ..circuits.base import Circuit
+from ..core import Batch
 from .base import Substrate, register_substrate
 
 

@@ -52,7 +52,8 @@ from typing import Any
 
 import numpy as np
 
-from ..circuits.base import Batch, Circuit
+from ..circuits.base import Circuit
+from ..core import Batch
 from ..models.neurons import IntegrateAndFire
 from ..validation import check_choice, check_positive
 from .base import Substrate, register_substrate
