@@ -83,6 +83,19 @@ class Circuit(ABC):
         self.steps = 0
 
     # ----------------------------------------------------------------- declaration
+    @property
+    def kind(self) -> str:
+        """The kind of dynamics the circuit declares, which substrates build by kind:
+        ``"fixed-point"`` (the default: the fixed-point equation of the module docstring over
+        :meth:`populations` and :meth:`connections`). Others: ``"threshold-unit"`` (plus one
+        graded threshold multiplier), ``"scaled-threshold-unit"`` (a threshold scaled per
+        output), ``"polytope-groups"`` (one multiplier per group), ``"perfect-integrator"``
+        (zero self-terms), ``"layered"`` (feedforward layers, biases, a linear readout),
+        ``"clipped-settling"`` (fixed-length Euler settling of clipped units),
+        ``"windowed-replay"`` (±1 units stepped synchronously). Substrate-neutral: whether a
+        substrate realises it is the substrate's answer (``substrate.supports(circuit)``)."""
+        return "fixed-point"
+
     @abstractmethod
     def populations(self) -> list[Population]:
         """The populations, in order: inputs first."""

@@ -65,15 +65,6 @@ __all__ = [
 
 _DOMAIN_CODE = {name: code for code, name in enumerate(OUTPUT_DOMAINS)}
 _BOX_DOMAINS = BOX_DOMAINS
-_DETMAX_THRESHOLD_REFUSAL = (
-    "Det-Max's {domain} domain soft-thresholds u/(Γ_Y D2) by λ, so on spikes the threshold unit's "
-    "inhibition would have to be scaled per output by its own Γ_Y D2 inside the two-layer loop; the "
-    "threshold builder (bioplausible.circuits.separation_spiking, as CorInfoMax uses) applies one "
-    "uniform level, and no realisation of Det-Max's form has been built or measured against the rate "
-    "model (the rate loop itself does settle with the domain's preset: n = 3, m = 6, 300 samples, "
-    "at most 63 / 78 / 307 of 750 steps for nonnegative-sparse / sparse / simplex). Use a box domain on "
-    "spikes, or the rate substrate"
-)
 
 #: Per-domain defaults (the authors' simulation scripts): λ_y, λ_e, B_y(0) scale,
 #: B_e scale, μ_W, neural lr_start, lr_stop, threshold rate η_λ.
@@ -303,7 +294,7 @@ class CorInfoMaxParameters(DomainParameters):
     ``fast_path``: ``"auto"`` (compiled numba kernel when installed), ``"numba"`` or
     ``"reference"`` (respond + learn through the rule functions);
     ``spike_threshold_time_constant`` τ_λ (s) of the spiking threshold unit (nonnegative
-    sparse and simplex domains, :mod:`~bioplausible.circuits.separation_spiking`).
+    sparse and simplex domains, :mod:`~bioplausible.substrates.spiking.threshold`).
     """
 
     domain: str = "nonnegative-antisparse"
@@ -380,8 +371,8 @@ class CorInfoMax(Circuit):
     counts; IF count noise on ``z zᵀ`` is O(1/(r0T)²), no bias correction needed).
     ℓ1 and simplex domains: nonnegative IF outputs (offset 0, no ceiling) plus a graded
     inhibitory threshold unit, an integral controller of ``‖y‖₁ − 1`` driven by the output
-    spikes (:mod:`~bioplausible.circuits.separation_spiking`, builder
-    ``"soft-threshold-integrate-and-fire"``); the signed sparse domain splits each output
+    spikes (:mod:`~bioplausible.substrates.spiking.threshold`, kind
+    ``"threshold-unit"``); the signed sparse domain splits each output
     into an ON/OFF pair so that the unit can sense ``|y|``.
     """
 
@@ -399,20 +390,14 @@ class CorInfoMax(Circuit):
 
     # --------------------------------------------------------------- declaration
     @property
-    def spiking_model(self) -> str:
-        """Box domains: the generic IF route; ℓ1 and simplex domains: IF outputs plus the
-        graded threshold unit (:mod:`~bioplausible.circuits.separation_spiking`)."""
-        return "integrate-and-fire" if self.params.domain in _BOX_DOMAINS else "soft-threshold-integrate-and-fire"
-
-    @property
-    def spiking_refusal(self) -> str | None:
-        """The mixed polytope has no spiking realisation yet (None for every other domain)."""
-        if self.params.domain != "polytope":
-            return None
-        return ("the mixed polytope needs one threshold unit per sparse group, each inhibiting only its own "
-                "(possibly overlapping) outputs, then the box clip; the spiking threshold builder "
-                "(bioplausible.circuits.separation_spiking) realises one unit over the whole output population. "
-                "Use the rate substrate for domain='polytope'")
+    def kind(self) -> str:
+        """The dynamics a substrate builds: box domains the declared fixed point
+        (``"fixed-point"``), ℓ1 and simplex domains the fixed point with one graded threshold
+        unit (``"threshold-unit"``, described by :meth:`soft_threshold`), the mixed polytope
+        one threshold per sparse group (``"polytope-groups"``)."""
+        if self.params.domain == "polytope":
+            return "polytope-groups"
+        return "fixed-point" if self.params.domain in _BOX_DOMAINS else "threshold-unit"
 
     def soft_threshold(self) -> dict[str, Any]:
         """The threshold unit of the ℓ1-type domains, for the spiking builder: the population
@@ -837,13 +822,12 @@ class NonnegativeICA(Circuit):
         return state
 
     @property
-    def spiking_refusal(self) -> str | None:
-        """Why this configuration has no faithful spiking realisation (None: it has one)."""
+    def kind(self) -> str:
+        """The declared fixed point (``"fixed-point"``); the interneuron variant with leak=0
+        has perfect-integrator outputs (zero self-term, ``"perfect-integrator"``)."""
         if self.params.variant == "interneuron" and self.params.leak <= 0:
-            return ("the interneuron variant with leak=0 has outputs that are perfect integrators (threshold ε = "
-                    "leak = 0): an integrate-and-fire unit needs a positive self-term; set leak > 0 "
-                    "(M = PPᵀ + leak·I)")
-        return None
+            return "perfect-integrator"
+        return "fixed-point"
 
     def _matrix(self) -> np.ndarray:
         if self.params.variant == "direct":
@@ -1195,7 +1179,7 @@ class DetMaxWSM(Circuit):
     up, so learning needs a long count window: with n = 3, m = 6, 300 presentations the
     spiking SINR tracks the rate run at r0 T = 100 (r0 = 250 Hz, T = 0.4 s, dt = 0.5 ms) but
     parts from it at r0 T = 40 (tests/features/test_separation_spiking.py). ℓ1, simplex and
-    polytope domains are refused on spikes (``spiking_refusal`` says why: their threshold
+    polytope domains are refused on spikes (the spiking substrate's ``supports`` says why: their threshold
     would have to act per output through the gains, which no builder realises yet).
     """
 
@@ -1210,7 +1194,6 @@ class DetMaxWSM(Circuit):
     # reference path (≈ 10 ms per sample) gets fewer samples and inner steps
     quick_params = {} if numba_available() else {"max_iterations": 200}
     quick_steps = None if numba_available() else 1000
-    spiking_model = "integrate-and-fire"
 
     def __init__(self, **parameters: Any) -> None:
         super().__init__(**parameters)
@@ -1235,11 +1218,13 @@ class DetMaxWSM(Circuit):
         }
 
     @property
-    def spiking_refusal(self) -> str | None:
-        """Why this configuration has no faithful spiking realisation (None: it has one)."""
-        if self.params.domain in _BOX_DOMAINS:
-            return None
-        return _DETMAX_THRESHOLD_REFUSAL.format(domain=self.params.domain)
+    def kind(self) -> str:
+        """Box domains: the declared fixed point (``"fixed-point"``); ℓ1 and simplex domains
+        soft-threshold u/(Γ_Y D2) by λ, a threshold scaled per output by its own gain
+        (``"scaled-threshold-unit"``); the mixed polytope ``"polytope-groups"``."""
+        if self.params.domain == "polytope":
+            return "polytope-groups"
+        return "fixed-point" if self.params.domain in _BOX_DOMAINS else "scaled-threshold-unit"
 
     @property
     def _hidden_offset(self) -> float:
@@ -1416,6 +1401,3 @@ def _off_diagonal(matrix: np.ndarray) -> np.ndarray:
     result = matrix.copy()
     result[..., np.arange(n), np.arange(n)] = 0.0
     return result
-
-
-from . import separation_spiking  # noqa: E402, F401  (registers the soft-threshold builder)

@@ -178,8 +178,8 @@ class SequenceCircuit(Circuit):
     family = "sequence"
     default_task = "sequence"
     params: SequenceParameters
-    #: The family's own Brian2 realisation (windowed replay), see ``circuits/sequence_spiking.py``.
-    spiking_model: ClassVar[str] = "sequence-replay"
+    #: The dynamics a substrate builds: ±1 units stepped in windows (spiking: ``substrates/spiking/replay.py``).
+    kind: ClassVar[str] = "windowed-replay"
     quick_spiking: ClassVar[bool] = True
 
     # ------------------------------------------------------------- subclass hooks
@@ -218,17 +218,14 @@ class SequenceCircuit(Circuit):
             out[:, part] = _sign(field, scale)
         return out
 
-    def rollout(self, cue: np.ndarray, n_steps: int, substrate: Any = None) -> np.ndarray:
-        """States ``S(0) = cue, S(1), …, S(n_steps)``, shape (K, n_steps + 1, B, N).
+    def rollout(self, cue: np.ndarray, n_steps: int) -> np.ndarray:
+        """States ``S(0) = cue, S(1), …, S(n_steps)``, shape (K, n_steps + 1, B, N): the rate form.
 
-        On the spiking substrate the trajectory is the Brian2 replay read from spike counts
-        per window (:func:`bioplausible.circuits.sequence_spiking.spiking_replay`).
+        A substrate produces its own trajectory with ``substrate.rollout(circuit, cue,
+        n_steps)`` (:func:`bioplausible.core.rollout`; the spiking substrate replays the
+        circuit on spikes from its :meth:`replay_layers`).
         """
         n_steps = check_integer("n_steps", n_steps, 0)
-        if substrate is not None and getattr(substrate, "name", substrate) == "spiking":
-            from .sequence_spiking import spiking_replay
-
-            return spiking_replay(self, cue, n_steps, substrate=substrate)
         trajectory = [_states(self, cue, "cue")]
         for _ in range(n_steps):
             trajectory.append(self.step(trajectory[-1]))
@@ -366,8 +363,8 @@ class SeqNet(SequenceCircuit):
         return {("cue", "visible"): np.broadcast_to(np.eye(n), (k, n, n)).copy(),
                 ("visible", "visible"): self.state["couplings"]}
 
-    def spiking_layers(self) -> dict[str, Any]:
-        """What the windowed spiking replay needs (member 0): the recurrent couplings."""
+    def replay_layers(self) -> dict[str, Any]:
+        """The layers of the windowed replay (member 0): the recurrent couplings."""
         return {"recurrent": self.state["couplings"][0]}
 
 
@@ -486,8 +483,8 @@ class DenseNet(SequenceCircuit):
                 ("visible", "memory"): self.state["patterns"] / n,
                 ("memory", "visible"): np.swapaxes(self.state["successors"], -1, -2).copy()}
 
-    def spiking_layers(self) -> dict[str, Any]:
-        """What the windowed spiking replay needs (member 0): weights and the memory transfer."""
+    def replay_layers(self) -> dict[str, Any]:
+        """The layers of the windowed replay (member 0): weights and the memory transfer."""
         weights = self.weights()
         return {"memories": [{"name": "memory", "input": weights[("visible", "memory")][0],
                               "output": weights[("memory", "visible")][0],
@@ -711,11 +708,9 @@ class MixedNet(SequenceCircuit):
         scale = np.abs(hold).sum(-1, keepdims=True) + lam * np.abs(advance).sum(-1, keepdims=True)
         return field, np.broadcast_to(scale, field.shape)
 
-    def rollout(self, cue: np.ndarray, n_steps: int, substrate: Any = None) -> np.ndarray:
+    def rollout(self, cue: np.ndarray, n_steps: int) -> np.ndarray:
         """Rollout with a ring buffer of the last max τ_μ + 1 states; ``S(t) = cue`` for t ≤ 0."""
         n_steps = check_integer("n_steps", n_steps, 0)
-        if substrate is not None and getattr(substrate, "name", substrate) == "spiking":
-            return super().rollout(cue, n_steps, substrate)
         p = self.params
         states = _states(self, cue, "cue")
         delays = self.unit_delays()
@@ -773,7 +768,7 @@ class MixedNet(SequenceCircuit):
                                ("visible_to_advance", advance_rows, 1), ("advance_to_visible", advance_columns, 2)):
             self.state[key] = np.concatenate([self.state[key], new], axis=axis)
 
-    def spiking_layers(self) -> dict[str, Any]:
+    def replay_layers(self) -> dict[str, Any]:
         """Hold units (no delay) and advance units (input delayed by τ_μ steps), member 0."""
         p, weights = self.params, self.weights()
         return {"memories": [
@@ -813,7 +808,3 @@ class MixedNet(SequenceCircuit):
                 ("hold", "visible"): self.state["hold_to_visible"],
                 ("visible", "advance"): self.state["visible_to_advance"],
                 ("advance", "visible"): self.params.advance_strength * self.state["advance_to_visible"]}
-
-
-# The family's Brian2 model registers itself with the spiking substrate on import.
-from . import sequence_spiking  # noqa: E402, F401

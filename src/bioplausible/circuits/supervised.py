@@ -43,7 +43,6 @@ from typing import Any
 import numpy as np
 
 from ..rules import supervised as rules
-from ..substrates import spiking as _spiking
 from ..validation import check_choice, check_integer, check_real
 from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
 
@@ -117,7 +116,8 @@ class LayeredCircuit(Circuit):
     default_task = "classification"
     Parameters = MLPParameters
     params: MLPParameters
-    spiking_model = "layered-integrate-and-fire"
+    #: The dynamics a substrate builds: feedforward layers with per-unit biases and a linear readout.
+    kind = "layered"
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -648,40 +648,6 @@ class Hebbian(LayeredCircuit):
 
 
 
-# ============================================================================ spiking realisation
-class _LayeredIFNetwork(_spiking._IFNetwork):
-    """The generic IF network plus each hidden unit's bias as a constant drive."""
-
-    def _write_parameters(self) -> None:
-        super()._write_parameters()
-        for name, bias in self.circuit.biases().items():
-            if name in self.groups:
-                group = self.groups[name]
-                group.bias[:] = np.asarray(group.bias[:]) + bias.reshape(-1)
-
-    def run(self, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
-        activities = super().run(batch, batch_size, first_step)
-        if activities:
-            last = self.circuit._hidden_names()[-1]
-            activities["output"] = self.circuit.readout(activities[last])
-        return activities
-
-
-@_spiking.register_spiking_model("layered-integrate-and-fire")
-def simulate_layered_integrate_and_fire(
-    substrate: _spiking.SpikingSubstrate, circuit: Circuit, batch: Batch, batch_size: int, first_step: int
-) -> dict[str, np.ndarray]:
-    """Spiking model of the layered circuits: the generic integrate-and-fire route
-    (:func:`bioplausible.substrates.spiking.simulate_integrate_and_fire`) with the hidden
-    biases added to each IF unit's constant drive; learning per ``batch_size`` presentations
-    from decoded counts with the circuit's own rule functions."""
-    key = "layered-integrate-and-fire"
-    network = substrate.cache.get(key)
-    if network is None or network.circuit is not circuit or batch.size > network.capacity:
-        network = substrate.cache[key] = _LayeredIFNetwork(substrate, circuit, batch.size)
-    return network.run(batch, batch_size, first_step)
-
-
 # ============================================================================ CorInfoMax-EBD
 @dataclass(frozen=True)
 class CorInfoMaxEBDParameters(Parameters):
@@ -771,7 +737,8 @@ class CorInfoMaxEBD(Circuit):
     description = "CorInfoMax network trained by EBD, single phase (Erdogan, Pehlevan & Erdogan, NeurIPS 2025)"
     Parameters = CorInfoMaxEBDParameters
     params: CorInfoMaxEBDParameters
-    spiking_model = "corinfomax-ebd"
+    #: Clipped units settled by a fixed number of Euler steps with positive lateral feedback.
+    kind = "clipped-settling"
 
     @property
     def n_layers(self) -> int:
@@ -910,14 +877,3 @@ class CorInfoMaxEBD(Circuit):
             (self.state[f"forward_{k + 1}"], np.swapaxes(self.state[f"backward_{k}"], -1, -2))
             for k in range(1, self.n_layers)
         ]
-
-
-@_spiking.register_spiking_model("corinfomax-ebd")
-def _corinfomax_not_spiking(
-    substrate: _spiking.SpikingSubstrate, circuit: Circuit, batch: Batch, batch_size: int, first_step: int
-) -> dict[str, np.ndarray]:
-    raise ValueError(
-        "corinfomax-ebd has no spiking realisation: its clipped [0, 1] units, positive lateral "
-        "feedback and fixed-length Euler settling do not fit the integrate-and-fire counting "
-        "semantics (see the CorInfoMaxEBD docstring); run it on substrate='rate'"
-    )

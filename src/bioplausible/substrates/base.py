@@ -3,7 +3,9 @@
 A substrate turns a circuit's declaration into activity and applies the circuit's own
 rules to that activity. ``learn(circuit, batch, batch_size, first_step)`` consumes a chunk
 of the training stream (``batch``: (K, S, n), S samples) and performs ``S // batch_size``
-updates. A third substrate plugs in with :func:`register_substrate`.
+updates. ``supports(circuit)`` answers None or the reason a circuit cannot run here;
+``rollout(circuit, cue, n_steps)`` produces the trajectory of a circuit with discrete-time
+dynamics. A third substrate plugs in with :func:`register_substrate`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ class Substrate(ABC):
     @abstractmethod
     def learn(self, circuit: Circuit, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
         """Run the circuit on ``batch`` with learning; return the activities of the last update."""
+
+    def supports(self, circuit: Circuit) -> str | None:
+        """None when this substrate realises ``circuit``, else one sentence saying why not.
+        ``learn`` and ``rollout`` refuse an unsupported circuit with that reason."""
+        return None
+
+    def rollout(self, circuit: Circuit, cue: np.ndarray, n_steps: int) -> np.ndarray:
+        """The trajectory (K, n_steps + 1, B, N) of a circuit with discrete-time dynamics from ``cue``."""
+        raise ValueError(f"the {self.name} substrate has no rollout for {circuit.name}")
 
     def prepare(self, circuit: Circuit, seed: int | np.random.SeedSequence) -> None:
         """Called once by the runner after the circuit is initialised (build networks here)."""

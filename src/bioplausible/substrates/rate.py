@@ -19,6 +19,17 @@ class RateSubstrate(Substrate):
     name = "rate"
     description = "rate network (numpy), batched over samples and over an ensemble of seeds"
 
+    def supports(self, circuit: Circuit) -> str | None:
+        """Every circuit declares its rate form (``respond``/``learn``): None."""
+        return None
+
+    def rollout(self, circuit: Circuit, cue: np.ndarray, n_steps: int) -> np.ndarray:
+        """The circuit's own rate trajectory."""
+        rollout = getattr(circuit, "rollout", None)
+        if rollout is None:
+            raise ValueError(f"{circuit.name} has no discrete-time dynamics to roll out")
+        return rollout(cue, n_steps)
+
     def learn(self, circuit: Circuit, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
         # Online circuits may fuse the per-sample settle + learn loop (same equations, compiled).
         stream = getattr(circuit, "learn_stream", None)

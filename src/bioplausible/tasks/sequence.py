@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core import Batch, CircuitLike
+from ..core import Batch, CircuitLike, rollout
 from ..validation import check_bool, check_choice, check_integer, check_real
 from .base import Task, register_task
 
@@ -169,7 +169,7 @@ class SequenceRecall(Task):
         if n_steps is None:
             length = getattr(circuit, "recall_length", lambda p, periodic: p if periodic else p - 1)
             n_steps = self.recall_steps or length(n_patterns, self.periodic)
-        trajectory = circuit.rollout(self.cues, n_steps, substrate=substrate)[0]
+        trajectory = rollout(circuit, self.cues, n_steps, substrate)[0]
         expected = schedule(n_steps, n_patterns)
         overlap = np.einsum("tcn,tn->tc", trajectory, self.sequence[expected]) / self.n_neurons
         decoded = np.argmax(trajectory @ self.sequence.T, axis=-1)
@@ -177,7 +177,7 @@ class SequenceRecall(Task):
 
     def score(self, circuit: CircuitLike, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
         n_t = self._n_transitions
-        stepped = circuit.rollout(self.sequence[:n_t], 1, substrate=substrate)[0, 1]
+        stepped = rollout(circuit, self.sequence[:n_t], 1, substrate)[0, 1]
         success = np.all(stepped == self._successors[:n_t], axis=-1)
         result = self.recall(circuit, substrate)
         exact = np.all(result["trajectory"] == self.sequence[result["expected"]][:, None, :], axis=-1)
