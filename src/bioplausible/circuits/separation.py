@@ -496,6 +496,8 @@ class CorInfoMax(Circuit):
 
         Same equations as :meth:`respond` + :meth:`learn`; returns the activities of the
         last sample, or None when the fast path is off (the substrate then loops itself).
+        The per-sample inputs and outputs of the chunk are kept in ``stream_activities``
+        (the prediction ``W x`` is not kept per sample).
         """
         mode = self.params.fast_path
         if mode == "reference" or (mode == "auto" and not numba_available()):
@@ -525,6 +527,8 @@ class CorInfoMax(Circuit):
         self.state["feedforward"], self.state["lateral"] = feedforward, lateral
         self.steps += x.shape[1]
         self.last_settling_steps = steps
+        #: Per-sample activities of the chunk that the kernel computed (observers read them).
+        self.stream_activities = {"mixtures": x, "output": outputs}
         last = x[:, -1:, :]
         return {
             "mixtures": last,
@@ -1387,6 +1391,7 @@ class DetMaxWSM(Circuit):
             s[name] = array
         self.steps += samples
         self.last_settling_steps = steps
+        self.stream_activities = {"mixtures": x, "hidden": hidden, "output": outputs}
         return {"mixtures": x[:, -1:, :], "hidden": hidden[:, -1:, :], "output": outputs[:, -1:, :]}
 
 

@@ -106,7 +106,7 @@ def run(
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     done = 0
     try:
-        with tracer.attached(), tqdm(total=steps, disable=not progress, desc=f"{circuit.name} [{engine.name}]",
+        with tracer.attached(engine), tqdm(total=steps, disable=not progress, desc=f"{circuit.name} [{engine.name}]",
                                      unit="step") as bar:
             while done < steps:
                 updates = min(eval_every, steps - done)

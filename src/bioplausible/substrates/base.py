@@ -10,7 +10,9 @@ dynamics. A third substrate plugs in with :func:`register_substrate`.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,6 +30,42 @@ class Substrate(ABC):
     @abstractmethod
     def learn(self, circuit: Circuit, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
         """Run the circuit on ``batch`` with learning; return the activities of the last update."""
+
+    #: Callables ``observer(activities, batch)`` told of every update's activities and samples
+    #: just before the circuit's rules receive them (probes attach here).
+    observers: list[Callable[[Mapping[str, np.ndarray], Batch], None]]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Substrate:
+        instance = super().__new__(cls)
+        instance.observers = []
+        return instance
+
+    @contextlib.contextmanager
+    def observed(self, observer: Callable[[Mapping[str, np.ndarray], Batch], None]) -> Iterator[None]:
+        """Attach ``observer`` for the duration of a ``with`` block."""
+        self.observers.append(observer)
+        try:
+            yield
+        finally:
+            self.observers.remove(observer)
+
+    def apply_rules(self, circuit: Circuit, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        """Hand one update's activities to the observers, then to the circuit's rules."""
+        for observer in self.observers:
+            observer(activities, batch)
+        circuit.learn(activities, batch)
+
+    def observe_stream(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        """Tell the observers of a fused chunk of per-sample updates (batch size 1), one update
+        per sample: ``activities`` hold (K, S, n) arrays of every population the fused loop
+        computes per sample (a population it does not is absent, and probes mark it missing)."""
+        if not self.observers:
+            return
+        for index in range(batch.size):
+            part = batch[index : index + 1]
+            update = {name: value[:, index : index + 1] for name, value in activities.items()}
+            for observer in self.observers:
+                observer(update, part)
 
     def supports(self, circuit: Circuit) -> str | None:
         """None when this substrate realises ``circuit``, else one sentence saying why not.

@@ -36,12 +36,14 @@ class RateSubstrate(Substrate):
         if batch_size == 1 and stream is not None:
             fused = stream(batch)
             if fused is not None:
+                if self.observers:
+                    self.observe_stream(getattr(circuit, "stream_activities", {}), batch)
                 circuit.check_finite(first_step + batch.size)
                 return fused
         activities: dict[str, np.ndarray] = {}
         for update, start in enumerate(range(0, batch.size, batch_size)):
             part = batch[start : start + batch_size]
             activities = circuit.respond(part.inputs)
-            circuit.learn(activities, part)
+            self.apply_rules(circuit, activities, part)
             circuit.check_finite(first_step + update + 1)
         return activities

@@ -192,7 +192,7 @@ class IFNetwork:
         start = self.presented - len(self.pending)
         activities = {name: np.stack([a[name] for a in self.pending], axis=1) for name in self.pending[0]}
         part = self.batch[start : self.presented]
-        self.circuit.learn(activities, part)
+        self.substrate.apply_rules(self.circuit, activities, part)
         self.updates += 1
         self.circuit.check_finite(self.first_step + self.updates)
         self.last_activities = activities

@@ -273,7 +273,8 @@ def spiking_write(
     for update, start in enumerate(range(0, batch.size, batch_size)):
         part = slice(start, start + batch_size)
         activities = {"cue": pre[:, part], "visible": post[:, part]}
-        circuit.learn(activities, Batch(pre[:, part], post[:, part], {k: v[:, part] for k, v in batch.info.items()}))
+        substrate.apply_rules(circuit, activities,
+                              Batch(pre[:, part], post[:, part], {k: v[:, part] for k, v in batch.info.items()}))
         circuit.check_finite(first_step + update + 1)
     return activities
 
