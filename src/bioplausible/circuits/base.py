@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 import networkx as nx
 import numpy as np
 
+from ..core.agreement import AgreementCase
 from ..core.batch import Batch
 from ..core.declaration import Connection, Population
 from ..core.registry import Registry
@@ -76,6 +77,8 @@ class Circuit(ABC):
     quick_spiking: ClassVar[bool] = False
     #: Steps of the quick comparison for this circuit when it must differ from the task's.
     quick_steps: ClassVar[int | None] = None
+    #: The circuit's substrate-agreement checks (``tests/features/test_agreement.py``).
+    agreement: ClassVar[tuple[AgreementCase, ...]] = ()
 
     def __init__(self, **parameters: Any) -> None:
         self.params = self.Parameters(**parameters)

@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..core.agreement import AgreementCase
 from ..rules import sequence as rules
 from ..validation import check_choice, check_integer, check_positive, check_real, check_sequence
 from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
@@ -326,6 +327,11 @@ class SeqNet(SequenceCircuit):
     """
 
     name = "seqnet"
+    agreement = (AgreementCase(
+        "sequence", {"transition_success": (0.0, 0.0), "sequence_success": (0.0, 0.0), "recall_overlap": (0.0, 0.02)},
+        params={}, task_options={"n_neurons": 100, "sequence_length": 8, "cue_noise": 0.1},
+        substrate_options={"spiking": {"rate_unit": 200.0, "presentation": 0.05, "dt": 5e-4}},
+        note="one-pass write of the sequence on clamped spikes, recall by windowed replay at low load"),)
     description = "asymmetric Hebbian sequence memory J = (1/N)Σ ξ^{μ+1}ξ^μᵀ (Sompolinsky & Kanter 1986)"
     Parameters = SequenceParameters
     params: SequenceParameters
@@ -401,6 +407,11 @@ class DenseNet(SequenceCircuit):
     """
 
     name = "densenet"
+    agreement = (AgreementCase(
+        "sequence", {"transition_success": (0.0, 0.0), "sequence_success": (0.0, 0.0), "recall_overlap": (0.0, 0.02)},
+        params={"separation": "exp"}, task_options={"n_neurons": 100, "sequence_length": 8, "cue_noise": 0.1},
+        substrate_options={"spiking": {"rate_unit": 200.0, "presentation": 0.05, "dt": 5e-4}},
+        note="one-pass write of the sequence on clamped spikes, recall by windowed replay at low load"),)
     description = "dense sequence memory, f = x^d or exp (Chaudhry et al., NeurIPS 2023)"
     Parameters = DenseParameters
     params: DenseParameters
@@ -517,6 +528,11 @@ class GeneralizedPseudoinverse(DenseNet):
     """
 
     name = "pseudoinverse"
+    agreement = (AgreementCase(
+        "sequence", {"transition_success": (0.0, 0.0), "sequence_success": (0.0, 0.0), "recall_overlap": (0.0, 0.02)},
+        params={}, task_options={"n_neurons": 100, "sequence_length": 8, "cue_noise": 0.1},
+        substrate_options={"spiking": {"rate_unit": 200.0, "presentation": 0.05, "dt": 5e-4}},
+        note="one-pass write of the sequence on clamped spikes, recall by windowed replay at low load"),)
     description = "generalised pseudoinverse sequence memory f(O⁺m) (Kanter & Sompolinsky 1987; Chaudhry 2023)"
     Parameters = PseudoinverseParameters
     params: PseudoinverseParameters
@@ -577,6 +593,11 @@ class TwoLayerSequence(DenseNet):
     """
 
     name = "two-layer-sequence"
+    agreement = (AgreementCase(
+        "sequence", {"transition_success": (0.0, 0.0), "sequence_success": (0.0, 0.0), "recall_overlap": (0.0, 0.02)},
+        params={"separation": "poly"}, task_options={"n_neurons": 100, "sequence_length": 8, "cue_noise": 0.1},
+        substrate_options={"spiking": {"rate_unit": 200.0, "presentation": 0.05, "dt": 5e-4}},
+        note="one-pass write of the sequence on clamped spikes, recall by windowed replay at low load"),)
     description = "two-layer sequence memory, one hidden unit per transition (Chaudhry et al., NeurIPS 2023)"
     Parameters = DenseParameters
     params: DenseParameters
@@ -673,6 +694,11 @@ class MixedNet(SequenceCircuit):
     """
 
     name = "mixednet"
+    agreement = (AgreementCase(
+        "sequence", {"transition_success": (0.0, 0.0), "sequence_success": (0.0, 0.0), "recall_overlap": (0.0, 0.02)},
+        params={"delays": (1, 2)}, task_options={"n_neurons": 60, "sequence_length": 5, "cue_noise": 0.05},
+        substrate_options={"spiking": {"rate_unit": 200.0, "presentation": 0.05, "dt": 5e-4}},
+        note="one-pass write of the sequence on clamped spikes, recall by windowed replay at low load"),)
     quick_spiking = False  # its delayed replay takes ≈ 30 s in the quick comparison
     description = "mixed-timescale sequence memory: symmetric hold + delayed advance (Sompolinsky & Kanter 1986)"
     Parameters = MixedParameters

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.agreement import AgreementCase
 from ..rules import supervised as rules
 from ..validation import check_choice, check_integer, check_real
 from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
@@ -358,6 +359,12 @@ class EBD(LayeredCircuit):
     """
 
     name = "ebd"
+    agreement = (AgreementCase(
+        "teacher-student", {"test_mse": (0.05, 0.0)},
+        params={"learning_rate": 0.2, "hidden_sizes": (20,), "output_rate": 0.02, "forgetting": 0.99,
+                "projection_gain": 0.0, "sign": "ascent", "bias": False},
+        steps=250, eval_every=250, substrate_options={"spiking": {"presentation": 0.1, "dt": 1e-3}},
+        note="spiking.md §3.1 check, 250 presentations; was test_ebd_spiking_matches_rate_on_teacher_student_quick"),)
     description = "error broadcast and decorrelation MLP (Erdogan, Pehlevan & Erdogan, NeurIPS 2025)"
     Parameters = EBDParameters
     params: EBDParameters
@@ -480,6 +487,10 @@ class DirectFeedbackAlignment(EBD):
     """
 
     name = "direct-feedback-alignment"
+    agreement = (AgreementCase(
+        "teacher-student", {"test_mse": (0.05, 0.0)}, params={"hidden_sizes": (20,), "bias": False},
+        steps=250, eval_every=250, substrate_options={"spiking": {"presentation": 0.1, "dt": 1e-3}},
+        note="5-20-2 student, 250 presentations"),)
     description = "direct feedback alignment: EBD with the error projection frozen (Nøkland 2016)"
     Parameters = DFAParameters
     params: DFAParameters
@@ -533,6 +544,10 @@ class Backprop(_BackwardPathCircuit):
     """
 
     name = "backprop"
+    agreement = (AgreementCase(
+        "teacher-student", {"test_mse": (0.05, 0.0)}, params={"hidden_sizes": (20,), "bias": False},
+        steps=250, eval_every=250, substrate_options={"spiking": {"presentation": 0.1, "dt": 1e-3}},
+        note="5-20-2 student, 250 presentations"),)
     description = "backpropagation MLP, plain SGD on ½‖ε‖² (reference)"
     Parameters = MLPParameters
     params: MLPParameters
@@ -556,6 +571,10 @@ class FeedbackAlignment(_BackwardPathCircuit):
     State adds ``feedback_k`` (K, n_k, n_{k+1}) for each hidden layer k."""
 
     name = "feedback-alignment"
+    agreement = (AgreementCase(
+        "teacher-student", {"test_mse": (0.05, 0.0)}, params={"hidden_sizes": (20,), "bias": False},
+        steps=250, eval_every=250, substrate_options={"spiking": {"presentation": 0.1, "dt": 1e-3}},
+        note="5-20-2 student, 250 presentations"),)
     description = "feedback alignment MLP, fixed random backward weights (Lillicrap et al. 2016)"
     Parameters = FeedbackAlignmentParameters
     params: FeedbackAlignmentParameters
@@ -611,6 +630,10 @@ class Hebbian(LayeredCircuit):
     that of a readout of Hebbian features."""
 
     name = "hebbian"
+    agreement = (AgreementCase(
+        "teacher-student", {"test_mse": (0.05, 0.0)}, params={"hidden_sizes": (20,), "bias": False},
+        steps=250, eval_every=250, substrate_options={"spiking": {"presentation": 0.1, "dt": 1e-3}},
+        note="5-20-2 student, 250 presentations"),)
     description = "error-modulated Hebbian hidden layers + delta-rule readout (Bordelon & Pehlevan 2023)"
     Parameters = HebbianParameters
     params: HebbianParameters
@@ -732,6 +755,8 @@ class CorInfoMaxEBD(Circuit):
     """
 
     name = "corinfomax-ebd"
+    agreement = (AgreementCase("classification", {}, unsupported=("spiking",),
+                               note="no spiking realisation of its clipped Euler settling"),)
     family = "supervised"
     default_task = "classification"
     description = "CorInfoMax network trained by EBD, single phase (Erdogan, Pehlevan & Erdogan, NeurIPS 2025)"
