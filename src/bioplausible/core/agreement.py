@@ -30,8 +30,8 @@ class AgreementCase:
     d`` (d < 0: a fall of at least |d|), ``("relative", r)`` means ``(final − initial) /
     |initial| ≥ r``; "final" is the mean of the last ``tail`` evaluations. ``same_start``:
     the first evaluation (the initial weights, scored before any learning) must be equal on
-    every substrate (same data and initial weights). ``unsupported`` names the substrates expected to refuse the circuit.
-    ``slow`` marks a case for the slow tier; ``note`` records what was measured."""
+    every substrate (same data and initial weights). ``unsupported`` names the substrates
+    expected to refuse the circuit. ``slow`` marks a case for the slow tier; ``note`` records what was measured."""
 
     task: str
     tolerances: Mapping[str, tuple[float, float]]
