@@ -89,8 +89,9 @@ class MLPParameters(Parameters):
     per-layer steps of gradient flow with raw rate ``η₀ γ²`` (η₀ = ``learning_rate`` for
     hidden layers, ``output_rate`` for the readout): hidden layer k steps with
     ``η₀ γ² / fan_in_k``, the readout with ``η₀ / N_{L−1}``, so the infinite-width limit is
-    well defined (lazy for ``"ntk"`` or γ₀ → 0, rich for ``"mean-field"`` with γ₀ > 0). Feedback
-    matrices (FA's B, DFA/EBD's R₀) are drawn at the scale of the forward path they stand for.
+    well defined (lazy for ``"ntk"`` or γ₀ → 0, rich for ``"mean-field"`` with γ₀ > 0). Weights
+    are then Gaussian, std ``g/√fan_in`` (the theory's init), and feedback matrices (FA's B,
+    DFA/EBD's R₀) are drawn at the scale of the forward path they stand for.
     """
 
     hidden_sizes: tuple[int, ...] = (128, 64)
@@ -175,8 +176,12 @@ class LayeredCircuit(Circuit):
         sizes = [n_inputs, *self.params.hidden_sizes, n_targets]
         state: dict[str, np.ndarray] = {}
         for k in range(1, len(sizes)):
-            bound = self.params.init_gain * np.sqrt(3.0 / sizes[k - 1]) * self._init_scale(k, sizes)
-            state[f"weight_{k}"] = rng.uniform(-bound, bound, (sizes[k], sizes[k - 1]))
+            if self.params.parameterization == "standard":  # Kaiming-uniform
+                bound = self.params.init_gain * np.sqrt(3.0 / sizes[k - 1])
+                state[f"weight_{k}"] = rng.uniform(-bound, bound, (sizes[k], sizes[k - 1]))
+            else:  # Gaussian, as in the infinite-width theory
+                std = self.params.init_gain / np.sqrt(sizes[k - 1]) * self._init_scale(k, sizes)
+                state[f"weight_{k}"] = std * rng.standard_normal((sizes[k], sizes[k - 1]))
             state[f"bias_{k}"] = np.zeros(sizes[k])
         state.update(self._extra_initial_state(rng, sizes, state))
         return state
@@ -349,7 +354,7 @@ class EBDParameters(MLPParameters):
     """EBD parameters (small-scale defaults for the digits task; the paper's values are for MNIST/CIFAR-10).
 
     ``learning_rate`` μ_d (decorrelation rate, per layer or one value); ``forgetting`` λ_d of
-    R; ``projection_gain`` Xavier-uniform gain of R₀ (outside the standard parameterization: R₀ uniform
+    R; ``projection_gain`` Xavier-uniform gain of R₀ (outside the standard parameterization: R₀ Gaussian
     with std ``projection_gain · g / (γ √n_k)``, 1 = the scale of the readout path); ``sign`` "descent" (paper, −μ_d) or
     "ascent" (+μ_d, an ablation of the descent sign); ``freeze_projection`` keeps R = R₀ (DFA).
     Regularisers (all off by default, each per layer or one value): ``power_rate`` μ_p with
@@ -430,9 +435,10 @@ class EBD(LayeredCircuit):
         for k in range(1, len(sizes) - 1):
             if p.parameterization == "standard":
                 bound = p.projection_gain * np.sqrt(6.0 / (sizes[k] + n_out))
-            else:  # at the scale of the readout path it replaces: std g/(γ √n_k), times the gain
-                bound = p.projection_gain * p.init_gain * np.sqrt(3.0 / sizes[k]) / self.richness(sizes)
-            extra[f"projection_{k}"] = rng.uniform(-bound, bound, (sizes[k], n_out))
+                extra[f"projection_{k}"] = rng.uniform(-bound, bound, (sizes[k], n_out))
+            else:  # Gaussian at the scale of the readout path it replaces: std g/(γ √n_k), times the gain
+                std = p.projection_gain * p.init_gain / np.sqrt(sizes[k]) / self.richness(sizes)
+                extra[f"projection_{k}"] = std * rng.standard_normal((sizes[k], n_out))
             if any(r > 0 for r in p.per_layer("entropy_rate")):
                 extra[f"autocorrelation_{k}"] = p.entropy_init * np.eye(sizes[k])
             if p.sparsity > 0:
