@@ -6,6 +6,8 @@ the last hidden layer. Kind ``"clipped-settling"`` (CorInfoMax-EBD) has no reali
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ...circuits.base import Circuit
@@ -17,7 +19,10 @@ __all__ = ["LayeredIFNetwork", "simulate_layered_integrate_and_fire"]
 
 
 class LayeredIFNetwork(IFNetwork):
-    """The generic IF network plus each hidden unit's bias as a constant drive."""
+    """The generic IF network plus each hidden unit's bias as a constant drive (the circuit
+    declares ``biases()`` and its non-simulated ``readout(last_hidden)``)."""
+
+    circuit: Any
 
     def _write_parameters(self) -> None:
         super()._write_parameters()
