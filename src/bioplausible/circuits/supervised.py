@@ -428,7 +428,7 @@ class EBD(LayeredCircuit):
         params={"learning_rate": 0.2, "hidden_sizes": (20,), "output_rate": 0.02, "forgetting": 0.99,
                 "projection_gain": 0.0, "sign": "ascent", "bias": False},
         steps=250, eval_every=250, substrate_options={"spiking": {"presentation": 0.1, "dt": 1e-3}},
-        note="spiking.md §3.1 check, 250 presentations; was test_ebd_spiking_matches_rate_on_teacher_student_quick"),)
+        note="the EBD check experiment (5-20-2 student, R0 = 0, λ_d = 0.99, opposite sign), 250 presentations"),)
     description = "error broadcast and decorrelation MLP (Erdogan, Pehlevan & Erdogan, NeurIPS 2025)"
     Parameters = EBDParameters
     params: EBDParameters
