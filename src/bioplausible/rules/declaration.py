@@ -140,11 +140,65 @@ class Rule:
             return [n for n in names if self._used(n)]
         return [n + side for n in names for side in _SIDES if self._uses(n + side)]
 
+    @functools.cached_property
+    def _all_names(self) -> frozenset[str]:
+        return frozenset().union(*(_names(t) for t in (self.expression, *self.summed.values())))
+
     def _uses(self, name: str) -> bool:
-        return any(name in _names(t) for t in (self.expression, *self.summed.values()))
+        return name in self._all_names
 
     def _used(self, name: str) -> bool:
         return self._uses(name) or self._uses(name + "_pre") or self._uses(name + "_post")
+
+    @functools.cached_property
+    def _plan(self) -> dict[str, Any]:
+        """What :meth:`numpy` evaluates, worked out once: the names it reads and the
+        expression's separated terms as compiled code."""
+        def compiled(terms: tuple[tuple[str, str, str], ...]) -> list[tuple[Any, Any, Any]]:
+            return [(_code(c), None if p == "1" else _code(p), None if q == "1" else _code(q)) for c, p, q in terms]
+
+        if self.kind == "neuron":
+            return {
+                "activities": [n for n in self.activities if self._used(n)],
+                "states": [n for n in self.states if self._used(n)],
+                "code": _code(self.expression),
+            }
+        return {
+            "activities": [(n, side) for n in self.activities for side in _SIDES if self._uses(n + side)],
+            "states": [(n, side) for n in self.states for side in _SIDES if self._uses(n + side)],
+            "summed": [(name, compiled(_terms(text, self._classify))) for name, text in self.summed.items()],
+            "terms": compiled(_terms(self.expression, self._classify)),
+        }
+
+    @functools.cached_property
+    def _all_names(self) -> frozenset[str]:
+        return frozenset().union(*(_names(t) for t in (self.expression, *self.summed.values())))
+
+    def _uses(self, name: str) -> bool:
+        return name in self._all_names
+
+    def _used(self, name: str) -> bool:
+        return self._uses(name) or self._uses(name + "_pre") or self._uses(name + "_post")
+
+    @functools.cached_property
+    def _plan(self) -> dict[str, Any]:
+        """What :meth:`numpy` evaluates, worked out once: the names it reads and the
+        expression's separated terms as compiled code."""
+        def compiled(terms: tuple[tuple[str, str, str], ...]) -> list[tuple[Any, Any, Any]]:
+            return [(_code(c), None if p == "1" else _code(p), None if q == "1" else _code(q)) for c, p, q in terms]
+
+        if self.kind == "neuron":
+            return {
+                "activities": [n for n in self.activities if self._used(n)],
+                "states": [n for n in self.states if self._used(n)],
+                "code": _code(self.expression),
+            }
+        return {
+            "activities": [(n, side) for n in self.activities for side in _SIDES if self._uses(n + side)],
+            "states": [(n, side) for n in self.states for side in _SIDES if self._uses(n + side)],
+            "summed": [(name, compiled(_terms(text, self._classify))) for name, text in self.summed.items()],
+            "terms": compiled(_terms(self.expression, self._classify)),
+        }
 
     # ------------------------------------------------------------------ (a) batched numpy
     def numpy(self, **values: Any) -> np.ndarray:
@@ -163,79 +217,47 @@ class Rule:
         return self._numpy_synaptic(values)
 
     def _numpy_neuron(self, values: Mapping[str, Any]) -> np.ndarray:
+        plan = self._plan
         target = np.asarray(values[self.target], dtype=float)
-        scope: dict[str, Any] = {self.target: target[..., None, :]}
-        for name in self.activities:
-            if self._used(name):
-                scope[name] = np.asarray(values[name], dtype=float)
-        for name in self.states:
-            if self._used(name):
-                scope[name] = _neuron_state(values[name])
-        scope.update({p: values[p] for p in self.parameters})
-        per_sample = np.broadcast_to(_evaluate(self.expression, scope), np.broadcast_shapes(
-            *[np.shape(v) for v in scope.values() if np.ndim(v) == 3]))
-        mean = np.mean(per_sample, axis=-2)
+        scope: dict[str, Any] = {p: values[p] for p in self.parameters}
+        scope[self.target] = target[..., None, :]
+        for name in plan["activities"]:
+            scope[name] = np.asarray(values[name], dtype=float)
+        for name in plan["states"]:
+            scope[name] = _neuron_state(values[name])
+        per_sample = eval(plan["code"], _GLOBALS, scope)  # noqa: S307 - declared rules only
+        shape = np.broadcast_shapes(*[np.shape(scope[n]) for n in plan["activities"]], np.shape(per_sample))
+        if np.shape(per_sample) != shape:
+            per_sample = np.broadcast_to(per_sample, shape)
+        mean = np.add.reduce(per_sample, axis=-2) / shape[-2]
         return mean if self.increment else mean - target
 
-    def _side(self, values: Mapping[str, Any], name: str, side: str) -> np.ndarray:
-        return np.asarray(values[name + side] if name + side in values else values[name], dtype=float)
-
     def _numpy_synaptic(self, values: Mapping[str, Any]) -> np.ndarray:
+        plan = self._plan
         target = np.asarray(values[self.target], dtype=float)
-        matrices = {self.target: target, **{s: np.asarray(values[s], dtype=float) for s in self.synaptic}}
         n_post, n_pre = target.shape[-2:]
-        varying: dict[str, np.ndarray] = {}
         constant: dict[str, Any] = {p: values[p] for p in self.parameters}
-        constant.update(matrices)
-        constant["identity"] = np.eye(n_post, n_pre)
-        for name in self.activities:
-            for side in _SIDES:
-                if self._uses(name + side) or name in self.summed:
-                    if name + side in values or name in values:
-                        varying[name + side] = self._side(values, name, side)
-        for name in self.states:
-            for side in _SIDES:
-                if self._uses(name + side):
-                    state = _neuron_state(self._side(values, name, side))[..., 0, :]
-                    constant[name + side] = state[..., :, None] if side == "_post" else state[..., None, :]
-        for name, text in self.summed.items():
-            reduced = self._reduce(text, varying, constant)
+        constant[self.target] = target
+        for name in self.synaptic:
+            constant[name] = np.asarray(values[name], dtype=float)
+        constant["identity"] = _eye(n_post, n_pre)
+        varying: dict[str, Any] = {}
+        for name, side in plan["activities"]:
+            varying[name + side] = np.asarray(values.get(name + side, values.get(name)), dtype=float)
+        for name, side in plan["states"]:
+            state = np.asarray(values.get(name + side, values.get(name)), dtype=float)
+            if state.ndim:
+                state = state[..., :, None] if side == "_post" else state[..., None, :]
+            constant[name + side] = state
+        for name, terms in plan["summed"]:
+            reduced = _reduce(terms, varying, constant)
             varying[name + "_post"] = reduced
             if self.recurrent:
                 varying[name + "_pre"] = reduced
-        mean = self._batch_mean(self.expression, varying, constant)
-        mean = np.broadcast_to(mean, np.broadcast_shapes(np.shape(mean), target.shape))
+        mean = _batch_mean(plan["terms"], varying, constant)
+        if np.shape(mean) != target.shape:
+            mean = np.broadcast_to(mean, np.broadcast_shapes(np.shape(mean), target.shape))
         return mean if self.increment else mean - target
-
-    def _reduce(self, text: str, varying: Mapping[str, np.ndarray], constant: Mapping[str, Any]) -> np.ndarray:
-        """Per-sample Σ_j expression(i, j): (K, B, n_post)."""
-        total: Any = 0.0
-        for const, post, pre in _terms(text, self._classify):
-            c = _evaluate(const, constant)
-            q = _evaluate(pre, varying) if pre != "1" else None
-            p = _evaluate(post, varying) if post != "1" else 1.0
-            if q is None:
-                raise ValueError(f"rule {self.name!r}: summed term {text!r} must read a presynaptic activity")
-            c = np.broadcast_to(c, (*np.shape(q)[:-2], np.shape(c)[-2] if np.ndim(c) >= 2 else 1, q.shape[-1]))
-            total = total + p * np.matmul(q, np.swapaxes(c, -1, -2))
-        return np.asarray(total)
-
-    def _batch_mean(self, text: str, varying: Mapping[str, np.ndarray], constant: Mapping[str, Any]) -> Any:
-        total: Any = 0.0
-        for const, post, pre in _terms(text, self._classify):
-            c = _evaluate(const, constant)
-            p = _evaluate(post, varying) if post != "1" else None
-            q = _evaluate(pre, varying) if pre != "1" else None
-            if p is not None and q is not None:
-                m = np.matmul(np.swapaxes(p, -1, -2), q) / p.shape[-2]
-            elif p is not None:
-                m = np.mean(p, axis=-2)[..., :, None]
-            elif q is not None:
-                m = np.mean(q, axis=-2)[..., None, :]
-            else:
-                m = 1.0
-            total = total + c * m
-        return total
 
     def _classify(self, name: str) -> str:
         """'post' or 'pre' for sample-varying names, 'constant' for the rest."""
@@ -347,6 +369,52 @@ def _neuron_state(value: Any) -> np.ndarray:
     return array[..., None, :] if array.ndim >= 1 else array.reshape(1, 1, 1)
 
 
+_GLOBALS: dict[str, Any] = {"__builtins__": {}}
+
+
+@functools.lru_cache(maxsize=64)
+def _eye(n_post: int, n_pre: int) -> np.ndarray:
+    eye = np.eye(n_post, n_pre)
+    eye.setflags(write=False)
+    return eye
+
+
+def _reduce(terms: list[tuple[Any, Any, Any]], varying: Mapping[str, Any], constant: Mapping[str, Any]) -> Any:
+    """Per-sample Σ_j of separated terms ``c(i, j) P_b(i) Q_b(j)``: (K, B, n_post)."""
+    total: Any = 0.0
+    for c_code, p_code, q_code in terms:
+        if q_code is None:
+            raise ValueError("a summed variable must read a presynaptic activity in every term")
+        c = np.asarray(eval(c_code, _GLOBALS, constant), dtype=float)  # noqa: S307
+        q = eval(q_code, _GLOBALS, varying)  # noqa: S307
+        if c.ndim < 2:
+            reduced = c * np.sum(q, axis=-1, keepdims=True)
+        else:
+            reduced = np.matmul(q, np.swapaxes(c, -1, -2))
+        total = total + (reduced if p_code is None else eval(p_code, _GLOBALS, varying) * reduced)  # noqa: S307
+    return total
+
+
+def _batch_mean(terms: list[tuple[Any, Any, Any]], varying: Mapping[str, Any], constant: Mapping[str, Any]) -> Any:
+    """Batch mean of Σ terms ``c(i, j) P_b(i) Q_b(j)``: each sample-varying product one matmul."""
+    total: Any = 0.0
+    for c_code, p_code, q_code in terms:
+        c = eval(c_code, _GLOBALS, constant)  # noqa: S307
+        if p_code is not None and q_code is not None:
+            p, q = eval(p_code, _GLOBALS, varying), eval(q_code, _GLOBALS, varying)  # noqa: S307
+            m = np.matmul(np.swapaxes(p, -1, -2), q) / p.shape[-2]
+        elif p_code is not None:
+            p = eval(p_code, _GLOBALS, varying)  # noqa: S307
+            m = (np.add.reduce(p, axis=-2) / p.shape[-2])[..., :, None]
+        elif q_code is not None:
+            q = eval(q_code, _GLOBALS, varying)  # noqa: S307
+            m = (np.add.reduce(q, axis=-2) / q.shape[-2])[..., None, :]
+        else:
+            m = 1.0
+        total = total + c * m
+    return total
+
+
 def _names(text: str) -> set[str]:
     return {node.id for node in ast.walk(ast.parse(text, mode="eval")) if isinstance(node, ast.Name)}
 
@@ -373,8 +441,7 @@ _NUMPY_FUNCTIONS = {"abs": np.abs, "min": np.minimum, "max": np.maximum, "sqrt":
                     "log": np.log}
 
 
-def _evaluate(text: str, scope: Mapping[str, Any]) -> Any:
-    return eval(_code(text), {"__builtins__": {}, **_NUMPY_FUNCTIONS}, dict(scope))  # noqa: S307 - declared rules only
+_GLOBALS.update(_NUMPY_FUNCTIONS)
 
 
 @functools.cache
