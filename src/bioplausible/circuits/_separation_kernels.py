@@ -274,10 +274,10 @@ def detmax_stream(
                 gamma = max(gamma_start / (1.0 + np.log(2.0 + step)), gamma_stop)
             else:
                 gamma = max(gamma_start / (1.0 + np.log(1.0 + step) / 10.0), gamma_stop)
-            _hebbian_step(MH, h, h, gamma)
-            _hebbian_step(W, h, x, gamma)
+            _hebbian_step(MH, h, h, gamma)  # (synapse, pre, post, rate)
+            _hebbian_step(W, x, h, gamma)
             _hebbian_step(MY, y, y, gamma)
-            _hebbian_step(V, y, h, gamma)
+            _hebbian_step(V, h, y, gamma)
             decay = gain_rate_decay ** ((step + 1) // gain_rate_interval)
             _gain_step(d1, MH, W, (1 - zeta) * beta, zeta, gain_rates[0] * decay, gain_update, gain_step_cap,
                        gain_revert_margin, min_gains[0], max_gains[0])

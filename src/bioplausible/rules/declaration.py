@@ -100,6 +100,9 @@ class Rule:
                 f"equation must read 'target = expression' or 'target += expression', got {self.equation!r}")
         object.__setattr__(self, "_parts", (match.group(1), match.group(2), match.group(3).strip()))
         known = self._known_names()
+        reserved = {"i", "j", "t", "dt", "N", "math", "rows_", "columns_", "total_"} & known
+        if reserved or "identity" in (*self.activities, *self.states, *self.synaptic, *self.parameters):
+            raise ValueError(f"rule {self.name!r}: {sorted(reserved) or ['identity']} are reserved names")
         for text in (self.expression, *self.summed.values()):
             unknown = _names(text) - known - _FUNCTIONS
             if unknown:
@@ -278,12 +281,12 @@ class Rule:
             op = "+=" if self.increment else "="
             lines.append(f"        {self.target}[i] {op} {self._indexed(self.expression)}")
             return "\n".join(lines) + "\n"
-        lines.append(f"    n_post, n_pre = {self.target}.shape")
+        lines.append(f"    rows_, columns_ = {self.target}.shape")
         for name, text in self.summed.items():
-            lines += ["    for i in range(n_post):", "        acc = 0.0", "        for j in range(n_pre):",
-                      f"            acc += {self._indexed(text)}", f"        {name}[i] = acc"]
+            lines += ["    for i in range(rows_):", "        total_ = 0.0", "        for j in range(columns_):",
+                      f"            total_ += {self._indexed(text)}", f"        {name}[i] = total_"]
         op = "+=" if self.increment else "="
-        lines += ["    for i in range(n_post):", "        for j in range(n_pre):",
+        lines += ["    for i in range(rows_):", "        for j in range(columns_):",
                   f"            {self.target}[i, j] {op} {self._indexed(self.expression)}"]
         return "\n".join(lines) + "\n"
 
@@ -330,13 +333,14 @@ class Rule:
                 return ast.parse(names[name].format(side=""), mode="eval").body
             return ast.Name(name, ast.Load())
 
-        expression = _rewrite(self.expression, replace, {})
+        brian2_functions = {"min": "clip", "max": "clip"}
+        expression = _rewrite(self.expression, replace, brian2_functions)
         statement = f"{self.target} = {self.target} + ({expression})" if self.increment else \
             f"{self.target} = {expression}"
         if self.kind == "neuron":
             return Brian2Form("neurons", f"{self.target} : 1", statement)
         model = [f"{self.target} : 1", *[f"{s} : 1" for s in self.synaptic]]
-        model += [f"{n}_post = {_rewrite(t, replace, {})} : 1 (summed)" for n, t in self.summed.items()]
+        model += [f"{n}_post = {_rewrite(t, replace, brian2_functions)} : 1 (summed)" for n, t in self.summed.items()]
         return Brian2Form("synapses", "\n".join(model), statement)
 
 
@@ -353,13 +357,13 @@ def register_rule(rule: Rule) -> Rule:
 
 
 def run_regularly(owner: Any, rule: Rule, dt: Any, names: Mapping[str, str] | None = None,
-                  when: str = "start", order: int = -1, namespace: Mapping[str, Any] | None = None) -> Any:
+                  when: str = "start", order: int = -1) -> Any:
     """Run ``rule``'s Brian2 statement on ``owner`` (a Brian2 ``Synapses`` or ``NeuronGroup``
-    whose model includes ``rule.brian2().model``) every ``dt``; returns the code runner."""
+    whose model includes ``rule.brian2().model``) every ``dt``; returns the code runner.
+    Parameters resolve from the owner's namespace or the ``run`` call's."""
     form = rule.brian2(names)
     return owner.run_regularly(form.statement, dt=dt, when=when, order=order,
-                               name=f"{owner.name}_{_function_name(rule.name)}*",
-                               **({"namespace": dict(namespace)} if namespace else {}))
+                               name=f"{owner.name}_{_function_name(rule.name)}*")
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -427,6 +431,12 @@ def _rewrite(text: str, replace: Callable[[str], ast.expr], functions: Mapping[s
     class Transformer(ast.NodeTransformer):
         def visit_Call(self, node: ast.Call) -> ast.AST:
             node.args = [self.visit(a) for a in node.args]
+            name = node.func.id if isinstance(node.func, ast.Name) else ""
+            if functions.get(name) == "clip" and len(node.args) == 2:  # Brian2 has clip, not min/max
+                first, second = node.args
+                infinity = ast.Name("inf", ast.Load())
+                bounds = [ast.UnaryOp(ast.USub(), infinity), second] if name == "min" else [second, infinity]
+                return ast.Call(ast.Name("clip", ast.Load()), [first, *bounds], [])
             if isinstance(node.func, ast.Name) and node.func.id in functions:
                 node.func = ast.parse(functions[node.func.id], mode="eval").body
             return node

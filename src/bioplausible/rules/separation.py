@@ -65,9 +65,9 @@ NICA_INTERNEURON_SYNAPSES = register_rule(Rule(
     activities=("y", "n"), states=("ybar", "nbar"), parameters=("learning_rate",),
 ))
 WSM_HEBBIAN = register_rule(Rule(
-    "wsm-hebbian", "W += rate * (post_post * pre_pre - W)",
+    "wsm-hebbian", "W += rate * (y_post * x_pre - W)",
     paper="Bozkurt, Pehlevan & Erdogan (2022), NeurIPS (WSMBSS.py)",
-    activities=("post", "pre"), parameters=("rate",),
+    activities=("x", "y"), parameters=("rate",),
     description="exponentially forgetting Hebbian rule of every Det-Max synapse",
 ))
 
@@ -188,7 +188,7 @@ def wsm_hebbian(post: np.ndarray, pre: np.ndarray, weights: np.ndarray, rate: fl
     Bozkurt, Pehlevan & Erdogan (2022), NeurIPS (authors' code ``WSMBSS.py``, verified): used
     for ``M_H`` (h, h), ``W_HX`` (h, x), ``M_Y`` (y, y) and ``W_YH`` (y, h).
     """
-    return WSM_HEBBIAN.numpy(W=weights, post=post, pre=pre, rate=rate)
+    return WSM_HEBBIAN.numpy(W=weights, x=pre, y=post, rate=rate)
 
 
 def wsm_gain(
