@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Rule", "Brian2Form", "RULES", "register_rule", "run_regularly"]
+__all__ = ["Rule", "RuleBinding", "Brian2Form", "Brian2Plasticity", "RULES", "register_rule", "run_regularly"]
 
 _FUNCTIONS = {"abs", "min", "max", "sqrt", "exp", "log"}
 _SIDES = ("_pre", "_post")
@@ -317,10 +317,12 @@ class Rule:
         return _compile(self.name, self.source())
 
     # ------------------------------------------------------------------ (c) Brian2
-    def brian2(self, names: Mapping[str, str] | None = None) -> Brian2Form:
+    def brian2(self, names: Mapping[str, str] | None = None, gate: str | None = None) -> Brian2Form:
         """The Brian2 form. ``names`` maps a declared quantity to the Brian2 expression that
         provides it, with ``{side}`` standing for ``_pre``/``_post`` (e.g.
-        ``{"y": "(count{side} * scale - offset)"}`` decodes a rate from a spike count)."""
+        ``{"y": "(count{side} * scale - offset)"}`` decodes a rate from a spike count).
+        ``gate`` names a shared 0/1 variable that switches the update off (exactly: the
+        statement becomes ``M = M + gate * (…)`` or ``M = gate * (…) + (1 - gate) * M``)."""
         names = dict(names or {})
 
         def replace(name: str) -> ast.expr:
@@ -337,6 +339,9 @@ class Rule:
         expression = _rewrite(self.expression, replace, brian2_functions)
         statement = f"{self.target} = {self.target} + ({expression})" if self.increment else \
             f"{self.target} = {expression}"
+        if gate is not None:
+            statement = f"{self.target} = {self.target} + {gate} * ({expression})" if self.increment else \
+                f"{self.target} = {gate} * ({expression}) + (1 - {gate}) * {self.target}"
         if self.kind == "neuron":
             return Brian2Form("neurons", f"{self.target} : 1", statement)
         model = [f"{self.target} : 1", *[f"{s} : 1" for s in self.synaptic]]
@@ -364,6 +369,83 @@ def run_regularly(owner: Any, rule: Rule, dt: Any, names: Mapping[str, str] | No
     form = rule.brian2(names)
     return owner.run_regularly(form.statement, dt=dt, when=when, order=order,
                                name=f"{owner.name}_{_function_name(rule.name)}*")
+
+
+@dataclass(frozen=True)
+class RuleBinding:
+    """A declared rule on one plastic state array of a circuit.
+
+    ``state`` names the circuit's array (K, n_post, n_pre) (stored transposed when
+    ``transposed``); ``pre``/``post`` the populations; ``activities`` maps each of the rule's
+    activity names to the population that provides it; ``parameters`` the rule's values.
+    """
+
+    state: str
+    rule: Rule
+    pre: str
+    post: str
+    activities: Mapping[str, str]
+    parameters: Mapping[str, float]
+    transposed: bool = False
+
+
+class Brian2Plasticity:
+    """A synaptic rule's Brian2 form on Brian2 groups, run at presentation boundaries.
+
+    One ``Synapses`` object holds the rule's target for every (post, pre) pair inside each of
+    ``ensemble`` member blocks (self-pairs included: a diagonal such as a leak is part of the
+    matrix); its ``run_regularly`` statement is the rule's, gated by a shared ``gate`` (0
+    until a presentation has been counted). ``names`` maps the rule's activities to Brian2
+    expressions (e.g. a rate decoded from the spike count). :meth:`apply` runs the same code
+    once more by hand (the last presentation of a run has no boundary after it).
+    """
+
+    def __init__(self, b2: Any, pre: Any, post: Any, binding: RuleBinding, ensemble: int, n_pre: int, n_post: int,
+                 names: Mapping[str, str], dt: Any, when: str = "start", order: int = -1) -> None:
+        rule = binding.rule
+        if rule.kind != "synaptic" or rule.summed or rule.synaptic or rule.states:
+            raise ValueError(f"rule {rule.name!r}: the Brian2 plasticity runner takes synaptic rules of "
+                             "activities only (no summed variables, states or other matrices yet)")
+        self.rule, self.shape = rule, (ensemble, n_post, n_pre)
+        form = rule.brian2(names, gate="gate")
+        self.synapses = b2.Synapses(pre, post, form.model + "\ngate : 1 (shared)", dt=dt,
+                                    namespace=dict(binding.parameters), name=f"plastic_{_function_name(rule.name)}*")
+        member, post_index, pre_index = np.meshgrid(np.arange(ensemble), np.arange(n_post), np.arange(n_pre),
+                                                    indexing="ij")
+        self.synapses.connect(i=(member * n_pre + pre_index).ravel(), j=(member * n_post + post_index).ravel())
+        self.runner = self.synapses.run_regularly(form.statement, dt=dt, when=when, order=order)
+        self.synapses.gate = 0.0
+
+    @property
+    def objects(self) -> list[Any]:
+        return [self.synapses]
+
+    def set(self, matrix: np.ndarray) -> None:
+        """Write the target (K, n_post, n_pre) into Brian2 (synapses are in (member, post, pre) order)."""
+        getattr(self.synapses, self.rule.target)[:] = np.asarray(matrix, dtype=float).reshape(-1)
+
+    def get(self) -> np.ndarray:
+        return np.asarray(getattr(self.synapses, self.rule.target)[:]).reshape(self.shape)
+
+    def open(self, value: bool = True) -> None:
+        self.synapses.gate = 1.0 if value else 0.0
+
+    def apply(self) -> None:
+        """Run the rule's generated code once now (after a ``run`` has built it)."""
+        for code_object in self.runner.code_objects:
+            code_object()
+
+
+def apply_rules(state: dict[str, np.ndarray], bindings: Sequence[RuleBinding],
+                activities: Mapping[str, np.ndarray]) -> None:
+    """Apply each binding's rule (batched numpy form) to ``state`` in place."""
+    for binding in bindings:
+        current = state[binding.state]
+        target = np.swapaxes(current, -1, -2) if binding.transposed else current
+        change = binding.rule.numpy(**{binding.rule.target: target},
+                                    **{name: activities[pop] for name, pop in binding.activities.items()},
+                                    **binding.parameters)
+        state[binding.state] = current + (np.swapaxes(change, -1, -2) if binding.transposed else change)
 
 
 # ---------------------------------------------------------------------------- helpers
