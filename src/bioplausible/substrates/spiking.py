@@ -314,7 +314,8 @@ class _IFNetwork:
         self.stimulus.values[: batch.size] = values
         self.input_group.chunk_start = self.network.t
         if self.plastic and batch_size != 1:
-            raise ValueError(f"plasticity='brian2' learns at every presentation: batch_size must be 1, got {batch_size}")
+            raise ValueError(f"plasticity='brian2' learns at every presentation: batch_size must be 1, "
+                             f"got {batch_size}")
         for binding, runner in self.plastic:
             matrix = self.circuit.state[binding.state]
             runner.set(np.swapaxes(matrix, -1, -2) if binding.transposed else matrix)
