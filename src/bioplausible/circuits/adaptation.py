@@ -31,6 +31,7 @@ import numpy as np
 from ..core.agreement import AgreementCase
 from ..errors import DivergenceError
 from ..rules import adaptation as rules
+from ..rules.declaration import RuleBinding
 from ..validation import check_array, check_choice, check_integer, check_positive, check_real
 from .base import (
     Batch,
@@ -208,6 +209,11 @@ class DirectWhitening(WhiteningCircuit):
     def thresholds(self) -> dict[str, np.ndarray]:
         return {"principal": np.diagonal(self.state["recurrent"], axis1=-2, axis2=-1).copy()}
 
+    def rule_bindings(self) -> list[RuleBinding]:
+        """M (leak and lateral) is plastic by :data:`~bioplausible.rules.adaptation.RECURRENT_WHITENING`."""
+        return [RuleBinding("recurrent", rules.RECURRENT_WHITENING, "principal", "principal", {"y": "principal"},
+                            {"learning_rate": self.params.learning_rate})]
+
     def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
         self.state["recurrent"] = self.state["recurrent"] + rules.recurrent_whitening(
             activities["principal"], self.params.learning_rate
@@ -322,6 +328,13 @@ class InterneuronWhitening(WhiteningCircuit):
             ("principal", "interneuron"): np.swapaxes(synapses, -1, -2),
             ("interneuron", "principal"): -synapses,
         }
+
+    def rule_bindings(self) -> list[RuleBinding]:
+        """W (stored primary × interneuron) is plastic by
+        :data:`~bioplausible.rules.adaptation.INTERNEURON_WHITENING` (declared on Wᵀ)."""
+        return [RuleBinding("synapses", rules.INTERNEURON_WHITENING, "principal", "interneuron",
+                            {"y": "principal", "n": "interneuron"}, {"learning_rate": self.params.learning_rate},
+                            transposed=True)]
 
     def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
         self.state["synapses"] = self.state["synapses"] + rules.interneuron_whitening(
