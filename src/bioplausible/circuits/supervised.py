@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.agreement import AgreementCase
 from ..rules import supervised as rules
-from ..substrates import spiking as _spiking
 from ..validation import check_choice, check_integer, check_real
 from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
 
@@ -150,7 +150,8 @@ class LayeredCircuit(Circuit):
     default_task = "classification"
     Parameters = MLPParameters
     params: MLPParameters
-    spiking_model = "layered-integrate-and-fire"
+    #: The dynamics a substrate builds: feedforward layers with per-unit biases and a linear readout.
+    kind = "layered"
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -422,6 +423,12 @@ class EBD(LayeredCircuit):
     """
 
     name = "ebd"
+    agreement = (AgreementCase(
+        "teacher-student", {"test_mse": (0.05, 0.0)},
+        params={"learning_rate": 0.2, "hidden_sizes": (20,), "output_rate": 0.02, "forgetting": 0.99,
+                "projection_gain": 0.0, "sign": "ascent", "bias": False},
+        steps=250, eval_every=250, substrate_options={"spiking": {"presentation": 0.1, "dt": 1e-3}},
+        note="spiking.md §3.1 check, 250 presentations; was test_ebd_spiking_matches_rate_on_teacher_student_quick"),)
     description = "error broadcast and decorrelation MLP (Erdogan, Pehlevan & Erdogan, NeurIPS 2025)"
     Parameters = EBDParameters
     params: EBDParameters
@@ -548,6 +555,10 @@ class DirectFeedbackAlignment(EBD):
     """
 
     name = "direct-feedback-alignment"
+    agreement = (AgreementCase(
+        "teacher-student", {"test_mse": (0.05, 0.0)}, params={"hidden_sizes": (20,), "bias": False},
+        steps=250, eval_every=250, substrate_options={"spiking": {"presentation": 0.1, "dt": 1e-3}},
+        note="5-20-2 student, 250 presentations"),)
     description = "direct feedback alignment: EBD with the error projection frozen (Nøkland 2016)"
     Parameters = DFAParameters
     params: DFAParameters
@@ -601,6 +612,10 @@ class Backprop(_BackwardPathCircuit):
     """
 
     name = "backprop"
+    agreement = (AgreementCase(
+        "teacher-student", {"test_mse": (0.05, 0.0)}, params={"hidden_sizes": (20,), "bias": False},
+        steps=250, eval_every=250, substrate_options={"spiking": {"presentation": 0.1, "dt": 1e-3}},
+        note="5-20-2 student, 250 presentations"),)
     description = "backpropagation MLP, plain SGD on ½‖ε‖² (reference)"
     Parameters = MLPParameters
     params: MLPParameters
@@ -624,6 +639,10 @@ class FeedbackAlignment(_BackwardPathCircuit):
     State adds ``feedback_k`` (K, n_k, n_{k+1}) for each hidden layer k."""
 
     name = "feedback-alignment"
+    agreement = (AgreementCase(
+        "teacher-student", {"test_mse": (0.05, 0.0)}, params={"hidden_sizes": (20,), "bias": False},
+        steps=250, eval_every=250, substrate_options={"spiking": {"presentation": 0.1, "dt": 1e-3}},
+        note="5-20-2 student, 250 presentations"),)
     description = "feedback alignment MLP, fixed random backward weights (Lillicrap et al. 2016)"
     Parameters = FeedbackAlignmentParameters
     params: FeedbackAlignmentParameters
@@ -679,6 +698,10 @@ class Hebbian(LayeredCircuit):
     that of a readout of Hebbian features."""
 
     name = "hebbian"
+    agreement = (AgreementCase(
+        "teacher-student", {"test_mse": (0.05, 0.0)}, params={"hidden_sizes": (20,), "bias": False},
+        steps=250, eval_every=250, substrate_options={"spiking": {"presentation": 0.1, "dt": 1e-3}},
+        note="5-20-2 student, 250 presentations"),)
     description = "error-modulated Hebbian hidden layers + delta-rule readout (Bordelon & Pehlevan 2023)"
     Parameters = HebbianParameters
     params: HebbianParameters
@@ -723,40 +746,6 @@ class Hebbian(LayeredCircuit):
             )
         return out
 
-
-
-# ============================================================================ spiking realisation
-class _LayeredIFNetwork(_spiking._IFNetwork):
-    """The generic IF network plus each hidden unit's bias as a constant drive."""
-
-    def _write_parameters(self) -> None:
-        super()._write_parameters()
-        for name, bias in self.circuit.biases().items():
-            if name in self.groups:
-                group = self.groups[name]
-                group.bias[:] = np.asarray(group.bias[:]) + bias.reshape(-1)
-
-    def run(self, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
-        activities = super().run(batch, batch_size, first_step)
-        if activities:
-            last = self.circuit._hidden_names()[-1]
-            activities["output"] = self.circuit.readout(activities[last])
-        return activities
-
-
-@_spiking.register_spiking_model("layered-integrate-and-fire")
-def simulate_layered_integrate_and_fire(
-    substrate: _spiking.SpikingSubstrate, circuit: Circuit, batch: Batch, batch_size: int, first_step: int
-) -> dict[str, np.ndarray]:
-    """Spiking model of the layered circuits: the generic integrate-and-fire route
-    (:func:`bioplausible.substrates.spiking.simulate_integrate_and_fire`) with the hidden
-    biases added to each IF unit's constant drive; learning per ``batch_size`` presentations
-    from decoded counts with the circuit's own rule functions."""
-    key = "layered-integrate-and-fire"
-    network = substrate.cache.get(key)
-    if network is None or network.circuit is not circuit or batch.size > network.capacity:
-        network = substrate.cache[key] = _LayeredIFNetwork(substrate, circuit, batch.size)
-    return network.run(batch, batch_size, first_step)
 
 
 # ============================================================================ CorInfoMax-EBD
@@ -843,12 +832,15 @@ class CorInfoMaxEBD(Circuit):
     """
 
     name = "corinfomax-ebd"
+    agreement = (AgreementCase("classification", {}, unsupported=("spiking",),
+                               note="no spiking realisation of its clipped Euler settling"),)
     family = "supervised"
     default_task = "classification"
     description = "CorInfoMax network trained by EBD, single phase (Erdogan, Pehlevan & Erdogan, NeurIPS 2025)"
     Parameters = CorInfoMaxEBDParameters
     params: CorInfoMaxEBDParameters
-    spiking_model = "corinfomax-ebd"
+    #: Clipped units settled by a fixed number of Euler steps with positive lateral feedback.
+    kind = "clipped-settling"
 
     @property
     def n_layers(self) -> int:
@@ -987,14 +979,3 @@ class CorInfoMaxEBD(Circuit):
             (self.state[f"forward_{k + 1}"], np.swapaxes(self.state[f"backward_{k}"], -1, -2))
             for k in range(1, self.n_layers)
         ]
-
-
-@_spiking.register_spiking_model("corinfomax-ebd")
-def _corinfomax_not_spiking(
-    substrate: _spiking.SpikingSubstrate, circuit: Circuit, batch: Batch, batch_size: int, first_step: int
-) -> dict[str, np.ndarray]:
-    raise ValueError(
-        "corinfomax-ebd has no spiking realisation: its clipped [0, 1] units, positive lateral "
-        "feedback and fixed-length Euler settling do not fit the integrate-and-fire counting "
-        "semantics (see the CorInfoMaxEBD docstring); run it on substrate='rate'"
-    )
