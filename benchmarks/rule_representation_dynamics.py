@@ -127,12 +127,12 @@ def claims(results, gammas, rhos) -> None:
     g_lo = min(gammas)
     for rule, gamma in (("direct-feedback-alignment", g_lo), ("hebbian", g_lo), ("hebbian", g_hi),
                         ("direct-feedback-alignment", g_hi), ("backprop", g_hi)):
-        share = results[rule, 0.0, gamma]["entk_layer_share"].isel(kernel_step=-1).mean("seed").values
+        shares = results[rule, 0.0, gamma]["entk_layer_share"].mean("seed").values
         claim = {("direct-feedback-alignment", g_lo): "  (claim, lazy: readout only)",
                  ("hebbian", g_lo): "  (claim, lazy: readout only)",
                  ("hebbian", g_hi): "  (claim: Hebb learns mostly in the last layer)"}.get((rule, gamma), "")
-        print(f"  {SHORT[rule]} eNTK share of (layer 1, layer 2, readout) at gamma0 = {gamma}: "
-              + ", ".join(f"{v:.3f}" for v in share) + claim)
+        print(f"  {SHORT[rule]} eNTK share of (layer 1, layer 2, readout) at gamma0 = {gamma}, init → end: "
+              + ", ".join(f"{v:.3f}" for v in shares[0]) + " → " + ", ".join(f"{v:.3f}" for v in shares[-1]) + claim)
     hebb = final("hebbian", 0.0, g_hi, "entk_alignment") - float(
         results["hebbian", 0.0, g_hi]["entk_alignment"].isel(kernel_step=0).mean("seed"))
     gd = final("backprop", 0.0, g_hi, "entk_alignment") - float(
