@@ -65,9 +65,10 @@ def _replay(out: str) -> None:
 
 
 def _natural_images(out: str) -> None:
-    # SINR of the learned separator, small mode: measured 20.5 dB (20k samples)
+    # SINR of the learned separator, small mode (default seed 2): measured 16.87 -> 20.48 dB
     (sinr,) = _floats(r"SINR of the linear separator ([0-9.-]+) dB", out)
-    assert sinr > 18.0, sinr
+    (initial,) = _floats(r"untrained ([0-9.-]+) dB", out)
+    assert sinr > 18.0 and sinr > initial + 2.0, (initial, sinr)
 
 
 CHECKS = {
