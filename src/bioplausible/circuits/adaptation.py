@@ -410,7 +410,7 @@ class GainWhitening(WhiteningCircuit):
                 f"GainWhitening with K={k} < N(N+1)/2={n_inputs * (n_inputs + 1) // 2} interneurons "
                 "cannot whiten every covariance exactly", stacklevel=3,
             )
-        gains = np.broadcast_to(np.asarray(self.params.initial_gains, dtype=float), (k,)).copy()
+        gains = _initial_gains(self.params.initial_gains, k)
         return {"frame": frame, "gains": gains}
 
     def effective_matrix(self) -> np.ndarray:
@@ -514,7 +514,7 @@ class MultiTimescaleWhitening(WhiteningCircuit):
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
         k = self.params.n_interneurons or n_inputs
         synapses = rules.normalize_columns(rng.standard_normal((n_inputs, k)))
-        gains = np.broadcast_to(np.asarray(self.params.initial_gains, dtype=float), (k,)).copy()
+        gains = _initial_gains(self.params.initial_gains, k)
         return {"synapses": synapses, "gains": gains}
 
     def effective_matrix(self) -> np.ndarray:
@@ -618,3 +618,11 @@ def _identity(ensemble_size: int, n: int) -> np.ndarray:
 
 def _diagonal_matrix(matrices: np.ndarray) -> np.ndarray:
     return np.eye(matrices.shape[-1]) * np.diagonal(matrices, axis1=-2, axis2=-1)[..., None, :]
+
+
+def _initial_gains(value: Any, k: int) -> np.ndarray:
+    """``initial_gains`` as K values: a scalar is repeated; otherwise exactly K values."""
+    gains = np.asarray(value, dtype=float)
+    if gains.ndim == 1 and gains.size not in (1, k):
+        raise ValueError(f"initial_gains must be a scalar or {k} values (one per interneuron), got {gains.size}")
+    return np.broadcast_to(gains, (k,)).copy()
