@@ -180,7 +180,7 @@ def _compare(args: argparse.Namespace) -> int:
             agreement.to_csv(staging / "agreement.csv", index=False)
         figures = save_comparison_figures(frame, staging)
     with pd.option_context("display.width", 160, "display.max_rows", 200):
-        print(format_headline(headline))
+        print(format_headline(headline, frame=frame))
         if not agreement.empty:
             summary = agreement.groupby(["circuit", "metric"])[["rate", "spiking", "relative"]].mean()
             print("\nrate vs spiking (mean over seeds):")

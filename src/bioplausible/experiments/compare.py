@@ -11,12 +11,15 @@ import numpy as np
 import pandas as pd
 
 from ..circuits.base import CIRCUITS, Circuit, make_circuit
-from ..substrates.base import SUBSTRATES
+from ..substrates.base import SUBSTRATES, make_substrate
 from ..tasks.base import TASKS, Task, make_task
 from .run import run
 
 __all__ = ["compare", "default_comparison", "summary_table", "headline_table", "format_headline", "family_tasks",
-           "substrate_agreement"]
+           "substrate_agreement", "not_run", "NOT_RUN"]
+
+#: The ``metric`` of a row that records a circuit × substrate pair that did not run (its ``reason``).
+NOT_RUN = "not_run"
 
 
 def compare(
@@ -32,9 +35,12 @@ def compare(
 ) -> pd.DataFrame:
     """Run every circuit on ``task`` for every seed and substrate; return a tidy DataFrame.
 
-    Columns: ``circuit, family, task, substrate, seed, step, metric, value, wall_time_s``
-    (one row per circuit × substrate × seed × metric × recorded step; whole-run summaries
-    have step NaN). ``circuits`` holds Circuit instances or registered names (default
+    Columns: ``circuit, family, task, substrate, seed, step, metric, value, wall_time_s,
+    reason`` (one row per circuit × substrate × seed × metric × recorded step; whole-run
+    summaries have step NaN). A pair the substrate does not support
+    (``substrate.supports(circuit)``) is not run but appears, one row per seed, with metric
+    :data:`NOT_RUN`, value NaN and the substrate's ``reason`` (:func:`not_run` lists them);
+    ``reason`` is empty on the rows of runs. ``circuits`` holds Circuit instances or registered names (default
     parameters), ``task`` a Task or a registered name. The seeds of one circuit run as one
     ensemble; every circuit sees the same task data for the same seed (the task's data seed
     is spawned from the run seed alone). ``substrate_options`` maps a substrate name to its
@@ -65,9 +71,13 @@ def compare(
     frames = []
     for circuit in circuits:
         for substrate in substrates:
+            options = (substrate_options or {}).get(substrate)
+            reason = make_substrate(substrate, **(options or {})).supports(circuit)
+            if reason:
+                frames.append(_not_run_rows(circuit, task, substrate, seeds, reason))
+                continue
             fresh = copy.deepcopy(circuit)
             fresh.state, fresh.steps = {}, 0
-            options = (substrate_options or {}).get(substrate)
             result = run(fresh, task, substrate, seeds=seeds, steps=steps, progress=progress,
                          substrate_options=options, **run_options)
             frame = result.to_dataframe()
@@ -76,8 +86,25 @@ def compare(
             frame.insert(0, "family", circuit.family)
             frame.insert(0, "circuit", circuit.name)
             frame["wall_time_s"] = result.dataset.attrs["wall_time_s"]
+            frame["reason"] = ""
             frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def _not_run_rows(circuit: Circuit, task: Task, substrate: str, seeds: Sequence[int], reason: str) -> pd.DataFrame:
+    return pd.DataFrame({
+        "circuit": circuit.name, "family": circuit.family, "task": task.name, "substrate": substrate,
+        "seed": list(seeds), "step": float("nan"), "metric": NOT_RUN, "value": float("nan"),
+        "wall_time_s": 0.0, "reason": reason,
+    })
+
+
+def not_run(frame: pd.DataFrame) -> pd.DataFrame:
+    """The circuit × substrate pairs of a comparison that did not run, with the reason."""
+    if "reason" not in frame:
+        return pd.DataFrame(columns=["family", "circuit", "substrate", "reason"])
+    rows = frame[frame["metric"] == NOT_RUN]
+    return rows[["family", "circuit", "substrate", "reason"]].drop_duplicates().reset_index(drop=True)
 
 
 def family_tasks() -> dict[str, type[Task]]:
@@ -95,12 +122,15 @@ def default_comparison(
     """Every family (or ``families``) on its default task with every circuit registered for it.
 
     Quick mode uses each task's ``quick_options``/``quick_steps`` and each circuit's
-    ``quick_params``; spiking runs only for circuits with ``quick_spiking``. Full mode uses
-    the tasks' and circuits' defaults and runs spiking for every circuit when asked.
+    ``quick_params``; spiking runs only for circuits with ``quick_spiking`` (the others
+    appear as :data:`NOT_RUN` rows saying so). Full mode uses the tasks' and circuits'
+    defaults and runs spiking for every circuit the substrate supports; every pair that does
+    not run appears with its reason (:func:`not_run`).
     A family added later appears here without changes: it registers a task with ``family``
     and circuits whose ``default_task`` is that task.
     """
     tasks = family_tasks()
+    seeds = list(seeds)
     families = list(tasks) if families is None else list(families)
     unknown = [f for f in families if f not in tasks]
     if unknown:
@@ -115,7 +145,12 @@ def default_comparison(
                 continue
             circuit = cls(**(cls.quick_params if quick else {}))
             wanted = [s for s in substrates if s == "rate" or not quick or cls.quick_spiking]
+            frames += [_not_run_rows(circuit, task, s, seeds, "not run in the quick comparison (its quick_spiking "
+                                     "is False: too slow for quick mode); run with quick=False")
+                       for s in substrates if s not in wanted]
             circuit_steps = (cls.quick_steps or steps) if quick else steps
+            if not wanted:
+                continue
             frames.append(compare(
                 [circuit], task, seeds, wanted, circuit_steps, progress=progress,
                 substrate_options={"spiking": task_cls.quick_spiking_options},
@@ -153,16 +188,17 @@ def headline_table(frame: pd.DataFrame, substrates: Sequence[str] | None = None)
 
     substrates = list(dict.fromkeys(frame["substrate"])) if substrates is None else list(substrates)
     tasks = {cls.name: cls for cls in TASKS.values()}
+    reasons = {(r.circuit, r.substrate): r.reason for r in not_run(frame).itertuples()}
     rows = []
     for (family, circuit), part in frame.groupby(["family", "circuit"], sort=False):
         task_cls = tasks.get(part["task"].iloc[0])
         metric = (task_cls.headline_metrics[0] if task_cls is not None and task_cls.headline_metrics
-                  else str(part["metric"].iloc[0]))
+                  else str(part.loc[part["metric"] != NOT_RUN, "metric"].iloc[0]))
         final = _final_values(part, [metric])
         row: dict[str, Any] = {"family": family, "circuit": circuit, "metric": metric}
         for substrate in substrates:
             values = final.loc[final["substrate"] == substrate, "value"].to_numpy(dtype=float)
-            row[substrate] = _cell(metric, values, substrate)
+            row[substrate] = _cell(metric, values, substrate, reasons.get((circuit, substrate)))
         reference = REFERENCES.get(circuit)
         row["published"] = "—" if reference is None or reference.published is None else reference.published
         row["ours (full)"] = "—" if reference is None or reference.ours_full is None else reference.ours_full
@@ -172,9 +208,9 @@ def headline_table(frame: pd.DataFrame, substrates: Sequence[str] | None = None)
     return pd.DataFrame(rows)
 
 
-def _cell(metric: str, values: np.ndarray, substrate: str) -> str:
+def _cell(metric: str, values: np.ndarray, substrate: str, reason: str | None = None) -> str:
     if values.size == 0:
-        return f"— (not run on {substrate})"
+        return f"— (not run on {substrate}{': see below' if reason else ''})"
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return f"— ({_MISSING.get(metric, 'undefined')} in every seed)"
@@ -185,8 +221,10 @@ def _cell(metric: str, values: np.ndarray, substrate: str) -> str:
     return text
 
 
-def format_headline(table: pd.DataFrame, references: bool = True) -> str:
-    """The headline table as aligned text (the reference setting and source as footnotes)."""
+def format_headline(table: pd.DataFrame, references: bool = True, frame: pd.DataFrame | None = None) -> str:
+    """The headline table as aligned text: the reference settings and sources, and (given the
+    comparison's ``frame``) why each circuit × substrate pair that did not run did not, below."""
+    reasons = {} if frame is None else {(r.circuit, r.substrate): r.reason for r in not_run(frame).itertuples()}
     columns = [c for c in table.columns if c not in ("reference setting", "source")]
     if not references:
         columns = [c for c in columns if c not in ("published", "ours (full)")]
@@ -199,6 +237,9 @@ def format_headline(table: pd.DataFrame, references: bool = True) -> str:
         if not notes.empty:
             lines.append("published / ours (full) are for another setting than the quick one:")
             lines += [f"  {r.circuit}: {r['reference setting']} — {r.source}" for _, r in notes.iterrows()]
+    if reasons:
+        lines.append("not run:")
+        lines += [f"  {circuit} on {substrate}: {reason}" for (circuit, substrate), reason in reasons.items()]
     return "\n".join(lines)
 
 
@@ -233,6 +274,7 @@ def substrate_agreement(frame: pd.DataFrame, metrics: Sequence[str] | None = Non
 
 def _final_values(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per circuit × substrate × seed × metric: the value at the last step (or the summary)."""
+    frame = frame[frame["metric"] != NOT_RUN]
     last_step = frame.groupby(["circuit", "substrate", "metric"])["step"].transform("max")
     final = frame[frame["step"].isna() | (frame["step"] == last_step)]
     return final[final["metric"].isin(_headline_metrics(frame) if metrics is None else metrics)]
