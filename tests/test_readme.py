@@ -9,7 +9,9 @@
 * ```toml blocks whose first line is ``# NAME`` are written to NAME before the bash lines run.
 
 Sizes: ``BIOPLAUSIBLE_QUICK`` caps every run at a few updates (see
-``bioplausible.experiments.run.quick_step_cap``); nothing else is changed.
+``bioplausible.experiments.run.quick_step_cap``); nothing else is changed. The Quickstart's
+``bioplausible compare`` (every family, both substrates: ≈ 40 s even capped, mostly Brian2 and
+numba start-up) runs in the slow tier; every other line runs in the default tier.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+SLOW_COMMANDS = {"bioplausible compare"}
 CAP = {"python": "60", "bash": "12"}  # updates per run; python: ≥ the README's 50-sample analysis window
 
 
@@ -79,13 +82,14 @@ def test_readme_python_blocks_run_in_sequence(quick):
     assert (quick / "run.nc").exists() and (quick / "prediction.nwb").exists()
 
 
-def test_readme_command_lines_run(quick, capsys):
-    quick = quick("bash")
+def _run_commands(folder: Path, capsys: pytest.CaptureFixture[str], slow: bool) -> None:
     for block in blocks("toml"):
         first = block.splitlines()[0]
         if first.startswith("# "):
-            (quick / first[2:].strip()).write_text(block)
+            (folder / first[2:].strip()).write_text(block)
     for command in commands():
+        if (command in SLOW_COMMANDS) != slow:
+            continue
         argv = shlex.split(command)
         if argv[0] == "pip":
             _check_install(command)
@@ -95,5 +99,17 @@ def test_readme_command_lines_run(quick, capsys):
             assert argv[0] == "bioplausible"
             status = main(argv[1:])
             assert status in (0, None), (command, capsys.readouterr())
-    assert (quick / "run.nwb").exists() and (quick / "comparison" / "results.csv").exists()
-    assert (quick / "bioplausible-results" / "headline.csv").exists()
+
+
+def test_readme_command_lines_run(quick, capsys):
+    folder = quick("bash")
+    _run_commands(folder, capsys, slow=False)
+    assert (folder / "run.nwb").exists() and (folder / "comparison" / "results.csv").exists()
+    assert "published" in capsys.readouterr().out  # compare's headline table
+
+
+@pytest.mark.slow
+def test_readme_quickstart_compare_runs(quick, capsys):
+    folder = quick("bash")
+    _run_commands(folder, capsys, slow=True)
+    assert (folder / "bioplausible-results" / "headline.csv").exists()
