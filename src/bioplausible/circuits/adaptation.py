@@ -225,13 +225,15 @@ class DirectWhitening(WhiteningCircuit):
 @dataclass(frozen=True)
 class InterneuronWhiteningParameters(Parameters):
     """``n_interneurons`` k ≥ n (default n); ``initial_scale`` c with ``W₀W₀ᵀ = cI``;
-    ``leak`` α of the primary neurons (``M = αI + WWᵀ``; the paper's circuit has α = 0)."""
+    ``leak`` α of the primary neurons (``M = αI + WWᵀ``). The default α = 0.1 runs on both
+    substrates; the paper's circuit has α = 0 (perfect integrators, rate substrate only), which
+    reproductions pass explicitly (``leak=0.0``)."""
 
     n_inputs: int | None = None
     n_interneurons: int | None = None
     learning_rate: float = 0.01
     initial_scale: float = 1.0
-    leak: float = 0.0
+    leak: float = 0.1
     spike_offset: float = 4.0
 
     def validate(self) -> None:
@@ -264,6 +266,8 @@ class InterneuronWhitening(WhiteningCircuit):
     The paper's primary neurons are perfect integrators (``leak = 0``): their steady state
     is not the rate of an integrate-and-fire unit, so the spiking substrate needs a leak
     α > 0 (``M = αI + WWᵀ``, threshold α), which whitens inputs with ``C^{1/2} ⪰ αI``.
+    The default is α = 0.1, so the default circuit runs on both substrates; pass
+    ``leak=0.0`` for the paper's circuit (rate only).
     """
 
     name = "interneuron-whitening"
