@@ -306,3 +306,19 @@ def test_detmax_separates_its_headline_setup():
                  progress=False)
     sinr = result.dataset["metric_sinr_db"].values[0]
     assert sinr[-1] > 9.0 and sinr[-1] > sinr[0] + 7, sinr
+
+
+@needs_numba
+@pytest.mark.parametrize("domain,median_db,gain_db", [("sparse", 20.0, 12.0), ("simplex", 18.0, 8.0)])
+def test_corinfomax_default_sparse_and_simplex_presets_learn(domain, median_db, gain_db):
+    """The default presets of the signed sparse (ℓ1 ball) and simplex domains, n = 3, m = 6,
+    20k samples, one 4-seed ensemble. Measured start → end (seeds 0-3): sparse 5.2→27.8,
+    2.2→24.1, 2.6→27.4, 1.8→5.1 dB; simplex 8.7→23.9, 9.4→21.8, 9.5→24.7, 10.5→15.9 dB.
+    Asserted: median end ≥ 20 (sparse) / 18 (simplex) dB and ≥ 3 of 4 seeds gain ≥ 12 / 8 dB
+    over their untrained start."""
+    task = SourceSeparation(domain=domain, n_sources=3, n_mixtures=6, evaluation_samples=1000)
+    result = run(CorInfoMax(domain=domain, n_sources=3), task, seeds=[0, 1, 2, 3], steps=20_000,
+                 eval_every=20_000, progress=False)
+    sinr = result.dataset["metric_sinr_db"].values
+    assert np.median(sinr[:, -1]) >= median_db, sinr
+    assert np.sum(sinr[:, -1] - sinr[:, 0] >= gain_db) >= 3, sinr
