@@ -298,14 +298,16 @@ def test_nsm_collapses_on_correlated_sources_where_corinfomax_does_not():
 @needs_numba
 def test_detmax_separates_its_headline_setup():
     """Det-Max on its own setup (antisparse, Toeplitz t-copula, n = 4, m = 8, mixing rows at
-    std 0.5, 30 dB; the antisparse preset, fused kernel): measured 0.5 → 13.4 dB after 20k
-    samples on seed 0 (seeds 0–3: 10.6–13.4 dB; 28.6 dB at 200k on seed 1)."""
+    std 0.5, 30 dB; the antisparse preset, fused kernel), 20k samples, one 4-seed ensemble:
+    measured start → end 0.7→10.7, 1.0→12.6, 3.1→14.5, 4.1→14.8 dB (gains 10.0-11.6 dB; 28.6 dB
+    at 200k on seed 1). Asserted: median end > 11 dB, every seed > 9 dB and ≥ 8 dB above its start."""
     task = SourceSeparation(domain="antisparse", n_sources=4, n_mixtures=8, correlation_structure="toeplitz",
-                            mixture_scaling="row-std", evaluation_samples=2000)
-    result = run(DetMaxWSM(n_sources=4, domain="antisparse"), task, seed=0, steps=20_000, eval_every=20_000,
-                 progress=False)
-    sinr = result.dataset["metric_sinr_db"].values[0]
-    assert sinr[-1] > 9.0 and sinr[-1] > sinr[0] + 7, sinr
+                            mixture_scaling="row-std", evaluation_samples=1000)
+    result = run(DetMaxWSM(n_sources=4, domain="antisparse"), task, seeds=[0, 1, 2, 3], steps=20_000,
+                 eval_every=20_000, progress=False)
+    sinr = result.dataset["metric_sinr_db"].values
+    assert np.median(sinr[:, -1]) > 11.0, sinr
+    assert np.all(sinr[:, -1] > 9.0) and np.all(sinr[:, -1] - sinr[:, 0] >= 8.0), sinr
 
 
 @needs_numba
