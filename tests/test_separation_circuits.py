@@ -324,3 +324,20 @@ def test_corinfomax_default_sparse_and_simplex_presets_learn(domain, median_db, 
     sinr = result.dataset["metric_sinr_db"].values
     assert np.median(sinr[:, -1]) >= median_db, sinr
     assert np.sum(sinr[:, -1] - sinr[:, 0] >= gain_db) >= 3, sinr
+
+
+@needs_numba
+@pytest.mark.parametrize("domain", ["nonnegative-antisparse", "sparse", "nonnegative-sparse"])
+def test_detmax_presets_learn_on_their_protocols(domain):
+    """Det-Max's domain presets on the data each was tuned on (DETMAX_PROTOCOLS), 20k samples,
+    one 4-seed ensemble. Measured gain over the untrained start (seeds 0-3): nonnegative-
+    antisparse 3.2 / 17.2 / 13.9 / 9.7 dB, sparse 7.3 / 7.4 / 4.6 / 7.8, nonnegative-sparse
+    7.4 / 12.3 / 3.3 / 5.0. Asserted: median gain ≥ 4 dB and ≥ 3 of 4 seeds gain ≥ 3 dB.
+    (The simplex preset is not asserted: at 20k samples it measured −4.4 / +8.4 / +1.6 / −2.0 dB.)"""
+    options, n, m = DETMAX_PROTOCOLS[domain]
+    task = SourceSeparation(domain=domain, n_sources=n, n_mixtures=m, evaluation_samples=1000, **options)
+    result = run(DetMaxWSM(n_sources=n, domain=domain), task, seeds=[0, 1, 2, 3], steps=20_000,
+                 eval_every=20_000, progress=False)
+    sinr = result.dataset["metric_sinr_db"].values
+    gain = sinr[:, -1] - sinr[:, 0]
+    assert np.median(gain) >= 4.0 and np.sum(gain >= 3.0) >= 3, sinr
