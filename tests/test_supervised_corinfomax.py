@@ -40,12 +40,37 @@ def test_lateral_update_tracks_inverse_correlation():
     assert error <= bound
 
 
-def test_corinfomax_ebd_learns_digits():
-    """One epoch of digits (64-100-10, B = 20): from chance to ≥ 50 % (0.60 measured, seed 0)."""
-    task = Classification(predictions=False, epochs=1)
-    result = bpl.run(S.CorInfoMaxEBD(), task, seed=0, eval_every=task.default_steps, progress=False)
-    accuracy = result.dataset["metric_test_accuracy"].values[0]
-    assert accuracy[0] < 0.3 and accuracy[-1] >= 0.5
+def _final_accuracy(circuit, epochs: int, seeds: list[int]) -> tuple[np.ndarray, object]:
+    task = Classification(predictions=False, epochs=epochs)
+    result = bpl.run(circuit, task, seeds=seeds, eval_every=task.default_steps, progress=False)
+    return result.dataset["metric_test_accuracy"].values, result
+
+
+def test_corinfomax_ebd_learns_digits_every_seed():
+    """3 epochs of digits (64-100-10, B = 20), 4 seeds: every seed ≥ 92 % (measured 94.5–96.0)
+    and no output unit is silent on every test input. With the clip-gated output rule
+    (``output_rule="delta"``, the cause of the dead units) the same runs reach 27–79 %."""
+    accuracy, result = _final_accuracy(S.CorInfoMaxEBD(), 3, [0, 1, 2, 3])
+    assert np.all(accuracy[:, 0] < 0.3)
+    assert np.all(accuracy[:, -1] >= 0.92), accuracy
+    test = Classification(predictions=False).evaluation_set()
+    for index in range(4):
+        output = result.circuit(index).respond(test.inputs)["output"]
+        assert np.all(output.max(axis=-2) > 0), f"seed {index}: an output unit is silent on every test input"
+
+
+def test_corinfomax_ebd_clip_gated_output_loses_classes():
+    """The diagnosis: gating the output delta rule by 1[0 < u < 1] (the gradient of ½‖clip(u) − y‖²)
+    leaves output units silent on every input (classes never predicted); measured 27–79 %."""
+    accuracy, _ = _final_accuracy(S.CorInfoMaxEBD(output_rule="delta"), 3, [0, 1, 2, 3])
+    assert np.mean(accuracy[:, -1]) < 0.85, accuracy
+
+
+@pytest.mark.slow
+def test_corinfomax_ebd_reaches_95_percent_every_seed():
+    """Issue 13 target: 60 epochs of digits, 5 seeds, each ≥ 95 % (published MNIST 3-layer: 97.5)."""
+    accuracy, _ = _final_accuracy(S.CorInfoMaxEBD(), 60, [0, 1, 2, 3, 4])
+    assert np.all(accuracy[:, -1] >= 0.95), accuracy
 
 
 def test_corinfomax_ebd_refuses_spiking_substrate():

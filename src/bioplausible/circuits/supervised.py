@@ -693,9 +693,12 @@ class CorInfoMaxEBDParameters(Parameters):
     μ_db (backward weights, per hidden layer), ``lateral_decorrelation_rate`` μ_dl (all layers),
     ``prediction_rate`` μ_f = μ_b of the dendritic prediction-error terms (≈0 in the paper),
     ``error_forgetting`` λ_d of R, ``lateral_forgetting`` λ_E of the anti-Hebbian B update,
-    ``projection_gain`` Xavier gain of R₀; ``output_rule`` "delta" (Φ_L = f'(u_L) ⊙ ε: the
-    output layer's own error, our default) or "ebd" (Φ_L = f'(u_L) ⊙ R_L ε as for hidden
-    layers; with λ_d ≈ 1, R_L stays a random matrix and on digits the output does not learn)."""
+    ``projection_gain`` Xavier gain of R₀; ``output_rule`` "matching" (Φ_L = ε, our default:
+    the gradient of the matching loss ``Σ_c ∫^{u_c} (clip(z, 0, 1) − y_c) dz`` of the clipped
+    output, convex in u), "delta" (Φ_L = 1[0 < u_L < 1] ⊙ ε, the gradient of ½‖clip(u) − y‖²,
+    whose flat parts let an output unit that is silent on every input never learn again) or
+    "ebd" (Φ_L = 1[0 < u_L < 1] ⊙ R_L ε as for hidden layers; with λ_d ≈ 1, R_L stays a random
+    matrix and on digits the output does not learn)."""
 
     hidden_sizes: tuple[int, ...] = (100,)
     leak: float = 0.5
@@ -711,7 +714,7 @@ class CorInfoMaxEBDParameters(Parameters):
     error_forgetting: float = 0.99999
     lateral_forgetting: float = 0.999999
     projection_gain: float = 1.0
-    output_rule: str = "delta"
+    output_rule: str = "matching"
 
     def validate(self) -> None:
         if not isinstance(self.hidden_sizes, (list, tuple)) or len(self.hidden_sizes) < 1:
@@ -733,7 +736,7 @@ class CorInfoMaxEBDParameters(Parameters):
         check_real("error_forgetting", self.error_forgetting, 0.0, 1.0)
         check_real("lateral_forgetting", self.lateral_forgetting, 0.0, 1.0, inclusive=False)
         check_real("projection_gain", self.projection_gain, 0.0)
-        check_choice("output_rule", self.output_rule, ["delta", "ebd"])
+        check_choice("output_rule", self.output_rule, ["matching", "delta", "ebd"])
 
 
 @register_circuit
@@ -882,7 +885,9 @@ class CorInfoMaxEBD(Circuit):
             projection = projection + rules.decorrelation_correlation(h[k], error, projection, p.error_forgetting)
             new[f"projection_{k}"] = projection
             gate = ((h[k] > 0) & (h[k] < 1)).astype(float)
-            if k == L and p.output_rule == "delta":
+            if k == L and p.output_rule == "matching":
+                phi = error
+            elif k == L and p.output_rule == "delta":
                 phi = gate * error
             else:
                 phi = gate * rules.broadcast_error(projection, error)
