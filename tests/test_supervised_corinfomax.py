@@ -76,7 +76,7 @@ def test_corinfomax_ebd_reaches_95_percent_every_seed():
 
 def test_corinfomax_ebd_refuses_spiking_substrate_with_reason():
     task = Classification(predictions=False, n_train=40, n_test=20)
-    with pytest.raises(ValueError, match="no spiking realisation: its units are clipped"):
+    with pytest.raises(ValueError, match="no spiking realisation of its dynamics: its units are clipped"):
         bpl.run(S.CorInfoMaxEBD(), task, substrate="spiking", steps=1, progress=False)
 
 

@@ -20,7 +20,12 @@ only through the nudge β. Two ways to train the network:
                        NeurIPS 2025, Algorithm 3)
 =====================  ====================================================================
 
-**Spiking.** Neither circuit has a spiking realisation; see :data:`SPIKING_REFUSAL`.
+**Spiking.** Both declare ``kind = "clipped-settling"``, which the spiking substrate refuses
+(``substrate.supports(circuit)`` gives the reason): the units are clipped to [0, 1]
+(integrate-and-fire units have no upper clip, only a refractory rate cap that bends the rate
+curve well before the ceiling), the lateral weights enter with a positive sign (+2γ B h: no
+inhibitory partner in the counting semantics ``θ a = [Σ W a]_+``), and the phases are fixed
+numbers of Euler steps from ``u = 0`` (or ``u = h⁰``), not fixed points a spike count estimates.
 """
 
 from __future__ import annotations
@@ -31,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.agreement import AgreementCase
 from ..rules import supervised as rules
-from ..substrates import spiking as _spiking
 from ..validation import check_choice, check_integer, check_real
 from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
 
@@ -43,19 +48,7 @@ __all__ = [
     "CorInfoMaxEPParameters",
     "CorInfoMaxEBD",
     "CorInfoMaxEP",
-    "SPIKING_REFUSAL",
 ]
-
-#: Why the spiking substrate refuses both circuits.
-SPIKING_REFUSAL = (
-    "has no spiking realisation: its units are clipped to [0, 1] (integrate-and-fire units have "
-    "no upper clip, only a refractory rate cap that bends the rate curve well before the ceiling), "
-    "the lateral weights B enter the dynamics with a positive sign (+2γ B h: excitatory, with "
-    "no inhibitory partner population in the counting semantics θ a = [Σ W a]_+), and the phases "
-    "are a fixed number of Euler steps from u = 0, not fixed points a spike count could estimate; "
-    "run it on substrate='rate'"
-)
-
 
 def _per_layer(name: str, value: Any, n: int) -> tuple[float, ...]:
     """A nonnegative rate given once or once per layer -> ``n`` values."""
@@ -153,7 +146,8 @@ class _CorInfoMaxNetwork(Circuit):
     family = "supervised"
     default_task = "classification"
     params: CorInfoMaxParameters
-    spiking_model = "corinfomax"
+    #: Clipped units settled by a fixed number of Euler steps with positive lateral feedback.
+    kind = "clipped-settling"
 
     @property
     def n_layers(self) -> int:
@@ -319,10 +313,12 @@ class CorInfoMaxEBD(_CorInfoMaxNetwork):
     of the clip, whose gradient in u is ``clip(u) − y`` everywhere (for targets in [0, 1] this
     is also the one-sided gate that blocks only updates pushing a unit further out of range).
 
-    Spiking: refused (:data:`SPIKING_REFUSAL`). State adds ``projection_k`` R_k (K, n_k, n_L).
+    Spiking: refused (module docstring). State adds ``projection_k`` R_k (K, n_k, n_L).
     """
 
     name = "corinfomax-ebd"
+    agreement = (AgreementCase("classification", {}, unsupported=("spiking",),
+                               note="no spiking realisation of its clipped Euler settling"),)
     description = "CorInfoMax network trained by EBD, single phase (Erdogan, Pehlevan & Erdogan, NeurIPS 2025)"
     Parameters = CorInfoMaxEBDParameters
     params: CorInfoMaxEBDParameters
@@ -416,10 +412,12 @@ class CorInfoMaxEP(_CorInfoMaxNetwork):
 
     rates ``μ₀ · rate_decay^⌊steps / decay_every⌋``. Prediction: ``argmax h_L`` of the free
     phase. State adds ``sign_seed`` (one integer per member: the β signs are a function of it
-    and the step count, so a saved state resumes exactly). Spiking: refused (:data:`SPIKING_REFUSAL`).
+    and the step count, so a saved state resumes exactly). Spiking: refused (module docstring).
     """
 
     name = "corinfomax-ep"
+    agreement = (AgreementCase("classification", {}, unsupported=("spiking",),
+                               note="no spiking realisation of its clipped two-phase Euler settling"),)
     description = "CorInfoMax network, two-phase contrastive (EP) learning (Bozkurt, Pehlevan & Erdogan, NeurIPS 2023)"
     Parameters = CorInfoMaxEPParameters
     params: CorInfoMaxEPParameters
@@ -476,10 +474,3 @@ class CorInfoMaxEP(_CorInfoMaxNetwork):
             new[f"lateral_{k}"] = lateral + rules.lateral_inverse_correlation(hb[k], lateral, p.forgetting)
         self.state.update(new)
         self.steps += 1
-
-
-@_spiking.register_spiking_model("corinfomax")
-def _corinfomax_not_spiking(
-    substrate: _spiking.SpikingSubstrate, circuit: Circuit, batch: Batch, batch_size: int, first_step: int
-) -> dict[str, np.ndarray]:
-    raise ValueError(f"{circuit.name} {SPIKING_REFUSAL}")

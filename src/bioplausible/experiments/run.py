@@ -74,6 +74,9 @@ def run(
     batch_size = check_integer("batch_size", task.default_batch_size if batch_size is None else batch_size, 1)
     eval_every = check_integer("eval_every", task.default_eval_every if eval_every is None else eval_every, 1)
     engine = make_substrate(substrate, **(substrate_options or {}))
+    reason = engine.supports(circuit)
+    if reason:
+        raise ValueError(f"{circuit.name} cannot run on the {engine.name} substrate: {reason}")
 
     sequences = [np.random.SeedSequence(s).spawn(3) for s in seed_list]
     tasks = [copy.deepcopy(task).reset(seed=seq[0]) for seq in sequences]
@@ -103,7 +106,7 @@ def run(
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     done = 0
     try:
-        with tracer.attached(), tqdm(total=steps, disable=not progress, desc=f"{circuit.name} [{engine.name}]",
+        with tracer.attached(engine), tqdm(total=steps, disable=not progress, desc=f"{circuit.name} [{engine.name}]",
                                      unit="step") as bar:
             while done < steps:
                 updates = min(eval_every, steps - done)
