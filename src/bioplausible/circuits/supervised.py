@@ -360,7 +360,9 @@ class EBDParameters(MLPParameters):
     "ascent" (+μ_d, an ablation of the descent sign); ``freeze_projection`` keeps R = R₀ (DFA).
     Regularisers (all off by default, each per layer or one value): ``power_rate`` μ_p with
     target ``power_target`` P; ``entropy_rate`` μ_E with ``entropy_forgetting`` λ_E,
-    ``entropy_epsilon`` ε_E and ``entropy_init`` (R_h₀ = c I); ``l1_rate`` μ_1;
+    ``entropy_epsilon`` ε_E and ``entropy_init`` (R_h₀ = c I), ``entropy_solver`` "cholesky"
+    (exact solve per batch, O(N³)) or "woodbury" (rank-B update of the inverse, O(N²B); its
+    ridge fades as λ_E^t, see :func:`~bioplausible.rules.supervised.inverse_correlation_woodbury`); ``l1_rate`` μ_1;
     ``forward_broadcast_rate`` μ_df (output layer). ``momentum`` m_d: heavy-ball on the
     hidden-layer steps (*unverified* form); ``sparsity``: fraction of each hidden weight
     matrix held at zero by a fixed random mask.
@@ -377,6 +379,7 @@ class EBDParameters(MLPParameters):
     entropy_forgetting: float = 0.999
     entropy_epsilon: float = 1e-2
     entropy_init: float = 1.0
+    entropy_solver: str = "cholesky"
     l1_rate: Any = 0.0
     forward_broadcast_rate: float = 0.0
     momentum: float = 0.0
@@ -394,6 +397,7 @@ class EBDParameters(MLPParameters):
         check_real("entropy_forgetting", self.entropy_forgetting, 0.0, 1.0)
         check_real("entropy_epsilon", self.entropy_epsilon, 0.0, inclusive=False)
         check_real("entropy_init", self.entropy_init, 0.0)
+        check_choice("entropy_solver", self.entropy_solver, ["cholesky", "woodbury"])
         check_real("forward_broadcast_rate", self.forward_broadcast_rate, 0.0)
         check_real("momentum", self.momentum, 0.0, 1.0, inclusive=True)
         if self.momentum >= 1.0:
@@ -446,8 +450,10 @@ class EBD(LayeredCircuit):
             else:  # Gaussian at the scale of the readout path it replaces: std g/(γ √n_k), times the gain
                 std = p.projection_gain * p.init_gain / np.sqrt(sizes[k]) / self.richness(sizes)
                 extra[f"projection_{k}"] = std * rng.standard_normal((sizes[k], n_out))
-            if any(r > 0 for r in p.per_layer("entropy_rate")):
+            if any(r > 0 for r in p.per_layer("entropy_rate")) and p.entropy_solver == "cholesky":
                 extra[f"autocorrelation_{k}"] = p.entropy_init * np.eye(sizes[k])
+            elif any(r > 0 for r in p.per_layer("entropy_rate")):
+                extra[f"inverse_autocorrelation_{k}"] = np.eye(sizes[k]) / (p.entropy_init + p.entropy_epsilon)
             if p.sparsity > 0:
                 mask = (rng.random((sizes[k], sizes[k - 1])) >= p.sparsity).astype(float)
                 extra[f"mask_{k}"] = mask
@@ -494,7 +500,13 @@ class EBD(LayeredCircuit):
             if power_rates[k - 1] > 0:
                 pw, pb = rules.power_normalization(pre, post, targets[k - 1], power_rates[k - 1])
                 dw, db = dw + pw, db + pb
-            if entropy_rates[k - 1] > 0:
+            if entropy_rates[k - 1] > 0 and p.entropy_solver == "woodbury":
+                key = f"inverse_autocorrelation_{k}"
+                delta_p = rules.inverse_correlation_woodbury(self.state[key], post, p.entropy_forgetting)
+                out[key] = delta_p
+                ew, eb = rules.entropy_ascent_woodbury(pre, post, self.state[key] + delta_p, entropy_rates[k - 1])
+                dw, db = dw + ew, db + eb
+            elif entropy_rates[k - 1] > 0:
                 key = f"autocorrelation_{k}"
                 rh = self.state[key]
                 delta_rh = (1.0 - p.entropy_forgetting) * (rules.batch_outer(post, post) - rh)
