@@ -64,7 +64,10 @@ from ..base import Substrate, register_substrate
 __all__ = ["SpikingSubstrate", "Builder", "BUILDERS", "REFUSALS", "register_builder", "register_refusal",
            "CODEGEN_TARGETS"]
 
-CODEGEN_TARGETS = ("numpy", "cython")
+CODEGEN_TARGETS = ("auto", "numpy", "cython", "cpp_standalone")
+#: Below this many numpy time steps (≈ 30 µs each) a standalone build (≈ 6 s idle, cached on
+#: disk after) is not worth it for ``codegen="auto"``, unless the build is already cached.
+STANDALONE_WORTH_STEPS = 300_000
 
 Learn = Callable[["SpikingSubstrate", Circuit, Batch, int, int], dict[str, np.ndarray]]
 Replay = Callable[["SpikingSubstrate", Circuit, np.ndarray, int], np.ndarray]
@@ -122,8 +125,13 @@ class SpikingSubstrate(Substrate):
     dither:
         Reset each unit's voltage uniformly in ``[0, θ)`` at every presentation.
     codegen:
-        Brian2 code-generation target, ``"numpy"`` (default: no compiler, fast start) or
-        ``"cython"`` (compiled; cold compile takes minutes on 2 cores).
+        Brian2 code-generation target: ``"numpy"`` (default: no compiler, fast start),
+        ``"cython"`` (compiled; cold compile takes minutes on 2 cores), ``"cpp_standalone"``
+        (whole learning runs only, :meth:`learning_run`: one binary per architecture, cached on
+        disk) or ``"auto"``: for :meth:`learning_run`, cpp_standalone when a compiler is there
+        and the run is long enough to pay for the build (or the build is cached), else numpy;
+        for the chunked runtime paths (``learn``, ``rollout``), numpy. The pick is
+        ``codegen_used`` in :meth:`config` (and so in a run's attrs).
     cache_dir:
         Cython compile cache (default: Brian2's, ``$CYTHON_CACHE_DIR`` or ``~/.cython``).
     plasticity:
@@ -135,9 +143,10 @@ class SpikingSubstrate(Substrate):
         drained and cleared after every chunk of presentations). The runner stores them as
         ``spikes_<population>`` (times in s from the start of the training stream).
 
-    ``cpp_standalone`` is not offered for learning runs: presentation-level plasticity
-    calls the circuit's Python rule functions between presentations, which a standalone
-    binary cannot do (see :ref:`rate-to-spikes-learning`).
+    :meth:`learning_run` runs a whole learning run in generated code (stimulus, dithering,
+    the rule's Brian2 form at boundaries, checkpoints) on any target, for the circuits
+    :func:`~.compiled.compiled_support` accepts; the chunked ``learn`` path calls the
+    circuit's Python rules between presentations and so runs on numpy or cython only.
     """
 
     name = "spiking"
@@ -162,7 +171,11 @@ class SpikingSubstrate(Substrate):
         if not isinstance(dither, bool):
             raise TypeError(f"dither must be a bool, got {dither!r}")
         self.dither = dither
-        self.codegen = check_choice("codegen", codegen, CODEGEN_TARGETS)
+        #: The requested target; ``codegen`` is the one the chunked runtime paths use.
+        self.codegen_option = check_choice("codegen", codegen, CODEGEN_TARGETS)
+        self.codegen = "numpy" if codegen == "auto" else codegen
+        #: The target the last run used (``codegen="auto"`` records its pick here).
+        self.codegen_used: str | None = None
         self.cache_dir = None if cache_dir is None else str(cache_dir)
         if not isinstance(record_spikes, bool):
             raise TypeError(f"record_spikes must be a bool, got {record_spikes!r}")
@@ -204,11 +217,69 @@ class SpikingSubstrate(Substrate):
             raise ValueError(f"{circuit.name} cannot run on the spiking substrate: {reason}")
         return BUILDERS[circuit.kind]
 
+    def _runtime(self, what: str) -> None:
+        if self.codegen == "cpp_standalone":
+            raise ValueError(f"codegen='cpp_standalone' runs whole learning runs only (learning_run); {what} "
+                             "calls Python between presentations: use codegen='numpy', 'cython' or 'auto'")
+        self.codegen_used = self.codegen
+
     def learn(self, circuit: Circuit, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
+        self._runtime("learn")
         return self._builder(circuit).learn(self, circuit, batch, batch_size, first_step)
+
+    def pick_codegen(self, circuit: Circuit, n_presentations: int) -> tuple[str, str]:
+        """The target :meth:`learning_run` uses for ``circuit`` and ``n_presentations``, and why."""
+        from .compiled import CompiledLearning, available_targets, compiled_support, standalone_cache_dir
+
+        reason = compiled_support(circuit)
+        if reason:
+            return "runtime", f"not in generated code: {reason}"
+        if self.codegen_option != "auto":
+            if self.codegen_option not in available_targets():
+                raise ValueError(f"codegen={self.codegen_option!r} is not available here (no C++ compiler, make "
+                                 f"or Cython); available: {list(available_targets())}")
+            return self.codegen_option, "requested"
+        if "cpp_standalone" not in available_targets():
+            return "numpy", "no C++ compiler: numpy"
+        key = CompiledLearning(self, circuit, n_presentations, 1, "cpp_standalone").key()
+        steps = n_presentations * round(self.presentation / self.dt)
+        if steps >= STANDALONE_WORTH_STEPS:
+            return "cpp_standalone", f"{steps} time steps pay for a standalone build"
+        if (standalone_cache_dir() / key).is_dir():
+            return "cpp_standalone", "standalone build cached on disk"
+        return "numpy", f"{steps} time steps < {STANDALONE_WORTH_STEPS}: a build would cost more than it saves"
+
+    def learning_run(self, circuit: Circuit, batch: Batch, checkpoint_every: int) -> dict[str, Any]:
+        """Present every sample of ``batch`` (K, S, n) once, learning after each (batch size 1),
+        as one Brian2 run in generated code where :func:`~.compiled.compiled_support` allows
+        (else the chunked runtime path, one chunk per checkpoint interval). Returns
+        ``checkpoints`` (the plastic states after 0, e, 2e, … updates, a dict of arrays
+        (C, …) per state), ``checkpoint_steps``, ``codegen`` (the target used) and
+        ``codegen_reason``; the circuit ends in its learned state."""
+        from .compiled import CompiledLearning
+
+        if not isinstance(checkpoint_every, int) or checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every!r}")
+        target, why = self.pick_codegen(circuit, batch.size)
+        if target != "runtime":
+            run = CompiledLearning(self, circuit, batch.size, checkpoint_every, target)
+            result = run.run(batch)
+            self.codegen_used = target
+            return {"checkpoints": {run.binding.state: result["checkpoints"]},
+                    "checkpoint_steps": result["checkpoint_steps"], "codegen": target, "codegen_reason": why}
+        first = circuit.steps
+        states = [{k: v.copy() for k, v in circuit.state.items()}]
+        for start in range(0, batch.size, checkpoint_every):
+            self.learn(circuit, batch[start: start + checkpoint_every], 1, circuit.steps)
+            states.append({k: v.copy() for k, v in circuit.state.items()})
+        steps = np.array([first] + [min(first + s + checkpoint_every, first + batch.size)
+                                    for s in range(0, batch.size, checkpoint_every)])
+        return {"checkpoints": {k: np.stack([s[k] for s in states]) for k in states[0]},
+                "checkpoint_steps": steps, "codegen": self.codegen, "codegen_reason": why}
 
     def rollout(self, circuit: Circuit, cue: np.ndarray, n_steps: int) -> np.ndarray:
         """The circuit's trajectory from ``cue`` replayed on spikes (builders of kinds with a rollout)."""
+        self._runtime("rollout")
         builder = self._builder(circuit)
         if builder.rollout is None:
             raise ValueError(f"{circuit.name}: the spiking builder of kind {circuit.kind!r} has no rollout")
@@ -217,14 +288,15 @@ class SpikingSubstrate(Substrate):
     def config(self) -> dict[str, Any]:
         return {
             "substrate": self.name, "rate_unit": self.rate_unit, "presentation": self.presentation,
-            "dt": self.dt, "dither": self.dither, "codegen": self.codegen, "plasticity": self.plasticity,
+            "dt": self.dt, "dither": self.dither, "codegen": self.codegen_option, "codegen_used": self.codegen_used,
+            "plasticity": self.plasticity,
         }
 
     def brian2(self) -> Any:
         """Import Brian2 with this substrate's preferences and seed applied."""
         import brian2 as b2
 
-        b2.prefs.codegen.target = self.codegen
+        b2.prefs.codegen.target = self.codegen if self.codegen in ("numpy", "cython") else "numpy"
         b2.prefs.logging.file_log = False
         if self.cache_dir is not None:
             b2.prefs.codegen.runtime.cython.cache_dir = self.cache_dir

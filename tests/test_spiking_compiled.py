@@ -1,0 +1,105 @@
+"""Whole learning runs in Brian2's generated code (issue 17): the compiled run (stimulus and
+dither TimedArrays, the rule's Brian2 form at boundaries, weights and thresholds derived from
+the plastic matrix inside Brian2, checkpoints by a monitor) agrees with the runtime path that
+calls the rule between presentations, on every target."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bioplausible.circuits import Batch, DirectWhitening, InterneuronWhitening
+from bioplausible.substrates.spiking import SpikingSubstrate
+from bioplausible.substrates.spiking.compiled import available_targets, compiled_support
+
+pytest.importorskip("brian2")
+
+MIXING = np.array([[1.0, 0.4, 0.0], [0.0, 0.8, 0.3], [0.2, 0.0, 0.6]])
+
+
+def _setup(seed: int, codegen: str = "numpy", presentations: int = 30):
+    circuit = DirectWhitening(learning_rate=0.05).initialize(3, 0, [seed, seed + 1])
+    substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0, codegen=codegen)
+    substrate.prepare(circuit, seed)
+    batch = Batch(np.random.default_rng(seed).standard_normal((2, presentations, 3)) @ MIXING.T)
+    return circuit, substrate, batch
+
+
+def _runtime_path(seed: int, presentations: int = 30) -> np.ndarray:
+    circuit, substrate, batch = _setup(seed)
+    substrate.learn(circuit, batch[0:presentations], 1, 0)
+    return circuit.state["recurrent"]
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_compiled_run_on_numpy_equals_the_runtime_path(seed):
+    expected = _runtime_path(seed)
+    circuit, substrate, batch = _setup(seed)
+    initial = circuit.state["recurrent"].copy()
+    result = substrate.learning_run(circuit, batch, 10)
+    assert result["codegen"] == "numpy" and substrate.config()["codegen_used"] == "numpy"
+    assert circuit.steps == 30
+    assert not np.allclose(circuit.state["recurrent"], initial)  # it learned
+    # same spikes, same arithmetic order in the rule: equal to rounding
+    np.testing.assert_allclose(circuit.state["recurrent"], expected, rtol=0, atol=1e-12)
+    checkpoints = result["checkpoints"]["recurrent"]
+    assert checkpoints.shape == (4, 2, 3, 3)
+    np.testing.assert_array_equal(result["checkpoint_steps"], [0, 10, 20, 30])
+    np.testing.assert_array_equal(checkpoints[0], initial)
+    np.testing.assert_array_equal(checkpoints[-1], circuit.state["recurrent"])
+    np.testing.assert_allclose(checkpoints[1], _runtime_path(seed, presentations=10), atol=1e-12)
+
+
+def test_auto_picks_numpy_for_short_runs_and_says_why():
+    circuit, substrate, batch = _setup(1, codegen="auto", presentations=12)
+    target, why = substrate.pick_codegen(circuit, 12)
+    if (target, why) == ("cpp_standalone", "standalone build cached on disk"):
+        pytest.skip("a standalone build of this architecture is cached in this user's cache")
+    assert target == "numpy" and why
+    result = substrate.learning_run(circuit, batch, 4)
+    assert result["codegen"] == "numpy" and substrate.config()["codegen_used"] == "numpy"
+    assert substrate.pick_codegen(circuit, 10**6)[0] == ("cpp_standalone" if "cpp_standalone" in
+                                                          available_targets() else "numpy")
+
+
+def test_circuits_outside_compiled_runs_fall_back_with_the_reason():
+    circuit = InterneuronWhitening(learning_rate=0.05, leak=0.5).initialize(3, 0, [0])
+    reason = compiled_support(circuit)
+    assert reason and "one input and one simulated population" in reason
+    substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0, codegen="auto")
+    substrate.prepare(circuit, 0)
+    result = substrate.learning_run(circuit, Batch(np.random.default_rng(0).standard_normal((1, 6, 3))), 3)
+    assert result["codegen"] == "numpy" and reason in result["codegen_reason"]
+    assert result["checkpoints"]["synapses"].shape[0] == 3 and circuit.steps == 6
+
+
+def test_bad_codegen_and_standalone_on_the_runtime_path():
+    with pytest.raises(ValueError, match="codegen"):
+        SpikingSubstrate(codegen="cuda")
+    circuit, substrate, batch = _setup(0, codegen="cpp_standalone", presentations=4)
+    with pytest.raises(ValueError, match="learning_run"):
+        substrate.learn(circuit, batch, 1, 0)
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        substrate.learning_run(circuit, batch, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("codegen", ["cpp_standalone", "cython"])
+def test_compiled_run_on_compiled_targets_equals_the_runtime_path(codegen, tmp_path, monkeypatch):
+    if codegen not in available_targets():
+        pytest.skip(f"{codegen} needs a C++ compiler")
+    monkeypatch.setenv("BIOPLAUSIBLE_CACHE_DIR", str(tmp_path))
+    import brian2
+
+    monkeypatch.setattr(brian2.prefs.codegen.runtime.cython, "cache_dir", str(tmp_path / "cython"))
+    expected = _runtime_path(3)
+    results = []
+    for seed in (3, 3, 8):  # the second run re-uses the build (standalone: run_args only)
+        circuit, substrate, batch = _setup(seed, codegen=codegen)
+        result = substrate.learning_run(circuit, batch, 10)
+        assert result["codegen"] == codegen
+        results.append(circuit.state["recurrent"])
+    # -ffast-math may reorder the rule's arithmetic: equal to a few ulps, same spikes
+    np.testing.assert_allclose(results[0], expected, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_allclose(results[2], _runtime_path(8), rtol=0, atol=1e-12)
