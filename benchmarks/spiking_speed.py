@@ -1,0 +1,176 @@
+"""Spiking at compiled speed (issue 17): direct whitening learning on spikes, ratios in one process.
+
+Three ways to run the same learning run (n inputs, ``--presentations`` presentations, the rule
+``ΔM = η (y yᵀ − I)`` at every boundary, checkpoints every ``--every``):
+
+* **runtime**: today's path, ``SpikingSubstrate(codegen="numpy").learn`` in chunks of
+  ``--every`` presentations (a Python boundary operation calls the rule);
+* **ours**: ``SpikingSubstrate(codegen="auto").learning_run`` (the whole run in generated
+  code); ``build`` is its first call minus a re-run (fresh cache directory), ``run`` a re-run of
+  the cached binary with new values (``run_args``);
+* **hand**: a hand-written Brian2 script of the same network on cpp_standalone (its best
+  target), ``build`` = objects + code generation + compilation, ``run`` = ``device.run``.
+
+Prints one table: seconds, and the ratios runtime/ours (target ≥ 20, build included) and
+ours/hand for run and build (target ≤ 1.2), with the load average.
+
+    PYTHONPATH=src python benchmarks/spiking_speed.py --sizes 5 50 --presentations 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+
+
+def _batch(n: int, presentations: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    mixing = np.eye(n) + 0.3 * rng.standard_normal((n, n)) / np.sqrt(n)
+    return rng.standard_normal((1, presentations, n)) @ mixing.T
+
+
+def _substrate(args: argparse.Namespace, codegen: str):
+    from bioplausible.substrates.spiking import SpikingSubstrate
+
+    return SpikingSubstrate(rate_unit=args.rate_unit, presentation=args.presentation, dt=args.dt, codegen=codegen)
+
+
+def _circuit(n: int):
+    from bioplausible.circuits import DirectWhitening
+
+    return DirectWhitening(learning_rate=0.01).initialize(n, 0, [0])
+
+
+def runtime_path(args: argparse.Namespace, n: int) -> tuple[float, np.ndarray]:
+    from bioplausible.circuits import Batch
+
+    circuit, substrate = _circuit(n), _substrate(args, "numpy")
+    substrate.prepare(circuit, 0)
+    batch = Batch(_batch(n, args.presentations, 1))
+    start = time.perf_counter()
+    for first in range(0, batch.size, args.every):
+        substrate.learn(circuit, batch[first: first + args.every], 1, circuit.steps)
+    return time.perf_counter() - start, circuit.state["recurrent"].copy()
+
+
+def ours(args: argparse.Namespace, n: int) -> tuple[float, float, str, np.ndarray]:
+    from bioplausible.circuits import Batch
+
+    times, learned, target = [], None, ""
+    for seed in (0, 1):  # the first call builds, the second re-runs the binary
+        circuit, substrate = _circuit(n), _substrate(args, "auto")
+        substrate.prepare(circuit, 0)
+        batch = Batch(_batch(n, args.presentations, 1 + seed))
+        start = time.perf_counter()
+        result = substrate.learning_run(circuit, batch, args.every)
+        times.append(time.perf_counter() - start)
+        target = result["codegen"]
+        if learned is None:
+            learned = circuit.state["recurrent"].copy()
+    return times[0], times[1], target, learned
+
+
+def hand_written(args: argparse.Namespace, n: int, directory: str) -> tuple[float, float]:
+    """The same network written directly in Brian2, cpp_standalone, built once, run with run_args."""
+    import brian2 as b2
+
+    from bioplausible.substrates.spiking import compiled
+
+    compiled._STANDALONE.clear()  # this script takes over the standalone device
+    b2.device.reinit()
+    b2.set_device("cpp_standalone", build_on_run=False)
+    b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
+    try:
+        start = time.perf_counter()
+        count, r0, period, step, y0 = args.presentations, args.rate_unit, args.presentation, args.dt, 4.0
+        stimulus = b2.TimedArray(np.zeros((count + 1, n)), dt=period * b2.second, name="hand_stimulus")
+        dither = b2.TimedArray(np.zeros((count + 1, n)), dt=period * b2.second, name="hand_dither")
+        inputs = b2.NeuronGroup(n, "x : 1", dt=period * b2.second, name="hand_input",
+                                namespace={"hand_stimulus": stimulus})
+        inputs.run_regularly("x = hand_stimulus(t, i)", dt=period * b2.second, when="start", order=-10)
+        group = b2.NeuronGroup(n, "dv/dt = r0 * (bias + drive) : 1\nbias : 1\ntheta : 1\ncount : 1\ndrive : 1",
+                               threshold="v > theta", reset="v -= theta; count += 1", method="euler",
+                               dt=step * b2.second, namespace={"r0": r0 * b2.Hz, "hand_dither": dither},
+                               name="hand_group")
+        group.run_regularly("v = hand_dither(t, i) * theta\ncount = 0", dt=period * b2.second, when="start")
+        drive = b2.Synapses(inputs, group, "drive_post = x_pre : 1 (summed)", dt=period * b2.second)
+        drive.connect(i=np.arange(n), j=np.arange(n))
+        lateral = b2.Synapses(group, group, """M : 1
+            eta : 1 (shared)
+            theta_post = M * int(i == j) : 1 (summed)
+            bias_post = y0 * M : 1 (summed)""", on_pre="v_post -= M * int(i != j)", dt=step * b2.second,
+                              namespace={"y0": y0})
+        post, pre = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        lateral.connect(i=pre.ravel(), j=post.ravel())
+        scale = r0 * period
+        lateral.run_regularly(
+            f"M += int(t > 0.5 * {period!r} * second) * eta * ((count_post / {scale!r} - y0) * "
+            f"(count_pre / {scale!r} - y0) - int(i == j))", dt=period * b2.second, when="start", order=-1)
+        for updater in (*lateral.summed_updaters.values(), *drive.summed_updaters.values()):
+            updater.when, updater._clock = "start", drive.clock
+        for updater in lateral.summed_updaters.values():
+            updater.order = -0.5
+        for updater in drive.summed_updaters.values():
+            updater.order = 5
+        monitor = b2.StateMonitor(lateral, "M", record=np.arange(n * n), dt=args.every * period * b2.second, when="start",
+                                  order=-0.7)
+        network = b2.Network(inputs, group, drive, lateral, monitor)
+        network.run(count * period * b2.second + step * b2.second, namespace={})
+        b2.device.build(run=False, directory=directory)
+        build = time.perf_counter() - start
+        rng = np.random.default_rng(0)
+        values = np.zeros((count + 1, n))
+        values[:count] = _batch(n, count, 2)[0]
+        start = time.perf_counter()
+        b2.device.run(directory=directory, run_args={
+            stimulus: values, dither: np.vstack([rng.uniform(0, 1, (count, n)), np.zeros((1, n))]),
+            lateral.M: np.eye(n).ravel(), lateral.eta: np.asarray(0.01)})
+        learned = np.asarray(lateral.M[:]).copy()
+        run = time.perf_counter() - start
+        assert np.all(np.isfinite(learned))
+        return build, run
+    finally:
+        b2.device.reinit()
+        b2.set_device("runtime")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[5, 50])
+    parser.add_argument("--presentations", type=int, default=2000)
+    parser.add_argument("--every", type=int, default=100, help="checkpoint (evaluation) interval")
+    parser.add_argument("--rate-unit", type=float, default=100.0)
+    parser.add_argument("--presentation", type=float, default=0.1)
+    parser.add_argument("--dt", type=float, default=1e-4)
+    parser.add_argument("--skip-runtime", action="store_true", help="skip today's numpy runtime path (slow)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bioplausible-spiking-speed-") as cache:
+        os.environ["BIOPLAUSIBLE_CACHE_DIR"] = cache  # cold builds: the build cost is measured
+        load = os.getloadavg()[0]
+        rows = []
+        for n in args.sizes:
+            ours_first, ours_run, target, learned = ours(args, n)
+            hand_build, hand_run = hand_written(args, n, os.path.join(cache, f"hand_{n}"))
+            runtime, reference = (float("nan"), None) if args.skip_runtime else runtime_path(args, n)
+            agreement = float("nan") if reference is None else float(np.abs(learned - reference).max())
+            rows.append((n, target, runtime, ours_first, ours_run, ours_first - ours_run, hand_build, hand_run,
+                         agreement))
+        steps = args.presentations * round(args.presentation / args.dt)
+        print(f"direct whitening, {args.presentations} presentations of {args.presentation} s at dt = {args.dt} s "
+              f"({steps} steps), r0 = {args.rate_unit} Hz, checkpoints every {args.every}; load average "
+              f"{load:.1f} at start, {os.getloadavg()[0]:.1f} at end, {os.cpu_count()} cores")
+        print(f"{'n':>3} {'auto':>14} {'runtime':>8} {'ours 1st':>8} {'ours run':>8} {'ours bld':>8} "
+              f"{'hand bld':>8} {'hand run':>8} {'rt/ours':>7} {'run o/h':>7} {'bld o/h':>7} {'|ΔM|':>8}")
+        for n, target, runtime, first, run, build, hand_build, hand_run, agreement in rows:
+            print(f"{n:>3} {target:>14} {runtime:8.2f} {first:8.2f} {run:8.3f} {build:8.2f} {hand_build:8.2f} "
+                  f"{hand_run:8.3f} {runtime / first:7.1f} {run / hand_run:7.2f} {build / hand_build:7.2f} "
+                  f"{agreement:8.1e}")
+
+
+if __name__ == "__main__":
+    main()
