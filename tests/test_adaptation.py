@@ -153,7 +153,7 @@ def _direct_vs_interneuron_setting(c):
     q = np.linalg.qr(rng.standard_normal((10, 10)))[0]
     covariance = (q * np.logspace(-1, 1, 10)) @ q.T
     direct = DirectWhitening(learning_rate=0.01, initial_scale=c).initialize(10, 0, [0])
-    interneuron = InterneuronWhitening(learning_rate=0.01, initial_scale=c).initialize(10, 0, [0])
+    interneuron = InterneuronWhitening(learning_rate=0.01, initial_scale=c, leak=0.0).initialize(10, 0, [0])
     return covariance, direct, interneuron
 
 

@@ -29,8 +29,10 @@ from typing import Any
 import numpy as np
 
 from ..core.agreement import AgreementCase
+from ..core.whitening import whitening_error
 from ..errors import DivergenceError
 from ..rules import adaptation as rules
+from ..rules.declaration import RuleBinding
 from ..validation import check_array, check_choice, check_integer, check_positive, check_real
 from .base import (
     Batch,
@@ -111,10 +113,7 @@ class WhiteningCircuit(Circuit):
 
     def whitening_error(self, covariance: np.ndarray) -> np.ndarray:
         """``‖C_yy − I‖₂`` with ``C_yy = M⁻¹ C M⁻¹`` (exact, per member), shape (K,)."""
-        inverse = np.linalg.inv(self.effective_matrix())
-        output_covariance = inverse @ covariance @ np.swapaxes(inverse, -1, -2)
-        eigenvalues = np.linalg.eigvalsh(output_covariance)
-        return np.abs(eigenvalues - 1.0).max(axis=-1)
+        return whitening_error(self.effective_matrix(), covariance)
 
     def check_finite(self, step: int) -> None:
         super().check_finite(step)
@@ -208,6 +207,11 @@ class DirectWhitening(WhiteningCircuit):
     def thresholds(self) -> dict[str, np.ndarray]:
         return {"principal": np.diagonal(self.state["recurrent"], axis1=-2, axis2=-1).copy()}
 
+    def rule_bindings(self) -> list[RuleBinding]:
+        """M (leak and lateral) is plastic by :data:`~bioplausible.rules.adaptation.RECURRENT_WHITENING`."""
+        return [RuleBinding("recurrent", rules.RECURRENT_WHITENING, "principal", "principal", {"y": "principal"},
+                            {"learning_rate": self.params.learning_rate})]
+
     def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
         self.state["recurrent"] = self.state["recurrent"] + rules.recurrent_whitening(
             activities["principal"], self.params.learning_rate
@@ -219,13 +223,15 @@ class DirectWhitening(WhiteningCircuit):
 @dataclass(frozen=True)
 class InterneuronWhiteningParameters(Parameters):
     """``n_interneurons`` k ≥ n (default n); ``initial_scale`` c with ``W₀W₀ᵀ = cI``;
-    ``leak`` α of the primary neurons (``M = αI + WWᵀ``; the paper's circuit has α = 0)."""
+    ``leak`` α of the primary neurons (``M = αI + WWᵀ``). The default α = 0.1 runs on both
+    substrates; the paper's circuit has α = 0 (perfect integrators, rate substrate only), which
+    reproductions pass explicitly (``leak=0.0``)."""
 
     n_inputs: int | None = None
     n_interneurons: int | None = None
     learning_rate: float = 0.01
     initial_scale: float = 1.0
-    leak: float = 0.0
+    leak: float = 0.1
     spike_offset: float = 4.0
 
     def validate(self) -> None:
@@ -258,6 +264,8 @@ class InterneuronWhitening(WhiteningCircuit):
     The paper's primary neurons are perfect integrators (``leak = 0``): their steady state
     is not the rate of an integrate-and-fire unit, so the spiking substrate needs a leak
     α > 0 (``M = αI + WWᵀ``, threshold α), which whitens inputs with ``C^{1/2} ⪰ αI``.
+    The default is α = 0.1, so the default circuit runs on both substrates; pass
+    ``leak=0.0`` for the paper's circuit (rate only).
     """
 
     name = "interneuron-whitening"
@@ -322,6 +330,13 @@ class InterneuronWhitening(WhiteningCircuit):
             ("principal", "interneuron"): np.swapaxes(synapses, -1, -2),
             ("interneuron", "principal"): -synapses,
         }
+
+    def rule_bindings(self) -> list[RuleBinding]:
+        """W (stored primary × interneuron) is plastic by
+        :data:`~bioplausible.rules.adaptation.INTERNEURON_WHITENING` (declared on Wᵀ)."""
+        return [RuleBinding("synapses", rules.INTERNEURON_WHITENING, "principal", "interneuron",
+                            {"y": "principal", "n": "interneuron"}, {"learning_rate": self.params.learning_rate},
+                            transposed=True)]
 
     def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
         self.state["synapses"] = self.state["synapses"] + rules.interneuron_whitening(

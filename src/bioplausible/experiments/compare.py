@@ -7,6 +7,7 @@ import copy
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..circuits.base import CIRCUITS, Circuit, make_circuit
@@ -14,8 +15,8 @@ from ..substrates.base import SUBSTRATES, make_substrate
 from ..tasks.base import TASKS, Task, make_task
 from .run import run
 
-__all__ = ["compare", "default_comparison", "summary_table", "family_tasks", "substrate_agreement", "not_run",
-           "NOT_RUN"]
+__all__ = ["compare", "default_comparison", "summary_table", "headline_table", "format_headline", "family_tasks",
+           "substrate_agreement", "not_run", "NOT_RUN"]
 
 #: The ``metric`` of a row that records a circuit × substrate pair that did not run (its ``reason``).
 NOT_RUN = "not_run"
@@ -164,6 +165,82 @@ def summary_table(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> 
     table = grouped.agg(["mean", "std"]).reset_index()
     table["std"] = table["std"].fillna(0.0)
     return table
+
+
+#: Why a headline value is missing, by metric (the generic reason otherwise).
+_MISSING = {
+    "recovery_time": "never within the recovery threshold",
+    "steps_to_final_sinr": "never reached",
+}
+
+
+def headline_table(frame: pd.DataFrame, substrates: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per circuit: its family's headline metric (the first of the task's
+    ``headline_metrics``) per substrate as ``mean ± sd`` over seeds, and beside it the
+    published number and our full-setting number from :mod:`~bioplausible.experiments.references`
+    (with the setting they are for and where they come from).
+
+    A value that is missing prints as ``—`` with its reason: a substrate the circuit did not
+    run on, or a metric undefined in every seed (e.g. ``recovery_time`` when no context
+    recovered); one undefined in some seeds prints the mean over the others and how many.
+    """
+    from .references import REFERENCES
+
+    substrates = list(dict.fromkeys(frame["substrate"])) if substrates is None else list(substrates)
+    tasks = {cls.name: cls for cls in TASKS.values()}
+    reasons = {(r.circuit, r.substrate): r.reason for r in not_run(frame).itertuples()}
+    rows = []
+    for (family, circuit), part in frame.groupby(["family", "circuit"], sort=False):
+        task_cls = tasks.get(part["task"].iloc[0])
+        metric = (task_cls.headline_metrics[0] if task_cls is not None and task_cls.headline_metrics
+                  else str(part.loc[part["metric"] != NOT_RUN, "metric"].iloc[0]))
+        final = _final_values(part, [metric])
+        row: dict[str, Any] = {"family": family, "circuit": circuit, "metric": metric}
+        for substrate in substrates:
+            values = final.loc[final["substrate"] == substrate, "value"].to_numpy(dtype=float)
+            row[substrate] = _cell(metric, values, substrate, reasons.get((circuit, substrate)))
+        reference = REFERENCES.get(circuit)
+        row["published"] = "—" if reference is None or reference.published is None else reference.published
+        row["ours (full)"] = "—" if reference is None or reference.ours_full is None else reference.ours_full
+        row["reference setting"] = "—" if reference is None else reference.setting
+        row["source"] = "—" if reference is None else reference.source
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cell(metric: str, values: np.ndarray, substrate: str, reason: str | None = None) -> str:
+    if values.size == 0:
+        return f"— (not run on {substrate}{': see below' if reason else ''})"
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return f"— ({_MISSING.get(metric, 'undefined')} in every seed)"
+    spread = f" ± {np.std(finite, ddof=1):.3g}" if finite.size > 1 else " (1 seed)"
+    text = f"{np.mean(finite):.3g}{spread}"
+    if finite.size < values.size:
+        text += f" ({finite.size} of {values.size} seeds; others {_MISSING.get(metric, 'undefined')})"
+    return text
+
+
+def format_headline(table: pd.DataFrame, references: bool = True, frame: pd.DataFrame | None = None) -> str:
+    """The headline table as aligned text: the reference settings and sources, and (given the
+    comparison's ``frame``) why each circuit × substrate pair that did not run did not, below."""
+    reasons = {} if frame is None else {(r.circuit, r.substrate): r.reason for r in not_run(frame).itertuples()}
+    columns = [c for c in table.columns if c not in ("reference setting", "source")]
+    if not references:
+        columns = [c for c in columns if c not in ("published", "ours (full)")]
+    shown = table[columns].astype(str)
+    widths = {c: max(len(c), *(len(v) for v in shown[c])) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns), "  ".join("-" * widths[c] for c in columns)]
+    lines += ["  ".join(row[c].ljust(widths[c]) for c in columns) for _, row in shown.iterrows()]
+    if references and "source" in table:
+        notes = table.loc[table["source"] != "—", ["circuit", "reference setting", "source"]]
+        if not notes.empty:
+            lines.append("published / ours (full) are for another setting than the quick one:")
+            lines += [f"  {r.circuit}: {r['reference setting']} — {r.source}" for _, r in notes.iterrows()]
+    if reasons:
+        lines.append("not run:")
+        lines += [f"  {circuit} on {substrate}: {reason}" for (circuit, substrate), reason in reasons.items()]
+    return "\n".join(lines)
 
 
 def _headline_metrics(frame: pd.DataFrame) -> list[str]:

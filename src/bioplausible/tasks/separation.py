@@ -109,6 +109,7 @@ class SourceSeparation(Task):
     name = "separation"
     description = "blind source separation of correlated bounded sources; SINR of the separator"
     family = "separation"
+    headline_metrics = ("sinr_db", "amari_index", "permutation_error", "steps_to_final_sinr")
     default_steps = 100_000
     default_batch_size = 1
     default_eval_every = 10_000
