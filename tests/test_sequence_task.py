@@ -47,8 +47,24 @@ def test_moving_digits_frames_and_deduplication():
         SequenceRecall(patterns="moving-digits", n_neurons=100)
 
 
-@pytest.mark.skipif(not FASHION_MNIST_DIR.exists(), reason="Fashion-MNIST not installed")
-def test_moving_fashion_frames():
+def test_moving_fashion_frames(fashion_mnist_dir, monkeypatch):
+    """On the generated IDX fixture (tests/conftest.py): frames are fixture items moved on the
+    canvas, so every frame holds exactly one item's pixels (its bright bar, 230/255)."""
+    import bioplausible.tasks.sequence as sequence_module
+
+    monkeypatch.setattr(sequence_module, "FASHION_MNIST_DIR", fashion_mnist_dir)
+    task = SequenceRecall(patterns="moving-fashion", sequence_length=5, canvas=36).reset(0)
+    assert task.sequence.shape == (5, 36 * 36)
+    frames = task.sequence.reshape(5, 36, 36)
+    assert np.all(frames.max(axis=(1, 2)) > 0.5)  # each frame shows an item
+    assert not np.allclose(frames[0], frames[1])  # the item moves
+    monkeypatch.setattr(sequence_module, "FASHION_MNIST_DIR", fashion_mnist_dir / "absent")
+    with pytest.raises(FileNotFoundError, match="Fashion-MNIST"):
+        SequenceRecall(patterns="moving-fashion", sequence_length=5, canvas=36).reset(0)
+
+
+@pytest.mark.skipif(not FASHION_MNIST_DIR.exists(), reason="the real Fashion-MNIST is not installed")
+def test_moving_fashion_frames_on_the_installed_dataset():
     task = SequenceRecall(patterns="moving-fashion", sequence_length=5, canvas=36).reset(0)
     assert task.sequence.shape == (5, 36 * 36)
 

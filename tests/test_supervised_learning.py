@@ -47,3 +47,26 @@ def test_collapse_without_regularisers_and_rescue():
     ))
     assert plain < 0.5
     assert rescued >= 0.85
+
+
+def _ensemble_accuracy(circuit, epochs, seeds=(0, 1, 2, 3)):
+    task = Classification(predictions=False, epochs=epochs)
+    result = bpl.run(circuit, task, seeds=list(seeds), eval_every=task.default_steps, progress=False)
+    return result.dataset["metric_test_accuracy"].values  # (seeds, [untrained, trained])
+
+
+def test_feedback_alignment_learns_digits():
+    """10 epochs of digits, one 4-seed ensemble: untrained 0.05-0.16, trained 0.922-0.932
+    (measured). Asserted: every seed ≥ 0.88 and ≥ 0.6 above its untrained score."""
+    accuracy = _ensemble_accuracy(S.FeedbackAlignment(), 10)
+    assert np.all(accuracy[:, -1] >= 0.88), accuracy
+    assert np.all(accuracy[:, -1] - accuracy[:, 0] >= 0.6), accuracy
+
+
+def test_hebbian_readout_learns_digits():
+    """10 epochs of digits, one 4-seed ensemble: untrained 0.05-0.16, trained 0.80-0.90
+    (measured 0.841, 0.897, 0.816, 0.796). Asserted: median ≥ 0.78, every seed ≥ 0.7 and
+    ≥ 0.5 above its untrained score."""
+    accuracy = _ensemble_accuracy(S.Hebbian(), 10)
+    assert np.median(accuracy[:, -1]) >= 0.78 and np.all(accuracy[:, -1] >= 0.7), accuracy
+    assert np.all(accuracy[:, -1] - accuracy[:, 0] >= 0.5), accuracy

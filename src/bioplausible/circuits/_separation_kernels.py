@@ -17,6 +17,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..rules.separation import CORINFOMAX_FEEDFORWARD, CORINFOMAX_LATERAL, WSM_HEBBIAN
+
+# The rules' per-sample forms, generated from their declarations and compiled once; the
+# fused loops below call them, so no learning equation is written here.
+_feedforward_step = CORINFOMAX_FEEDFORWARD.compiled()
+_lateral_step = CORINFOMAX_LATERAL.compiled()
+_hebbian_step = WSM_HEBBIAN.compiled()
+
 # domain codes: 0 antisparse, 1 nonnegative antisparse, 2 sparse, 3 nonnegative sparse, 4 simplex,
 # 5 mixed polytope (nonnegative mask (n,) and group membership (G, n), one threshold per group)
 
@@ -83,18 +91,9 @@ def corinfomax_stream(
                 if np.sqrt(change) < tolerance * np.sqrt(size) and level_change <= tolerance:
                     used = it + 1
                     break
-            # learning: W += μ_W (y − ŷ) xᵀ − δ W ;  B ← (B − γ_y z zᵀ)/λ_y, z = B y
-            for i in range(n):
-                error = y[i] - prediction[i]
-                for j in range(m):
-                    W[i, j] += learning_rate * (error * x[j]) - decay * W[i, j]
-                acc = 0.0
-                for j in range(n):
-                    acc += B[i, j] * y[j]
-                z[i] = acc
-            for i in range(n):
-                for j in range(n):
-                    B[i, j] = (B[i, j] - gamma_y * (z[i] * z[j])) / forgetting_y  # keeps B symmetric bitwise
+            # the declared rules' compiled per-sample forms (rules/separation.py)
+            _feedforward_step(W, x, y, prediction, learning_rate, decay)
+            _lateral_step(B, y, z, gamma_y, forgetting_y)
             for i in range(n):
                 outputs[k, t, i] = y[i]
             steps[k, t] = used
@@ -275,14 +274,10 @@ def detmax_stream(
                 gamma = max(gamma_start / (1.0 + np.log(2.0 + step)), gamma_stop)
             else:
                 gamma = max(gamma_start / (1.0 + np.log(1.0 + step) / 10.0), gamma_stop)
-            for i in range(n):
-                for j in range(n):
-                    MH[i, j] += gamma * (h[i] * h[j] - MH[i, j])
-                for j in range(m):
-                    W[i, j] += gamma * (h[i] * x[j] - W[i, j])
-                for j in range(n):
-                    MY[i, j] += gamma * (y[i] * y[j] - MY[i, j])
-                    V[i, j] += gamma * (y[i] * h[j] - V[i, j])
+            _hebbian_step(MH, h, h, gamma)  # (synapse, pre, post, rate)
+            _hebbian_step(W, x, h, gamma)
+            _hebbian_step(MY, y, y, gamma)
+            _hebbian_step(V, h, y, gamma)
             decay = gain_rate_decay ** ((step + 1) // gain_rate_interval)
             _gain_step(d1, MH, W, (1 - zeta) * beta, zeta, gain_rates[0] * decay, gain_update, gain_step_cap,
                        gain_revert_margin, min_gains[0], max_gains[0])

@@ -31,6 +31,7 @@ import numpy as np
 from ..core.agreement import AgreementCase
 from ..errors import DivergenceError
 from ..rules import adaptation as rules
+from ..rules.declaration import RuleBinding
 from ..validation import check_array, check_choice, check_integer, check_positive, check_real
 from .base import (
     Batch,
@@ -208,6 +209,11 @@ class DirectWhitening(WhiteningCircuit):
     def thresholds(self) -> dict[str, np.ndarray]:
         return {"principal": np.diagonal(self.state["recurrent"], axis1=-2, axis2=-1).copy()}
 
+    def rule_bindings(self) -> list[RuleBinding]:
+        """M (leak and lateral) is plastic by :data:`~bioplausible.rules.adaptation.RECURRENT_WHITENING`."""
+        return [RuleBinding("recurrent", rules.RECURRENT_WHITENING, "principal", "principal", {"y": "principal"},
+                            {"learning_rate": self.params.learning_rate})]
+
     def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
         self.state["recurrent"] = self.state["recurrent"] + rules.recurrent_whitening(
             activities["principal"], self.params.learning_rate
@@ -327,6 +333,13 @@ class InterneuronWhitening(WhiteningCircuit):
             ("interneuron", "principal"): -synapses,
         }
 
+    def rule_bindings(self) -> list[RuleBinding]:
+        """W (stored primary × interneuron) is plastic by
+        :data:`~bioplausible.rules.adaptation.INTERNEURON_WHITENING` (declared on Wᵀ)."""
+        return [RuleBinding("synapses", rules.INTERNEURON_WHITENING, "principal", "interneuron",
+                            {"y": "principal", "n": "interneuron"}, {"learning_rate": self.params.learning_rate},
+                            transposed=True)]
+
     def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
         self.state["synapses"] = self.state["synapses"] + rules.interneuron_whitening(
             activities["principal"], activities["interneuron"], self.state["synapses"], self.params.learning_rate
@@ -401,7 +414,7 @@ class GainWhitening(WhiteningCircuit):
                 f"GainWhitening with K={k} < N(N+1)/2={n_inputs * (n_inputs + 1) // 2} interneurons "
                 "cannot whiten every covariance exactly", stacklevel=3,
             )
-        gains = np.broadcast_to(np.asarray(self.params.initial_gains, dtype=float), (k,)).copy()
+        gains = _initial_gains(self.params.initial_gains, k)
         return {"frame": frame, "gains": gains}
 
     def effective_matrix(self) -> np.ndarray:
@@ -505,7 +518,7 @@ class MultiTimescaleWhitening(WhiteningCircuit):
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
         k = self.params.n_interneurons or n_inputs
         synapses = rules.normalize_columns(rng.standard_normal((n_inputs, k)))
-        gains = np.broadcast_to(np.asarray(self.params.initial_gains, dtype=float), (k,)).copy()
+        gains = _initial_gains(self.params.initial_gains, k)
         return {"synapses": synapses, "gains": gains}
 
     def effective_matrix(self) -> np.ndarray:
@@ -609,3 +622,11 @@ def _identity(ensemble_size: int, n: int) -> np.ndarray:
 
 def _diagonal_matrix(matrices: np.ndarray) -> np.ndarray:
     return np.eye(matrices.shape[-1]) * np.diagonal(matrices, axis1=-2, axis2=-1)[..., None, :]
+
+
+def _initial_gains(value: Any, k: int) -> np.ndarray:
+    """``initial_gains`` as K values: a scalar is repeated; otherwise exactly K values."""
+    gains = np.asarray(value, dtype=float)
+    if gains.ndim == 1 and gains.size not in (1, k):
+        raise ValueError(f"initial_gains must be a scalar or {k} values (one per interneuron), got {gains.size}")
+    return np.broadcast_to(gains, (k,)).copy()
