@@ -89,7 +89,9 @@ class StatisticalAdaptation(Task):
             raise ValueError("contexts='basis' needs n_inputs >= 2")
         self.default_batch_size = self._n_inputs if mode == "expected" else 1
         self.default_steps = (self.n_blocks or self.n_contexts) * self.samples_per_context
-        self.covariances: np.ndarray | None = None
+        #: (n_contexts, n, n), drawn by reset(); empty before.
+        self.covariances: np.ndarray = np.zeros((0, self._n_inputs, self._n_inputs))
+        self._roots: np.ndarray = self.covariances
         self._position = 0
 
     @property
@@ -108,7 +110,7 @@ class StatisticalAdaptation(Task):
             self.covariances = np.stack([(q * spectrum) @ q.T for q in rotations])
         elif self.contexts == "basis":
             self.basis = _random_basis(n, rng)
-            covs = []
+            covs: list[np.ndarray] = []
             while len(covs) < self.n_contexts:
                 weights = rng.uniform(0, 4, n) * (rng.random(n) < 0.5)
                 if not weights.any():
@@ -153,7 +155,11 @@ class StatisticalAdaptation(Task):
     def score(self, circuit: CircuitLike, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
         context = int(batch.info["context"].reshape(-1)[-1]) if batch is not None else int(self.context_at(0))
         covariance = self.covariances[context]
-        matrix = single(circuit.effective_matrix())
+        effective = getattr(circuit, "effective_matrix", None)
+        if effective is None:
+            raise TypeError(f"circuit {circuit.name!r} has no effective_matrix(): the adaptation task scores "
+                            "whitening circuits")
+        matrix = single(effective())
         inverse = np.linalg.inv(matrix)
         output_covariance = inverse @ covariance @ inverse.T
         difference = output_covariance - np.eye(self._n_inputs)
