@@ -247,12 +247,13 @@ def save_comparison_figures(frame: pd.DataFrame, folder: str | os.PathLike[str],
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .experiments.compare import substrate_agreement, summary_table
+    from .experiments.compare import headline_metrics_of, substrate_agreement, summary_table
 
     folder = Path(folder)
     written = []
     for family, part in frame.groupby("family"):
-        metrics = list(summary_table(part)["metric"].unique())
+        present = set(summary_table(part)["metric"])
+        metrics = [m for m in headline_metrics_of(part) if m in present]  # the task's order: headline first
         figure = _grid_figure(plt, len(metrics))
         axes = figure.axes
         for ax, metric in zip(axes, metrics):

@@ -256,11 +256,17 @@ def format_headline(table: pd.DataFrame, references: bool = True, frame: pd.Data
             lines += [f"  {r.circuit}: {r['reference setting']} — {r.source}" for _, r in notes.iterrows()]
     if reasons:
         lines.append("not run:")
-        lines += [f"  {circuit} on {substrate}: {reason}" for (circuit, substrate), reason in reasons.items()]
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for (circuit, substrate), reason in reasons.items():
+            grouped.setdefault((substrate, reason), []).append(circuit)
+        lines += [f"  on {substrate}, {', '.join(circuits)}: {reason}"
+                  for (substrate, reason), circuits in grouped.items()]
     return "\n".join(lines)
 
 
-def _headline_metrics(frame: pd.DataFrame) -> list[str]:
+def headline_metrics_of(frame: pd.DataFrame) -> list[str]:
+    """The headline metrics of the tasks in a comparison table, in the tasks' order (every
+    metric of a task that names none)."""
     names: list[str] = []
     tasks = {cls.name: cls for cls in TASKS.values()}
     for task_name in frame["task"].unique():
@@ -294,4 +300,4 @@ def _final_values(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> 
     frame = frame[frame["metric"] != NOT_RUN]
     last_step = frame.groupby(["circuit", "substrate", "metric"])["step"].transform("max")
     final = frame[frame["step"].isna() | (frame["step"] == last_step)]
-    return final[final["metric"].isin(_headline_metrics(frame) if metrics is None else metrics)]
+    return final[final["metric"].isin(headline_metrics_of(frame) if metrics is None else metrics)]
