@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..core.agreement import AgreementCase
+from ..core.whitening import whitening_error
 from ..errors import DivergenceError
 from ..rules import adaptation as rules
 from ..rules.declaration import RuleBinding
@@ -112,10 +113,7 @@ class WhiteningCircuit(Circuit):
 
     def whitening_error(self, covariance: np.ndarray) -> np.ndarray:
         """``‖C_yy − I‖₂`` with ``C_yy = M⁻¹ C M⁻¹`` (exact, per member), shape (K,)."""
-        inverse = np.linalg.inv(self.effective_matrix())
-        output_covariance = inverse @ covariance @ np.swapaxes(inverse, -1, -2)
-        eigenvalues = np.linalg.eigvalsh(output_covariance)
-        return np.abs(eigenvalues - 1.0).max(axis=-1)
+        return whitening_error(self.effective_matrix(), covariance)
 
     def check_finite(self, step: int) -> None:
         super().check_finite(step)

@@ -25,7 +25,7 @@ class CircuitLike(Protocol):
     state: dict[str, np.ndarray]
 
     @property
-    def name(self) -> str: ...  # read-only: a circuit class's ClassVar satisfies it
+    def name(self) -> str: ...
 
     @property
     def family(self) -> str: ...

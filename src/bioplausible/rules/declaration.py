@@ -481,6 +481,18 @@ def _reduce(terms: list[tuple[Any, Any, Any]], varying: Mapping[str, Any], const
     return total
 
 
+def _outer_sum(post: np.ndarray, pre: np.ndarray) -> np.ndarray:
+    """``Σ_b post_b pre_bᵀ``: (K, B, n), (K, B, m) -> (K, n, m). Large batches take one 2-D
+    BLAS call per member (numpy's stacked matmul is slower on the transposed view)."""
+    if post.ndim != 3 or pre.ndim != 3 or post.shape[-2] < 64:
+        return np.matmul(np.swapaxes(post, -1, -2), pre)
+    members = max(post.shape[0], pre.shape[0])
+    out = np.empty((members, post.shape[-1], pre.shape[-1]))
+    for k in range(members):
+        np.matmul(post[min(k, post.shape[0] - 1)].T, pre[min(k, pre.shape[0] - 1)], out=out[k])
+    return out
+
+
 def _batch_mean(terms: list[tuple[Any, Any, Any]], varying: Mapping[str, Any], constant: Mapping[str, Any]) -> Any:
     """Batch mean of Σ terms ``c(i, j) P_b(i) Q_b(j)``: each sample-varying product one matmul."""
     total: Any = 0.0
@@ -488,7 +500,7 @@ def _batch_mean(terms: list[tuple[Any, Any, Any]], varying: Mapping[str, Any], c
         c = eval(c_code, _GLOBALS, constant)  # noqa: S307
         if p_code is not None and q_code is not None:
             p, q = eval(p_code, _GLOBALS, varying), eval(q_code, _GLOBALS, varying)  # noqa: S307
-            m = np.matmul(np.swapaxes(p, -1, -2), q) / p.shape[-2]
+            m = _outer_sum(p, q) / p.shape[-2]
         elif p_code is not None:
             p = eval(p_code, _GLOBALS, varying)  # noqa: S307
             m = (np.add.reduce(p, axis=-2) / p.shape[-2])[..., :, None]

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Batch, CircuitLike
+from ..core.whitening import whitening_error, whitening_error_frobenius
 from ..validation import check_array, check_choice, check_covariance, check_integer, check_positive
 from .base import Task, register_task, single
 from .datasets import natural_patch_covariances
@@ -160,12 +161,9 @@ class StatisticalAdaptation(Task):
             raise TypeError(f"circuit {circuit.name!r} has no effective_matrix(): the adaptation task scores "
                             "whitening circuits")
         matrix = single(effective())
-        inverse = np.linalg.inv(matrix)
-        output_covariance = inverse @ covariance @ inverse.T
-        difference = output_covariance - np.eye(self._n_inputs)
         metrics = {
-            "whitening_error": float(np.abs(np.linalg.eigvalsh(difference)).max()),
-            "whitening_error_frobenius": float(np.sum(difference**2) / self._n_inputs**2),
+            "whitening_error": float(whitening_error(matrix, covariance)),
+            "whitening_error_frobenius": float(whitening_error_frobenius(matrix, covariance)),
             "context": float(context),
         }
         if self.contexts == "basis" and self._given is None and hasattr(circuit, "interneuron_basis"):
