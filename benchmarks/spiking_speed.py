@@ -116,8 +116,8 @@ def hand_written(args: argparse.Namespace, n: int, directory: str) -> tuple[floa
             updater.order = -0.5
         for updater in drive.summed_updaters.values():
             updater.order = 5
-        monitor = b2.StateMonitor(lateral, "M", record=np.arange(n * n), dt=args.every * period * b2.second, when="start",
-                                  order=-0.7)
+        monitor = b2.StateMonitor(lateral, "M", record=np.arange(n * n), dt=args.every * period * b2.second,
+                                  when="start", order=-0.7)
         network = b2.Network(inputs, group, drive, lateral, monitor)
         network.run(count * period * b2.second + step * b2.second, namespace={})
         b2.device.build(run=False, directory=directory)
