@@ -103,3 +103,17 @@ def test_compiled_run_on_compiled_targets_equals_the_runtime_path(codegen, tmp_p
     np.testing.assert_allclose(results[0], expected, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(results[0], results[1])
     np.testing.assert_allclose(results[2], _runtime_path(8), rtol=0, atol=1e-12)
+
+
+def test_compiled_runs_resume_exactly():
+    """run(N) equals run(N/2) then run(N/2) on the same substrate: at a boundary the plastic
+    matrix and the substrate's generator (the dither stream) are the whole state."""
+    circuit, substrate, batch = _setup(5, presentations=20)
+    substrate.learning_run(circuit, batch, 5)
+    whole = circuit.state["recurrent"].copy()
+    circuit, substrate, batch = _setup(5, presentations=20)
+    substrate.learning_run(circuit, batch[0:10], 5)
+    second = substrate.learning_run(circuit, batch[10:20], 5)
+    assert circuit.steps == 20
+    np.testing.assert_array_equal(second["checkpoint_steps"], [10, 15, 20])
+    np.testing.assert_array_equal(circuit.state["recurrent"], whole)
