@@ -81,8 +81,9 @@ def hand_written(args: argparse.Namespace, n: int, directory: str) -> tuple[floa
     from bioplausible.substrates.spiking import compiled
 
     compiled._STANDALONE.clear()  # this script takes over the standalone device
-    b2.device.reinit()
     b2.set_device("cpp_standalone", build_on_run=False)
+    b2.device.reinit()
+    b2.device.activate(build_on_run=False)
     b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
     try:
         start = time.perf_counter()
