@@ -27,11 +27,14 @@ initialised from the ``k``-th seed, and K members learn as one batched computati
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import dataclasses
+import functools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -39,6 +42,23 @@ import networkx as nx
 import numpy as np
 
 from ..errors import DivergenceError
+from ..validation import check_finite_array, check_integer
+
+#: Off inside :func:`trusted_activities`: a substrate hands ``learn`` activities it computed
+#: itself and checks the state for divergence after each update (a ``DivergenceError`` with
+#: the step), so the per-call argument check is for callers from outside.
+_CHECK_ACTIVITIES: contextvars.ContextVar[bool] = contextvars.ContextVar("check_activities", default=True)
+
+
+@contextlib.contextmanager
+def trusted_activities() -> Iterator[None]:
+    """Within this block ``Circuit.learn`` does not check its ``activities`` argument (the
+    runner uses it: the substrate produced them and divergence is caught as such)."""
+    token = _CHECK_ACTIVITIES.set(False)
+    try:
+        yield
+    finally:
+        _CHECK_ACTIVITIES.reset(token)
 
 
 @dataclass(frozen=True)
@@ -150,6 +170,11 @@ class Circuit(ABC):
     quick_spiking: ClassVar[bool] = False
     #: Steps of the quick comparison for this circuit when it must differ from the task's.
     quick_steps: ClassVar[int | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "learn" in vars(cls):  # every implementation checks what a caller hands it
+            cls.learn = _checked_learn(vars(cls)["learn"])  # type: ignore[method-assign]
 
     def __init__(self, **parameters: Any) -> None:
         self.params = self.Parameters(**parameters)
@@ -303,14 +328,31 @@ class Circuit(ABC):
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> Circuit:
+        """Restore a :meth:`state_dict`: its arrays must be real and finite, with the names
+        (and, for an initialised circuit, the shapes) this circuit holds, one ensemble axis."""
+        if not isinstance(state, Mapping) or not isinstance(state.get("state"), Mapping):
+            raise TypeError(f"state must be a mapping from state_dict() with a 'state' mapping of arrays, "
+                            f"got {type(state).__name__}")
         if state.get("circuit", self.name) != self.name:
             raise ValueError(f"state is for circuit {state['circuit']!r}, not {self.name!r}")
         expected = set(self.state) if self.state else set(state["state"])
-        if set(state["state"]) != expected:
+        if set(state["state"]) != expected or not expected:
             raise ValueError(f"state must hold arrays {sorted(expected)}, got {sorted(state['state'])}")
-        self.state = {key: np.array(value, dtype=float, copy=True) for key, value in state["state"].items()}
-        self.steps = int(state.get("steps", 0))
-        self._load_extra_state(copy.deepcopy(state.get("extra", {})))
+        arrays = {key: check_finite_array(f"state[{key!r}]", value).copy() for key, value in state["state"].items()}
+        for key, array in arrays.items():
+            want = self.state[key].shape if self.state else None
+            if want is not None and array.shape != want:
+                raise ValueError(f"state[{key!r}] must have shape {want}, got {array.shape}")
+            if array.ndim == 0 or array.shape[0] != next(iter(arrays.values())).shape[:1][0]:
+                raise ValueError(f"state arrays must share a leading ensemble axis; state[{key!r}] has shape "
+                                 f"{array.shape}")
+        steps = check_integer("state['steps']", state.get("steps", 0), 0)
+        extra = state.get("extra", {})
+        if not isinstance(extra, Mapping):
+            raise TypeError(f"state['extra'] must be a mapping, got {type(extra).__name__}")
+        self.state = arrays
+        self.steps = steps
+        self._load_extra_state(copy.deepcopy(extra))
         return self
 
     def _extra_state(self) -> dict[str, Any]:
@@ -360,13 +402,31 @@ def make_circuit(name: str, **parameters: Any) -> Circuit:
 
 
 def ensemble_inputs(inputs: np.ndarray, ensemble_size: int, n: int, name: str = "inputs") -> np.ndarray:
-    """Accept (B, n) or (K, B, n) inputs and return (K, B, n)."""
-    inputs = np.asarray(inputs, dtype=float)
+    """Accept (B, n) or (K, B, n) real, finite inputs and return (K, B, n)."""
+    inputs = check_finite_array(name, inputs)
     if inputs.ndim == 2:
         inputs = np.broadcast_to(inputs, (ensemble_size, *inputs.shape))
     if inputs.ndim != 3 or inputs.shape[0] not in (1, ensemble_size) or inputs.shape[2] != n:
         raise ValueError(f"{name} must have shape (B, {n}) or ({ensemble_size}, B, {n}), got {inputs.shape}")
     return inputs
+
+
+def _checked_learn(learn: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(learn)
+    def checked(self: Circuit, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        if _CHECK_ACTIVITIES.get():
+            if not isinstance(activities, Mapping):
+                raise TypeError(f"activities must map population names to arrays, got {type(activities).__name__}")
+            if not isinstance(batch, Batch):
+                raise TypeError(f"batch must be a Batch, got {type(batch).__name__}")
+            for key, value in activities.items():
+                check_finite_array(f"activities[{key!r}]", value)
+            check_finite_array("batch.inputs", batch.inputs)
+            if batch.targets is not None:
+                check_finite_array("batch.targets", batch.targets)
+        learn(self, activities, batch)
+
+    return checked
 
 
 def _jsonable(value: Any) -> Any:

@@ -122,6 +122,8 @@ class SourceSeparation(Task):
     name = "separation"
     description = "blind source separation of correlated bounded sources; SINR of the separator"
     family = "separation"
+    #: whitening circuits run here too (their output is scored as a separation)
+    circuit_families = ("separation", "adaptation")
     default_steps = 100_000
     default_batch_size = 1
     default_eval_every = 10_000
