@@ -197,15 +197,14 @@ class TraceRecorder:
             self.flush()
 
     def flush(self, final: bool = False) -> None:
-        if not self.buffer:
-            return
-        chunk = {key: np.concatenate([r[key] for r in self.buffer], axis=0 if key in ("update", "time") else 1)
-                 for key in self.buffer[0]}
-        self.buffer, self.buffered = [], 0
-        if self.spill is None:
-            self.chunks.append(chunk)
-        else:
-            self._append(chunk)
+        if self.buffer:
+            chunk = {key: np.concatenate([r[key] for r in self.buffer], axis=0 if key in ("update", "time") else 1)
+                     for key in self.buffer[0]}
+            self.buffer, self.buffered = [], 0
+            if self.spill is None:
+                self.chunks.append(chunk)
+            else:
+                self._append(chunk)
         if final and self._file is not None:
             self._file.close()
             self._file = None
