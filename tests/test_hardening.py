@@ -421,3 +421,29 @@ def test_cifar10_refuses_to_unpickle_files_that_are_not_the_published_ones(tmp_p
         cifar10(folder)
     assert not marker.exists()
 
+
+
+# ----------------------------------------------------------------------------- divergence step
+def test_fused_stream_reports_the_exact_divergence_step():
+    pytest.importorskip("numba")
+    task_cls = bpl.tasks.TASKS["separation"]
+    steps = {}
+    for mode in ("reference", "numba"):
+        task = task_cls(**task_cls.quick_options)
+        circuit = bpl.circuits.CorInfoMax(**{**bpl.circuits.CorInfoMax.quick_params, "learning_rate": 50.0,
+                                             "max_iterations": 20, "fast_path": mode})
+        with pytest.raises(bpl.errors.DivergenceError) as error:
+            bpl.run(circuit, task, steps=300, eval_every=300, progress=False)
+        steps[mode] = (error.value.step, error.value.quantity)
+    assert steps["numba"] == steps["reference"] and steps["numba"][0] < 300, steps
+
+
+@pytest.mark.parametrize("name", ["direct-whitening", "gain-whitening"])
+def test_positive_definiteness_is_checked_in_blocks_without_losing_the_exact_step(name):
+    found = set()
+    for eval_every in (1, 7, 400):
+        with pytest.raises(bpl.errors.DivergenceError) as error:
+            bpl.run(CIRCUITS[name](learning_rate=0.3), bpl.tasks.StatisticalAdaptation(**SMALL), steps=400,
+                    eval_every=eval_every, progress=False)
+        found.add((error.value.step, error.value.quantity, error.value.detail))
+    assert len(found) == 1, found

@@ -368,11 +368,35 @@ class Circuit(ABC):
         clone.state = {key: value[index : index + 1] for key, value in self.state.items()}
         return clone
 
-    def check_finite(self, step: int) -> None:
-        """Raise :class:`DivergenceError` naming the first non-finite state array."""
+    def check_finite(self, step: int, invariants: bool = True) -> None:
+        """Raise :class:`DivergenceError` naming the first non-finite state array, then (with
+        ``invariants``) any state that left its allowed set (:meth:`check_invariants`)."""
         for key, value in self.state.items():
-            if not np.all(np.isfinite(value)):
+            if not np.isfinite(value).all():
                 raise DivergenceError(key, step)
+        if invariants:
+            self.check_invariants(step)
+
+    #: (quantity, detail) of the DivergenceError raised when :meth:`invariant_values` fail.
+    invariant: ClassVar[tuple[str, str]] = ("", "")
+
+    def check_invariants(self, step: int) -> None:
+        """Raise :class:`DivergenceError` when a finite state has left its allowed set (e.g. a
+        matrix no longer positive definite): :meth:`invariant_values` tested by
+        :meth:`first_invalid`; circuits without invariants pass."""
+        values = self.invariant_values()
+        if values is not None and self.first_invalid(values[None]) is not None:
+            raise DivergenceError(self.invariant[0], step, self.invariant[1])
+
+    def invariant_values(self) -> np.ndarray | None:
+        """The quantity the invariants constrain, (K, ...), or None when there are none."""
+        return None
+
+    def first_invalid(self, stacked: np.ndarray) -> int | None:
+        """Given :meth:`invariant_values` of U updates stacked (U, K, ...), the index of the
+        first that breaks the invariants, or None. Batched so that a substrate can test a
+        block of updates in one call instead of one call per update."""
+        return None
 
     def config(self) -> dict[str, Any]:
         return {"circuit": self.name, "family": self.family, "params": self.params.to_dict()}
@@ -417,13 +441,15 @@ def _checked_learn(learn: Callable[..., None]) -> Callable[..., None]:
         if _CHECK_ACTIVITIES.get():
             if not isinstance(activities, Mapping):
                 raise TypeError(f"activities must map population names to arrays, got {type(activities).__name__}")
-            if not isinstance(batch, Batch):
-                raise TypeError(f"batch must be a Batch, got {type(batch).__name__}")
+            if batch is not None and not isinstance(batch, Batch):
+                raise TypeError(f"batch must be a Batch (or None for rules that use only activities), "
+                                f"got {type(batch).__name__}")
             for key, value in activities.items():
                 check_finite_array(f"activities[{key!r}]", value)
-            check_finite_array("batch.inputs", batch.inputs)
-            if batch.targets is not None:
-                check_finite_array("batch.targets", batch.targets)
+            if batch is not None:
+                check_finite_array("batch.inputs", batch.inputs)
+                if batch.targets is not None:
+                    check_finite_array("batch.targets", batch.targets)
         learn(self, activities, batch)
 
     return checked
