@@ -447,3 +447,31 @@ def test_positive_definiteness_is_checked_in_blocks_without_losing_the_exact_ste
                     eval_every=eval_every, progress=False)
         found.add((error.value.step, error.value.quantity, error.value.detail))
     assert len(found) == 1, found
+
+
+# ----------------------------------------------------------------------------- resume
+def _resume_from_file_is_bitwise(name: str, tmp_path: Path, updates: int) -> None:
+    cls = CIRCUITS[name]
+    task_cls = bpl.tasks.TASKS[cls.default_task]
+    task = task_cls(**task_cls.quick_options)
+    whole = bpl.run(cls(**cls.quick_params), task, seed=5, steps=2 * updates, eval_every=updates, progress=False)
+    first = bpl.run(cls(**cls.quick_params), task, seed=5, steps=updates, eval_every=updates, progress=False)
+    loaded = load_result(first.save(tmp_path / f"{name}.nc"))
+    state = loaded.final_state()
+    # a Fortran-ordered copy of every array: the layout must not change a single bit
+    state["state"] = {key: np.asfortranarray(value) for key, value in state["state"].items()}
+    second = bpl.run(cls(**cls.quick_params).load_state_dict(state), task, seed=5, steps=updates,
+                     eval_every=updates, progress=False)
+    for key, value in second.final_state()["state"].items():
+        np.testing.assert_array_equal(value, whole.final_state()["state"][key], err_msg=f"{name}: {key}")
+
+
+@pytest.mark.parametrize("name", ["nsm", "direct-whitening", "seqnet", "hebbian"])
+def test_resume_from_a_saved_result_is_bitwise(name, tmp_path):
+    _resume_from_file_is_bitwise(name, tmp_path, 4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CIRCUITS))
+def test_resume_from_a_saved_result_is_bitwise_for_every_circuit(name, tmp_path):
+    _resume_from_file_is_bitwise(name, tmp_path, 10 if CIRCUITS[name].family == "sequence" else 40)

@@ -338,7 +338,10 @@ class Circuit(ABC):
         expected = set(self.state) if self.state else set(state["state"])
         if set(state["state"]) != expected or not expected:
             raise ValueError(f"state must hold arrays {sorted(expected)}, got {sorted(state['state'])}")
-        arrays = {key: check_finite_array(f"state[{key!r}]", value).copy() for key, value in state["state"].items()}
+        # C-ordered copies whatever the source's layout (netCDF, a transposed view): BLAS sums in
+        # an order that depends on the layout, and a resumed run must match the whole run bitwise
+        arrays = {key: np.array(check_finite_array(f"state[{key!r}]", value), order="C", copy=True)
+                  for key, value in state["state"].items()}
         for key, array in arrays.items():
             want = self.state[key].shape if self.state else None
             if want is not None and array.shape != want:
