@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from bioplausible.circuits import DenseNet, SeqNet, TwoLayerSequence
-from bioplausible.circuits.sequence_spiking import spiking_replay
+from bioplausible.substrates.spiking import spiking_replay
 
 
 def main(argv: list[str] | None = None) -> None:

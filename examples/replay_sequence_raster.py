@@ -21,7 +21,7 @@ import os
 import numpy as np
 
 from bioplausible.circuits import TwoLayerSequence
-from bioplausible.circuits.sequence_spiking import spiking_replay
+from bioplausible.substrates.spiking import spiking_replay
 from bioplausible.tasks import SequenceRecall
 
 

@@ -210,7 +210,7 @@ def _run(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .experiments.compare import default_comparison, substrate_agreement, summary_table
+    from .experiments.compare import default_comparison, not_run, substrate_agreement, summary_table
     from .plotting import save_comparison_figures
 
     check_integer("--seeds", args.seeds, 1)
@@ -237,6 +237,11 @@ def _compare(args: argparse.Namespace) -> int:
             summary = agreement.groupby(["circuit", "metric"])[["rate", "spiking", "relative"]].mean()
             print("\nrate vs spiking (mean over seeds):")
             print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
+        missing = not_run(frame)
+        if not missing.empty:
+            print("\nnot run:")
+            for row in missing.itertuples():
+                print(f"  {row.circuit} on {row.substrate}: {row.reason}")
     _status(args, f"\nwrote results.csv, summary.csv{', agreement.csv' if not agreement.empty else ''} and "
                   f"{', '.join(f.name for f in figures)} to {out} in {time.perf_counter() - started:.1f} s")
     return 0

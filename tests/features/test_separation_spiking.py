@@ -144,17 +144,6 @@ def test_ceiling_must_exceed_minus_offset():
 
 
 # --------------------------------------------------------------------------- NSM
-def test_nsm_spiking_matches_rate_sinr():
-    """IF, T = 100 ms, r0 = 100 Hz, 300 presentations (100 prewhitening + 200 learning):
-    final SINR within 5 % of the rate run (measured 20.03 vs 19.99 dB), and it learns
-    (≥ 8 dB above the initial separator, 5.45 dB)."""
-    make = lambda: NonnegativeSimilarityMatching(n_sources=3, prewhitening_samples=100)  # noqa: E731
-    rate = _final_sinr(make(), "rate", [0], 300)
-    spiking = _final_sinr(make(), "spiking", [0], 300)
-    assert rate[0, -1] - rate[0, 0] > 8
-    assert abs(spiking[0, -1] - rate[0, -1]) <= 0.05 * rate[0, -1], (rate, spiking)
-
-
 @pytest.mark.slow
 def test_nsm_spiking_matches_rate_sinr_over_two_seeds():
     """1200 presentations (200 prewhitening): measured 19.33 vs 19.23 dB and 21.43 vs 21.53 dB."""
@@ -170,22 +159,6 @@ def test_nsm_spiking_matches_rate_sinr_over_two_seeds():
 CORINFOMAX_FAST = {"n_sources": 3, "learning_rate": 0.1, "error_lateral": 200.0}
 #: r0 = 500 Hz (the cap 500 Hz = one spike per 2 ms at dt = 1 ms): r0 T = 50 counts per unit.
 CORINFOMAX_SPIKING = {"rate_unit": 500.0, "presentation": 0.1, "dt": 1e-3}
-
-
-def test_corinfomax_nonnegative_antisparse_spiking_tracks_rate():
-    """Nonnegative antisparse, seed 2, 500 presentations, r0 = 500 Hz, T = 100 ms, dt = 1 ms.
-
-    Measured final SINR (dB), rate 25.08; spiking 20.48 / 21.48 / 23.47 at r0 T = 10 / 25 / 50
-    (r0 = 100 / 250 / 500 Hz): the spiking run lags the rate run on the steep part of the
-    learning curve by an amount set by the count quantisation 1/(r0 T). Tolerance here 10 %
-    (measured 6.4 %); the slow test below meets 5 % at 1000 presentations. Learns: from
-    10.46 dB, ≥ 8 dB gained on both substrates."""
-    task = _task("nonnegative-antisparse", n_mixtures=6)
-    rate = _final_sinr(CorInfoMax(**CORINFOMAX_FAST), "rate", [2], 500, task)
-    spiking = _final_sinr(CorInfoMax(**CORINFOMAX_FAST), "spiking", [2], 500, task, CORINFOMAX_SPIKING)
-    assert spiking[0, 0] == pytest.approx(rate[0, 0])  # same data and initial weights
-    assert rate[0, -1] - rate[0, 0] > 8 and spiking[0, -1] - spiking[0, 0] > 8, (rate, spiking)
-    assert abs(spiking[0, -1] - rate[0, -1]) <= 0.10 * rate[0, -1], (rate, spiking)
 
 
 @pytest.mark.slow
@@ -354,16 +327,6 @@ def test_bio_nica_direct_runs_on_spikes_and_tracks_rate():
     rate = _final_sinr(make(), "rate", [2], 600)
     spiking = _final_sinr(make(), "spiking", [2], 600)
     assert abs(spiking[0, -1] - rate[0, -1]) <= 0.15 * abs(rate[0, -1]) + 1.0, (rate, spiking)
-
-
-def test_bio_nica_interneuron_variant_with_leak_matches_rate():
-    """Interneuron variant, leak ε = 0.25 (M = PPᵀ + εI), η = 0.03, seed 0, 600 presentations:
-    measured 9.32 (spiking) vs 9.37 dB (rate), from 5.87 dB; tolerance 5 %, learns ≥ 2.5 dB."""
-    make = lambda: NonnegativeICA(n_sources=3, variant="interneuron", leak=0.25, learning_rate=0.03)  # noqa: E731
-    rate = _final_sinr(make(), "rate", [0], 600)
-    spiking = _final_sinr(make(), "spiking", [0], 600)
-    assert rate[0, -1] - rate[0, 0] > 2.5 and spiking[0, -1] - spiking[0, 0] > 2.5, (rate, spiking)
-    assert abs(spiking[0, -1] - rate[0, -1]) <= 0.05 * rate[0, -1], (rate, spiking)
 
 
 def test_bio_nica_interneuron_leak_zero_is_the_paper_circuit_on_rates():

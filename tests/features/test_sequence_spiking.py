@@ -6,17 +6,14 @@ import numpy as np
 import pytest
 
 from bioplausible.circuits import DenseNet, MixedNet, SeqNet, TwoLayerSequence
-from bioplausible.circuits.sequence_spiking import spiking_options, spiking_replay
+from bioplausible.substrates.spiking import SpikingSubstrate, spiking_options, spiking_replay
 from bioplausible.tasks import SequenceRecall
 
 OPTIONS = {"rate_unit": 200.0, "window": 0.1, "dt": 5e-4}
 
 
-class _Spiking:
-    """The options a spiking substrate exposes (the replay reads them by name)."""
-
-    name = "spiking"
-    rate_unit, presentation, dt, dither, codegen, seed = 200.0, 0.05, 5e-4, True, "numpy", 0
+def _Spiking() -> SpikingSubstrate:  # noqa: N802  (an unprepared substrate: seed 0)
+    return SpikingSubstrate(rate_unit=200.0, presentation=0.05, dt=5e-4)
 
 
 @pytest.mark.parametrize("circuit", [SeqNet(), DenseNet(separation="exp"), TwoLayerSequence(separation="poly")],
@@ -71,3 +68,15 @@ def test_run_on_the_spiking_substrate_writes_the_same_weights_and_replays():
         np.testing.assert_array_equal(spiking_circuit.state[key], rate_circuit.state[key])
     assert spiking["transition_success"] == rate["transition_success"] == 1.0
     assert spiking["recall_overlap"] == rate["recall_overlap"]
+
+
+def test_sequence_spiking_runs_take_the_seed_of_the_run():
+    """The replay's dithering seed comes from the run seed (it used to be 0 for every run:
+    the options read a ``seed`` attribute the substrate did not have)."""
+    circuit = SeqNet().store(np.where(np.random.default_rng(0).random((3, 20)) < 0.5, 1.0, -1.0))
+    seeds = set()
+    for seed in (3, 4):
+        substrate = SpikingSubstrate(rate_unit=200.0, presentation=0.05, dt=5e-4)
+        substrate.prepare(circuit, seed)
+        seeds.add(spiking_options(substrate)["seed"])
+    assert len(seeds) == 2

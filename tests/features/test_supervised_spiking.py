@@ -22,13 +22,6 @@ def _mse(circuit, substrate, steps, seeds, **options):
     return result.dataset["metric_test_mse"].values[:, -1]
 
 
-def test_ebd_spiking_matches_rate_on_teacher_student_quick():
-    steps, seeds = 250, [0]
-    rate = _mse(S.EBD(learning_rate=0.2, **CHECK), "rate", steps, seeds)
-    spiking = _mse(S.EBD(learning_rate=0.2, **CHECK), "spiking", steps, seeds, presentation=0.1, dt=1e-3)
-    assert np.all(np.abs(spiking - rate) <= 0.05 * rate), (rate, spiking)
-
-
 @pytest.mark.slow
 def test_ebd_spiking_check_experiment_full():
     """5000 presentations of 100 ms, r0 = 100 Hz, dt = 1 ms: dithered IF within 5 % of the

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.agreement import AgreementCase
 from ..rules import adaptation as rules
 from ..validation import check_array, check_choice, check_integer, check_positive, check_real
 from .base import (
@@ -177,6 +178,12 @@ class DirectWhitening(WhiteningCircuit):
     """
 
     name = "direct-whitening"
+    agreement = (AgreementCase(
+        "adaptation", {"whitening_error": (0.25, 0.0)}, params={"learning_rate": 0.02},
+        task_options={"n_inputs": 3, "n_contexts": 1, "samples_per_context": 300}, eval_every=25, tail=4,
+        substrate_options={"spiking": {"rate_unit": 50.0, "presentation": 0.1, "dt": 5e-4}},
+        learns={"whitening_error": ("relative", -0.5)}, same_start=True,
+        note="300 online updates, r0 T = 5, mean of the last 100 updates; was test_adaptation_spiking"),)
     description = "whitening with direct recurrent weights, ΔM = η(yyᵀ − I) (Lipshutz et al., ICLR 2023)"
     Parameters = DirectWhiteningParameters
     params: DirectWhiteningParameters
@@ -265,6 +272,12 @@ class InterneuronWhitening(WhiteningCircuit):
     """
 
     name = "interneuron-whitening"
+    agreement = (AgreementCase(
+        "adaptation", {"whitening_error": (0.25, 0.0)}, params={"learning_rate": 0.02, "leak": 0.25},
+        task_options={"n_inputs": 3, "n_contexts": 1, "samples_per_context": 300}, eval_every=25, tail=4,
+        substrate_options={"spiking": {"rate_unit": 50.0, "presentation": 0.1, "dt": 5e-4}},
+        learns={"whitening_error": ("relative", -0.5)}, same_start=True,
+        note="300 online updates, r0 T = 5, mean of the last 100 updates; was test_adaptation_spiking"),)
     description = "whitening via Hebbian interneurons, ΔW = η(ynᵀ − W) (Lipshutz et al., ICLR 2023)"
     Parameters = InterneuronWhiteningParameters
     params: InterneuronWhiteningParameters
@@ -375,6 +388,12 @@ class GainWhitening(WhiteningCircuit):
     """
 
     name = "gain-whitening"
+    agreement = (AgreementCase(
+        "adaptation", {"whitening_error": (0.25, 0.0)}, params={"learning_rate": 0.02},
+        task_options={"n_inputs": 3, "n_contexts": 1, "samples_per_context": 300}, eval_every=25, tail=4,
+        substrate_options={"spiking": {"rate_unit": 50.0, "presentation": 0.1, "dt": 5e-4}},
+        learns={"whitening_error": ("relative", -0.5)}, same_start=True,
+        note="300 online updates, r0 T = 5, mean of the last 100 updates; was test_adaptation_spiking"),)
     description = "whitening by gain-modulating interneurons, Δg = η(z² − 1) (Duong et al., ICML 2023)"
     Parameters = GainWhiteningParameters
     params: GainWhiteningParameters
@@ -479,6 +498,12 @@ class MultiTimescaleWhitening(WhiteningCircuit):
     """
 
     name = "multi-timescale-whitening"
+    agreement = (AgreementCase(
+        "adaptation", {"whitening_error": (0.25, 0.0)}, params={"gain_rate": 0.02, "synapse_rate": 5e-3},
+        task_options={"n_inputs": 3, "n_contexts": 1, "samples_per_context": 300}, eval_every=25, tail=4,
+        substrate_options={"spiking": {"rate_unit": 50.0, "presentation": 0.1, "dt": 5e-4}},
+        learns={"whitening_error": ("relative", -0.5)}, same_start=True,
+        note="300 online updates, r0 T = 5, mean of the last 100 updates; was test_adaptation_spiking"),)
     description = "fast gains + slow synapses, Δg = η_g(z² − ‖w‖²), ΔW = η_w(rnᵀ − WG) (Duong et al., NeurIPS 2023)"
     Parameters = MultiTimescaleWhiteningParameters
     params: MultiTimescaleWhiteningParameters

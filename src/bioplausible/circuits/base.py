@@ -35,12 +35,16 @@ import functools
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import networkx as nx
 import numpy as np
 
+from ..core.agreement import AgreementCase
+from ..core.batch import Batch
+from ..core.declaration import Connection, Population
+from ..core.registry import Registry
 from ..errors import DivergenceError
 from ..validation import check_finite_array, check_integer
 
@@ -60,6 +64,9 @@ def trusted_activities() -> Iterator[None]:
     finally:
         _CHECK_ACTIVITIES.reset(token)
 
+__all__ = ["Parameters", "Circuit", "Population", "Connection", "Batch", "CIRCUITS", "register_circuit", "make_circuit",
+           "ensemble_inputs"]
+
 
 @dataclass(frozen=True)
 class Parameters:
@@ -73,86 +80,6 @@ class Parameters:
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
-
-
-@dataclass(frozen=True)
-class Population:
-    """A group of units.
-
-    ``role`` is ``"input"`` (driven by the task), ``"neurons"`` (simulated), or ``"readout"``
-    (computed linearly from its sources, never simulated). ``offset`` is the offset-coding
-    baseline ``y0`` of spiking realisations: rate ``= r0 (offset + a)``; 0 means the
-    population is nonnegative (rectified).
-
-    ``ceiling`` (None: unbounded) is the largest activity ``c`` of a box-constrained
-    population. Its units then realise the *clipped* fixed point
-    ``a = clip((Σ_q weight_qp a_q) / threshold_p, −offset, ceiling)``: the lower clip is the
-    zero-rate rectification of the offset code, the upper one a rate cap ``r0 (offset + c)``
-    (on spikes an absolute refractory period ``1/(r0 (offset + c))`` during which the voltage
-    keeps integrating; see :mod:`bioplausible.substrates.spiking`). A ceiling must exceed
-    ``−offset``.
-    """
-
-    name: str
-    size: int
-    role: str = "neurons"
-    offset: float = 0.0
-    description: str = ""
-    ceiling: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.ceiling is not None:
-            if self.role != "neurons":
-                raise ValueError(f"population {self.name!r}: only simulated populations (role 'neurons') take a "
-                                 f"ceiling, got role {self.role!r}")
-            if not float(self.ceiling) > -float(self.offset):
-                raise ValueError(f"population {self.name!r}: ceiling must exceed −offset = {-self.offset:g} (a rate "
-                                 f"cap r0 (offset + ceiling) > 0), got {self.ceiling!r}")
-
-
-@dataclass(frozen=True)
-class Connection:
-    """A directed connection ``source -> target`` and the local rule (if any) that changes it."""
-
-    source: str
-    target: str
-    rule: Callable[..., Any] | None = None
-    kind: str = "feedforward"
-    description: str = ""
-
-    @property
-    def plastic(self) -> bool:
-        return self.rule is not None
-
-
-@dataclass
-class Batch:
-    """Samples as rows. ``inputs``: (K, B, n_inputs); ``targets``: (K, B, n_targets) or None;
-    ``info``: per-sample labels such as the active context, each (K, B)."""
-
-    inputs: np.ndarray
-    targets: np.ndarray | None = None
-    info: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def size(self) -> int:
-        return int(self.inputs.shape[-2])
-
-    def member(self, index: int) -> Batch:
-        """Ensemble member ``index`` of a stacked (K, B, n) batch, without the ensemble axis."""
-        return Batch(
-            self.inputs[index],
-            None if self.targets is None else self.targets[index],
-            {key: value[index] for key, value in self.info.items()},
-        )
-
-    def __getitem__(self, index: slice) -> Batch:
-        """Slice along the sample axis."""
-        return Batch(
-            self.inputs[..., index, :],
-            None if self.targets is None else self.targets[..., index, :],
-            {key: value[..., index] for key, value in self.info.items()},
-        )
 
 
 class Circuit(ABC):
@@ -170,6 +97,8 @@ class Circuit(ABC):
     quick_spiking: ClassVar[bool] = False
     #: Steps of the quick comparison for this circuit when it must differ from the task's.
     quick_steps: ClassVar[int | None] = None
+    #: The circuit's substrate-agreement checks (``tests/features/test_agreement.py``).
+    agreement: ClassVar[tuple[AgreementCase, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -182,6 +111,19 @@ class Circuit(ABC):
         self.steps = 0
 
     # ----------------------------------------------------------------- declaration
+    @property
+    def kind(self) -> str:
+        """The kind of dynamics the circuit declares, which substrates build by kind:
+        ``"fixed-point"`` (the default: the fixed-point equation of the module docstring over
+        :meth:`populations` and :meth:`connections`). Others: ``"threshold-unit"`` (plus one
+        graded threshold multiplier), ``"scaled-threshold-unit"`` (a threshold scaled per
+        output), ``"polytope-groups"`` (one multiplier per group), ``"perfect-integrator"``
+        (zero self-terms), ``"layered"`` (feedforward layers, biases, a linear readout),
+        ``"clipped-settling"`` (fixed-length Euler settling of clipped units),
+        ``"windowed-replay"`` (±1 units stepped synchronously). Substrate-neutral: whether a
+        substrate realises it is the substrate's answer (``substrate.supports(circuit)``)."""
+        return "fixed-point"
+
     @abstractmethod
     def populations(self) -> list[Population]:
         """The populations, in order: inputs first."""
@@ -311,7 +253,7 @@ class Circuit(ABC):
         for c in self.connections():
             graph.add_edge(
                 c.source, c.target, weight=weights.get((c.source, c.target)),
-                rule=None if c.rule is None else c.rule.__name__, rule_function=c.rule,
+                rule=c.rule_name, rule_function=c.rule,
                 plastic=c.plastic, kind=c.kind, description=c.description,
             )
         return graph
@@ -410,13 +352,12 @@ class Circuit(ABC):
 
 
 # --------------------------------------------------------------------- registry
-CIRCUITS: dict[str, type[Circuit]] = {}
+CIRCUITS: Registry = Registry("circuit")
 
 
 def register_circuit(cls: type[Circuit]) -> type[Circuit]:
-    """Class decorator: make ``cls`` available by its kebab-case ``name``."""
-    if cls.name in CIRCUITS and CIRCUITS[cls.name] is not cls:
-        raise ValueError(f"circuit name {cls.name!r} is already registered")
+    """Class decorator: make ``cls`` available by its kebab-case ``name`` (a name already
+    taken by another class is refused)."""
     CIRCUITS[cls.name] = cls
     return cls
 

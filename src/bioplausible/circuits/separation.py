@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.agreement import AgreementCase
+from ..core.domains import BOX_DOMAINS, DOMAINS, OUTPUT_DOMAINS, POLYTOPE_KEYS
 from ..rules import separation as rules
 from ..validation import (
     check_choice,
@@ -47,6 +49,8 @@ from .base import (
 )
 
 __all__ = [
+    "DOMAINS",
+    "OUTPUT_DOMAINS",
     "CorInfoMax",
     "NonnegativeSimilarityMatching",
     "NonnegativeICA",
@@ -60,21 +64,8 @@ __all__ = [
     "numba_available",
 ]
 
-DOMAINS = ("antisparse", "nonnegative-antisparse", "sparse", "nonnegative-sparse", "simplex", "polytope")
-#: Parameters that carry the mixed polytope's structure (domain ``"polytope"``).
-POLYTOPE_KEYS = ("signed_dims", "nonnegative_dims", "sparse_groups")
-_DOMAIN_CODE = {name: code for code, name in enumerate(DOMAINS)}
-#: Box domains (lower, upper bound of every output): the ones with a spiking realisation.
-_BOX_DOMAINS = {"antisparse": (-1.0, 1.0), "nonnegative-antisparse": (0.0, 1.0)}
-_DETMAX_THRESHOLD_REFUSAL = (
-    "Det-Max's {domain} domain soft-thresholds u/(Γ_Y D2) by λ, so on spikes the threshold unit's "
-    "inhibition would have to be scaled per output by its own Γ_Y D2 inside the two-layer loop; the "
-    "threshold builder (bioplausible.circuits.separation_spiking, as CorInfoMax uses) applies one "
-    "uniform level, and no realisation of Det-Max's form has been built or measured against the rate "
-    "model (the rate loop itself does settle with the domain's preset: n = 3, m = 6, 300 samples, "
-    "at most 63 / 78 / 307 of 750 steps for nonnegative-sparse / sparse / simplex). Use a box domain on "
-    "spikes, or the rate substrate"
-)
+_DOMAIN_CODE = {name: code for code, name in enumerate(OUTPUT_DOMAINS)}
+_BOX_DOMAINS = BOX_DOMAINS
 
 #: Per-domain defaults (the authors' simulation scripts): λ_y, λ_e, B_y(0) scale,
 #: B_e scale, μ_W, neural lr_start, lr_stop, threshold rate η_λ.
@@ -304,7 +295,7 @@ class CorInfoMaxParameters(DomainParameters):
     ``fast_path``: ``"auto"`` (compiled numba kernel when installed), ``"numba"`` or
     ``"reference"`` (respond + learn through the rule functions);
     ``spike_threshold_time_constant`` τ_λ (s) of the spiking threshold unit (nonnegative
-    sparse and simplex domains, :mod:`~bioplausible.circuits.separation_spiking`).
+    sparse and simplex domains, :mod:`~bioplausible.substrates.spiking.threshold`).
     """
 
     domain: str = "nonnegative-antisparse"
@@ -324,7 +315,7 @@ class CorInfoMaxParameters(DomainParameters):
     spike_threshold_time_constant: float = 0.005
 
     def __post_init__(self) -> None:
-        check_choice("domain", self.domain, DOMAINS)
+        check_choice("domain", self.domain, OUTPUT_DOMAINS)
         for key, value in CORINFOMAX_PRESETS[self.domain].items():
             if getattr(self, key) is None:
                 object.__setattr__(self, key, value)
@@ -349,7 +340,7 @@ class CorInfoMaxParameters(DomainParameters):
 class CorInfoMax(Circuit):
     """Correlative information maximisation for (correlated) source separation.
 
-    Domains: :data:`DOMAINS`; ``"polytope"`` is the mixed polytope of ``signed_dims``,
+    Domains: :data:`~bioplausible.core.domains.OUTPUT_DOMAINS`; ``"polytope"`` is the mixed polytope of ``signed_dims``,
     ``nonnegative_dims`` and ``sparse_groups`` (see :func:`project_domain`).
 
     Per sample (batch size 1): the outputs settle by the projected recurrent dynamics
@@ -381,12 +372,20 @@ class CorInfoMax(Circuit):
     counts; IF count noise on ``z zᵀ`` is O(1/(r0T)²), no bias correction needed).
     ℓ1 and simplex domains: nonnegative IF outputs (offset 0, no ceiling) plus a graded
     inhibitory threshold unit, an integral controller of ``‖y‖₁ − 1`` driven by the output
-    spikes (:mod:`~bioplausible.circuits.separation_spiking`, builder
-    ``"soft-threshold-integrate-and-fire"``); the signed sparse domain splits each output
+    spikes (:mod:`~bioplausible.substrates.spiking.threshold`, kind
+    ``"threshold-unit"``); the signed sparse domain splits each output
     into an ON/OFF pair so that the unit can sense ``|y|``.
     """
 
     name = "corinfomax"
+    agreement = (AgreementCase(
+        "separation", {"sinr_db": (0.10, 0.0)},
+        params={"n_sources": 3, "learning_rate": 0.1, "error_lateral": 200.0},
+        task_options={"domain": "nonnegative-antisparse", "n_sources": 3, "n_mixtures": 6, "evaluation_samples": 1000},
+        steps=500, eval_every=500, seeds=(2,),
+        substrate_options={"spiking": {"rate_unit": 500.0, "presentation": 0.1, "dt": 1e-3}},
+        learns={"sinr_db": ("absolute", 8.0)}, same_start=True,
+        note="nonnegative antisparse, r0 T = 50: measured 23.47 (spiking) vs 25.08 dB (rate), from 10.46"),)
     family = "separation"
     default_task = "separation"
     description = "CorInfoMax BSS: projected recurrent dynamics, prediction-error W, anti-Hebbian B_y (ICLR 2023)"
@@ -400,20 +399,14 @@ class CorInfoMax(Circuit):
 
     # --------------------------------------------------------------- declaration
     @property
-    def spiking_model(self) -> str:
-        """Box domains: the generic IF route; ℓ1 and simplex domains: IF outputs plus the
-        graded threshold unit (:mod:`~bioplausible.circuits.separation_spiking`)."""
-        return "integrate-and-fire" if self.params.domain in _BOX_DOMAINS else "soft-threshold-integrate-and-fire"
-
-    @property
-    def spiking_refusal(self) -> str | None:
-        """The mixed polytope has no spiking realisation yet (None for every other domain)."""
-        if self.params.domain != "polytope":
-            return None
-        return ("the mixed polytope needs one threshold unit per sparse group, each inhibiting only its own "
-                "(possibly overlapping) outputs, then the box clip; the spiking threshold builder "
-                "(bioplausible.circuits.separation_spiking) realises one unit over the whole output population. "
-                "Use the rate substrate for domain='polytope'")
+    def kind(self) -> str:
+        """The dynamics a substrate builds: box domains the declared fixed point
+        (``"fixed-point"``), ℓ1 and simplex domains the fixed point with one graded threshold
+        unit (``"threshold-unit"``, described by :meth:`soft_threshold`), the mixed polytope
+        one threshold per sparse group (``"polytope-groups"``)."""
+        if self.params.domain == "polytope":
+            return "polytope-groups"
+        return "fixed-point" if self.params.domain in _BOX_DOMAINS else "threshold-unit"
 
     def soft_threshold(self) -> dict[str, Any]:
         """The threshold unit of the ℓ1-type domains, for the spiking builder: the population
@@ -512,6 +505,8 @@ class CorInfoMax(Circuit):
 
         Same equations as :meth:`respond` + :meth:`learn`; returns the activities of the
         last sample, or None when the fast path is off (the substrate then loops itself).
+        The per-sample inputs and outputs of the chunk are kept in ``stream_activities``
+        (the prediction ``W x`` is not kept per sample).
         """
         mode = self.params.fast_path
         if mode == "reference" or (mode == "auto" and not numba_available()):
@@ -543,6 +538,8 @@ class CorInfoMax(Circuit):
         _raise_at_divergence(self, diverged)
         self.steps += x.shape[1]
         self.last_settling_steps = steps
+        #: Per-sample activities of the chunk that the kernel computed (observers read them).
+        self.stream_activities = {"mixtures": x, "output": outputs}
         last = x[:, -1:, :]
         return {
             "mixtures": last,
@@ -648,6 +645,12 @@ class NonnegativeSimilarityMatching(Circuit):
     """
 
     name = "nsm"
+    agreement = (AgreementCase(
+        "separation", {"sinr_db": (0.05, 0.0)}, params={"n_sources": 3, "prewhitening_samples": 100},
+        task_options={"domain": "nonnegative-bernoulli", "n_sources": 3, "n_mixtures": 3, "evaluation_samples": 1000},
+        steps=300, eval_every=300,
+        substrate_options={"spiking": {"rate_unit": 100.0, "presentation": 0.1, "dt": 1e-3}},
+        learns={"sinr_db": ("absolute", 8.0)}, note="measured 20.03 (spiking) vs 19.99 dB (rate), from 5.45"),)
     family = "separation"
     default_task = "separation"
     description = "nonnegative similarity matching on prewhitened mixtures (Pehlevan et al. 2017)"
@@ -809,6 +812,14 @@ class NonnegativeICA(Circuit):
     """
 
     name = "nonnegative-ica"
+    agreement = (AgreementCase(
+        "separation", {"sinr_db": (0.05, 0.0)},
+        params={"n_sources": 3, "variant": "interneuron", "leak": 0.25, "learning_rate": 0.03},
+        task_options={"domain": "nonnegative-bernoulli", "n_sources": 3, "n_mixtures": 3, "evaluation_samples": 1000},
+        steps=600, eval_every=600,
+        substrate_options={"spiking": {"rate_unit": 100.0, "presentation": 0.1, "dt": 1e-3}},
+        learns={"sinr_db": ("absolute", 2.5)},
+        note="interneuron variant with leak 0.25: measured 9.32 (spiking) vs 9.37 dB (rate), from 5.87"),)
     family = "separation"
     default_task = "separation"
     description = "Bio-NICA nonnegative ICA, direct lateral or interneurons (Lipshutz et al. 2022)"
@@ -840,13 +851,12 @@ class NonnegativeICA(Circuit):
         return state
 
     @property
-    def spiking_refusal(self) -> str | None:
-        """Why this configuration has no faithful spiking realisation (None: it has one)."""
+    def kind(self) -> str:
+        """The declared fixed point (``"fixed-point"``); the interneuron variant with leak=0
+        has perfect-integrator outputs (zero self-term, ``"perfect-integrator"``)."""
         if self.params.variant == "interneuron" and self.params.leak <= 0:
-            return ("the interneuron variant with leak=0 has outputs that are perfect integrators (threshold ε = "
-                    "leak = 0): an integrate-and-fire unit needs a positive self-term; set leak > 0 "
-                    "(M = PPᵀ + leak·I)")
-        return None
+            return "perfect-integrator"
+        return "fixed-point"
 
     def _matrix(self) -> np.ndarray:
         if self.params.variant == "direct":
@@ -1095,7 +1105,7 @@ class DetMaxParameters(DomainParameters):
     hidden_offset: float | None = None
 
     def __post_init__(self) -> None:
-        check_choice("domain", self.domain, DOMAINS)
+        check_choice("domain", self.domain, OUTPUT_DOMAINS)
         for key, value in DETMAX_PRESETS[self.domain].items():
             if getattr(self, key) is None:
                 object.__setattr__(self, key, value)
@@ -1198,11 +1208,19 @@ class DetMaxWSM(Circuit):
     up, so learning needs a long count window: with n = 3, m = 6, 300 presentations the
     spiking SINR tracks the rate run at r0 T = 100 (r0 = 250 Hz, T = 0.4 s, dt = 0.5 ms) but
     parts from it at r0 T = 40 (tests/features/test_separation_spiking.py). ℓ1, simplex and
-    polytope domains are refused on spikes (``spiking_refusal`` says why: their threshold
+    polytope domains are refused on spikes (the spiking substrate's ``supports`` says why: their threshold
     would have to act per output through the gains, which no builder realises yet).
     """
 
     name = "detmax-wsm"
+    agreement = (AgreementCase(
+        "separation", {"sinr_db": (0.05, 0.0)},
+        params={"n_sources": 3, "domain": "nonnegative-antisparse", **DETMAX_PRESETS["antisparse"]},
+        task_options={"domain": "nonnegative-antisparse", "n_sources": 3, "n_mixtures": 6, "evaluation_samples": 1000},
+        steps=300, eval_every=100, tail=3, slow=True,
+        substrate_options={"spiking": {"rate_unit": 250.0, "presentation": 0.4, "dt": 5e-4}},
+        learns={"sinr_db": ("absolute", 3.0)},
+        note="r0 T = 100, ≈ 3 min; measured 16.49 / 18.54 / 17.74 dB (spiking) vs 16.58 / 18.84 / 16.73"),)
     family = "separation"
     default_task = "separation"
     description = "Det-Max BSS: two-layer weighted similarity matching with gains (NeurIPS 2022)"
@@ -1213,7 +1231,6 @@ class DetMaxWSM(Circuit):
     # reference path (≈ 10 ms per sample) gets fewer samples and inner steps
     quick_params = {} if numba_available() else {"max_iterations": 200}
     quick_steps = None if numba_available() else 1000
-    spiking_model = "integrate-and-fire"
 
     def __init__(self, **parameters: Any) -> None:
         super().__init__(**parameters)
@@ -1238,11 +1255,13 @@ class DetMaxWSM(Circuit):
         }
 
     @property
-    def spiking_refusal(self) -> str | None:
-        """Why this configuration has no faithful spiking realisation (None: it has one)."""
-        if self.params.domain in _BOX_DOMAINS:
-            return None
-        return _DETMAX_THRESHOLD_REFUSAL.format(domain=self.params.domain)
+    def kind(self) -> str:
+        """Box domains: the declared fixed point (``"fixed-point"``); ℓ1 and simplex domains
+        soft-threshold u/(Γ_Y D2) by λ, a threshold scaled per output by its own gain
+        (``"scaled-threshold-unit"``); the mixed polytope ``"polytope-groups"``."""
+        if self.params.domain == "polytope":
+            return "polytope-groups"
+        return "fixed-point" if self.params.domain in _BOX_DOMAINS else "scaled-threshold-unit"
 
     @property
     def _hidden_offset(self) -> float:
@@ -1407,6 +1426,7 @@ class DetMaxWSM(Circuit):
         _raise_at_divergence(self, diverged)
         self.steps += samples
         self.last_settling_steps = steps
+        self.stream_activities = {"mixtures": x, "hidden": hidden, "output": outputs}
         return {"mixtures": x[:, -1:, :], "hidden": hidden[:, -1:, :], "output": outputs[:, -1:, :]}
 
 
@@ -1428,6 +1448,3 @@ def _off_diagonal(matrix: np.ndarray) -> np.ndarray:
     result = matrix.copy()
     result[..., np.arange(n), np.arange(n)] = 0.0
     return result
-
-
-from . import separation_spiking  # noqa: E402, F401  (registers the soft-threshold builder)

@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..core.agreement import AgreementCase
 from ..rules import sequence as rules
 from ..validation import check_choice, check_integer, check_positive, check_real, check_sequence
 from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
@@ -178,8 +179,8 @@ class SequenceCircuit(Circuit):
     family = "sequence"
     default_task = "sequence"
     params: SequenceParameters
-    #: The family's own Brian2 realisation (windowed replay), see ``circuits/sequence_spiking.py``.
-    spiking_model: ClassVar[str] = "sequence-replay"
+    #: The dynamics a substrate builds: ±1 units stepped in windows (spiking: ``substrates/spiking/replay.py``).
+    kind: ClassVar[str] = "windowed-replay"
     quick_spiking: ClassVar[bool] = True
 
     # ------------------------------------------------------------- subclass hooks
@@ -218,17 +219,14 @@ class SequenceCircuit(Circuit):
             out[:, part] = _sign(field, scale)
         return out
 
-    def rollout(self, cue: np.ndarray, n_steps: int, substrate: Any = None) -> np.ndarray:
-        """States ``S(0) = cue, S(1), …, S(n_steps)``, shape (K, n_steps + 1, B, N).
+    def rollout(self, cue: np.ndarray, n_steps: int) -> np.ndarray:
+        """States ``S(0) = cue, S(1), …, S(n_steps)``, shape (K, n_steps + 1, B, N): the rate form.
 
-        On the spiking substrate the trajectory is the Brian2 replay read from spike counts
-        per window (:func:`bioplausible.circuits.sequence_spiking.spiking_replay`).
+        A substrate produces its own trajectory with ``substrate.rollout(circuit, cue,
+        n_steps)`` (:func:`bioplausible.core.rollout`; the spiking substrate replays the
+        circuit on spikes from its :meth:`replay_layers`).
         """
         n_steps = check_integer("n_steps", n_steps, 0)
-        if substrate is not None and getattr(substrate, "name", substrate) == "spiking":
-            from .sequence_spiking import spiking_replay
-
-            return spiking_replay(self, cue, n_steps, substrate=substrate)
         trajectory = [_states(self, cue, "cue")]
         for _ in range(n_steps):
             trajectory.append(self.step(trajectory[-1]))
@@ -329,6 +327,11 @@ class SeqNet(SequenceCircuit):
     """
 
     name = "seqnet"
+    agreement = (AgreementCase(
+        "sequence", {"transition_success": (0.0, 0.0), "sequence_success": (0.0, 0.0), "recall_overlap": (0.0, 0.02)},
+        params={}, task_options={"n_neurons": 100, "sequence_length": 8, "cue_noise": 0.1},
+        substrate_options={"spiking": {"rate_unit": 200.0, "presentation": 0.05, "dt": 5e-4}},
+        note="one-pass write of the sequence on clamped spikes, recall by windowed replay at low load"),)
     description = "asymmetric Hebbian sequence memory J = (1/N)Σ ξ^{μ+1}ξ^μᵀ (Sompolinsky & Kanter 1986)"
     Parameters = SequenceParameters
     params: SequenceParameters
@@ -366,8 +369,8 @@ class SeqNet(SequenceCircuit):
         return {("cue", "visible"): np.broadcast_to(np.eye(n), (k, n, n)).copy(),
                 ("visible", "visible"): self.state["couplings"]}
 
-    def spiking_layers(self) -> dict[str, Any]:
-        """What the windowed spiking replay needs (member 0): the recurrent couplings."""
+    def replay_layers(self) -> dict[str, Any]:
+        """The layers of the windowed replay (member 0): the recurrent couplings."""
         return {"recurrent": self.state["couplings"][0]}
 
 
@@ -404,6 +407,11 @@ class DenseNet(SequenceCircuit):
     """
 
     name = "densenet"
+    agreement = (AgreementCase(
+        "sequence", {"transition_success": (0.0, 0.0), "sequence_success": (0.0, 0.0), "recall_overlap": (0.0, 0.02)},
+        params={"separation": "exp"}, task_options={"n_neurons": 100, "sequence_length": 8, "cue_noise": 0.1},
+        substrate_options={"spiking": {"rate_unit": 200.0, "presentation": 0.05, "dt": 5e-4}},
+        note="one-pass write of the sequence on clamped spikes, recall by windowed replay at low load"),)
     description = "dense sequence memory, f = x^d or exp (Chaudhry et al., NeurIPS 2023)"
     Parameters = DenseParameters
     params: DenseParameters
@@ -486,8 +494,8 @@ class DenseNet(SequenceCircuit):
                 ("visible", "memory"): self.state["patterns"] / n,
                 ("memory", "visible"): np.swapaxes(self.state["successors"], -1, -2).copy()}
 
-    def spiking_layers(self) -> dict[str, Any]:
-        """What the windowed spiking replay needs (member 0): weights and the memory transfer."""
+    def replay_layers(self) -> dict[str, Any]:
+        """The layers of the windowed replay (member 0): weights and the memory transfer."""
         weights = self.weights()
         return {"memories": [{"name": "memory", "input": weights[("visible", "memory")][0],
                               "output": weights[("memory", "visible")][0],
@@ -520,6 +528,11 @@ class GeneralizedPseudoinverse(DenseNet):
     """
 
     name = "pseudoinverse"
+    agreement = (AgreementCase(
+        "sequence", {"transition_success": (0.0, 0.0), "sequence_success": (0.0, 0.0), "recall_overlap": (0.0, 0.02)},
+        params={}, task_options={"n_neurons": 100, "sequence_length": 8, "cue_noise": 0.1},
+        substrate_options={"spiking": {"rate_unit": 200.0, "presentation": 0.05, "dt": 5e-4}},
+        note="one-pass write of the sequence on clamped spikes, recall by windowed replay at low load"),)
     description = "generalised pseudoinverse sequence memory f(O⁺m) (Kanter & Sompolinsky 1987; Chaudhry 2023)"
     Parameters = PseudoinverseParameters
     params: PseudoinverseParameters
@@ -580,6 +593,11 @@ class TwoLayerSequence(DenseNet):
     """
 
     name = "two-layer-sequence"
+    agreement = (AgreementCase(
+        "sequence", {"transition_success": (0.0, 0.0), "sequence_success": (0.0, 0.0), "recall_overlap": (0.0, 0.02)},
+        params={"separation": "poly"}, task_options={"n_neurons": 100, "sequence_length": 8, "cue_noise": 0.1},
+        substrate_options={"spiking": {"rate_unit": 200.0, "presentation": 0.05, "dt": 5e-4}},
+        note="one-pass write of the sequence on clamped spikes, recall by windowed replay at low load"),)
     description = "two-layer sequence memory, one hidden unit per transition (Chaudhry et al., NeurIPS 2023)"
     Parameters = DenseParameters
     params: DenseParameters
@@ -676,6 +694,11 @@ class MixedNet(SequenceCircuit):
     """
 
     name = "mixednet"
+    agreement = (AgreementCase(
+        "sequence", {"transition_success": (0.0, 0.0), "sequence_success": (0.0, 0.0), "recall_overlap": (0.0, 0.02)},
+        params={"delays": (1, 2)}, task_options={"n_neurons": 60, "sequence_length": 5, "cue_noise": 0.05},
+        substrate_options={"spiking": {"rate_unit": 200.0, "presentation": 0.05, "dt": 5e-4}},
+        note="one-pass write of the sequence on clamped spikes, recall by windowed replay at low load"),)
     quick_spiking = False  # its delayed replay takes ≈ 30 s in the quick comparison
     description = "mixed-timescale sequence memory: symmetric hold + delayed advance (Sompolinsky & Kanter 1986)"
     Parameters = MixedParameters
@@ -711,11 +734,9 @@ class MixedNet(SequenceCircuit):
         scale = np.abs(hold).sum(-1, keepdims=True) + lam * np.abs(advance).sum(-1, keepdims=True)
         return field, np.broadcast_to(scale, field.shape)
 
-    def rollout(self, cue: np.ndarray, n_steps: int, substrate: Any = None) -> np.ndarray:
+    def rollout(self, cue: np.ndarray, n_steps: int) -> np.ndarray:
         """Rollout with a ring buffer of the last max τ_μ + 1 states; ``S(t) = cue`` for t ≤ 0."""
         n_steps = check_integer("n_steps", n_steps, 0)
-        if substrate is not None and getattr(substrate, "name", substrate) == "spiking":
-            return super().rollout(cue, n_steps, substrate)
         p = self.params
         states = _states(self, cue, "cue")
         delays = self.unit_delays()
@@ -773,7 +794,7 @@ class MixedNet(SequenceCircuit):
                                ("visible_to_advance", advance_rows, 1), ("advance_to_visible", advance_columns, 2)):
             self.state[key] = np.concatenate([self.state[key], new], axis=axis)
 
-    def spiking_layers(self) -> dict[str, Any]:
+    def replay_layers(self) -> dict[str, Any]:
         """Hold units (no delay) and advance units (input delayed by τ_μ steps), member 0."""
         p, weights = self.params, self.weights()
         return {"memories": [
@@ -813,7 +834,3 @@ class MixedNet(SequenceCircuit):
                 ("hold", "visible"): self.state["hold_to_visible"],
                 ("visible", "advance"): self.state["visible_to_advance"],
                 ("advance", "visible"): self.params.advance_strength * self.state["advance_to_visible"]}
-
-
-# The family's Brian2 model registers itself with the spiking substrate on import.
-from . import sequence_spiking  # noqa: E402, F401

@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.agreement import AgreementCase
 from ..rules import supervised as rules
-from ..substrates import spiking as _spiking
 from ..validation import check_choice, check_integer, check_real
 from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
 
@@ -80,6 +80,18 @@ class MLPParameters(Parameters):
     value or one per hidden layer); ``output_rate`` μ_L of the output delta rule;
     ``weight_decay`` μ_wd (all layers); ``init_gain`` g of the Kaiming-uniform init
     ``W ~ U(±g √(3/fan_in))``; ``bias`` learn biases (a constant-1 input population).
+
+    ``parameterization`` (Bordelon & Pehlevan, ICLR 2023, §2; :ref:`theory-supervised-width`):
+    ``"standard"`` uses the rates as given. ``"ntk"`` and ``"mean-field"`` write the network
+    ``f = W_L h_{L−1} / γ`` with richness ``gamma0`` γ₀ (``γ = γ₀`` for ``"ntk"``,
+    ``γ = γ₀ √N_{L−1}`` for ``"mean-field"``, i.e. the readout scaled by 1/(γ₀ N)); the
+    stored (effective) output weights start ``1/γ`` times smaller and the rates become the
+    per-layer steps of gradient flow with raw rate ``η₀ γ²`` (η₀ = ``learning_rate`` for
+    hidden layers, ``output_rate`` for the readout): hidden layer k steps with
+    ``η₀ γ² / fan_in_k``, the readout with ``η₀ / N_{L−1}``, so the infinite-width limit is
+    well defined (lazy for ``"ntk"`` or γ₀ → 0, rich for ``"mean-field"`` with γ₀ > 0). Weights
+    are then Gaussian, std ``g/√fan_in`` (the theory's init), and feedback matrices (FA's B,
+    DFA/EBD's R₀) are drawn at the scale of the forward path they stand for.
     """
 
     hidden_sizes: tuple[int, ...] = (128, 64)
@@ -88,6 +100,8 @@ class MLPParameters(Parameters):
     weight_decay: float = 0.0
     init_gain: float = 1.0
     bias: bool = True
+    parameterization: str = "standard"
+    gamma0: float = 1.0
 
     def validate(self) -> None:
         if not isinstance(self.hidden_sizes, (list, tuple)) or len(self.hidden_sizes) < 1:
@@ -101,9 +115,28 @@ class MLPParameters(Parameters):
         check_real("init_gain", self.init_gain, 0.0, inclusive=False)
         if not isinstance(self.bias, bool):
             raise TypeError(f"bias must be a bool, got {self.bias!r}")
+        check_choice("parameterization", self.parameterization, list(PARAMETERIZATIONS))
+        check_real("gamma0", self.gamma0, 0.0, inclusive=False)
+        if self.parameterization == "standard" and self.gamma0 != 1.0:
+            raise ValueError(
+                f"gamma0 applies to parameterization='ntk' or 'mean-field'; with 'standard' it must be 1, "
+                f"got {self.gamma0}"
+            )
 
     def per_layer(self, name: str) -> tuple[float, ...]:
         return _check_rate(name, getattr(self, name), len(self.hidden_sizes))
+
+
+PARAMETERIZATIONS = ("standard", "ntk", "mean-field")
+
+
+def richness_scale(parameterization: str, gamma0: float, last_width: int) -> float:
+    """γ of ``f = W_L h_{L−1} / γ``: 1 (standard), γ₀ (ntk), γ₀ √N_{L−1} (mean-field)."""
+    if parameterization == "standard":
+        return 1.0
+    if parameterization == "ntk":
+        return float(gamma0)
+    return float(gamma0) * float(np.sqrt(last_width))
 
 
 # ============================================================================ shared machinery
@@ -117,7 +150,8 @@ class LayeredCircuit(Circuit):
     default_task = "classification"
     Parameters = MLPParameters
     params: MLPParameters
-    spiking_model = "layered-integrate-and-fire"
+    #: The dynamics a substrate builds: feedforward layers with per-unit biases and a linear readout.
+    kind = "layered"
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -143,8 +177,12 @@ class LayeredCircuit(Circuit):
         sizes = [n_inputs, *self.params.hidden_sizes, n_targets]
         state: dict[str, np.ndarray] = {}
         for k in range(1, len(sizes)):
-            bound = self.params.init_gain * np.sqrt(3.0 / sizes[k - 1])
-            state[f"weight_{k}"] = rng.uniform(-bound, bound, (sizes[k], sizes[k - 1]))
+            if self.params.parameterization == "standard":  # Kaiming-uniform
+                bound = self.params.init_gain * np.sqrt(3.0 / sizes[k - 1])
+                state[f"weight_{k}"] = rng.uniform(-bound, bound, (sizes[k], sizes[k - 1]))
+            else:  # Gaussian, as in the infinite-width theory
+                std = self.params.init_gain / np.sqrt(sizes[k - 1]) * self._init_scale(k, sizes)
+                state[f"weight_{k}"] = std * rng.standard_normal((sizes[k], sizes[k - 1]))
             state[f"bias_{k}"] = np.zeros(sizes[k])
         state.update(self._extra_initial_state(rng, sizes, state))
         return state
@@ -153,6 +191,32 @@ class LayeredCircuit(Circuit):
         self, rng: np.random.Generator, sizes: list[int], state: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
         return {}
+
+    # ------------------------------------------------------------------ parameterization
+    def richness(self, sizes: list[int] | None = None) -> float:
+        """γ of the output scaling ``f = W_L h_{L−1}/γ`` (see :class:`MLPParameters`)."""
+        sizes = self.layer_sizes() if sizes is None else sizes
+        return richness_scale(self.params.parameterization, self.params.gamma0, sizes[-2])
+
+    def _init_scale(self, k: int, sizes: list[int]) -> float:
+        """Factor on layer k's initial weights: 1/γ on the readout, 1 elsewhere."""
+        return 1.0 / self.richness(sizes) if k == len(sizes) - 1 else 1.0
+
+    def layer_rates(self, name: str = "learning_rate") -> tuple[float, ...]:
+        """Effective step of each hidden layer's rule (``params.<name>`` per layer, rescaled by
+        ``γ² / fan_in`` outside the standard parameterization)."""
+        rates = self.params.per_layer(name)
+        if self.params.parameterization == "standard":
+            return rates
+        sizes = self.layer_sizes()
+        gamma = self.richness(sizes)
+        return tuple(rate * gamma**2 / sizes[k - 1] for k, rate in enumerate(rates, start=1))
+
+    def effective_output_rate(self) -> float:
+        """Step of the readout's delta rule (``output_rate / N_{L−1}`` outside "standard")."""
+        if self.params.parameterization == "standard":
+            return self.params.output_rate
+        return self.params.output_rate / self.layer_sizes()[-2]
 
     # ------------------------------------------------------------------ declaration
     def _hidden_names(self) -> list[str]:
@@ -241,7 +305,7 @@ class LayeredCircuit(Circuit):
         error = layers[-1] - np.asarray(targets, dtype=float)
         L = self.n_layers
         updates: dict[str, np.ndarray] = {}
-        dw, db = rules.delta_rule(layers[L - 1], error, self.params.output_rate)
+        dw, db = rules.delta_rule(layers[L - 1], error, self.effective_output_rate())
         updates[f"weight_{L}"], updates[f"bias_{L}"] = dw, db
         updates.update(self._hidden_updates(layers, error, updates))
         if self.params.weight_decay > 0:
@@ -291,7 +355,8 @@ class EBDParameters(MLPParameters):
     """EBD parameters (small-scale defaults for the digits task; the paper's values are for MNIST/CIFAR-10).
 
     ``learning_rate`` μ_d (decorrelation rate, per layer or one value); ``forgetting`` λ_d of
-    R; ``projection_gain`` Xavier-uniform gain of R₀; ``sign`` "descent" (paper, −μ_d) or
+    R; ``projection_gain`` Xavier-uniform gain of R₀ (outside the standard parameterization: R₀ Gaussian
+    with std ``projection_gain · g / (γ √n_k)``, 1 = the scale of the readout path); ``sign`` "descent" (paper, −μ_d) or
     "ascent" (+μ_d, an ablation of the descent sign); ``freeze_projection`` keeps R = R₀ (DFA).
     Regularisers (all off by default, each per layer or one value): ``power_rate`` μ_p with
     target ``power_target`` P; ``entropy_rate`` μ_E with ``entropy_forgetting`` λ_E,
@@ -358,6 +423,12 @@ class EBD(LayeredCircuit):
     """
 
     name = "ebd"
+    agreement = (AgreementCase(
+        "teacher-student", {"test_mse": (0.05, 0.0)},
+        params={"learning_rate": 0.2, "hidden_sizes": (20,), "output_rate": 0.02, "forgetting": 0.99,
+                "projection_gain": 0.0, "sign": "ascent", "bias": False},
+        steps=250, eval_every=250, substrate_options={"spiking": {"presentation": 0.1, "dt": 1e-3}},
+        note="spiking.md §3.1 check, 250 presentations; was test_ebd_spiking_matches_rate_on_teacher_student_quick"),)
     description = "error broadcast and decorrelation MLP (Erdogan, Pehlevan & Erdogan, NeurIPS 2025)"
     Parameters = EBDParameters
     params: EBDParameters
@@ -369,8 +440,12 @@ class EBD(LayeredCircuit):
         extra: dict[str, np.ndarray] = {}
         n_out = sizes[-1]
         for k in range(1, len(sizes) - 1):
-            bound = p.projection_gain * np.sqrt(6.0 / (sizes[k] + n_out))
-            extra[f"projection_{k}"] = rng.uniform(-bound, bound, (sizes[k], n_out))
+            if p.parameterization == "standard":
+                bound = p.projection_gain * np.sqrt(6.0 / (sizes[k] + n_out))
+                extra[f"projection_{k}"] = rng.uniform(-bound, bound, (sizes[k], n_out))
+            else:  # Gaussian at the scale of the readout path it replaces: std g/(γ √n_k), times the gain
+                std = p.projection_gain * p.init_gain / np.sqrt(sizes[k]) / self.richness(sizes)
+                extra[f"projection_{k}"] = std * rng.standard_normal((sizes[k], n_out))
             if any(r > 0 for r in p.per_layer("entropy_rate")):
                 extra[f"autocorrelation_{k}"] = p.entropy_init * np.eye(sizes[k])
             if p.sparsity > 0:
@@ -403,7 +478,7 @@ class EBD(LayeredCircuit):
         p = self.params
         L = self.n_layers
         sign = -1.0 if p.sign == "descent" else 1.0
-        rates = p.per_layer("learning_rate")
+        rates = self.layer_rates()
         power_rates, targets = p.per_layer("power_rate"), p.per_layer("power_target")
         entropy_rates, l1_rates = p.per_layer("entropy_rate"), p.per_layer("l1_rate")
         out: dict[str, np.ndarray] = {}
@@ -480,6 +555,10 @@ class DirectFeedbackAlignment(EBD):
     """
 
     name = "direct-feedback-alignment"
+    agreement = (AgreementCase(
+        "teacher-student", {"test_mse": (0.05, 0.0)}, params={"hidden_sizes": (20,), "bias": False},
+        steps=250, eval_every=250, substrate_options={"spiking": {"presentation": 0.1, "dt": 1e-3}},
+        note="5-20-2 student, 250 presentations"),)
     description = "direct feedback alignment: EBD with the error projection frozen (Nøkland 2016)"
     Parameters = DFAParameters
     params: DFAParameters
@@ -508,7 +587,7 @@ class _BackwardPathCircuit(LayeredCircuit):
     def _hidden_updates(
         self, layers: list[np.ndarray], error: np.ndarray, updates: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
-        rates = self.params.per_layer("learning_rate")
+        rates = self.layer_rates()
         out: dict[str, np.ndarray] = {}
         delta = error  # δ_L = ε ⊙ f'(u_L), linear output
         for k in range(self.n_layers - 1, 0, -1):
@@ -533,6 +612,10 @@ class Backprop(_BackwardPathCircuit):
     """
 
     name = "backprop"
+    agreement = (AgreementCase(
+        "teacher-student", {"test_mse": (0.05, 0.0)}, params={"hidden_sizes": (20,), "bias": False},
+        steps=250, eval_every=250, substrate_options={"spiking": {"presentation": 0.1, "dt": 1e-3}},
+        note="5-20-2 student, 250 presentations"),)
     description = "backpropagation MLP, plain SGD on ½‖ε‖² (reference)"
     Parameters = MLPParameters
     params: MLPParameters
@@ -556,6 +639,10 @@ class FeedbackAlignment(_BackwardPathCircuit):
     State adds ``feedback_k`` (K, n_k, n_{k+1}) for each hidden layer k."""
 
     name = "feedback-alignment"
+    agreement = (AgreementCase(
+        "teacher-student", {"test_mse": (0.05, 0.0)}, params={"hidden_sizes": (20,), "bias": False},
+        steps=250, eval_every=250, substrate_options={"spiking": {"presentation": 0.1, "dt": 1e-3}},
+        note="5-20-2 student, 250 presentations"),)
     description = "feedback alignment MLP, fixed random backward weights (Lillicrap et al. 2016)"
     Parameters = FeedbackAlignmentParameters
     params: FeedbackAlignmentParameters
@@ -567,7 +654,7 @@ class FeedbackAlignment(_BackwardPathCircuit):
         extra = {}
         for k in range(1, len(sizes) - 1):
             forward = state[f"weight_{k + 1}"]
-            scale = self.params.init_gain / np.sqrt(sizes[k])
+            scale = self.params.init_gain / np.sqrt(sizes[k]) * self._init_scale(k + 1, sizes)
             random = scale * rng.standard_normal(forward.shape)
             extra[f"feedback_{k}"] = (rho * forward + np.sqrt(1.0 - rho**2) * random).T.copy()
         return extra
@@ -611,12 +698,25 @@ class Hebbian(LayeredCircuit):
     that of a readout of Hebbian features."""
 
     name = "hebbian"
+    agreement = (AgreementCase(
+        "teacher-student", {"test_mse": (0.05, 0.0)}, params={"hidden_sizes": (20,), "bias": False},
+        steps=250, eval_every=250, substrate_options={"spiking": {"presentation": 0.1, "dt": 1e-3}},
+        note="5-20-2 student, 250 presentations"),)
     description = "error-modulated Hebbian hidden layers + delta-rule readout (Bordelon & Pehlevan 2023)"
     Parameters = HebbianParameters
     params: HebbianParameters
 
     def _rule_for_layer(self, k: int) -> Any:
         return rules.error_modulated_hebbian
+
+    def layer_rates(self, name: str = "learning_rate") -> tuple[float, ...]:
+        """As for every layered circuit, and outside "standard" also ``/ (γ √n_k)``: the O(1)
+        modulator ``‖ε‖² h_k`` stands for ``γ √n_k ∂f/∂h_k`` (B&P's pseudo-gradient scale)."""
+        rates = super().layer_rates(name)
+        if self.params.parameterization == "standard":
+            return rates
+        gamma, sizes = self.richness(), self.layer_sizes()
+        return tuple(rate / (gamma * np.sqrt(sizes[k])) for k, rate in enumerate(rates, start=1))
 
     def _extra_initial_state(
         self, rng: np.random.Generator, sizes: list[int], state: dict[str, np.ndarray]
@@ -638,7 +738,7 @@ class Hebbian(LayeredCircuit):
     def _hidden_updates(
         self, layers: list[np.ndarray], error: np.ndarray, updates: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
-        rates = self.params.per_layer("learning_rate")
+        rates = self.layer_rates()
         out = {}
         for k in range(1, self.n_layers):
             out[f"weight_{k}"], out[f"bias_{k}"] = rules.error_modulated_hebbian(
@@ -646,40 +746,6 @@ class Hebbian(LayeredCircuit):
             )
         return out
 
-
-
-# ============================================================================ spiking realisation
-class _LayeredIFNetwork(_spiking._IFNetwork):
-    """The generic IF network plus each hidden unit's bias as a constant drive."""
-
-    def _write_parameters(self) -> None:
-        super()._write_parameters()
-        for name, bias in self.circuit.biases().items():
-            if name in self.groups:
-                group = self.groups[name]
-                group.bias[:] = np.asarray(group.bias[:]) + bias.reshape(-1)
-
-    def run(self, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
-        activities = super().run(batch, batch_size, first_step)
-        if activities:
-            last = self.circuit._hidden_names()[-1]
-            activities["output"] = self.circuit.readout(activities[last])
-        return activities
-
-
-@_spiking.register_spiking_model("layered-integrate-and-fire")
-def simulate_layered_integrate_and_fire(
-    substrate: _spiking.SpikingSubstrate, circuit: Circuit, batch: Batch, batch_size: int, first_step: int
-) -> dict[str, np.ndarray]:
-    """Spiking model of the layered circuits: the generic integrate-and-fire route
-    (:func:`bioplausible.substrates.spiking.simulate_integrate_and_fire`) with the hidden
-    biases added to each IF unit's constant drive; learning per ``batch_size`` presentations
-    from decoded counts with the circuit's own rule functions."""
-    key = "layered-integrate-and-fire"
-    network = substrate.cache.get(key)
-    if network is None or network.circuit is not circuit or batch.size > network.capacity:
-        network = substrate.cache[key] = _LayeredIFNetwork(substrate, circuit, batch.size)
-    return network.run(batch, batch_size, first_step)
 
 
 # ============================================================================ CorInfoMax-EBD
@@ -766,12 +832,15 @@ class CorInfoMaxEBD(Circuit):
     """
 
     name = "corinfomax-ebd"
+    agreement = (AgreementCase("classification", {}, unsupported=("spiking",),
+                               note="no spiking realisation of its clipped Euler settling"),)
     family = "supervised"
     default_task = "classification"
     description = "CorInfoMax network trained by EBD, single phase (Erdogan, Pehlevan & Erdogan, NeurIPS 2025)"
     Parameters = CorInfoMaxEBDParameters
     params: CorInfoMaxEBDParameters
-    spiking_model = "corinfomax-ebd"
+    #: Clipped units settled by a fixed number of Euler steps with positive lateral feedback.
+    kind = "clipped-settling"
 
     @property
     def n_layers(self) -> int:
@@ -910,14 +979,3 @@ class CorInfoMaxEBD(Circuit):
             (self.state[f"forward_{k + 1}"], np.swapaxes(self.state[f"backward_{k}"], -1, -2))
             for k in range(1, self.n_layers)
         ]
-
-
-@_spiking.register_spiking_model("corinfomax-ebd")
-def _corinfomax_not_spiking(
-    substrate: _spiking.SpikingSubstrate, circuit: Circuit, batch: Batch, batch_size: int, first_step: int
-) -> dict[str, np.ndarray]:
-    raise ValueError(
-        "corinfomax-ebd has no spiking realisation: its clipped [0, 1] units, positive lateral "
-        "feedback and fixed-length Euler settling do not fit the integrate-and-fire counting "
-        "semantics (see the CorInfoMaxEBD docstring); run it on substrate='rate'"
-    )

@@ -10,11 +10,15 @@ from typing import Any
 import pandas as pd
 
 from ..circuits.base import CIRCUITS, Circuit, make_circuit
-from ..substrates.base import SUBSTRATES
+from ..substrates.base import SUBSTRATES, make_substrate
 from ..tasks.base import TASKS, Task, make_task
 from .run import run
 
-__all__ = ["compare", "default_comparison", "summary_table", "family_tasks", "substrate_agreement"]
+__all__ = ["compare", "default_comparison", "summary_table", "family_tasks", "substrate_agreement", "not_run",
+           "NOT_RUN"]
+
+#: The ``metric`` of a row that records a circuit × substrate pair that did not run (its ``reason``).
+NOT_RUN = "not_run"
 
 
 def compare(
@@ -30,9 +34,12 @@ def compare(
 ) -> pd.DataFrame:
     """Run every circuit on ``task`` for every seed and substrate; return a tidy DataFrame.
 
-    Columns: ``circuit, family, task, substrate, seed, step, metric, value, wall_time_s``
-    (one row per circuit × substrate × seed × metric × recorded step; whole-run summaries
-    have step NaN). ``circuits`` holds Circuit instances or registered names (default
+    Columns: ``circuit, family, task, substrate, seed, step, metric, value, wall_time_s,
+    reason`` (one row per circuit × substrate × seed × metric × recorded step; whole-run
+    summaries have step NaN). A pair the substrate does not support
+    (``substrate.supports(circuit)``) is not run but appears, one row per seed, with metric
+    :data:`NOT_RUN`, value NaN and the substrate's ``reason`` (:func:`not_run` lists them);
+    ``reason`` is empty on the rows of runs. ``circuits`` holds Circuit instances or registered names (default
     parameters), ``task`` a Task or a registered name. The seeds of one circuit run as one
     ensemble; every circuit sees the same task data for the same seed (the task's data seed
     is spawned from the run seed alone). ``substrate_options`` maps a substrate name to its
@@ -63,9 +70,13 @@ def compare(
     frames = []
     for circuit in circuits:
         for substrate in substrates:
+            options = (substrate_options or {}).get(substrate)
+            reason = make_substrate(substrate, **(options or {})).supports(circuit)
+            if reason:
+                frames.append(_not_run_rows(circuit, task, substrate, seeds, reason))
+                continue
             fresh = copy.deepcopy(circuit)
             fresh.state, fresh.steps = {}, 0
-            options = (substrate_options or {}).get(substrate)
             result = run(fresh, task, substrate, seeds=seeds, steps=steps, progress=progress,
                          substrate_options=options, **run_options)
             frame = result.to_dataframe()
@@ -74,8 +85,25 @@ def compare(
             frame.insert(0, "family", circuit.family)
             frame.insert(0, "circuit", circuit.name)
             frame["wall_time_s"] = result.dataset.attrs["wall_time_s"]
+            frame["reason"] = ""
             frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def _not_run_rows(circuit: Circuit, task: Task, substrate: str, seeds: Sequence[int], reason: str) -> pd.DataFrame:
+    return pd.DataFrame({
+        "circuit": circuit.name, "family": circuit.family, "task": task.name, "substrate": substrate,
+        "seed": list(seeds), "step": float("nan"), "metric": NOT_RUN, "value": float("nan"),
+        "wall_time_s": 0.0, "reason": reason,
+    })
+
+
+def not_run(frame: pd.DataFrame) -> pd.DataFrame:
+    """The circuit × substrate pairs of a comparison that did not run, with the reason."""
+    if "reason" not in frame:
+        return pd.DataFrame(columns=["family", "circuit", "substrate", "reason"])
+    rows = frame[frame["metric"] == NOT_RUN]
+    return rows[["family", "circuit", "substrate", "reason"]].drop_duplicates().reset_index(drop=True)
 
 
 def family_tasks() -> dict[str, type[Task]]:
@@ -93,12 +121,15 @@ def default_comparison(
     """Every family (or ``families``) on its default task with every circuit registered for it.
 
     Quick mode uses each task's ``quick_options``/``quick_steps`` and each circuit's
-    ``quick_params``; spiking runs only for circuits with ``quick_spiking``. Full mode uses
-    the tasks' and circuits' defaults and runs spiking for every circuit when asked.
+    ``quick_params``; spiking runs only for circuits with ``quick_spiking`` (the others
+    appear as :data:`NOT_RUN` rows saying so). Full mode uses the tasks' and circuits'
+    defaults and runs spiking for every circuit the substrate supports; every pair that does
+    not run appears with its reason (:func:`not_run`).
     A family added later appears here without changes: it registers a task with ``family``
     and circuits whose ``default_task`` is that task.
     """
     tasks = family_tasks()
+    seeds = list(seeds)
     families = list(tasks) if families is None else list(families)
     unknown = [f for f in families if f not in tasks]
     if unknown:
@@ -113,7 +144,12 @@ def default_comparison(
                 continue
             circuit = cls(**(cls.quick_params if quick else {}))
             wanted = [s for s in substrates if s == "rate" or not quick or cls.quick_spiking]
+            frames += [_not_run_rows(circuit, task, s, seeds, "not run in the quick comparison (its quick_spiking "
+                                     "is False: too slow for quick mode); run with quick=False")
+                       for s in substrates if s not in wanted]
             circuit_steps = (cls.quick_steps or steps) if quick else steps
+            if not wanted:
+                continue
             frames.append(compare(
                 [circuit], task, seeds, wanted, circuit_steps, progress=progress,
                 substrate_options={"spiking": task_cls.quick_spiking_options},
@@ -161,6 +197,7 @@ def substrate_agreement(frame: pd.DataFrame, metrics: Sequence[str] | None = Non
 
 def _final_values(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per circuit × substrate × seed × metric: the value at the last step (or the summary)."""
+    frame = frame[frame["metric"] != NOT_RUN]
     last_step = frame.groupby(["circuit", "substrate", "metric"])["step"].transform("max")
     final = frame[frame["step"].isna() | (frame["step"] == last_step)]
     return final[final["metric"].isin(_headline_metrics(frame) if metrics is None else metrics)]

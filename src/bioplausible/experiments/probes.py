@@ -1,10 +1,11 @@
 """Activity probes: record what a substrate hands to the circuit's rules, within a memory bound.
 
-Both substrates call ``circuit.learn(activities, batch)`` once per update with the activities
-of every population for that update's samples (rate fixed points on the rate substrate,
-decoded spike counts ``count/(r0 T) − offset`` on the spiking substrate). A :class:`Probe`
-intercepts that call, so it records the *same* quantity on every substrate, with no change
-to the substrates.
+Every substrate hands each update's activities to the circuit's rules through
+``substrate.apply_rules`` (rate fixed points on the rate substrate, decoded spike counts
+``count/(r0 T) − offset`` on the spiking substrate), and a fused per-sample loop reports its
+per-sample activities with ``substrate.observe_stream``. A :class:`Probe` observes the
+substrate there, so it records the *same* quantity on every substrate and path (a
+population a fused loop does not compute per sample is recorded as missing, NaN).
 
 Memory bound. A probe keeps at most ``chunk`` records in memory; a record is one recorded
 sample of every probed population for every ensemble member, ``8 K Σ_p u_p`` bytes (float64,
@@ -37,7 +38,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..circuits.base import Batch, Circuit
+from ..circuits.base import Circuit
+from ..core import Batch
+from ..substrates.base import Substrate
 from ..validation import check_integer, check_output_file
 from .results import TEMPORARY_SUFFIX, remove_stale_temporaries, user_umask
 
@@ -68,7 +71,9 @@ class Probe:
     spill:
         HDF5/netCDF file that full chunks are appended to; ``None`` keeps them in memory.
     info:
-        Also record the batch's per-sample labels (e.g. the active context).
+        Also record the batch's per-sample labels (e.g. the active context): the ``info``
+        entries with one value per sample; vector-valued entries (such as the true sources
+        of a separation batch) are not traced.
     overwrite:
         Replace an existing ``spill`` file. By default an existing file is refused before the
         run starts. The spill is written to a temporary file beside it and renamed into
@@ -148,25 +153,18 @@ class TraceRecorder:
 
     # ---------------------------------------------------------------- capture
     @contextlib.contextmanager
-    def attached(self) -> Iterator[None]:
-        """Wrap ``circuit.learn`` for the duration of the run (removed afterwards)."""
+    def attached(self, substrate: Substrate) -> Iterator[None]:
+        """Observe ``substrate`` for the duration of the run: every update's activities as
+        the substrate hands them to the circuit's rules, fused per-sample loops included."""
         if self.probe is None:
             yield
             return
-        original = self.circuit.learn
-
-        def learn(activities: Mapping[str, np.ndarray], batch: Batch) -> None:
-            self.capture(activities, batch)
-            original(activities, batch)
-
-        self.circuit.learn = learn  # type: ignore[method-assign]
         try:
-            yield
+            with substrate.observed(self.capture):
+                yield
         except BaseException:
-            del self.circuit.learn
             self._discard()
             raise
-        del self.circuit.learn
         self.flush(final=True)
 
     def capture(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
@@ -186,7 +184,8 @@ class TraceRecorder:
                 record[TRACE_PREFIX + name] = np.full((ensemble, index.size, units.size), np.nan)
         if self.probe.info:
             if self.info_keys is None:
-                self.info_keys = [k for k, v in batch.info.items() if np.asarray(v).shape[-1:] == (size,)]
+                # one label per sample ((K, B)); vector-valued entries (e.g. true sources) are not traced
+                self.info_keys = [k for k, v in batch.info.items() if np.shape(v) == (ensemble, size)]
             for key in self.info_keys:
                 values = np.asarray(batch.info[key], dtype=float).reshape(ensemble, size)
                 record[TRACE_INFO_PREFIX + key] = values[:, index]

@@ -119,7 +119,7 @@ def run(
     done = 0
     try:
         bar = tqdm(total=steps, disable=not progress, desc=f"{circuit.name} [{engine.name}]", unit="step")
-        with _blas_limited(blas_threads), trusted_activities(), tracer.attached(), bar:
+        with _blas_limited(blas_threads), trusted_activities(), tracer.attached(engine), bar:
             while done < steps:
                 updates = min(eval_every, steps - done)
                 batch = _stack([member.next_batch(updates * batch_size) for member in tasks])
@@ -222,27 +222,10 @@ def _add_spikes(dataset: xr.Dataset, spikes: dict[str, list[tuple[np.ndarray, ..
 
 
 def check_supported(substrate: Substrate, circuit: Circuit) -> None:
-    """Raise ``ValueError`` before any work when ``substrate`` cannot run ``circuit``: the
-    substrate's own ``supports(circuit)`` when it has one (True/False, or a refusal
-    sentence), else the circuit's ``spiking_refusal`` and ``spiking_model`` on spikes."""
-    supports = getattr(substrate, "supports", None)
-    if callable(supports):
-        answer = supports(circuit)
-        if isinstance(answer, str) and answer:
-            raise ValueError(f"{circuit.name} cannot run on the {substrate.name} substrate: {answer}")
-        if answer is False:
-            raise ValueError(f"{circuit.name} cannot run on the {substrate.name} substrate")
-        return
-    if substrate.name != "spiking":
-        return
-    refusal = getattr(circuit, "spiking_refusal", None)
-    if refusal:
-        raise ValueError(f"{circuit.name} cannot run on the spiking substrate: {refusal}")
-    from ..substrates.spiking import SPIKING_MODELS
-
-    model = getattr(circuit, "spiking_model", "integrate-and-fire")
-    if model not in SPIKING_MODELS:
-        raise ValueError(f"{circuit.name} asks for spiking model {model!r}; registered: {sorted(SPIKING_MODELS)}")
+    """Raise ``ValueError`` before any work when ``substrate.supports(circuit)`` gives a reason."""
+    reason = substrate.supports(circuit)
+    if reason:
+        raise ValueError(f"{circuit.name} cannot run on the {substrate.name} substrate: {reason}")
 
 
 @contextlib.contextmanager

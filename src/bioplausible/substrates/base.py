@@ -3,17 +3,22 @@
 A substrate turns a circuit's declaration into activity and applies the circuit's own
 rules to that activity. ``learn(circuit, batch, batch_size, first_step)`` consumes a chunk
 of the training stream (``batch``: (K, S, n), S samples) and performs ``S // batch_size``
-updates. A third substrate plugs in with :func:`register_substrate`.
+updates. ``supports(circuit)`` answers None or the reason a circuit cannot run here;
+``rollout(circuit, cue, n_steps)`` produces the trajectory of a circuit with discrete-time
+dynamics. A third substrate plugs in with :func:`register_substrate`.
 """
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..circuits.base import Batch, Circuit
+from ..circuits.base import Circuit
+from ..core import Batch, Registry
 
 
 class Substrate(ABC):
@@ -26,6 +31,51 @@ class Substrate(ABC):
     def learn(self, circuit: Circuit, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
         """Run the circuit on ``batch`` with learning; return the activities of the last update."""
 
+    #: Callables ``observer(activities, batch)`` told of every update's activities and samples
+    #: just before the circuit's rules receive them (probes attach here).
+    observers: list[Callable[[Mapping[str, np.ndarray], Batch], None]]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Substrate:
+        instance = super().__new__(cls)
+        instance.observers = []
+        return instance
+
+    @contextlib.contextmanager
+    def observed(self, observer: Callable[[Mapping[str, np.ndarray], Batch], None]) -> Iterator[None]:
+        """Attach ``observer`` for the duration of a ``with`` block."""
+        self.observers.append(observer)
+        try:
+            yield
+        finally:
+            self.observers.remove(observer)
+
+    def apply_rules(self, circuit: Circuit, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        """Hand one update's activities to the observers, then to the circuit's rules."""
+        for observer in self.observers:
+            observer(activities, batch)
+        circuit.learn(activities, batch)
+
+    def observe_stream(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        """Tell the observers of a fused chunk of per-sample updates (batch size 1), one update
+        per sample: ``activities`` hold (K, S, n) arrays of every population the fused loop
+        computes per sample (a population it does not is absent, and probes mark it missing)."""
+        if not self.observers:
+            return
+        for index in range(batch.size):
+            part = batch[index : index + 1]
+            update = {name: value[:, index : index + 1] for name, value in activities.items()}
+            for observer in self.observers:
+                observer(update, part)
+
+    def supports(self, circuit: Circuit) -> str | None:
+        """None when this substrate realises ``circuit``, else one sentence saying why not.
+        ``learn`` and ``rollout`` refuse an unsupported circuit with that reason."""
+        return None
+
+    def rollout(self, circuit: Circuit, cue: np.ndarray, n_steps: int) -> np.ndarray:
+        """The trajectory (K, n_steps + 1, B, N) of a circuit with discrete-time dynamics from ``cue``."""
+        raise ValueError(f"the {self.name} substrate has no rollout for {circuit.name}")
+
     def prepare(self, circuit: Circuit, seed: int | np.random.SeedSequence) -> None:
         """Called once by the runner after the circuit is initialised (build networks here)."""
 
@@ -36,11 +86,12 @@ class Substrate(ABC):
         return {"substrate": self.name}
 
 
-SUBSTRATES: dict[str, type[Substrate]] = {}
+SUBSTRATES: Registry = Registry("substrate")
 
 
 def register_substrate(cls: type[Substrate]) -> type[Substrate]:
-    """Class decorator: make ``cls`` available by its ``name``."""
+    """Class decorator: make ``cls`` available by its ``name`` (a name already taken by
+    another class is refused)."""
     SUBSTRATES[cls.name] = cls
     return cls
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..circuits.base import Batch, Circuit
+from ..core import Batch, CircuitLike
 from ..validation import check_array, check_choice, check_covariance, check_integer, check_positive
 from .base import Task, register_task, single
 from .datasets import natural_patch_covariances
@@ -147,7 +147,7 @@ class StatisticalAdaptation(Task):
         return Batch(inputs, info={"context": contexts})
 
     # ------------------------------------------------------------------ scoring
-    def score(self, circuit: Circuit, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
+    def score(self, circuit: CircuitLike, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
         context = int(batch.info["context"].reshape(-1)[-1]) if batch is not None else int(self.context_at(0))
         covariance = self.covariances[context]
         matrix = single(circuit.effective_matrix())

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..circuits.base import Batch, Circuit
+from ..core import Batch, CircuitLike, Registry
 
 __all__ = ["Task", "TASKS", "register_task", "make_task", "Batch"]
 
@@ -114,7 +114,7 @@ class Task(ABC):
         return None
 
     @abstractmethod
-    def score(self, circuit: Circuit, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
+    def score(self, circuit: CircuitLike, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
         """Named metrics of ``circuit`` (ensemble size 1); ``batch`` is the last training batch.
 
         ``substrate`` is the substrate the run uses; most tasks score the learned weights
@@ -125,7 +125,7 @@ class Task(ABC):
         """Metrics derived from a whole metric trace (e.g. recovery time after switches)."""
         return {}
 
-    def check_circuit(self, circuit: Circuit) -> None:
+    def check_circuit(self, circuit: CircuitLike) -> None:
         """Raise ``ValueError`` before any work when this task cannot train and score ``circuit``."""
         if self.circuit_families and circuit.family not in self.circuit_families:
             fits = sorted(name for name, task in TASKS.items()
@@ -167,11 +167,12 @@ def single(array: np.ndarray) -> np.ndarray:
     return array[0]
 
 
-TASKS: dict[str, type[Task]] = {}
+TASKS: Registry = Registry("task")
 
 
 def register_task(cls: type[Task]) -> type[Task]:
-    """Class decorator: make ``cls`` available by its CLI ``name``."""
+    """Class decorator: make ``cls`` available by its CLI ``name`` (a name already taken by
+    another class is refused)."""
     TASKS[cls.name] = cls
     return cls
 

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis import supervised as supervised_analysis
-from ..circuits.base import Batch, Circuit
+from ..core import Batch, CircuitLike
 from ..validation import check_choice, check_integer, check_real
 from . import datasets
+from . import supervised_metrics as supervised_analysis
 from .base import Task, register_task
 
 __all__ = ["Classification", "TeacherStudent", "load_dataset", "layer_predictions", "DATASETS"]
@@ -70,7 +70,7 @@ def _chunks(n: int, size: int = 2000):
 
 
 def layer_predictions(
-    circuit: Circuit, evaluation: Batch, probe: Batch, kernel_samples: int = 500
+    circuit: CircuitLike, evaluation: Batch, probe: Batch, kernel_samples: int = 500
 ) -> dict[str, float]:
     """Per-layer neural predictions (:ref:`theory-supervised-predictions`) of a single-member circuit, as flat metrics:
     ``error_correlation_<population>`` on ``evaluation`` for every simulated population and,
@@ -219,7 +219,7 @@ class Classification(Task):
         return Batch(x, self.one_hot(y), {"label": y})
 
     # ------------------------------------------------------------------ scoring
-    def score(self, circuit: Circuit, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
+    def score(self, circuit: CircuitLike, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
         test = self.evaluation_set()
         correct, loss = 0, 0.0
         for part in _chunks(test.size):
@@ -313,7 +313,7 @@ class TeacherStudent(Task):
     def evaluation_set(self) -> Batch:
         return self._test
 
-    def score(self, circuit: Circuit, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
+    def score(self, circuit: CircuitLike, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
         test = self._test
         out = circuit.output(circuit.respond(test.inputs))[0]
         mse = float(np.mean((out - test.targets) ** 2))

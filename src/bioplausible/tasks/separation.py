@@ -70,7 +70,8 @@ from scipy import stats
 from scipy.optimize import linear_sum_assignment, linprog
 from scipy.spatial import Delaunay, HalfspaceIntersection
 
-from ..circuits.base import Batch, Circuit
+from ..core import Batch, CircuitLike
+from ..core.domains import CIRCUIT_DOMAIN, DOMAINS, POLYTOPE_KEYS
 from ..validation import check_bool, check_choice, check_integer, check_polytope_structure, check_real
 from .base import Task, register_task, single
 
@@ -90,22 +91,8 @@ __all__ = [
     "permutation_error",
 ]
 
-DOMAINS = (
-    "antisparse",
-    "nonnegative-antisparse",
-    "sparse",
-    "nonnegative-sparse",
-    "simplex",
-    "polytope",
-    "nonnegative-bernoulli",
-    "natural-images",
-)
-#: Circuit parameters that carry the mixed polytope's structure (domain "polytope").
-POLYTOPE_KEYS = ("signed_dims", "nonnegative_dims", "sparse_groups")
 #: How sources are matched to outputs before the SINR (module docstring).
 MATCHINGS = ("cosine", "inner-product")
-#: Domain whose sources the circuits' output projection assumes (natural images: nonnegative box).
-CIRCUIT_DOMAIN = {"nonnegative-bernoulli": "nonnegative-antisparse", "natural-images": "nonnegative-antisparse"}
 
 
 @register_task
@@ -275,7 +262,7 @@ class SourceSeparation(Task):
         return Batch(self.evaluation_mixtures, info={"sources": self.evaluation_sources})
 
     # ------------------------------------------------------------------ scoring
-    def score(self, circuit: Circuit, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
+    def score(self, circuit: CircuitLike, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
         """SINR of the linear separator (if the circuit exposes ``separator()``) and of its
         outputs on the held-out set, the Amari index and the permutation error."""
         options = self.circuit_options()

@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..circuits.base import Batch, Circuit
+from ..core import Batch, CircuitLike, rollout
 from ..validation import check_bool, check_choice, check_integer, check_real
 from .base import Task, register_task
 
@@ -162,7 +162,7 @@ class SequenceRecall(Task):
         return Batch(self.sequence[index], self._successors[index], {"transition": index})
 
     # ------------------------------------------------------------------ scoring
-    def recall(self, circuit: Circuit, substrate: Any = None, n_steps: int | None = None) -> dict[str, np.ndarray]:
+    def recall(self, circuit: CircuitLike, substrate: Any = None, n_steps: int | None = None) -> dict[str, np.ndarray]:
         """Rollout from the cues: ``trajectory`` (T+1, C, N), ``expected`` indices (T+1,),
         ``overlap`` with the expected pattern (T+1, C), ``decoded`` argmax pattern (T+1, C)."""
         n_patterns = len(self.sequence)
@@ -170,15 +170,15 @@ class SequenceRecall(Task):
         if n_steps is None:
             length = getattr(circuit, "recall_length", lambda p, periodic: p if periodic else p - 1)
             n_steps = self.recall_steps or length(n_patterns, self.periodic)
-        trajectory = circuit.rollout(self.cues, n_steps, substrate=substrate)[0]
+        trajectory = rollout(circuit, self.cues, n_steps, substrate)[0]
         expected = schedule(n_steps, n_patterns)
         overlap = np.einsum("tcn,tn->tc", trajectory, self.sequence[expected]) / self.n_neurons
         decoded = np.argmax(trajectory @ self.sequence.T, axis=-1)
         return {"trajectory": trajectory, "expected": expected, "overlap": overlap, "decoded": decoded}
 
-    def score(self, circuit: Circuit, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
+    def score(self, circuit: CircuitLike, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
         n_t = self._n_transitions
-        stepped = circuit.rollout(self.sequence[:n_t], 1, substrate=substrate)[0, 1]
+        stepped = rollout(circuit, self.sequence[:n_t], 1, substrate)[0, 1]
         success = np.all(stepped == self._successors[:n_t], axis=-1)
         result = self.recall(circuit, substrate)
         exact = np.all(result["trajectory"] == self.sequence[result["expected"]][:, None, :], axis=-1)
@@ -199,7 +199,7 @@ class SequenceRecall(Task):
                 for k in ("transition_success", "sequence_success", "recall_overlap") if k in trace}
 
     # ------------------------------------------------------------------ capacity
-    def success_rates(self, circuit: Circuit, length: int, draws: int = 20, seed: int = 0) -> tuple[float, float]:
+    def success_rates(self, circuit: CircuitLike, length: int, draws: int = 20, seed: int = 0) -> tuple[float, float]:
         """(transition rate, sequence rate) at sequence length P over ``draws`` fresh sequences.
 
         The draws are one ensemble of ``circuit`` (K = draws): one batched write, one batched
@@ -216,7 +216,7 @@ class SequenceRecall(Task):
         ok = np.all(clone.step(patterns) == successors, axis=-1)
         return float(ok.mean()), float(ok.all(axis=1).mean())
 
-    def capacity(self, circuit: Circuit, criterion: str = "transition", draws: int = 20, threshold: float = 0.5,
+    def capacity(self, circuit: CircuitLike, criterion: str = "transition", draws: int = 20, threshold: float = 0.5,
                  seed: int = 0, low: int = 2, high: int | None = None) -> tuple[int, dict[int, float]]:
         """Largest P whose success rate (``criterion`` transition or sequence) is ≥ ``threshold``.
 

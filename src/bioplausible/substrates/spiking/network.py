@@ -1,197 +1,36 @@
-"""The spiking substrate: Brian2 networks built from a circuit's declaration.
-
-Default model ("integrate-and-fire", see :ref:`rate-to-spikes`): every population of
-role ``"neurons"`` becomes a group of non-leaky IF units with reset by subtraction; the
-fixed-point equation the circuit declares,
-
-    threshold_p ∘ a_p = φ_p(Σ_q weight_qp a_q),
-
-is realised by offset coding (rate = r0 (y0 + a)) as
-
-* drive from an input population q: a ``(summed)`` synaptic variable ``w · x_pre`` with the
-  inputs of all presentations in one ``TimedArray`` (one long run, no ``run()`` per trial);
-* connection between simulated populations: a voltage jump ``v_post += w`` per spike;
-* the threshold (self-term) as the reset ``v −= θ``, and the constant part of the offset
-  code in a per-neuron ``bias = θ y0 − Σ_q weight_qp y0_q``.
-
-Counting then gives ``a = count/(r0 T) − y0`` at the fixed point, up to O(1/(r0 T)). At each
-presentation boundary a ``network_operation`` decodes the counts, calls the circuit's own
-``learn`` (the same rule functions as the rate substrate) every ``batch_size``
-presentations, writes the new weights into the synapses, and resets the voltage to a
-uniform random value in ``[0, θ)`` (dithering; without it counts round down).
-
-Box-constrained populations (``Population.ceiling`` c set) realise the clipped fixed point
-``a = clip(Σ_q weight_qp a_q / θ_p, −y0, c)``: the lower clip is the zero-rate rectification
-of the offset code (so a box ``[lo, c]`` takes ``y0 = −lo``), the upper one a rate cap, an
-absolute refractory period ``t_ref = 1/(r0 (y0 + c))`` (Brian2 ``refractory=`` without
-``(unless refractory)``: the voltage keeps integrating, only the threshold is not checked).
-A unit driven past the cap fires exactly every ``t_ref``, its surplus accumulating in ``v``;
-a unit below it is an ordinary sigma–delta IF unit. Together they solve the coordinate-wise
-box condition ``a_i = clip((b_i − Σ_{j≠i} A_ij a_j)/A_ii, lo, c)``, i.e. the box-QP
-``argmin_{lo≤a≤c} ½aᵀAa − bᵀa`` for symmetric positive definite A, up to O(1/(r0 T)).
-Brian2 counts ``t_ref`` in whole steps of ``dt``: the builder rounds it to ``n`` steps and
-refuses (naming the population) when the realised ceiling ``1/(r0 n dt) − y0`` differs
-from the declared one by more than 1 % of ``y0 + c``; choose ``dt`` dividing ``t_ref``
-(e.g. r0 = 100 Hz, dt = 1 ms: ``t_ref`` = 10 ms for [0, 1], 5 ms for [−1, 1]). The count
-of a capped unit is at most ``⌈T/t_ref⌉``, exactly ``T/t_ref`` when ``T`` is a multiple of
-``t_ref``. Refractoriness is reset with the voltage at each presentation.
-
-K ensemble members are K blocks of neurons in the same groups (block-diagonal synapses).
-Circuits whose dynamics do not fit this form set ``spiking_model = "<name>"`` and register
-a builder with :func:`register_spiking_model`; a circuit (or configuration) that has no
-faithful spiking realisation sets ``spiking_refusal`` to a sentence saying why, and the
-substrate refuses it with that reason.
-"""
+"""The generic integrate-and-fire network (builder of kind ``"fixed-point"``): every
+population of role ``"neurons"`` a group of non-leaky IF units, the declared fixed point
+realised by offset coding (see :mod:`bioplausible.substrates.spiking.substrate`), learning at
+presentation boundaries from decoded counts. Other builders extend :class:`IFNetwork`."""
 
 from __future__ import annotations
 
 import gc
-import os
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ..circuits.base import Batch, Circuit
-from ..models.neurons import IntegrateAndFire
-from ..validation import check_choice, check_positive
-from .base import Substrate, register_substrate
+from ...circuits.base import Circuit
+from ...core import Batch
+from ...models.neurons import IntegrateAndFire
+from .substrate import SpikingSubstrate, register_builder
 
-SpikingModel = Callable[["SpikingSubstrate", Circuit, Batch, int, int], dict[str, np.ndarray]]
-SPIKING_MODELS: dict[str, SpikingModel] = {}
-
-CODEGEN_TARGETS = ("numpy", "cython")
+__all__ = ["IFNetwork", "simulate_integrate_and_fire", "block_indices", "safe_name"]
 
 
-def register_spiking_model(name: str) -> Callable[[SpikingModel], SpikingModel]:
-    """Register ``builder(substrate, circuit, batch, batch_size, first_step) -> activities``.
-
-    The builder simulates ``batch`` (K, S, n) on Brian2 with learning, exactly like
-    :meth:`SpikingSubstrate.learn`, and returns the activities of the last update.
-    """
-
-    def decorator(builder: SpikingModel) -> SpikingModel:
-        SPIKING_MODELS[name] = builder
-        return builder
-
-    return decorator
-
-
-@register_substrate
-class SpikingSubstrate(Substrate):
-    """Brian2 realisation of any circuit (see the module docstring).
-
-    Parameters
-    ----------
-    rate_unit:
-        r0 in Hz: the firing rate that encodes one unit of activity.
-    presentation:
-        T in seconds: how long each sample is presented (the counting window).
-    dt:
-        Simulation time step in seconds; keep ``r0 (y0 + a) dt`` well below 1.
-    dither:
-        Reset each unit's voltage uniformly in ``[0, θ)`` at every presentation.
-    codegen:
-        Brian2 code-generation target, ``"numpy"`` (default: no compiler, fast start) or
-        ``"cython"`` (compiled; cold compile takes minutes on 2 cores).
-    cache_dir:
-        Cython compile cache (default: Brian2's, ``$CYTHON_CACHE_DIR`` or ``~/.cython``).
-    record_spikes:
-        Record every spike of the simulated populations (a ``SpikeMonitor`` per population,
-        drained and cleared after every chunk of presentations). The runner stores them as
-        ``spikes_<population>`` (times in s from the start of the training stream).
-
-    ``cpp_standalone`` is not offered for learning runs: presentation-level plasticity
-    calls the circuit's Python rule functions between presentations, which a standalone
-    binary cannot do (see :ref:`rate-to-spikes-learning`).
-    """
-
-    name = "spiking"
-    description = "spiking network (Brian2): IF units, reset by subtraction, offset coding, count decoding"
-
-    def __init__(
-        self,
-        rate_unit: float = 100.0,
-        presentation: float = 0.1,
-        dt: float = 1e-4,
-        dither: bool = True,
-        codegen: str = "numpy",
-        cache_dir: str | os.PathLike[str] | None = None,
-        record_spikes: bool = False,
-    ) -> None:
-        self.rate_unit = check_positive("rate_unit", rate_unit)
-        self.presentation = check_positive("presentation", presentation)
-        self.dt = check_positive("dt", dt)
-        if self.presentation < 10 * self.dt:
-            raise ValueError(f"presentation must be at least 10 × dt = {10 * self.dt} s, got {presentation}")
-        if not isinstance(dither, bool):
-            raise TypeError(f"dither must be a bool, got {dither!r}")
-        self.dither = dither
-        self.codegen = check_choice("codegen", codegen, CODEGEN_TARGETS)
-        self.cache_dir = None if cache_dir is None else str(cache_dir)
-        if not isinstance(record_spikes, bool):
-            raise TypeError(f"record_spikes must be a bool, got {record_spikes!r}")
-        self.record_spikes = record_spikes
-        #: Recorded spikes per population: a list of (member, unit, time in s) array triples.
-        self.spikes: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
-        self.neuron = IntegrateAndFire(self.rate_unit, self.presentation)
-        self.rng = np.random.default_rng(0)
-        self._brian_seed = 0
-        #: Networks built by spiking models, kept between chunks of one run (see ``close``).
-        self.cache: dict[str, Any] = {}
-
-    def prepare(self, circuit: Circuit, seed: int | np.random.SeedSequence) -> None:
-        sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-        self.rng = np.random.default_rng(sequence)
-        self._brian_seed = int(sequence.generate_state(1)[0] % (2**31 - 1))
-        self.cache = {}
-        self.spikes = {}
-        self.brian2()
-
-    def close(self) -> None:
-        self.cache = {}
-
-    def learn(self, circuit: Circuit, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
-        refusal = getattr(circuit, "spiking_refusal", None)
-        if refusal:
-            raise ValueError(f"{circuit.name} cannot run on the spiking substrate: {refusal}")
-        model = getattr(circuit, "spiking_model", "integrate-and-fire")
-        if model not in SPIKING_MODELS:
-            raise ValueError(f"{circuit.name} asks for spiking model {model!r}; registered: {sorted(SPIKING_MODELS)}")
-        return SPIKING_MODELS[model](self, circuit, batch, batch_size, first_step)
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "substrate": self.name, "rate_unit": self.rate_unit, "presentation": self.presentation,
-            "dt": self.dt, "dither": self.dither, "codegen": self.codegen,
-        }
-
-    def brian2(self) -> Any:
-        """Import Brian2 with this substrate's preferences and seed applied."""
-        import brian2 as b2
-
-        b2.prefs.codegen.target = self.codegen
-        b2.prefs.logging.file_log = False
-        if self.cache_dir is not None:
-            b2.prefs.codegen.runtime.cython.cache_dir = self.cache_dir
-        if not self.cache:
-            b2.seed(self._brian_seed)
-        return b2
-
-
-@register_spiking_model("integrate-and-fire")
+@register_builder("fixed-point")
 def simulate_integrate_and_fire(
     substrate: SpikingSubstrate, circuit: Circuit, batch: Batch, batch_size: int, first_step: int
 ) -> dict[str, np.ndarray]:
     """Generic builder: one Brian2 network per run (built at the first chunk, reused after),
     learning per presentation."""
-    network = substrate.cache.get("integrate-and-fire")
+    network = substrate.cache.get("fixed-point")
     if network is None or network.circuit is not circuit or batch.size > network.capacity:
-        network = substrate.cache["integrate-and-fire"] = _IFNetwork(substrate, circuit, batch.size)
+        network = substrate.cache["fixed-point"] = IFNetwork(substrate, circuit, batch.size)
     return network.run(batch, batch_size, first_step)
 
 
-class _IFNetwork:
+class IFNetwork:
     """The Brian2 objects for one chunk of presentations, and the boundary bookkeeping."""
 
     def __init__(self, substrate: SpikingSubstrate, circuit: Circuit, capacity: int) -> None:
@@ -212,14 +51,14 @@ class _IFNetwork:
         # summed drive is recomputed only at presentation onsets (not at every time step)
         self.input_group = b2.NeuronGroup(
             self.ensemble * input_pop.size, "x : 1\nchunk_start : second (shared)",
-            namespace={"stimulus": self.stimulus}, dt=period, name="input_" + _safe(input_pop.name) + "*",
+            namespace={"stimulus": self.stimulus}, dt=period, name="input_" + safe_name(input_pop.name) + "*",
         )
         self.input_group.run_regularly("x = stimulus(t - chunk_start, i)", dt=period, when="start", order=-10)
         self.groups: dict[str, Any] = {}
         for p in self.simulated:
             sources = [s for (s, t) in edges if t == p.name and self.populations[s].role == "input"]
-            drives = " + ".join(f"drive_{_safe(s)}" for s in sources) or "0"
-            declarations = "\n".join(f"drive_{_safe(s)} : 1" for s in sources)
+            drives = " + ".join(f"drive_{safe_name(s)}" for s in sources) or "0"
+            declarations = "\n".join(f"drive_{safe_name(s)} : 1" for s in sources)
             for term in self.extra_drives(p):  # continuous drives a subclass adds (e.g. an inhibitory unit)
                 drives, declarations = f"{drives} + {term}", f"{declarations}\n{term} : 1"
             equations = IntegrateAndFire.equations.format(drives=drives, drive_declarations=declarations)
@@ -227,7 +66,7 @@ class _IFNetwork:
                 self.ensemble * p.size, equations, threshold=IntegrateAndFire.threshold,
                 reset=IntegrateAndFire.reset, method="euler", dt=substrate.dt * b2.second,
                 refractory=False if p.ceiling is None else self._refractory_period(p) * b2.second,
-                namespace={"rate_unit": substrate.rate_unit * b2.Hz}, name="pop_" + _safe(p.name) + "*",
+                namespace={"rate_unit": substrate.rate_unit * b2.Hz}, name="pop_" + safe_name(p.name) + "*",
             )
         self.synapses: dict[tuple[str, str], tuple[Any, tuple[np.ndarray, ...]]] = {}
         for source, target in edges:
@@ -235,18 +74,18 @@ class _IFNetwork:
                 continue
             post = self.groups[target]
             if self.populations[source].role == "input":
-                model = f"w : 1\ndrive_{_safe(source)}_post = w * x_pre : 1 (summed)"
+                model = f"w : 1\ndrive_{safe_name(source)}_post = w * x_pre : 1 (summed)"
                 synapse = b2.Synapses(self.input_group, post, model, dt=period,
-                                      name=f"syn_{_safe(source)}_{_safe(target)}*")
+                                      name=f"syn_{safe_name(source)}_{safe_name(target)}*")
                 for updater in synapse.summed_updaters.values():
                     # after the boundary operation (order 0) has written the new weights
                     updater.when, updater.order = "start", 5
                     updater._clock = synapse.clock  # the drive only changes at presentation onsets
             else:
                 synapse = b2.Synapses(self.groups[source], post, "w : 1", on_pre="v_post += w",
-                                      dt=substrate.dt * b2.second, name=f"syn_{_safe(source)}_{_safe(target)}*")
+                                      dt=substrate.dt * b2.second, name=f"syn_{safe_name(source)}_{safe_name(target)}*")
             n_source, n_target = self.populations[source].size, self.populations[target].size
-            member, post_index, pre_index = _block_indices(self.ensemble, n_source, n_target, source == target)
+            member, post_index, pre_index = block_indices(self.ensemble, n_source, n_target, source == target)
             synapse.connect(i=member * n_source + pre_index, j=member * n_target + post_index)
             order = (synapse.j[:] // n_target, synapse.j[:] % n_target, synapse.i[:] % n_source)
             self.synapses[(source, target)] = (synapse, order)
@@ -353,7 +192,7 @@ class _IFNetwork:
         start = self.presented - len(self.pending)
         activities = {name: np.stack([a[name] for a in self.pending], axis=1) for name in self.pending[0]}
         part = self.batch[start : self.presented]
-        self.circuit.learn(activities, part)
+        self.substrate.apply_rules(self.circuit, activities, part)
         self.updates += 1
         self.circuit.check_finite(self.first_step + self.updates)
         self.last_activities = activities
@@ -380,7 +219,8 @@ class _IFNetwork:
             )
 
 
-def _block_indices(ensemble: int, n_source: int, n_target: int, recurrent: bool) -> tuple[np.ndarray, ...]:
+def block_indices(ensemble: int, n_source: int, n_target: int, recurrent: bool) -> tuple[np.ndarray, ...]:
+    """(member, post, pre) of every synapse of K block-diagonal copies (no self-synapse if recurrent)."""
     member, post, pre = np.meshgrid(np.arange(ensemble), np.arange(n_target), np.arange(n_source), indexing="ij")
     member, post, pre = member.ravel(), post.ravel(), pre.ravel()
     if recurrent:
@@ -389,5 +229,6 @@ def _block_indices(ensemble: int, n_source: int, n_target: int, recurrent: bool)
     return member, post, pre
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
+    """A Brian2-safe identifier from a population name."""
     return "".join(c if c.isalnum() else "_" for c in name)

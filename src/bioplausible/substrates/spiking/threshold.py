@@ -7,8 +7,8 @@ this is the KKT system of ``argmin ½yᵀAy − cᵀy`` over the domain: ``A_ii 
 [c_i − Σ_{j≠i} A_ij y_j − ν]₊`` with one multiplier ν per group, and ``ν ≥ 0``, ``Σy ≤ 1``,
 ``ν(Σy − 1) = 0`` (nonnegative sparse) or ``Σy = 1`` (simplex).
 
-Spiking realisation (builder ``"soft-threshold-integrate-and-fire"``): the outputs are the
-generic IF units of :mod:`bioplausible.substrates.spiking`; one graded (non-spiking)
+Spiking realisation (builder of kind ``"threshold-unit"``): the outputs are the
+generic IF units of :mod:`bioplausible.substrates.spiking.network`; one graded (non-spiking)
 inhibitory unit per ensemble member holds ν, an integral controller driven by the output
 spikes::
 
@@ -42,13 +42,15 @@ from typing import Any
 
 import numpy as np
 
-from ..substrates.spiking import SpikingSubstrate, _IFNetwork, _safe, register_spiking_model
-from .base import Batch, Circuit, Population
+from ...circuits.base import Circuit
+from ...core import Batch, Population
+from .network import IFNetwork, safe_name
+from .substrate import SpikingSubstrate, register_builder, register_refusal
 
-__all__ = ["SoftThresholdNetwork", "OnOffView"]
+__all__ = ["SoftThresholdNetwork", "OnOffView", "simulate_soft_threshold"]
 
 
-@register_spiking_model("soft-threshold-integrate-and-fire")
+@register_builder("threshold-unit")
 def simulate_soft_threshold(
     substrate: SpikingSubstrate, circuit: Circuit, batch: Batch, batch_size: int, first_step: int
 ) -> dict[str, np.ndarray]:
@@ -113,7 +115,7 @@ class OnOffView:
         return next(p.size for p in self.circuit.populations() if p.name == self.split)
 
 
-class SoftThresholdNetwork(_IFNetwork):
+class SoftThresholdNetwork(IFNetwork):
     """The generic IF network with a graded inhibitory integral controller on one population.
 
     The circuit's ``soft_threshold()`` names the population, the lower bound of ν (0.0, or
@@ -141,7 +143,7 @@ class SoftThresholdNetwork(_IFNetwork):
         for population in self.thresholded:
             outputs, n = self.groups[population], self.populations[population].size
             member, unit = np.repeat(np.arange(k), n), np.tile(np.arange(n), k)
-            name = _safe(population)
+            name = safe_name(population)
             sensing = b2.Synapses(outputs, self.unit, on_pre="nu_post += gain_post", dt=step,
                                   name=f"syn_{name}_threshold*")
             sensing.connect(i=member * n + unit, j=member)
@@ -162,3 +164,26 @@ class SoftThresholdNetwork(_IFNetwork):
         super()._write_parameters()
         theta = self.circuit.thresholds()[self.thresholded[0]]  # (K, n)
         self.unit.gain[:] = theta.mean(axis=-1) / (self.substrate.rate_unit * self.time_constant)
+
+
+# ------------------------------------------------------------------ kinds without a realisation
+register_refusal(
+    "scaled-threshold-unit",
+    lambda circuit: (
+        f"its {getattr(circuit.params, 'domain', '')} domain soft-thresholds each output by a level scaled per "
+        "output by its own gain (Det-Max: u/(Γ_Y D2) thresholded by λ, inside the two-layer loop); the "
+        "threshold-unit builder here applies one uniform level, and no realisation of the scaled form has "
+        "been built or measured against the rate model. Use a box domain on spikes, or the rate substrate"
+    ),
+)
+register_refusal(
+    "polytope-groups",
+    "the mixed polytope needs one threshold unit per sparse group, each inhibiting only its own (possibly "
+    "overlapping) outputs, then the box clip; the threshold-unit builder here realises one unit over the "
+    "whole output population. Use the rate substrate for domain='polytope'",
+)
+register_refusal(
+    "perfect-integrator",
+    "its outputs are perfect integrators (a zero self-term, e.g. the Bio-NICA interneuron variant with "
+    "leak=0): an integrate-and-fire unit needs a positive self-term; set leak > 0 (M = PPᵀ + leak·I)",
+)

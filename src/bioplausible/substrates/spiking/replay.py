@@ -1,4 +1,5 @@
-"""Spiking realisation of the sequence circuits (Brian2): windowed replay with active/silent units.
+"""Spiking realisation of the sequence circuits (Brian2; builder of kind ``"windowed-replay"``):
+windowed replay with active/silent units.
 
 A ±1 visible unit is *active* (+1: fires regularly at ``r0`` through a window of length T,
 non-leaky IF with reset by subtraction and dithered start voltage) or *silent* (−1: no
@@ -31,10 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from ..substrates.spiking import register_spiking_model
-from .base import Batch
+from ...circuits.base import Circuit, ensemble_inputs
+from ...core import Batch
+from .substrate import SpikingSubstrate, register_builder
 
-__all__ = ["spiking_replay", "spiking_write", "SpikingOptions", "spiking_options", "clamped_states"]
+__all__ = ["spiking_replay", "spiking_write", "replay_rollout", "SpikingOptions", "spiking_options", "clamped_states"]
 
 _TIE = 1e-9
 
@@ -69,20 +71,32 @@ def spiking_replay(circuit: Any, cue: np.ndarray, n_steps: int, substrate: Any =
     ``return_spikes=True`` also returns, for ensemble member 0, a dict with the visible and
     memory spike trains (``*_indices``, ``*_times`` in s), ``window`` and ``steps_per_window``.
     """
-    from .sequence import _states
-
     options = spiking_options(substrate, **overrides)
-    states = _states(circuit, cue, "cue")
+    states = _cue_states(circuit, cue)
     trajectories, spikes = [], None
     for k in range(circuit.ensemble_size):
         member = circuit.member(k)
-        if not hasattr(member, "spiking_layers"):
-            raise NotImplementedError(f"{type(circuit).__name__} has no spiking realisation")
-        trajectory, recorded = _replay(member.spiking_layers(), states[k], n_steps, options, seed_offset=k)
+        if not hasattr(member, "replay_layers"):
+            raise ValueError(f"{type(circuit).__name__} declares no replay_layers(): it has no windowed replay")
+        trajectory, recorded = _replay(member.replay_layers(), states[k], n_steps, options, seed_offset=k)
         trajectories.append(trajectory)
         spikes = recorded if spikes is None else spikes
     stacked = np.stack(trajectories)
     return (stacked, spikes) if return_spikes else stacked
+
+
+def _cue_states(circuit: Circuit, cue: np.ndarray) -> np.ndarray:
+    """A cue (N,), (B, N) or (K, B, N) as (K, B, N) with the circuit's K."""
+    states = np.asarray(cue, dtype=float)
+    if states.ndim == 1:
+        states = states[None]
+    states = ensemble_inputs(states, circuit.ensemble_size, circuit.n_neurons, "cue")
+    return np.broadcast_to(states, (circuit.ensemble_size, *states.shape[1:]))
+
+
+def replay_rollout(substrate: SpikingSubstrate, circuit: Circuit, cue: np.ndarray, n_steps: int) -> np.ndarray:
+    """The spiking substrate's rollout of a windowed-replay circuit: :func:`spiking_replay`."""
+    return spiking_replay(circuit, cue, n_steps, substrate=substrate)
 
 
 def _replay(layers: dict[str, Any], cue: np.ndarray, n_steps: int, options: SpikingOptions,
@@ -237,7 +251,7 @@ class _MemoryPopulation:
         return counts @ np.abs(self.w_out).T
 
 
-@register_spiking_model("sequence-replay")
+@register_builder("windowed-replay", rollout=replay_rollout)
 def spiking_write(
     substrate: Any, circuit: Any, batch: Batch, batch_size: int, first_step: int
 ) -> dict[str, np.ndarray]:
@@ -259,7 +273,8 @@ def spiking_write(
     for update, start in enumerate(range(0, batch.size, batch_size)):
         part = slice(start, start + batch_size)
         activities = {"cue": pre[:, part], "visible": post[:, part]}
-        circuit.learn(activities, Batch(pre[:, part], post[:, part], {k: v[:, part] for k, v in batch.info.items()}))
+        substrate.apply_rules(circuit, activities,
+                              Batch(pre[:, part], post[:, part], {k: v[:, part] for k, v in batch.info.items()}))
         circuit.check_finite(first_step + update + 1)
     return activities
 

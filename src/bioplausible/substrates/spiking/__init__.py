@@ -1,0 +1,31 @@
+"""The spiking substrate (Brian2): :class:`SpikingSubstrate` and its builders, one per kind
+of circuit dynamics (see :mod:`.substrate`):
+
+* ``"fixed-point"`` — the generic integrate-and-fire network (:mod:`.network`);
+* ``"threshold-unit"`` — IF outputs plus a graded inhibitory threshold unit (:mod:`.threshold`);
+* ``"layered"`` — the layered supervised network with biases and a readout (:mod:`.layered`);
+* ``"windowed-replay"`` — ±1 units stepped in windows, the sequence family (:mod:`.replay`).
+
+Kinds without a faithful realisation are refused with a reason (``supports``)."""
+
+from .layered import LayeredIFNetwork, simulate_layered_integrate_and_fire
+from .network import IFNetwork, block_indices, safe_name, simulate_integrate_and_fire
+from .replay import SpikingOptions, clamped_states, replay_rollout, spiking_options, spiking_replay, spiking_write
+from .substrate import (
+    BUILDERS,
+    CODEGEN_TARGETS,
+    REFUSALS,
+    Builder,
+    SpikingSubstrate,
+    register_builder,
+    register_refusal,
+)
+from .threshold import OnOffView, SoftThresholdNetwork, simulate_soft_threshold
+
+__all__ = [
+    "SpikingSubstrate", "Builder", "BUILDERS", "REFUSALS", "register_builder", "register_refusal", "CODEGEN_TARGETS",
+    "IFNetwork", "simulate_integrate_and_fire", "block_indices", "safe_name",
+    "SoftThresholdNetwork", "OnOffView", "simulate_soft_threshold",
+    "LayeredIFNetwork", "simulate_layered_integrate_and_fire",
+    "SpikingOptions", "spiking_options", "spiking_replay", "spiking_write", "replay_rollout", "clamped_states",
+]
