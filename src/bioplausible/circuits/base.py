@@ -388,8 +388,14 @@ def _checked_learn(learn: Callable[..., None]) -> Callable[..., None]:
             if batch is not None and not isinstance(batch, Batch):
                 raise TypeError(f"batch must be a Batch (or None for rules that use only activities), "
                                 f"got {type(batch).__name__}")
+            sizes = {p.name: p.size for p in self.populations()}
+            members = self.ensemble_size
             for key, value in activities.items():
-                check_finite_array(f"activities[{key!r}]", value)
+                array = check_finite_array(f"activities[{key!r}]", value)
+                if key in sizes and (array.ndim != 3 or array.shape[0] not in (1, members)
+                                     or array.shape[-1] != sizes[key]):
+                    raise ValueError(f"activities[{key!r}] must have shape ({members}, B, {sizes[key]}), "
+                                     f"got {array.shape}")
             if batch is not None:
                 check_finite_array("batch.inputs", batch.inputs)
                 if batch.targets is not None:
