@@ -30,7 +30,7 @@ def convergence_steps(n: int = 10, learning_rate: float = 0.01, seed: int = 0) -
     members = list(range(len(SCALES)))
     direct = DirectWhitening(learning_rate=learning_rate).initialize(n, 0, members)
     direct.state["recurrent"] = SCALES[:, None, None] * np.eye(n)
-    interneuron = InterneuronWhitening(learning_rate=learning_rate).initialize(n, 0, members)
+    interneuron = InterneuronWhitening(learning_rate=learning_rate, leak=0.0).initialize(n, 0, members)
     interneuron.state["synapses"] = np.sqrt(SCALES)[:, None, None] * interneuron.state["synapses"]
     return direct.steps_to_whiten(covariance), interneuron.steps_to_whiten(covariance)
 

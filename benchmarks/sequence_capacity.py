@@ -21,8 +21,8 @@ import time
 import numpy as np
 
 from bioplausible.circuits import DenseNet, GeneralizedPseudoinverse, MixedNet, SeqNet
-from bioplausible.circuits.sequence import theoretical_capacity
 from bioplausible.tasks import SequenceRecall
+from bioplausible.theory.sequence import theoretical_capacity
 
 QUICK = {"SeqNet": [25, 50, 100, 200], "poly d=2": [25, 50, 100], "poly d=3": [20, 30], "exp": [8, 10]}
 FULL = {"SeqNet": [25, 50, 100, 200, 400], "poly d=2": [25, 50, 100, 200], "poly d=3": [20, 30, 40, 50],

@@ -6,6 +6,12 @@ noisy cues for each of ``draws`` stored sequences. The batched path is one ensem
 recall steps); the baseline loops over draws with one single-member circuit each (still
 vectorised over cues and neurons). Prints state updates per second and their ratio.
 
+Then the capacity workload (``SequenceRecall.success_rates``: one-pass write of P patterns
+and one synchronous step of all of them, for 20 draws at N = 300, P = 2000): the circuit
+(K = 20, one batched call) against a plain numpy loop of the same update over draws
+(``J = ξ_next ξᵀ / N``, ``S' = sgn(S Jᵀ)``), timed alternately in one process; the ratio
+is what counts (the machine may be shared).
+
     python benchmarks/sequence_speed.py            # quick
     python benchmarks/sequence_speed.py --full
 """
@@ -17,7 +23,7 @@ import time
 
 import numpy as np
 
-from bioplausible.circuits import DenseNet, SeqNet
+from bioplausible.circuits import Batch, DenseNet, SeqNet
 
 
 def measure(circuit_factory, n_neurons: int, length: int, draws: int, cues: int, steps: int, seed: int = 0):
@@ -41,6 +47,43 @@ def measure(circuit_factory, n_neurons: int, length: int, draws: int, cues: int,
     return updates / batched_time, updates / loop_time
 
 
+def plain_recall(patterns: np.ndarray, degree: int | None = None) -> np.ndarray:
+    """Per-draw numpy loop: write, then step every stored pattern once. SeqNet (``degree``
+    None): ``J = Σ ξ^{μ+1} ξ^μᵀ``, ``S' = sgn(S Jᵀ)``; DenseNet poly: ``S' = sgn((S Ξᵀ)^d Ξ_next)``.
+    Integer sums (the positive 1/N factors do not change a sign; ties at 0 are exact)."""
+    out = np.empty(patterns.shape)
+    for d, draw in enumerate(patterns):
+        successors = np.roll(draw, -1, axis=0)
+        if degree is None:
+            field = draw @ (successors.T @ draw).T
+        else:
+            field = ((draw @ draw.T) ** degree) @ successors
+        out[d] = np.where(field >= 0, 1.0, -1.0)
+    return out
+
+
+def capacity_workload(model: str = "seqnet", n_neurons: int = 300, length: int = 2000, draws: int = 20,
+                      repeats: int = 3) -> tuple[float, float, float]:
+    """Best-of-``repeats`` seconds of (circuit, plain loop) for the write + one step of all
+    patterns, and the fraction of states on which they agree."""
+    rng = np.random.default_rng(0)
+    patterns = np.where(rng.random((draws, length, n_neurons)) < 0.5, 1.0, -1.0)
+    successors = np.roll(patterns, -1, axis=1)
+    factory, degree = (SeqNet, None) if model == "seqnet" else (lambda: DenseNet(separation="poly", degree=2), 2)
+    ours, plain = [], []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        circuit = factory().initialize(n_neurons, n_neurons, list(range(draws)))
+        circuit.learn({"cue": patterns}, Batch(patterns, successors))
+        stepped = circuit.step(patterns)
+        ours.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        reference = plain_recall(patterns, degree)
+        plain.append(time.perf_counter() - began)
+    agreement = float(np.mean(np.all(stepped == reference, axis=-1)))
+    return min(ours), min(plain), agreement
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="larger networks and more draws")
@@ -55,6 +98,11 @@ def main(argv: list[str] | None = None) -> None:
         for name, factory in models.items():
             fast, slow = measure(factory, n, p, draws, cues, steps)
             print(f"{name:10s} {n:5d} {p:4d} {draws:6d} {cues:5d} {fast:12.3g} {slow:12.3g} {fast / slow:7.1f}")
+    print("\ncapacity workload, N=300 P=2000, 20 draws (write + one step of all patterns, best of 3):")
+    for model in ("seqnet", "poly d=2"):
+        ours, plain, agreement = capacity_workload(model)
+        print(f"  {model:9s} ours {ours:6.2f} s, plain numpy loop {plain:6.2f} s, plain/ours = {plain / ours:.2f} "
+              f"(same states: {agreement:.4f})")
 
 
 if __name__ == "__main__":

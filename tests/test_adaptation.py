@@ -115,13 +115,20 @@ def test_graph_declares_populations_and_plastic_connections(cls):
 
 @pytest.mark.parametrize("cls", ALL)
 def test_each_circuit_learns_to_whiten_online(cls):
-    """A seeded online run lowers the exact whitening error from its start to below 0.6."""
+    """One 8-seed ensemble (3000 online samples, one context; each seed draws its own context
+    covariance and frame) lowers the exact whitening error from its start 3.0. Measured final
+    errors (mean of the last 5 evaluations, seeds 0-7): direct 0.27-0.56 (median 0.28),
+    interneuron 0.38-0.72 (0.44), gain 0.27-1.90 (0.37; slow seeds 1, 3, 7 have ill-conditioned
+    random frames), multi-timescale 0.29-0.80 (0.54). Asserted: median < 0.65 and at least 7 of
+    8 seeds below half their start (the worst, gain seed 7, ends at 0.63 of its start)."""
     params = {"gain_rate": 0.02, "synapse_rate": 2e-3} if cls is MultiTimescaleWhitening else {"learning_rate": 0.01}
     task = StatisticalAdaptation(n_inputs=3, n_contexts=1, samples_per_context=3000)
-    result = bpl.run(cls(**params), task, seed=0, progress=False, eval_every=100)
-    error = result.metrics["whitening_error"].values[0]
-    assert error[0] > 2.0
-    assert error[-5:].mean() < 0.6
+    result = bpl.run(cls(**params), task, seeds=list(range(8)), progress=False, eval_every=100)
+    error = result.metrics["whitening_error"].values
+    start, final = error[:, 0], error[:, -5:].mean(axis=1)
+    assert np.all(start > 2.0), start
+    assert np.median(final) < 0.65, final
+    assert np.sum(final < 0.5 * start) >= 7, final / start
 
 
 def test_ensemble_members_equal_single_seed_runs():
@@ -146,7 +153,7 @@ def _direct_vs_interneuron_setting(c):
     q = np.linalg.qr(rng.standard_normal((10, 10)))[0]
     covariance = (q * np.logspace(-1, 1, 10)) @ q.T
     direct = DirectWhitening(learning_rate=0.01, initial_scale=c).initialize(10, 0, [0])
-    interneuron = InterneuronWhitening(learning_rate=0.01, initial_scale=c).initialize(10, 0, [0])
+    interneuron = InterneuronWhitening(learning_rate=0.01, initial_scale=c, leak=0.0).initialize(10, 0, [0])
     return covariance, direct, interneuron
 
 

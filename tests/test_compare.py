@@ -115,7 +115,8 @@ def test_cli_compare_writes_table_and_figures_atomically(tmp_path, capsys):
     assert main(["compare", "--family", "adaptation", "--seeds", "2", "--substrate", "rate", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "whitening_error" in printed and "direct-whitening" in printed
-    assert {p.name for p in out.iterdir()} == {"results.csv", "summary.csv", "adaptation.png"}
+    assert {p.name for p in out.iterdir()} == {"results.csv", "summary.csv", "headline.csv", "adaptation.png"}
+    assert "NaN" not in printed and "± 0\n" not in printed
     assert [p.name for p in tmp_path.iterdir()] == ["results"]  # no staging folder left behind
     frame = pd.read_csv(out / "results.csv")
     assert set(frame["seed"]) == {0, 1} and set(frame["substrate"]) == {"rate"}
@@ -125,3 +126,27 @@ def test_cli_compare_rejects_unknown_family(tmp_path):
     with pytest.raises(SystemExit):
         main(["compare", "--family", "astrology", "--substrate", "rate", "--out", str(tmp_path)])
     assert not any(tmp_path.iterdir())
+
+
+def test_headline_table_one_row_per_circuit_with_reasons_for_missing_values():
+    from bioplausible.experiments.compare import format_headline, headline_table
+
+    frame = pd.DataFrame([
+        {"circuit": c, "family": "separation", "task": "separation", "substrate": "rate", "seed": k,
+         "step": step, "metric": "sinr_db", "value": v + step / 100, "wall_time_s": 1.0}
+        for c, v in [("corinfomax", 20.0), ("nsm", 10.0)] for k in range(3) for step in (0.0, 10.0)
+    ] + [
+        {"circuit": "direct-whitening", "family": "adaptation", "task": "adaptation", "substrate": s, "seed": k,
+         "step": np.nan, "metric": "whitening_error", "value": value, "wall_time_s": 1.0}
+        for s, values in [("rate", [0.2, 0.3, np.nan]), ("spiking", [np.nan] * 3)] for k, value in enumerate(values)
+    ])
+    table = headline_table(frame, ["rate", "spiking"])
+    assert list(table["circuit"]) == ["corinfomax", "nsm", "direct-whitening"]
+    row = table.set_index("circuit").loc
+    assert row["corinfomax", "rate"] == "20.1 ± 0"  # one value per seed, no spread: sd printed as measured
+    assert row["corinfomax", "spiking"] == "— (not run on spiking)"
+    assert row["corinfomax", "published"] == "27.24" and "separation_sinr.py" in row["corinfomax", "source"]
+    assert row["direct-whitening", "rate"].startswith("0.25 ± 0.0707 (2 of 3 seeds")
+    assert row["direct-whitening", "spiking"] == "— (undefined in every seed)"
+    text = format_headline(table)
+    assert "NaN" not in text and "Table A" in text

@@ -57,7 +57,7 @@ def test_registry_refuses_a_second_object_under_a_taken_name():
 
 @pytest.mark.parametrize("registry,name", [
     (bpl.circuits.CIRCUITS, "corinfomax"), (bpl.tasks.TASKS, "separation"),
-    (bpl.substrates.SUBSTRATES, "rate"),
+    (bpl.substrates.SUBSTRATES, "rate"), (bpl.substrates.spiking.BUILDERS, "fixed-point"),
 ])
 def test_package_registries_refuse_duplicates(registry, name):
     assert name in registry

@@ -6,7 +6,7 @@ valid but slow), floats with NaN/inf, strings, lists, arrays) for one argument a
 the call must succeed or raise ``ValueError``/``TypeError`` whose message names the
 argument, and a circuit that constructs must run a few steps (or refuse with a
 ``ValueError``/``TypeError``/``DivergenceError``). The cases tried are counted in ``CASES``
-and printed at the end (``pytest -s``).
+and printed when the module finishes (``pytest -s``).
 """
 
 from __future__ import annotations
@@ -61,8 +61,10 @@ def test_circuit_constructors_reject_bad_arguments_by_name(name):
             return
         try:
             bpl.run(circuit, task, steps=3, eval_every=3, progress=False)
-        except (TypeError, ValueError, DivergenceError) as error:
-            assert str(error)
+        except DivergenceError as error:
+            assert error.step >= 0 and error.quantity, f"{field}={value!r}: {error}"
+        except (TypeError, ValueError) as error:
+            assert _names_argument(error, field), f"{field}={value!r} refused at run without naming it: {error}"
     check()
 
 
@@ -108,7 +110,7 @@ def test_run_rejects_bad_arguments_by_name(data, argument):
         assert expected in str(error) or argument in str(error), f"{argument}={value!r}: {error}"
 
 
-def test_report_case_counts():
+def teardown_module():
     print("\nhypothesis cases tried:", dict(CASES), "total", sum(CASES.values()))
 
 
@@ -122,6 +124,12 @@ def test_same_seed_same_numbers_and_resume_equals_one_run(name):
         eval_every = max(1, eval_every // 4)
     if cls.quick_steps is not None:  # slow circuits (≈ 10 ms per sample)
         eval_every = min(eval_every, max(1, cls.quick_steps // 8))
+    if cls.family == "separation":
+        # 250 samples per period (not the task's 10,000) still cross Bio-NICA's every-100-sample
+        # resets and flip window, and 500 held-out samples score it; with the task's defaults this
+        # test took 60-250 s per circuit (python NSM/Bio-NICA, Det-Max's settling on the held-out set)
+        eval_every = min(eval_every, 250)
+        task = type(task)(**{**type(task).quick_options, "evaluation_samples": 500})
     steps = 2 * eval_every
     whole = bpl.run(cls(**cls.quick_params), task, seeds=[5, 6], steps=2 * steps, eval_every=eval_every,
                     progress=False)

@@ -90,7 +90,7 @@ def test_interneuron_flow_is_preconditioned_direct_flow(rng):
     """Spec §6.4: ΔM for M = WWᵀ equals −η(∇f M + M ∇f) to relative error O(η)."""
     eta, n = 1e-6, 4
     covariance = random_covariance(rng, n)
-    circuit = InterneuronWhitening(learning_rate=eta, initial_scale=1.5).initialize(n, 0, [2])
+    circuit = InterneuronWhitening(learning_rate=eta, initial_scale=1.5, leak=0.0).initialize(n, 0, [2])
     circuit.state["synapses"] = circuit.state["synapses"] + 0.3 * rng.standard_normal((1, n, n))
     m0 = circuit.effective_matrix()[0]
     inverse = np.linalg.inv(m0)

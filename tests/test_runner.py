@@ -65,6 +65,33 @@ def test_same_seed_same_numbers_and_split_run_equals_whole(task):
     np.testing.assert_array_equal(resumed_circuit.state["synapses"], whole.dataset["final_state_synapses"].values)
 
 
+def test_run_again_resumes_with_the_same_seeds_and_restarts_with_others(task):
+    """run trains in place; the same seeds resume, other seeds re-initialise (README sequence)."""
+    circuit = InterneuronWhitening()
+    bpl.run(circuit, task, seed=7, steps=100, eval_every=50, progress=False)
+    resumed = bpl.run(circuit, task, seed=7, steps=100, eval_every=50, progress=False)
+    whole = bpl.run(InterneuronWhitening(), task, seed=7, steps=200, eval_every=50, progress=False)
+    assert circuit.steps == 200 and list(resumed.metrics["step"].values) == [100, 150, 200]
+    np.testing.assert_array_equal(resumed.metrics["whitening_error"].values[0, -1],
+                                  whole.metrics["whitening_error"].values[0, -1])
+    ensemble = bpl.run(circuit, task, seeds=range(3), steps=100, eval_every=50, progress=False)
+    fresh = bpl.run(InterneuronWhitening(), task, seeds=range(3), steps=100, eval_every=50, progress=False)
+    assert circuit.ensemble_size == 3 and circuit.steps == 100 and circuit.run_seeds == (0, 1, 2)
+    np.testing.assert_array_equal(ensemble.metrics["whitening_error"].values, fresh.metrics["whitening_error"].values)
+    loaded = InterneuronWhitening().load_state_dict(circuit.state_dict())  # 3 members, no run seeds
+    with pytest.raises(ValueError, match="3 ensemble members"):
+        bpl.run(loaded, task, seed=0, steps=10, progress=False)
+
+
+def test_quick_environment_variable_caps_steps(task, monkeypatch):
+    monkeypatch.setenv("BIOPLAUSIBLE_QUICK", "30")
+    result = bpl.run(InterneuronWhitening(), task, seed=0, steps=200, eval_every=10, progress=False)
+    assert int(result.metrics["step"].values[-1]) == 30 and result.dataset.attrs["quick_step_cap"] == 30
+    monkeypatch.setenv("BIOPLAUSIBLE_QUICK", "many")
+    with pytest.raises(ValueError, match="BIOPLAUSIBLE_QUICK"):
+        bpl.run(InterneuronWhitening(), task, seed=0, steps=20, progress=False)
+
+
 @pytest.mark.parametrize("kwargs,match", [
     ({"steps": 0}, "steps"),
     ({"seed": -1}, "seed"),

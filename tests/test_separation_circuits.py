@@ -269,16 +269,34 @@ def test_nsm_separates_uncorrelated_sources_fast():
 
 
 def test_bio_nica_reduces_the_permutation_error():
-    """Bio-NICA does not converge from every start (the authors' demo ends at 1.39): over 4
-    seeds (20k samples) every run lowers the permutation error by ≥ 40 % and at least one
-    reaches < 0.05 (measured 1.33→0.09, 2.91→0.71, 1.40→0.01, 1.80→0.98)."""
+    """Bio-NICA does not converge from every start (the authors' demo ends at 1.39). One 8-seed
+    ensemble, 20k samples; measured start → end (seeds 0-7): 1.33→0.09, 2.91→0.71, 1.40→0.01,
+    1.80→0.98, 1.54→0.95, 2.78→1.09, 1.07→1.34, 3.04→1.31 (end/start 0.007-1.25, median 0.41;
+    seed 6 rises). Asserted: median end/start < 0.5, ≥ 6 of 8 below 0.65 and the best < 0.1."""
     task = SourceSeparation(domain="nonnegative-bernoulli", n_sources=3, n_mixtures=3, snr_db=None,
                             evaluation_samples=2000)
-    result = run(NonnegativeICA(n_sources=3), task, seeds=[0, 1, 2, 3], steps=20_000, eval_every=10_000,
+    result = run(NonnegativeICA(n_sources=3), task, seeds=list(range(8)), steps=20_000, eval_every=10_000,
                  progress=False)
     error = result.dataset["metric_permutation_error"].values
-    assert np.all(error[:, -1] < 0.6 * error[:, 0])
-    assert error[:, -1].min() < 0.05
+    ratio = error[:, -1] / error[:, 0]
+    assert np.median(ratio) < 0.5, ratio
+    assert np.sum(ratio < 0.65) >= 6, ratio
+    assert error[:, -1].min() < 0.1, error[:, -1]
+
+
+def test_nsm_falls_behind_corinfomax_on_correlated_sources_quick():
+    """Quick twin of the slow ρ = 0.5 claim below: n = 3, m = 6, ρ = 0.5, 20k samples, one 4-seed
+    ensemble each. Measured start → end: CorInfoMax 12.4→14.9, 11.4→17.3, 11.0→27.8, 12.9→15.1 dB;
+    NSM 12.4→11.5, 11.4→13.3, 11.0→12.7, 12.9→12.7 dB (no gain: the collapse); differences
+    3.5 / 4.1 / 15.0 / 2.4 dB. Asserted: CorInfoMax above NSM on every seed, by a median ≥ 3 dB,
+    and CorInfoMax above its own start on ≥ 3 of 4 seeds by ≥ 2 dB."""
+    task = SourceSeparation(correlation=0.5, n_sources=3, n_mixtures=6, evaluation_samples=1000)
+    options = dict(seeds=[0, 1, 2, 3], steps=20_000, eval_every=20_000, progress=False)
+    ours = run(CorInfoMax(n_sources=3), task, **options).dataset["metric_sinr_db"].values
+    theirs = run(NonnegativeSimilarityMatching(n_sources=3), task, **options).dataset["metric_sinr_db"].values
+    difference = ours[:, -1] - theirs[:, -1]
+    assert np.all(difference > 0) and np.median(difference) >= 3.0, (ours, theirs)
+    assert np.sum(ours[:, -1] - ours[:, 0] >= 2.0) >= 3, ours
 
 
 @pytest.mark.slow
@@ -295,11 +313,46 @@ def test_nsm_collapses_on_correlated_sources_where_corinfomax_does_not():
 @needs_numba
 def test_detmax_separates_its_headline_setup():
     """Det-Max on its own setup (antisparse, Toeplitz t-copula, n = 4, m = 8, mixing rows at
-    std 0.5, 30 dB; the antisparse preset, fused kernel): measured 0.5 → 13.4 dB after 20k
-    samples on seed 0 (seeds 0–3: 10.6–13.4 dB; 28.6 dB at 200k on seed 1)."""
+    std 0.5, 30 dB; the antisparse preset, fused kernel), 20k samples, one 4-seed ensemble:
+    measured start → end 0.7→10.7, 1.0→12.6, 3.1→14.5, 4.1→14.8 dB (gains 10.0-11.6 dB; 28.6 dB
+    at 200k on seed 1). Asserted: median end > 11 dB, every seed > 9 dB and ≥ 8 dB above its start."""
     task = SourceSeparation(domain="antisparse", n_sources=4, n_mixtures=8, correlation_structure="toeplitz",
-                            mixture_scaling="row-std", evaluation_samples=2000)
-    result = run(DetMaxWSM(n_sources=4, domain="antisparse"), task, seed=0, steps=20_000, eval_every=20_000,
-                 progress=False)
-    sinr = result.dataset["metric_sinr_db"].values[0]
-    assert sinr[-1] > 9.0 and sinr[-1] > sinr[0] + 7, sinr
+                            mixture_scaling="row-std", evaluation_samples=1000)
+    result = run(DetMaxWSM(n_sources=4, domain="antisparse"), task, seeds=[0, 1, 2, 3], steps=20_000,
+                 eval_every=20_000, progress=False)
+    sinr = result.dataset["metric_sinr_db"].values
+    assert np.median(sinr[:, -1]) > 11.0, sinr
+    assert np.all(sinr[:, -1] > 9.0) and np.all(sinr[:, -1] - sinr[:, 0] >= 8.0), sinr
+
+
+@needs_numba
+@pytest.mark.parametrize("domain,median_db,gain_db", [("sparse", 20.0, 12.0), ("simplex", 18.0, 8.0)])
+def test_corinfomax_default_sparse_and_simplex_presets_learn(domain, median_db, gain_db):
+    """The default presets of the signed sparse (ℓ1 ball) and simplex domains, n = 3, m = 6,
+    20k samples, one 4-seed ensemble. Measured start → end (seeds 0-3): sparse 5.2→27.8,
+    2.2→24.1, 2.6→27.4, 1.8→5.1 dB; simplex 8.7→23.9, 9.4→21.8, 9.5→24.7, 10.5→15.9 dB.
+    Asserted: median end ≥ 20 (sparse) / 18 (simplex) dB and ≥ 3 of 4 seeds gain ≥ 12 / 8 dB
+    over their untrained start."""
+    task = SourceSeparation(domain=domain, n_sources=3, n_mixtures=6, evaluation_samples=1000)
+    result = run(CorInfoMax(domain=domain, n_sources=3), task, seeds=[0, 1, 2, 3], steps=20_000,
+                 eval_every=20_000, progress=False)
+    sinr = result.dataset["metric_sinr_db"].values
+    assert np.median(sinr[:, -1]) >= median_db, sinr
+    assert np.sum(sinr[:, -1] - sinr[:, 0] >= gain_db) >= 3, sinr
+
+
+@needs_numba
+@pytest.mark.parametrize("domain", ["nonnegative-antisparse", "sparse", "nonnegative-sparse"])
+def test_detmax_presets_learn_on_their_protocols(domain):
+    """Det-Max's domain presets on the data each was tuned on (DETMAX_PROTOCOLS), 20k samples,
+    one 4-seed ensemble. Measured gain over the untrained start (seeds 0-3): nonnegative-
+    antisparse 3.2 / 17.2 / 13.9 / 9.7 dB, sparse 7.3 / 7.4 / 4.6 / 7.8, nonnegative-sparse
+    7.4 / 12.3 / 3.3 / 5.0. Asserted: median gain ≥ 4 dB and ≥ 3 of 4 seeds gain ≥ 3 dB.
+    (The simplex preset is not asserted: at 20k samples it measured −4.4 / +8.4 / +1.6 / −2.0 dB.)"""
+    options, n, m = DETMAX_PROTOCOLS[domain]
+    task = SourceSeparation(domain=domain, n_sources=n, n_mixtures=m, evaluation_samples=1000, **options)
+    result = run(DetMaxWSM(n_sources=n, domain=domain), task, seeds=[0, 1, 2, 3], steps=20_000,
+                 eval_every=20_000, progress=False)
+    sinr = result.dataset["metric_sinr_db"].values
+    gain = sinr[:, -1] - sinr[:, 0]
+    assert np.median(gain) >= 4.0 and np.sum(gain >= 3.0) >= 3, sinr

@@ -272,20 +272,26 @@ def test_corinfomax_separates_polytope_sources():
 
 
 def test_detmax_projects_onto_the_polytope_and_keeps_learning_finite():
+    """After 100 samples every held-out output lies in the paper's polytope: box bounds exactly
+    and both ℓ1 groups (0, 1, 4) and (1, 2, 3) at most 1 + 1e-3. With the preset's η_λ = 1
+    the inhibitory units do not settle (all loops run to max_iterations, 200 or 2000 alike) and
+    group (0, 1, 4) ends at ‖y‖₁ up to 1.138 (4 of 100 outputs above 1.01); with η_λ = 0.1 every
+    loop settles within 210 steps and the largest group norm is 1.000006."""
     task = SourceSeparation(domain="polytope", snr_db=40.0, evaluation_samples=100)
-    circuit = DetMaxWSM(**task.circuit_options(), max_iterations=200)
+    circuit = DetMaxWSM(**task.circuit_options(), max_iterations=400, threshold_rate=0.1)
     result = run(circuit, task, seed=0, steps=100, eval_every=100, progress=False)
     assert np.all(np.isfinite(result.dataset["metric_output_sinr_db"].values))
     output = circuit.respond(task.reset(1).evaluation_mixtures[None])["output"][0]
-    lower = np.where(np.isin(np.arange(5), (2, 4)), 0.0, -1.0)
-    assert np.all((output >= lower) & (output <= 1.0))
+    polytope = MixedPolytope()  # the task's default structure
+    assert np.all(in_polytope(output, polytope, 1e-3))
+    assert circuit.last_settling_steps.max() < 400
 
 
 def test_cli_runs_corinfomax_on_the_polytope(capsys):
     assert main(["run", "corinfomax", "--task", "separation", "--task-option", "domain=polytope",
                  "--task-option", "evaluation_samples=300", "--steps", "200", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
-    assert record["steps"] == 200 and record["metrics"]["sinr_db"] is not None
+    assert record["steps"] == 200 and np.isfinite(record["metrics"]["sinr_db"])
     assert main(["run", "corinfomax", "--task", "separation", "--task-option", "domain=polytope",
                  "--task-option", "n_sources=3", "--task-option", "n_mixtures=4",
                  "--task-option", "nonnegative_dims=(2,)", "--task-option", "sparse_groups=((0, 1), (1, 2))",

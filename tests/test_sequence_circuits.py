@@ -8,10 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bioplausible.circuits import DenseNet, GeneralizedPseudoinverse, MixedNet, SeqNet, TwoLayerSequence
-from bioplausible.circuits.sequence import check_patterns, normalized_separation, theoretical_capacity
+from bioplausible.circuits.sequence import check_patterns, normalized_separation
 from bioplausible.experiments.run import run
 from bioplausible.rules.sequence import asymmetric_hebbian
 from bioplausible.tasks import SequenceRecall
+from bioplausible.theory.sequence import theoretical_capacity
 
 
 def rademacher(rng: np.random.Generator, *shape: int) -> np.ndarray:

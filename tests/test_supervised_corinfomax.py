@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 import bioplausible as bpl
-from bioplausible.circuits import supervised as S
+from bioplausible.circuits import supervised_corinfomax as S
 from bioplausible.circuits.base import Batch
+from bioplausible.rules import supervised as rules
 from bioplausible.tasks import Classification
 
 
@@ -40,15 +41,122 @@ def test_lateral_update_tracks_inverse_correlation():
     assert error <= bound
 
 
-def test_corinfomax_ebd_learns_digits():
-    """One epoch of digits (64-100-10, B = 20): from chance to ≥ 50 % (0.60 measured, seed 0)."""
-    task = Classification(predictions=False, epochs=1)
-    result = bpl.run(S.CorInfoMaxEBD(), task, seed=0, eval_every=task.default_steps, progress=False)
-    accuracy = result.dataset["metric_test_accuracy"].values[0]
-    assert accuracy[0] < 0.3 and accuracy[-1] >= 0.5
+def _final_accuracy(circuit, epochs: int, seeds: list[int]) -> tuple[np.ndarray, object]:
+    task = Classification(predictions=False, epochs=epochs)
+    result = bpl.run(circuit, task, seeds=seeds, eval_every=task.default_steps, progress=False)
+    return result.dataset["metric_test_accuracy"].values, result
 
 
-def test_corinfomax_ebd_refuses_spiking_substrate():
+def test_corinfomax_ebd_learns_digits_every_seed():
+    """3 epochs of digits (64-100-10, B = 20), 4 seeds: every seed ≥ 92 % (measured 94.5–96.0)
+    and no output unit is silent on every test input. With the clip-gated output rule
+    (``output_rule="delta"``, the cause of the dead units) the same runs reach 27–79 %."""
+    accuracy, result = _final_accuracy(S.CorInfoMaxEBD(), 3, [0, 1, 2, 3])
+    assert np.all(accuracy[:, 0] < 0.3)
+    assert np.all(accuracy[:, -1] >= 0.92), accuracy
+    test = Classification(predictions=False).evaluation_set()
+    for index in range(4):
+        output = result.circuit(index).respond(test.inputs)["output"]
+        assert np.all(output.max(axis=-2) > 0), f"seed {index}: an output unit is silent on every test input"
+
+
+def test_corinfomax_ebd_clip_gated_output_loses_classes():
+    """The diagnosis: gating the output delta rule by 1[0 < u < 1] (the gradient of ½‖clip(u) − y‖²)
+    leaves output units silent on every input (classes never predicted); measured 27–79 %."""
+    accuracy, _ = _final_accuracy(S.CorInfoMaxEBD(output_rule="delta"), 3, [0, 1, 2, 3])
+    assert np.mean(accuracy[:, -1]) < 0.85, accuracy
+
+
+@pytest.mark.slow
+def test_corinfomax_ebd_reaches_95_percent_every_seed():
+    """Issue 13 target: 60 epochs of digits, 5 seeds, each ≥ 95 % (published MNIST 3-layer: 97.5)."""
+    accuracy, _ = _final_accuracy(S.CorInfoMaxEBD(), 60, [0, 1, 2, 3, 4])
+    assert np.all(accuracy[:, -1] >= 0.95), accuracy
+
+
+def test_corinfomax_ebd_refuses_spiking_substrate_with_reason():
     task = Classification(predictions=False, n_train=40, n_test=20)
-    with pytest.raises(ValueError, match="no spiking realisation"):
+    with pytest.raises(ValueError, match="no spiking realisation of its dynamics: its units are clipped"):
         bpl.run(S.CorInfoMaxEBD(), task, substrate="spiking", steps=1, progress=False)
+
+
+# --------------------------------------------------------------------------- CorInfoMax-EP
+def _angle(circuit) -> np.ndarray:
+    """Top-layer forward/backward angle (spec §8.3), one per member."""
+    forward, backward = circuit.feedback_paths()[-1]
+    cosine = np.sum(forward * backward, axis=(-1, -2)) / (
+        np.linalg.norm(forward, axis=(-1, -2)) * np.linalg.norm(backward, axis=(-1, -2)))
+    return np.degrees(np.arccos(cosine))
+
+
+def test_corinfomax_ep_learns_and_aligns_in_two_epochs():
+    """2 epochs of digits (64-100-10, MNIST 2-layer rates), 3 seeds: ≥ 45 % each (measured
+    53.9–58.2) and the top-layer forward/backward angle falls (measured by 1.1–5.3°)."""
+    seeds = [0, 1, 2]
+    start = _angle(S.CorInfoMaxEP().initialize(64, 10, seeds))
+    assert np.all((start > 85) & (start < 95))
+    accuracy, result = _final_accuracy(S.CorInfoMaxEP(), 2, seeds)
+    assert np.all(accuracy[:, -1] >= 0.45), accuracy
+    end = np.array([_angle(result.circuit(i))[0] for i in range(len(seeds))])
+    assert np.all(end < start) and np.mean(start - end) >= 2.0, (start, end)
+
+
+def test_corinfomax_ep_nudge_moves_output_towards_target_and_update_vanishes_without_it():
+    circuit = S.CorInfoMaxEP().initialize(64, 10, [0, 1])
+    x = Classification(predictions=False).evaluation_set()[:20]
+    free = circuit.respond(x.inputs)
+    h0 = [free[name] for name in ("input", "hidden_1", "output")]
+    targets = np.broadcast_to(x.targets, h0[-1].shape)
+    nudged = circuit.nudged_phase(h0, x.targets, np.array([1.0, 1.0]))
+    before = np.abs(h0[-1] - targets).sum()
+    assert np.abs(nudged[-1] - targets).sum() < before
+    # identical phases: the contrastive update is exactly zero
+    zero = rules.contrastive_prediction_error(h0[0], h0[1], h0[0], h0[1], circuit.state["forward_1"], 1.0, 1.0)
+    assert np.all(zero == 0)
+
+
+def test_corinfomax_ep_sign_is_a_function_of_state_and_step():
+    circuit = S.CorInfoMaxEP().initialize(64, 10, [0, 1, 2])
+    signs = []
+    for step in range(40):
+        circuit.steps = step
+        signs.append(circuit.nudge())
+    signs = np.array(signs)
+    assert set(np.unique(signs)) == {-1.0, 1.0}
+    again = S.CorInfoMaxEP().load_state_dict(circuit.state_dict())
+    again.steps = 7
+    assert np.array_equal(again.nudge(), signs[7])
+    assert np.all(S.CorInfoMaxEP(random_sign=False).initialize(64, 10, [0]).nudge() == 1.0)
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"forward_rate": (1.0, 0.7, 0.5)}, "forward_rate"),
+    ({"backward_rate": -1.0}, "backward_rate"),
+    ({"beta": 0.0}, "beta"),
+    ({"nudged_steps": 0}, "nudged_steps"),
+    ({"rate_decay": 1.5}, "rate_decay"),
+])
+def test_corinfomax_ep_rejects_bad_parameters(options, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        S.CorInfoMaxEP(**options)
+
+
+def test_corinfomax_ep_refuses_spiking_substrate_with_reason():
+    task = Classification(predictions=False, n_train=40, n_test=20)
+    with pytest.raises(ValueError, match="clipped to \\[0, 1\\]"):
+        bpl.run(S.CorInfoMaxEP(), task, substrate="spiking", steps=1, progress=False)
+
+
+@pytest.mark.slow
+def test_corinfomax_ep_digits_target():
+    """Spec §7.8: 20 epochs of digits (64-100-10, §4.5 MNIST 2-layer rates, decay 0.99).
+    Measured (seeds 0–4): 98.0, 78.3, 96.2, 97.0, 97.0 %; seed 1 loses two classes (their
+    output units are silent on every input: a drive below −β ε cannot be lifted by the nudge,
+    so both phases clip at 0 and the contrast is zero), hence 4 of 5 ≥ 85 %. Angle 86–91° →
+    64–68° (seeds 0–2)."""
+    seeds = [0, 1, 2, 3, 4]
+    start = _angle(S.CorInfoMaxEP().initialize(64, 10, seeds))
+    accuracy, result = _final_accuracy(S.CorInfoMaxEP(), 20, seeds)
+    assert np.sum(accuracy[:, -1] >= 0.85) >= 4, accuracy
+    end = np.array([_angle(result.circuit(i))[0] for i in range(len(seeds))])
+    assert np.all((start > 85) & (start < 95)) and np.all(end < 80), (start, end)

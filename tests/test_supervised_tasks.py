@@ -97,7 +97,11 @@ def test_score_reports_accuracy_losses_and_predictions():
     task = Classification(n_train=100, n_test=60).reset(seed=0)
     circuit = S.EBD().initialize(64, 10)
     metrics = task.score(circuit.member(0), task.next_batch(20))
-    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_loss"] > 0 and metrics["train_loss"] > 0
+    test = task.evaluation_set()
+    output = circuit.member(0).respond(test.inputs[None])["output"][0]
+    expected = np.mean(np.argmax(output, axis=-1) == np.argmax(test.targets, axis=-1))  # 0.117 untrained
+    assert metrics["test_accuracy"] == pytest.approx(expected)
+    assert metrics["test_loss"] > 0 and metrics["train_loss"] > 0
     for key in ("error_correlation_hidden_1", "update_alignment_2", "kernel_alignment_1", "feedback_angle_2"):
         assert np.isfinite(metrics[key])
 
@@ -114,3 +118,17 @@ def test_teacher_student_ebd_learns_beyond_readout():
     mse, baseline = learned.dataset["metric_test_mse"].values[:, -1], frozen.dataset["metric_test_mse"].values[:, -1]
     assert np.all(mse < 0.7 * baseline)
     assert np.all(learned.dataset["metric_relative_mse"].values[:, -1] < 0.2)
+
+
+def test_fashion_mnist_loader_reads_the_idx_files(fashion_mnist_dir):
+    """On the generated IDX fixture (tests/conftest.py): 200 + 100 items of 28 × 28 in [0, 1],
+    labels 0-9 as written, the class bar where it was drawn."""
+    task = Classification(dataset="fashion-mnist", data_dir=str(fashion_mnist_dir)).reset(seed=0)
+    train, test = task.training_set(), task.evaluation_set()
+    assert train.inputs.shape == (200, 784) and test.inputs.shape == (100, 784)
+    assert 0.0 <= train.inputs.min() and train.inputs.max() <= 1.0
+    labels = np.argmax(test.targets, axis=-1)
+    assert sorted(np.bincount(labels, minlength=10)) == [10] * 10
+    images = test.inputs.reshape(-1, 28, 28)
+    bar = images[labels == 0][:, 2:8, 4:24]
+    assert np.allclose(bar, 230 / 255)

@@ -210,7 +210,13 @@ def _run(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .experiments.compare import default_comparison, not_run, substrate_agreement, summary_table
+    from .experiments.compare import (
+        default_comparison,
+        format_headline,
+        headline_table,
+        substrate_agreement,
+        summary_table,
+    )
     from .plotting import save_comparison_figures
 
     check_integer("--seeds", args.seeds, 1)
@@ -224,25 +230,23 @@ def _compare(args: argparse.Namespace) -> int:
     frame = default_comparison(args.family, range(args.seeds), args.substrate, quick=args.quick,
                                progress=_progress(args))
     table = summary_table(frame)
+    headline = headline_table(frame, args.substrate)
     agreement = substrate_agreement(frame)
     with _staging(out) as staging:
         frame.to_csv(staging / "results.csv", index=False)
         table.to_csv(staging / "summary.csv", index=False)
+        headline.to_csv(staging / "headline.csv", index=False)
         if not agreement.empty:
             agreement.to_csv(staging / "agreement.csv", index=False)
         figures = save_comparison_figures(frame, staging)
     with pd.option_context("display.width", 160, "display.max_rows", 200):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(format_headline(headline, frame=frame))
         if not agreement.empty:
             summary = agreement.groupby(["circuit", "metric"])[["rate", "spiking", "relative"]].mean()
             print("\nrate vs spiking (mean over seeds):")
-            print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
-        missing = not_run(frame)
-        if not missing.empty:
-            print("\nnot run:")
-            for row in missing.itertuples():
-                print(f"  {row.circuit} on {row.substrate}: {row.reason}")
-    _status(args, f"\nwrote results.csv, summary.csv{', agreement.csv' if not agreement.empty else ''} and "
+            print(summary.to_string(float_format=lambda v: f"{v:.4g}", na_rep="— (rate is 0)"))
+    written = "results.csv, summary.csv, headline.csv" + (", agreement.csv" if not agreement.empty else "")
+    _status(args, f"\nwrote {written} and "
                   f"{', '.join(f.name for f in figures)} to {out} in {time.perf_counter() - started:.1f} s")
     return 0
 

@@ -16,7 +16,8 @@ SPIKING = {"rate_unit": 50.0, "presentation": 0.1, "dt": 5e-4}
 def test_interneuron_circuit_without_leak_is_refused_by_spiking_substrate():
     task = StatisticalAdaptation(n_inputs=2, n_contexts=1, samples_per_context=10)
     with pytest.raises(ValueError, match="thresholds"):
-        bpl.run(InterneuronWhitening(), task, substrate="spiking", steps=2, progress=False, substrate_options=SPIKING)
+        bpl.run(InterneuronWhitening(leak=0.0), task, substrate="spiking", steps=2, progress=False,
+                substrate_options=SPIKING)
 
 
 def test_spiking_ensemble_members_are_independent_blocks():

@@ -4,7 +4,7 @@
 :class:`~bioplausible.Probe`, on either substrate.
 """
 
-from . import activity, kernels, supervised
+from . import activity, kernels, summary, supervised
 from .activity import (
     activity_error_correlation,
     representational_similarity,
@@ -14,6 +14,6 @@ from .activity import (
 )
 
 __all__ = [
-    "activity", "kernels", "supervised", "tuning_curves", "response_covariance", "whitening_over_time",
+    "activity", "kernels", "summary", "supervised", "tuning_curves", "response_covariance", "whitening_over_time",
     "representational_similarity", "activity_error_correlation",
 ]

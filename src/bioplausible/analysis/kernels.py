@@ -36,6 +36,7 @@ __all__ = [
     "alignment",
     "kernel_state_names",
     "kernel_trajectory",
+    "full_batch_dynamics",
 ]
 
 
@@ -183,24 +184,17 @@ def kernel_trajectory(result: Any, circuit: Any, inputs: np.ndarray, targets: np
     probe = copy.deepcopy(circuit)
     steps = data["step"].values
     targets = np.asarray(targets, dtype=float)
-    rows: dict[str, list[np.ndarray]] = {"total": [], "layer": [], "share": [], "feature": [], "kernel": []}
+    rows: dict[str, list[np.ndarray]] = {"entk": [], "layer": [], "share": [], "feature": [], "kernel": []}
     for index in range(steps.size):
         for name in names:
             probe.state[name] = np.asarray(data[f"state_{name}"].isel(step=index).values)
-        entk = effective_ntk(probe, inputs, targets)
-        scalars = entk.layer_scalars()
-        total = np.sum(scalars, axis=0)
-        rows["total"].append(alignment(total, targets))
-        rows["layer"].append(np.stack([alignment(s, targets) for s in scalars], axis=-1))
-        traces = np.stack([np.trace(s, axis1=-2, axis2=-1) for s in scalars], axis=-1)
-        rows["share"].append(traces / np.sum(traces, axis=-1, keepdims=True))
-        rows["feature"].append(np.stack([alignment(f, targets) for f in feature_kernels(probe, inputs)], axis=-1))
-        if keep_kernels:
-            rows["kernel"].append(total)
+        summary = _kernel_summary(probe, inputs, targets, keep_kernels)
+        for key, value in summary.items():
+            rows[key].append(value)
     coords = {"seed": data["seed"].values, "step": steps,
               "layer": np.arange(1, probe.n_layers + 1), "hidden_layer": np.arange(1, probe.n_layers)}
     out = {
-        "entk_alignment": (("seed", "step"), np.stack(rows["total"], axis=1)),
+        "entk_alignment": (("seed", "step"), np.stack(rows["entk"], axis=1)),
         "entk_layer_alignment": (("seed", "step", "layer"), np.stack(rows["layer"], axis=1)),
         "entk_layer_share": (("seed", "step", "layer"), np.stack(rows["share"], axis=1)),
         "feature_alignment": (("seed", "step", "hidden_layer"), np.stack(rows["feature"], axis=1)),
@@ -208,3 +202,98 @@ def kernel_trajectory(result: Any, circuit: Any, inputs: np.ndarray, targets: np
     if keep_kernels:
         out["entk"] = (("seed", "step", "sample", "sample_other"), np.stack(rows["kernel"], axis=1))
     return xr.Dataset(out, coords=coords)
+
+
+def _kernel_summary(circuit: Any, inputs: np.ndarray, targets: np.ndarray,
+                    keep_kernel: bool = False) -> dict[str, np.ndarray]:
+    """Alignments of the eNTK, of its layer terms, their trace shares, and the feature kernels."""
+    scalars = effective_ntk(circuit, inputs, targets).layer_scalars()
+    total = np.sum(scalars, axis=0)
+    traces = np.stack([np.trace(s, axis1=-2, axis2=-1) for s in scalars], axis=-1)
+    out = {
+        "entk": alignment(total, targets),
+        "layer": np.stack([alignment(s, targets) for s in scalars], axis=-1),
+        "share": traces / np.sum(traces, axis=-1, keepdims=True),
+        "feature": np.stack([alignment(f, targets) for f in feature_kernels(circuit, inputs)], axis=-1),
+    }
+    if keep_kernel:
+        out["kernel"] = total
+    return out
+
+
+def full_batch_dynamics(
+    circuit: Any,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    steps: int,
+    *,
+    test_inputs: np.ndarray | None = None,
+    test_targets: np.ndarray | None = None,
+    every: int = 0,
+) -> xr.Dataset:
+    """Train an initialised layered circuit by full-batch steps of its own rule on fixed data
+    (the setting of the lazy theory, :func:`bioplausible.theory.lazy_loss_curve`) and record
+    the MSE ``mean (f − y)²`` on the training (and test) set at every step; with ``every > 0``
+    also, every ``every`` steps (and at the end), the kernels' alignment with the targets
+    (eNTK, each layer's eNTK term and share, each hidden layer's feature kernel) and each
+    layer's relative weight change ``‖W_k − W_k(0)‖_F / ‖W_k(0)‖_F`` and each hidden layer's
+    feature-kernel movement ``‖Φ_k − Φ_k(0)‖_F / ‖Φ_k(0)‖_F`` (feature learning). Returns a Dataset
+    (seed, step) / (seed, kernel_step, layer|hidden_layer); the circuit is trained in place.
+    """
+    from ..circuits.base import Batch
+    from ..validation import check_integer
+
+    steps = check_integer("steps", steps, 0)
+    every = check_integer("every", every, 0)
+    if not getattr(circuit, "initialized", False):
+        raise ValueError("circuit must be initialised (circuit.initialize(n_inputs, n_targets, seeds))")
+    inputs = np.asarray(inputs, dtype=float)
+    targets = np.asarray(targets, dtype=float)
+    if targets.ndim == 1:
+        targets = targets[:, None]
+    if inputs.ndim != 2 or targets.shape[0] != inputs.shape[0]:
+        raise ValueError(f"inputs (P, n) and targets (P, C) disagree: {inputs.shape} vs {targets.shape}")
+    K = circuit.ensemble_size
+    batch = Batch(np.broadcast_to(inputs, (K, *inputs.shape)).copy(),
+                  np.broadcast_to(targets, (K, *targets.shape)).copy())
+    initial = {f"weight_{k}": circuit.state[f"weight_{k}"].copy() for k in range(1, circuit.n_layers + 1)}
+    initial_features = feature_kernels(circuit, inputs)
+    train, test, kernel_steps = [], [], []
+    rows: dict[str, list[np.ndarray]] = {"entk": [], "layer": [], "share": [], "feature": [], "change": [],
+                                         "movement": []}
+
+    def record_kernels(step: int) -> None:
+        for key, value in _kernel_summary(circuit, inputs, targets).items():
+            rows[key].append(value)
+        rows["change"].append(np.stack([
+            np.linalg.norm((circuit.state[key] - w0).reshape(K, -1), axis=-1)
+            / np.linalg.norm(w0.reshape(K, -1), axis=-1) for key, w0 in initial.items()], -1))
+        rows["movement"].append(np.stack([
+            np.linalg.norm(f - f0, axis=(-2, -1)) / np.linalg.norm(f0, axis=(-2, -1))
+            for f, f0 in zip(feature_kernels(circuit, inputs), initial_features)], -1))
+        kernel_steps.append(step)
+
+    for step in range(steps + 1):
+        train.append(np.mean((circuit.forward(inputs)[-1] - targets) ** 2, axis=(-2, -1)))
+        if test_inputs is not None:
+            test.append(np.mean((circuit.forward(test_inputs)[-1] - test_targets) ** 2, axis=(-2, -1)))
+        if every and (step % every == 0 or step == steps):
+            record_kernels(step)
+        if step < steps:
+            circuit.learn(circuit.respond(inputs), batch)
+    coords = {"step": np.arange(steps + 1), "layer": np.arange(1, circuit.n_layers + 1),
+              "hidden_layer": np.arange(1, circuit.n_layers)}
+    data: dict[str, Any] = {"train_loss": (("seed", "step"), np.stack(train, 1))}
+    if test:
+        data["test_loss"] = (("seed", "step"), np.stack(test, 1))
+    if every:
+        coords["kernel_step"] = np.asarray(kernel_steps)
+        data.update({
+            "entk_alignment": (("seed", "kernel_step"), np.stack(rows["entk"], 1)),
+            "entk_layer_alignment": (("seed", "kernel_step", "layer"), np.stack(rows["layer"], 1)),
+            "entk_layer_share": (("seed", "kernel_step", "layer"), np.stack(rows["share"], 1)),
+            "feature_alignment": (("seed", "kernel_step", "hidden_layer"), np.stack(rows["feature"], 1)),
+            "weight_change": (("seed", "kernel_step", "layer"), np.stack(rows["change"], 1)),
+            "feature_movement": (("seed", "kernel_step", "hidden_layer"), np.stack(rows["movement"], 1)),
+        })
+    return xr.Dataset(data, coords=coords)

@@ -21,16 +21,16 @@ from .sequence import DenseNet, GeneralizedPseudoinverse, MixedNet, SeqNet, TwoL
 from .supervised import (
     EBD,
     Backprop,
-    CorInfoMaxEBD,
     DirectFeedbackAlignment,
     FeedbackAlignment,
     Hebbian,
 )
+from .supervised_corinfomax import CorInfoMaxEBD, CorInfoMaxEP
 
 __all__ = [
     "Circuit", "Parameters", "Population", "Connection", "Batch", "CIRCUITS", "make_circuit", "register_circuit",
     "DirectWhitening", "InterneuronWhitening", "GainWhitening", "MultiTimescaleWhitening",
-    "EBD", "CorInfoMaxEBD", "Backprop", "FeedbackAlignment", "DirectFeedbackAlignment", "Hebbian",
+    "EBD", "CorInfoMaxEBD", "CorInfoMaxEP", "Backprop", "FeedbackAlignment", "DirectFeedbackAlignment", "Hebbian",
     "CorInfoMax", "NonnegativeSimilarityMatching", "NonnegativeICA", "DetMaxWSM",
     "SeqNet", "DenseNet", "GeneralizedPseudoinverse", "MixedNet", "TwoLayerSequence",
 ]

@@ -17,6 +17,23 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..rules.separation import (
+    CORINFOMAX_FEEDFORWARD,
+    CORINFOMAX_LATERAL,
+    WSM_HEBBIAN,
+    decayed_gain_rate,
+    wsm_synaptic_rate_code,
+)
+
+# The rules' per-sample forms, generated from their declarations and compiled once; the
+# fused loops below call them, so no learning equation is written here.
+_feedforward_step = CORINFOMAX_FEEDFORWARD.compiled()
+_lateral_step = CORINFOMAX_LATERAL.compiled()
+_hebbian_step = WSM_HEBBIAN.compiled()
+# the rules' scalar schedules, compiled from their one definition
+_synaptic_rate = njit(cache=True)(wsm_synaptic_rate_code)
+_gain_rate = njit(cache=True)(decayed_gain_rate)
+
 # domain codes: 0 antisparse, 1 nonnegative antisparse, 2 sparse, 3 nonnegative sparse, 4 simplex,
 # 5 mixed polytope (nonnegative mask (n,) and group membership (G, n), one threshold per group)
 
@@ -84,19 +101,12 @@ def corinfomax_stream(
                 if np.sqrt(change) < tolerance * np.sqrt(size) and level_change <= tolerance:
                     used = it + 1
                     break
-            # learning: W += μ_W (y − ŷ) xᵀ − δ W ;  B ← (B − γ_y z zᵀ)/λ_y, z = B y
-            for i in range(n):
-                error = y[i] - prediction[i]
-                for j in range(m):
-                    W[i, j] += learning_rate * (error * x[j]) - decay * W[i, j]
-                acc = 0.0
-                for j in range(n):
-                    acc += B[i, j] * y[j]
-                z[i] = acc
+            # the declared rules' compiled per-sample forms (rules/separation.py)
+            _feedforward_step(W, x, y, prediction, learning_rate, decay)
+            _lateral_step(B, y, z, gamma_y, forgetting_y)
             finite = True
             for i in range(n):
                 for j in range(n):
-                    B[i, j] = (B[i, j] - gamma_y * (z[i] * z[j])) / forgetting_y  # keeps B symmetric bitwise
                     finite = finite and np.isfinite(B[i, j])
                 for j in range(m):
                     finite = finite and np.isfinite(W[i, j])
@@ -197,18 +207,20 @@ def detmax_stream(
     tolerance, threshold_rate, hidden_clip, hidden_out, outputs, steps, diverged,
 ):  # pragma: no cover - compiled
     """Process ``inputs`` (K, S, m) sample by sample, updating W_HX (K, n, m), M_H, W_YH, M_Y
-    (K, n, n), D1, D2 (K, n) in place; write h, y (K, S, n) and the settling steps (K, S).
+    (K, n, n), D1, D2 (K, n) in place (locals carry the paper's names: W_HX, M_H, W_YH, M_Y,
+    D_1, D_2; v, u are the two layers' somatic currents, h, y their outputs); write h, y
+    (K, S, n) and the settling steps (K, S).
     ``schedule`` 0 "log" / 1 "slow-log"; ``gain_update`` 0 "clipped" / 1 "capped-reverted".
     A member whose state becomes non-finite at sample t stops there with ``diverged[k] = t``."""
     members, samples, m = inputs.shape
     n = hidden_input.shape[1]
     for k in prange(members):
-        W = hidden_input[k]
-        MH = hidden_lateral[k]
-        V = output_input[k]
-        MY = output_lateral[k]
-        d1 = hidden_gains[k]
-        d2 = output_gains[k]
+        W_HX = hidden_input[k]
+        M_H = hidden_lateral[k]
+        W_YH = output_input[k]
+        M_Y = output_lateral[k]
+        D_1 = hidden_gains[k]
+        D_2 = output_gains[k]
         feed = np.empty(n)
         couple = np.empty((n, n))
         back = np.empty((n, n))
@@ -219,27 +231,27 @@ def detmax_stream(
         u = np.empty(n)
         h = np.empty(n)
         y = np.empty(n)
-        nv = np.empty(n)
-        nu = np.empty(n)
-        nh = np.empty(n)
-        ny = np.empty(n)
+        v_new = np.empty(n)
+        u_new = np.empty(n)
+        h_new = np.empty(n)
+        y_new = np.empty(n)
         for t in range(samples):
             x = inputs[k, t]
             for i in range(n):
                 acc = 0.0
                 for j in range(m):
-                    acc += W[i, j] * x[j]
-                feed[i] = (1 - zeta) * beta * d1[i] * acc
-                hidden_scale[i] = MH[i, i] * (1 - zeta) * ((1 - beta) + beta * d1[i] ** 2)
-                out_scale[i] = MY[i, i] * d2[i]
+                    acc += W_HX[i, j] * x[j]
+                feed[i] = (1 - zeta) * beta * D_1[i] * acc
+                hidden_scale[i] = M_H[i, i] * (1 - zeta) * ((1 - beta) + beta * D_1[i] ** 2)
+                out_scale[i] = M_Y[i, i] * D_2[i]
                 for j in range(n):
                     if i == j:
                         couple[i, j] = 0.0
                         out_couple[i, j] = 0.0
                     else:
-                        couple[i, j] = (1 - zeta) * ((1 - beta) * MH[i, j] + beta * d1[i] * MH[i, j] * d1[j])
-                        out_couple[i, j] = MY[i, j] * d2[j]
-                    back[i, j] = (1 - zeta) * (1 - beta) * V[j, i] * d2[j]
+                        couple[i, j] = (1 - zeta) * ((1 - beta) * M_H[i, j] + beta * D_1[i] * M_H[i, j] * D_1[j])
+                        out_couple[i, j] = M_Y[i, j] * D_2[j]
+                    back[i, j] = (1 - zeta) * (1 - beta) * W_YH[j, i] * D_2[j]
                 v[i] = 0.0
                 u[i] = 0.0
                 h[i] = 0.0
@@ -254,58 +266,52 @@ def detmax_stream(
                     acc = -v[i] + feed[i]
                     for j in range(n):
                         acc += back[i, j] * y[j] - couple[i, j] * h[j]
-                    nv[i] = v[i] + rate * acc
-                    nh[i] = min(max(nv[i] / hidden_scale[i], -hidden_clip), hidden_clip)
-                    change_v += (nv[i] - v[i]) ** 2
-                    size_v += nv[i] ** 2
+                    v_new[i] = v[i] + rate * acc
+                    h_new[i] = min(max(v_new[i] / hidden_scale[i], -hidden_clip), hidden_clip)
+                    change_v += (v_new[i] - v[i]) ** 2
+                    size_v += v_new[i] ** 2
                 change_u = 0.0
                 size_u = 0.0
                 for i in range(n):
                     acc = -u[i]
                     for j in range(n):
-                        acc += V[i, j] * nh[j] - out_couple[i, j] * y[j]
-                    nu[i] = u[i] + rate * acc
-                    ny[i] = nu[i] / out_scale[i]
-                    change_u += (nu[i] - u[i]) ** 2
-                    size_u += nu[i] ** 2
-                threshold = _project(ny, threshold, domain, threshold_rate)
+                        acc += W_YH[i, j] * h_new[j] - out_couple[i, j] * y[j]
+                    u_new[i] = u[i] + rate * acc
+                    y_new[i] = u_new[i] / out_scale[i]
+                    change_u += (u_new[i] - u[i]) ** 2
+                    size_u += u_new[i] ** 2
+                threshold = _project(y_new, threshold, domain, threshold_rate)
                 for i in range(n):
-                    v[i] = nv[i]
-                    u[i] = nu[i]
-                    h[i] = nh[i]
-                    y[i] = ny[i]
+                    v[i] = v_new[i]
+                    u[i] = u_new[i]
+                    h[i] = h_new[i]
+                    y[i] = y_new[i]
                 if np.sqrt(change_v) <= tolerance * np.sqrt(size_v) and np.sqrt(change_u) <= tolerance * np.sqrt(
                         size_u):
                     used = it
                     break
-            # learning: every synapse W ← W + γ_k (post preᵀ − W); then the gains
+            # learning: every synapse W_HX ← W_HX + γ_k (post preᵀ − W_HX); then the gains
             step = first_step + t
-            if schedule == 0:
-                gamma = max(gamma_start / (1.0 + np.log(2.0 + step)), gamma_stop)
-            else:
-                gamma = max(gamma_start / (1.0 + np.log(1.0 + step) / 10.0), gamma_stop)
-            for i in range(n):
-                for j in range(n):
-                    MH[i, j] += gamma * (h[i] * h[j] - MH[i, j])
-                for j in range(m):
-                    W[i, j] += gamma * (h[i] * x[j] - W[i, j])
-                for j in range(n):
-                    MY[i, j] += gamma * (y[i] * y[j] - MY[i, j])
-                    V[i, j] += gamma * (y[i] * h[j] - V[i, j])
-            decay = gain_rate_decay ** ((step + 1) // gain_rate_interval)
-            _gain_step(d1, MH, W, (1 - zeta) * beta, zeta, gain_rates[0] * decay, gain_update, gain_step_cap,
+            gamma = _synaptic_rate(step, gamma_start, gamma_stop, schedule)
+            _hebbian_step(M_H, h, h, gamma)  # (synapse, pre, post, rate)
+            _hebbian_step(W_HX, x, h, gamma)
+            _hebbian_step(M_Y, y, y, gamma)
+            _hebbian_step(W_YH, h, y, gamma)
+            hidden_rate = _gain_rate(gain_rates[0], step, gain_rate_decay, gain_rate_interval)
+            output_rate = _gain_rate(gain_rates[1], step, gain_rate_decay, gain_rate_interval)
+            _gain_step(D_1, M_H, W_HX, (1 - zeta) * beta, zeta, hidden_rate, gain_update, gain_step_cap,
                        gain_revert_margin, min_gains[0], max_gains[0])
-            _gain_step(d2, MY, V, (1 - zeta) * (1 - beta), zeta, gain_rates[1] * decay, gain_update, gain_step_cap,
+            _gain_step(D_2, M_Y, W_YH, (1 - zeta) * (1 - beta), zeta, output_rate, gain_update, gain_step_cap,
                        gain_revert_margin, min_gains[1], max_gains[1])
             finite = True
             for i in range(n):
                 hidden_out[k, t, i] = h[i]
                 outputs[k, t, i] = y[i]
-                finite = finite and np.isfinite(d1[i]) and np.isfinite(d2[i])
+                finite = finite and np.isfinite(D_1[i]) and np.isfinite(D_2[i])
                 for j in range(n):
-                    finite = finite and np.isfinite(MH[i, j]) and np.isfinite(MY[i, j]) and np.isfinite(V[i, j])
+                    finite = finite and np.isfinite(M_H[i, j]) and np.isfinite(M_Y[i, j]) and np.isfinite(W_YH[i, j])
                 for j in range(m):
-                    finite = finite and np.isfinite(W[i, j])
+                    finite = finite and np.isfinite(W_HX[i, j])
             steps[k, t] = used
             if not finite:
                 diverged[k] = t

@@ -29,7 +29,9 @@ from typing import Any
 import numpy as np
 
 from ..core.agreement import AgreementCase
+from ..core.whitening import whitening_error
 from ..rules import adaptation as rules
+from ..rules.declaration import RuleBinding
 from ..validation import check_array, check_choice, check_integer, check_positive, check_real
 from .base import (
     Batch,
@@ -110,10 +112,7 @@ class WhiteningCircuit(Circuit):
 
     def whitening_error(self, covariance: np.ndarray) -> np.ndarray:
         """``‖C_yy − I‖₂`` with ``C_yy = M⁻¹ C M⁻¹`` (exact, per member), shape (K,)."""
-        inverse = np.linalg.inv(self.effective_matrix())
-        output_covariance = inverse @ covariance @ np.swapaxes(inverse, -1, -2)
-        eigenvalues = np.linalg.eigvalsh(output_covariance)
-        return np.abs(eigenvalues - 1.0).max(axis=-1)
+        return whitening_error(self.effective_matrix(), covariance)
 
     invariant = ("effective_matrix", "no longer positive definite")
 
@@ -219,6 +218,11 @@ class DirectWhitening(WhiteningCircuit):
     def thresholds(self) -> dict[str, np.ndarray]:
         return {"principal": np.diagonal(self.state["recurrent"], axis1=-2, axis2=-1).copy()}
 
+    def rule_bindings(self) -> list[RuleBinding]:
+        """M (leak and lateral) is plastic by :data:`~bioplausible.rules.adaptation.RECURRENT_WHITENING`."""
+        return [RuleBinding("recurrent", rules.RECURRENT_WHITENING, "principal", "principal", {"y": "principal"},
+                            {"learning_rate": self.params.learning_rate})]
+
     def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
         self.state["recurrent"] = self.state["recurrent"] + rules.recurrent_whitening(
             activities["principal"], self.params.learning_rate
@@ -230,13 +234,15 @@ class DirectWhitening(WhiteningCircuit):
 @dataclass(frozen=True)
 class InterneuronWhiteningParameters(Parameters):
     """``n_interneurons`` k ≥ n (default n); ``initial_scale`` c with ``W₀W₀ᵀ = cI``;
-    ``leak`` α of the primary neurons (``M = αI + WWᵀ``; the paper's circuit has α = 0)."""
+    ``leak`` α of the primary neurons (``M = αI + WWᵀ``). The default α = 0.1 runs on both
+    substrates; the paper's circuit has α = 0 (perfect integrators, rate substrate only), which
+    reproductions pass explicitly (``leak=0.0``)."""
 
     n_inputs: int | None = None
     n_interneurons: int | None = None
     learning_rate: float = 0.01
     initial_scale: float = 1.0
-    leak: float = 0.0
+    leak: float = 0.1
     spike_offset: float = 4.0
 
     def validate(self) -> None:
@@ -269,6 +275,8 @@ class InterneuronWhitening(WhiteningCircuit):
     The paper's primary neurons are perfect integrators (``leak = 0``): their steady state
     is not the rate of an integrate-and-fire unit, so the spiking substrate needs a leak
     α > 0 (``M = αI + WWᵀ``, threshold α), which whitens inputs with ``C^{1/2} ⪰ αI``.
+    The default is α = 0.1, so the default circuit runs on both substrates; pass
+    ``leak=0.0`` for the paper's circuit (rate only).
     """
 
     name = "interneuron-whitening"
@@ -333,6 +341,13 @@ class InterneuronWhitening(WhiteningCircuit):
             ("principal", "interneuron"): np.swapaxes(synapses, -1, -2),
             ("interneuron", "principal"): -synapses,
         }
+
+    def rule_bindings(self) -> list[RuleBinding]:
+        """W (stored primary × interneuron) is plastic by
+        :data:`~bioplausible.rules.adaptation.INTERNEURON_WHITENING` (declared on Wᵀ)."""
+        return [RuleBinding("synapses", rules.INTERNEURON_WHITENING, "principal", "interneuron",
+                            {"y": "principal", "n": "interneuron"}, {"learning_rate": self.params.learning_rate},
+                            transposed=True)]
 
     def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
         self.state["synapses"] = self.state["synapses"] + rules.interneuron_whitening(
@@ -408,7 +423,7 @@ class GainWhitening(WhiteningCircuit):
                 f"GainWhitening with K={k} < N(N+1)/2={n_inputs * (n_inputs + 1) // 2} interneurons "
                 "cannot whiten every covariance exactly", stacklevel=3,
             )
-        gains = np.broadcast_to(np.asarray(self.params.initial_gains, dtype=float), (k,)).copy()
+        gains = _initial_gains(self.params.initial_gains, k)
         return {"frame": frame, "gains": gains}
 
     def effective_matrix(self) -> np.ndarray:
@@ -512,7 +527,7 @@ class MultiTimescaleWhitening(WhiteningCircuit):
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
         k = self.params.n_interneurons or n_inputs
         synapses = rules.normalize_columns(rng.standard_normal((n_inputs, k)))
-        gains = np.broadcast_to(np.asarray(self.params.initial_gains, dtype=float), (k,)).copy()
+        gains = _initial_gains(self.params.initial_gains, k)
         return {"synapses": synapses, "gains": gains}
 
     def effective_matrix(self) -> np.ndarray:
@@ -616,3 +631,11 @@ def _identity(ensemble_size: int, n: int) -> np.ndarray:
 
 def _diagonal_matrix(matrices: np.ndarray) -> np.ndarray:
     return np.eye(matrices.shape[-1]) * np.diagonal(matrices, axis1=-2, axis2=-1)[..., None, :]
+
+
+def _initial_gains(value: Any, k: int) -> np.ndarray:
+    """``initial_gains`` as K values: a scalar is repeated; otherwise exactly K values."""
+    gains = np.asarray(value, dtype=float)
+    if gains.ndim == 1 and gains.size not in (1, k):
+        raise ValueError(f"initial_gains must be a scalar or {k} values (one per interneuron), got {gains.size}")
+    return np.broadcast_to(gains, (k,)).copy()

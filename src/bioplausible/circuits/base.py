@@ -109,6 +109,8 @@ class Circuit(ABC):
         self.params = self.Parameters(**parameters)
         self.state: dict[str, np.ndarray] = {}
         self.steps = 0
+        #: The seeds :func:`bioplausible.run` last trained this circuit with (None otherwise).
+        self.run_seeds: tuple[int, ...] | None = None
 
     # ----------------------------------------------------------------- declaration
     @property
@@ -164,6 +166,7 @@ class Circuit(ABC):
         members = [self.initial_state(np.random.default_rng(s), n_inputs, n_targets) for s in seeds]
         self.state = {key: np.stack([m[key] for m in members]) for key in members[0]}
         self.steps = 0
+        self.run_seeds = None
         return self
 
     def _check_sizes(self, n_inputs: int, n_targets: int) -> None:
@@ -297,6 +300,7 @@ class Circuit(ABC):
             raise TypeError(f"state['extra'] must be a mapping, got {type(extra).__name__}")
         self.state = arrays
         self.steps = steps
+        self.run_seeds = None
         self._load_extra_state(copy.deepcopy(extra))
         return self
 

@@ -30,6 +30,7 @@ import numpy as np
 from ..core.agreement import AgreementCase
 from ..core.domains import BOX_DOMAINS, DOMAINS, OUTPUT_DOMAINS, POLYTOPE_KEYS
 from ..rules import separation as rules
+from ..rules.declaration import RuleBinding
 from ..validation import (
     check_choice,
     check_integer,
@@ -487,6 +488,18 @@ class CorInfoMax(Circuit):
         )
         self.last_settling_steps = steps
         return {"mixtures": x, "prediction": prediction, "output": output}
+
+    def rule_bindings(self) -> list[RuleBinding]:
+        """W by :data:`~bioplausible.rules.separation.CORINFOMAX_FEEDFORWARD`, B_y by
+        :data:`~bioplausible.rules.separation.CORINFOMAX_LATERAL` (B_e is fixed)."""
+        p = self.params
+        return [
+            RuleBinding("feedforward", rules.CORINFOMAX_FEEDFORWARD, "mixtures", "output",
+                        {"x": "mixtures", "y": "output", "yhat": "prediction"},
+                        {"learning_rate": p.learning_rate, "decay": p.weight_decay}),
+            RuleBinding("lateral", rules.CORINFOMAX_LATERAL, "output", "output", {"y": "output"},
+                        {"gamma_y": self.gamma_y, "forgetting_y": p.forgetting_y}),
+        ]
 
     def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
         x = ensemble_inputs(batch.inputs, self.ensemble_size, self.state["feedforward"].shape[-1])

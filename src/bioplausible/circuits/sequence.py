@@ -57,7 +57,6 @@ __all__ = [
     "separation_function",
     "normalized_separation",
     "check_patterns",
-    "theoretical_capacity",
 ]
 
 SEPARATIONS = ("linear", "poly", "exp", "softmax")
@@ -113,33 +112,10 @@ def check_patterns(name: str, patterns: Any, ndim: tuple[int, ...] = (2, 3)) -> 
     array = np.asarray(patterns, dtype=float)
     if array.ndim not in ndim:
         raise ValueError(f"{name} must have {' or '.join(map(str, ndim))} dimensions (…, P, N), got {array.shape}")
-    bad = array[(array != 1.0) & (array != -1.0)]
-    if bad.size:
+    if np.count_nonzero(np.abs(array) != 1.0):  # one pass in the common (valid) case
+        bad = array[np.abs(array) != 1.0]
         raise ValueError(f"{name} must contain only -1 and +1, found {np.unique(bad)[:5].tolist()}")
     return array
-
-
-def theoretical_capacity(n_neurons: int | np.ndarray, separation: str, degree: int = 2,
-                         criterion: str = "transition") -> np.ndarray:
-    """Derived capacities (:ref:`theory-sequence-capacity`, Gaussian theory with union bounds).
-
-    SeqNet ``P_T = N/(2 ln N)``, ``P_S = N/(4 ln N)``; poly ``P_T = N^d / (2 (2d−1)!! ln N)``,
-    ``P_S = P_T/(d+1)``; exp ``P_T = β^{N−1}/(2 ln N)``, ``P_S = β^{N−1}/(α N)``, with
-    ``β = e²/cosh 2`` and ``α = 2 ln β``.
-    """
-    check_choice("criterion", criterion, ["transition", "sequence"])
-    n = np.asarray(n_neurons, dtype=float)
-    if separation in ("linear", "poly"):
-        d = 1 if separation == "linear" else degree
-        double_factorial = float(np.prod(np.arange(2 * d - 1, 0, -2)))
-        p_t = n**d / (2 * double_factorial * np.log(n))
-        return p_t if criterion == "transition" else p_t / (d + 1)
-    if separation in ("exp", "softmax"):
-        beta = np.exp(2.0) / np.cosh(2.0)
-        if criterion == "transition":
-            return beta ** (n - 1) / (2 * np.log(n))
-        return beta ** (n - 1) / (2 * np.log(beta) * n)
-    raise ValueError(f"separation must be one of {list(SEPARATIONS)}, got {separation!r}")
 
 
 def _states(circuit: SequenceCircuit, states: Any, name: str) -> np.ndarray:
@@ -151,9 +127,32 @@ def _states(circuit: SequenceCircuit, states: Any, name: str) -> np.ndarray:
     return np.broadcast_to(states, (circuit.ensemble_size, *states.shape[1:]))
 
 
-def _sign(field: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``sgn`` with ``sgn(0) = +1``; a field within rounding error of zero is zero."""
-    return np.where(field >= -_TIE_TOLERANCE * scale, 1.0, -1.0)
+def _sign(field: np.ndarray, scale: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``sgn`` with ``sgn(0) = +1``; a field within rounding error of zero is zero.
+
+    A broadcast ``scale`` (stride 0) is thresholded on its compact form, so the tie
+    threshold costs nothing per state."""
+    compact = scale[tuple(slice(0, 1) if stride == 0 and size > 1 else slice(None)
+                          for stride, size in zip(scale.strides, scale.shape))]
+    result = np.empty(field.shape) if out is None else out
+    np.add(field, _TIE_TOLERANCE * compact, out=result)  # ≥ 0 exactly when field ≥ −tol·scale
+    return np.copysign(1.0, result, out=result)  # +0.0 (the only zero a sum with t ≥ 0 gives) -> +1
+
+
+def _matmul(a: np.ndarray, b: np.ndarray, transpose: bool = False) -> np.ndarray:
+    """``a @ b`` (or ``a @ bᵀ``) per ensemble member, (K, b, n) × (K, n, m) -> (K, b, m).
+
+    One 2-D BLAS call per member: numpy's stacked matmul falls back to a slower loop for
+    the transposed views every field here uses (the recall step is dominated by these)."""
+    a = np.asarray(a)
+    members = max(a.shape[0], b.shape[0])
+    if a.ndim != 3 or b.ndim != 3:
+        return np.matmul(a, np.swapaxes(b, -1, -2) if transpose else b)
+    out = np.empty((members, a.shape[1], b.shape[1] if transpose else b.shape[2]))
+    for k in range(members):
+        right = b[k if b.shape[0] > 1 else 0]
+        np.matmul(a[k if a.shape[0] > 1 else 0], right.T if transpose else right, out=out[k])
+    return out
 
 
 def _chunks(n_states: int, per_state: int) -> list[slice]:
@@ -216,7 +215,7 @@ class SequenceCircuit(Circuit):
             per_state *= self.n_neurons
         for part in _chunks(states.shape[1], per_state):
             field, scale = self._field(states[:, part], None if delayed is None else delayed[..., part, :])
-            out[:, part] = _sign(field, scale)
+            _sign(field, scale, out=out[:, part])
         return out
 
     def rollout(self, cue: np.ndarray, n_steps: int) -> np.ndarray:
@@ -347,7 +346,7 @@ class SeqNet(SequenceCircuit):
 
     def _field(self, states, delayed=None):
         couplings = self.state["couplings"]
-        field = np.matmul(states, np.swapaxes(couplings, -1, -2))
+        field = _matmul(states, couplings, transpose=True)
         cached = getattr(self, "_scale", None)
         if cached is None or cached[0] is not couplings:  # Σ_j |J_ij|, recomputed after a write
             self._scale = cached = (couplings, np.abs(couplings).sum(axis=-1)[:, None, :])
@@ -436,7 +435,7 @@ class DenseNet(SequenceCircuit):
 
     def overlaps(self, states: np.ndarray) -> np.ndarray:
         """Memory-unit inputs: ``m^μ = ξ^μ·S / N`` (exact: integer dot products, one division), (K, b, P)."""
-        return self._decorrelate(np.matmul(states, np.swapaxes(self.state["patterns"], -1, -2)) / self.n_neurons)
+        return self._decorrelate(_matmul(states, self.state["patterns"], transpose=True) / self.n_neurons)
 
     def _decorrelate(self, overlaps: np.ndarray) -> np.ndarray:
         return overlaps
@@ -452,14 +451,14 @@ class DenseNet(SequenceCircuit):
         if self.params.overlap == "exclude_self":
             return self._field_excluding_self(states)
         drive = self._transfer(self.overlaps(states))
-        field = np.matmul(drive, self.state["successors"])
+        field = _matmul(drive, self.state["successors"])
         scale = np.abs(drive).sum(axis=-1, keepdims=True)
         return field, np.broadcast_to(scale, field.shape)
 
     def _field_excluding_self(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-neuron overlaps without the self-term, (K, b, N, P): chunked by ``step``."""
         patterns, n = self.state["patterns"], self.n_neurons
-        dots = np.matmul(states, np.swapaxes(patterns, -1, -2))  # (K, b, P)
+        dots = _matmul(states, patterns, transpose=True)  # (K, b, P)
         own = states[..., :, None] * patterns[:, None, :, :].swapaxes(-1, -2)  # ξ_i^μ S_i: (K, b, N, P)
         drive = self._transfer((dots[..., None, :] - own) / (n - 1))
         field = np.einsum("kbip,kpi->kbi", drive, self.state["successors"])
@@ -549,7 +548,7 @@ class GeneralizedPseudoinverse(DenseNet):
         n_memories, n = patterns.shape[-2:]
         if n_memories > n:
             raise ValueError(f"the pseudoinverse rule needs P <= N, got P={n_memories} patterns for N={n} neurons")
-        overlap_matrix = np.matmul(patterns, np.swapaxes(patterns, -1, -2)) / n
+        overlap_matrix = _matmul(patterns, patterns, transpose=True) / n
         condition = np.linalg.cond(overlap_matrix) if n_memories else np.zeros(1)
         worst = float(np.max(condition))
         if not worst <= self.params.max_condition:
@@ -629,11 +628,11 @@ class TwoLayerSequence(DenseNet):
         return self
 
     def overlaps(self, states: np.ndarray) -> np.ndarray:
-        return self._decorrelate(np.matmul(states, np.swapaxes(self.state["visible_to_hidden"], -1, -2)))
+        return self._decorrelate(_matmul(states, self.state["visible_to_hidden"], transpose=True))
 
     def _field(self, states, delayed=None):
         drive = self._transfer(self.overlaps(states)) * self.state["hidden_gain"][:, None, :]
-        field = np.matmul(drive, np.swapaxes(self.state["hidden_to_visible"], -1, -2))
+        field = _matmul(drive, self.state["hidden_to_visible"], transpose=True)
         scale = np.abs(drive).sum(axis=-1, keepdims=True)
         return field, np.broadcast_to(scale, field.shape)
 
@@ -723,14 +722,14 @@ class MixedNet(SequenceCircuit):
     def _field(self, states, delayed=None):
         p = self.params
         delayed = states if delayed is None else delayed
-        hold = np.matmul(states, np.swapaxes(self.state["visible_to_hold"], -1, -2)) ** p.degree_hold
-        advance = np.matmul(delayed, np.swapaxes(self.state["visible_to_advance"], -1, -2)) ** p.degree_advance
+        hold = _matmul(states, self.state["visible_to_hold"], transpose=True) ** p.degree_hold
+        advance = _matmul(delayed, self.state["visible_to_advance"], transpose=True) ** p.degree_advance
         return self._combine(hold, advance)
 
     def _combine(self, hold: np.ndarray, advance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lam = self.params.advance_strength
-        field = (np.matmul(hold, np.swapaxes(self.state["hold_to_visible"], -1, -2))
-                 + lam * np.matmul(advance, np.swapaxes(self.state["advance_to_visible"], -1, -2)))
+        field = (_matmul(hold, self.state["hold_to_visible"], transpose=True)
+                 + lam * _matmul(advance, self.state["advance_to_visible"], transpose=True))
         scale = np.abs(hold).sum(-1, keepdims=True) + lam * np.abs(advance).sum(-1, keepdims=True)
         return field, np.broadcast_to(scale, field.shape)
 
@@ -807,8 +806,8 @@ class MixedNet(SequenceCircuit):
 
     def _hidden_activity(self, states: np.ndarray) -> dict[str, np.ndarray]:
         p = self.params
-        hold = np.matmul(states, np.swapaxes(self.state["visible_to_hold"], -1, -2)) ** p.degree_hold
-        advance = np.matmul(states, np.swapaxes(self.state["visible_to_advance"], -1, -2)) ** p.degree_advance
+        hold = _matmul(states, self.state["visible_to_hold"], transpose=True) ** p.degree_hold
+        advance = _matmul(states, self.state["visible_to_advance"], transpose=True) ** p.degree_advance
         return {"hold": hold, "advance": advance}
 
     def populations(self) -> list[Population]:

@@ -360,7 +360,9 @@ class EBDParameters(MLPParameters):
     "ascent" (+μ_d, an ablation of the descent sign); ``freeze_projection`` keeps R = R₀ (DFA).
     Regularisers (all off by default, each per layer or one value): ``power_rate`` μ_p with
     target ``power_target`` P; ``entropy_rate`` μ_E with ``entropy_forgetting`` λ_E,
-    ``entropy_epsilon`` ε_E and ``entropy_init`` (R_h₀ = c I); ``l1_rate`` μ_1;
+    ``entropy_epsilon`` ε_E and ``entropy_init`` (R_h₀ = c I), ``entropy_solver`` "cholesky"
+    (exact solve per batch, O(N³)) or "woodbury" (rank-B update of the inverse, O(N²B); its
+    ridge fades as λ_E^t, see :func:`~bioplausible.rules.supervised.inverse_correlation_woodbury`); ``l1_rate`` μ_1;
     ``forward_broadcast_rate`` μ_df (output layer). ``momentum`` m_d: heavy-ball on the
     hidden-layer steps (*unverified* form); ``sparsity``: fraction of each hidden weight
     matrix held at zero by a fixed random mask.
@@ -377,6 +379,7 @@ class EBDParameters(MLPParameters):
     entropy_forgetting: float = 0.999
     entropy_epsilon: float = 1e-2
     entropy_init: float = 1.0
+    entropy_solver: str = "cholesky"
     l1_rate: Any = 0.0
     forward_broadcast_rate: float = 0.0
     momentum: float = 0.0
@@ -394,6 +397,7 @@ class EBDParameters(MLPParameters):
         check_real("entropy_forgetting", self.entropy_forgetting, 0.0, 1.0)
         check_real("entropy_epsilon", self.entropy_epsilon, 0.0, inclusive=False)
         check_real("entropy_init", self.entropy_init, 0.0)
+        check_choice("entropy_solver", self.entropy_solver, ["cholesky", "woodbury"])
         check_real("forward_broadcast_rate", self.forward_broadcast_rate, 0.0)
         check_real("momentum", self.momentum, 0.0, 1.0, inclusive=True)
         if self.momentum >= 1.0:
@@ -428,7 +432,7 @@ class EBD(LayeredCircuit):
         params={"learning_rate": 0.2, "hidden_sizes": (20,), "output_rate": 0.02, "forgetting": 0.99,
                 "projection_gain": 0.0, "sign": "ascent", "bias": False},
         steps=250, eval_every=250, substrate_options={"spiking": {"presentation": 0.1, "dt": 1e-3}},
-        note="spiking.md §3.1 check, 250 presentations; was test_ebd_spiking_matches_rate_on_teacher_student_quick"),)
+        note="the EBD check experiment (5-20-2 student, R0 = 0, λ_d = 0.99, opposite sign), 250 presentations"),)
     description = "error broadcast and decorrelation MLP (Erdogan, Pehlevan & Erdogan, NeurIPS 2025)"
     Parameters = EBDParameters
     params: EBDParameters
@@ -446,8 +450,10 @@ class EBD(LayeredCircuit):
             else:  # Gaussian at the scale of the readout path it replaces: std g/(γ √n_k), times the gain
                 std = p.projection_gain * p.init_gain / np.sqrt(sizes[k]) / self.richness(sizes)
                 extra[f"projection_{k}"] = std * rng.standard_normal((sizes[k], n_out))
-            if any(r > 0 for r in p.per_layer("entropy_rate")):
+            if any(r > 0 for r in p.per_layer("entropy_rate")) and p.entropy_solver == "cholesky":
                 extra[f"autocorrelation_{k}"] = p.entropy_init * np.eye(sizes[k])
+            elif any(r > 0 for r in p.per_layer("entropy_rate")):
+                extra[f"inverse_autocorrelation_{k}"] = np.eye(sizes[k]) / (p.entropy_init + p.entropy_epsilon)
             if p.sparsity > 0:
                 mask = (rng.random((sizes[k], sizes[k - 1])) >= p.sparsity).astype(float)
                 extra[f"mask_{k}"] = mask
@@ -494,7 +500,13 @@ class EBD(LayeredCircuit):
             if power_rates[k - 1] > 0:
                 pw, pb = rules.power_normalization(pre, post, targets[k - 1], power_rates[k - 1])
                 dw, db = dw + pw, db + pb
-            if entropy_rates[k - 1] > 0:
+            if entropy_rates[k - 1] > 0 and p.entropy_solver == "woodbury":
+                key = f"inverse_autocorrelation_{k}"
+                delta_p = rules.inverse_correlation_woodbury(self.state[key], post, p.entropy_forgetting)
+                out[key] = delta_p
+                ew, eb = rules.entropy_ascent_woodbury(pre, post, self.state[key] + delta_p, entropy_rates[k - 1])
+                dw, db = dw + ew, db + eb
+            elif entropy_rates[k - 1] > 0:
                 key = f"autocorrelation_{k}"
                 rh = self.state[key]
                 delta_rh = (1.0 - p.entropy_forgetting) * (rules.batch_outer(post, post) - rh)
@@ -745,237 +757,3 @@ class Hebbian(LayeredCircuit):
                 layers[k - 1], layers[k], error, rates[k - 1]
             )
         return out
-
-
-
-# ============================================================================ CorInfoMax-EBD
-@dataclass(frozen=True)
-class CorInfoMaxEBDParameters(Parameters):
-    """CorInfoMax-EBD (:ref:`theory-supervised-corinfomax`; EBD paper, Algorithm 3).
-    ``hidden_sizes``; dynamics: ``leak`` g, ``epsilon`` ε,
-    ``forgetting`` λ (γ = (1−λ)/λ in the dynamics), Euler ``step`` η, ``free_steps``.
-    Learning: ``decorrelation_rate`` μ_df of the hidden layers' forward weights (one value or
-    one per hidden layer), ``output_rate`` μ_df of the output layer, ``feedback_decorrelation_rate``
-    μ_db (backward weights, per hidden layer), ``lateral_decorrelation_rate`` μ_dl (all layers),
-    ``prediction_rate`` μ_f = μ_b of the dendritic prediction-error terms (≈0 in the paper),
-    ``error_forgetting`` λ_d of R, ``lateral_forgetting`` λ_E of the anti-Hebbian B update,
-    ``projection_gain`` Xavier gain of R₀; ``output_rule`` "delta" (Φ_L = f'(u_L) ⊙ ε: the
-    output layer's own error, our default) or "ebd" (Φ_L = f'(u_L) ⊙ R_L ε as for hidden
-    layers; with λ_d ≈ 1, R_L stays a random matrix and on digits the output does not learn)."""
-
-    hidden_sizes: tuple[int, ...] = (100,)
-    leak: float = 0.5
-    epsilon: float = 0.15
-    forgetting: float = 0.99999
-    step: float = 0.05
-    free_steps: int = 30
-    decorrelation_rate: Any = 0.3
-    output_rate: float = 0.1
-    feedback_decorrelation_rate: Any = 0.0
-    lateral_decorrelation_rate: float = 0.0
-    prediction_rate: float = 0.0
-    error_forgetting: float = 0.99999
-    lateral_forgetting: float = 0.999999
-    projection_gain: float = 1.0
-    output_rule: str = "delta"
-
-    def validate(self) -> None:
-        if not isinstance(self.hidden_sizes, (list, tuple)) or len(self.hidden_sizes) < 1:
-            raise ValueError(f"hidden_sizes must be a sequence of at least one width, got {self.hidden_sizes!r}")
-        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
-        for size in self.hidden_sizes:
-            check_integer("hidden_sizes[i]", size, 1)
-        check_real("leak", self.leak, 0.0)
-        check_real("epsilon", self.epsilon, 0.0, inclusive=False)
-        check_real("forgetting", self.forgetting, 0.0, 1.0, inclusive=False)
-        check_real("step", self.step, 0.0, 1.0, inclusive=False)
-        check_integer("free_steps", self.free_steps, 1)
-        n = len(self.hidden_sizes)
-        _check_rate("decorrelation_rate", self.decorrelation_rate, n)
-        check_real("output_rate", self.output_rate, 0.0)
-        _check_rate("feedback_decorrelation_rate", self.feedback_decorrelation_rate, n)
-        check_real("lateral_decorrelation_rate", self.lateral_decorrelation_rate, 0.0)
-        check_real("prediction_rate", self.prediction_rate, 0.0)
-        check_real("error_forgetting", self.error_forgetting, 0.0, 1.0)
-        check_real("lateral_forgetting", self.lateral_forgetting, 0.0, 1.0, inclusive=False)
-        check_real("projection_gain", self.projection_gain, 0.0)
-        check_choice("output_rule", self.output_rule, ["delta", "ebd"])
-
-
-@register_circuit
-class CorInfoMaxEBD(Circuit):
-    """CorInfoMax network trained by error broadcast and decorrelation, single (free) phase
-    (Erdogan, Pehlevan & Erdogan, NeurIPS 2025, §2.11, Algorithm 3; network of Bozkurt,
-    Pehlevan & Erdogan, NeurIPS 2023).
-
-    Layers of clipped-ReLU units ``h = clip(u, 0, 1)`` with basal input ``W_f,k h_{k−1}``,
-    apical input ``W_b,k h_{k+1}`` and lateral ``B_k h_k``, settled from ``u = 0`` by
-    ``free_steps`` Euler steps of size η (layers in sequence, β = 0; Bozkurt et al., NeurIPS 2023)::
-
-        hidden: u_k += η[−g u_k + (W_f h_{k−1} − u_k)/ε + (ε(2γ B_k h_k + g h_k) + W_b h_{k+1} − u_k)/ε]
-        output: u_L += η[−g u_L + (W_f h_{L−1} − u_L)/ε + (γ B_L h_L + g h_L − u_L)]
-
-    The label never enters the dynamics. Per batch and layer k (EBD paper, CorInfoMax-EBD), ``E = h_L − y``::
-
-        R_k ← λ_d R_k + (1−λ_d)⟨h_k Eᵀ⟩;   Φ_k = 1[0 < u_k < 1] ⊙ (R_k E)
-        W_f,k += ⟨(μ_f (h_k − W_f,k h_{k−1}) − μ_df Φ_k) h_{k−1}ᵀ⟩
-        W_b,k += ⟨(μ_b (h_k − W_b,k h_{k+1}) − μ_db Φ_k) h_{k+1}ᵀ⟩
-        B_k ← λ_E⁻¹ [B_k − γ_E ⟨z zᵀ⟩] − μ_dl ⟨Φ_k h_kᵀ⟩,   z = B_k h_k
-
-    Rate substrate only: the spiking substrate has no realisation of this circuit. Its units
-    are bounded (clip to [0, 1]), which IF units only approximate by a refractory rate cap,
-    the lateral ``B`` enters the dynamics with a *positive* sign (``2γ B h``), and the free
-    phase is a fixed number of Euler steps from ``u = 0`` rather than a fixed point, so the
-    generic counting semantics (``θ a = [Σ W a]_+``) does not describe it (no spiking realisation of
-    CorInfoMax has been tested). State: ``forward_k`` W_f,k (n_k × n_{k−1}),
-    ``backward_k`` W_b,k (n_k × n_{k+1}, k < L), ``lateral_k`` B_k, ``projection_k`` R_k.
-    """
-
-    name = "corinfomax-ebd"
-    agreement = (AgreementCase("classification", {}, unsupported=("spiking",),
-                               note="no spiking realisation of its clipped Euler settling"),)
-    family = "supervised"
-    default_task = "classification"
-    description = "CorInfoMax network trained by EBD, single phase (Erdogan, Pehlevan & Erdogan, NeurIPS 2025)"
-    Parameters = CorInfoMaxEBDParameters
-    params: CorInfoMaxEBDParameters
-    #: Clipped units settled by a fixed number of Euler steps with positive lateral feedback.
-    kind = "clipped-settling"
-
-    @property
-    def n_layers(self) -> int:
-        return len(self.params.hidden_sizes) + 1
-
-    def _check_sizes(self, n_inputs: int, n_targets: int) -> None:
-        if n_inputs < 1 or n_targets < 1:
-            raise ValueError(f"corinfomax-ebd needs n_inputs >= 1 and n_targets >= 1, got {n_inputs}, {n_targets}")
-
-    def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
-        sizes = [n_inputs, *self.params.hidden_sizes, n_targets]
-
-        def xavier(rows: int, cols: int, gain: float = 1.0) -> np.ndarray:
-            bound = gain * np.sqrt(6.0 / (rows + cols))
-            return rng.uniform(-bound, bound, (rows, cols))
-
-        state = {}
-        for k in range(1, len(sizes)):
-            state[f"forward_{k}"] = xavier(sizes[k], sizes[k - 1])
-            if k < len(sizes) - 1:
-                state[f"backward_{k}"] = xavier(sizes[k], sizes[k + 1])
-            root = xavier(sizes[k], sizes[k])
-            state[f"lateral_{k}"] = root @ root.T
-            state[f"projection_{k}"] = xavier(sizes[k], n_targets, self.params.projection_gain)
-        return state
-
-    def populations(self) -> list[Population]:
-        if self.state:
-            sizes = [int(self.state["forward_1"].shape[-1])]
-            sizes += [int(self.state[f"forward_{k}"].shape[-2]) for k in range(1, self.n_layers + 1)]
-        else:
-            sizes = [0, *self.params.hidden_sizes, 0]
-        names = self._names()
-        pops = [Population("input", sizes[0], role="input")]
-        pops += [Population(name, sizes[k], description="clipped-ReLU CorInfoMax layer") for k, name in
-                 enumerate(names[1:], 1)]
-        return pops
-
-    def _names(self) -> list[str]:
-        return ["input", *[f"hidden_{k}" for k in range(1, self.n_layers)], "output"]
-
-    def connections(self) -> list[Connection]:
-        names = self._names()
-        conns = []
-        for k in range(1, self.n_layers + 1):
-            conns.append(Connection(names[k - 1], names[k], rules.three_factor, kind="feedforward",
-                                    description=f"basal W_f,{k}"))
-            if k < self.n_layers:
-                conns.append(Connection(names[k + 1], names[k], rules.three_factor, kind="feedback",
-                                        description=f"apical W_b,{k}"))
-            conns.append(Connection(names[k], names[k], rules.three_factor, kind="lateral",
-                                    description=f"lateral B_{k} (anti-Hebbian + EBD)"))
-        return conns
-
-    def weights(self) -> dict[tuple[str, str], np.ndarray]:
-        names = self._names()
-        out = {}
-        for k in range(1, self.n_layers + 1):
-            out[(names[k - 1], names[k])] = self.state[f"forward_{k}"]
-            if k < self.n_layers:
-                out[(names[k + 1], names[k])] = self.state[f"backward_{k}"]
-            out[(names[k], names[k])] = self.state[f"lateral_{k}"]
-        return out
-
-    def respond(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
-        p = self.params
-        x = ensemble_inputs(inputs, self.ensemble_size, int(self.state["forward_1"].shape[-1]))
-        L = self.n_layers
-        gamma = (1.0 - p.forgetting) / p.forgetting
-        shape = x.shape[:-1]
-        u = [None] + [np.zeros((*shape, self.state[f"forward_{k}"].shape[-2])) for k in range(1, L + 1)]
-        h = [x] + [np.zeros_like(v) for v in u[1:]]
-
-        def apply(matrix: np.ndarray, activity: np.ndarray) -> np.ndarray:
-            return np.matmul(activity, np.swapaxes(matrix, -1, -2))
-
-        for _ in range(p.free_steps):
-            for k in range(1, L + 1):
-                basal = apply(self.state[f"forward_{k}"], h[k - 1])
-                lateral = apply(self.state[f"lateral_{k}"], h[k])
-                if k < L:
-                    apical = p.epsilon * (2 * gamma * lateral + p.leak * h[k])
-                    apical = apical + apply(self.state[f"backward_{k}"], h[k + 1])
-                    change = -p.leak * u[k] + (basal - u[k]) / p.epsilon + (apical - u[k]) / p.epsilon
-                else:
-                    apical = gamma * lateral + p.leak * h[k]
-                    change = -p.leak * u[k] + (basal - u[k]) / p.epsilon + (apical - u[k])
-                u[k] = u[k] + p.step * change
-                h[k] = np.clip(u[k], 0.0, 1.0)
-        names = self._names()
-        return {name: value for name, value in zip(names, h)}
-
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
-        if batch.targets is None:
-            raise ValueError("corinfomax-ebd.learn needs a batch with targets")
-        p = self.params
-        L = self.n_layers
-        names = self._names()
-        h = [np.asarray(activities[name], dtype=float) for name in names]
-        error = h[L] - batch.targets
-        gamma_e = (1.0 - p.lateral_forgetting) / p.lateral_forgetting
-        forward_rates = (*_check_rate("decorrelation_rate", p.decorrelation_rate, L - 1), p.output_rate)
-        backward_rates = _check_rate("feedback_decorrelation_rate", p.feedback_decorrelation_rate, L - 1)
-        lateral_rate = p.lateral_decorrelation_rate
-        new: dict[str, np.ndarray] = {}
-        for k in range(1, L + 1):
-            projection = self.state[f"projection_{k}"]
-            projection = projection + rules.decorrelation_correlation(h[k], error, projection, p.error_forgetting)
-            new[f"projection_{k}"] = projection
-            gate = ((h[k] > 0) & (h[k] < 1)).astype(float)
-            if k == L and p.output_rule == "delta":
-                phi = gate * error
-            else:
-                phi = gate * rules.broadcast_error(projection, error)
-            forward = self.state[f"forward_{k}"]
-            mismatch = h[k] - np.matmul(h[k - 1], np.swapaxes(forward, -1, -2))
-            new[f"forward_{k}"] = forward + rules.batch_outer(
-                p.prediction_rate * mismatch - forward_rates[k - 1] * phi, h[k - 1]
-            )
-            if k < L:
-                backward = self.state[f"backward_{k}"]
-                mismatch = h[k] - np.matmul(h[k + 1], np.swapaxes(backward, -1, -2))
-                new[f"backward_{k}"] = backward + rules.batch_outer(
-                    p.prediction_rate * mismatch - backward_rates[k - 1] * phi, h[k + 1]
-                )
-            lateral = self.state[f"lateral_{k}"]
-            z = np.matmul(h[k], np.swapaxes(lateral, -1, -2))
-            new[f"lateral_{k}"] = (lateral - gamma_e * rules.batch_outer(z, z)) / p.lateral_forgetting \
-                - lateral_rate * rules.batch_outer(phi, h[k])
-        self.state.update(new)
-        self.steps += 1
-
-    def feedback_paths(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
-        """Hidden layer k: ``W_f,k+1`` against ``W_b,kᵀ`` (the CorInfoMax forward/backward angle)."""
-        return [
-            (self.state[f"forward_{k + 1}"], np.swapaxes(self.state[f"backward_{k}"], -1, -2))
-            for k in range(1, self.n_layers)
-        ]

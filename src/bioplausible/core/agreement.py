@@ -27,7 +27,7 @@ class AgreementCase:
     atol)``: the check is ``|value − reference| ≤ rtol |reference| + atol`` for every seed, on
     the mean of the last ``tail`` evaluations. ``learns`` maps a metric to a required change
     from its initial value on every substrate: ``("absolute", d)`` means ``final − initial ≥
-    d`` (d < 0: a fall of at least |d|), ``("relative", r)`` means ``(final − initial) /
+    d`` (d < 0: a fall of at least ``-d``), ``("relative", r)`` means ``(final − initial) /
     |initial| ≥ r``; "final" is the mean of the last ``tail`` evaluations. ``same_start``:
     the first evaluation (the initial weights, scored before any learning) must be equal on
     every substrate (same data and initial weights). ``unsupported`` names the substrates

@@ -22,9 +22,13 @@ __all__ = ["CircuitLike", "HasSeparator", "HasEffectiveMatrix", "Rollout", "Subs
 class CircuitLike(Protocol):
     """What a task may use of any circuit."""
 
-    name: str
-    family: str
     state: dict[str, np.ndarray]
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def family(self) -> str: ...
 
     @property
     def ensemble_size(self) -> int: ...

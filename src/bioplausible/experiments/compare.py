@@ -7,6 +7,7 @@ import copy
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..circuits.base import CIRCUITS, Circuit, make_circuit
@@ -14,8 +15,8 @@ from ..substrates.base import SUBSTRATES, make_substrate
 from ..tasks.base import TASKS, Task, make_task
 from .run import run
 
-__all__ = ["compare", "default_comparison", "summary_table", "family_tasks", "substrate_agreement", "not_run",
-           "NOT_RUN"]
+__all__ = ["compare", "default_comparison", "summary_table", "headline_table", "format_headline", "family_tasks",
+           "substrate_agreement", "not_run", "NOT_RUN"]
 
 #: The ``metric`` of a row that records a circuit × substrate pair that did not run (its ``reason``).
 NOT_RUN = "not_run"
@@ -49,10 +50,11 @@ def compare(
         raise TypeError(f"circuits must be a sequence of circuits or names, got {type(circuits).__name__}")
     if not circuits:
         raise ValueError("circuits must name at least one circuit")
-    circuits = [make_circuit(c) if isinstance(c, str) else c for c in circuits]
-    for circuit in circuits:
+    made: list[Circuit | str] = [make_circuit(c) if isinstance(c, str) else c for c in circuits]
+    for circuit in made:
         if not isinstance(circuit, Circuit):
             raise TypeError(f"circuits must hold Circuit instances or names, got {type(circuit).__name__}")
+    instances = [c for c in made if isinstance(c, Circuit)]
     if isinstance(task, str):
         task = make_task(task)
     if not isinstance(task, Task):
@@ -68,7 +70,7 @@ def compare(
         if substrate not in SUBSTRATES:
             raise ValueError(f"substrates: unknown substrate {substrate!r}; available: {sorted(SUBSTRATES)}")
     frames = []
-    for circuit in circuits:
+    for circuit in instances:
         for substrate in substrates:
             options = (substrate_options or {}).get(substrate)
             reason = make_substrate(substrate, **(options or {})).supports(circuit)
@@ -150,11 +152,27 @@ def default_comparison(
             circuit_steps = (cls.quick_steps or steps) if quick else steps
             if not wanted:
                 continue
-            frames.append(compare(
-                [circuit], task, seeds, wanted, circuit_steps, progress=progress,
-                substrate_options={"spiking": task_cls.quick_spiking_options},
-            ))
+            for substrate in wanted:
+                frames.append(compare(
+                    [circuit], task, seeds, [substrate], circuit_steps, progress=progress,
+                    substrate_options={"spiking": task_cls.quick_spiking_options},
+                    eval_every=_eval_every(task, circuit_steps, substrate),
+                ))
     return pd.concat(frames, ignore_index=True)
+
+
+#: Evaluation points of a rate learning curve in the default comparison (at least).
+CURVE_POINTS = 20
+
+
+def _eval_every(task: Task, steps: int, substrate: str) -> int:
+    """The task's evaluation interval, shortened on the rate substrate so that a learning
+    curve has at least :data:`CURVE_POINTS` points (scoring a rate circuit is cheap; a spiking
+    one re-simulates, so spiking keeps the task's interval)."""
+    interval = min(task.default_eval_every, steps)
+    if substrate == "rate" and steps // interval < CURVE_POINTS:
+        interval = max(1, steps // CURVE_POINTS)
+    return interval
 
 
 def summary_table(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
@@ -166,7 +184,89 @@ def summary_table(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> 
     return table
 
 
-def _headline_metrics(frame: pd.DataFrame) -> list[str]:
+#: Why a headline value is missing, by metric (the generic reason otherwise).
+_MISSING = {
+    "recovery_time": "never within the recovery threshold",
+    "steps_to_final_sinr": "never reached",
+}
+
+
+def headline_table(frame: pd.DataFrame, substrates: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per circuit: its family's headline metric (the first of the task's
+    ``headline_metrics``) per substrate as ``mean ± sd`` over seeds, and beside it the
+    published number and our full-setting number from :mod:`~bioplausible.experiments.references`
+    (with the setting they are for and where they come from).
+
+    A value that is missing prints as ``—`` with its reason: a substrate the circuit did not
+    run on, or a metric undefined in every seed (e.g. ``recovery_time`` when no context
+    recovered); one undefined in some seeds prints the mean over the others and how many.
+    """
+    from .references import REFERENCES
+
+    substrates = list(dict.fromkeys(frame["substrate"])) if substrates is None else list(substrates)
+    tasks = {cls.name: cls for cls in TASKS.values()}
+    reasons = {(r.circuit, r.substrate): r.reason for r in not_run(frame).itertuples()}
+    rows = []
+    for (family, circuit), part in frame.groupby(["family", "circuit"], sort=False):
+        task_cls = tasks.get(part["task"].iloc[0])
+        metric = (task_cls.headline_metrics[0] if task_cls is not None and task_cls.headline_metrics
+                  else str(part.loc[part["metric"] != NOT_RUN, "metric"].iloc[0]))
+        final = _final_values(part, [metric])
+        row: dict[str, Any] = {"family": family, "circuit": circuit, "metric": metric}
+        for substrate in substrates:
+            values = final.loc[final["substrate"] == substrate, "value"].to_numpy(dtype=float)
+            row[substrate] = _cell(metric, values, substrate, reasons.get((circuit, substrate)))
+        reference = REFERENCES.get(circuit)
+        row["published"] = "—" if reference is None or reference.published is None else reference.published
+        row["ours (full)"] = "—" if reference is None or reference.ours_full is None else reference.ours_full
+        row["reference setting"] = "—" if reference is None else reference.setting
+        row["source"] = "—" if reference is None else reference.source
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cell(metric: str, values: np.ndarray, substrate: str, reason: str | None = None) -> str:
+    if values.size == 0:
+        return f"— (not run on {substrate}{': see below' if reason else ''})"
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return f"— ({_MISSING.get(metric, 'undefined')} in every seed)"
+    spread = f" ± {np.std(finite, ddof=1):.3g}" if finite.size > 1 else " (1 seed)"
+    text = f"{np.mean(finite):.3g}{spread}"
+    if finite.size < values.size:
+        text += f" ({finite.size} of {values.size} seeds; others {_MISSING.get(metric, 'undefined')})"
+    return text
+
+
+def format_headline(table: pd.DataFrame, references: bool = True, frame: pd.DataFrame | None = None) -> str:
+    """The headline table as aligned text: the reference settings and sources, and (given the
+    comparison's ``frame``) why each circuit × substrate pair that did not run did not, below."""
+    reasons = {} if frame is None else {(r.circuit, r.substrate): r.reason for r in not_run(frame).itertuples()}
+    columns = [c for c in table.columns if c not in ("reference setting", "source")]
+    if not references:
+        columns = [c for c in columns if c not in ("published", "ours (full)")]
+    shown = table[columns].astype(str)
+    widths = {c: max(len(c), *(len(v) for v in shown[c])) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns), "  ".join("-" * widths[c] for c in columns)]
+    lines += ["  ".join(row[c].ljust(widths[c]) for c in columns) for _, row in shown.iterrows()]
+    if references and "source" in table:
+        notes = table.loc[table["source"] != "—", ["circuit", "reference setting", "source"]]
+        if not notes.empty:
+            lines.append("published / ours (full) are for another setting than the quick one:")
+            lines += [f"  {r.circuit}: {r['reference setting']} — {r.source}" for _, r in notes.iterrows()]
+    if reasons:
+        lines.append("not run:")
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for (circuit, substrate), reason in reasons.items():
+            grouped.setdefault((substrate, reason), []).append(circuit)
+        lines += [f"  on {substrate}, {', '.join(circuits)}: {reason}"
+                  for (substrate, reason), circuits in grouped.items()]
+    return "\n".join(lines)
+
+
+def headline_metrics_of(frame: pd.DataFrame) -> list[str]:
+    """The headline metrics of the tasks in a comparison table, in the tasks' order (every
+    metric of a task that names none)."""
     names: list[str] = []
     tasks = {cls.name: cls for cls in TASKS.values()}
     for task_name in frame["task"].unique():
@@ -200,4 +300,4 @@ def _final_values(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> 
     frame = frame[frame["metric"] != NOT_RUN]
     last_step = frame.groupby(["circuit", "substrate", "metric"])["step"].transform("max")
     final = frame[frame["step"].isna() | (frame["step"] == last_step)]
-    return final[final["metric"].isin(_headline_metrics(frame) if metrics is None else metrics)]
+    return final[final["metric"].isin(headline_metrics_of(frame) if metrics is None else metrics)]

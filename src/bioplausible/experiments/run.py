@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -29,6 +30,31 @@ from .results import (
     Result,
 )
 
+#: Environment variable that caps the updates of every run: the one place the library reads it.
+QUICK_ENVIRONMENT_VARIABLE = "BIOPLAUSIBLE_QUICK"
+
+
+def quick_step_cap() -> int | None:
+    """The step cap set by ``BIOPLAUSIBLE_QUICK`` (unset, empty or ``0``: no cap).
+
+    ``BIOPLAUSIBLE_QUICK=N`` (a positive integer) makes every :func:`run` — hence every
+    :func:`~bioplausible.compare`, CLI command and example — stop after at most ``N`` updates,
+    whatever ``steps`` it was given: a smoke-test size for documentation and CI (the README's
+    code is tested this way). Results under a cap are not the circuits' results; the cap is
+    stored in the result's ``quick_step_cap`` attribute.
+    """
+    value = os.environ.get(QUICK_ENVIRONMENT_VARIABLE, "").strip()
+    if value in ("", "0"):
+        return None
+    message = f"{QUICK_ENVIRONMENT_VARIABLE} must be a positive integer (a step cap), got {value!r}"
+    try:
+        cap = int(value)
+    except ValueError:
+        raise ValueError(message) from None
+    if cap < 1:
+        raise ValueError(message)
+    return cap
+
 
 def run(
     circuit: Circuit,
@@ -50,9 +76,19 @@ def run(
     ``seed`` drives everything: it is split (``SeedSequence.spawn``) into the task's data
     seed, the circuit's initial weights and the substrate's randomness. ``seeds=[...]``
     runs an ensemble: member k is exactly the single run with ``seed=seeds[k]``, computed
-    as one batched simulation. If the circuit is already initialised (e.g. loaded with
-    ``load_state_dict``), learning resumes from its state and the task stream is advanced
-    past the ``circuit.steps`` updates already made, so a run split in two equals the whole.
+    as one batched simulation.
+
+    The circuit is trained **in place** (its learned arrays are the run's final state, as in
+    ``result.final_state()``). Calling ``run`` again on the same circuit:
+
+    * with the seeds it was last run with, learning *resumes* from its state and the task
+      stream is advanced past the ``circuit.steps`` updates already made, so a run split in
+      two equals the whole;
+    * with other seeds (``seeds=range(10)`` after ``seed=0``), the circuit is re-initialised
+      from those seeds and trained from scratch: the result is the same as on a fresh circuit.
+
+    A circuit initialised by hand or loaded with ``load_state_dict`` resumes when its
+    ensemble size matches the number of seeds.
 
     ``steps`` counts updates (each on ``batch_size`` samples); the task is scored every
     ``eval_every`` updates. ``probes`` names populations (activity of the last sample at
@@ -82,6 +118,9 @@ def run(
     if not seed_list:
         raise ValueError("seeds must hold at least one seed")
     steps = check_integer("steps", task.default_steps if steps is None else steps, 1)
+    cap = quick_step_cap()
+    if cap is not None:
+        steps = min(steps, cap)
     batch_size = check_integer("batch_size", task.default_batch_size if batch_size is None else batch_size, 1)
     eval_every = check_integer("eval_every", task.default_eval_every if eval_every is None else eval_every, 1)
     if blas_threads is not None:
@@ -93,25 +132,31 @@ def run(
     sequences = [np.random.SeedSequence(s).spawn(3) for s in seed_list]
     tasks = [copy.deepcopy(task).reset(seed=seq[0]) for seq in sequences]
     resumed_steps = 0
+    trained_with = getattr(circuit, "run_seeds", None)
+    if circuit.initialized and trained_with is not None and list(trained_with) != seed_list:
+        circuit.state, circuit.steps = {}, 0  # other seeds: a fresh start, not a resumption
     if circuit.initialized:
         if circuit.ensemble_size != len(seed_list):
             raise ValueError(
-                f"circuit holds {circuit.ensemble_size} ensemble members but {len(seed_list)} seeds were given"
+                f"circuit holds {circuit.ensemble_size} ensemble members (a loaded or initialised state) "
+                f"but {len(seed_list)} seeds were given; pass {circuit.ensemble_size} seeds to resume it, "
+                "or a fresh circuit"
             )
         resumed_steps = circuit.steps
         for member in tasks:
             member.next_batch(resumed_steps * batch_size)
     else:
         circuit.initialize(tasks[0].n_inputs, tasks[0].n_targets, [seq[1] for seq in sequences])
+    circuit.run_seeds = tuple(seed_list)
     probes = () if probes is None else probes
     if isinstance(probes, (str, Probe)) or not isinstance(probes, Sequence):
         raise TypeError(f"probes must be a sequence of names or Probe objects, got {probes!r}")
     traces = [p for p in probes if isinstance(p, Probe)]
-    probes = [p for p in probes if not isinstance(p, Probe)]
-    _check_probes(circuit, probes)
+    names = [p for p in probes if not isinstance(p, Probe)]
+    _check_probes(circuit, names)
     engine.prepare(circuit, sequences[0][2])
 
-    recorder = _Recorder(circuit, tasks, probes, engine)
+    recorder = _Recorder(circuit, tasks, names, engine)
     tracer = TraceRecorder(traces, circuit, seed_list, batch_size, resumed_steps)
     recorder.record(resumed_steps, None, None)
     started = time.perf_counter()
@@ -137,6 +182,7 @@ def run(
         "substrate_name": engine.name,
         "seeds": json.dumps(seed_list),
         "steps": steps,
+        "quick_step_cap": 0 if cap is None else cap,
         "final_steps": circuit.steps,
         "batch_size": batch_size,
         "eval_every": eval_every,
@@ -255,7 +301,7 @@ def _check_probes(circuit: Circuit, probes: Sequence[str]) -> None:
 
 
 def _stack(batches: list[Batch]) -> Batch:
-    targets = None if batches[0].targets is None else np.stack([b.targets for b in batches])
+    targets = None if batches[0].targets is None else np.stack([np.asarray(b.targets) for b in batches])
     info = {key: np.stack([b.info[key] for b in batches]) for key in batches[0].info}
     return Batch(np.stack([b.inputs for b in batches]), targets, info)
 

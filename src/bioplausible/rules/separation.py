@@ -9,10 +9,67 @@ from __future__ import annotations
 
 import numpy as np
 
+from .declaration import Rule, register_rule
 
-def _batch_outer(post: np.ndarray, pre: np.ndarray) -> np.ndarray:
-    """Batch mean of ``post preᵀ``: (K, B, n), (K, B, m) -> (K, n, m)."""
-    return np.matmul(np.swapaxes(post, -1, -2), pre) / post.shape[-2]
+CORINFOMAX_FEEDFORWARD = register_rule(Rule(
+    "corinfomax-feedforward", "W += learning_rate * ((y_post - yhat_post) * x_pre) - decay * W",
+    paper="Bozkurt, Erdogan & Pehlevan (2023), ICLR, CorInfoMax-BSS",
+    activities=("x", "y", "yhat"), parameters=("learning_rate", "decay"),
+    description="prediction-error rule: pre the input, post the somatic output minus its dendritic prediction",
+))
+CORINFOMAX_LATERAL = register_rule(Rule(
+    # gamma_y * (z_post * z_pre): the product is symmetric bitwise, so B stays symmetric
+    "corinfomax-lateral", "B = (B - gamma_y * (z_post * z_pre)) / forgetting_y",
+    paper="Bozkurt, Erdogan & Pehlevan (2023), ICLR, CorInfoMax-BSS",
+    activities=("y",), summed={"z": "B * y_pre"}, parameters=("gamma_y", "forgetting_y"), recurrent=True,
+    description="anti-Hebbian lateral rule, a Sherman-Morrison step tracking lambda_y R_y^-1",
+))
+NSM_LEARNING_RATES = register_rule(Rule(
+    "nsm-learning-rates", "D = min(cap, decay * D + y**2)", kind="neuron",
+    paper="Pehlevan, Mohan & Chklovskii (2017), Neural Comput.; CIM-BSS NSMBSS.py",
+    activities=("y",), parameters=("decay", "cap"),
+    description="per-neuron inverse learning rate",
+))
+NSM_FEEDFORWARD = register_rule(Rule(
+    "nsm-feedforward", "W += (y_post * x_pre - y_post**2 * W) / D_post",
+    paper="Pehlevan, Mohan & Chklovskii (2017), Neural Comput.",
+    activities=("x", "y"), states=("D",),
+    description="Hebbian feedforward rule with Oja decay at rate 1/D_i",
+))
+NSM_LATERAL = register_rule(Rule(
+    "nsm-lateral", "W = W + (1 - identity) * (y_post * y_pre - y_post**2 * W) / D_post - identity * W",
+    paper="Pehlevan, Mohan & Chklovskii (2017), Neural Comput.",
+    activities=("y",), states=("D",), recurrent=True,
+    description="anti-Hebbian lateral rule with Oja decay; the diagonal is held at 0",
+))
+NICA_FEEDFORWARD = register_rule(Rule(
+    "nica-feedforward", "W += 2 * learning_rate * (y_post * x_pre - (c_post - cbar_post) * (x_pre - xbar_pre))",
+    paper="Lipshutz, Pehlevan & Chklovskii (2022), Biol. Cybern.",
+    activities=("x", "y", "c"), states=("xbar", "cbar"), parameters=("learning_rate",),
+    description="Hebbian in the output, anti-Hebbian in the centred dendritic current c = W x",
+))
+NICA_LATERAL = register_rule(Rule(
+    "nica-lateral", "M += learning_rate / time_constant * (y_post * y_pre - M)",
+    paper="Lipshutz, Pehlevan & Chklovskii (2022), Biol. Cybern.",
+    activities=("y",), parameters=("learning_rate", "time_constant"), recurrent=True,
+))
+NICA_INTERNEURON_FEEDFORWARD = register_rule(Rule(
+    "nica-interneuron-feedforward", "W += learning_rate * ((y_post - ybar_post) * (x_pre - xbar_pre) - W)",
+    paper="Lipshutz, Pehlevan & Chklovskii (2022), Biol. Cybern. (bio-nica bio_nica_indirect)",
+    activities=("x", "y"), states=("xbar", "ybar"), parameters=("learning_rate",),
+))
+NICA_INTERNEURON_SYNAPSES = register_rule(Rule(
+    # P is stored output x interneuron: rows (post) are output neurons, columns (pre) interneurons
+    "nica-interneuron-synapses", "P += learning_rate * ((y_post - ybar_post) * (n_pre - nbar_pre) - P)",
+    paper="Lipshutz, Pehlevan & Chklovskii (2022), Biol. Cybern. (bio-nica bio_nica_indirect)",
+    activities=("y", "n"), states=("ybar", "nbar"), parameters=("learning_rate",),
+))
+WSM_HEBBIAN = register_rule(Rule(
+    "wsm-hebbian", "W += rate * (y_post * x_pre - W)",
+    paper="Bozkurt, Pehlevan & Erdogan (2022), NeurIPS (WSMBSS.py)",
+    activities=("x", "y"), parameters=("rate",),
+    description="exponentially forgetting Hebbian rule of every Det-Max synapse",
+))
 
 
 # ------------------------------------------------------------------ CorInfoMax
@@ -24,58 +81,57 @@ def corinfomax_feedforward(
     weights: np.ndarray | None = None,
     decay: float = 0.0,
 ) -> np.ndarray:
-    """Feedforward prediction-error rule, ``ΔW = μ_W (y − ŷ) xᵀ − δ W`` with ``ŷ = W x``.
+    """Feedforward prediction-error rule, ``ΔW = μ_W (y − ŷ) xᵀ − δ W`` with ``ŷ = W x``
+    (:data:`CORINFOMAX_FEEDFORWARD`).
 
     Bozkurt, Erdogan & Pehlevan (2023), ICLR, CorInfoMax-BSS (authors' code
     ``CorInfoMaxBSS.py``, verified): pre the input ``x_j``, post the mismatch between the
     somatic output ``y_i`` and its dendritic prediction ``ŷ_i``. ``decay`` δ is the weight
     decay of some of the authors' batch fit functions (``W ← (1 − 10⁻⁶) W + …``); 0 by default.
     """
-    change = learning_rate * _batch_outer(output - prediction, inputs)
-    if decay:
-        change = change - decay * weights
-    return change
+    if weights is None:
+        weights = np.zeros((*output.shape[:-2], output.shape[-1], inputs.shape[-1]))
+    return CORINFOMAX_FEEDFORWARD.numpy(W=weights, x=inputs, y=output, yhat=prediction,
+                                        learning_rate=learning_rate, decay=decay)
 
 
 def corinfomax_lateral(output: np.ndarray, lateral: np.ndarray, gamma_y: float, forgetting_y: float) -> np.ndarray:
-    """Anti-Hebbian lateral rule, ``B_y ← (B_y − γ_y z zᵀ)/λ_y`` with ``z = B_y y``.
+    """Anti-Hebbian lateral rule, ``B_y ← (B_y − γ_y z zᵀ)/λ_y`` with ``z = B_y y`` (:data:`CORINFOMAX_LATERAL`).
 
     Bozkurt, Erdogan & Pehlevan (2023), ICLR (authors' code, verified): a Sherman–Morrison
     step without its normaliser, tracking ``λ_y R_y⁻¹`` (inverse output correlation).
     ``z_i`` is the lateral input neuron i receives; returned as the change ``B_new − B``.
     """
-    z = np.matmul(output, np.swapaxes(lateral, -1, -2))
-    return (lateral - gamma_y * _batch_outer(z, z)) / forgetting_y - lateral
+    return CORINFOMAX_LATERAL.numpy(B=lateral, y=output, gamma_y=gamma_y, forgetting_y=forgetting_y)
 
 
 # ------------------------------------------------------------------ nonnegative similarity matching
 def nsm_learning_rates(output: np.ndarray, rates: np.ndarray, decay: float = 0.94, cap: float = 3000.0) -> np.ndarray:
-    """Per-neuron inverse learning rates, ``D ← min(cap, decay·D + y²)`` (CIM-BSS ``NSMBSS.py``).
+    """Per-neuron inverse learning rates, ``D ← min(cap, decay·D + y²)`` (CIM-BSS ``NSMBSS.py``,
+    :data:`NSM_LEARNING_RATES`).
 
-    Returned as the change ``D_new − D`` (shape (K, n)); neuron i then learns at ``1/D_i``.
+    Returned as the change ``D_new − D`` (shape (K, n)), the batch mean of the per-sample
+    new values; neuron i then learns at ``1/D_i``.
     """
-    return np.minimum(cap, decay * rates + np.mean(output**2, axis=-2)) - rates
+    return NSM_LEARNING_RATES.numpy(D=rates, y=output, decay=decay, cap=cap)
 
 
 def nsm_feedforward(inputs: np.ndarray, output: np.ndarray, weights: np.ndarray, rates: np.ndarray) -> np.ndarray:
-    """Hebbian feedforward rule with Oja decay, ``ΔW₁ = diag(1/D)(y xᵀ − diag(y²) W₁)``.
+    """Hebbian feedforward rule with Oja decay, ``ΔW₁ = diag(1/D)(y xᵀ − diag(y²) W₁)`` (:data:`NSM_FEEDFORWARD`).
 
     Pehlevan, Mohan & Chklovskii (2017), Neural Comput. (nonnegative similarity matching),
     as run in CIM-BSS ``NSMBSS.py``: pre ``x_j`` (prewhitened input), post ``y_i``.
     """
-    decay = np.mean(output**2, axis=-2)[..., :, None] * weights
-    return (_batch_outer(output, inputs) - decay) / rates[..., :, None]
+    return NSM_FEEDFORWARD.numpy(W=weights, x=inputs, y=output, D=rates)
 
 
 def nsm_lateral(output: np.ndarray, lateral: np.ndarray, rates: np.ndarray) -> np.ndarray:
-    """Anti-Hebbian lateral rule, ``ΔW₂ = diag(1/D)(y yᵀ − diag(y²) W₂)``, diagonal kept at 0.
+    """Anti-Hebbian lateral rule, ``ΔW₂ = diag(1/D)(y yᵀ − diag(y²) W₂)``, diagonal kept at 0
+    (:data:`NSM_LATERAL`).
 
     CIM-BSS ``NSMBSS.py``; the lateral inhibition onto neuron i is ``−Σ_j W₂,ij y_j``.
     """
-    change = nsm_feedforward(output, output, lateral, rates)
-    n = change.shape[-1]
-    change[..., np.arange(n), np.arange(n)] = -lateral[..., np.arange(n), np.arange(n)]
-    return change
+    return NSM_LATERAL.numpy(W=lateral, y=output, D=rates)
 
 
 # ------------------------------------------------------------------ Bio-NICA
@@ -87,48 +143,52 @@ def nica_feedforward(
     mean_drive: np.ndarray,
     learning_rate: float,
 ) -> np.ndarray:
-    """Bio-NICA feedforward rule, ``ΔW = 2η (y xᵀ − (c − c̄)(x − x̄)ᵀ)``, ``c = W x``.
+    """Bio-NICA feedforward rule, ``ΔW = 2η (y xᵀ − (c − c̄)(x − x̄)ᵀ)``, ``c = W x`` (:data:`NICA_FEEDFORWARD`).
 
     Lipshutz, Pehlevan & Chklovskii (2022), Biol. Cybern., direct-lateral algorithm
     (bio-nica ``nica_algorithms.py``, verified): Hebbian in the output ``y`` and anti-Hebbian
     in the centred dendritic current ``c − c̄`` of a two-compartment neuron.
     """
-    centred = _batch_outer(drive - mean_drive[..., None, :], inputs - mean_inputs[..., None, :])
-    return 2.0 * learning_rate * (_batch_outer(output, inputs) - centred)
+    weights = np.zeros((*output.shape[:-2], output.shape[-1], inputs.shape[-1]))
+    return NICA_FEEDFORWARD.numpy(W=weights, x=inputs, y=output, c=drive, xbar=mean_inputs, cbar=mean_drive,
+                                  learning_rate=learning_rate)
 
 
 def nica_lateral(output: np.ndarray, lateral: np.ndarray, learning_rate: float, time_constant: float) -> np.ndarray:
-    """Bio-NICA lateral rule, ``ΔM = (η/τ)(y yᵀ − M)`` (bio-nica, verified)."""
-    return learning_rate / time_constant * (_batch_outer(output, output) - lateral)
+    """Bio-NICA lateral rule, ``ΔM = (η/τ)(y yᵀ − M)`` (bio-nica, verified; :data:`NICA_LATERAL`)."""
+    return NICA_LATERAL.numpy(M=lateral, y=output, learning_rate=learning_rate, time_constant=time_constant)
 
 
 def nica_interneuron_feedforward(
     inputs: np.ndarray, output: np.ndarray, weights: np.ndarray, mean_inputs: np.ndarray, mean_output: np.ndarray,
     learning_rate: float,
 ) -> np.ndarray:
-    """Bio-NICA with interneurons, ``ΔW = η((y − ȳ)(x − x̄)ᵀ − W)`` (bio-nica ``bio_nica_indirect``)."""
-    centred = _batch_outer(output - mean_output[..., None, :], inputs - mean_inputs[..., None, :])
-    return learning_rate * (centred - weights)
+    """Bio-NICA with interneurons, ``ΔW = η((y − ȳ)(x − x̄)ᵀ − W)`` (bio-nica ``bio_nica_indirect``;
+    :data:`NICA_INTERNEURON_FEEDFORWARD`)."""
+    return NICA_INTERNEURON_FEEDFORWARD.numpy(W=weights, x=inputs, y=output, xbar=mean_inputs, ybar=mean_output,
+                                              learning_rate=learning_rate)
 
 
 def nica_interneuron_synapses(
     output: np.ndarray, interneuron: np.ndarray, synapses: np.ndarray, mean_output: np.ndarray,
     mean_interneuron: np.ndarray, learning_rate: float,
 ) -> np.ndarray:
-    """Bio-NICA with interneurons, ``ΔP = η((y − ȳ)(n − n̄)ᵀ − P)``, ``n = Pᵀy`` (bio-nica)."""
-    centred = _batch_outer(output - mean_output[..., None, :], interneuron - mean_interneuron[..., None, :])
-    return learning_rate * (centred - synapses)
+    """Bio-NICA with interneurons, ``ΔP = η((y − ȳ)(n − n̄)ᵀ − P)``, ``n = Pᵀy`` (bio-nica;
+    :data:`NICA_INTERNEURON_SYNAPSES`)."""
+    return NICA_INTERNEURON_SYNAPSES.numpy(P=synapses, y=output, n=interneuron, ybar=mean_output,
+                                           nbar=mean_interneuron, learning_rate=learning_rate)
 
 
 # ------------------------------------------------------------------ Det-Max / weighted similarity matching
 def wsm_hebbian(post: np.ndarray, pre: np.ndarray, weights: np.ndarray, rate: float) -> np.ndarray:
     """Exponentially forgetting Hebbian rule shared by every Det-Max synapse,
-    ``W ← (1 − γ_k) W + γ_k post preᵀ`` (returned as the change ``γ_k (post preᵀ − W)``).
+    ``W ← (1 − γ_k) W + γ_k post preᵀ`` (returned as the change ``γ_k (post preᵀ − W)``;
+    :data:`WSM_HEBBIAN`).
 
     Bozkurt, Pehlevan & Erdogan (2022), NeurIPS (authors' code ``WSMBSS.py``, verified): used
     for ``M_H`` (h, h), ``W_HX`` (h, x), ``M_Y`` (y, y) and ``W_YH`` (y, h).
     """
-    return rate * (_batch_outer(post, pre) - weights)
+    return WSM_HEBBIAN.numpy(W=weights, x=pre, y=post, rate=rate)
 
 
 def wsm_gain(
@@ -176,19 +236,28 @@ def revert_gain_step(
     return np.where(near_minimum, 0.0, np.clip(proposed, min_gain, max_gain) - gains)
 
 
+SCHEDULES = ("log", "slow-log")
+
+
 def wsm_synaptic_rate(step: int, start: float, stop: float, schedule: str = "log") -> float:
     """Synaptic rate of sample ``step`` (k = 0, 1, …) for every Det-Max synapse.
 
     ``"log"``: ``γ_k = max(γ_start/(1 + ln(2 + k)), γ_stop)`` (authors' ``fit_batch_antisparse``,
     ``fit_batch_sparse``; CIM-BSS ``"divide_by_log_index"`` with divider 1);
     ``"slow-log"``: ``γ_k = max(γ_start/(1 + ln(1 + k)/10), γ_stop)`` (the nonnegative-antisparse
-    variant, ``fit_batch_nnantisparse``).
+    variant, ``fit_batch_nnantisparse``). The equations are :func:`wsm_synaptic_rate_code`.
     """
-    if schedule == "log":
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be 'log' or 'slow-log', got {schedule!r}")
+    return float(wsm_synaptic_rate_code(step, start, stop, SCHEDULES.index(schedule)))
+
+
+def wsm_synaptic_rate_code(step: int, start: float, stop: float, code: int) -> float:
+    """:func:`wsm_synaptic_rate` with the schedule as its index in :data:`SCHEDULES` (0 "log",
+    1 "slow-log"): scalar arithmetic only, so the fused kernels compile this very function."""
+    if code == 0:
         return max(start / (1.0 + np.log(2.0 + step)), stop)
-    if schedule == "slow-log":
-        return max(start / (1.0 + np.log(1.0 + step) / 10.0), stop)
-    raise ValueError(f"schedule must be 'log' or 'slow-log', got {schedule!r}")
+    return max(start / (1.0 + np.log(1.0 + step) / 10.0), stop)
 
 
 def decayed_gain_rate(rate: float, step: int, decay: float, interval: int) -> float:
@@ -196,5 +265,6 @@ def decayed_gain_rate(rate: float, step: int, decay: float, interval: int) -> fl
 
     The authors' fit loops multiply μ_D by 0.99 before every sample with ``(k + 1) % 100000 == 0``
     (Det-Max ``fit_batch_antisparse``/``fit_batch_nnantisparse``, CIM-BSS ``fit_batch_*``).
+    Scalar arithmetic only: the fused kernels compile this very function.
     """
     return rate * decay ** ((step + 1) // interval)

@@ -23,7 +23,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["asymmetric_hebbian"]
+from .declaration import Rule, register_rule
+
+__all__ = ["ASYMMETRIC_HEBBIAN", "asymmetric_hebbian"]
+
+ASYMMETRIC_HEBBIAN = register_rule(Rule(
+    "asymmetric-hebbian", "W += learning_rate * (y_post * x_pre)",
+    paper="Sompolinsky & Kanter (1986), PRL 57:2861; Chaudhry, Zavatone-Veth, Krotov & Pehlevan (2023), NeurIPS",
+    activities=("x", "y"), parameters=("learning_rate",),
+    description="two-factor Hebbian write: pre at step mu, post at step mu + 1",
+))
 
 
 def asymmetric_hebbian(pre: np.ndarray, post: np.ndarray, learning_rate: float) -> np.ndarray:
@@ -43,4 +52,5 @@ def asymmetric_hebbian(pre: np.ndarray, post: np.ndarray, learning_rate: float) 
         raise ValueError(
             f"pre and post must be (K, B, n) arrays with the same K and B, got {pre.shape} and {post.shape}"
         )
-    return learning_rate * np.matmul(np.swapaxes(post, -1, -2), pre) / pre.shape[-2]
+    current = np.zeros((*post.shape[:-2], post.shape[-1], pre.shape[-1]))
+    return ASYMMETRIC_HEBBIAN.numpy(W=current, x=pre, y=post, learning_rate=learning_rate)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import separation as _separation
+
 __all__ = [
     "batch_outer",
     "relu_gain",
@@ -32,9 +34,15 @@ __all__ = [
     "error_modulated_hebbian",
     "power_normalization",
     "entropy_ascent",
+    "inverse_correlation_woodbury",
+    "entropy_ascent_woodbury",
     "activation_sparsity",
     "forward_broadcast",
     "weight_decay",
+    "clip_gain",
+    "dendritic_prediction_error",
+    "contrastive_prediction_error",
+    "lateral_inverse_correlation",
 ]
 
 
@@ -146,8 +154,37 @@ def entropy_ascent(
     factor = np.linalg.cholesky(matrix)
     rhs = np.swapaxes(post, -1, -2)
     solved = np.linalg.solve(np.swapaxes(factor, -1, -2), np.linalg.solve(factor, rhs))
-    signal = np.swapaxes(solved, -1, -2) * relu_gain(post)
+    return _entropy_step(pre, post, np.swapaxes(solved, -1, -2), learning_rate)
+
+
+def _entropy_step(
+    pre: np.ndarray, post: np.ndarray, whitened: np.ndarray, learning_rate: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``ΔW = +μ_E (V ⊙ f'(U)) H_{k−1}ᵀ / B`` from ``V = (R_h + ε_E I)⁻¹ H`` (rows: samples)."""
+    signal = whitened * relu_gain(post)
     return learning_rate * batch_outer(signal, pre), learning_rate * signal.mean(axis=-2)
+
+
+def inverse_correlation_woodbury(inverse: np.ndarray, post: np.ndarray, forgetting: float) -> np.ndarray:
+    """Rank-B update of ``P = M⁻¹`` for ``M ← λ M + (1−λ)/B · H Hᵀ`` (Woodbury), O(N²B) instead
+    of the O(N³) of a fresh factorisation (spec supervised §2.4):
+    ``P ← (1/λ)[P − P H (λB/(1−λ) I_B + Hᵀ P H)⁻¹ Hᵀ P]``. ``inverse`` (K, N, N), ``post`` H
+    (K, B, N) with samples as rows. Returns ``P_new − P``. Started at ``M₀ = R_h₀ + ε_E I`` this
+    tracks ``R_h + λ^t ε_E I``: the ridge ε_E fades with the forgetting (the exact solve keeps it)."""
+    batch = post.shape[-2]
+    projected = np.matmul(post, inverse)  # (K, B, N) = (P H)ᵀ, P symmetric
+    core = np.matmul(projected, np.swapaxes(post, -1, -2))  # Hᵀ P H (K, B, B)
+    core = core + (forgetting * batch / (1.0 - forgetting)) * np.eye(batch)
+    correction = np.matmul(np.swapaxes(projected, -1, -2), np.linalg.solve(core, projected))
+    return (inverse - correction) / forgetting - inverse
+
+
+def entropy_ascent_woodbury(
+    pre: np.ndarray, post: np.ndarray, inverse: np.ndarray, learning_rate: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`entropy_ascent` with the inverse ``(R_h + ε_E I)⁻¹`` kept by
+    :func:`inverse_correlation_woodbury` (``inverse`` after this batch's update)."""
+    return _entropy_step(pre, post, np.matmul(post, inverse), learning_rate)
 
 
 def activation_sparsity(pre: np.ndarray, post: np.ndarray, learning_rate: float) -> tuple[np.ndarray, np.ndarray]:
@@ -172,3 +209,51 @@ def forward_broadcast(
 def weight_decay(weights: np.ndarray, learning_rate: float) -> np.ndarray:
     """``ΔW = −μ_wd W`` (descent on ½‖W‖² per unit rate)."""
     return -learning_rate * weights
+
+
+# ------------------------------------------------------------------ CorInfoMax networks
+def clip_gain(post: np.ndarray) -> np.ndarray:
+    """Postsynaptic gain ``f'(u) = 1[0 < u < 1]`` of a clipped-ReLU unit ``h = clip(u, 0, 1)``,
+    read from its rate (CorInfoMax networks; EBD paper, Algorithm 3)."""
+    return ((post > 0) & (post < 1)).astype(post.dtype)
+
+
+def dendritic_prediction_error(
+    pre: np.ndarray, post: np.ndarray, weights: np.ndarray, learning_rate: float
+) -> np.ndarray:
+    """Prediction-error rule of a CorInfoMax dendrite, ``ΔW = μ ⟨(h − W h_pre) h_preᵀ⟩``.
+
+    Basal (``W_f``, pre ``h_{k−1}``) or apical (``W_b``, pre ``h_{k+1}``) compartment: post is the
+    mismatch between the soma ``h_k`` and the dendrite's prediction ``W h_pre`` (Bozkurt,
+    Pehlevan & Erdogan, NeurIPS 2023). The same equation as the BSS CorInfoMax feedforward
+    rule, :func:`bioplausible.rules.separation.corinfomax_feedforward`, which computes it.
+    """
+    prediction = np.matmul(pre, np.swapaxes(weights, -1, -2))
+    return _separation.corinfomax_feedforward(pre, post, prediction, learning_rate)
+
+
+def contrastive_prediction_error(
+    pre_free: np.ndarray,
+    post_free: np.ndarray,
+    pre_nudged: np.ndarray,
+    post_nudged: np.ndarray,
+    weights: np.ndarray,
+    learning_rate: float,
+    beta: np.ndarray | float,
+) -> np.ndarray:
+    """CorInfoMax-EP update, ``ΔW = (μ/β)[⟨e h_preᵀ⟩_β − ⟨e h_preᵀ⟩_0]``, ``e = h − W h_pre``
+    evaluated in the nudged and the free phase (authors' code ``ContrastiveCorInfoMaxHopfield``,
+    spec supervised §4.3). ``beta`` is a scalar or one value per ensemble member (K,)."""
+    beta = np.asarray(beta, dtype=float).reshape(-1, *([1] * (weights.ndim - 1)))
+    nudged = dendritic_prediction_error(pre_nudged, post_nudged, weights, learning_rate)
+    free = dendritic_prediction_error(pre_free, post_free, weights, learning_rate)
+    return (nudged - free) / beta
+
+
+def lateral_inverse_correlation(activity: np.ndarray, lateral: np.ndarray, forgetting: float) -> np.ndarray:
+    """Anti-Hebbian lateral rule ``B ← (B − γ⟨z zᵀ⟩)/λ``, ``z = B h``, ``γ = (1 − λ)/λ``:
+    B tracks the inverse activity correlation (Sherman–Morrison without its denominator;
+    Bozkurt, Pehlevan & Erdogan, NeurIPS 2023). Returns ``B_new − B``; the equation is
+    :func:`bioplausible.rules.separation.corinfomax_lateral`."""
+    gamma = (1.0 - forgetting) / forgetting
+    return _separation.corinfomax_lateral(activity, lateral, gamma, forgetting)

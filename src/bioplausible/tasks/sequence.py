@@ -33,7 +33,6 @@ Metrics (``score``; on the spiking substrate the recall is the circuit's spiking
 from __future__ import annotations
 
 import copy
-import gzip
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -129,7 +128,7 @@ class SequenceRecall(Task):
             first = np.where(rng.random((n_draws, 1, n)) < 0.5, 1.0, -1.0)
             flips = np.where(rng.random((n_draws, length - 1, n)) < self.flip_probability, -1.0, 1.0)
             return first * np.concatenate([np.ones((n_draws, 1, n)), np.cumprod(flips, axis=1)], axis=1)
-        images = _digit_images() if self.patterns == "moving-digits" else _fashion_images()
+        images = _digit_images() if self.patterns == "moving-digits" else _fashion_images(FASHION_MNIST_DIR)
         return np.stack([moving_frames(images, length, self.canvas, rng, self.clip_length) for _ in range(n_draws)])
 
     def _generate(self) -> None:
@@ -311,10 +310,8 @@ def _digit_images() -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def _fashion_images() -> np.ndarray:
-    """Fashion-MNIST test images (28 × 28, [0, 1]) from the Debian package's IDX files."""
-    path = FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz"
-    with gzip.open(path, "rb") as handle:
-        data = handle.read()
-    count, rows, cols = (int.from_bytes(data[4 * i : 4 * i + 4], "big") for i in (1, 2, 3))
-    return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(count, rows, cols) / 255.0
+def _fashion_images(folder: Path) -> np.ndarray:
+    """Fashion-MNIST test images (28 × 28, [0, 1]) from the IDX files in ``folder``."""
+    from .datasets import read_idx
+
+    return read_idx(folder / "t10k-images-idx3-ubyte.gz") / 255.0

@@ -3,6 +3,8 @@
 * :mod:`~bioplausible.theory.kernels` — arc-cosine kernels and the infinite-width lazy eNTK of
   backprop, ρ-feedback alignment, DFA and Hebb for ReLU networks (Bordelon & Pehlevan,
   ICLR 2023);
+* :mod:`~bioplausible.theory.sequence` — derived transition and sequence capacities of the
+  sequence memories (SeqNet, polynomial and exponential DenseNet);
 * :mod:`~bioplausible.theory.lazy` — train/test MSE dynamics of full-batch regression under a
   static kernel, with the random initial function's contribution in expectation.
 
@@ -11,6 +13,7 @@ Imports only numpy (and the package's input checks), so a plot needs no simulati
 
 from .kernels import RULES, arccos_kernel, lazy_entk, relu_expectations
 from .lazy import kernel_loss_curve, lazy_loss_curve, nngp
+from .sequence import theoretical_capacity
 
 __all__ = ["RULES", "arccos_kernel", "relu_expectations", "lazy_entk", "kernel_loss_curve",
-           "lazy_loss_curve", "nngp"]
+           "lazy_loss_curve", "nngp", "theoretical_capacity"]

@@ -2,9 +2,11 @@
 integrate-and-fire network (:mod:`bioplausible.substrates.spiking.network`) with each hidden
 unit's bias as a constant drive; learning per ``batch_size`` presentations from decoded
 counts with the circuit's own rules; the output is the (non-simulated) linear readout of
-the last hidden layer. Kind ``"clipped-settling"`` (CorInfoMax-EBD) has no realisation here."""
+the last hidden layer. Kind ``"clipped-settling"`` (CorInfoMax-EBD, CorInfoMax-EP) has no realisation here."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +19,10 @@ __all__ = ["LayeredIFNetwork", "simulate_layered_integrate_and_fire"]
 
 
 class LayeredIFNetwork(IFNetwork):
-    """The generic IF network plus each hidden unit's bias as a constant drive."""
+    """The generic IF network plus each hidden unit's bias as a constant drive (the circuit
+    declares ``biases()`` and its non-simulated ``readout(last_hidden)``)."""
+
+    circuit: Any
 
     def _write_parameters(self) -> None:
         super()._write_parameters()
@@ -49,7 +54,9 @@ def simulate_layered_integrate_and_fire(
 
 register_refusal(
     "clipped-settling",
-    "there is no spiking realisation of its dynamics: clipped [0, 1] units, positive lateral feedback and "
-    "fixed-length Euler settling do not fit the integrate-and-fire counting semantics (see the CorInfoMaxEBD "
-    "docstring); run it on substrate='rate'",
+    "there is no spiking realisation of its dynamics: its units are clipped to [0, 1] (integrate-and-fire "
+    "units have no upper clip, only a refractory rate cap that bends the rate curve well before the ceiling), "
+    "its lateral weights enter with a positive sign (+2γ B h: no inhibitory partner in the counting semantics "
+    "θ a = [Σ W a]_+), and its phases are fixed numbers of Euler steps, not fixed points a spike count "
+    "estimates (see bioplausible.circuits.supervised_corinfomax); run it on substrate='rate'",
 )

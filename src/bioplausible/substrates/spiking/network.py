@@ -13,6 +13,7 @@ import numpy as np
 from ...circuits.base import Circuit
 from ...core import Batch
 from ...models.neurons import IntegrateAndFire
+from ...rules.declaration import Brian2Plasticity
 from .substrate import SpikingSubstrate, register_builder
 
 __all__ = ["IFNetwork", "simulate_integrate_and_fire", "block_indices", "safe_name"]
@@ -24,6 +25,8 @@ def simulate_integrate_and_fire(
 ) -> dict[str, np.ndarray]:
     """Generic builder: one Brian2 network per run (built at the first chunk, reused after),
     learning per presentation."""
+    if substrate.plasticity == "brian2" and batch_size != 1:
+        raise ValueError(f"plasticity='brian2' learns at every presentation: batch_size must be 1, got {batch_size}")
     network = substrate.cache.get("fixed-point")
     if network is None or network.circuit is not circuit or batch.size > network.capacity:
         network = substrate.cache["fixed-point"] = IFNetwork(substrate, circuit, batch.size)
@@ -89,11 +92,29 @@ class IFNetwork:
             synapse.connect(i=member * n_source + pre_index, j=member * n_target + post_index)
             order = (synapse.j[:] // n_target, synapse.j[:] % n_target, synapse.i[:] % n_source)
             self.synapses[(source, target)] = (synapse, order)
+        self.plastic = self._brian2_plasticity(period) if substrate.plasticity == "brian2" else []
         self.operation = b2.NetworkOperation(self._boundary, dt=period, when="start")
         self.monitors = ({name: b2.SpikeMonitor(group, record=True) for name, group in self.groups.items()}
                          if substrate.record_spikes else {})
         self.network = b2.Network(self.input_group, *self.groups.values(),
-                                  *[s for s, _ in self.synapses.values()], self.operation, *self.monitors.values())
+                                  *[s for s, _ in self.synapses.values()], self.operation, *self.monitors.values(),
+                                  *[o for _, p in self.plastic for o in p.objects])
+
+    def _brian2_plasticity(self, period: Any) -> list[tuple[Any, Any]]:
+        """The circuit's declared rules as Brian2 code (``substrate.plasticity == "brian2"``)."""
+        bindings = getattr(self.circuit, "rule_bindings", None)
+        if bindings is None:
+            raise ValueError(f"{self.circuit.name} declares no rule bindings; use plasticity='python'")
+        scale = self.substrate.rate_unit * self.substrate.presentation
+        plastic = []
+        for binding in bindings():
+            pre, post = self.populations[binding.pre], self.populations[binding.post]
+            names = {name: f"(count{{side}} / {scale!r} - {float(self.populations[pop].offset)!r})"
+                     for name, pop in binding.activities.items()}
+            runner = Brian2Plasticity(self.b2, self.groups[pre.name], self.groups[post.name], binding, self.ensemble,
+                                      pre.size, post.size, names, dt=period)
+            plastic.append((binding, runner))
+        return plastic
 
     def extra_drives(self, population: Any) -> list[str]:
         """Names of further continuous drive variables (``v`` integrates ``r0 ·`` each) of a
@@ -127,6 +148,13 @@ class IFNetwork:
         values = batch.inputs.transpose(1, 0, 2).reshape(batch.size, -1)
         self.stimulus.values[: batch.size] = values
         self.input_group.chunk_start = self.network.t
+        if self.plastic and batch_size != 1:
+            raise ValueError(f"plasticity='brian2' learns at every presentation: batch_size must be 1, "
+                             f"got {batch_size}")
+        for binding, runner in self.plastic:
+            matrix = self.circuit.state[binding.state]
+            runner.set(np.swapaxes(matrix, -1, -2) if binding.transposed else matrix)
+            runner.open(False)  # nothing counted yet at this run's first boundary
         self._write_parameters()
         # (not named chunk_start: Brian2 resolves names in this frame and would warn of a clash)
         run_started = float(self.network.t / self.b2.second)
@@ -138,6 +166,9 @@ class IFNetwork:
         finally:
             gc.unfreeze()
         self._drain_spikes(run_started, first_step * batch_size * self.substrate.presentation)
+        if self.plastic and self.presented < self.n_presentations:
+            for _, runner in self.plastic:  # the last presentation has no boundary after it
+                runner.apply()
         self._close_presentation()
         if self.pending:
             self._apply_learning()
@@ -157,6 +188,8 @@ class IFNetwork:
         if self.started:
             self._close_presentation()
         self.started = True
+        for _, runner in self.plastic:
+            runner.open()
         self._start_presentation()
 
     def _start_presentation(self) -> None:
@@ -192,7 +225,15 @@ class IFNetwork:
         start = self.presented - len(self.pending)
         activities = {name: np.stack([a[name] for a in self.pending], axis=1) for name in self.pending[0]}
         part = self.batch[start : self.presented]
-        self.substrate.apply_rules(self.circuit, activities, part)
+        if self.plastic:  # the rules ran in Brian2: tell the observers, read the state back
+            for observer in self.substrate.observers:
+                observer(activities, part)
+            for binding, runner in self.plastic:
+                matrix = runner.get()
+                self.circuit.state[binding.state] = np.swapaxes(matrix, -1, -2) if binding.transposed else matrix
+            self.circuit.steps += 1
+        else:
+            self.substrate.apply_rules(self.circuit, activities, part)
         self.updates += 1
         self.circuit.check_finite(self.first_step + self.updates)
         self.last_activities = activities

@@ -85,7 +85,7 @@ def spiking_replay(circuit: Any, cue: np.ndarray, n_steps: int, substrate: Any =
     return (stacked, spikes) if return_spikes else stacked
 
 
-def _cue_states(circuit: Circuit, cue: np.ndarray) -> np.ndarray:
+def _cue_states(circuit: Any, cue: np.ndarray) -> np.ndarray:
     """A cue (N,), (B, N) or (K, B, N) as (K, B, N) with the circuit's K."""
     states = np.asarray(cue, dtype=float)
     if states.ndim == 1:

@@ -126,6 +126,10 @@ class SpikingSubstrate(Substrate):
         ``"cython"`` (compiled; cold compile takes minutes on 2 cores).
     cache_dir:
         Cython compile cache (default: Brian2's, ``$CYTHON_CACHE_DIR`` or ``~/.cython``).
+    plasticity:
+        ``"python"`` (default): the circuit's ``learn`` between presentations;
+        ``"brian2"``: the declared rules' Brian2 form (``circuit.rule_bindings()``) as
+        ``run_regularly`` code at presentation boundaries, with batch size 1.
     record_spikes:
         Record every spike of the simulated populations (a ``SpikeMonitor`` per population,
         drained and cleared after every chunk of presentations). The runner stores them as
@@ -148,6 +152,7 @@ class SpikingSubstrate(Substrate):
         codegen: str = "numpy",
         cache_dir: str | os.PathLike[str] | None = None,
         record_spikes: bool = False,
+        plasticity: str = "python",
     ) -> None:
         self.rate_unit = check_positive("rate_unit", rate_unit)
         self.presentation = check_positive("presentation", presentation)
@@ -162,6 +167,7 @@ class SpikingSubstrate(Substrate):
         if not isinstance(record_spikes, bool):
             raise TypeError(f"record_spikes must be a bool, got {record_spikes!r}")
         self.record_spikes = record_spikes
+        self.plasticity = check_choice("plasticity", plasticity, ["python", "brian2"])
         #: Recorded spikes per population: a list of (member, unit, time in s) array triples.
         self.spikes: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self.neuron = IntegrateAndFire(self.rate_unit, self.presentation)
@@ -211,7 +217,7 @@ class SpikingSubstrate(Substrate):
     def config(self) -> dict[str, Any]:
         return {
             "substrate": self.name, "rate_unit": self.rate_unit, "presentation": self.presentation,
-            "dt": self.dt, "dither": self.dither, "codegen": self.codegen,
+            "dt": self.dt, "dither": self.dither, "codegen": self.codegen, "plasticity": self.plasticity,
         }
 
     def brian2(self) -> Any:

@@ -122,7 +122,7 @@ class SoftThresholdNetwork(IFNetwork):
     None for none) and τ_λ (s).
     """
 
-    def __init__(self, substrate: SpikingSubstrate, circuit: Circuit, capacity: int) -> None:
+    def __init__(self, substrate: SpikingSubstrate, circuit: Any, capacity: int) -> None:
         spec = circuit.soft_threshold()
         self.source, self.lower, self.time_constant = circuit, spec["lower"], spec["time_constant"]
         if spec.get("signed", False):

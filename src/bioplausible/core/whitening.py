@@ -1,0 +1,27 @@
+"""The whitening error, shared by the adaptation circuits (``steps_to_whiten``) and the
+adaptation task (its metrics): one definition of ``C_yy = M⁻¹ C M⁻ᵀ`` and its distance to I."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["output_covariance", "whitening_error", "whitening_error_frobenius"]
+
+
+def output_covariance(matrix: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """``C_yy = M⁻¹ C M⁻ᵀ`` of the steady state ``y = M⁻¹ x`` (matrices (..., n, n))."""
+    inverse = np.linalg.inv(matrix)
+    return inverse @ covariance @ np.swapaxes(inverse, -1, -2)
+
+
+def whitening_error(matrix: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """Spectral distance ``‖C_yy − I‖₂`` (per leading index)."""
+    difference = output_covariance(matrix, covariance) - np.eye(np.shape(matrix)[-1])
+    return np.abs(np.linalg.eigvalsh(difference)).max(axis=-1)
+
+
+def whitening_error_frobenius(matrix: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """``‖C_yy − I‖_F² / N²`` (per leading index)."""
+    n = np.shape(matrix)[-1]
+    difference = output_covariance(matrix, covariance) - np.eye(n)
+    return np.sum(difference**2, axis=(-2, -1)) / n**2
