@@ -71,7 +71,17 @@ def _natural_images(out: str) -> None:
     assert sinr > 18.0 and sinr > initial + 2.0, (initial, sinr)
 
 
+def _rule_dynamics(out: str) -> None:
+    # lazy limit, N = 256 (quick): simulation vs theory gap measured 0.005-0.068 (Hebbian the
+    # largest); rich regime: backprop's eNTK alignment rises 0.156 -> 0.603
+    gaps = _floats(r"gap ([0-9.]+)", out)
+    assert len(gaps) == 4 and max(gaps) < 0.15, gaps
+    start, end = map(float, re.search(r"^\s+backprop\s+[0-9. ]+A ([0-9.]+) → ([0-9.]+)", out, re.M).groups())
+    assert end > start + 0.2, (start, end)
+
+
 CHECKS = {
+    "rule_dynamics_theory.py": _rule_dynamics,
     "compare_rules.py": _compare_rules,
     "compare_rules_error_correlation.py": _error_correlation,
     "elephant_spike_statistics.py": _elephant,
