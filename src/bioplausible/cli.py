@@ -184,7 +184,7 @@ def _compare(args: argparse.Namespace) -> int:
         if not agreement.empty:
             summary = agreement.groupby(["circuit", "metric"])[["rate", "spiking", "relative"]].mean()
             print("\nrate vs spiking (mean over seeds):")
-            print(summary.to_string(float_format=lambda v: f"{v:.4g}"))
+            print(summary.to_string(float_format=lambda v: f"{v:.4g}", na_rep="— (rate is 0)"))
     written = "results.csv, summary.csv, headline.csv" + (", agreement.csv" if not agreement.empty else "")
     _status(args, f"\nwrote {written} and "
                   f"{', '.join(f.name for f in figures)} to {out} in {time.perf_counter() - started:.1f} s")

@@ -155,10 +155,11 @@ def check_polytope_structure(
             raise ValueError(f"the default sparse_groups are 5-dimensional; for n_sources={n_sources} give them")
         sparse_groups = DEFAULT_POLYTOPE["sparse_groups"]
     every = set(range(n_sources))
-    signed = None if signed_dims is None else _index_set("signed_dims", signed_dims, n_sources)
-    nonnegative = None if nonnegative_dims is None else _index_set("nonnegative_dims", nonnegative_dims, n_sources)
-    signed = every - set(nonnegative) if signed is None else signed
-    nonnegative = every - set(signed) if nonnegative is None else nonnegative
+    given_signed = None if signed_dims is None else set(_index_set("signed_dims", signed_dims, n_sources))
+    given_nonnegative = (None if nonnegative_dims is None
+                         else set(_index_set("nonnegative_dims", nonnegative_dims, n_sources)))
+    signed: set[int] = every - (given_nonnegative or set()) if given_signed is None else given_signed
+    nonnegative: set[int] = every - signed if given_nonnegative is None else given_nonnegative
     both = set(signed) & set(nonnegative)
     if both:
         raise ValueError(f"coordinates {sorted(both)} are in both signed_dims and nonnegative_dims")

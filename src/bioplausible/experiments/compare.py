@@ -50,10 +50,11 @@ def compare(
         raise TypeError(f"circuits must be a sequence of circuits or names, got {type(circuits).__name__}")
     if not circuits:
         raise ValueError("circuits must name at least one circuit")
-    circuits = [make_circuit(c) if isinstance(c, str) else c for c in circuits]
-    for circuit in circuits:
+    made: list[Circuit | str] = [make_circuit(c) if isinstance(c, str) else c for c in circuits]
+    for circuit in made:
         if not isinstance(circuit, Circuit):
             raise TypeError(f"circuits must hold Circuit instances or names, got {type(circuit).__name__}")
+    instances = [c for c in made if isinstance(c, Circuit)]
     if isinstance(task, str):
         task = make_task(task)
     if not isinstance(task, Task):
@@ -69,7 +70,7 @@ def compare(
         if substrate not in SUBSTRATES:
             raise ValueError(f"substrates: unknown substrate {substrate!r}; available: {sorted(SUBSTRATES)}")
     frames = []
-    for circuit in circuits:
+    for circuit in instances:
         for substrate in substrates:
             options = (substrate_options or {}).get(substrate)
             reason = make_substrate(substrate, **(options or {})).supports(circuit)
@@ -151,11 +152,27 @@ def default_comparison(
             circuit_steps = (cls.quick_steps or steps) if quick else steps
             if not wanted:
                 continue
-            frames.append(compare(
-                [circuit], task, seeds, wanted, circuit_steps, progress=progress,
-                substrate_options={"spiking": task_cls.quick_spiking_options},
-            ))
+            for substrate in wanted:
+                frames.append(compare(
+                    [circuit], task, seeds, [substrate], circuit_steps, progress=progress,
+                    substrate_options={"spiking": task_cls.quick_spiking_options},
+                    eval_every=_eval_every(task, circuit_steps, substrate),
+                ))
     return pd.concat(frames, ignore_index=True)
+
+
+#: Evaluation points of a rate learning curve in the default comparison (at least).
+CURVE_POINTS = 20
+
+
+def _eval_every(task: Task, steps: int, substrate: str) -> int:
+    """The task's evaluation interval, shortened on the rate substrate so that a learning
+    curve has at least :data:`CURVE_POINTS` points (scoring a rate circuit is cheap; a spiking
+    one re-simulates, so spiking keeps the task's interval)."""
+    interval = min(task.default_eval_every, steps)
+    if substrate == "rate" and steps // interval < CURVE_POINTS:
+        interval = max(1, steps // CURVE_POINTS)
+    return interval
 
 
 def summary_table(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
@@ -239,11 +256,17 @@ def format_headline(table: pd.DataFrame, references: bool = True, frame: pd.Data
             lines += [f"  {r.circuit}: {r['reference setting']} — {r.source}" for _, r in notes.iterrows()]
     if reasons:
         lines.append("not run:")
-        lines += [f"  {circuit} on {substrate}: {reason}" for (circuit, substrate), reason in reasons.items()]
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for (circuit, substrate), reason in reasons.items():
+            grouped.setdefault((substrate, reason), []).append(circuit)
+        lines += [f"  on {substrate}, {', '.join(circuits)}: {reason}"
+                  for (substrate, reason), circuits in grouped.items()]
     return "\n".join(lines)
 
 
-def _headline_metrics(frame: pd.DataFrame) -> list[str]:
+def headline_metrics_of(frame: pd.DataFrame) -> list[str]:
+    """The headline metrics of the tasks in a comparison table, in the tasks' order (every
+    metric of a task that names none)."""
     names: list[str] = []
     tasks = {cls.name: cls for cls in TASKS.values()}
     for task_name in frame["task"].unique():
@@ -277,4 +300,4 @@ def _final_values(frame: pd.DataFrame, metrics: Sequence[str] | None = None) -> 
     frame = frame[frame["metric"] != NOT_RUN]
     last_step = frame.groupby(["circuit", "substrate", "metric"])["step"].transform("max")
     final = frame[frame["step"].isna() | (frame["step"] == last_step)]
-    return final[final["metric"].isin(_headline_metrics(frame) if metrics is None else metrics)]
+    return final[final["metric"].isin(headline_metrics_of(frame) if metrics is None else metrics)]

@@ -3,8 +3,9 @@ which :func:`~bioplausible.experiments.compare.headline_table` prints the quick 
 
 Every entry names where its numbers come from: the paper's table for ``published``, and the
 benchmark script (with its arguments, as run and documented in that script's docstring) for
-``ours_full``. Where the paper's setting differs from the comparison's default task, ``setting``
-says which one the numbers are for. ``None``: no such number is available to us.
+``ours_full``. Numbers are in the metric's units (accuracy as a fraction, SINR in dB).
+Where the paper's setting differs from the comparison's default task, ``setting`` says which
+one the numbers are for. ``None``: no such number is available to us.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ REFERENCES: dict[str, Reference] = {
     "detmax-wsm": Reference("sinr_db", "26.55", "27.15 ± 3.01 (10 trials, N=500k)",
                             "Table B: WSM, 30 dB SNR", "Bozkurt et al. 2023 Table B; "
                             "benchmarks/separation_sinr.py --table B"),
-    "ebd": Reference("test_accuracy", "98.2 ± 0.08 %", None, "MNIST, 784-1024-512-10, 120 epochs", _EBD_SRC),
-    "direct-feedback-alignment": Reference("test_accuracy", "98.1 ± 0.21 %", None,
+    "ebd": Reference("test_accuracy", "0.982 ± 0.0008", None, "MNIST, 784-1024-512-10, 120 epochs", _EBD_SRC),
+    "direct-feedback-alignment": Reference("test_accuracy", "0.981 ± 0.0021", None,
                                            "MNIST, 784-1024-512-10, 120 epochs", _EBD_SRC),
-    "backprop": Reference("test_accuracy", "98.7 ± 0.05 %", None, "MNIST, 784-1024-512-10, 120 epochs", _EBD_SRC),
+    "backprop": Reference("test_accuracy", "0.987 ± 0.0005", None, "MNIST, 784-1024-512-10, 120 epochs", _EBD_SRC),
 }

@@ -140,11 +140,11 @@ def run(
     if isinstance(probes, (str, Probe)) or not isinstance(probes, Sequence):
         raise TypeError(f"probes must be a sequence of names or Probe objects, got {probes!r}")
     traces = [p for p in probes if isinstance(p, Probe)]
-    probes = [p for p in probes if not isinstance(p, Probe)]
-    _check_probes(circuit, probes)
+    names = [p for p in probes if not isinstance(p, Probe)]
+    _check_probes(circuit, names)
     engine.prepare(circuit, sequences[0][2])
 
-    recorder = _Recorder(circuit, tasks, probes, engine)
+    recorder = _Recorder(circuit, tasks, names, engine)
     tracer = TraceRecorder(traces, circuit, seed_list, batch_size, resumed_steps)
     recorder.record(resumed_steps, None, None)
     started = time.perf_counter()
@@ -265,7 +265,7 @@ def _check_probes(circuit: Circuit, probes: Sequence[str]) -> None:
 
 
 def _stack(batches: list[Batch]) -> Batch:
-    targets = None if batches[0].targets is None else np.stack([b.targets for b in batches])
+    targets = None if batches[0].targets is None else np.stack([np.asarray(b.targets) for b in batches])
     info = {key: np.stack([b.info[key] for b in batches]) for key in batches[0].info}
     return Batch(np.stack([b.inputs for b in batches]), targets, info)
 

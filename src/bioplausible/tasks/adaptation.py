@@ -18,6 +18,10 @@ Metrics (exact, from the circuit's ``effective_matrix()``): ``whitening_error`` 
 ``‖C_yy − I‖₂`` with ``C_yy = M⁻¹C_kM⁻¹`` for the context of the last sample, and
 ``whitening_error_frobenius`` = ``‖C_yy − I‖_F² / N²``; summaries: mean recovery time
 (steps after a switch until the error falls below ``recovery_threshold``), final error.
+The default threshold 0.3 is one the online circuits reach: with one sample per update the
+error of a learning circuit fluctuates around a floor set by its learning rate (measured at
+the defaults, 4 seeds × 4 contexts of 2000 samples: direct whitening recovers in every
+context within 210–270 updates, interneuron whitening in 14 of 16); 0.1 lies below that floor.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ class StatisticalAdaptation(Task):
         schedule: str = "blocked",
         mode: str = "online",
         covariances: Any = None,
-        recovery_threshold: float = 0.1,
+        recovery_threshold: float = 0.3,
         n_blocks: int | None = None,
     ) -> None:
         super().__init__()
@@ -86,7 +90,9 @@ class StatisticalAdaptation(Task):
             raise ValueError("contexts='basis' needs n_inputs >= 2")
         self.default_batch_size = self._n_inputs if mode == "expected" else 1
         self.default_steps = (self.n_blocks or self.n_contexts) * self.samples_per_context
-        self.covariances: np.ndarray | None = None
+        #: (n_contexts, n, n), drawn by reset(); empty before.
+        self.covariances: np.ndarray = np.zeros((0, self._n_inputs, self._n_inputs))
+        self._roots: np.ndarray = self.covariances
         self._position = 0
 
     @property
@@ -105,7 +111,7 @@ class StatisticalAdaptation(Task):
             self.covariances = np.stack([(q * spectrum) @ q.T for q in rotations])
         elif self.contexts == "basis":
             self.basis = _random_basis(n, rng)
-            covs = []
+            covs: list[np.ndarray] = []
             while len(covs) < self.n_contexts:
                 weights = rng.uniform(0, 4, n) * (rng.random(n) < 0.5)
                 if not weights.any():
@@ -150,7 +156,11 @@ class StatisticalAdaptation(Task):
     def score(self, circuit: CircuitLike, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
         context = int(batch.info["context"].reshape(-1)[-1]) if batch is not None else int(self.context_at(0))
         covariance = self.covariances[context]
-        matrix = single(circuit.effective_matrix())
+        effective = getattr(circuit, "effective_matrix", None)
+        if effective is None:
+            raise TypeError(f"circuit {circuit.name!r} has no effective_matrix(): the adaptation task scores "
+                            "whitening circuits")
+        matrix = single(effective())
         metrics = {
             "whitening_error": float(whitening_error(matrix, covariance)),
             "whitening_error_frobenius": float(whitening_error_frobenius(matrix, covariance)),
