@@ -52,3 +52,21 @@ def test_summary_of_a_supervised_and_an_adaptation_run():
         summary.summary_statistics(adapt, "principal")
     with pytest.raises(ValueError, match="not traced"):
         summary.summary_statistics(adapt, "interneuron", target="stimulus")
+
+
+def test_reversal_protocol_flips_labels_after_the_given_epochs():
+    """Classification(reverse_after=E): labels c → n−1−c after E epochs, train and test alike."""
+    task = bpl.tasks.Classification(dataset="digits", n_train=200, n_test=200, epochs=12, reverse_after=6)
+    circuit = bpl.circuits.Backprop(hidden_sizes=(32,), learning_rate=0.2, output_rate=0.2)
+    result = bpl.run(circuit, task, seeds=[0, 1], progress=False)
+    accuracy = result.metrics["test_accuracy"].mean("seed").values  # one evaluation per epoch
+    assert accuracy[6] > 0.6  # learned before the reversal (measured 0.72)
+    assert accuracy[7] < 0.5 * accuracy[6]  # the old mapping is now wrong
+    assert accuracy[-1] > accuracy[7] + 0.2  # relearning the reversed mapping
+    stream = bpl.tasks.Classification(dataset="digits", n_train=50, reverse_after=1).reset(seed=0)
+    first, second = stream.next_batch(50), stream.next_batch(50)
+    original = bpl.tasks.Classification(dataset="digits", n_train=50).reset(seed=0)
+    np.testing.assert_array_equal(first.info["label"], original.next_batch(50).info["label"])
+    np.testing.assert_array_equal(second.info["label"], 9 - original.next_batch(50).info["label"])
+    with pytest.raises(ValueError, match="reverse_after"):
+        bpl.tasks.Classification(dataset="digits", reverse_after=-1)

@@ -17,13 +17,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..rules.separation import CORINFOMAX_FEEDFORWARD, CORINFOMAX_LATERAL, WSM_HEBBIAN
+from ..rules.separation import (
+    CORINFOMAX_FEEDFORWARD,
+    CORINFOMAX_LATERAL,
+    WSM_HEBBIAN,
+    decayed_gain_rate,
+    wsm_synaptic_rate_code,
+)
 
 # The rules' per-sample forms, generated from their declarations and compiled once; the
 # fused loops below call them, so no learning equation is written here.
 _feedforward_step = CORINFOMAX_FEEDFORWARD.compiled()
 _lateral_step = CORINFOMAX_LATERAL.compiled()
 _hebbian_step = WSM_HEBBIAN.compiled()
+# the rules' scalar schedules, compiled from their one definition
+_synaptic_rate = njit(cache=True)(wsm_synaptic_rate_code)
+_gain_rate = njit(cache=True)(decayed_gain_rate)
 
 # domain codes: 0 antisparse, 1 nonnegative antisparse, 2 sparse, 3 nonnegative sparse, 4 simplex,
 # 5 mixed polytope (nonnegative mask (n,) and group membership (G, n), one threshold per group)
@@ -272,18 +281,16 @@ def detmax_stream(
                     break
             # learning: every synapse W_HX ← W_HX + γ_k (post preᵀ − W_HX); then the gains
             step = first_step + t
-            if schedule == 0:
-                gamma = max(gamma_start / (1.0 + np.log(2.0 + step)), gamma_stop)
-            else:
-                gamma = max(gamma_start / (1.0 + np.log(1.0 + step) / 10.0), gamma_stop)
+            gamma = _synaptic_rate(step, gamma_start, gamma_stop, schedule)
             _hebbian_step(M_H, h, h, gamma)  # (synapse, pre, post, rate)
             _hebbian_step(W_HX, x, h, gamma)
             _hebbian_step(M_Y, y, y, gamma)
             _hebbian_step(W_YH, h, y, gamma)
-            decay = gain_rate_decay ** ((step + 1) // gain_rate_interval)
-            _gain_step(D_1, M_H, W_HX, (1 - zeta) * beta, zeta, gain_rates[0] * decay, gain_update, gain_step_cap,
+            hidden_rate = _gain_rate(gain_rates[0], step, gain_rate_decay, gain_rate_interval)
+            output_rate = _gain_rate(gain_rates[1], step, gain_rate_decay, gain_rate_interval)
+            _gain_step(D_1, M_H, W_HX, (1 - zeta) * beta, zeta, hidden_rate, gain_update, gain_step_cap,
                        gain_revert_margin, min_gains[0], max_gains[0])
-            _gain_step(D_2, M_Y, W_YH, (1 - zeta) * (1 - beta), zeta, gain_rates[1] * decay, gain_update, gain_step_cap,
+            _gain_step(D_2, M_Y, W_YH, (1 - zeta) * (1 - beta), zeta, output_rate, gain_update, gain_step_cap,
                        gain_revert_margin, min_gains[1], max_gains[1])
             for i in range(n):
                 hidden_out[k, t, i] = h[i]

@@ -236,19 +236,28 @@ def revert_gain_step(
     return np.where(near_minimum, 0.0, np.clip(proposed, min_gain, max_gain) - gains)
 
 
+SCHEDULES = ("log", "slow-log")
+
+
 def wsm_synaptic_rate(step: int, start: float, stop: float, schedule: str = "log") -> float:
     """Synaptic rate of sample ``step`` (k = 0, 1, …) for every Det-Max synapse.
 
     ``"log"``: ``γ_k = max(γ_start/(1 + ln(2 + k)), γ_stop)`` (authors' ``fit_batch_antisparse``,
     ``fit_batch_sparse``; CIM-BSS ``"divide_by_log_index"`` with divider 1);
     ``"slow-log"``: ``γ_k = max(γ_start/(1 + ln(1 + k)/10), γ_stop)`` (the nonnegative-antisparse
-    variant, ``fit_batch_nnantisparse``).
+    variant, ``fit_batch_nnantisparse``). The equations are :func:`wsm_synaptic_rate_code`.
     """
-    if schedule == "log":
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be 'log' or 'slow-log', got {schedule!r}")
+    return float(wsm_synaptic_rate_code(step, start, stop, SCHEDULES.index(schedule)))
+
+
+def wsm_synaptic_rate_code(step: int, start: float, stop: float, code: int) -> float:
+    """:func:`wsm_synaptic_rate` with the schedule as its index in :data:`SCHEDULES` (0 "log",
+    1 "slow-log"): scalar arithmetic only, so the fused kernels compile this very function."""
+    if code == 0:
         return max(start / (1.0 + np.log(2.0 + step)), stop)
-    if schedule == "slow-log":
-        return max(start / (1.0 + np.log(1.0 + step) / 10.0), stop)
-    raise ValueError(f"schedule must be 'log' or 'slow-log', got {schedule!r}")
+    return max(start / (1.0 + np.log(1.0 + step) / 10.0), stop)
 
 
 def decayed_gain_rate(rate: float, step: int, decay: float, interval: int) -> float:
@@ -256,5 +265,6 @@ def decayed_gain_rate(rate: float, step: int, decay: float, interval: int) -> fl
 
     The authors' fit loops multiply μ_D by 0.99 before every sample with ``(k + 1) % 100000 == 0``
     (Det-Max ``fit_batch_antisparse``/``fit_batch_nnantisparse``, CIM-BSS ``fit_batch_*``).
+    Scalar arithmetic only: the fused kernels compile this very function.
     """
     return rate * decay ** ((step + 1) // interval)

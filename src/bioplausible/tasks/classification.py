@@ -108,6 +108,11 @@ class Classification(Task):
     the default mini-batch (20, the EBD paper's B); ``predictions`` adds the per-layer neural
     predictions of :func:`layer_predictions` to every evaluation (``error_correlation_*``,
     ``update_alignment_k``, ``kernel_alignment_k``, ``feedback_angle_k``).
+
+    ``reverse_after`` (overtraining protocol of Kumar et al., "Do mice grok?", ICLR 2025): after
+    this many epochs of training samples every label ``c`` becomes ``n_classes − 1 − c``, in the
+    training stream and in the evaluation set from the first evaluation at or after that point;
+    set it past the accuracy plateau to overtrain first, then reverse (None: never).
     """
 
     name = "classification"
@@ -128,6 +133,7 @@ class Classification(Task):
         epochs: int | None = None,
         batch_size: int = 20,
         predictions: bool = True,
+        reverse_after: int | None = None,
     ) -> None:
         super().__init__()
         self.dataset = check_choice("dataset", dataset, DATASETS)
@@ -153,6 +159,15 @@ class Classification(Task):
         self.default_eval_every = self.updates_per_epoch
         self._order = np.arange(n)
         self._position = 0
+        self.reverse_after = None if reverse_after is None else check_integer("reverse_after", reverse_after, 0)
+        self._streamed = 0
+
+    def _labels(self, labels: np.ndarray, streamed: np.ndarray | int) -> np.ndarray:
+        """Labels as seen at stream positions ``streamed`` (reversed after ``reverse_after`` epochs)."""
+        if self.reverse_after is None:
+            return labels
+        reversed_ = np.asarray(streamed) >= self.reverse_after * self._data[0].shape[0]
+        return np.where(reversed_, self.n_classes - 1 - labels, labels)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Classification:
         """Copies share the read-only data arrays (the runner copies the task per seed)."""
@@ -191,6 +206,7 @@ class Classification(Task):
         rng = self._require_reset()
         self._order = rng.permutation(self._data[0].shape[0])
         self._position = 0
+        self._streamed = 0
 
     def next_batch(self, size: int) -> Batch:
         rng = self._require_reset()
@@ -206,15 +222,16 @@ class Classification(Task):
             self._position += take
             remaining -= take
         index = np.concatenate(picks) if picks else np.zeros(0, dtype=int)
-        labels = self._data[1][index]
+        labels = self._labels(self._data[1][index], self._streamed + np.arange(index.size))
+        self._streamed += index.size
         return Batch(self._data[0][index], self.one_hot(labels), {"label": labels})
 
     def training_set(self) -> Batch:
-        x, y = self._data[0], self._data[1]
+        x, y = self._data[0], self._labels(self._data[1], max(self._streamed - 1, 0))
         return Batch(x, self.one_hot(y), {"label": y})
 
     def evaluation_set(self) -> Batch:
-        x, y = self._data[2], self._data[3]
+        x, y = self._data[2], self._labels(self._data[3], max(self._streamed - 1, 0))
         return Batch(x, self.one_hot(y), {"label": y})
 
     # ------------------------------------------------------------------ scoring

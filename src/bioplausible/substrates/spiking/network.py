@@ -25,6 +25,8 @@ def simulate_integrate_and_fire(
 ) -> dict[str, np.ndarray]:
     """Generic builder: one Brian2 network per run (built at the first chunk, reused after),
     learning per presentation."""
+    if substrate.plasticity == "brian2" and batch_size != 1:
+        raise ValueError(f"plasticity='brian2' learns at every presentation: batch_size must be 1, got {batch_size}")
     network = substrate.cache.get("fixed-point")
     if network is None or network.circuit is not circuit or batch.size > network.capacity:
         network = substrate.cache["fixed-point"] = IFNetwork(substrate, circuit, batch.size)
