@@ -5,7 +5,8 @@
   console entry point ``bioplausible.cli:main``, in-process. Two kinds of line are not run
   but checked: ``pip install`` (the environment under test is the installation; the extras
   it names must exist in pyproject.toml) and ``python -m pytest`` (this suite itself; the
-  markers it selects must be declared).
+  markers it selects must be declared), and ``.ci/run`` (the CI script that runs this
+  suite; it must exist).
 * ```toml blocks whose first line is ``# NAME`` are written to NAME before the bash lines run.
 
 Sizes: ``BIOPLAUSIBLE_QUICK`` caps every run at a few updates (see
@@ -49,7 +50,7 @@ def commands() -> list[str]:
 
 def test_readme_has_the_blocks_this_test_runs():
     assert len(blocks("python")) >= 2 and len(commands()) >= 6
-    assert all(c.split()[0] in {"pip", "python", "bioplausible"} for c in commands()), commands()
+    assert all(c.split()[0] in {"pip", "python", "bioplausible", ".ci/run"} for c in commands()), commands()
 
 
 def _check_install(command: str) -> None:
@@ -61,7 +62,7 @@ def _check_install(command: str) -> None:
 
 def _check_pytest(command: str) -> None:
     markers = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["markers"]
-    for name in re.findall(r'-m "not (\w+)"', command):
+    for name in re.findall(r'-m (?:"not )?(\w+)"?', command.replace("python -m pytest", "")):
         assert any(m.startswith(name) for m in markers), command
 
 
@@ -95,6 +96,8 @@ def _run_commands(folder: Path, capsys: pytest.CaptureFixture[str], slow: bool) 
             _check_install(command)
         elif argv[:3] == ["python", "-m", "pytest"]:
             _check_pytest(command)
+        elif argv[0] == ".ci/run":  # the CI script runs this suite: checked to exist, not run
+            assert (ROOT / ".ci" / "run").is_file(), command
         else:
             assert argv[0] == "bioplausible"
             status = main(argv[1:])

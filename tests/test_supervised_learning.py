@@ -21,20 +21,49 @@ def _mean_correlation(circuit, task):
     return float(np.mean([v[0] for v in values.values()]))
 
 
-def test_bp_dfa_ebd_learn_digits_and_decorrelate():
-    task = Classification(predictions=False).reset(seed=0)
+def _learn_and_decorrelate(epochs):
+    """Per rule: final accuracy of a 4-seed ensemble and each member's fall of the mean
+    |corr(h, ε)| on the training split (untrained member / trained member)."""
+    task = Classification(predictions=False, epochs=epochs)
+    train = Classification(predictions=False).reset(seed=0)
     accuracy, falls = {}, {}
-    for circuit in (S.Backprop(), S.DirectFeedbackAlignment(), S.EBD(forgetting=0.9999)):
-        circuit.initialize(64, 10, seeds=[np.random.SeedSequence(0).spawn(3)[1]])
-        before = _mean_correlation(circuit, task)
-        circuit.steps = 0
-        result = bpl.run(circuit, Classification(predictions=False), seed=0, eval_every=4200, progress=False)
-        accuracy[circuit.name] = result.dataset["metric_test_accuracy"].values[0, -1]
-        falls[circuit.name] = before / _mean_correlation(circuit, task)
-    assert accuracy["backprop"] >= 0.975
-    assert accuracy["direct-feedback-alignment"] >= 0.965
-    assert accuracy["ebd"] >= 0.965 and abs(accuracy["ebd"] - accuracy["direct-feedback-alignment"]) <= 0.015
-    assert all(value >= 2.0 for value in falls.values()), falls
+    for make in (S.Backprop, S.DirectFeedbackAlignment, lambda: S.EBD(forgetting=0.9999)):
+        result = bpl.run(make(), task, seeds=[0, 1, 2, 3], eval_every=task.default_steps, progress=False)
+        name = result.circuit(0).name
+        accuracy[name] = result.dataset["metric_test_accuracy"].values[:, -1]
+        falls[name] = []
+        for index, seed in enumerate([0, 1, 2, 3]):
+            untrained = make().initialize(64, 10, seeds=[np.random.SeedSequence(seed).spawn(3)[1]])
+            falls[name].append(_mean_correlation(untrained, train) / _mean_correlation(result.circuit(index), train))
+    return accuracy, falls
+
+
+def test_bp_dfa_ebd_learn_digits_and_decorrelate_quick():
+    """10 epochs of digits, one 4-seed ensemble per rule (quick twin of the 60-epoch test).
+    Measured final accuracy (seeds 0-3): BP 0.965 / 0.967 / 0.965 / 0.965, DFA 0.967 / 0.950 /
+    0.947 / 0.962, EBD 0.937 / 0.957 / 0.947 / 0.960 (untrained 0.05-0.16); trained |corr(h, ε)|
+    0.031-0.042 against ≈ 0.14 untrained. Asserted: every seed BP ≥ 0.95, DFA ≥ 0.93, EBD ≥ 0.92;
+    median |EBD − DFA| ≤ 0.02; every member's correlation falls ≥ 2×."""
+    accuracy, falls = _learn_and_decorrelate(10)
+    assert np.all(accuracy["backprop"] >= 0.95), accuracy
+    assert np.all(accuracy["direct-feedback-alignment"] >= 0.93), accuracy
+    assert np.all(accuracy["ebd"] >= 0.92), accuracy
+    assert np.median(np.abs(accuracy["ebd"] - accuracy["direct-feedback-alignment"])) <= 0.02, accuracy
+    assert all(min(values) >= 2.0 for values in falls.values()), falls
+
+
+@pytest.mark.slow
+def test_bp_dfa_ebd_learn_digits_and_decorrelate():
+    """Spec §7.4 (60 epochs), one 4-seed ensemble per rule. Measured final accuracy (seeds 0-3):
+    BP 0.987 / 0.990 / 0.990 / 0.990, DFA 0.982 / 0.982 / 0.987 / 0.990, EBD 0.987 / 0.985 /
+    0.980 / 0.980. Asserted: every seed BP ≥ 0.975, DFA ≥ 0.965, EBD ≥ 0.965, median
+    |EBD − DFA| ≤ 0.015; every member's correlation falls ≥ 2×."""
+    accuracy, falls = _learn_and_decorrelate(60)
+    assert np.all(accuracy["backprop"] >= 0.975), accuracy
+    assert np.all(accuracy["direct-feedback-alignment"] >= 0.965), accuracy
+    assert np.all(accuracy["ebd"] >= 0.965), accuracy
+    assert np.median(np.abs(accuracy["ebd"] - accuracy["direct-feedback-alignment"])) <= 0.015, accuracy
+    assert all(min(values) >= 2.0 for values in falls.values()), falls
 
 
 def test_collapse_without_regularisers_and_rescue_quick():
