@@ -504,7 +504,8 @@ class CorInfoMax(Circuit):
             RuleBinding("feedforward", rules.CORINFOMAX_FEEDFORWARD, "mixtures", "output",
                         {"x": "mixtures", "y": "output", "yhat": "prediction"},
                         {"learning_rate": p.learning_rate, "decay": p.weight_decay}),
-            RuleBinding("lateral", rules.CORINFOMAX_LATERAL_FORMS[p.lateral_update], "output", "output", {"y": "output"},
+            RuleBinding("lateral", rules.CORINFOMAX_LATERAL_FORMS[p.lateral_update], "output", "output",
+                        {"y": "output"},
                         {"gamma_y": self.gamma_y, "forgetting_y": p.forgetting_y}),
         ]
 

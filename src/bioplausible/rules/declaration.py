@@ -283,7 +283,8 @@ class Rule:
             lines += ["    for i in range(rows_):", "        total_ = 0.0", "        for j in range(columns_):",
                       f"            total_ += {self._indexed(text)}", f"        {name}[i] = total_"]
         for name, text in self.totals.items():
-            lines += [f"    {name} = 0.0", "    for i in range(rows_):", f"        {name} += {self._indexed_bare(text)}"]
+            lines += [f"    {name} = 0.0", "    for i in range(rows_):",
+                      f"        {name} += {self._indexed_bare(text)}"]
         op = "+=" if self.increment else "="
         lines += ["    for i in range(rows_):", "        for j in range(columns_):",
                   f"            {self.target}[i, j] {op} {self._indexed(self.expression)}"]
