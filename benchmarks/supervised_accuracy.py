@@ -215,10 +215,10 @@ def main() -> None:
         ours = f"{np.nanmean(accuracy):.2f} ± {np.nanstd(accuracy):.2f}" if finite else "diverged"
         seeds_text = " ".join(f"{a:.1f}" for a in accuracy)
         print(f"{dataset:14s} {rule:18s} {ours:>15s} {pub:>14s}  [{seeds_text}] {note}")
-    print("\nOrdering BP ≥ EBD ≥ DFA (published on MNIST and CIFAR-10 MLPs, 120 epochs, full training sets):")
-    for dataset in datasets:
-        if not all((dataset, r) in results for r in ("backprop", "ebd", "direct-feedback-alignment")):
-            continue
+    ordered = [d for d in datasets if all((d, r) in results for r in ("backprop", "ebd", "direct-feedback-alignment"))]
+    if ordered:
+        print("\nOrdering BP ≥ EBD ≥ DFA (published on MNIST and CIFAR-10 MLPs, 120 epochs, full training sets):")
+    for dataset in ordered:
         means = {r: np.nanmean(results[(dataset, r)][0]) for r in ("backprop", "ebd", "direct-feedback-alignment")}
         holds = means["backprop"] >= means["ebd"] >= means["direct-feedback-alignment"]
         epochs_used = 120 if args.paper_epochs else args.epochs

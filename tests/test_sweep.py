@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import cloudpickle
@@ -107,19 +106,16 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 def test_dask_worker_killed_mid_cell_loses_nothing(tmp_path):
     pytest.importorskip("distributed")
     spec = {**SPEC, "seeds": 1, "grid": [{**SPEC["grid"][0], "circuits": ["direct-whitening"]}]}
-    started = time.perf_counter()
     cells = expand(spec)
     victim = cells[0]["key"]
     report = run_sweep(spec, tmp_path, "dask", workers=2, progress=False,
                        runner=functools.partial(_kill_once, victim=victim))
-    elapsed = time.perf_counter() - started
     assert report["failed"] == [] and report["ran"] == len(cells) == 2
     assert all(cell_path(tmp_path, c["key"]).exists() for c in cells)
     assert (tmp_path / f"attempted-{victim}").exists()  # the victim's first attempt was killed
     assert len(gather(tmp_path)["key"].unique()) == 2
     assert run_sweep(spec, tmp_path, "serial", progress=False)["skipped"] == 2
-    assert elapsed < 30
-    print(f"dask sweep with a worker killed mid-cell: {elapsed:.1f} s")
+    assert not list((tmp_path / "cells").glob(".*"))  # the partial temporary file was removed
 
 
 def test_cli_sweep(tmp_path, capsys):

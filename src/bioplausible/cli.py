@@ -13,36 +13,79 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .circuits.base import CIRCUITS, make_circuit
-from .substrates.base import SUBSTRATES
+from .errors import DivergenceError
+from .substrates.base import SUBSTRATES, make_substrate
 from .tasks.base import TASKS, make_task
+from .validation import check_integer, check_output_dir, check_output_file, check_seed
 
 DESCRIPTION = ("Biologically plausible learning rules as rate and spiking circuits on shared tasks. "
                "Commands: list, run, compare, sweep, export; 'bioplausible COMMAND --help' describes each.")
 
 
+#: Exit statuses: a bad invocation (argparse's convention) and a run that failed.
+USAGE_ERROR, RUN_FAILED = 2, 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; every failure is one line on stderr (a traceback only with
+    ``--debug``): exit 2 for a bad argument (checked before any work), 1 for a failed run."""
     parser = _parser()
     args = parser.parse_args(argv)
+    args.working = False  # set by a handler once its arguments are checked and work starts
     try:
         return int(args.handler(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        parser.exit(2, f"bioplausible {args.command}: error: {error}\n")
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        _fail(args, "interrupted", 130)
+    except DivergenceError as error:
+        if args.debug:
+            raise
+        _fail(args, f"diverged: {error.quantity!r} became {error.detail} at step {error.step} "
+                    f"(try a smaller learning rate)", RUN_FAILED)
+    except Exception as error:
+        if args.debug:
+            raise
+        usage = not args.working and isinstance(error, (ValueError, TypeError, LookupError, FileNotFoundError))
+        kind = "error" if usage or isinstance(error, (ValueError, TypeError, OSError)) else type(error).__name__
+        _fail(args, f"{kind}: {_one_line(error)}", USAGE_ERROR if usage else RUN_FAILED)
+    return 0  # not reached: _fail exits
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (``PROG: error: ...; see PROG --help``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {_one_line(message)} (see: {self.prog} --help)\n")
+
+
+def _fail(args: argparse.Namespace, message: str, status: int) -> NoReturn:
+    sys.stderr.write(f"bioplausible {args.command}: {message}\n")
+    raise SystemExit(status)
+
+
+def _one_line(error: BaseException | str) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
 
 
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="bioplausible", description=DESCRIPTION)
+    parser = _Parser(prog="bioplausible", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bars and no status lines; print only results and errors")
-    # -q also after the command (bioplausible run -q ...); SUPPRESS keeps the top-level value otherwise
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    # -q/--debug also after the command (bioplausible run -q ...); SUPPRESS keeps the top-level value otherwise
     quiet = argparse.ArgumentParser(add_help=False)
     quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                        help="no progress bars and no status lines; print only results and errors")
+    quiet.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, **options: Any) -> argparse.ArgumentParser:
@@ -86,6 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     sweeping.add_argument("--executor", default="serial", choices=["serial", "processes", "dask"])
     sweeping.add_argument("--workers", type=int, help="processes or LocalCluster workers (default: CPU count)")
     sweeping.add_argument("--address", help="address of a running dask scheduler (with --executor dask)")
+    sweeping.add_argument("--keep-old-cells", action="store_true",
+                          help="count cells computed by another version of the code as done (default: rerun them)")
     sweeping.set_defaults(handler=_sweep)
 
     exporting = command("export", help="write a saved result (netCDF) as NWB and/or Neo")
@@ -111,14 +156,22 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .experiments.run import run
+    from .experiments.run import check_supported, run
 
     if args.circuit not in CIRCUITS:
-        raise ValueError(f"unknown circuit {args.circuit!r}; available: {sorted(CIRCUITS)}")
+        raise ValueError(f"unknown circuit {args.circuit!r}; available: {', '.join(sorted(CIRCUITS))}")
     circuit_cls = CIRCUITS[args.circuit]
     task_name = args.task or circuit_cls.default_task
     if task_name not in TASKS:
-        raise ValueError(f"unknown task {task_name!r}; available: {sorted(TASKS)}")
+        raise ValueError(f"--task: unknown task {task_name!r}; available: {', '.join(sorted(TASKS))}")
+    if args.substrate not in SUBSTRATES:
+        raise ValueError(f"--substrate must be one of {', '.join(sorted(SUBSTRATES))}, got {args.substrate!r}")
+    check_seed("--seed", args.seed)
+    for flag, value in (("--steps", args.steps), ("--batch-size", args.batch_size), ("--eval-every", args.eval_every)):
+        if value is not None:
+            check_integer(flag, value, 1)
+    if args.out:
+        check_output_file("--out", args.out)
     task_cls = TASKS[task_name]
     task_options = {**(task_cls.quick_options if args.quick else {}), **_pairs(args.task_option, "--task-option")}
     params = {**(circuit_cls.quick_params if args.quick else {}), **_pairs(args.param, "--param")}
@@ -130,8 +183,11 @@ def _run(args: argparse.Namespace) -> int:
     forwarded = {key: value for key, value in task.circuit_options().items()
                  if key in getattr(circuit_cls, "task_keys", ()) and key not in params}
     circuit = make_circuit(args.circuit, **forwarded, **params)
-    steps = args.steps or (task_cls.quick_steps if args.quick and task_cls.quick_steps else None)
+    task.check_circuit(circuit)
+    check_supported(make_substrate(args.substrate, **substrate_options), circuit)
+    steps = args.steps if args.steps is not None else (task_cls.quick_steps if args.quick else None)
     started = time.perf_counter()
+    args.working = True
     result = run(circuit, task, args.substrate, seed=args.seed, steps=steps, batch_size=args.batch_size,
                  eval_every=args.eval_every, progress=not args.json and _progress(args),
                  substrate_options=substrate_options)
@@ -163,10 +219,14 @@ def _compare(args: argparse.Namespace) -> int:
     )
     from .plotting import save_comparison_figures
 
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
-    out = Path(args.out)
+    check_integer("--seeds", args.seeds, 1)
+    for family in args.family or ():
+        families = sorted({cls.family for cls in CIRCUITS.values()})
+        if family not in families:
+            raise ValueError(f"--family must be one of {', '.join(families)}, got {family!r}")
+    out = check_output_dir("--out", args.out)
     started = time.perf_counter()
+    args.working = True
     frame = default_comparison(args.family, range(args.seeds), args.substrate, quick=args.quick,
                                progress=_progress(args))
     table = summary_table(frame)
@@ -194,14 +254,21 @@ def _compare(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .experiments.sweep import final_dataset, gather, load_spec, run_sweep
+    from .experiments.sweep import expand, final_dataset, gather, load_spec, run_sweep, spec_output
 
     spec = load_spec(args.file)
-    out = Path(args.out or spec.pop("out", None) or Path(args.file).with_suffix("").name + "-results")
+    out = Path(args.out) if args.out else spec_output(spec, args.file)
     spec.pop("out", None)
+    check_output_dir("--out", out)
+    if args.workers is not None:
+        check_integer("--workers", args.workers, 1)
+    if args.address is not None and args.executor != "dask":
+        raise ValueError("--address needs --executor dask")
+    expand(spec)  # every name and value checked here, before any cell runs
     started = time.perf_counter()
+    args.working = True
     report = run_sweep(spec, out, args.executor, workers=args.workers, address=args.address,
-                       progress=_progress(args))
+                       progress=_progress(args), keep_old_cells=args.keep_old_cells)
     _status(args, f"{report['cells']} cells: {report['skipped']} already done, {report['ran']} ran, "
           f"{len(report['failed'])} failed ({time.perf_counter() - started:.1f} s)")
     for key in report["failed"]:
@@ -223,7 +290,13 @@ def _export(args: argparse.Namespace) -> int:
 
     if not args.nwb and not args.neo:
         raise ValueError("export needs --nwb FILE and/or --neo FILE")
+    for flag, path in (("--nwb", args.nwb), ("--neo", args.neo)):
+        if path:
+            check_output_file(flag, path)
     result = load_result(args.result)
+    members = len(result.seeds)
+    check_integer("--seed-index", args.seed_index, 0, members - 1)
+    args.working = True
     if args.nwb:
         _status(args, f"wrote {result.to_nwb(args.nwb, args.seed_index)}")
     if args.neo:
@@ -236,12 +309,18 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+STAGING_PREFIX = ".staging-"
+
+
 @contextlib.contextmanager
 def _staging(out: Path) -> Iterator[Path]:
-    """Write into a hidden sibling folder, then move each file into ``out`` with an atomic
-    rename: a reader never sees a half-written file, a failed run leaves ``out`` untouched."""
+    """Write into a staging folder inside ``out``, then move each file into ``out`` with an
+    atomic rename: a reader never sees a half-written file, a failed run leaves the files of
+    ``out`` untouched and nothing beside it. Staging folders a killed run left are removed."""
     out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    for stale in out.glob(STAGING_PREFIX + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
     try:
         yield staging
         for path in staging.iterdir():

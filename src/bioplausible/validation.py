@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -76,10 +78,7 @@ def check_array(
     finite: bool = True,
 ) -> np.ndarray:
     """Convert to a float array and check its dimensionality/shape (``None`` = any length)."""
-    try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{name} must be array-like of numbers, got {type(value).__name__}") from error
+    array = check_real_numbers(name, value)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if array.ndim not in allowed:
@@ -91,6 +90,80 @@ def check_array(
     if finite and not np.all(np.isfinite(array)):
         raise ValueError(f"{name} must contain only finite values")
     return array
+
+
+def check_real_numbers(name: str, value: Any) -> np.ndarray:
+    """``value`` as a float array; complex, object, string or ragged input is a ``TypeError``
+    naming ``name`` (numpy would drop an imaginary part with a warning, or keep objects)."""
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError) as error:  # ragged nested sequences
+        raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__} "
+                        f"that is not rectangular") from error
+    if raw.dtype.kind not in "biuf":
+        what = {"c": "complex", "O": "object", "U": "string", "S": "bytes", "M": "datetime",
+                "m": "timedelta", "V": "structured"}.get(raw.dtype.kind, str(raw.dtype))
+        raise TypeError(f"{name} must be an array of real numbers, got {what} values (dtype {raw.dtype})")
+    return np.asarray(raw, dtype=float)
+
+
+def check_finite_array(name: str, value: Any) -> np.ndarray:
+    """A real float array with no NaN or infinity (the cheap check on the per-call path)."""
+    array = check_real_numbers(name, value)
+    if not np.isfinite(array).all():
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(f"{name} must contain only finite values, got {bad} NaN or infinite of {array.size}")
+    return array
+
+
+#: Seeds are stored as int64 in results (netCDF), so they must fit in one.
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(name: str, value: Any) -> int:
+    """A seed: an integer in ``[0, 2**63 - 1]`` (what a result file can store)."""
+    return check_integer(name, value, 0, MAX_SEED)
+
+
+def check_output_file(name: str, path: Any) -> Path:
+    """A path a file can be written to: not a directory, below a directory (no regular file on
+    the way) that exists or can be created, and that is writable. Checked before any work."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise TypeError(f"{name} must be a file path, got {path!r}")
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{name}: {path} is a directory; give a file path")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{name}: {path} exists and is not writable")
+    _check_writable_parent(name, path.parent)
+    return path
+
+
+def check_output_dir(name: str, path: Any) -> Path:
+    """A folder that exists (and is writable) or can be created (no regular file on the way)."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise TypeError(f"{name} must be a folder path, got {path!r}")
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"{name}: {path} is a file, not a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ValueError(f"{name}: folder {path} is not writable")
+        return path
+    _check_writable_parent(name, path.parent)
+    return path
+
+
+def _check_writable_parent(name: str, folder: Path) -> None:
+    ancestor = folder if str(folder) else Path(".")
+    while not ancestor.exists():
+        if ancestor.is_symlink():
+            raise ValueError(f"{name}: {ancestor} is a broken symbolic link")
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"{name}: {ancestor} is a file, so nothing can be written below it")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"{name}: folder {ancestor} is not writable")
 
 
 def check_covariance(name: str, value: Any, size: int | None = None) -> np.ndarray:

@@ -43,15 +43,17 @@ _gain_rate = njit(cache=True)(decayed_gain_rate)
 @njit(cache=True, parallel=True)
 def corinfomax_stream(
     feedforward, lateral, error_gain, inputs, gamma_y, forgetting_y, learning_rate, decay, domain,
-    lr_start, lr_stop, max_iterations, tolerance, threshold_rate, outputs, steps, nonnegative, groups,
+    lr_start, lr_stop, max_iterations, tolerance, threshold_rate, outputs, steps, nonnegative, groups, diverged,
     exact_lateral,
 ):  # pragma: no cover - compiled
     """Process ``inputs`` (K, S, m) sample by sample, updating ``feedforward`` W (K, n, m)
     and ``lateral`` B_y (K, n, n) in place; write the settled outputs (K, S, n) and the
     settling steps (K, S). ``nonnegative`` (n,) and ``groups`` (G, n) are boolean masks of
-    the polytope domain (code 5; ignored otherwise). ``exact_lateral`` picks the lateral
-    rule's form: False the authors' (``CORINFOMAX_LATERAL``), True the exact
-    Sherman–Morrison step (``CORINFOMAX_LATERAL_SHERMAN_MORRISON``)."""
+    the polytope domain (code 5; ignored otherwise). A member whose weights become
+    non-finite at sample t stops there with ``diverged[k] = t`` (left at −1 otherwise).
+    ``exact_lateral`` picks the lateral rule's form: False the authors'
+    (``CORINFOMAX_LATERAL``), True the exact Sherman–Morrison step
+    (``CORINFOMAX_LATERAL_SHERMAN_MORRISON``)."""
     members, samples, m = inputs.shape
     n = feedforward.shape[1]
     n_groups = groups.shape[0]
@@ -111,9 +113,18 @@ def corinfomax_stream(
                 _lateral_exact_step(B, y, z, gamma_y, forgetting_y)
             else:
                 _lateral_step(B, y, z, gamma_y, forgetting_y)
+            finite = True
+            for i in range(n):
+                for j in range(n):
+                    finite = finite and np.isfinite(B[i, j])
+                for j in range(m):
+                    finite = finite and np.isfinite(W[i, j])
             for i in range(n):
                 outputs[k, t, i] = y[i]
             steps[k, t] = used
+            if not finite:
+                diverged[k] = t
+                break
 
 
 @njit(cache=True)
@@ -202,13 +213,14 @@ def detmax_stream(
     hidden_input, hidden_lateral, output_input, output_lateral, hidden_gains, output_gains, inputs, first_step,
     beta, zeta, gamma_start, gamma_stop, schedule, gain_rates, gain_rate_decay, gain_rate_interval, gain_update,
     gain_step_cap, gain_revert_margin, min_gains, max_gains, domain, lr_start, lr_stop, lr_decay, max_iterations,
-    tolerance, threshold_rate, hidden_clip, hidden_out, outputs, steps,
+    tolerance, threshold_rate, hidden_clip, hidden_out, outputs, steps, diverged,
 ):  # pragma: no cover - compiled
     """Process ``inputs`` (K, S, m) sample by sample, updating W_HX (K, n, m), M_H, W_YH, M_Y
     (K, n, n), D1, D2 (K, n) in place (locals carry the paper's names: W_HX, M_H, W_YH, M_Y,
     D_1, D_2; v, u are the two layers' somatic currents, h, y their outputs); write h, y
     (K, S, n) and the settling steps (K, S).
-    ``schedule`` 0 "log" / 1 "slow-log"; ``gain_update`` 0 "clipped" / 1 "capped-reverted"."""
+    ``schedule`` 0 "log" / 1 "slow-log"; ``gain_update`` 0 "clipped" / 1 "capped-reverted".
+    A member whose state becomes non-finite at sample t stops there with ``diverged[k] = t``."""
     members, samples, m = inputs.shape
     n = hidden_input.shape[1]
     for k in prange(members):
@@ -300,7 +312,16 @@ def detmax_stream(
                        gain_revert_margin, min_gains[0], max_gains[0])
             _gain_step(D_2, M_Y, W_YH, (1 - zeta) * (1 - beta), zeta, output_rate, gain_update, gain_step_cap,
                        gain_revert_margin, min_gains[1], max_gains[1])
+            finite = True
             for i in range(n):
                 hidden_out[k, t, i] = h[i]
                 outputs[k, t, i] = y[i]
+                finite = finite and np.isfinite(D_1[i]) and np.isfinite(D_2[i])
+                for j in range(n):
+                    finite = finite and np.isfinite(M_H[i, j]) and np.isfinite(M_Y[i, j]) and np.isfinite(W_YH[i, j])
+                for j in range(m):
+                    finite = finite and np.isfinite(W_HX[i, j])
             steps[k, t] = used
+            if not finite:
+                diverged[k] = t
+                break

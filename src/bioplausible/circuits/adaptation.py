@@ -30,7 +30,6 @@ import numpy as np
 
 from ..core.agreement import AgreementCase
 from ..core.whitening import whitening_error
-from ..errors import DivergenceError
 from ..rules import adaptation as rules
 from ..rules.declaration import RuleBinding
 from ..validation import check_array, check_choice, check_integer, check_positive, check_real
@@ -115,13 +114,25 @@ class WhiteningCircuit(Circuit):
         """``‖C_yy − I‖₂`` with ``C_yy = M⁻¹ C M⁻¹`` (exact, per member), shape (K,)."""
         return whitening_error(self.effective_matrix(), covariance)
 
-    def check_finite(self, step: int) -> None:
-        super().check_finite(step)
+    invariant = ("effective_matrix", "no longer positive definite")
+
+    def invariant_values(self) -> np.ndarray:
         matrix = self.effective_matrix()
+        return 0.5 * (matrix + np.swapaxes(matrix, -1, -2))
+
+    def first_invalid(self, stacked: np.ndarray) -> int | None:
+        """First update whose (symmetrised) M is not positive definite (Cholesky fails)."""
         try:
-            np.linalg.cholesky(0.5 * (matrix + np.swapaxes(matrix, -1, -2)))
+            np.linalg.cholesky(stacked)
+            return None
         except np.linalg.LinAlgError:
-            raise DivergenceError("effective_matrix", step, "no longer positive definite") from None
+            pass
+        for index, matrices in enumerate(stacked):
+            try:
+                np.linalg.cholesky(matrices)
+            except np.linalg.LinAlgError:
+                return index
+        return None
 
     def _check_sizes(self, n_inputs: int, n_targets: int) -> None:
         super()._check_sizes(n_inputs, n_targets)

@@ -27,11 +27,14 @@ initialised from the ``k``-th seed, and K members learn as one batched computati
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import dataclasses
+import functools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -43,6 +46,23 @@ from ..core.batch import Batch
 from ..core.declaration import Connection, Population
 from ..core.registry import Registry
 from ..errors import DivergenceError
+from ..validation import check_finite_array, check_integer
+
+#: Off inside :func:`trusted_activities`: a substrate hands ``learn`` activities it computed
+#: itself and checks the state for divergence after each update (a ``DivergenceError`` with
+#: the step), so the per-call argument check is for callers from outside.
+_CHECK_ACTIVITIES: contextvars.ContextVar[bool] = contextvars.ContextVar("check_activities", default=True)
+
+
+@contextlib.contextmanager
+def trusted_activities() -> Iterator[None]:
+    """Within this block ``Circuit.learn`` does not check its ``activities`` argument (the
+    runner uses it: the substrate produced them and divergence is caught as such)."""
+    token = _CHECK_ACTIVITIES.set(False)
+    try:
+        yield
+    finally:
+        _CHECK_ACTIVITIES.reset(token)
 
 __all__ = ["Parameters", "Circuit", "Population", "Connection", "Batch", "CIRCUITS", "register_circuit", "make_circuit",
            "ensemble_inputs"]
@@ -79,6 +99,11 @@ class Circuit(ABC):
     quick_steps: ClassVar[int | None] = None
     #: The circuit's substrate-agreement checks (``tests/features/test_agreement.py``).
     agreement: ClassVar[tuple[AgreementCase, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "learn" in vars(cls):  # every implementation checks what a caller hands it
+            cls.learn = _checked_learn(vars(cls)["learn"])  # type: ignore[method-assign]
 
     def __init__(self, **parameters: Any) -> None:
         self.params = self.Parameters(**parameters)
@@ -248,15 +273,35 @@ class Circuit(ABC):
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> Circuit:
+        """Restore a :meth:`state_dict`: its arrays must be real and finite, with the names
+        (and, for an initialised circuit, the shapes) this circuit holds, one ensemble axis."""
+        if not isinstance(state, Mapping) or not isinstance(state.get("state"), Mapping):
+            raise TypeError(f"state must be a mapping from state_dict() with a 'state' mapping of arrays, "
+                            f"got {type(state).__name__}")
         if state.get("circuit", self.name) != self.name:
             raise ValueError(f"state is for circuit {state['circuit']!r}, not {self.name!r}")
         expected = set(self.state) if self.state else set(state["state"])
-        if set(state["state"]) != expected:
+        if set(state["state"]) != expected or not expected:
             raise ValueError(f"state must hold arrays {sorted(expected)}, got {sorted(state['state'])}")
-        self.state = {key: np.array(value, dtype=float, copy=True) for key, value in state["state"].items()}
-        self.steps = int(state.get("steps", 0))
+        # C-ordered copies whatever the source's layout (netCDF, a transposed view): BLAS sums in
+        # an order that depends on the layout, and a resumed run must match the whole run bitwise
+        arrays = {key: np.array(check_finite_array(f"state[{key!r}]", value), order="C", copy=True)
+                  for key, value in state["state"].items()}
+        for key, array in arrays.items():
+            want = self.state[key].shape if self.state else None
+            if want is not None and array.shape != want:
+                raise ValueError(f"state[{key!r}] must have shape {want}, got {array.shape}")
+            if array.ndim == 0 or array.shape[0] != next(iter(arrays.values())).shape[:1][0]:
+                raise ValueError(f"state arrays must share a leading ensemble axis; state[{key!r}] has shape "
+                                 f"{array.shape}")
+        steps = check_integer("state['steps']", state.get("steps", 0), 0)
+        extra = state.get("extra", {})
+        if not isinstance(extra, Mapping):
+            raise TypeError(f"state['extra'] must be a mapping, got {type(extra).__name__}")
+        self.state = arrays
+        self.steps = steps
         self.run_seeds = None
-        self._load_extra_state(copy.deepcopy(state.get("extra", {})))
+        self._load_extra_state(copy.deepcopy(extra))
         return self
 
     def _extra_state(self) -> dict[str, Any]:
@@ -272,11 +317,35 @@ class Circuit(ABC):
         clone.state = {key: value[index : index + 1] for key, value in self.state.items()}
         return clone
 
-    def check_finite(self, step: int) -> None:
-        """Raise :class:`DivergenceError` naming the first non-finite state array."""
+    def check_finite(self, step: int, invariants: bool = True) -> None:
+        """Raise :class:`DivergenceError` naming the first non-finite state array, then (with
+        ``invariants``) any state that left its allowed set (:meth:`check_invariants`)."""
         for key, value in self.state.items():
-            if not np.all(np.isfinite(value)):
+            if not np.isfinite(value).all():
                 raise DivergenceError(key, step)
+        if invariants:
+            self.check_invariants(step)
+
+    #: (quantity, detail) of the DivergenceError raised when :meth:`invariant_values` fail.
+    invariant: ClassVar[tuple[str, str]] = ("", "")
+
+    def check_invariants(self, step: int) -> None:
+        """Raise :class:`DivergenceError` when a finite state has left its allowed set (e.g. a
+        matrix no longer positive definite): :meth:`invariant_values` tested by
+        :meth:`first_invalid`; circuits without invariants pass."""
+        values = self.invariant_values()
+        if values is not None and self.first_invalid(values[None]) is not None:
+            raise DivergenceError(self.invariant[0], step, self.invariant[1])
+
+    def invariant_values(self) -> np.ndarray | None:
+        """The quantity the invariants constrain, (K, ...), or None when there are none."""
+        return None
+
+    def first_invalid(self, stacked: np.ndarray) -> int | None:
+        """Given :meth:`invariant_values` of U updates stacked (U, K, ...), the index of the
+        first that breaks the invariants, or None. Batched so that a substrate can test a
+        block of updates in one call instead of one call per update."""
+        return None
 
     def config(self) -> dict[str, Any]:
         return {"circuit": self.name, "family": self.family, "params": self.params.to_dict()}
@@ -305,13 +374,39 @@ def make_circuit(name: str, **parameters: Any) -> Circuit:
 
 
 def ensemble_inputs(inputs: np.ndarray, ensemble_size: int, n: int, name: str = "inputs") -> np.ndarray:
-    """Accept (B, n) or (K, B, n) inputs and return (K, B, n)."""
-    inputs = np.asarray(inputs, dtype=float)
+    """Accept (B, n) or (K, B, n) real, finite inputs and return (K, B, n)."""
+    inputs = check_finite_array(name, inputs)
     if inputs.ndim == 2:
         inputs = np.broadcast_to(inputs, (ensemble_size, *inputs.shape))
     if inputs.ndim != 3 or inputs.shape[0] not in (1, ensemble_size) or inputs.shape[2] != n:
         raise ValueError(f"{name} must have shape (B, {n}) or ({ensemble_size}, B, {n}), got {inputs.shape}")
     return inputs
+
+
+def _checked_learn(learn: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(learn)
+    def checked(self: Circuit, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        if _CHECK_ACTIVITIES.get():
+            if not isinstance(activities, Mapping):
+                raise TypeError(f"activities must map population names to arrays, got {type(activities).__name__}")
+            if batch is not None and not isinstance(batch, Batch):
+                raise TypeError(f"batch must be a Batch (or None for rules that use only activities), "
+                                f"got {type(batch).__name__}")
+            sizes = {p.name: p.size for p in self.populations()}
+            members = self.ensemble_size
+            for key, value in activities.items():
+                array = check_finite_array(f"activities[{key!r}]", value)
+                if key in sizes and (array.ndim != 3 or array.shape[0] not in (1, members)
+                                     or array.shape[-1] != sizes[key]):
+                    raise ValueError(f"activities[{key!r}] must have shape ({members}, B, {sizes[key]}), "
+                                     f"got {array.shape}")
+            if batch is not None:
+                check_finite_array("batch.inputs", batch.inputs)
+                if batch.targets is not None:
+                    check_finite_array("batch.targets", batch.targets)
+        learn(self, activities, batch)
+
+    return checked
 
 
 def _jsonable(value: Any) -> Any:

@@ -549,12 +549,15 @@ class CorInfoMax(Circuit):
             nonnegative, members = _polytope_masks(p.n_sources, p.nonnegative_dims, p.sparse_groups)
         else:
             nonnegative, members = np.zeros(p.n_sources, dtype=bool), np.zeros((0, p.n_sources), dtype=bool)
+        diverged = np.full(x.shape[0], -1, dtype=np.int64)
         corinfomax_stream(
             feedforward, lateral, error_gain, x, self.gamma_y, p.forgetting_y, p.learning_rate, p.weight_decay,
             _DOMAIN_CODE[p.domain], p.neural_lr_start, p.neural_lr_stop, p.max_iterations, p.tolerance,
-            p.threshold_rate, outputs, steps, nonnegative, members, p.lateral_update == "sherman-morrison",
+            p.threshold_rate, outputs, steps, nonnegative, members, diverged,
+            p.lateral_update == "sherman-morrison",
         )
         self.state["feedforward"], self.state["lateral"] = feedforward, lateral
+        _raise_at_divergence(self, diverged)
         self.steps += x.shape[1]
         self.last_settling_steps = steps
         #: Per-sample activities of the chunk that the kernel computed (observers read them).
@@ -1430,6 +1433,7 @@ class DetMaxWSM(Circuit):
         hidden = np.zeros((members, samples, p.n_sources))
         outputs = np.zeros((members, samples, p.n_sources))
         steps = np.zeros((members, samples), dtype=np.int64)
+        diverged = np.full(members, -1, dtype=np.int64)
         detmax_stream(
             *arrays, x, self.steps, p.beta, p.zeta, p.gamma_start, p.gamma_stop,
             0 if p.synaptic_schedule == "log" else 1,
@@ -1437,14 +1441,22 @@ class DetMaxWSM(Circuit):
             _GAIN_UPDATES.index(p.gain_update), p.gain_step_cap, p.gain_revert_margin,
             np.array(p.min_gains, dtype=float), np.array(p.max_gains, dtype=float),
             _DOMAIN_CODE[p.domain], p.neural_lr_start, p.neural_lr_stop, p.neural_lr_decay, p.max_iterations,
-            p.tolerance, p.threshold_rate, p.hidden_clip, hidden, outputs, steps,
+            p.tolerance, p.threshold_rate, p.hidden_clip, hidden, outputs, steps, diverged,
         )
         for name, array in zip(names, arrays):
             s[name] = array
+        _raise_at_divergence(self, diverged)
         self.steps += samples
         self.last_settling_steps = steps
         self.stream_activities = {"mixtures": x, "hidden": hidden, "output": outputs}
         return {"mixtures": x[:, -1:, :], "hidden": hidden[:, -1:, :], "output": outputs[:, -1:, :]}
+
+
+def _raise_at_divergence(circuit: Circuit, diverged: np.ndarray) -> None:
+    """After a fused stream: raise :class:`DivergenceError` at the exact update (the first
+    sample, over members, whose update made the state non-finite)."""
+    if (diverged >= 0).any():
+        circuit.check_finite(circuit.steps + int(diverged[diverged >= 0].min()) + 1, invariants=False)
 
 
 def _random_rows(rng: np.random.Generator, rows: int, columns: int, norm: float) -> np.ndarray:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,8 @@ import xarray as xr
 from ..circuits.base import Circuit
 from ..core import Batch
 from ..substrates.base import Substrate
-from ..validation import check_integer
+from ..validation import check_integer, check_output_file
+from .results import TEMPORARY_SUFFIX, remove_stale_temporaries, user_umask
 
 __all__ = ["Probe", "TraceRecorder", "TRACE_PREFIX", "TRACE_INFO_PREFIX"]
 
@@ -72,6 +74,10 @@ class Probe:
         Also record the batch's per-sample labels (e.g. the active context): the ``info``
         entries with one value per sample; vector-valued entries (such as the true sources
         of a separation batch) are not traced.
+    overwrite:
+        Replace an existing ``spill`` file. By default an existing file is refused before the
+        run starts. The spill is written to a temporary file beside it and renamed into
+        place when the run ends, so a killed run never leaves a partial ``spill``.
     """
 
     populations: tuple[str, ...] | None = None
@@ -81,6 +87,7 @@ class Probe:
     chunk: int = 4096
     spill: str | os.PathLike[str] | None = None
     info: bool = True
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         if self.populations is not None:
@@ -97,6 +104,10 @@ class Probe:
             raise TypeError(f"spill must be a path or None, got {type(self.spill).__name__}")
         if not isinstance(self.info, bool):
             raise TypeError(f"info must be a bool, got {self.info!r}")
+        if not isinstance(self.overwrite, bool):
+            raise TypeError(f"overwrite must be a bool, got {self.overwrite!r}")
+        if self.spill is not None:
+            check_output_file("spill", self.spill)
 
     def record_bytes(self, circuit: Circuit, ensemble_size: int, n_info: int = 1) -> int:
         """Bytes of one record (one sample of every probed population, all members)."""
@@ -134,7 +145,10 @@ class TraceRecorder:
         self.chunks: list[dict[str, np.ndarray]] = []
         self.info_keys: list[str] | None = None
         self.spill = None if self.probe.spill is None else Path(self.probe.spill)
+        if self.spill is not None and self.spill.exists() and not self.probe.overwrite:
+            raise ValueError(f"spill: {self.spill} exists; remove it or pass Probe(..., overwrite=True)")
         self._file: Any = None
+        self._temporary: Path | None = None
         self.peak_buffer_bytes = 0
 
     # ---------------------------------------------------------------- capture
@@ -148,8 +162,10 @@ class TraceRecorder:
         try:
             with substrate.observed(self.capture):
                 yield
-        finally:
-            self.flush(final=True)
+        except BaseException:
+            self._discard()
+            raise
+        self.flush(final=True)
 
     def capture(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
         update = self.update
@@ -180,18 +196,29 @@ class TraceRecorder:
             self.flush()
 
     def flush(self, final: bool = False) -> None:
-        if not self.buffer:
-            return
-        chunk = {key: np.concatenate([r[key] for r in self.buffer], axis=0 if key in ("update", "time") else 1)
-                 for key in self.buffer[0]}
-        self.buffer, self.buffered = [], 0
-        if self.spill is None:
-            self.chunks.append(chunk)
-        else:
-            self._append(chunk)
+        if self.buffer:
+            chunk = {key: np.concatenate([r[key] for r in self.buffer], axis=0 if key in ("update", "time") else 1)
+                     for key in self.buffer[0]}
+            self.buffer, self.buffered = [], 0
+            if self.spill is None:
+                self.chunks.append(chunk)
+            else:
+                self._append(chunk)
         if final and self._file is not None:
             self._file.close()
             self._file = None
+            os.chmod(self._temporary, 0o666 & ~user_umask())
+            os.replace(self._temporary, self.spill)
+            self._temporary = None
+
+    def _discard(self) -> None:
+        """A failed run: close and remove the temporary spill file (the ``spill`` path is untouched)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._temporary is not None:
+            self._temporary.unlink(missing_ok=True)
+            self._temporary = None
 
     # ---------------------------------------------------------------- storage
     def _append(self, chunk: dict[str, np.ndarray]) -> None:
@@ -199,7 +226,12 @@ class TraceRecorder:
 
         if self._file is None:
             self.spill.parent.mkdir(parents=True, exist_ok=True)
-            self._file = h5netcdf.File(self.spill, "w")
+            remove_stale_temporaries(self.spill)
+            handle, name = tempfile.mkstemp(prefix=f".{self.spill.stem}.", dir=self.spill.parent,
+                                            suffix=f"{TEMPORARY_SUFFIX}{self.spill.suffix}")
+            os.close(handle)
+            self._temporary = Path(name)
+            self._file = h5netcdf.File(self._temporary, "w")
             self._file.dimensions = {"seed": len(self.seeds), "trace_time": None,
                                      **{f"{n}_unit": u.size for n, u in self.units.items()}}
             self._file.create_variable("seed", ("seed",), data=np.asarray(self.seeds))

@@ -3,6 +3,7 @@ full configuration in ``attrs``; saved atomically as netCDF."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -13,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from ..validation import check_output_file
 
 METRIC_PREFIX = "metric_"
 SUMMARY_PREFIX = "summary_"
@@ -126,8 +129,21 @@ class Result:
 
     # ------------------------------------------------------------------ io
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write netCDF atomically (temporary file in the same folder, then rename)."""
-        return write_atomically(path, lambda temporary: self.dataset.to_netcdf(temporary, engine="h5netcdf"))
+        """Write netCDF atomically (temporary file in the same folder, then rename). Traces a
+        probe spilled to disk are streamed from the spill file chunk by chunk, never loaded
+        whole."""
+        check_output_file("path", path)
+        dataset = self.dataset
+        spill = dataset.attrs.get("trace_spill")
+        if spill and Path(spill).exists():
+            traced = [name for name in dataset.variables if "trace_time" in dataset[name].dims]
+            chunk = int(dataset.attrs.get("trace_chunk", 4096))
+            with xr.open_dataset(spill, engine="h5netcdf", chunks={"trace_time": chunk}) as streamed:
+                streamed = streamed.set_coords("trace_update").drop_vars("seed").assign_coords(
+                    seed=dataset["seed"].values)
+                dataset = dataset.drop_vars(traced).merge(streamed, combine_attrs="override")
+                return write_atomically(path, lambda temporary: dataset.to_netcdf(temporary, engine="h5netcdf"))
+        return write_atomically(path, lambda temporary: dataset.to_netcdf(temporary, engine="h5netcdf"))
 
     def __repr__(self) -> str:
         attrs = self.dataset.attrs
@@ -139,13 +155,21 @@ class Result:
 
 def write_atomically(path: str | os.PathLike[str], write: Callable[[str], Any]) -> Path:
     """Call ``write(temporary)`` on a temporary file beside ``path`` (same suffix), then rename
-    it onto ``path``: readers see the old file or the new one, never a partial one."""
+    it onto ``path``: readers see the old file or the new one, never a partial one.
+
+    The file gets the permissions of any new file under the user's umask (``0666 & ~umask``,
+    e.g. group-readable on a shared cluster), not the temporary file's private 0600.
+    Temporary files of ``path`` that a killed writer left are removed first
+    (:func:`remove_stale_temporaries`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    remove_stale_temporaries(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{TEMPORARY_SUFFIX}{path.suffix}",
+                                         dir=path.parent)
     os.close(handle)
     try:
         write(temporary)
+        os.chmod(temporary, 0o666 & ~user_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -153,13 +177,67 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], Any]) 
     return path
 
 
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files :func:`write_atomically` leaves beside ``path`` when its
+    process is killed mid-write (``.<stem>.<random>.tmp<suffix>``); returns what it removed.
+    Called before each write of ``path`` and by ``bioplausible run --out`` at start: two
+    processes must not write the same file at once."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    stale = list(path.parent.glob(f".{glob.escape(path.stem)}.*{TEMPORARY_SUFFIX}{glob.escape(path.suffix)}"))
+    for temporary in stale:
+        temporary.unlink(missing_ok=True)
+    return stale
+
+
+def user_umask() -> int:
+    """The process's umask (read without changing it where /proc allows)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: Attributes every result written by :func:`bioplausible.run` holds.
+REQUIRED_ATTRS = ("circuit", "task", "substrate", "substrate_name", "seeds", "final_steps")
+
+
 def load_result(path: str | os.PathLike[str]) -> Result:
-    """Read a result written by :meth:`Result.save`."""
+    """Read a result written by :meth:`Result.save`; any other file is a ``ValueError``
+    saying what it is not (not netCDF4/HDF5, truncated, or not written by this package)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path, got {type(path).__name__}")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no result file at {path}")
-    with xr.open_dataset(path, engine="h5netcdf") as dataset:
-        return Result(dataset.load())
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file")
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as dataset:
+            loaded = dataset.load()
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        detail = " ".join(str(error).split())
+        raise ValueError(f"{path} is not a readable netCDF4/HDF5 result file ({detail})") from None
+    missing = [key for key in REQUIRED_ATTRS if key not in loaded.attrs]
+    if missing or "seed" not in loaded.coords:
+        raise ValueError(f"{path} is netCDF but not a bioplausible result (missing {missing or ['seed']}); "
+                         "results are written by bioplausible.run(...).save() or bioplausible run --out")
+    try:
+        for key in ("circuit", "task", "substrate", "seeds"):
+            json.loads(loaded.attrs[key])
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: attribute {key!r} is not the JSON a bioplausible result holds") from None
+    return Result(loaded)
 
 
 def _strip(dataset: xr.Dataset, prefix: str) -> xr.Dataset:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,10 +15,10 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from ..circuits.base import Batch, Circuit
+from ..circuits.base import Batch, Circuit, trusted_activities
 from ..substrates.base import Substrate, make_substrate
 from ..tasks.base import Task
-from ..validation import check_integer
+from ..validation import check_integer, check_seed
 from .metadata import annotate, readable_config, state_dims
 from .probes import Probe, TraceRecorder
 from .results import (
@@ -68,6 +69,7 @@ def run(
     probes: Sequence[str | Probe] = (),
     progress: bool = True,
     substrate_options: dict[str, Any] | None = None,
+    blas_threads: int | None = 1,
 ) -> Result:
     """Train ``circuit`` on ``task`` with its local rules and record metrics and probes.
 
@@ -94,6 +96,14 @@ def run(
     :class:`~bioplausible.experiments.probes.Probe` objects: these record the activity that
     the substrate hands to the circuit's rules at every update (rate fixed points, or
     decoded spike counts), subsampled and in bounded chunks, optionally spilled to disk.
+
+    ``blas_threads`` caps the BLAS thread pools during the run (threadpoolctl; ``None``
+    leaves them as they are). The default, one thread, is the fastest for the small matrices
+    of these circuits and does not collapse when other processes (a sweep's workers) share
+    the cores; larger values help only for very wide layers on an idle machine.
+
+    Every argument, and whether the task can score the circuit and the substrate can run
+    it, is checked before any work.
     """
     if not isinstance(circuit, Circuit):
         raise TypeError(f"circuit must be a bioplausible Circuit, got {type(circuit).__name__}")
@@ -103,7 +113,8 @@ def run(
         raise TypeError(f"seeds must be a sequence of integers, got {seeds!r}")
     if substrate_options is not None and not isinstance(substrate_options, Mapping):
         raise TypeError(f"substrate_options must be a mapping of option names to values, got {substrate_options!r}")
-    seed_list = [check_integer("seed", seed, 0)] if seeds is None else [check_integer("seeds[i]", s, 0) for s in seeds]
+    seed_list = ([check_seed("seed", seed)] if seeds is None
+                 else [check_seed(f"seeds[{i}]", s) for i, s in enumerate(seeds)])
     if not seed_list:
         raise ValueError("seeds must hold at least one seed")
     steps = check_integer("steps", task.default_steps if steps is None else steps, 1)
@@ -112,10 +123,11 @@ def run(
         steps = min(steps, cap)
     batch_size = check_integer("batch_size", task.default_batch_size if batch_size is None else batch_size, 1)
     eval_every = check_integer("eval_every", task.default_eval_every if eval_every is None else eval_every, 1)
+    if blas_threads is not None:
+        blas_threads = check_integer("blas_threads", blas_threads, 1)
+    task.check_circuit(circuit)
     engine = make_substrate(substrate, **(substrate_options or {}))
-    reason = engine.supports(circuit)
-    if reason:
-        raise ValueError(f"{circuit.name} cannot run on the {engine.name} substrate: {reason}")
+    check_supported(engine, circuit)
 
     sequences = [np.random.SeedSequence(s).spawn(3) for s in seed_list]
     tasks = [copy.deepcopy(task).reset(seed=seq[0]) for seq in sequences]
@@ -151,8 +163,8 @@ def run(
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     done = 0
     try:
-        with tracer.attached(engine), tqdm(total=steps, disable=not progress, desc=f"{circuit.name} [{engine.name}]",
-                                     unit="step") as bar:
+        bar = tqdm(total=steps, disable=not progress, desc=f"{circuit.name} [{engine.name}]", unit="step")
+        with _blas_limited(blas_threads), trusted_activities(), tracer.attached(engine), bar:
             while done < steps:
                 updates = min(eval_every, steps - done)
                 batch = _stack([member.next_batch(updates * batch_size) for member in tasks])
@@ -253,6 +265,30 @@ def _add_spikes(dataset: xr.Dataset, spikes: dict[str, list[tuple[np.ndarray, ..
         dataset[f"spikes_{population}_unit"] = ((dim,), unit.astype(np.int32))
         dataset[f"spikes_{population}_member"] = ((dim,), member.astype(np.int32))
     return dataset
+
+
+def check_supported(substrate: Substrate, circuit: Circuit) -> None:
+    """Raise ``ValueError`` before any work when ``substrate.supports(circuit)`` gives a reason."""
+    reason = substrate.supports(circuit)
+    if reason:
+        raise ValueError(f"{circuit.name} cannot run on the {substrate.name} substrate: {reason}")
+
+
+@contextlib.contextmanager
+def _blas_limited(threads: int | None) -> Iterator[None]:
+    if threads is None:
+        yield
+        return
+    global _THREADPOOLS
+    if _THREADPOOLS is None:  # inspecting the loaded libraries is the costly part: once per process
+        from threadpoolctl import ThreadpoolController
+
+        _THREADPOOLS = ThreadpoolController()
+    with _THREADPOOLS.limit(limits=threads, user_api="blas"):
+        yield
+
+
+_THREADPOOLS: Any = None
 
 
 def _check_probes(circuit: Circuit, probes: Sequence[str]) -> None:

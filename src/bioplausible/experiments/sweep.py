@@ -18,12 +18,22 @@ A sweep file (TOML)::
 
 Every cell (one circuit, parameter set, task, task options, substrate and seed) is keyed by
 the SHA-256 of its full configuration and written, when it finishes, to
-``<out>/cells/<key>.nc`` by an atomic rename; a re-run skips the cells whose file exists, so
-a sweep interrupted anywhere (or a worker killed mid-cell) loses at most the cells that were
-running, and they run again. A cell that raises (e.g. a ``DivergenceError`` at a large
-learning rate) leaves ``<key>.failed.json`` with the error and is retried on the next run.
+``<out>/cells/<key>.nc`` by an atomic rename. A cell counts as done only if its file loads
+and the configuration stored in it equals the one wanted, code fingerprint included (a hash
+of the package's source, :func:`code_fingerprint`): a damaged file, or a cell computed by
+other code, runs again (``keep_old_cells=True``, ``--keep-old-cells``, keeps cells from
+other code on purpose). Temporary files a killed writer left in ``cells/`` are removed when
+a sweep starts, and :func:`gather` reads only cell files. So a sweep interrupted anywhere (or
+a worker killed mid-cell) loses at most the cells that were running, and they run again. A
+cell that raises (e.g. a ``DivergenceError`` at a large learning rate) leaves
+``<key>.failed.json`` with the error and is retried on the next run.
 
-Executors: ``"serial"``; ``"processes"`` (a local process pool); ``"dask"``: dask.distributed,
+The sweep file's own ``out`` is a relative path inside the sweep file's folder (a file from
+someone else cannot make a sweep write elsewhere); ``--out`` on the command line may be any
+folder.
+
+Executors: ``"serial"``; ``"processes"`` (a local process pool whose workers exit when the
+sweep's process dies, however it dies); ``"dask"``: dask.distributed,
 on a ``LocalCluster`` by default or on a running scheduler given by ``address``. The dask
 scheduler reschedules the cells of a worker that dies (up to its ``allowed-failures``).
 On a SLURM cluster, start workers with dask-jobqueue and point the sweep at them::
@@ -47,11 +57,14 @@ the workers). :func:`gather` reads the finished cells into one tidy DataFrame an
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
 import os
+import re
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,17 +77,70 @@ from tqdm.auto import tqdm
 from ..circuits.base import CIRCUITS, make_circuit
 from ..substrates.base import SUBSTRATES
 from ..tasks.base import TASKS, make_task
-from ..validation import check_choice, check_integer
+from ..validation import check_bool, check_choice, check_integer, check_output_dir, check_seed
 from .results import load_result, write_atomically
 from .run import run
 
-__all__ = ["load_spec", "expand", "cell_key", "run_cell", "run_sweep", "gather", "final_dataset", "EXECUTORS"]
+__all__ = ["load_spec", "spec_output", "expand", "cell_key", "cell_done", "code_fingerprint", "run_cell",
+           "run_sweep", "gather", "final_dataset", "EXECUTORS"]
 
 EXECUTORS = ("serial", "processes", "dask")
 _TOP_LEVEL = {"seeds", "root_seed", "substrates", "quick", "steps", "eval_every", "batch_size", "grid", "out"}
 _GRID_KEYS = {"circuits", "tasks", "params", "task_options", "substrate_options"}
 
 CellRunner = Callable[[dict[str, Any], str], str]
+
+
+def spec_output(spec: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """The output folder a sweep file asks for: its ``out`` (relative, resolved inside the
+    sweep file's folder), else ``<file stem>-results`` beside the file's name in the working
+    directory."""
+    out = spec.get("out")
+    if out is None:
+        return Path(Path(path).with_suffix("").name + "-results")
+    if not isinstance(out, str) or not out.strip():
+        raise TypeError(f"out must be a folder name, got {out!r}")
+    folder = Path(path).resolve().parent
+    target = (folder / out).resolve()
+    if Path(out).is_absolute() or not target.is_relative_to(folder):
+        raise ValueError(f"out must be a relative folder inside the sweep file's folder {folder}, got {out!r} "
+                         "(use --out to write elsewhere)")
+    return target
+
+
+def code_fingerprint() -> str:
+    """SHA-256 (first 16 hex digits) of the package version and every source file of the
+    installed package: a cell computed by other code does not count as done."""
+    global _FINGERPRINT
+    if _FINGERPRINT is None:
+        from .. import __version__
+
+        root = Path(__file__).resolve().parents[1]
+        digest = hashlib.sha256(__version__.encode())
+        for source in sorted(root.rglob("*.py")):
+            digest.update(str(source.relative_to(root)).encode())
+            digest.update(source.read_bytes())
+        _FINGERPRINT = digest.hexdigest()[:16]
+    return _FINGERPRINT
+
+
+_FINGERPRINT: str | None = None
+
+
+def cell_done(cell: Mapping[str, Any], out: str | os.PathLike[str], keep_old_cells: bool = False) -> bool:
+    """Whether ``cell``'s file loads and holds this configuration (and, unless
+    ``keep_old_cells``, was computed by this code)."""
+    path = cell_path(out, cell["key"])
+    if not path.is_file():
+        return False
+    try:
+        attrs = load_result(path).dataset.attrs  # loads every variable: a truncated file fails here
+        stored = json.loads(attrs["sweep_cell"])
+    except Exception:  # unreadable, truncated, not ours: recompute
+        return False
+    if stored != json.loads(json.dumps(dict(cell), default=str)):
+        return False
+    return keep_old_cells or attrs.get("sweep_code") == code_fingerprint()
 
 
 def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -133,16 +199,18 @@ def cell_path(out: str | os.PathLike[str], key: str) -> Path:
     return Path(out) / "cells" / f"{key}.nc"
 
 
-def run_cell(cell: Mapping[str, Any], out: str) -> str:
-    """Run one cell and write its result atomically; a finished cell is not run again."""
+def run_cell(cell: Mapping[str, Any], out: str, keep_old_cells: bool = False) -> str:
+    """Run one cell and write its result atomically; a finished cell (see :func:`cell_done`)
+    is not run again."""
     path = cell_path(out, cell["key"])
-    if path.exists():
+    if cell_done(cell, out, keep_old_cells):
         return str(path)
     task = make_task(cell["task"], **cell["task_options"])
     circuit = make_circuit(cell["circuit"], **cell["params"])
     result = run(circuit, task, cell["substrate"], seed=cell["seed"], progress=False,
                  substrate_options=cell["substrate_options"], **cell["run_options"])
     result.dataset.attrs["sweep_cell"] = json.dumps(dict(cell), default=str)
+    result.dataset.attrs["sweep_code"] = code_fingerprint()
     result.save(path)
     return str(path)
 
@@ -157,24 +225,33 @@ def run_sweep(
     client: Any = None,
     progress: bool = True,
     runner: CellRunner = run_cell,
+    keep_old_cells: bool = False,
 ) -> dict[str, Any]:
     """Run every unfinished cell of ``spec`` (a parsed sweep file, or cells from :func:`expand`).
 
     Returns ``{"cells": n, "skipped": already finished, "ran": finished now, "failed": [keys]}``.
     ``workers`` sizes the process pool or the LocalCluster (default: the CPU count);
     ``address``/``client`` use a running dask scheduler instead of a LocalCluster.
+    A cell is finished when :func:`cell_done`; ``keep_old_cells`` keeps cells that other code
+    computed. Temporary files left in ``cells/`` by killed writers are removed first.
     """
     check_choice("executor", executor, EXECUTORS)
     if workers is not None:
         workers = check_integer("workers", workers, 1)
     if (address is not None or client is not None) and executor != "dask":
         raise ValueError("address and client need executor='dask'")
+    check_bool("keep_old_cells", keep_old_cells)
     cells = expand(spec) if isinstance(spec, Mapping) else [dict(c) for c in spec]
-    out = Path(out)
+    out = check_output_dir("out", out)
     (out / "cells").mkdir(parents=True, exist_ok=True)
+    for stray in (out / "cells").iterdir():
+        if stray.name.startswith(".") and stray.is_file():
+            stray.unlink(missing_ok=True)
     _atomic_text(out / "sweep.json", json.dumps({"spec": spec if isinstance(spec, Mapping) else None,
                                                  "cells": cells}, indent=1, default=str))
-    pending = [c for c in cells if not cell_path(out, c["key"]).exists()]
+    pending = [c for c in cells if not cell_done(c, out, keep_old_cells)]
+    if keep_old_cells and runner is run_cell:
+        runner = functools.partial(run_cell, keep_old_cells=True)
     report: dict[str, Any] = {"cells": len(cells), "skipped": len(cells) - len(pending), "ran": 0, "failed": []}
     bar = tqdm(total=len(pending), disable=not progress, desc="sweep", unit="cell")
     for cell, error in _execute(pending, str(out), executor, workers, address, client, runner):
@@ -195,7 +272,14 @@ def gather(out: str | os.PathLike[str]) -> pd.DataFrame:
     :func:`bioplausible.compare` plus ``key``, ``param_<name>`` and ``task_<option>``."""
     frames = []
     for path in sorted((Path(out) / "cells").glob("*.nc")):
-        result = load_result(path)
+        if not _CELL_NAME.fullmatch(path.name):  # temporary files, anything not a cell
+            continue
+        try:
+            result = load_result(path)
+        except (OSError, ValueError) as error:
+            warnings.warn(f"gather: skipped unreadable cell {path} ({error}); a sweep run recomputes it",
+                          stacklevel=2)
+            continue
         cell = json.loads(result.dataset.attrs["sweep_cell"])
         frame = result.to_dataframe()
         columns = {"key": cell["key"], "circuit": cell["circuit"], "family": CIRCUITS[cell["circuit"]].family
@@ -236,10 +320,20 @@ def _execute(cells: list[dict[str, Any]], out: str, executor: str, workers: int 
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context) as pool:
+        before = set(multiprocessing.active_children())
+        pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context,
+                                   initializer=_orphan_guard, initargs=(os.getpid(),))
+        try:
             futures = {pool.submit(_call, runner, cell, out): cell for cell in cells}
             for future in as_completed(futures):
                 yield futures[future], future.result()
+        except BaseException:  # interrupted (Ctrl-C, a closed generator): end the workers now
+            pool.shutdown(wait=False, cancel_futures=True)
+            for child in set(multiprocessing.active_children()) - before:
+                child.terminate()
+            raise
+        else:
+            pool.shutdown(wait=True)
     else:
         yield from _execute_dask(cells, out, workers, address, client, runner)
 
@@ -271,6 +365,24 @@ def _execute_dask(cells: list[dict[str, Any]], out: str, workers: int | None, ad
             client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _orphan_guard(parent: int) -> None:
+    """Process-pool initializer: the worker exits as soon as the sweep's process is gone
+    (killed with SIGKILL included, where no handler runs), instead of running on orphaned."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, daemon=True, name="bioplausible-orphan-guard").start()
+
+
+_CELL_NAME = re.compile(r"[0-9a-f]{20}\.nc")
 
 
 def _call(runner: CellRunner, cell: dict[str, Any], out: str) -> str | None:
@@ -324,9 +436,9 @@ def _expand_grid(grid: Mapping[str, Any], seeds: list[tuple[int, int]], substrat
 def _seeds(seeds: Any, root_seed: Any) -> list[tuple[int, int]]:
     """(index, seed) pairs: ``seeds`` children of ``SeedSequence(root_seed)``, or explicit seeds."""
     if isinstance(seeds, list):
-        return [(i, check_integer(f"seeds[{i}]", s, 0)) for i, s in enumerate(seeds)]
+        return [(i, check_seed(f"seeds[{i}]", s)) for i, s in enumerate(seeds)]
     count = check_integer("seeds", seeds, 1)
-    children = np.random.SeedSequence(check_integer("root_seed", root_seed, 0)).spawn(count)
+    children = np.random.SeedSequence(check_seed("root_seed", root_seed)).spawn(count)
     return [(i, int(child.generate_state(1, np.uint32)[0])) for i, child in enumerate(children)]
 
 

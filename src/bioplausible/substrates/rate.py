@@ -6,6 +6,7 @@ import numpy as np
 
 from ..circuits.base import Circuit
 from ..core import Batch
+from ..errors import DivergenceError
 from .base import Substrate, register_substrate
 
 
@@ -40,10 +41,38 @@ class RateSubstrate(Substrate):
                     self.observe_stream(getattr(circuit, "stream_activities", {}), batch)
                 circuit.check_finite(first_step + batch.size)
                 return fused
+        if circuit.invariant_values() is None:
+            return self._updates(circuit, batch, batch_size, first_step, None)
+        # Invariants (e.g. M positive definite: a Cholesky factorisation) are tested on blocks
+        # of updates in one batched call, not once per update; when a block (or the
+        # finiteness check) fails, the chunk is replayed from its start with every check after
+        # every update, so the step and the state reported are exact.
+        start_state = circuit.state_dict()
+        try:
+            return self._updates(circuit, batch, batch_size, first_step, [])
+        except (DivergenceError, np.linalg.LinAlgError):
+            circuit.load_state_dict(start_state)
+            return self._updates(circuit, batch, batch_size, first_step, None, every_update=True)
+
+    def _updates(self, circuit: Circuit, batch: Batch, batch_size: int, first_step: int,
+                 block: list[np.ndarray] | None, every_update: bool = False) -> dict[str, np.ndarray]:
+        """The updates of one chunk; ``block`` collects invariant values for batched tests."""
         activities: dict[str, np.ndarray] = {}
-        for update, start in enumerate(range(0, batch.size, batch_size)):
+        updates = range(0, batch.size, batch_size)
+        for update, start in enumerate(updates):
             part = batch[start : start + batch_size]
             activities = circuit.respond(part.inputs)
             self.apply_rules(circuit, activities, part)
-            circuit.check_finite(first_step + update + 1)
+            circuit.check_finite(first_step + update + 1, invariants=every_update)
+            if block is not None:
+                block.append(circuit.invariant_values())
+                if update == len(updates) - 1 or len(block) * block[0].nbytes >= INVARIANT_BLOCK_BYTES:
+                    bad = circuit.first_invalid(np.stack(block))
+                    block.clear()
+                    if bad is not None:
+                        raise DivergenceError(circuit.invariant[0], first_step + update + 1, circuit.invariant[1])
         return activities
+
+
+#: Invariant values buffered before one batched test (bytes).
+INVARIANT_BLOCK_BYTES = 8 << 20

@@ -47,6 +47,7 @@ class StatisticalAdaptation(Task):
     name = "adaptation"
     description = "inputs whose covariance switches between contexts; exact whitening error"
     family = "adaptation"
+    circuit_families = ("adaptation",)
     default_eval_every = 10
     headline_metrics = ("whitening_error", "recovery_time")
     quick_options = {"n_inputs": 3, "n_contexts": 2, "samples_per_context": 600, "recovery_threshold": 0.5}

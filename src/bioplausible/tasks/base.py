@@ -60,6 +60,8 @@ class Task(ABC):
     quick_spiking_options: ClassVar[dict[str, Any]] = {}
     #: Metrics shown in comparison tables and figures (all metrics when empty).
     headline_metrics: ClassVar[tuple[str, ...]] = ()
+    #: Circuit families whose output this task can score (empty: any circuit).
+    circuit_families: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self.np_random: np.random.Generator | None = None
@@ -122,6 +124,16 @@ class Task(ABC):
     def summarize(self, trace: Mapping[str, np.ndarray], steps: np.ndarray) -> dict[str, float]:
         """Metrics derived from a whole metric trace (e.g. recovery time after switches)."""
         return {}
+
+    def check_circuit(self, circuit: CircuitLike) -> None:
+        """Raise ``ValueError`` before any work when this task cannot train and score ``circuit``."""
+        if self.circuit_families and circuit.family not in self.circuit_families:
+            fits = sorted(name for name, task in TASKS.items()
+                          if not task.circuit_families or circuit.family in task.circuit_families)
+            raise ValueError(
+                f"task {self.name!r} takes circuits of the {' or '.join(self.circuit_families)} family; "
+                f"{circuit.name!r} is a {circuit.family} circuit (tasks for it: {', '.join(fits)})"
+            )
 
     def circuit_options(self) -> dict[str, Any]:
         """Keyword arguments a circuit of the task's family needs from the task (e.g. a frame)."""

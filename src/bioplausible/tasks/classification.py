@@ -118,6 +118,7 @@ class Classification(Task):
     name = "classification"
     description = "offline classification (digits, MNIST-1D, Fashion-MNIST, MNIST, CIFAR-10); test accuracy"
     family = "supervised"
+    circuit_families = ("supervised",)
     headline_metrics = ("test_accuracy", "test_loss", "error_correlation_hidden_1", "update_alignment_1")
     #: ``bioplausible compare`` (quick): 10 epochs of digits on the rate substrate.
     quick_options = {"epochs": 10}
@@ -275,6 +276,7 @@ class TeacherStudent(Task):
     #: Not the family's default task (that is ``classification``), so no ``family`` here:
     #: ``compare`` picks each family's default task by this attribute.
     family = ""
+    circuit_families = ("supervised",)
     headline_metrics = ("test_mse", "relative_mse")
     default_batch_size = 1
     default_steps = 5000

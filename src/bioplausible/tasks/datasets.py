@@ -107,6 +107,16 @@ MNIST_MD5 = {
 }
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+#: MD5 of each python-format batch file as published with the archive (and used by
+#: torchvision): the batches are pickles, so they are unpickled only when they match.
+CIFAR10_BATCH_MD5 = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+}
 
 
 def digits_split(test_size: int = 397, split_seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -312,7 +322,12 @@ def cifar10(folder: str | os.PathLike | None = None, download_missing: bool = Fa
     """CIFAR-10 from its python-format batches (``data_batch_1..5``, ``test_batch``) in
     ``folder`` (default ``data_home()/cifar-10-batches-py``). Images flattened (3072, channel
     first as stored), in [0, 1]. ``download_missing=True`` fetches and unpacks the archive
-    (checksum-verified, atomic)."""
+    (checksum-verified, atomic).
+
+    The batches are Python pickles, and unpickling a crafted file runs code: each file's MD5
+    must equal the published one (:data:`CIFAR10_BATCH_MD5`) before it is unpickled, else
+    ``ValueError`` and nothing is read."""
+    import hashlib
     import pickle
     import tarfile
 
@@ -326,8 +341,12 @@ def cifar10(folder: str | os.PathLike | None = None, download_missing: bool = Fa
         path = folder / name
         if not path.exists():
             raise FileNotFoundError(f"CIFAR-10 file {path} not found (python-format batches expected)")
-        with open(path, "rb") as handle:
-            batch = pickle.load(handle, encoding="bytes")
+        data = path.read_bytes()  # hashed and unpickled from the same bytes: no swap in between
+        found = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        if found != CIFAR10_BATCH_MD5[name]:
+            raise ValueError(f"CIFAR-10 file {path} has MD5 {found}, not the published {CIFAR10_BATCH_MD5[name]}: "
+                             "refusing to unpickle it (a pickle can run code); use the original batches")
+        batch = pickle.loads(data, encoding="bytes")  # noqa: S301 (checksum verified above)
         return np.asarray(batch[b"data"], dtype=float) / 255.0, np.asarray(batch[b"labels"], dtype=np.int64)
 
     parts = [load(f"data_batch_{i}") for i in range(1, 6)]

@@ -109,6 +109,8 @@ class SourceSeparation(Task):
     name = "separation"
     description = "blind source separation of correlated bounded sources; SINR of the separator"
     family = "separation"
+    #: whitening circuits run here too (their output is scored as a separation)
+    circuit_families = ("separation", "adaptation")
     headline_metrics = ("sinr_db", "amari_index", "permutation_error", "steps_to_final_sinr")
     default_steps = 100_000
     default_batch_size = 1

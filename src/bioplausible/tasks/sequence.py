@@ -57,6 +57,7 @@ class SequenceRecall(Task):
     name = "sequence"
     description = "one-pass write of a ±1 pattern sequence, then synchronous recall (transition/sequence success)"
     family = "sequence"
+    circuit_families = ("sequence",)
     default_batch_size = 1
     quick_options: ClassVar[dict[str, Any]] = {"n_neurons": 100, "sequence_length": 20, "cue_noise": 0.1}
     #: 10 spikes per active unit and window (windows of 100 ms or more are not needed for ±1 states)
