@@ -35,6 +35,53 @@ def test_lateral_recursion_converges_to_scaled_inverse_correlation(rng):
     assert np.linalg.norm(lateral[0] - target) / np.linalg.norm(target) < 1e-6
 
 
+def _sample_past_the_authors_limit(rng, n: int = 3, gamma: float = 0.5):
+    """A positive definite B with a large eigenvalue (as after strongly correlated outputs)
+    and a sample y along its eigenvector with γ yᵀB y = 1.5 > 1."""
+    basis, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    lateral = basis @ np.diag([200.0, 2.0, 1.0][:n]) @ basis.T
+    y = basis[:, 0] * np.sqrt(1.5 / (gamma * 200.0))
+    return lateral, y
+
+
+def test_authors_lateral_step_loses_positive_definiteness_where_the_exact_form_does_not(rng):
+    """Issue 16 (natural images, seed 0 diverged): the authors' step scales B along z = B y by
+    1 − γ yᵀB y, so one sample with γ yᵀB y > 1 makes B indefinite; the exact Sherman–Morrison
+    form is λ⁻¹(B⁻¹ + γ y yᵀ)⁻¹ and stays positive definite."""
+    gamma, forgetting = 0.5, 1 / 1.5
+    lateral, y = _sample_past_the_authors_limit(rng, gamma=gamma)
+    assert gamma * y @ lateral @ y == pytest.approx(1.5)
+    authors = lateral + rules.corinfomax_lateral(y[None, None], lateral[None], gamma, forgetting)[0]
+    exact = lateral + rules.corinfomax_lateral(y[None, None], lateral[None], gamma, forgetting,
+                                                form="sherman-morrison")[0]
+    assert np.linalg.eigvalsh(authors).min() < 0
+    assert np.linalg.eigvalsh(exact).min() > 0
+    expected = np.linalg.inv(np.linalg.inv(lateral) + gamma * np.outer(y, y)) / forgetting
+    np.testing.assert_allclose(exact, expected, rtol=1e-10)
+    # below the limit the two forms agree to first order in γ yᵀB y
+    small = 1e-3 * y
+    a, b = (rules.corinfomax_lateral(small[None, None], lateral[None], gamma, forgetting, form=f)[0]
+            for f in ("authors", "sherman-morrison"))
+    assert np.linalg.norm(a - b) < 1e-5 * np.linalg.norm(a)
+    with pytest.raises(ValueError, match="form must be one of"):
+        rules.corinfomax_lateral(y[None, None], lateral[None], gamma, forgetting, form="exact")
+
+
+def test_exact_lateral_recursion_also_converges_to_scaled_inverse_correlation(rng):
+    """The exact form's fixed point is λ R⁻¹ too, up to O(γ): the expected update of
+    B ← (B − γ B y yᵀB/(1 + γ yᵀB y))/λ vanishes at B = λ (R + O(γ))⁻¹."""
+    n, forgetting = 4, 0.999
+    gamma = (1 - forgetting) / forgetting
+    factor = rng.uniform(0, 1, (n, n))
+    correlation = factor @ factor.T / n + 0.2 * np.eye(n)
+    samples = rng.multivariate_normal(np.zeros(n), correlation, 20000)
+    lateral = 5.0 * np.eye(n)[None]
+    for y in samples:
+        lateral = lateral + rules.corinfomax_lateral(y[None, None], lateral, gamma, forgetting, form="sherman-morrison")
+    target = forgetting * np.linalg.inv(correlation)
+    assert np.linalg.norm(lateral[0] - target) / np.linalg.norm(target) < 0.2
+
+
 def test_unprojected_settling_reaches_the_linear_separator(rng):
     """Spec §7.4: without the projection (|y| < 1 in the antisparse box) the loop converges
     to W_f x, W_f = (γ_e B_e − γ_y B_y)⁻¹ γ_e B_e W."""

@@ -20,6 +20,7 @@ from numba import njit, prange
 from ..rules.separation import (
     CORINFOMAX_FEEDFORWARD,
     CORINFOMAX_LATERAL,
+    CORINFOMAX_LATERAL_SHERMAN_MORRISON,
     WSM_HEBBIAN,
     decayed_gain_rate,
     wsm_synaptic_rate_code,
@@ -29,6 +30,7 @@ from ..rules.separation import (
 # fused loops below call them, so no learning equation is written here.
 _feedforward_step = CORINFOMAX_FEEDFORWARD.compiled()
 _lateral_step = CORINFOMAX_LATERAL.compiled()
+_lateral_exact_step = CORINFOMAX_LATERAL_SHERMAN_MORRISON.compiled()
 _hebbian_step = WSM_HEBBIAN.compiled()
 # the rules' scalar schedules, compiled from their one definition
 _synaptic_rate = njit(cache=True)(wsm_synaptic_rate_code)
@@ -42,12 +44,16 @@ _gain_rate = njit(cache=True)(decayed_gain_rate)
 def corinfomax_stream(
     feedforward, lateral, error_gain, inputs, gamma_y, forgetting_y, learning_rate, decay, domain,
     lr_start, lr_stop, max_iterations, tolerance, threshold_rate, outputs, steps, nonnegative, groups, diverged,
+    exact_lateral,
 ):  # pragma: no cover - compiled
     """Process ``inputs`` (K, S, m) sample by sample, updating ``feedforward`` W (K, n, m)
     and ``lateral`` B_y (K, n, n) in place; write the settled outputs (K, S, n) and the
     settling steps (K, S). ``nonnegative`` (n,) and ``groups`` (G, n) are boolean masks of
     the polytope domain (code 5; ignored otherwise). A member whose weights become
-    non-finite at sample t stops there with ``diverged[k] = t`` (left at −1 otherwise)."""
+    non-finite at sample t stops there with ``diverged[k] = t`` (left at −1 otherwise).
+    ``exact_lateral`` picks the lateral rule's form: False the authors'
+    (``CORINFOMAX_LATERAL``), True the exact Sherman–Morrison step
+    (``CORINFOMAX_LATERAL_SHERMAN_MORRISON``)."""
     members, samples, m = inputs.shape
     n = feedforward.shape[1]
     n_groups = groups.shape[0]
@@ -103,7 +109,10 @@ def corinfomax_stream(
                     break
             # the declared rules' compiled per-sample forms (rules/separation.py)
             _feedforward_step(W, x, y, prediction, learning_rate, decay)
-            _lateral_step(B, y, z, gamma_y, forgetting_y)
+            if exact_lateral:
+                _lateral_exact_step(B, y, z, gamma_y, forgetting_y)
+            else:
+                _lateral_step(B, y, z, gamma_y, forgetting_y)
             finite = True
             for i in range(n):
                 for j in range(n):

@@ -51,6 +51,7 @@ __all__ = [
     "WhiteningCircuit",
     "optimal_gains",
     "make_frame",
+    "default_frame_size",
 ]
 
 
@@ -153,7 +154,7 @@ class DirectWhiteningParameters(Parameters):
     """``learning_rate`` η; ``initial_scale`` c of ``M₀ = cI``; ``spike_offset`` y0 of offset coding."""
 
     n_inputs: int | None = None
-    learning_rate: float = 0.01
+    learning_rate: float = 3e-3
     initial_scale: float = 1.0
     spike_offset: float = 4.0
 
@@ -240,7 +241,7 @@ class InterneuronWhiteningParameters(Parameters):
 
     n_inputs: int | None = None
     n_interneurons: int | None = None
-    learning_rate: float = 0.01
+    learning_rate: float = 2e-3
     initial_scale: float = 1.0
     leak: float = 0.1
     spike_offset: float = 4.0
@@ -360,13 +361,16 @@ class InterneuronWhitening(WhiteningCircuit):
 @dataclass(frozen=True)
 class GainWhiteningParameters(Parameters):
     """``frame``: "gaussian" (normalised Gaussian), "mercedes" (N = 2, K = 3) or an explicit
-    N × K array with unit-norm columns; ``n_interneurons`` K (default N(N+1)/2);
+    N × K array with unit-norm columns; ``n_interneurons`` K (default ``2N(N+1)``, four times
+    the minimum N(N+1)/2: with K = N(N+1)/2 a Gaussian frame's Hadamard Gram is ill-conditioned
+    and one-sample gain updates whiten the default task's contexts in 1 of 4; pass
+    ``n_interneurons=N(N+1)//2`` for the paper's minimal frame);
     ``clamp_gains`` projects g ≥ 0 after each step; ``initial_gains`` g₀ (scalar or K values)."""
 
     n_inputs: int | None = None
     n_interneurons: int | None = None
     frame: Any = "gaussian"
-    learning_rate: float = 2e-3
+    learning_rate: float = 1e-3
     clamp_gains: bool = False
     initial_gains: Any = 0.0
     spike_offset: float = 4.0
@@ -412,7 +416,7 @@ class GainWhitening(WhiteningCircuit):
     description = "whitening by gain-modulating interneurons, Δg = η(z² − 1) (Duong et al., ICML 2023)"
     Parameters = GainWhiteningParameters
     params: GainWhiteningParameters
-    quick_params = {"learning_rate": 0.03}
+    quick_params = {"learning_rate": 0.01}
     _input_axis_array = "frame"
 
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
@@ -435,7 +439,7 @@ class GainWhitening(WhiteningCircuit):
 
     def populations(self) -> list[Population]:
         n = self.n_inputs if self.state else (self.params.n_inputs or 0)
-        k = self.state["frame"].shape[-1] if self.state else (self.params.n_interneurons or n * (n + 1) // 2)
+        k = self.state["frame"].shape[-1] if self.state else (self.params.n_interneurons or default_frame_size(n))
         return [
             *_stimulus_and_principal(n, self.params.spike_offset, "whitened output y = (I + WGWᵀ)⁻¹x"),
             Population("interneuron", k, offset=self.params.spike_offset,
@@ -472,11 +476,14 @@ class GainWhitening(WhiteningCircuit):
 @dataclass(frozen=True)
 class MultiTimescaleWhiteningParameters(Parameters):
     """``gain_rate`` η_g (fast), ``synapse_rate`` η_w (slow, ≪ η_g), ``leak`` α,
-    ``renormalize`` columns of W after each step."""
+    ``renormalize`` columns of W after each step; ``n_interneurons`` K (default ``2N(N+1)``,
+    an overcomplete set on which gains alone can whiten any context, as in gain whitening;
+    the NeurIPS synthetic setting has K = N with a context-invariant basis to learn: pass
+    ``n_interneurons=N`` and ``contexts="basis"`` for it)."""
 
     n_inputs: int | None = None
     n_interneurons: int | None = None
-    gain_rate: float = 5e-2
+    gain_rate: float = 1e-3
     synapse_rate: float = 1e-4
     leak: float = 1.0
     renormalize: bool = True
@@ -522,10 +529,10 @@ class MultiTimescaleWhitening(WhiteningCircuit):
     description = "fast gains + slow synapses, Δg = η_g(z² − ‖w‖²), ΔW = η_w(rnᵀ − WG) (Duong et al., NeurIPS 2023)"
     Parameters = MultiTimescaleWhiteningParameters
     params: MultiTimescaleWhiteningParameters
-    quick_params = {"gain_rate": 0.05, "synapse_rate": 2e-3}
+    quick_params = {"gain_rate": 0.01, "synapse_rate": 2e-3}
 
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
-        k = self.params.n_interneurons or n_inputs
+        k = self.params.n_interneurons or default_frame_size(n_inputs)
         synapses = rules.normalize_columns(rng.standard_normal((n_inputs, k)))
         gains = _initial_gains(self.params.initial_gains, k)
         return {"synapses": synapses, "gains": gains}
@@ -540,7 +547,7 @@ class MultiTimescaleWhitening(WhiteningCircuit):
 
     def populations(self) -> list[Population]:
         n = self.n_inputs if self.state else (self.params.n_inputs or 0)
-        k = self.state["synapses"].shape[-1] if self.state else (self.params.n_interneurons or n)
+        k = self.state["synapses"].shape[-1] if self.state else (self.params.n_interneurons or default_frame_size(n))
         return [
             *_stimulus_and_principal(n, self.params.spike_offset, "whitened output r = (αI + WGWᵀ)⁻¹s"),
             Population("interneuron", k, offset=self.params.spike_offset,
@@ -609,6 +616,11 @@ def optimal_gains(frame: np.ndarray, covariance: np.ndarray, leak: float = 1.0) 
         np.stack([np.linalg.lstsq(h, p, rcond=None)[0] for h, p in zip(hadamard, projections)])
 
 
+def default_frame_size(n_inputs: int) -> int:
+    """Default number of frame interneurons K = 2N(N+1), four times the minimum N(N+1)/2."""
+    return 2 * n_inputs * (n_inputs + 1)
+
+
 def make_frame(kind: Any, n_inputs: int, n_interneurons: int | None, rng: np.random.Generator) -> np.ndarray:
     """A unit-norm frame W (N × K): "gaussian", "mercedes" (N = 2, K = 3) or an explicit array."""
     if isinstance(kind, str) and kind == "mercedes":
@@ -617,7 +629,7 @@ def make_frame(kind: Any, n_inputs: int, n_interneurons: int | None, rng: np.ran
         angles = np.pi / 2 + np.array([0.0, 2 * np.pi / 3, 4 * np.pi / 3])
         return np.stack([np.cos(angles), np.sin(angles)])
     if isinstance(kind, str):
-        k = n_interneurons or n_inputs * (n_inputs + 1) // 2
+        k = n_interneurons or default_frame_size(n_inputs)
         return rules.normalize_columns(rng.standard_normal((n_inputs, k)))
     frame = np.asarray(kind, dtype=float)
     if frame.shape[0] != n_inputs:

@@ -296,7 +296,12 @@ class CorInfoMaxParameters(DomainParameters):
     ``fast_path``: ``"auto"`` (compiled numba kernel when installed), ``"numba"`` or
     ``"reference"`` (respond + learn through the rule functions);
     ``spike_threshold_time_constant`` τ_λ (s) of the spiking threshold unit (nonnegative
-    sparse and simplex domains, :mod:`~bioplausible.substrates.spiking.threshold`).
+    sparse and simplex domains, :mod:`~bioplausible.substrates.spiking.threshold`);
+    ``lateral_update`` the B_y rule (:func:`~bioplausible.rules.separation.corinfomax_lateral`):
+    ``"authors"`` (default, the authors' code and the paper's numbers: Sherman–Morrison
+    without its normaliser, which can make B_y indefinite when ``γ_y yᵀB_y y > 1``) or
+    ``"sherman-morrison"`` (ours: the exact step ``γ_y → γ_y/(1 + γ_y yᵀB_y y)``, which keeps
+    B_y positive definite).
     """
 
     domain: str = "nonnegative-antisparse"
@@ -314,6 +319,7 @@ class CorInfoMaxParameters(DomainParameters):
     weight_decay: float = 0.0
     fast_path: str = "auto"
     spike_threshold_time_constant: float = 0.005
+    lateral_update: str = "authors"
 
     def __post_init__(self) -> None:
         check_choice("domain", self.domain, OUTPUT_DOMAINS)
@@ -333,6 +339,7 @@ class CorInfoMaxParameters(DomainParameters):
         check_real("weight_decay", self.weight_decay, 0.0, 1.0)
         check_integer("max_iterations", self.max_iterations, 1)
         check_choice("fast_path", self.fast_path, ["auto", "numba", "reference"])
+        check_choice("lateral_update", self.lateral_update, sorted(rules.CORINFOMAX_LATERAL_FORMS))
         if self.fast_path == "numba" and not numba_available():
             raise ValueError("fast_path='numba' needs numba installed (pip install numba); use 'auto' or 'reference'")
 
@@ -497,7 +504,8 @@ class CorInfoMax(Circuit):
             RuleBinding("feedforward", rules.CORINFOMAX_FEEDFORWARD, "mixtures", "output",
                         {"x": "mixtures", "y": "output", "yhat": "prediction"},
                         {"learning_rate": p.learning_rate, "decay": p.weight_decay}),
-            RuleBinding("lateral", rules.CORINFOMAX_LATERAL, "output", "output", {"y": "output"},
+            RuleBinding("lateral", rules.CORINFOMAX_LATERAL_FORMS[p.lateral_update], "output", "output",
+                        {"y": "output"},
                         {"gamma_y": self.gamma_y, "forgetting_y": p.forgetting_y}),
         ]
 
@@ -509,7 +517,7 @@ class CorInfoMax(Circuit):
             x, output, prediction, self.params.learning_rate, self.state["feedforward"], self.params.weight_decay
         )
         self.state["lateral"] = self.state["lateral"] + rules.corinfomax_lateral(
-            output, self.state["lateral"], self.gamma_y, self.params.forgetting_y
+            output, self.state["lateral"], self.gamma_y, self.params.forgetting_y, self.params.lateral_update
         )
         self.steps += 1
 
@@ -546,6 +554,7 @@ class CorInfoMax(Circuit):
             feedforward, lateral, error_gain, x, self.gamma_y, p.forgetting_y, p.learning_rate, p.weight_decay,
             _DOMAIN_CODE[p.domain], p.neural_lr_start, p.neural_lr_stop, p.max_iterations, p.tolerance,
             p.threshold_rate, outputs, steps, nonnegative, members, diverged,
+            p.lateral_update == "sherman-morrison",
         )
         self.state["feedforward"], self.state["lateral"] = feedforward, lateral
         _raise_at_divergence(self, diverged)

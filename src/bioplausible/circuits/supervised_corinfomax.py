@@ -373,7 +373,7 @@ class CorInfoMaxEPParameters(CorInfoMaxParameters):
     network takes the MNIST rates). ``forward_rate`` μ_f (one value or one per layer, hidden
     layers then output), ``backward_rate`` μ_b (one per backward matrix, i.e. per hidden
     layer), ``rate_decay`` per-epoch factor of both (μ = μ₀ · decay^epoch), ``decay_every``
-    updates per epoch (70: digits' 1400 training samples at B = 20), ``beta`` |β| of the nudge
+    updates per epoch (70: digits' 1400 training samples at B = 20), ``beta`` the magnitude of the nudge
     (its sign is drawn per batch and member when ``random_sign``), ``nudged_steps``."""
 
     forward_rate: Any = (1.0, 0.7)

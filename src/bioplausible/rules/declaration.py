@@ -75,8 +75,11 @@ class Rule:
     """A local learning rule, declared once (see the module docstring for the names).
 
     ``equation`` is ``"target = expression"`` or ``"target += expression"``; ``summed`` maps a
-    neuron-level reduction's name to its per-synapse expression (summed over j); ``recurrent``
-    says pre and post are one population, so ``y_pre`` and ``y_post`` are one array.
+    neuron-level reduction's name to its per-synapse expression (summed over j); ``totals``
+    maps a per-sample scalar's name to a neuron-level expression of bare names (activities
+    and summed variables) summed over the neurons, e.g. ``{"q": "y * z"}`` for ``q = yᵀz``
+    (recurrent rules only; no Brian2 form yet); ``recurrent`` says pre and post are one
+    population, so ``y_pre`` and ``y_post`` are one array.
     """
 
     name: str
@@ -87,6 +90,7 @@ class Rule:
     synaptic: tuple[str, ...] = ()
     parameters: tuple[str, ...] = ()
     summed: Mapping[str, str] = field(default_factory=dict)
+    totals: Mapping[str, str] = field(default_factory=dict)
     kind: str = "synaptic"
     recurrent: bool = False
     description: str = ""
@@ -103,6 +107,17 @@ class Rule:
         reserved = {"i", "j", "t", "dt", "N", "math", "rows_", "columns_", "total_"} & known
         if reserved or "identity" in (*self.activities, *self.states, *self.synaptic, *self.parameters):
             raise ValueError(f"rule {self.name!r}: {sorted(reserved) or ['identity']} are reserved names")
+        if self.totals and not (self.recurrent and self.kind == "synaptic"):
+            raise ValueError(f"rule {self.name!r}: totals are for recurrent synaptic rules")
+        bare = {*self.activities, *self.summed}
+        for name, text in self.totals.items():
+            if name in known:
+                raise ValueError(f"rule {self.name!r}: total {name!r} clashes with a declared name")
+            unknown = _names(text) - bare - _FUNCTIONS
+            if unknown:
+                raise ValueError(f"rule {self.name!r}: unknown names {sorted(unknown)} in total {text!r}; "
+                                 f"totals read bare activities and summed variables: {sorted(bare)}")
+        known = known | set(self.totals)
         for text in (self.expression, *self.summed.values()):
             unknown = _names(text) - known - _FUNCTIONS
             if unknown:
@@ -145,7 +160,8 @@ class Rule:
 
     @functools.cached_property
     def _all_names(self) -> frozenset[str]:
-        return frozenset().union(*(_names(t) for t in (self.expression, *self.summed.values())))
+        return frozenset().union(*(_names(t) for t in (self.expression, *self.summed.values(),
+                                                       *self.totals.values())))
 
     def _uses(self, name: str) -> bool:
         return name in self._all_names
@@ -170,36 +186,7 @@ class Rule:
             "activities": [(n, side) for n in self.activities for side in _SIDES if self._uses(n + side)],
             "states": [(n, side) for n in self.states for side in _SIDES if self._uses(n + side)],
             "summed": [(name, compiled(_terms(text, self._classify))) for name, text in self.summed.items()],
-            "terms": compiled(_terms(self.expression, self._classify)),
-        }
-
-    @functools.cached_property
-    def _all_names(self) -> frozenset[str]:
-        return frozenset().union(*(_names(t) for t in (self.expression, *self.summed.values())))
-
-    def _uses(self, name: str) -> bool:
-        return name in self._all_names
-
-    def _used(self, name: str) -> bool:
-        return self._uses(name) or self._uses(name + "_pre") or self._uses(name + "_post")
-
-    @functools.cached_property
-    def _plan(self) -> dict[str, Any]:
-        """What :meth:`numpy` evaluates, worked out once: the names it reads and the
-        expression's separated terms as compiled code."""
-        def compiled(terms: tuple[tuple[str, str, str], ...]) -> list[tuple[Any, Any, Any]]:
-            return [(_code(c), None if p == "1" else _code(p), None if q == "1" else _code(q)) for c, p, q in terms]
-
-        if self.kind == "neuron":
-            return {
-                "activities": [n for n in self.activities if self._used(n)],
-                "states": [n for n in self.states if self._used(n)],
-                "code": _code(self.expression),
-            }
-        return {
-            "activities": [(n, side) for n in self.activities for side in _SIDES if self._uses(n + side)],
-            "states": [(n, side) for n in self.states for side in _SIDES if self._uses(n + side)],
-            "summed": [(name, compiled(_terms(text, self._classify))) for name, text in self.summed.items()],
+            "totals": [(name, _code(text)) for name, text in self.totals.items()],
             "terms": compiled(_terms(self.expression, self._classify)),
         }
 
@@ -257,6 +244,14 @@ class Rule:
             varying[name + "_post"] = reduced
             if self.recurrent:
                 varying[name + "_pre"] = reduced
+        if plan["totals"]:
+            # per-sample scalars (K, B, 1); a factor holding one is grouped with the post side,
+            # which may also read the parameters
+            bare = {n: varying[n + "_post"] for n in (*self.activities, *self.summed) if n + "_post" in varying}
+            bare.update({n: np.asarray(values[n], dtype=float) for n in self.activities if n in values})
+            for name, code in plan["totals"]:
+                varying[name] = np.sum(eval(code, _GLOBALS, bare), axis=-1, keepdims=True)  # noqa: S307
+            varying.update({p: values[p] for p in self.parameters})
         mean = _batch_mean(plan["terms"], varying, constant)
         if np.shape(mean) != target.shape:
             mean = np.broadcast_to(mean, np.broadcast_shapes(np.shape(mean), target.shape))
@@ -267,6 +262,8 @@ class Rule:
         base, _, side = name.rpartition("_")
         if side in ("pre", "post") and (base in self.activities or base in self.summed):
             return side
+        if name in self.totals:
+            return "post"
         return "constant"
 
     # ------------------------------------------------------------------ (b) compiled per-sample
@@ -285,6 +282,9 @@ class Rule:
         for name, text in self.summed.items():
             lines += ["    for i in range(rows_):", "        total_ = 0.0", "        for j in range(columns_):",
                       f"            total_ += {self._indexed(text)}", f"        {name}[i] = total_"]
+        for name, text in self.totals.items():
+            lines += [f"    {name} = 0.0", "    for i in range(rows_):",
+                      f"        {name} += {self._indexed_bare(text)}"]
         op = "+=" if self.increment else "="
         lines += ["    for i in range(rows_):", "        for j in range(columns_):",
                   f"            {self.target}[i, j] {op} {self._indexed(self.expression)}"]
@@ -312,6 +312,12 @@ class Rule:
 
         return _rewrite(text, replace, {"sqrt": "math.sqrt", "exp": "math.exp", "log": "math.log"})
 
+    def _indexed_bare(self, text: str) -> str:
+        """A total's expression with its bare neuron-level names indexed by i."""
+        bare = {*self.activities, *self.summed}
+        return _rewrite(text, lambda n: _subscript(n, "i") if n in bare else ast.Name(n, ast.Load()),
+                        {"sqrt": "math.sqrt", "exp": "math.exp", "log": "math.log"})
+
     def compiled(self) -> Callable[..., None]:
         """The numba-compiled per-sample step (arguments: :meth:`signature`), from a cached file."""
         return _compile(self.name, self.source())
@@ -323,6 +329,9 @@ class Rule:
         ``{"y": "(count{side} * scale - offset)"}`` decodes a rate from a spike count).
         ``gate`` names a shared 0/1 variable that switches the update off (exactly: the
         statement becomes ``M = M + gate * (…)`` or ``M = gate * (…) + (1 - gate) * M``)."""
+        if self.totals:
+            raise NotImplementedError(f"rule {self.name!r}: a per-sample total ({', '.join(self.totals)}) "
+                                      "has no Brian2 form yet")
         names = dict(names or {})
 
         def replace(name: str) -> ast.expr:

@@ -22,8 +22,17 @@ CORINFOMAX_LATERAL = register_rule(Rule(
     "corinfomax-lateral", "B = (B - gamma_y * (z_post * z_pre)) / forgetting_y",
     paper="Bozkurt, Erdogan & Pehlevan (2023), ICLR, CorInfoMax-BSS",
     activities=("y",), summed={"z": "B * y_pre"}, parameters=("gamma_y", "forgetting_y"), recurrent=True,
-    description="anti-Hebbian lateral rule, a Sherman-Morrison step tracking lambda_y R_y^-1",
+    description="anti-Hebbian lateral rule, the authors' Sherman-Morrison step without its normaliser",
 ))
+CORINFOMAX_LATERAL_SHERMAN_MORRISON = register_rule(Rule(
+    # the scalar factor multiplies the bitwise-symmetric product, so B stays symmetric
+    "corinfomax-lateral-sherman-morrison", "B = (B - gamma_y / (1 + gamma_y * q) * (z_post * z_pre)) / forgetting_y",
+    paper="Bozkurt, Erdogan & Pehlevan (2023), ICLR, CorInfoMax-BSS (exact Sherman-Morrison form, ours)",
+    activities=("y",), summed={"z": "B * y_pre"}, totals={"q": "y * z"}, parameters=("gamma_y", "forgetting_y"),
+    recurrent=True,
+    description="anti-Hebbian lateral rule, the exact Sherman-Morrison step: gamma_y / (1 + gamma_y y'B y)",
+))
+CORINFOMAX_LATERAL_FORMS = {"authors": CORINFOMAX_LATERAL, "sherman-morrison": CORINFOMAX_LATERAL_SHERMAN_MORRISON}
 NSM_LEARNING_RATES = register_rule(Rule(
     "nsm-learning-rates", "D = min(cap, decay * D + y**2)", kind="neuron",
     paper="Pehlevan, Mohan & Chklovskii (2017), Neural Comput.; CIM-BSS NSMBSS.py",
@@ -95,14 +104,22 @@ def corinfomax_feedforward(
                                         learning_rate=learning_rate, decay=decay)
 
 
-def corinfomax_lateral(output: np.ndarray, lateral: np.ndarray, gamma_y: float, forgetting_y: float) -> np.ndarray:
-    """Anti-Hebbian lateral rule, ``B_y ← (B_y − γ_y z zᵀ)/λ_y`` with ``z = B_y y`` (:data:`CORINFOMAX_LATERAL`).
+def corinfomax_lateral(output: np.ndarray, lateral: np.ndarray, gamma_y: float, forgetting_y: float,
+                       form: str = "authors") -> np.ndarray:
+    """Anti-Hebbian lateral rule, ``B_y ← (B_y − γ_y z zᵀ)/λ_y`` with ``z = B_y y``, tracking
+    ``λ_y R_y⁻¹`` (inverse output correlation); returned as the change ``B_new − B``.
 
-    Bozkurt, Erdogan & Pehlevan (2023), ICLR (authors' code, verified): a Sherman–Morrison
-    step without its normaliser, tracking ``λ_y R_y⁻¹`` (inverse output correlation).
-    ``z_i`` is the lateral input neuron i receives; returned as the change ``B_new − B``.
+    ``form="authors"`` (:data:`CORINFOMAX_LATERAL`, the default): Bozkurt, Erdogan & Pehlevan
+    (2023), ICLR (authors' code, verified), the Sherman–Morrison step without its normaliser;
+    the paper's numbers use it. Along z it scales B by ``1 − γ_y yᵀB y``, so a sample with
+    ``γ_y yᵀB y > 1`` makes B_y indefinite (seen on strongly correlated outputs, issue 16).
+    ``form="sherman-morrison"`` (:data:`CORINFOMAX_LATERAL_SHERMAN_MORRISON`, ours): the exact
+    rank-one inverse update, ``γ_y → γ_y/(1 + γ_y yᵀB y)``, which keeps a positive definite
+    B_y positive definite. ``z_i`` is the lateral input neuron i receives.
     """
-    return CORINFOMAX_LATERAL.numpy(B=lateral, y=output, gamma_y=gamma_y, forgetting_y=forgetting_y)
+    if form not in CORINFOMAX_LATERAL_FORMS:
+        raise ValueError(f"form must be one of {sorted(CORINFOMAX_LATERAL_FORMS)}, got {form!r}")
+    return CORINFOMAX_LATERAL_FORMS[form].numpy(B=lateral, y=output, gamma_y=gamma_y, forgetting_y=forgetting_y)
 
 
 # ------------------------------------------------------------------ nonnegative similarity matching
