@@ -408,7 +408,7 @@ class GainWhitening(WhiteningCircuit):
 
     name = "gain-whitening"
     agreement = (AgreementCase(
-        "adaptation", {"whitening_error": (0.25, 0.0)}, params={"learning_rate": 0.02},
+        "adaptation", {"whitening_error": (0.25, 0.0)}, params={"learning_rate": 0.02, "n_interneurons": 6},
         task_options={"n_inputs": 3, "n_contexts": 1, "samples_per_context": 300}, eval_every=25, tail=4,
         substrate_options={"spiking": {"rate_unit": 50.0, "presentation": 0.1, "dt": 5e-4}},
         learns={"whitening_error": ("relative", -0.5)}, same_start=True,
@@ -521,7 +521,8 @@ class MultiTimescaleWhitening(WhiteningCircuit):
 
     name = "multi-timescale-whitening"
     agreement = (AgreementCase(
-        "adaptation", {"whitening_error": (0.25, 0.0)}, params={"gain_rate": 0.02, "synapse_rate": 5e-3},
+        "adaptation", {"whitening_error": (0.25, 0.0)},
+        params={"gain_rate": 0.02, "synapse_rate": 5e-3, "n_interneurons": 3},
         task_options={"n_inputs": 3, "n_contexts": 1, "samples_per_context": 300}, eval_every=25, tail=4,
         substrate_options={"spiking": {"rate_unit": 50.0, "presentation": 0.1, "dt": 5e-4}},
         learns={"whitening_error": ("relative", -0.5)}, same_start=True,
