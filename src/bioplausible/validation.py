@@ -92,6 +92,17 @@ def check_array(
     return array
 
 
+def check_rates(name: str, value: Any, n: int) -> tuple[float, ...]:
+    """A nonnegative rate given once or once per layer -> ``n`` values (one per layer)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        values = tuple(value)
+        if len(values) != n:
+            raise ValueError(f"{name} must give one value or {n} values (one per layer), got {len(values)}")
+    else:
+        values = (value,) * n
+    return tuple(check_real(name, v, 0.0) for v in values)
+
+
 def check_real_numbers(name: str, value: Any) -> np.ndarray:
     """``value`` as a float array; complex, object, string or ragged input is a ``TypeError``
     naming ``name`` (numpy would drop an imaginary part with a warning, or keep objects)."""

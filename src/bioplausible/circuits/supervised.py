@@ -44,7 +44,7 @@ import numpy as np
 
 from ..core.agreement import AgreementCase
 from ..rules import supervised as rules
-from ..validation import check_choice, check_integer, check_real
+from ..validation import check_choice, check_integer, check_rates, check_real
 from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
 
 __all__ = [
@@ -62,13 +62,7 @@ __all__ = [
 
 def _check_rate(name: str, value: Any, n_layers: int) -> tuple[float, ...]:
     """A nonnegative rate given once or per hidden layer -> one value per hidden layer."""
-    if isinstance(value, (list, tuple, np.ndarray)):
-        values = tuple(value)
-        if len(values) != n_layers:
-            raise ValueError(f"{name} must give one value per hidden layer ({n_layers}), got {len(values)}")
-    else:
-        values = (value,) * n_layers
-    return tuple(check_real(f"{name}", v, 0.0) for v in values)
+    return check_rates(name, value, n_layers)
 
 
 # ============================================================================ parameters

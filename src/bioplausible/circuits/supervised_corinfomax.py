@@ -38,7 +38,7 @@ import numpy as np
 
 from ..core.agreement import AgreementCase
 from ..rules import supervised as rules
-from ..validation import check_choice, check_integer, check_real
+from ..validation import check_choice, check_integer, check_rates, check_real
 from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
 
 __all__ = [
@@ -52,13 +52,7 @@ __all__ = [
 
 def _per_layer(name: str, value: Any, n: int) -> tuple[float, ...]:
     """A nonnegative rate given once or once per layer -> ``n`` values."""
-    if isinstance(value, (list, tuple, np.ndarray)):
-        values = tuple(value)
-        if len(values) != n:
-            raise ValueError(f"{name} must give one value or {n} values (one per layer), got {len(values)}")
-    else:
-        values = (value,) * n
-    return tuple(check_real(name, v, 0.0) for v in values)
+    return check_rates(name, value, n)
 
 
 def _apply(matrix: np.ndarray, activity: np.ndarray) -> np.ndarray:
