@@ -60,11 +60,6 @@ __all__ = [
 ]
 
 
-def _check_rate(name: str, value: Any, n_layers: int) -> tuple[float, ...]:
-    """A nonnegative rate given once or per hidden layer -> one value per hidden layer."""
-    return check_rates(name, value, n_layers)
-
-
 # ============================================================================ parameters
 @dataclass(frozen=True)
 class MLPParameters(Parameters):
@@ -103,7 +98,7 @@ class MLPParameters(Parameters):
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
         for size in self.hidden_sizes:
             check_integer("hidden_sizes[i]", size, 1)
-        _check_rate("learning_rate", self.learning_rate, len(self.hidden_sizes))
+        check_rates("learning_rate", self.learning_rate, len(self.hidden_sizes))
         check_real("output_rate", self.output_rate, 0.0)
         check_real("weight_decay", self.weight_decay, 0.0)
         check_real("init_gain", self.init_gain, 0.0, inclusive=False)
@@ -118,7 +113,7 @@ class MLPParameters(Parameters):
             )
 
     def per_layer(self, name: str) -> tuple[float, ...]:
-        return _check_rate(name, getattr(self, name), len(self.hidden_sizes))
+        return check_rates(name, getattr(self, name), len(self.hidden_sizes))
 
 
 PARAMETERIZATIONS = ("standard", "ntk", "mean-field")

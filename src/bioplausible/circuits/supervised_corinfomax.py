@@ -50,11 +50,6 @@ __all__ = [
     "CorInfoMaxEP",
 ]
 
-def _per_layer(name: str, value: Any, n: int) -> tuple[float, ...]:
-    """A nonnegative rate given once or once per layer -> ``n`` values."""
-    return check_rates(name, value, n)
-
-
 def _apply(matrix: np.ndarray, activity: np.ndarray) -> np.ndarray:
     return np.matmul(activity, np.swapaxes(matrix, -1, -2))
 
@@ -187,8 +182,9 @@ class _CorInfoMaxNetwork(Circuit):
         return pops
 
     def _rules(self) -> tuple[Any, Any, Any]:
-        """Rule functions of the forward, backward and lateral connections (for the graph)."""
-        raise NotImplementedError
+        """Rule functions of the forward, backward and lateral connections (for the graph);
+        each circuit of the family names its own."""
+        raise NotImplementedError(f"{type(self).__name__} must name its forward, backward and lateral rules")
 
     def connections(self) -> list[Connection]:
         names = self._names()
@@ -275,9 +271,9 @@ class CorInfoMaxEBDParameters(CorInfoMaxParameters):
     def validate(self) -> None:
         super().validate()
         n = len(self.hidden_sizes)
-        _per_layer("decorrelation_rate", self.decorrelation_rate, n)
+        check_rates("decorrelation_rate", self.decorrelation_rate, n)
         check_real("output_rate", self.output_rate, 0.0)
-        _per_layer("feedback_decorrelation_rate", self.feedback_decorrelation_rate, n)
+        check_rates("feedback_decorrelation_rate", self.feedback_decorrelation_rate, n)
         check_real("lateral_decorrelation_rate", self.lateral_decorrelation_rate, 0.0)
         check_real("prediction_rate", self.prediction_rate, 0.0)
         check_real("error_forgetting", self.error_forgetting, 0.0, 1.0)
@@ -331,8 +327,8 @@ class CorInfoMaxEBD(_CorInfoMaxNetwork):
         L = self.n_layers
         h = [np.asarray(activities[name], dtype=float) for name in self._names()]
         error = h[L] - batch.targets
-        forward_rates = (*_per_layer("decorrelation_rate", p.decorrelation_rate, L - 1), p.output_rate)
-        backward_rates = _per_layer("feedback_decorrelation_rate", p.feedback_decorrelation_rate, L - 1)
+        forward_rates = (*check_rates("decorrelation_rate", p.decorrelation_rate, L - 1), p.output_rate)
+        backward_rates = check_rates("feedback_decorrelation_rate", p.feedback_decorrelation_rate, L - 1)
         new: dict[str, np.ndarray] = {}
         for k in range(1, L + 1):
             projection = self.state[f"projection_{k}"]
@@ -381,8 +377,8 @@ class CorInfoMaxEPParameters(CorInfoMaxParameters):
     def validate(self) -> None:
         super().validate()
         n = len(self.hidden_sizes)
-        _per_layer("forward_rate", self.forward_rate, n + 1)
-        _per_layer("backward_rate", self.backward_rate, n)
+        check_rates("forward_rate", self.forward_rate, n + 1)
+        check_rates("backward_rate", self.backward_rate, n)
         check_real("rate_decay", self.rate_decay, 0.0, 1.0)
         check_integer("decay_every", self.decay_every, 1)
         check_real("beta", self.beta, 0.0, inclusive=False)
@@ -453,8 +449,8 @@ class CorInfoMaxEP(_CorInfoMaxNetwork):
         beta = self.nudge()
         hb = self.nudged_phase(h0, batch.targets, beta)
         scale = p.rate_decay ** (self.steps // p.decay_every)
-        forward_rates = _per_layer("forward_rate", p.forward_rate, L)
-        backward_rates = _per_layer("backward_rate", p.backward_rate, L - 1)
+        forward_rates = check_rates("forward_rate", p.forward_rate, L)
+        backward_rates = check_rates("backward_rate", p.backward_rate, L - 1)
         new: dict[str, np.ndarray] = {}
         for k in range(1, L + 1):
             forward = self.state[f"forward_{k}"]
