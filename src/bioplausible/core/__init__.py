@@ -1,4 +1,4 @@
-"""The neutral vocabulary every layer may import: ``Batch`` (shape-checked), the declaration
+"""The neutral vocabulary every layer may import: ``Batch`` and ``TrialBatch`` (shape-checked), the declaration
 types (``Population``, ``Connection``), the separation domains, the Protocols tasks rely on,
 and ``Registry``. Imports nothing else of the package."""
 
@@ -8,10 +8,11 @@ from .declaration import NONLINEARITIES, ROLES, SIGNS, Connection, Population
 from .domains import BOX_DOMAINS, CIRCUIT_DOMAIN, DOMAINS, OUTPUT_DOMAINS, POLYTOPE_KEYS, SOURCE_ONLY_DOMAINS
 from .protocols import CircuitLike, HasEffectiveMatrix, HasSeparator, Rollout, SubstrateRollout, rollout
 from .registry import Registry
+from .trials import TrialBatch
 
 __all__ = [
     "AgreementCase", "Batch", "Population", "Connection", "NONLINEARITIES", "ROLES", "SIGNS",
     "DOMAINS", "OUTPUT_DOMAINS", "SOURCE_ONLY_DOMAINS", "BOX_DOMAINS", "CIRCUIT_DOMAIN", "POLYTOPE_KEYS",
     "CircuitLike", "HasSeparator", "HasEffectiveMatrix", "Rollout", "SubstrateRollout", "rollout",
-    "Registry",
+    "Registry", "TrialBatch",
 ]
