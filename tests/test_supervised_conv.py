@@ -30,7 +30,7 @@ def test_patches_scatter_and_dense_weights_are_one_convolution(layout, shape, ke
                          for y in range(rows) for c in range(cols)], axis=2)
     np.testing.assert_array_equal(patches, explicit)
     other = rng.normal(size=patches.shape)  # scatter is the adjoint of gather
-    back = fields.scatter_patches(other, index, x.shape[-1], kernel)
+    back = fields.scatter_patches(other, index, x.shape[-1])
     np.testing.assert_allclose(np.sum(patches * other), np.sum(x * back), rtol=1e-12)
     shared = rng.normal(size=(2, 4, index.shape[1]))
     local = rng.normal(size=(2, index.shape[0], 4, index.shape[1]))

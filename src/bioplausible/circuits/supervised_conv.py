@@ -366,7 +366,7 @@ class ConvNetwork(Circuit):
             back = back.reshape(members, batch, layer.locations, -1)
         else:
             back = np.swapaxes(np.matmul(np.swapaxes(delta, 1, 2), weights), 1, 2)
-        return fields.scatter_patches(back, layer.index, layer.n_inputs, layer.kernel)
+        return fields.scatter_patches(back, layer.index, layer.n_inputs)
 
     def _modulators(
         self, layers: list[np.ndarray], error: np.ndarray

@@ -61,19 +61,14 @@ def gather_patches(inputs: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.take(inputs, index, axis=-1)
 
 
-def scatter_patches(patches: np.ndarray, index: np.ndarray, n_inputs: int, kernel: int) -> np.ndarray:
+def scatter_patches(patches: np.ndarray, index: np.ndarray, n_inputs: int) -> np.ndarray:
     """col2im, the transpose of :func:`gather_patches`: (..., L, D) -> (..., n_in), each entry
-    added to the input it was read from (overlapping patches sum); ``kernel`` the side k."""
-    locations, span = index.shape
-    offsets = kernel * kernel
-    by_offset = index.reshape(locations, offsets, span // offsets)
-    values = patches.reshape(*patches.shape[:-2], locations, offsets, span // offsets)
-    out = np.zeros((*patches.shape[:-2], n_inputs))
-    # one kernel offset at a time: within an offset the map (location, channel) -> input is
-    # injective, so a fancy-index += adds every entry (no duplicate targets in one assignment)
-    for offset in range(offsets):
-        out[..., by_offset[:, offset, :].reshape(-1)] += values[..., :, offset, :].reshape(*patches.shape[:-2], -1)
-    return out
+    added to the input it was read from (overlapping patches sum; one ``np.bincount``)."""
+    leading = patches.shape[:-2]
+    rows = int(np.prod(leading))
+    targets = (np.arange(rows)[:, None] * n_inputs + index.reshape(1, -1)).reshape(-1)
+    summed = np.bincount(targets, weights=patches.reshape(-1), minlength=rows * n_inputs)
+    return summed.reshape(*leading, n_inputs)
 
 
 def dense_weights(kernels: np.ndarray, index: np.ndarray, n_inputs: int, shared: bool) -> np.ndarray:
