@@ -16,6 +16,7 @@ from .base import (
     make_circuit,
     register_circuit,
 )
+from .recurrent import RecurrentBPTT, RecurrentEprop, RecurrentRFLO
 from .separation import CorInfoMax, DetMaxWSM, NonnegativeICA, NonnegativeSimilarityMatching
 from .sequence import DenseNet, GeneralizedPseudoinverse, MixedNet, SeqNet, TwoLayerSequence
 from .supervised import (
@@ -33,4 +34,5 @@ __all__ = [
     "EBD", "CorInfoMaxEBD", "CorInfoMaxEP", "Backprop", "FeedbackAlignment", "DirectFeedbackAlignment", "Hebbian",
     "CorInfoMax", "NonnegativeSimilarityMatching", "NonnegativeICA", "DetMaxWSM",
     "SeqNet", "DenseNet", "GeneralizedPseudoinverse", "MixedNet", "TwoLayerSequence",
+    "RecurrentBPTT", "RecurrentRFLO", "RecurrentEprop",
 ]
