@@ -16,7 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["CircuitLike", "HasSeparator", "HasEffectiveMatrix", "HasModeRates", "Rollout", "SubstrateRollout", "rollout"]
+__all__ = ["CircuitLike", "HasSeparator", "HasEffectiveMatrix", "HasModeRates", "Rollout", "SubstrateRollout",
+           "rollout"]
 
 
 @runtime_checkable
