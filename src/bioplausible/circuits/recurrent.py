@@ -261,14 +261,14 @@ def bptt_gradient(recurrent: np.ndarray, readout: np.ndarray, rates: np.ndarray,
     is ``y − y⋆`` (K, B, T, n_out)."""
     n_members, n_trials, n_steps, n = rates.shape
     delta = np.matmul(output_error, readout[:, None]) / (n_trials * n_steps)
-    transposed = recurrent[:, None]
     adjoint = np.zeros((n_members, n_trials, n))
-    gradient = np.zeros((n_members, n, n))
+    later = np.zeros((n_members, n_trials, n_steps, n))  # g_{t+1} beside r_t
     for t in range(n_steps - 1, -1, -1):
-        gradient += alpha * np.einsum("kbi,kbj->kij", adjoint, rates[:, :, t])
-        adjoint = slope[:, :, t] * (delta[:, :, t] + alpha * np.matmul(adjoint[:, :, None], transposed)[:, :, 0]) \
-            + (1 - alpha) * adjoint
-    return gradient
+        later[:, :, t] = adjoint
+        adjoint = slope[:, :, t] * (delta[:, :, t] + alpha * np.matmul(adjoint, recurrent)) + (1 - alpha) * adjoint
+    pairs = n_trials * n_steps
+    return alpha * np.matmul(np.swapaxes(later.reshape(n_members, pairs, n), -1, -2),
+                             rates.reshape(n_members, pairs, n))
 
 
 def trial_inputs(inputs: np.ndarray, ensemble_size: int, n: int) -> np.ndarray:
