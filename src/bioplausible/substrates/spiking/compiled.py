@@ -29,6 +29,7 @@ runtime path checks after every update), and observers are not called.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -382,7 +383,13 @@ class CompiledLearning:
             getattr(plastic, self.binding.rule.target)[:] = values["matrix"]
             for name in self.binding.parameters:
                 setattr(plastic, name, float(values[name]))
-            objects["network"].run(objects["duration"], namespace={})
+            # Network.run() starts with a full gc.collect(); freezing what exists now keeps it
+            # from rescanning a big process's heap (as the chunked path does)
+            gc.freeze()
+            try:
+                objects["network"].run(objects["duration"], namespace={})
+            finally:
+                gc.unfreeze()
             target = self.binding.rule.target
             return (np.asarray(getattr(plastic, target)[:]),
                     np.asarray(getattr(objects["monitor"], target)).T.copy())
@@ -390,8 +397,6 @@ class CompiledLearning:
             b2.prefs.codegen.target = previous
 
     def _run_standalone(self, values: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        import gc
-
         import brian2 as b2
 
         key = self.key()
