@@ -42,7 +42,7 @@ import numpy as np
 from ...circuits.base import Circuit
 from ...core import Batch
 from ...models.neurons import IntegrateAndFire
-from .network import safe_name
+from .network import check_thresholds, safe_name
 
 __all__ = ["CompiledLearning", "compiled_support", "standalone_cache_dir", "available_targets"]
 
@@ -349,6 +349,7 @@ class CompiledLearning:
 
     # ------------------------------------------------------------------ running
     def run(self, batch: Batch) -> dict[str, Any]:
+        check_thresholds(self.circuit.name, self.circuit.thresholds())
         values = self.arrays(batch)
         if self.target == "cpp_standalone":
             matrix, checkpoints = self._run_standalone(values)
