@@ -73,10 +73,10 @@ def test_circuits_outside_compiled_runs_fall_back_with_the_reason():
     assert result["checkpoints"]["gains"].shape[0] == 3 and circuit.steps == 6
 
 
-def _interneuron(seed: int, interneurons: int, presentations: int = 30):
+def _interneuron(seed: int, interneurons: int, presentations: int = 30, codegen: str = "numpy"):
     circuit = InterneuronWhitening(learning_rate=0.05, leak=0.5, n_interneurons=interneurons).initialize(
         3, 0, [seed, seed + 1])
-    substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0)
+    substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0, codegen=codegen)
     substrate.prepare(circuit, seed)
     return circuit, substrate, Batch(np.random.default_rng(seed).standard_normal((2, presentations, 3)) @ MIXING.T)
 
@@ -182,3 +182,17 @@ def test_the_runner_says_why_a_run_is_chunked():
     dataset, _ = _adaptation_run(DirectWhitening(learning_rate=0.05), True, probes=["principal"])
     assert "probes of populations ['principal']" in dataset.attrs["learning_run"]
     assert np.isfinite(dataset["activity_principal"].values[:, 1:]).all()
+
+
+@pytest.mark.slow
+def test_interneuron_whitening_on_standalone_equals_the_runtime_path(tmp_path, monkeypatch):
+    """The backward pathway (``on_post``) and the presynaptic summed bias in a standalone binary."""
+    if "cpp_standalone" not in available_targets():
+        pytest.skip("cpp_standalone needs a C++ compiler")
+    monkeypatch.setenv("BIOPLAUSIBLE_CACHE_DIR", str(tmp_path))
+    circuit, substrate, batch = _interneuron(6, 4)
+    substrate.learn(circuit, batch, 1, 0)
+    expected = circuit.state["synapses"].copy()
+    circuit, substrate, batch = _interneuron(6, 4, codegen="cpp_standalone")
+    assert substrate.learning_run(circuit, batch, 10)["codegen"] == "cpp_standalone"
+    np.testing.assert_allclose(circuit.state["synapses"], expected, rtol=0, atol=1e-12)
