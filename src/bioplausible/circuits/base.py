@@ -32,6 +32,7 @@ import contextvars
 import copy
 import dataclasses
 import functools
+import inspect
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -105,6 +106,10 @@ class Circuit(ABC):
         super().__init_subclass__(**kwargs)
         if "learn" in vars(cls):  # every implementation checks what a caller hands it
             cls.learn = _checked_learn(vars(cls)["learn"])  # type: ignore[method-assign]
+        parameters = vars(cls).get("Parameters", getattr(cls, "Parameters", None))
+        if "__signature__" not in vars(cls) and dataclasses.is_dataclass(parameters):
+            # the constructor takes the Parameters fields by keyword: show them (inspect, IDEs)
+            cls.__signature__ = _keyword_signature(parameters)  # type: ignore[attr-defined]
 
     def __init__(self, **parameters: Any) -> None:
         self.params = self.Parameters(**parameters)
@@ -382,6 +387,21 @@ def ensemble_inputs(inputs: np.ndarray, ensemble_size: int, n: int, name: str = 
     if inputs.ndim != 3 or inputs.shape[0] not in (1, ensemble_size) or inputs.shape[2] != n:
         raise ValueError(f"{name} must have shape (B, {n}) or ({ensemble_size}, B, {n}), got {inputs.shape}")
     return inputs
+
+
+def _keyword_signature(parameters: Any) -> inspect.Signature:
+    """``(*, field=default, ...)`` of a Parameters dataclass: a circuit constructor's signature."""
+    keywords = []
+    for item in dataclasses.fields(parameters):
+        if item.default is not dataclasses.MISSING:
+            default = item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            default = item.default_factory()
+        else:
+            default = inspect.Parameter.empty
+        keywords.append(inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                          annotation=item.type))
+    return inspect.Signature(keywords, return_annotation=None)
 
 
 def _checked_learn(learn: Callable[..., None]) -> Callable[..., None]:
