@@ -16,7 +16,7 @@ from ...rules.declaration import RuleBinding
 from ...validation import check_choice, check_integer, check_positive, check_real
 from ..base import Batch, Circuit, Connection, Population, ensemble_inputs, register_circuit
 from .domains import DOMAIN_CODES, DomainParameters, polytope_masks, polytope_options
-from .presets import CORINFOMAX_PRESETS
+from .presets import CORINFOMAX_PRESETS, from_preset
 from .solvers import corinfomax_settle, numba_available, off_diagonal, raise_at_divergence
 
 __all__ = ["CorInfoMaxParameters", "CorInfoMax"]
@@ -44,14 +44,14 @@ class CorInfoMaxParameters(DomainParameters):
 
     domain: str = "nonnegative-antisparse"
     n_sources: int = 5
-    forgetting_y: float | None = None
-    forgetting_e: float | None = None
-    initial_lateral: float | None = None
-    error_lateral: float | None = None
-    learning_rate: float | None = None
-    neural_lr_start: float | None = None
-    neural_lr_stop: float | None = None
-    threshold_rate: float | None = None
+    forgetting_y: float = from_preset()
+    forgetting_e: float = from_preset()
+    initial_lateral: float = from_preset()
+    error_lateral: float = from_preset()
+    learning_rate: float = from_preset()
+    neural_lr_start: float = from_preset()
+    neural_lr_stop: float = from_preset()
+    threshold_rate: float = from_preset()
     max_iterations: int = 500
     tolerance: float = 1e-6
     weight_decay: float = 0.0
