@@ -269,6 +269,26 @@ def gain_near_minimum(proposed: Any, min_gain: float, revert_margin: float) -> A
     return proposed - min_gain < revert_margin
 
 
+def wsm_gain_weights(beta: float, zeta: float) -> tuple[float, float]:
+    """The weights ``w`` of :func:`wsm_gain` for (D1, D2): ``((1−ζ)β, (1−ζ)(1−β))``. Scalar
+    arithmetic only: the fused kernels compile this very function."""
+    return (1 - zeta) * beta, (1 - zeta) * (1 - beta)
+
+
+def wsm_gain_update(
+    gains: np.ndarray, lateral: np.ndarray, feedforward: np.ndarray, weight: float, regulariser: float, rate: float,
+    update: str, min_gain: float, max_gain: float, step_cap: float, revert_margin: float,
+) -> np.ndarray:
+    """One layer's new gains: the step of :func:`wsm_gain` on the synapses as they are, then
+    ``update="clipped"`` clips ``D + ΔD`` to [min_gain, max_gain]; ``"capped-reverted"`` caps
+    the step (:func:`cap_gain_step`) and undoes it near the minimum (:func:`revert_gain_step`)."""
+    change = wsm_gain(gains, lateral, feedforward, weight, regulariser, rate)
+    if update == "clipped":
+        return np.clip(gains + change, min_gain, max_gain)
+    change = cap_gain_step(change, gains, step_cap)
+    return gains + revert_gain_step(gains, change, min_gain, max_gain, revert_margin)
+
+
 SCHEDULES = ("log", "slow-log")
 
 

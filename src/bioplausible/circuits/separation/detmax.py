@@ -4,7 +4,7 @@ similarity matching network (Bozkurt, Pehlevan & Erdogan, NeurIPS 2022; theory:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -13,8 +13,9 @@ import numpy as np
 from ...core.agreement import AgreementCase
 from ...core.domains import BOX_DOMAINS, OUTPUT_DOMAINS, POLYTOPE_KEYS
 from ...rules import separation as rules
+from ...rules.declaration import RuleBinding, StateStep
 from ...validation import check_choice, check_integer, check_pair, check_positive, check_real
-from ..base import Batch, Circuit, Connection, Population, ensemble_inputs, register_circuit
+from ..base import Batch, Connection, Population, RuleCircuit, ensemble_inputs, register_circuit
 from .domains import DOMAIN_CODES, DomainParameters, polytope_options
 from .presets import DETMAX_PRESETS, GAIN_UPDATES, from_preset
 from .solvers import detmax_settle, numba_available, off_diagonal, raise_at_divergence
@@ -122,7 +123,7 @@ class DetMaxParameters(DomainParameters):
 
 
 @register_circuit
-class DetMaxWSM(Circuit):
+class DetMaxWSM(RuleCircuit):
     """Determinant-maximisation BSS as a two-layer weighted-similarity-matching network.
 
     Voltages v (hidden h) and u (output y) follow the leaky dynamics of :ref:`theory-separation-detmax` with
@@ -306,29 +307,39 @@ class DetMaxWSM(Circuit):
         self.last_settling_steps = steps
         return {"mixtures": x, "hidden": h, "output": y}
 
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
-        s, p = self.state, self.params
-        x = ensemble_inputs(batch.inputs, self.ensemble_size, s["hidden_input"].shape[-1])
-        h, y = activities["hidden"], activities["output"]
-        rate = rules.wsm_synaptic_rate(self.steps, p.gamma_start, p.gamma_stop, p.synaptic_schedule)
-        s["hidden_lateral"] = s["hidden_lateral"] + rules.wsm_hebbian(h, h, s["hidden_lateral"], rate)
-        s["hidden_input"] = s["hidden_input"] + rules.wsm_hebbian(h, x, s["hidden_input"], rate)
-        s["output_lateral"] = s["output_lateral"] + rules.wsm_hebbian(y, y, s["output_lateral"], rate)
-        s["output_input"] = s["output_input"] + rules.wsm_hebbian(y, h, s["output_input"], rate)
-        weights = ((1 - p.zeta) * p.beta, (1 - p.zeta) * (1 - p.beta))
-        layers = (("hidden_gains", "hidden_lateral", "hidden_input"),
-                  ("output_gains", "output_lateral", "output_input"))
-        for index, (gains, lateral, feedforward) in enumerate(layers):
-            gain_rate = rules.decayed_gain_rate(p.gain_rates[index], self.steps, p.gain_rate_decay,
-                                                p.gain_rate_decay_interval)
-            change = rules.wsm_gain(s[gains], s[lateral], s[feedforward], weights[index], p.zeta, gain_rate)
-            if p.gain_update == "clipped":
-                s[gains] = np.clip(s[gains] + change, p.min_gains[index], p.max_gains[index])
-            else:
-                change = rules.cap_gain_step(change, s[gains], p.gain_step_cap)
-                s[gains] = s[gains] + rules.revert_gain_step(s[gains], change, p.min_gains[index],
-                                                             p.max_gains[index], p.gain_revert_margin)
-        self.steps += 1
+    def rule_bindings(self) -> list[RuleBinding]:
+        """Every synapse by :data:`~bioplausible.rules.separation.WSM_HEBBIAN` at the rate γ_k of
+        this sample (:func:`~bioplausible.rules.separation.wsm_synaptic_rate`): M_H (h, h),
+        W_HX (pre x, post h), M_Y (y, y), W_YH (pre h, post y). ``learn`` is derived from these
+        and the gain steps (:meth:`state_steps`; :class:`~bioplausible.circuits.base.RuleCircuit`)."""
+        p = self.params
+        rate = {"rate": rules.wsm_synaptic_rate(self.steps, p.gamma_start, p.gamma_stop, p.synaptic_schedule)}
+        return [
+            RuleBinding("hidden_lateral", rules.WSM_HEBBIAN, "hidden", "hidden", {"x": "hidden", "y": "hidden"}, rate),
+            RuleBinding("hidden_input", rules.WSM_HEBBIAN, "mixtures", "hidden", {"x": "mixtures", "y": "hidden"},
+                        rate),
+            RuleBinding("output_lateral", rules.WSM_HEBBIAN, "output", "output", {"x": "output", "y": "output"}, rate),
+            RuleBinding("output_input", rules.WSM_HEBBIAN, "hidden", "output", {"x": "hidden", "y": "output"}, rate),
+        ]
+
+    def state_steps(self) -> list[StateStep]:
+        """The gain steps of D1 and D2 after the synapses' update of the same sample
+        (:func:`~bioplausible.rules.separation.wsm_gain_update`, reading M and W as the rules
+        left them), at the decayed rate μ_D of this sample."""
+        p = self.params
+        weights = rules.wsm_gain_weights(p.beta, p.zeta)
+        steps = []
+        for index, (layer, gains, lateral, feedforward) in enumerate((
+                ("hidden", "hidden_gains", "hidden_lateral", "hidden_input"),
+                ("output", "output_gains", "output_lateral", "output_input"))):
+            rate = rules.decayed_gain_rate(p.gain_rates[index], self.steps, p.gain_rate_decay,
+                                           p.gain_rate_decay_interval)
+            step = functools.partial(rules.wsm_gain_update, weight=weights[index], regulariser=p.zeta, rate=rate,
+                                     update=p.gain_update, min_gain=p.min_gains[index], max_gain=p.max_gains[index],
+                                     step_cap=p.gain_step_cap, revert_margin=p.gain_revert_margin)
+            steps.append(StateStep(f"{layer}-gain-step", gains, step, f"{p.gain_update} log-det gain step",
+                                   reads=(lateral, feedforward)))
+        return steps
 
     def learn_stream(self, batch: Batch) -> dict[str, np.ndarray] | None:
         """Fused per-sample settle + learn over a chunk (K, S, m), compiled with numba.

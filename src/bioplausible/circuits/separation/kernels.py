@@ -5,7 +5,7 @@
 No equation is typed here. The learning rules are the per-sample forms generated from their
 declarations (:mod:`bioplausible.rules.separation`); the rules' schedules and the Det-Max gain
 step (``wsm_gain_change``, ``cap_gain_step``, ``gain_near_minimum``, ``decayed_gain_rate``,
-``wsm_synaptic_rate_code``), the projections (:mod:`.domains`: ``box_clip``,
+``wsm_synaptic_rate_code``, ``wsm_gain_weights``), the projections (:mod:`.domains`: ``box_clip``,
 ``soft_threshold``, ``rectified_shift``, ``level_step``) and the settle loops' step sizes,
 stopping tests and Det-Max couplings (:mod:`.solvers`) are the very functions the numpy paths
 apply to arrays, compiled here with numba. What remains here is the loop structure (per
@@ -27,6 +27,7 @@ from ...rules.separation import (
     decayed_gain_rate,
     gain_near_minimum,
     wsm_gain_change,
+    wsm_gain_weights,
     wsm_synaptic_rate_code,
 )
 from .domains import box_clip, level_step, rectified_shift, soft_threshold
@@ -51,6 +52,7 @@ _hebbian_step = WSM_HEBBIAN.compiled()
 _synaptic_rate = njit(cache=True)(wsm_synaptic_rate_code)
 _gain_rate = njit(cache=True)(decayed_gain_rate)
 _gain_change = njit(cache=True)(wsm_gain_change)
+_gain_weights = njit(cache=True)(wsm_gain_weights)
 _cap_gain = njit(cache=True)(cap_gain_step)
 _near_minimum = njit(cache=True)(gain_near_minimum)
 # the dynamics' equations (projections, step sizes, stopping tests, Det-Max couplings), compiled
@@ -335,9 +337,10 @@ def detmax_stream(
             _hebbian_step(W_YH, h, y, gamma)
             hidden_rate = _gain_rate(gain_rates[0], step, gain_rate_decay, gain_rate_interval)
             output_rate = _gain_rate(gain_rates[1], step, gain_rate_decay, gain_rate_interval)
-            _gain_step(D_1, M_H, W_HX, (1 - zeta) * beta, zeta, hidden_rate, gain_update, gain_step_cap,
+            hidden_weight, output_weight = _gain_weights(beta, zeta)
+            _gain_step(D_1, M_H, W_HX, hidden_weight, zeta, hidden_rate, gain_update, gain_step_cap,
                        gain_revert_margin, min_gains[0], max_gains[0])
-            _gain_step(D_2, M_Y, W_YH, (1 - zeta) * (1 - beta), zeta, output_rate, gain_update, gain_step_cap,
+            _gain_step(D_2, M_Y, W_YH, output_weight, zeta, output_rate, gain_update, gain_step_cap,
                        gain_revert_margin, min_gains[1], max_gains[1])
             finite = True
             for i in range(n):
