@@ -16,6 +16,7 @@ from .base import (
     make_circuit,
     register_circuit,
 )
+from .recurrent import RecurrentBPTT, RecurrentEprop, RecurrentRFLO
 from .separation import CorInfoMax, DetMaxWSM, NonnegativeICA, NonnegativeSimilarityMatching
 from .sequence import DenseNet, GeneralizedPseudoinverse, MixedNet, SeqNet, TwoLayerSequence
 from .supervised import (
@@ -35,4 +36,5 @@ __all__ = [
     "ConvEBD", "ConvDFA", "ConvBackprop",
     "CorInfoMax", "NonnegativeSimilarityMatching", "NonnegativeICA", "DetMaxWSM",
     "SeqNet", "DenseNet", "GeneralizedPseudoinverse", "MixedNet", "TwoLayerSequence",
+    "RecurrentBPTT", "RecurrentRFLO", "RecurrentEprop",
 ]
