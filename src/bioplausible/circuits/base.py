@@ -47,6 +47,7 @@ from ..core.declaration import Connection, Population
 from ..core.registry import Registry
 from ..core.trials import TrialBatch
 from ..errors import DivergenceError
+from ..rules.declaration import RuleBinding, StateStep, apply_rules
 from ..validation import check_finite_array, check_integer
 
 #: Off inside :func:`trusted_activities`: a substrate hands ``learn`` activities it computed
@@ -65,8 +66,8 @@ def trusted_activities() -> Iterator[None]:
     finally:
         _CHECK_ACTIVITIES.reset(token)
 
-__all__ = ["Parameters", "Circuit", "Population", "Connection", "Batch", "CIRCUITS", "register_circuit", "make_circuit",
-           "ensemble_inputs"]
+__all__ = ["Parameters", "Circuit", "RuleCircuit", "Population", "Connection", "Batch", "CIRCUITS", "register_circuit",
+           "make_circuit", "ensemble_inputs"]
 
 
 @dataclass(frozen=True)
@@ -424,3 +425,28 @@ def _jsonable(value: Any) -> Any:
     except TypeError:
         return repr(value)
     return value
+
+
+class RuleCircuit(Circuit):
+    """A circuit whose ``learn`` is derived from its declaration: each plastic state array is
+    changed by the rule bound to it (:meth:`rule_bindings`, every change read from the state
+    before the update), then by the declared, named steps (:meth:`state_steps`: a
+    normalisation, a projection). Nothing else changes the state."""
+
+    @abstractmethod
+    def rule_bindings(self) -> list[RuleBinding]:
+        """The declared rule of each plastic state array."""
+
+    def rule_states(self) -> Mapping[str, np.ndarray]:
+        """The neuron-level quantities (K, n) the bindings' ``states`` name: the state arrays,
+        plus what a circuit derives from them (override to add, e.g. synaptic norms)."""
+        return self.state
+
+    def state_steps(self) -> list[StateStep]:
+        """Declared steps after the rules, in order; none by default."""
+        return []
+
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        """One update: the declared rules on ``activities``, then the declared steps."""
+        apply_rules(self.state, self.rule_bindings(), activities, self.rule_states(), self.state_steps())
+        self.steps += 1

@@ -1,9 +1,9 @@
 """Compiled (numba) separation streams: the per-sample settle + learn loops of
-:class:`~bioplausible.circuits.separation.CorInfoMax` and
-:class:`~bioplausible.circuits.separation.DetMaxWSM`, fused for batch size 1.
+:class:`~bioplausible.circuits.separation.corinfomax.CorInfoMax` and
+:class:`~bioplausible.circuits.separation.detmax.DetMaxWSM`, fused for batch size 1.
 
 :func:`corinfomax_stream` implements exactly the equations of
-:func:`~bioplausible.circuits.separation.corinfomax_settle`,
+:func:`~bioplausible.circuits.separation.solvers.corinfomax_settle`,
 :func:`~bioplausible.rules.separation.corinfomax_feedforward` and
 :func:`~bioplausible.rules.separation.corinfomax_lateral`; :func:`detmax_stream` those of
 ``DetMaxWSM.respond`` and ``DetMaxWSM.learn`` (``wsm_hebbian``, ``wsm_gain``,
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..rules.separation import (
+from ...rules.separation import (
     CORINFOMAX_FEEDFORWARD,
     CORINFOMAX_LATERAL,
     CORINFOMAX_LATERAL_SHERMAN_MORRISON,
@@ -95,7 +95,7 @@ def corinfomax_stream(
                     new[i] = y[i] + rate * (acc + drive[i])
                 level_change = 0.0
                 if domain == 5:
-                    level_change = _project_polytope(new, levels, groups, nonnegative, threshold_rate)
+                    level_change = _project_groups(new, levels, groups, nonnegative, threshold_rate)
                 else:
                     threshold = _project(new, threshold, domain, threshold_rate)
                 change = 0.0
@@ -128,7 +128,7 @@ def corinfomax_stream(
 
 
 @njit(cache=True)
-def _project_polytope(values, levels, groups, nonnegative, threshold_rate):  # pragma: no cover - compiled
+def _project_groups(values, levels, groups, nonnegative, threshold_rate):  # pragma: no cover - compiled
     """The mixed polytope's ``project_domain`` for one sample, in place: the groups in order
     on the already-shrunk values, each updating its own threshold ``levels[g]``, then the box
     clip. Returns the largest threshold change."""
