@@ -90,7 +90,7 @@ class RecurrentNetwork(Circuit):
     default_task = "integration"
     Parameters = RecurrentParameters
     params: RecurrentParameters
-    quick_params: ClassVar[dict[str, Any]] = {"n_hidden": 16}
+    quick_params: ClassVar[dict[str, Any]] = {"n_hidden": 16, "learning_rate": 0.1, "readout_rate": 0.1}
     #: What the circuit takes from its task (the step length).
     task_keys = ("dt",)
     #: The name of the rule on the recurrent connection (shown in the graph).
