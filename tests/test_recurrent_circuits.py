@@ -125,4 +125,4 @@ def test_inputs_and_batches_are_checked_in_one_line():
 
 def test_the_spiking_substrate_refuses_with_a_reason():
     reason = bpl.substrates.make_substrate("spiking").supports(bpl.circuits.RecurrentBPTT())
-    assert reason and "recurrent-rate" in reason
+    assert reason and "e-prop on a recurrent LIF network" in reason
