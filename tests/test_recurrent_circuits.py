@@ -126,3 +126,22 @@ def test_inputs_and_batches_are_checked_in_one_line():
 def test_the_spiking_substrate_refuses_with_a_reason():
     reason = bpl.substrates.make_substrate("spiking").supports(bpl.circuits.RecurrentBPTT())
     assert reason and "e-prop on a recurrent LIF network" in reason
+
+
+@pytest.mark.parametrize("name", sorted(LEARNED))
+def test_unscored_steps_add_no_change_and_sizes_follow_the_task(name):
+    """Several inputs and outputs, and a mask (as a NeuroGym trial has): targets at unscored
+    steps do not matter."""
+    rng = np.random.default_rng(0)
+    inputs, targets = rng.standard_normal((2, 4, 10, 3)), rng.standard_normal((2, 4, 10, 2))
+    mask = rng.random((2, 4, 10)) > 0.5
+    other = targets.copy()
+    other[~mask] += 5.0
+    states = []
+    for target in (targets, other):
+        circuit = bpl.circuits.make_circuit(name, n_hidden=5).initialize(3, 2, [0, 1])
+        circuit.learn(circuit.respond(inputs), TrialBatch(inputs, target, mask, dt=0.1))
+        states.append(circuit.state)
+    assert states[0]["readout"].shape == (2, 2, 5) and states[0]["input_weights"].shape == (2, 5, 3)
+    for key in states[0]:
+        np.testing.assert_array_equal(states[0][key], states[1][key], err_msg=key)
