@@ -399,8 +399,8 @@ def _checked_learn(learn: Callable[..., None]) -> Callable[..., None]:
             for key, value in activities.items():
                 array = check_finite_array(f"activities[{key!r}]", value)
                 # samples (K, B, n), or trials in time (K, B, T, n) for a TrialBatch
-                ndim = 4 if isinstance(batch, TrialBatch) else 3
-                if key in sizes and (array.ndim != ndim or array.shape[0] not in (1, members)
+                ndim = 4 if isinstance(batch, TrialBatch) else 3 if isinstance(batch, Batch) else array.ndim
+                if key in sizes and (array.ndim != ndim or ndim not in (3, 4) or array.shape[0] not in (1, members)
                                      or array.shape[-1] != sizes[key]):
                     shape = f"({members}, B, T, {sizes[key]})" if ndim == 4 else f"({members}, B, {sizes[key]})"
                     raise ValueError(f"activities[{key!r}] must have shape {shape}, got {array.shape}")

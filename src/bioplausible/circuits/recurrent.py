@@ -10,13 +10,13 @@ with ``φ`` the identity (``nonlinearity="linear"``) or rectification ``[.]₊``
 ``V`` (``readout``) learn from trials of a :class:`~bioplausible.core.TrialBatch` to reduce
 ``ℓ = (1/2BT) Σ_{b,t} |y_t − y⋆_t|²``:
 
-===================  ================================================  ==========================
-circuit              recurrent W                                       readout V
-===================  ================================================  ==========================
-``RecurrentBPTT``    ``−η ∂ℓ/∂W`` (backpropagation through time)       delta rule (= ``−η ∂ℓ/∂V``)
-``RecurrentRFLO``    RFLO, random feedback B (:data:`rules.RFLO`)      delta rule
-``RecurrentEprop``   e-prop, ``B = Vᵀ`` or random (:data:`rules.EPROP`)  delta rule
-===================  ================================================  ==========================
+==================  ==========================================================================  =====================
+circuit             recurrent W                                                                 readout V
+==================  ==========================================================================  =====================
+``RecurrentBPTT``   ``−η ∂ℓ/∂W`` (backpropagation through time)                                 ``−η ∂ℓ/∂V`` (delta)
+``RecurrentRFLO``   RFLO, random B (:data:`~bioplausible.rules.recurrent.RFLO`)                 delta rule
+``RecurrentEprop``  e-prop, ``B = Vᵀ`` or random (:data:`~bioplausible.rules.recurrent.EPROP`)  delta rule
+==================  ==========================================================================  =====================
 
 The local rules are declared once in :mod:`bioplausible.rules.recurrent`; BPTT is the
 non-local baseline. Initial weights: ``W ~ N(0, g²/N)`` (``initial_scale`` g: small g is
@@ -90,7 +90,7 @@ class RecurrentNetwork(Circuit):
     default_task = "integration"
     Parameters = RecurrentParameters
     params: RecurrentParameters
-    quick_params: ClassVar[dict[str, Any]] = {"n_hidden": 16}
+    quick_params: ClassVar[dict[str, Any]] = {"n_hidden": 16, "learning_rate": 0.1, "readout_rate": 0.1}
     #: What the circuit takes from its task (the step length).
     task_keys = ("dt",)
     #: The name of the rule on the recurrent connection (shown in the graph).
