@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bioplausible.circuits import CorInfoMax, DetMaxWSM
+from bioplausible.circuits import CorInfoMax, DetMaxWSM, NonnegativeICA
 from bioplausible.experiments.run import run
 from bioplausible.tasks import SourceSeparation
 
@@ -56,3 +56,20 @@ def test_detmax_reference_path_learns_its_headline_setup():
     sinr = _detmax_headline(1500, list(range(8)))
     assert np.all(sinr[:, -1] - sinr[:, 0] >= 3.0), sinr
     assert np.median(sinr[:, -1]) >= 7.0, sinr
+
+
+def test_bio_nica_interneuron_variant_raises_the_sinr_on_some_starts():
+    """Bio-NICA with interneurons (M = PPᵀ, the default η = 1e-3) on 3 nonnegative Bernoulli
+    sources, 20k samples, one 8-seed ensemble. It does not separate from most starts, as in
+    the authors' own demo (final permutation error 1.39 from ≈ 1.4, spec §6E), so the
+    permutation error is not asserted; what it does is raise the SINR on some starts.
+    Measured start → end (seeds 0-7): 5.9→8.2, 3.8→2.5, 4.0→7.8, 5.2→25.1, 6.8→19.7,
+    7.8→13.2, 5.7→11.1, 10.0→6.2 dB (gains −3.8…19.9, median 4.6; the authors' indirect
+    preset η = 1e-2, decay 1e-3 gives 8.3 / 3.8 / 7.8 / 25.4 / 20.7 / 18.9 / 10.8 / 5.9).
+    Asserted: median gain ≥ 2.5 dB, ≥ 3 of 8 seeds gain ≥ 5 dB, the best ends ≥ 18 dB."""
+    task = SourceSeparation(domain="nonnegative-bernoulli", n_sources=3, n_mixtures=3, evaluation_samples=1000)
+    sinr = _sinr(NonnegativeICA(n_sources=3, variant="interneuron"), task, 20_000, list(range(8)))
+    gain = sinr[:, -1] - sinr[:, 0]
+    assert np.median(gain) >= 2.5, sinr
+    assert np.sum(gain >= 5.0) >= 3, sinr
+    assert sinr[:, -1].max() >= 18.0, sinr

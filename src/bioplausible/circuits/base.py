@@ -46,6 +46,7 @@ from ..core.agreement import AgreementCase
 from ..core.batch import Batch
 from ..core.declaration import Connection, Population
 from ..core.registry import Registry
+from ..core.trials import TrialBatch
 from ..errors import DivergenceError
 from ..rules.declaration import RuleBinding, StateStep, apply_rules
 from ..validation import check_finite_array, check_integer
@@ -410,17 +411,19 @@ def _checked_learn(learn: Callable[..., None]) -> Callable[..., None]:
         if _CHECK_ACTIVITIES.get():
             if not isinstance(activities, Mapping):
                 raise TypeError(f"activities must map population names to arrays, got {type(activities).__name__}")
-            if batch is not None and not isinstance(batch, Batch):
-                raise TypeError(f"batch must be a Batch (or None for rules that use only activities), "
-                                f"got {type(batch).__name__}")
+            if batch is not None and not isinstance(batch, (Batch, TrialBatch)):
+                raise TypeError(f"batch must be a Batch, a TrialBatch (trials in time) or None (for rules that "
+                                f"use only activities), got {type(batch).__name__}")
             sizes = {p.name: p.size for p in self.populations()}
             members = self.ensemble_size
             for key, value in activities.items():
                 array = check_finite_array(f"activities[{key!r}]", value)
-                if key in sizes and (array.ndim != 3 or array.shape[0] not in (1, members)
+                # samples (K, B, n), or trials in time (K, B, T, n) for a TrialBatch
+                ndim = 4 if isinstance(batch, TrialBatch) else 3 if isinstance(batch, Batch) else array.ndim
+                if key in sizes and (array.ndim != ndim or ndim not in (3, 4) or array.shape[0] not in (1, members)
                                      or array.shape[-1] != sizes[key]):
-                    raise ValueError(f"activities[{key!r}] must have shape ({members}, B, {sizes[key]}), "
-                                     f"got {array.shape}")
+                    shape = f"({members}, B, T, {sizes[key]})" if ndim == 4 else f"({members}, B, {sizes[key]})"
+                    raise ValueError(f"activities[{key!r}] must have shape {shape}, got {array.shape}")
             if batch is not None:
                 check_finite_array("batch.inputs", batch.inputs)
                 if batch.targets is not None:
