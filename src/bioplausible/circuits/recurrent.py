@@ -214,7 +214,7 @@ def _spiking_agreement(rule: str) -> AgreementCase:
                                                                 "readout_rate": 0.1},
         task_options={"trial_steps": 30, "evaluation_trials": 16}, steps=60, eval_every=20, batch_size=8,
         substrate_options={"spiking": {"rate_unit": 500.0, "presentation": 0.01, "dt": 1e-4}},
-        learns={"normalized_mse": ("relative", -0.9)}, same_start=True, slow=True,
+        learns={"normalized_mse": ("relative", -0.8)}, same_start=True, slow=True,
         note=f"{rule}, 60 updates of 8 trials: normalised MSE 0.009/0.006 on spikes against 0.014/0.009 on rates "
              "(e-prop, seeds 0, 1; r0 T = 5)")
 
