@@ -24,7 +24,9 @@ the rich regime of Bordelon et al. 2025, g near 1 the lazy one), ``U ~ N(0, 1/N)
 of norm ≈ 1), ``V ~ N(0, readout_scale²/N)``, ``B ~ N(0, 1/N)``.
 
 Activities are trials: ``respond`` takes inputs (K, B, T, n) and returns (K, B, T, ·) for
-``noise`` (the inputs), ``hidden`` (rates r), ``drive`` (h) and ``output`` (y).
+``noise`` (the inputs), ``hidden`` (rates r), ``drive`` (h) and ``output`` (y). On spikes
+(:mod:`bioplausible.substrates.spiking.recurrent`) RFLO and e-prop learn from decoded spike
+counts; BPTT is refused there.
 """
 
 from __future__ import annotations
