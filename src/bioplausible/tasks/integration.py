@@ -18,7 +18,8 @@ linear network of time constant τ_m matches it when ``(W − I)/τ_m`` has the 
 (network and target state zero), and ``y⋆_t`` depends on ``x`` before step t only, as the
 network's output does.
 
-Metrics (``score``, on a held-out set of ``evaluation_trials`` trials):
+Metrics (``score``, on a held-out set of ``evaluation_trials`` trials, with the rate form of
+the learned weights whichever substrate trained them):
 
 * ``normalized_mse``: ``Σ (y − y⋆)² / Σ y⋆²`` over every step of the held-out trials;
 * ``learned_timescale`` (s): ``−1/Re ρ`` of the circuit's slowest recurrent mode ρ (the
