@@ -26,6 +26,7 @@ from .supervised import (
     Hebbian,
 )
 from .supervised_corinfomax import CorInfoMaxEBD, CorInfoMaxEP
+from .td import TDValue
 
 __all__ = [
     "Circuit", "Parameters", "Population", "Connection", "Batch", "CIRCUITS", "make_circuit", "register_circuit",
@@ -33,4 +34,5 @@ __all__ = [
     "EBD", "CorInfoMaxEBD", "CorInfoMaxEP", "Backprop", "FeedbackAlignment", "DirectFeedbackAlignment", "Hebbian",
     "CorInfoMax", "NonnegativeSimilarityMatching", "NonnegativeICA", "DetMaxWSM",
     "SeqNet", "DenseNet", "GeneralizedPseudoinverse", "MixedNet", "TwoLayerSequence",
+    "TDValue",
 ]

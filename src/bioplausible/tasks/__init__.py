@@ -5,8 +5,9 @@ from .base import TASKS, Task, make_task, register_task
 from .classification import Classification, TeacherStudent
 from .separation import SourceSeparation
 from .sequence import SequenceRecall
+from .value import ValueTrack
 
 __all__ = [
     "Task", "TASKS", "make_task", "register_task", "StatisticalAdaptation", "Classification", "TeacherStudent",
-    "SourceSeparation", "SequenceRecall",
+    "SourceSeparation", "SequenceRecall", "ValueTrack",
 ]
