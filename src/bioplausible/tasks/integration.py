@@ -59,6 +59,8 @@ class Integration(Task):
     default_eval_every = 25
     quick_options: ClassVar[dict[str, Any]] = {"trial_steps": 30, "evaluation_trials": 16}
     quick_steps: ClassVar[int | None] = 100
+    #: One task step per 10 ms counting window at r0 = 500 Hz (r0 T = 5): see substrates/spiking/recurrent.py
+    quick_spiking_options: ClassVar[dict[str, Any]] = {"rate_unit": 500.0, "presentation": 0.01, "dt": 1e-4}
     headline_metrics: ClassVar[tuple[str, ...]] = ("normalized_mse", "learned_timescale")
 
     def __init__(
