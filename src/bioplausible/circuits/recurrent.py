@@ -10,13 +10,13 @@ with ``φ`` the identity (``nonlinearity="linear"``) or rectification ``[.]₊``
 ``V`` (``readout``) learn from trials of a :class:`~bioplausible.core.TrialBatch` to reduce
 ``ℓ = (1/2BT) Σ_{b,t} |y_t − y⋆_t|²``:
 
-===================  ================================================  ==========================
-circuit              recurrent W                                       readout V
-===================  ================================================  ==========================
-``RecurrentBPTT``    ``−η ∂ℓ/∂W`` (backpropagation through time)       delta rule (= ``−η ∂ℓ/∂V``)
-``RecurrentRFLO``    RFLO, random feedback B (:data:`rules.RFLO`)      delta rule
+===================  ==================================================  ==========================
+circuit              recurrent W                                         readout V
+===================  ==================================================  ==========================
+``RecurrentBPTT``    ``−η ∂ℓ/∂W`` (backpropagation through time)         delta rule (= ``−η ∂ℓ/∂V``)
+``RecurrentRFLO``    RFLO, random feedback B (:data:`rules.RFLO`)        delta rule
 ``RecurrentEprop``   e-prop, ``B = Vᵀ`` or random (:data:`rules.EPROP`)  delta rule
-===================  ================================================  ==========================
+===================  ==================================================  ==========================
 
 The local rules are declared once in :mod:`bioplausible.rules.recurrent`; BPTT is the
 non-local baseline. Initial weights: ``W ~ N(0, g²/N)`` (``initial_scale`` g: small g is

@@ -5,11 +5,12 @@
 No equation is typed here. The learning rules are the per-sample forms generated from their
 declarations (:mod:`bioplausible.rules.separation`); the rules' schedules and the Det-Max gain
 step (``wsm_gain_change``, ``cap_gain_step``, ``gain_near_minimum``, ``decayed_gain_rate``,
-``wsm_synaptic_rate_code``, ``wsm_gain_weights``), the projections (:mod:`.domains`: ``box_clip``,
-``soft_threshold``, ``rectified_shift``, ``level_step``) and the settle loops' step sizes,
-stopping tests and Det-Max couplings (:mod:`.solvers`) are the very functions the numpy paths
-apply to arrays, compiled here with numba. What remains here is the loop structure (per
-sample, per unit) and the matrix-vector sums. ``tests/test_separation_circuits.py`` checks
+``wsm_synaptic_rate_code``, ``wsm_gain_weights``), the projections
+(:mod:`~bioplausible.circuits.separation.domains`: ``box_clip``, ``soft_threshold``,
+``rectified_shift``, ``level_step``) and the settle loops' step sizes, stopping tests and
+Det-Max couplings (:mod:`~bioplausible.circuits.separation.solvers`) are the very functions the
+numpy paths apply to arrays, compiled here with numba. What remains here is the loop structure
+(per sample, per unit) and the matrix-vector sums. ``tests/test_separation_circuits.py`` checks
 both streams against the numpy paths. Ensemble members run in parallel (``prange``).
 """
 
