@@ -10,10 +10,12 @@
    run adds rectified units and the damped oscillator): final normalised MSE and learned
    timescale over seeds (mean ± sd), and training throughput in trial steps per second
    (all seeds of a row are one batched ensemble run).
-3. **TD value learning**: :func:`td_section`, the slot where ``benchmarks/td_dynamics.py``
+3. **On spikes**: e-prop (and, in the full run, RFLO) on the two-compartment IF network of
+   :mod:`bioplausible.substrates.spiking.recurrent` against the same runs on rates.
+4. **TD value learning**: :func:`td_section`, the slot where ``benchmarks/td_dynamics.py``
    (the TD side of issue 15) plugs in: it is called with ``quick`` when that file is there.
 
-    python benchmarks/learning_over_time.py          # quick (≈ 1 min on an idle core)
+    python benchmarks/learning_over_time.py          # quick (≈ 1–2 min on an idle core)
     python benchmarks/learning_over_time.py --full   # the paper's size, N = 100
 """
 
@@ -96,6 +98,26 @@ def rule_comparison(quick: bool = True) -> list[dict[str, object]]:
     return rows
 
 
+def spiking_agreement(quick: bool = True) -> list[dict[str, object]]:
+    """e-prop and RFLO on spikes (two-compartment IF units) against the same runs on rates:
+    same data, initial weights and seeds; the learned weights scored alike."""
+    seeds = [0, 1] if quick else [0, 1, 2]
+    updates = 40 if quick else 120
+    options = {"rate_unit": 500.0, "presentation": 0.01, "dt": 1e-4}
+    task = bpl.tasks.Integration(trial_steps=30, evaluation_trials=16)
+    rows = []
+    for name in ("rnn-eprop",) if quick else ("rnn-eprop", "rnn-rflo"):
+        for substrate in ("rate", "spiking"):
+            circuit = bpl.circuits.make_circuit(name, n_hidden=16, learning_rate=0.1, readout_rate=0.1)
+            started = time.perf_counter()
+            result = bpl.run(circuit, task, substrate, seeds=seeds, steps=updates, eval_every=updates, batch_size=8,
+                             progress=False, substrate_options=options if substrate == "spiking" else None)
+            wall = time.perf_counter() - started
+            rows.append({"rule": name, "substrate": substrate, "nmse": result.metrics["normalized_mse"].values[:, -1],
+                         "steps_per_s": len(seeds) * updates * 8 * 30 / wall})
+    return rows
+
+
 def td_section(quick: bool = True) -> None:
     """TD value learning (time-td's ``benchmarks/td_dynamics.py``): runs its ``section(quick)``
     (or ``main(quick)``) when the file is there; says so when it is not."""
@@ -134,6 +156,14 @@ def _print_rules(rows: list[dict[str, object]]) -> None:
               f"{shown:>15} {row['steps_per_s']:9.0f}")
 
 
+def _print_spiking(rows: list[dict[str, object]]) -> None:
+    print("\non spikes (N = 16, 8 trials of 30 steps per update, r0 = 500 Hz, T = 10 ms per step; per seed)")
+    print(f"{'rule':>10} {'substrate':>9} {'NMSE':>28} {'steps/s':>9}")
+    for row in rows:
+        values = " ".join(f"{v:8.4f}" for v in row["nmse"])
+        print(f"{row['rule']:>10} {row['substrate']:>9} {values:>28} {row['steps_per_s']:9.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="the paper's size (N = 100) and every setting")
@@ -142,6 +172,7 @@ def main() -> None:
     started = time.perf_counter()
     _print_theory(theory_gap(quick))
     _print_rules(rule_comparison(quick))
+    _print_spiking(spiking_agreement(quick))
     print()
     td_section(quick)
     print(f"\nwall time {time.perf_counter() - started:.0f} s")

@@ -123,11 +123,6 @@ def test_inputs_and_batches_are_checked_in_one_line():
         bpl.circuits.RecurrentBPTT(nonlinearity="tanh")
 
 
-def test_the_spiking_substrate_refuses_with_a_reason():
-    reason = bpl.substrates.make_substrate("spiking").supports(bpl.circuits.RecurrentBPTT())
-    assert reason and "e-prop on a recurrent LIF network" in reason
-
-
 @pytest.mark.parametrize("name", sorted(LEARNED))
 def test_unscored_steps_add_no_change_and_sizes_follow_the_task(name):
     """Several inputs and outputs, and a mask (as a NeuroGym trial has): targets at unscored
