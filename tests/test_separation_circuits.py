@@ -264,16 +264,17 @@ def test_detmax_gain_steps_are_capped_and_reverted():
     assert rules.decayed_gain_rate(1.0, 99_999, 0.99, 100_000) == pytest.approx(0.99)
     assert rules.wsm_synaptic_rate(0, 0.1, 1e-3, "slow-log") == pytest.approx(0.1)
     assert rules.wsm_synaptic_rate(0, 0.6, 1e-3, "log") == pytest.approx(0.6 / (1 + np.log(2)))
+    silent = {"mixtures": np.zeros((1, 1, 4)), "hidden": np.zeros((1, 1, 2)), "output": np.zeros((1, 1, 2))}
     circuit = DetMaxWSM(domain="nonnegative-antisparse", n_sources=2, fast_path="reference").initialize(4, 0, [0])
     circuit.state["hidden_gains"][:] = [0.12, 1.0]  # any downward step brings gain 0 within 0.1 of 1e-3
     circuit.state["hidden_input"][:] = 0.0  # so the gradient diag(M D M) > 0 pushes D1 down
-    circuit.learn({"hidden": np.zeros((1, 1, 2)), "output": np.zeros((1, 1, 2))}, Batch(np.zeros((1, 1, 4))))
+    circuit.learn(silent, Batch(np.zeros((1, 1, 4))))
     assert np.array_equal(circuit.state["hidden_gains"], [[0.12, 1.0]])
     plain = DetMaxWSM(domain="nonnegative-antisparse", n_sources=2, gain_update="clipped",
                       fast_path="reference").initialize(4, 0, [0])
     plain.state["hidden_gains"][:] = [0.12, 1.0]
     plain.state["hidden_input"][:] = 0.0
-    plain.learn({"hidden": np.zeros((1, 1, 2)), "output": np.zeros((1, 1, 2))}, Batch(np.zeros((1, 1, 4))))
+    plain.learn(silent, Batch(np.zeros((1, 1, 4))))
     assert (plain.state["hidden_gains"] < [[0.12, 1.0]]).all()
 
 

@@ -56,7 +56,8 @@ class Integration(Task):
     default_batch_size = 16
     default_steps = 300
     default_eval_every = 25
-    quick_options: ClassVar[dict[str, Any]] = {"trial_steps": 60}
+    quick_options: ClassVar[dict[str, Any]] = {"trial_steps": 30, "evaluation_trials": 16}
+    quick_steps: ClassVar[int | None] = 100
     headline_metrics: ClassVar[tuple[str, ...]] = ("normalized_mse", "learned_timescale")
 
     def __init__(
