@@ -16,6 +16,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from ..circuits.base import Batch, Circuit, trusted_activities
+from ..core.trials import TrialBatch
 from ..substrates.base import Substrate, make_substrate
 from ..tasks.base import Task
 from ..validation import check_integer, check_seed
@@ -313,10 +314,17 @@ def _check_probes(circuit: Circuit, probes: Sequence[str]) -> None:
             raise ValueError(f"probes: unknown name {name!r}; available: {available}")
 
 
-def _stack(batches: list[Batch]) -> Batch:
+def _stack(batches: list[Batch] | list[TrialBatch]) -> Batch | TrialBatch:
+    """The batches of K task copies as one ensemble batch (a leading axis K); trials
+    (:class:`~bioplausible.core.TrialBatch`) keep their mask and step length."""
     targets = None if batches[0].targets is None else np.stack([np.asarray(b.targets) for b in batches])
     info = {key: np.stack([b.info[key] for b in batches]) for key in batches[0].info}
-    return Batch(np.stack([b.inputs for b in batches]), targets, info)
+    inputs = np.stack([b.inputs for b in batches])
+    if isinstance(batches[0], TrialBatch):
+        masks = [b.mask for b in batches]
+        mask = None if all(m is None for m in masks) else np.stack([b.scored for b in batches])
+        return TrialBatch(inputs, targets, mask, info, batches[0].dt)
+    return Batch(inputs, targets, info)
 
 
 def _concatenate(parts: list[tuple[Batch, dict[str, np.ndarray] | None]]) -> tuple[Batch, dict[str, np.ndarray] | None]:
