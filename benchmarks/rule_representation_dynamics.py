@@ -18,6 +18,11 @@ logistic regression, :func:`bioplausible.analysis.summary.decoder_scores`) at bo
 how fast the reversed mapping is learned, (a) by the whole network with its own rule and (b)
 by a fresh readout (delta rule) on the kept hidden features, the paper's feature-reuse account.
 
+Part 4, summary statistics across learning (Zavatone-Veth, Bordelon & Pehlevan 2025):
+:func:`bioplausible.analysis.summary.summary_statistics` in windows of one supervised run
+(backprop on digits, trained past its plateau) and one separation run (NSM), as written to NWB
+beside the activity (``result.to_nwb(path, summaries=[stats])``).
+
     PYTHONPATH=src python benchmarks/rule_representation_dynamics.py          # quick
     PYTHONPATH=src python benchmarks/rule_representation_dynamics.py --full
 """
@@ -249,29 +254,67 @@ def overtraining(plateau: int, overtrain: int, reversal: int, seeds: int, n_trai
     return out
 
 
+SUMMARY_COLUMNS = ("accuracy", "margin", "r2", "alignment", "cka_to_first", "procrustes_to_first", "unit_drift")
+
+
+def _print_summary(stats, metric: str) -> None:
+    mean = stats.mean("seed")
+    columns = [c for c in SUMMARY_COLUMNS if c in mean]
+    print("    window  samples        " + "".join(c.rjust(20) for c in columns) + f"{metric.rjust(20)}")
+    for w in range(mean.sizes["window"]):
+        row = mean.isel(window=w)
+        print(f"    {w:6d}  {int(row['window_start']):6d}-{int(row['window_stop']):<6d} "
+              + "".join(f"{float(row[c]):20.3f}" for c in columns) + f"{float(row['metric_' + metric]):20.3f}")
+
+
+def summaries(quick: bool = True) -> dict[str, object]:
+    """Summary statistics of a supervised and a separation run (module docstring, part 4)."""
+    seeds = [0, 1]
+    task = bpl.tasks.Classification(dataset="digits", n_train=300, n_test=300, predictions=False)
+    epochs = 45 if quick else 90
+    supervised = bpl.run(bpl.circuits.Backprop(hidden_sizes=(64,), learning_rate=0.2, output_rate=0.2), task,
+                         steps=epochs * task.updates_per_epoch, seeds=seeds, progress=False,
+                         probes=[bpl.Probe(populations=("hidden_1",), samples=4)])
+    stats = summary.summary_statistics(supervised, "hidden_1", label="label", windows=5)
+    print(f"Summary statistics, supervised: backprop (64 hidden) on digits (300 samples), {epochs} epochs, "
+          f"{len(seeds)} seeds, hidden layer in 5 windows")
+    _print_summary(stats, "test_accuracy")
+    steps = 12000 if quick else 40000
+    separation = bpl.run(bpl.circuits.NonnegativeSimilarityMatching(), bpl.tasks.SourceSeparation(), steps=steps,
+                         eval_every=1000, seeds=seeds, progress=False, probes=[bpl.Probe(samples=1, every=4)])
+    sep = summary.summary_statistics(separation, "output", target="mixtures", windows=6)
+    print(f"Summary statistics, separation: NSM on SourceSeparation, {steps} samples, {len(seeds)} seeds, output "
+          "decoding the mixtures in 6 windows")
+    _print_summary(sep, "sinr_db")
+    return {"supervised": stats, "separation": sep}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="more widths, seeds and steps")
-    parser.add_argument("--part", choices=["all", "lazy", "rich", "overtraining"], default="all")
+    parser.add_argument("--part", choices=["all", "lazy", "rich", "overtraining", "summary"], default="all",
+                        help="run one part only")
     args = parser.parse_args()
     started = time.perf_counter()
-    if args.part in ("all", "overtraining"):
+    wanted = {"lazy", "rich", "overtraining", "summary"} if args.part == "all" else {args.part}
+    if "lazy" in wanted:
+        lazy_table([64, 128, 256, 512, 1024, 2048, 4096] if args.full else [64, 256, 1024, 4096],
+                   seeds=16 if args.full else 4, steps=200 if args.full else 100)
+    if "rich" in wanted:
+        if args.full:
+            gammas, rhos = (0.05, 0.5, 1.0, 2.0), (0.0, 0.25, 0.5, 1.0)
+            results = rich_runs(gammas, rhos, width=512, seeds=4, steps=1000)
+        else:
+            gammas, rhos = (0.05, 1.0, 2.0), (0.0, 0.5)
+            results = rich_runs(gammas, rhos, width=256, seeds=2, steps=400)
+        claims(results, gammas, rhos)
+    if "overtraining" in wanted:
         if args.full:
             overtraining(plateau=20, overtrain=60, reversal=8, seeds=8)
         else:
             overtraining(plateau=15, overtrain=30, reversal=4, seeds=3)
-    if args.part == "overtraining":
-        print(f"[{time.perf_counter() - started:.0f} s]")
-        return
-    if args.full:
-        lazy_table([64, 128, 256, 512, 1024, 2048, 4096], seeds=16, steps=200)
-        gammas, rhos = (0.05, 0.5, 1.0, 2.0), (0.0, 0.25, 0.5, 1.0)
-        results = rich_runs(gammas, rhos, width=512, seeds=4, steps=1000)
-    else:
-        lazy_table([64, 256, 1024, 4096], seeds=4, steps=100)
-        gammas, rhos = (0.05, 1.0, 2.0), (0.0, 0.5)
-        results = rich_runs(gammas, rhos, width=256, seeds=2, steps=400)
-    claims(results, gammas, rhos)
+    if "summary" in wanted:
+        summaries(quick=not args.full)
     print(f"[{time.perf_counter() - started:.0f} s]")
 
 
