@@ -16,6 +16,7 @@ from .base import (
     make_circuit,
     register_circuit,
 )
+from .recurrent import RecurrentBPTT, RecurrentEprop, RecurrentRFLO
 from .separation import CorInfoMax, DetMaxWSM, NonnegativeICA, NonnegativeSimilarityMatching
 from .sequence import DenseNet, GeneralizedPseudoinverse, MixedNet, SeqNet, TwoLayerSequence
 from .supervised import (
@@ -25,6 +26,7 @@ from .supervised import (
     FeedbackAlignment,
     Hebbian,
 )
+from .supervised_conv import ConvBackprop, ConvDFA, ConvEBD
 from .supervised_corinfomax import CorInfoMaxEBD, CorInfoMaxEP
 from .td import TDValue
 
@@ -32,7 +34,8 @@ __all__ = [
     "Circuit", "Parameters", "Population", "Connection", "Batch", "CIRCUITS", "make_circuit", "register_circuit",
     "DirectWhitening", "InterneuronWhitening", "GainWhitening", "MultiTimescaleWhitening",
     "EBD", "CorInfoMaxEBD", "CorInfoMaxEP", "Backprop", "FeedbackAlignment", "DirectFeedbackAlignment", "Hebbian",
+    "ConvEBD", "ConvDFA", "ConvBackprop",
     "CorInfoMax", "NonnegativeSimilarityMatching", "NonnegativeICA", "DetMaxWSM",
     "SeqNet", "DenseNet", "GeneralizedPseudoinverse", "MixedNet", "TwoLayerSequence",
-    "TDValue",
+    "RecurrentBPTT", "RecurrentRFLO", "RecurrentEprop", "TDValue",
 ]
