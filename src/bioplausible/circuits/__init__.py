@@ -28,6 +28,7 @@ from .supervised import (
 )
 from .supervised_conv import ConvBackprop, ConvDFA, ConvEBD
 from .supervised_corinfomax import CorInfoMaxEBD, CorInfoMaxEP
+from .td import TDValue
 
 __all__ = [
     "Circuit", "Parameters", "Population", "Connection", "Batch", "CIRCUITS", "make_circuit", "register_circuit",
@@ -36,5 +37,5 @@ __all__ = [
     "ConvEBD", "ConvDFA", "ConvBackprop",
     "CorInfoMax", "NonnegativeSimilarityMatching", "NonnegativeICA", "DetMaxWSM",
     "SeqNet", "DenseNet", "GeneralizedPseudoinverse", "MixedNet", "TwoLayerSequence",
-    "RecurrentBPTT", "RecurrentRFLO", "RecurrentEprop",
+    "RecurrentBPTT", "RecurrentRFLO", "RecurrentEprop", "TDValue",
 ]

@@ -32,6 +32,7 @@ import contextvars
 import copy
 import dataclasses
 import functools
+import inspect
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -106,6 +107,10 @@ class Circuit(ABC):
         super().__init_subclass__(**kwargs)
         if "learn" in vars(cls):  # every implementation checks what a caller hands it
             cls.learn = _checked_learn(vars(cls)["learn"])  # type: ignore[method-assign]
+        parameters = vars(cls).get("Parameters", getattr(cls, "Parameters", None))
+        if "__signature__" not in vars(cls) and dataclasses.is_dataclass(parameters):
+            # the constructor takes the Parameters fields by keyword: show them (inspect, IDEs)
+            cls.__signature__ = _keyword_signature(parameters)  # type: ignore[attr-defined]
 
     def __init__(self, **parameters: Any) -> None:
         self.params = self.Parameters(**parameters)
@@ -385,6 +390,21 @@ def ensemble_inputs(inputs: np.ndarray, ensemble_size: int, n: int, name: str = 
     return inputs
 
 
+def _keyword_signature(parameters: Any) -> inspect.Signature:
+    """``(*, field=default, ...)`` of a Parameters dataclass: a circuit constructor's signature."""
+    keywords = []
+    for item in dataclasses.fields(parameters):
+        if item.default is not dataclasses.MISSING:
+            default = item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            default = item.default_factory()
+        else:
+            default = inspect.Parameter.empty
+        keywords.append(inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                          annotation=item.type))
+    return inspect.Signature(keywords, return_annotation=None)
+
+
 def _checked_learn(learn: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(learn)
     def checked(self: Circuit, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
@@ -399,8 +419,8 @@ def _checked_learn(learn: Callable[..., None]) -> Callable[..., None]:
             for key, value in activities.items():
                 array = check_finite_array(f"activities[{key!r}]", value)
                 # samples (K, B, n), or trials in time (K, B, T, n) for a TrialBatch
-                ndim = 4 if isinstance(batch, TrialBatch) else 3
-                if key in sizes and (array.ndim != ndim or array.shape[0] not in (1, members)
+                ndim = 4 if isinstance(batch, TrialBatch) else 3 if isinstance(batch, Batch) else array.ndim
+                if key in sizes and (array.ndim != ndim or ndim not in (3, 4) or array.shape[0] not in (1, members)
                                      or array.shape[-1] != sizes[key]):
                     shape = f"({members}, B, T, {sizes[key]})" if ndim == 4 else f"({members}, B, {sizes[key]})"
                     raise ValueError(f"activities[{key!r}] must have shape {shape}, got {array.shape}")

@@ -21,7 +21,7 @@ from ..substrates.base import Substrate, make_substrate
 from ..tasks.base import Task
 from ..validation import check_integer, check_seed
 from .metadata import annotate, readable_config, state_dims
-from .probes import Probe, TraceRecorder
+from .probes import KernelProbe, KernelRecorder, Probe, TraceRecorder
 from .results import (
     ACTIVITY_PREFIX,
     FINAL_STATE_PREFIX,
@@ -96,7 +96,9 @@ def run(
     each evaluation) or state arrays (their value at each evaluation), and may hold
     :class:`~bioplausible.experiments.probes.Probe` objects: these record the activity that
     the substrate hands to the circuit's rules at every update (rate fixed points, or
-    decoded spike counts), subsampled and in bounded chunks, optionally spilled to disk.
+    decoded spike counts), subsampled and in bounded chunks, optionally spilled to disk; and
+    a :class:`~bioplausible.experiments.probes.KernelProbe`: the rule's effective NTK and
+    kernel–task alignments every k updates (layered supervised circuits).
 
     ``blas_threads`` caps the BLAS thread pools during the run (threadpoolctl; ``None``
     leaves them as they are). The default, one thread, is the fastest for the small matrices
@@ -150,23 +152,27 @@ def run(
         circuit.initialize(tasks[0].n_inputs, tasks[0].n_targets, [seq[1] for seq in sequences])
     circuit.run_seeds = tuple(seed_list)
     probes = () if probes is None else probes
-    if isinstance(probes, (str, Probe)) or not isinstance(probes, Sequence):
+    if isinstance(probes, (str, Probe, KernelProbe)) or not isinstance(probes, Sequence):
         raise TypeError(f"probes must be a sequence of names or Probe objects, got {probes!r}")
     traces = [p for p in probes if isinstance(p, Probe)]
-    names = [p for p in probes if not isinstance(p, Probe)]
+    kernel_probes = [p for p in probes if isinstance(p, KernelProbe)]
+    names = [p for p in probes if not isinstance(p, (Probe, KernelProbe))]
     _check_probes(circuit, names)
+    kernels = KernelRecorder(kernel_probes, circuit, tasks)
     engine.prepare(circuit, sequences[0][2])
 
     recorder = _Recorder(circuit, tasks, names, engine)
     tracer = TraceRecorder(traces, circuit, seed_list, batch_size, resumed_steps)
     recorder.record(resumed_steps, None, None)
+    kernels.record(resumed_steps)
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     done = 0
     try:
         bar = tqdm(total=steps, disable=not progress, desc=f"{circuit.name} [{engine.name}]", unit="step")
-        whole = _whole_run_reason(engine, circuit, batch_size, names, traces)
+        whole = _whole_run_reason(engine, circuit, batch_size, names, [*traces, *kernel_probes])
         with _blas_limited(blas_threads), trusted_activities(), tracer.attached(engine), bar:
+            evaluated, parts = 0, []
             if whole is None:
                 batch = _stack([member.next_batch(steps * batch_size) for member in tasks])
                 _record_checkpoints(recorder, circuit, batch, engine.learning_run(circuit, batch, eval_every),
@@ -174,11 +180,18 @@ def run(
                 done = steps
                 bar.update(steps)
             while done < steps:
-                updates = min(eval_every, steps - done)
+                # a kernel probe splits the chunk at its records; the evaluation sees the whole chunk
+                to_evaluation = min(eval_every, steps - evaluated) - (done - evaluated)
+                updates = kernels.next_stop(resumed_steps + done, to_evaluation)
                 batch = _stack([member.next_batch(updates * batch_size) for member in tasks])
                 activities = engine.learn(circuit, batch, batch_size, resumed_steps + done)
                 done += updates
-                recorder.record(resumed_steps + done, batch, activities)
+                parts.append((batch, activities))
+                kernels.record(resumed_steps + done, last=done == steps)
+                if done - evaluated == eval_every or done == steps:
+                    batch, activities = parts[0] if len(parts) == 1 else _concatenate(parts)
+                    recorder.record(resumed_steps + done, batch, activities)
+                    evaluated, parts = done, []
                 bar.update(updates)
     finally:
         engine.close()
@@ -208,7 +221,7 @@ def run(
                                  else f"chunks with Python between presentations: {whole}")
     attrs.update(readable_config(attrs))
     dataset = _add_spikes(recorder.dataset(seed_list, attrs), getattr(engine, "spikes", None))
-    return Result(annotate(tracer.merge(dataset)))
+    return Result(annotate(kernels.merge(tracer.merge(dataset))))
 
 
 class _Recorder:
@@ -279,7 +292,7 @@ def _add_spikes(dataset: xr.Dataset, spikes: dict[str, list[tuple[np.ndarray, ..
 
 
 def _whole_run_reason(engine: Substrate, circuit: Circuit, batch_size: int, probes: Sequence[str],
-                      traces: Sequence[Probe]) -> str | None:
+                      traces: Sequence[Any]) -> str | None:
     """None when the substrate runs the whole learning run at once (``learning_run``: the
     spiking substrate in Brian2's generated code), else why it runs chunk by chunk."""
     reason_of = getattr(engine, "learning_run_reason", None)
@@ -288,7 +301,7 @@ def _whole_run_reason(engine: Substrate, circuit: Circuit, batch_size: int, prob
     if batch_size != 1:
         return f"batch_size is {batch_size} (a whole run learns after every sample)"
     if traces:
-        return "activity traces read every update"
+        return "activity traces or kernel probes read every update"
     activity = [name for name in probes if name not in circuit.state]
     if activity:
         return f"probes of populations {activity} read activities at every evaluation"
@@ -356,6 +369,18 @@ def _stack(batches: list[Batch] | list[TrialBatch]) -> Batch | TrialBatch:
         mask = None if all(m is None for m in masks) else np.stack([b.scored for b in batches])
         return TrialBatch(inputs, targets, mask, info, batches[0].dt)
     return Batch(inputs, targets, info)
+
+
+def _concatenate(parts: list[tuple[Batch, dict[str, np.ndarray] | None]]) -> tuple[Batch, dict[str, np.ndarray] | None]:
+    """Consecutive (K, B_i, ·) chunks as one (K, ΣB_i, ·) chunk (batches and activities)."""
+    batches = [b for b, _ in parts]
+    targets = None if batches[0].targets is None else np.concatenate([b.targets for b in batches], axis=1)
+    info = {key: np.concatenate([b.info[key] for b in batches], axis=1) for key in batches[0].info}
+    batch = Batch(np.concatenate([b.inputs for b in batches], axis=1), targets, info)
+    if any(a is None for _, a in parts):
+        return batch, None
+    activities = {name: np.concatenate([a[name] for _, a in parts], axis=1) for name in parts[0][1]}
+    return batch, activities
 
 
 def _version() -> str:

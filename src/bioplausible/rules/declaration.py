@@ -415,12 +415,15 @@ class RuleBinding:
 class StateStep:
     """A declared, named step a circuit applies to one state array after its rules in every
     update (a normalisation, a projection onto a constraint set): ``function`` maps the array
-    (K, ...) to its new value."""
+    (K, ...) to its new value. ``reads`` names further state arrays the step reads, passed
+    after the array in that order, as they are after the rules (e.g. a gain step reading the
+    synapses the rules have just updated)."""
 
     name: str
     state: str
-    function: Callable[[np.ndarray], np.ndarray]
+    function: Callable[..., np.ndarray]
     description: str = ""
+    reads: tuple[str, ...] = ()
 
 
 class Brian2Plasticity:
@@ -500,7 +503,7 @@ def apply_rules(state: dict[str, np.ndarray], bindings: Sequence[RuleBinding],
     for key, change in rule_changes(state, bindings, activities, quantities).items():
         state[key] = state[key] + change
     for step in steps:
-        state[step.state] = step.function(state[step.state])
+        state[step.state] = step.function(state[step.state], *(state[name] for name in step.reads))
 
 
 # ---------------------------------------------------------------------------- helpers

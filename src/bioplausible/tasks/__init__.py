@@ -6,8 +6,9 @@ from .classification import Classification, TeacherStudent
 from .integration import Integration
 from .separation import SourceSeparation
 from .sequence import SequenceRecall
+from .value import ValueTrack
 
 __all__ = [
     "Task", "TASKS", "make_task", "register_task", "StatisticalAdaptation", "Classification", "TeacherStudent",
-    "SourceSeparation", "SequenceRecall", "Integration",
+    "SourceSeparation", "SequenceRecall", "Integration", "ValueTrack",
 ]

@@ -3,7 +3,6 @@ Erdogan & Pehlevan, ICLR 2023; theory: :ref:`theory-separation-corinfomax`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,9 +13,9 @@ from ...core.domains import BOX_DOMAINS, OUTPUT_DOMAINS, POLYTOPE_KEYS
 from ...rules import separation as rules
 from ...rules.declaration import RuleBinding
 from ...validation import check_choice, check_integer, check_positive, check_real
-from ..base import Batch, Circuit, Connection, Population, ensemble_inputs, register_circuit
+from ..base import Batch, Connection, Population, RuleCircuit, ensemble_inputs, register_circuit
 from .domains import DOMAIN_CODES, DomainParameters, polytope_masks, polytope_options
-from .presets import CORINFOMAX_PRESETS
+from .presets import CORINFOMAX_PRESETS, from_preset
 from .solvers import corinfomax_settle, numba_available, off_diagonal, raise_at_divergence
 
 __all__ = ["CorInfoMaxParameters", "CorInfoMax"]
@@ -44,14 +43,14 @@ class CorInfoMaxParameters(DomainParameters):
 
     domain: str = "nonnegative-antisparse"
     n_sources: int = 5
-    forgetting_y: float | None = None
-    forgetting_e: float | None = None
-    initial_lateral: float | None = None
-    error_lateral: float | None = None
-    learning_rate: float | None = None
-    neural_lr_start: float | None = None
-    neural_lr_stop: float | None = None
-    threshold_rate: float | None = None
+    forgetting_y: float = from_preset()
+    forgetting_e: float = from_preset()
+    initial_lateral: float = from_preset()
+    error_lateral: float = from_preset()
+    learning_rate: float = from_preset()
+    neural_lr_start: float = from_preset()
+    neural_lr_stop: float = from_preset()
+    threshold_rate: float = from_preset()
     max_iterations: int = 500
     tolerance: float = 1e-6
     weight_decay: float = 0.0
@@ -83,7 +82,7 @@ class CorInfoMaxParameters(DomainParameters):
 
 
 @register_circuit
-class CorInfoMax(Circuit):
+class CorInfoMax(RuleCircuit):
     """Correlative information maximisation for (correlated) source separation.
 
     Domains: :data:`~bioplausible.core.domains.OUTPUT_DOMAINS`; ``"polytope"`` is the mixed polytope of ``signed_dims``,
@@ -113,7 +112,7 @@ class CorInfoMax(Circuit):
     ``y0 = −lo`` (1 for antisparse: rates ``r0 (1 + y) ∈ [0, 2 r0]``; 0 for nonnegative
     antisparse) and ceiling 1 (a rate cap, see :mod:`bioplausible.substrates.spiking`).
     Learning per presentation calls the same :meth:`learn` on the decoded counts: ŷ is
-    recomputed from x and W, and ``z = B_y y`` from the decoded y (:ref:`rate-to-spikes-learning`:
+    the readout W x of the presented x, and ``z = B_y y`` from the decoded y (:ref:`rate-to-spikes-learning`:
     ``z_i`` is the lateral input neuron i receives, a linear function of its partners'
     counts; IF count noise on ``z zᵀ`` is O(1/(r0T)²), no bias correction needed).
     ℓ1 and simplex domains: nonnegative IF outputs (offset 0, no ceiling) plus a graded
@@ -235,8 +234,12 @@ class CorInfoMax(Circuit):
         return {"mixtures": x, "prediction": prediction, "output": output}
 
     def rule_bindings(self) -> list[RuleBinding]:
-        """W by :data:`~bioplausible.rules.separation.CORINFOMAX_FEEDFORWARD`, B_y by
-        :data:`~bioplausible.rules.separation.CORINFOMAX_LATERAL` (B_e is fixed)."""
+        """W by :data:`~bioplausible.rules.separation.CORINFOMAX_FEEDFORWARD` (post y − ŷ, pre x),
+        B_y by :data:`~bioplausible.rules.separation.CORINFOMAX_LATERAL` (or its Sherman–Morrison
+        form, ``lateral_update``); B_e is fixed. ``learn`` is derived from these
+        (:class:`~bioplausible.circuits.base.RuleCircuit`): the prediction ŷ = W x is the
+        ``prediction`` readout of the activities (the rate substrate's :meth:`respond`, or the
+        spiking substrate's readout of the decoded counts through :meth:`weights`)."""
         p = self.params
         return [
             RuleBinding("feedforward", rules.CORINFOMAX_FEEDFORWARD, "mixtures", "output",
@@ -246,18 +249,6 @@ class CorInfoMax(Circuit):
                         {"y": "output"},
                         {"gamma_y": self.gamma_y, "forgetting_y": p.forgetting_y}),
         ]
-
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
-        x = ensemble_inputs(batch.inputs, self.ensemble_size, self.state["feedforward"].shape[-1])
-        prediction = np.matmul(x, np.swapaxes(self.state["feedforward"], -1, -2))
-        output = activities["output"]
-        self.state["feedforward"] = self.state["feedforward"] + rules.corinfomax_feedforward(
-            x, output, prediction, self.params.learning_rate, self.state["feedforward"], self.params.weight_decay
-        )
-        self.state["lateral"] = self.state["lateral"] + rules.corinfomax_lateral(
-            output, self.state["lateral"], self.gamma_y, self.params.forgetting_y, self.params.lateral_update
-        )
-        self.steps += 1
 
     def learn_stream(self, batch: Batch) -> dict[str, np.ndarray] | None:
         """Fused per-sample settle + learn over a chunk (K, S, m), compiled with numba.

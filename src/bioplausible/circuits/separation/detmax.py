@@ -4,20 +4,21 @@ similarity matching network (Bozkurt, Pehlevan & Erdogan, NeurIPS 2022; theory:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from ...core.agreement import AgreementCase
 from ...core.domains import BOX_DOMAINS, OUTPUT_DOMAINS, POLYTOPE_KEYS
 from ...rules import separation as rules
+from ...rules.declaration import RuleBinding, StateStep
 from ...validation import check_choice, check_integer, check_pair, check_positive, check_real
-from ..base import Batch, Circuit, Connection, Population, ensemble_inputs, register_circuit
-from .domains import DOMAIN_CODES, DomainParameters, polytope_options, project_domain, threshold_shape
-from .presets import DETMAX_PRESETS, GAIN_UPDATES
-from .solvers import numba_available, off_diagonal, raise_at_divergence
+from ..base import Batch, Connection, Population, RuleCircuit, ensemble_inputs, register_circuit
+from .domains import DOMAIN_CODES, DomainParameters, polytope_options
+from .presets import DETMAX_PRESETS, GAIN_UPDATES, from_preset
+from .solvers import detmax_settle, numba_available, off_diagonal, raise_at_divergence
 
 __all__ = ["DetMaxParameters", "DetMaxWSM"]
 
@@ -51,30 +52,30 @@ class DetMaxParameters(DomainParameters):
 
     domain: str = "nonnegative-antisparse"
     n_sources: int = 5
-    gamma_start: float | None = None
-    gamma_stop: float | None = None
-    synaptic_schedule: str | None = None
-    beta: float | None = None
-    zeta: float | None = None
-    gain_rates: tuple[float, float] | None = None
-    gain_rate_decay: float | None = None
+    gamma_start: float = from_preset()
+    gamma_stop: float = from_preset()
+    synaptic_schedule: str = from_preset()
+    beta: float = from_preset()
+    zeta: float = from_preset()
+    gain_rates: tuple[float, float] = from_preset()
+    gain_rate_decay: float = from_preset()
     gain_rate_decay_interval: int = 100_000
-    gain_update: str | None = None
+    gain_update: str = from_preset()
     gain_step_cap: float = 1.0
     gain_revert_margin: float = 0.1
-    initial_gains: tuple[float, float] | None = None
-    min_gains: tuple[float, float] | None = None
-    max_gains: tuple[float, float] | None = None
-    lateral_scales: tuple[float, float] | None = None
-    initial_weights: str | None = None
-    initial_weight_scales: tuple[float, float] | None = None
-    neural_lr_start: float | None = None
-    neural_lr_stop: float | None = None
-    neural_lr_decay: float | None = None
-    max_iterations: int | None = None
-    tolerance: float | None = None
-    threshold_rate: float | None = None
-    hidden_clip: float | None = None
+    initial_gains: tuple[float, float] = from_preset()
+    min_gains: tuple[float, float] = from_preset()
+    max_gains: tuple[float, float] = from_preset()
+    lateral_scales: tuple[float, float] = from_preset()
+    initial_weights: str = from_preset()
+    initial_weight_scales: tuple[float, float] = from_preset()
+    neural_lr_start: float = from_preset()
+    neural_lr_stop: float = from_preset()
+    neural_lr_decay: float = from_preset()
+    max_iterations: int = from_preset()
+    tolerance: float = from_preset()
+    threshold_rate: float = from_preset()
+    hidden_clip: float = from_preset()
     fast_path: str = "auto"
     hidden_offset: float | None = None
 
@@ -122,7 +123,7 @@ class DetMaxParameters(DomainParameters):
 
 
 @register_circuit
-class DetMaxWSM(Circuit):
+class DetMaxWSM(RuleCircuit):
     """Determinant-maximisation BSS as a two-layer weighted-similarity-matching network.
 
     Voltages v (hidden h) and u (output y) follow the leaky dynamics of :ref:`theory-separation-detmax` with
@@ -299,69 +300,46 @@ class DetMaxWSM(Circuit):
     def respond(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
         s, p = self.state, self.params
         x = ensemble_inputs(inputs, self.ensemble_size, s["hidden_input"].shape[-1])
-        beta, zeta = p.beta, p.zeta
-        d1, d2 = s["hidden_gains"][:, None, :], s["output_gains"][:, None, :]
-        m_h, m_y = s["hidden_lateral"], s["output_lateral"]
-        gamma_h = np.diagonal(m_h, axis1=-2, axis2=-1)[:, None, :]
-        gamma_y = np.diagonal(m_y, axis1=-2, axis2=-1)[:, None, :]
-        hat_h, hat_y = off_diagonal(m_h), off_diagonal(m_y)
-        feed = (1 - zeta) * beta * d1 * np.matmul(x, np.swapaxes(s["hidden_input"], -1, -2))
-        hidden_couple = (1 - zeta) * ((1 - beta) * hat_h + beta * s["hidden_gains"][..., :, None] * hat_h
-                                      * s["hidden_gains"][..., None, :])
-        hidden_scale = gamma_h * (1 - zeta) * ((1 - beta) + beta * d1**2)
-        shape = feed.shape  # (K, B, n), with K broadcast from the members
-        v, u, h, y = (np.zeros(shape) for _ in range(4))
-        threshold = np.zeros(shape[:-1] + threshold_shape(p.domain, p.sparse_groups))
-        active = np.ones(shape[:-1], dtype=bool)
-        steps = np.full(shape[:-1], p.max_iterations, dtype=np.int64)
-        for t in range(1, p.max_iterations + 1):
-            rate = max(p.neural_lr_start / (1 + p.neural_lr_decay * t), p.neural_lr_stop)
-            dv = -v + feed - np.matmul(h, np.swapaxes(hidden_couple, -1, -2)) + (1 - zeta) * (1 - beta) * np.matmul(
-                d2 * y, s["output_input"])
-            new_v = v + rate * dv
-            new_h = np.clip(new_v / hidden_scale, -p.hidden_clip, p.hidden_clip)
-            du = (-u + np.matmul(new_h, np.swapaxes(s["output_input"], -1, -2))
-                  - np.matmul(d2 * y, np.swapaxes(hat_y, -1, -2)))
-            new_u = u + rate * du
-            new_y, new_threshold = project_domain(new_u / (gamma_y * d2), threshold, p.domain, p.threshold_rate,
-                                                  **polytope_options(p))
-            done = (np.linalg.norm(new_v - v, axis=-1) <= p.tolerance * np.linalg.norm(new_v, axis=-1)) & (
-                np.linalg.norm(new_u - u, axis=-1) <= p.tolerance * np.linalg.norm(new_u, axis=-1))
-            keep = active[..., None]
-            v, h = np.where(keep, new_v, v), np.where(keep, new_h, h)
-            u, y = np.where(keep, new_u, u), np.where(keep, new_y, y)
-            threshold = np.where(active.reshape(active.shape + (1,) * (threshold.ndim - active.ndim)),
-                                 new_threshold, threshold)
-            steps = np.where(active & done, t, steps)
-            active &= ~done
-            if not active.any():
-                break
+        h, y, steps = detmax_settle(
+            x, s["hidden_input"], s["hidden_lateral"], s["output_input"], s["output_lateral"], s["hidden_gains"],
+            s["output_gains"], p.beta, p.zeta, p.domain, p.neural_lr_start, p.neural_lr_stop, p.neural_lr_decay,
+            p.max_iterations, p.tolerance, p.threshold_rate, p.hidden_clip, **polytope_options(p))
         self.last_settling_steps = steps
         return {"mixtures": x, "hidden": h, "output": y}
 
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
-        s, p = self.state, self.params
-        x = ensemble_inputs(batch.inputs, self.ensemble_size, s["hidden_input"].shape[-1])
-        h, y = activities["hidden"], activities["output"]
-        rate = rules.wsm_synaptic_rate(self.steps, p.gamma_start, p.gamma_stop, p.synaptic_schedule)
-        s["hidden_lateral"] = s["hidden_lateral"] + rules.wsm_hebbian(h, h, s["hidden_lateral"], rate)
-        s["hidden_input"] = s["hidden_input"] + rules.wsm_hebbian(h, x, s["hidden_input"], rate)
-        s["output_lateral"] = s["output_lateral"] + rules.wsm_hebbian(y, y, s["output_lateral"], rate)
-        s["output_input"] = s["output_input"] + rules.wsm_hebbian(y, h, s["output_input"], rate)
-        weights = ((1 - p.zeta) * p.beta, (1 - p.zeta) * (1 - p.beta))
-        layers = (("hidden_gains", "hidden_lateral", "hidden_input"),
-                  ("output_gains", "output_lateral", "output_input"))
-        for index, (gains, lateral, feedforward) in enumerate(layers):
-            gain_rate = rules.decayed_gain_rate(p.gain_rates[index], self.steps, p.gain_rate_decay,
-                                                p.gain_rate_decay_interval)
-            change = rules.wsm_gain(s[gains], s[lateral], s[feedforward], weights[index], p.zeta, gain_rate)
-            if p.gain_update == "clipped":
-                s[gains] = np.clip(s[gains] + change, p.min_gains[index], p.max_gains[index])
-            else:
-                change = rules.cap_gain_step(change, s[gains], p.gain_step_cap)
-                s[gains] = s[gains] + rules.revert_gain_step(s[gains], change, p.min_gains[index],
-                                                             p.max_gains[index], p.gain_revert_margin)
-        self.steps += 1
+    def rule_bindings(self) -> list[RuleBinding]:
+        """Every synapse by :data:`~bioplausible.rules.separation.WSM_HEBBIAN` at the rate γ_k of
+        this sample (:func:`~bioplausible.rules.separation.wsm_synaptic_rate`): M_H (h, h),
+        W_HX (pre x, post h), M_Y (y, y), W_YH (pre h, post y). ``learn`` is derived from these
+        and the gain steps (:meth:`state_steps`; :class:`~bioplausible.circuits.base.RuleCircuit`)."""
+        p = self.params
+        rate = {"rate": rules.wsm_synaptic_rate(self.steps, p.gamma_start, p.gamma_stop, p.synaptic_schedule)}
+        return [
+            RuleBinding("hidden_lateral", rules.WSM_HEBBIAN, "hidden", "hidden", {"x": "hidden", "y": "hidden"}, rate),
+            RuleBinding("hidden_input", rules.WSM_HEBBIAN, "mixtures", "hidden", {"x": "mixtures", "y": "hidden"},
+                        rate),
+            RuleBinding("output_lateral", rules.WSM_HEBBIAN, "output", "output", {"x": "output", "y": "output"}, rate),
+            RuleBinding("output_input", rules.WSM_HEBBIAN, "hidden", "output", {"x": "hidden", "y": "output"}, rate),
+        ]
+
+    def state_steps(self) -> list[StateStep]:
+        """The gain steps of D1 and D2 after the synapses' update of the same sample
+        (:func:`~bioplausible.rules.separation.wsm_gain_update`, reading M and W as the rules
+        left them), at the decayed rate μ_D of this sample."""
+        p = self.params
+        weights = rules.wsm_gain_weights(p.beta, p.zeta)
+        steps = []
+        for index, (layer, gains, lateral, feedforward) in enumerate((
+                ("hidden", "hidden_gains", "hidden_lateral", "hidden_input"),
+                ("output", "output_gains", "output_lateral", "output_input"))):
+            rate = rules.decayed_gain_rate(p.gain_rates[index], self.steps, p.gain_rate_decay,
+                                           p.gain_rate_decay_interval)
+            step = functools.partial(rules.wsm_gain_update, weight=weights[index], regulariser=p.zeta, rate=rate,
+                                     update=p.gain_update, min_gain=p.min_gains[index], max_gain=p.max_gains[index],
+                                     step_cap=p.gain_step_cap, revert_margin=p.gain_revert_margin)
+            steps.append(StateStep(f"{layer}-gain-step", gains, step, f"{p.gain_update} log-det gain step",
+                                   reads=(lateral, feedforward)))
+        return steps
 
     def learn_stream(self, batch: Batch) -> dict[str, np.ndarray] | None:
         """Fused per-sample settle + learn over a chunk (K, S, m), compiled with numba.
@@ -386,7 +364,7 @@ class DetMaxWSM(Circuit):
         outputs = np.zeros((members, samples, p.n_sources))
         steps = np.zeros((members, samples), dtype=np.int64)
         diverged = np.full(members, -1, dtype=np.int64)
-        detmax_stream(
+        cast(Any, detmax_stream)(  # numba's dispatcher stub declares no arguments
             *arrays, x, self.steps, p.beta, p.zeta, p.gamma_start, p.gamma_stop,
             0 if p.synaptic_schedule == "log" else 1,
             np.array(p.gain_rates, dtype=float), p.gain_rate_decay, p.gain_rate_decay_interval,

@@ -9,19 +9,46 @@ project onto a domain.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...core.domains import OUTPUT_DOMAINS, POLYTOPE_KEYS
+from ...core.domains import BOX_DOMAINS, OUTPUT_DOMAINS, POLYTOPE_KEYS
 from ...validation import check_integer, check_polytope_structure
 from ..base import Parameters
 
-__all__ = ["DOMAIN_CODES", "DomainParameters", "project_domain", "threshold_shape", "polytope_options",
-           "polytope_masks", "project_polytope"]
+__all__ = ["DOMAIN_CODES", "box_clip", "soft_threshold", "rectified_shift", "level_step",
+           "DomainParameters", "project_domain", "threshold_shape", "polytope_options", "polytope_masks",
+           "project_polytope"]
 
 #: Each output domain's code in the compiled kernels (its index in ``OUTPUT_DOMAINS``).
 DOMAIN_CODES = {name: code for code, name in enumerate(OUTPUT_DOMAINS)}
+
+
+# ---------------------------------------------------------------------------- the equations
+# Each projection equation, written once with numpy ufuncs so that one definition serves both
+# paths: the numpy functions below apply it to whole arrays (rows × units), the compiled
+# kernels (``kernels.py``) compile these very functions with numba and call them per unit.
+def box_clip(value: Any, low: Any, high: Any) -> Any:
+    """The box clip ``min(max(v, low), high)``."""
+    return np.minimum(np.maximum(value, low), high)
+
+
+def soft_threshold(value: Any, level: Any) -> Any:
+    """The signed soft threshold ``sign(v) max(|v| − λ, 0)``."""
+    return np.sign(value) * np.maximum(np.abs(value) - level, 0.0)
+
+
+def rectified_shift(value: Any, level: Any) -> Any:
+    """The nonnegative soft threshold ``max(v − λ, 0)``."""
+    return np.maximum(value - level, 0.0)
+
+
+def level_step(level: Any, total: Any, rate: float, lower: float) -> Any:
+    """The inhibitory unit's integral step ``max(λ + η_λ (total − 1), lower)`` (total: ‖y‖₁
+    or Σy; ``lower`` 0, or −∞ for the simplex's unbounded level)."""
+    return np.maximum(level + rate * (total - 1.0), lower)
+
 
 
 def project_domain(
@@ -55,18 +82,15 @@ def project_domain(
     if domain == "polytope":
         return project_polytope(values, threshold, threshold_rate, *polytope_masks(
             values.shape[-1], nonnegative_dims, sparse_groups))
-    if domain == "antisparse":
-        return np.clip(values, -1.0, 1.0), threshold
-    if domain == "nonnegative-antisparse":
-        return np.clip(values, 0.0, 1.0), threshold
+    if domain in BOX_DOMAINS:
+        return box_clip(values, *BOX_DOMAINS[domain]), threshold
     if domain == "sparse":
-        shrunk = np.sign(values) * np.maximum(np.abs(values) - threshold[..., None], 0.0)
-        return shrunk, np.maximum(threshold + threshold_rate * (np.abs(shrunk).sum(axis=-1) - 1.0), 0.0)
-    shrunk = np.maximum(values - threshold[..., None], 0.0)
-    excess = shrunk.sum(axis=-1) - 1.0
+        shrunk = soft_threshold(values, threshold[..., None])
+        return shrunk, level_step(threshold, np.abs(shrunk).sum(axis=-1), threshold_rate, 0.0)
+    shrunk = rectified_shift(values, threshold[..., None])
     if domain == "nonnegative-sparse":
-        return shrunk, np.maximum(threshold + threshold_rate * excess, 0.0)
-    return shrunk, threshold + threshold_rate * excess
+        return shrunk, level_step(threshold, shrunk.sum(axis=-1), threshold_rate, 0.0)
+    return shrunk, level_step(threshold, shrunk.sum(axis=-1), threshold_rate, -np.inf)
 
 
 def threshold_shape(domain: str, sparse_groups: tuple[tuple[int, ...], ...] | None = None) -> tuple[int, ...]:
@@ -112,11 +136,10 @@ def project_polytope(
     for k, member in enumerate(members):
         level = new_threshold[..., k : k + 1]
         part = shrunk[..., member]
-        part = np.where(nonnegative[member], np.maximum(part - level, 0.0),
-                        np.sign(part) * np.maximum(np.abs(part) - level, 0.0))
+        part = np.where(nonnegative[member], rectified_shift(part, level), soft_threshold(part, level))
         shrunk[..., member] = part
-        new_threshold[..., k] = np.maximum(level[..., 0] + threshold_rate * (np.abs(part).sum(axis=-1) - 1.0), 0.0)
-    return np.clip(shrunk, np.where(nonnegative, 0.0, -1.0), 1.0), new_threshold
+        new_threshold[..., k] = level_step(level[..., 0], np.abs(part).sum(axis=-1), threshold_rate, 0.0)
+    return box_clip(shrunk, np.where(nonnegative, 0.0, -1.0), 1.0), new_threshold
 
 
 @dataclass(frozen=True)
@@ -128,6 +151,9 @@ class DomainParameters(Parameters):
     ``None`` takes the paper's 5-dim polytope. The subclass declares ``domain`` and ``n_sources``.
     """
 
+    if TYPE_CHECKING:  # declared (with their defaults) by each subclass
+        domain: str
+        n_sources: int
     signed_dims: tuple[int, ...] | None = None
     nonnegative_dims: tuple[int, ...] | None = None
     sparse_groups: tuple[tuple[int, ...], ...] | None = None

@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CORINFOMAX_PRESETS", "DETMAX_PRESETS", "GAIN_UPDATES"]
+__all__ = ["CORINFOMAX_PRESETS", "DETMAX_PRESETS", "GAIN_UPDATES", "from_preset"]
+
+
+def from_preset() -> Any:
+    """The default of a parameter that takes its domain's preset: ``None``, which the
+    parameters' ``__post_init__`` replaces by the preset's value (so the field is typed as
+    that value, never None once constructed)."""
+    return None
 
 #: Per-domain defaults (the authors' simulation scripts): λ_y, λ_e, B_y(0) scale,
 #: B_e scale, μ_W, neural lr_start, lr_stop, threshold rate η_λ.

@@ -3,17 +3,21 @@
 :func:`corinfomax_settle` runs CorInfoMax's projected recurrent dynamics,
 :func:`nonnegative_fixed_point` solves the nonnegative quadratic programme of NSM and
 Bio-NICA; :func:`numba_available` says whether the compiled fused paths
-(:mod:`~bioplausible.circuits.separation.kernels`) can run.
+(``kernels.py``) can run.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..base import Circuit
-from .domains import polytope_masks, project_domain, project_polytope
+from .domains import box_clip, polytope_masks, project_domain, project_polytope, threshold_shape
 
-__all__ = ["numba_available", "corinfomax_settle", "nonnegative_fixed_point", "off_diagonal",
+__all__ = ["numba_available", "corinfomax_step_size", "corinfomax_converged", "detmax_step_size",
+           "detmax_converged", "detmax_hidden_feed", "detmax_hidden_coupling", "detmax_hidden_scale",
+           "detmax_feedback", "corinfomax_settle", "detmax_settle", "nonnegative_fixed_point", "off_diagonal",
            "raise_at_divergence"]
 
 
@@ -24,6 +28,51 @@ def numba_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+# ---------------------------------------------------------------------------- the equations
+# The settle loops' scalar and elementwise equations, written once: the numpy loops below
+# apply them to arrays, the compiled kernels (``kernels.py``) compile these very functions.
+def corinfomax_step_size(iteration: int, start: float, stop: float) -> float:
+    """CorInfoMax's neural step ``μ_j = max(start/(j + 1), stop)``, j = 0, 1, …"""
+    return max(start / (iteration + 1), stop)
+
+
+def corinfomax_converged(change: Any, size: Any, tolerance: float) -> Any:
+    """CorInfoMax's stopping test ``‖Δy‖ < tolerance ‖y‖`` from the squared norms ``change`` and ``size``."""
+    return np.sqrt(change) < tolerance * np.sqrt(size)
+
+
+def detmax_step_size(iteration: int, start: float, stop: float, decay: float) -> float:
+    """Det-Max's neural step ``μ_t = max(start/(1 + decay·t), stop)``, t = 1, 2, …"""
+    return max(start / (1 + decay * iteration), stop)
+
+
+def detmax_converged(change: Any, size: Any, tolerance: float) -> Any:
+    """Det-Max's stopping test for one layer, ``‖Δv‖ ≤ tolerance ‖v‖``, from squared norms."""
+    return np.sqrt(change) <= tolerance * np.sqrt(size)
+
+
+def detmax_hidden_feed(drive: Any, gain: Any, beta: float, zeta: float) -> Any:
+    """The hidden layer's feedforward current ``(1−ζ) β D1 (W_HX x)``, from ``drive`` = W_HX x."""
+    return (1 - zeta) * beta * gain * drive
+
+
+def detmax_hidden_coupling(lateral: Any, gain_post: Any, gain_pre: Any, beta: float, zeta: float) -> Any:
+    """The hidden layer's lateral coupling ``(1−ζ)[(1−β) M̂_H + β D1 M̂_H D1]``, elementwise
+    (``lateral`` M̂_H,ij, ``gain_post`` D1_i, ``gain_pre`` D1_j)."""
+    return (1 - zeta) * ((1 - beta) * lateral + beta * gain_post * lateral * gain_pre)
+
+
+def detmax_hidden_scale(diagonal: Any, gain: Any, beta: float, zeta: float) -> Any:
+    """The hidden layer's leak ``Γ_H (1−ζ)((1−β) + β D1²)`` (``diagonal`` Γ_H = diag M_H)."""
+    return diagonal * (1 - zeta) * ((1 - beta) + beta * gain**2)
+
+
+def detmax_feedback(value: Any, beta: float, zeta: float) -> Any:
+    """The output-to-hidden feedback weight ``(1−ζ)(1−β)`` applied to ``value`` (W_YHᵀ D2 y)."""
+    return (1 - zeta) * (1 - beta) * value
+
 
 def corinfomax_settle(
     prediction: np.ndarray,
@@ -64,7 +113,7 @@ def corinfomax_settle(
     member_index, sample_index = np.meshgrid(np.arange(members), np.arange(samples), indexing="ij")
     member_index, sample_index = member_index.ravel(), sample_index.ravel()
     for j in range(max_iterations):
-        rate = max(lr_start / (j + 1), lr_stop)
+        rate = corinfomax_step_size(j, lr_start, lr_stop)
         old = output[member_index, sample_index]
         step = np.einsum("aij,aj->ai", recurrent[member_index], old) + drive[member_index, sample_index]
         if polytope:
@@ -77,7 +126,7 @@ def corinfomax_settle(
         output[member_index, sample_index] = new
         previous_threshold = threshold[member_index, sample_index]
         threshold[member_index, sample_index] = new_threshold
-        done = np.linalg.norm(new - old, axis=-1) < tolerance * np.linalg.norm(new, axis=-1)
+        done = corinfomax_converged(np.sum((new - old) ** 2, axis=-1), np.sum(new**2, axis=-1), tolerance)
         if polytope:  # the box clip can hold y still while an inhibitory unit is still rising
             done &= np.abs(new_threshold - previous_threshold).max(axis=-1, initial=0.0) <= tolerance
         steps[member_index[done], sample_index[done]] = j + 1
@@ -85,6 +134,80 @@ def corinfomax_settle(
         if member_index.size == 0:
             break
     return output, steps, threshold
+
+
+def detmax_settle(
+    inputs: np.ndarray,
+    hidden_input: np.ndarray,
+    hidden_lateral: np.ndarray,
+    output_input: np.ndarray,
+    output_lateral: np.ndarray,
+    hidden_gains: np.ndarray,
+    output_gains: np.ndarray,
+    beta: float,
+    zeta: float,
+    domain: str,
+    lr_start: float,
+    lr_stop: float,
+    lr_decay: float,
+    max_iterations: int,
+    tolerance: float,
+    threshold_rate: float,
+    hidden_clip: float,
+    *,
+    nonnegative_dims: tuple[int, ...] | None = None,
+    sparse_groups: tuple[tuple[int, ...], ...] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Det-Max neural dynamics (:ref:`theory-separation-detmax`), vectorised over members and samples.
+
+    For t = 1, 2, …, with ``μ_t`` :func:`detmax_step_size`, ``Γ = diag(M)``, ``M̂ = M − Γ``::
+
+        v ← v + μ_t (−v + (1−ζ)β D1 W_HX x − [(1−ζ)(1−β) M̂_H + (1−ζ)β D1 M̂_H D1] h + (1−ζ)(1−β) W_YHᵀ D2 y)
+        h = clip(v / (Γ_H (1−ζ)((1−β) + β D1²)), ±hidden_clip)
+        u ← u + μ_t (−u + W_YH h − M̂_Y D2 y),  y = P_dom(u / (Γ_Y D2))
+
+    from v = u = 0 until both layers pass :func:`detmax_converged` or ``max_iterations``;
+    rows that converged are frozen. ``inputs`` x (K, B, m), weights (K, n, ·), gains (K, n).
+    Returns h, y (K, B, n) and the steps each row took (K, B).
+    """
+    d1, d2 = hidden_gains[:, None, :], output_gains[:, None, :]
+    gamma_h = np.diagonal(hidden_lateral, axis1=-2, axis2=-1)[:, None, :]
+    gamma_y = np.diagonal(output_lateral, axis1=-2, axis2=-1)[:, None, :]
+    hat_h, hat_y = off_diagonal(hidden_lateral), off_diagonal(output_lateral)
+    feed = detmax_hidden_feed(np.matmul(inputs, np.swapaxes(hidden_input, -1, -2)), d1, beta, zeta)
+    hidden_couple = detmax_hidden_coupling(hat_h, hidden_gains[..., :, None], hidden_gains[..., None, :], beta, zeta)
+    hidden_scale = detmax_hidden_scale(gamma_h, d1, beta, zeta)
+    shape = feed.shape  # (K, B, n), with K broadcast from the members
+    v, u, h, y = (np.zeros(shape) for _ in range(4))
+    threshold = np.zeros(shape[:-1] + threshold_shape(domain, sparse_groups))
+    options: dict[str, Any] = {}
+    if domain == "polytope":
+        options = {"nonnegative_dims": nonnegative_dims, "sparse_groups": sparse_groups}
+    active = np.ones(shape[:-1], dtype=bool)
+    steps = np.full(shape[:-1], max_iterations, dtype=np.int64)
+    for t in range(1, max_iterations + 1):
+        rate = detmax_step_size(t, lr_start, lr_stop, lr_decay)
+        dv = -v + feed - np.matmul(h, np.swapaxes(hidden_couple, -1, -2)) + detmax_feedback(
+            np.matmul(d2 * y, output_input), beta, zeta)
+        new_v = v + rate * dv
+        new_h = box_clip(new_v / hidden_scale, -hidden_clip, hidden_clip)
+        du = (-u + np.matmul(new_h, np.swapaxes(output_input, -1, -2))
+              - np.matmul(d2 * y, np.swapaxes(hat_y, -1, -2)))
+        new_u = u + rate * du
+        new_y, new_threshold = project_domain(new_u / (gamma_y * d2), threshold, domain, threshold_rate, **options)
+        done = detmax_converged(np.sum((new_v - v) ** 2, axis=-1), np.sum(new_v**2, axis=-1), tolerance) & (
+            detmax_converged(np.sum((new_u - u) ** 2, axis=-1), np.sum(new_u**2, axis=-1), tolerance))
+        keep = active[..., None]
+        v, h = np.where(keep, new_v, v), np.where(keep, new_h, h)
+        u, y = np.where(keep, new_u, u), np.where(keep, new_y, y)
+        threshold = np.where(active.reshape(active.shape + (1,) * (threshold.ndim - active.ndim)),
+                             new_threshold, threshold)
+        steps = np.where(active & done, t, steps)
+        active &= ~done
+        if not active.any():
+            break
+    return h, y, steps
+
 
 def nonnegative_fixed_point(
     matrix: np.ndarray, drive: np.ndarray, tolerance: float = 1e-12, max_sweeps: int = 5000,
