@@ -223,8 +223,7 @@ class CompiledLearning:
             "dt": s.dt, "T": s.presentation, "r0": s.rate_unit,
             "model": self.form.model, "statement": self.form.statement, "parameters": sorted(self.binding.parameters),
             "brian2": brian2.__version__, "version": 2,
-            "compiler": [list(brian2.prefs.codegen.cpp.extra_compile_args_gcc),
-                         list(brian2.prefs.devices.cpp_standalone.extra_make_args_unix)],
+            "compiler": list(brian2.prefs.codegen.cpp.extra_compile_args_gcc),
         }, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
