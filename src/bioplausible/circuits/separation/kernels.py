@@ -45,6 +45,7 @@ from ...rules.separation import (
 from .domains import box_clip, level_step, rectified_shift, soft_threshold
 from .solvers import (
     corinfomax_converged,
+    corinfomax_coupling,
     corinfomax_step_size,
     detmax_converged,
     detmax_feedback,
@@ -109,6 +110,7 @@ _box = _scalar_form(box_clip)
 _soft_threshold = _scalar_form(soft_threshold)
 _rectified_shift = _scalar_form(rectified_shift)
 _level_step = _scalar_form(level_step)
+_coupling = njit(cache=True)(corinfomax_coupling)
 _corinfomax_step_size = njit(cache=True)(corinfomax_step_size)
 _corinfomax_converged = njit(cache=True)(corinfomax_converged)
 _detmax_step_size = njit(cache=True)(detmax_step_size)
@@ -161,7 +163,7 @@ def corinfomax_stream(
                 acc = 0.0
                 for j in range(n):
                     acc += E[i, j] * prediction[j]
-                    recurrent[i, j] = gamma_y * B[i, j] - E[i, j]
+                    recurrent[i, j] = -_coupling(E[i, j], B[i, j], gamma_y)
                 drive[i] = acc
                 y[i] = 0.0
             threshold = 0.0
