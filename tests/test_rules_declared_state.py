@@ -37,9 +37,6 @@ _RECURRENT = "the recurrent circuits' learn (BPTT, RFLO, e-prop) is written by h
 _TD = ("TD's rule reads the transition's reward prediction error and eligibility trace (circuits/td.py "
        "signals), not population activities, and its learn also carries the trace")
 _CORINFOMAX_NETWORK = "the supervised CorInfoMax network's layered updates are not declared as Rules yet"
-_TD = ("TD value learning binds its weight rule to per-transition signals (RPE δ, eligibility trace e) that "
-       "learn computes from batch.info, not to population activities, and carries its eligibility trace "
-       "(state 'trace') outside any declared rule")
 
 #: Circuits whose ``learn`` is written by hand, and why.
 NOT_DERIVED = {
@@ -62,7 +59,6 @@ NOT_DERIVED = {
     "pseudoinverse": _SEQUENCE,
     "seqnet": _SEQUENCE,
     "two-layer-sequence": _SEQUENCE,
-    "td-value": _TD,
     # separation circuits whose learn needs ordered rule phases (see the reasons)
     "nonnegative-ica": _NICA,
     "nsm": _NSM,
