@@ -287,6 +287,7 @@ class InterneuronWhitening(WhiteningCircuit):
     Parameters = InterneuronWhiteningParameters
     params: InterneuronWhiteningParameters
     quick_params = {"learning_rate": 0.03}
+    quick_spiking = True  # learns in one Brian2 run in generated code (substrates.spiking.compiled)
 
     def _check_sizes(self, n_inputs: int, n_targets: int) -> None:
         super()._check_sizes(n_inputs, n_targets)
