@@ -440,7 +440,8 @@ def test_the_kernels_compile_the_numpy_paths_own_equations():
     shared = [domains.box_clip, domains.soft_threshold, domains.rectified_shift, domains.level_step,
               solvers.corinfomax_step_size, solvers.corinfomax_converged, solvers.detmax_step_size,
               solvers.detmax_converged, solvers.detmax_hidden_feed, solvers.detmax_hidden_coupling,
-              solvers.detmax_hidden_scale, solvers.detmax_feedback, rules.wsm_gain_change, rules.cap_gain_step,
+              solvers.detmax_hidden_scale, solvers.detmax_feedback, solvers.corinfomax_coupling,
+              rules.wsm_gain_change, rules.cap_gain_step,
               rules.gain_near_minimum, rules.wsm_gain_weights, rules.decayed_gain_rate, rules.wsm_synaptic_rate_code]
     assert [f.__name__ for f in shared if f not in compiled] == []
     # and the numpy paths use them: the projection of a row by both forms agrees exactly

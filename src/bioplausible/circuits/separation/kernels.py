@@ -45,6 +45,7 @@ from ...rules.separation import (
 from .domains import box_clip, level_step, rectified_shift, soft_threshold
 from .solvers import (
     corinfomax_converged,
+    corinfomax_coupling,
     corinfomax_step_size,
     detmax_converged,
     detmax_feedback,
@@ -87,7 +88,7 @@ def _scalar_form(function: Callable[..., Any]) -> Any:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    return njit(cache=True)(getattr(module, function.__name__))
+    return njit(cache=True, inline="always")(getattr(module, function.__name__))
 
 
 # The rules' per-sample forms, generated from their declarations and compiled once; the
@@ -99,24 +100,25 @@ _hebbian_step = WSM_HEBBIAN.compiled()
 # the rules' scalar schedules, compiled from their one definition
 _synaptic_rate = njit(cache=True)(wsm_synaptic_rate_code)
 _gain_rate = njit(cache=True)(decayed_gain_rate)
-_gain_change = njit(cache=True)(wsm_gain_change)
-_gain_weights = njit(cache=True)(wsm_gain_weights)
+_gain_change = njit(cache=True, inline="always")(wsm_gain_change)
+_gain_weights = njit(cache=True, inline="always")(wsm_gain_weights)
 _cap_gain = _scalar_form(cap_gain_step)
-_near_minimum = njit(cache=True)(gain_near_minimum)
-# the dynamics' equations (projections, step sizes, stopping tests, Det-Max couplings), compiled
+_near_minimum = njit(cache=True, inline="always")(gain_near_minimum)
+# the dynamics' equations (projections, step sizes, stopping tests, couplings), compiled (inlined)
 # from the very functions the numpy paths apply to arrays: no dynamics equation is written here
 _box = _scalar_form(box_clip)
 _soft_threshold = _scalar_form(soft_threshold)
 _rectified_shift = _scalar_form(rectified_shift)
 _level_step = _scalar_form(level_step)
-_corinfomax_step_size = njit(cache=True)(corinfomax_step_size)
-_corinfomax_converged = njit(cache=True)(corinfomax_converged)
-_detmax_step_size = njit(cache=True)(detmax_step_size)
-_detmax_converged = njit(cache=True)(detmax_converged)
-_hidden_feed = njit(cache=True)(detmax_hidden_feed)
-_hidden_coupling = njit(cache=True)(detmax_hidden_coupling)
-_hidden_scale = njit(cache=True)(detmax_hidden_scale)
-_feedback = njit(cache=True)(detmax_feedback)
+_coupling = njit(cache=True, inline="always")(corinfomax_coupling)
+_corinfomax_step_size = njit(cache=True, inline="always")(corinfomax_step_size)
+_corinfomax_converged = njit(cache=True, inline="always")(corinfomax_converged)
+_detmax_step_size = njit(cache=True, inline="always")(detmax_step_size)
+_detmax_converged = njit(cache=True, inline="always")(detmax_converged)
+_hidden_feed = njit(cache=True, inline="always")(detmax_hidden_feed)
+_hidden_coupling = njit(cache=True, inline="always")(detmax_hidden_coupling)
+_hidden_scale = njit(cache=True, inline="always")(detmax_hidden_scale)
+_feedback = njit(cache=True, inline="always")(detmax_feedback)
 
 # domain codes: 0 antisparse, 1 nonnegative antisparse, 2 sparse, 3 nonnegative sparse, 4 simplex,
 # 5 mixed polytope (nonnegative mask (n,) and group membership (G, n), one threshold per group)
@@ -161,7 +163,7 @@ def corinfomax_stream(
                 acc = 0.0
                 for j in range(n):
                     acc += E[i, j] * prediction[j]
-                    recurrent[i, j] = gamma_y * B[i, j] - E[i, j]
+                    recurrent[i, j] = -_coupling(E[i, j], B[i, j], gamma_y)
                 drive[i] = acc
                 y[i] = 0.0
             threshold = 0.0

@@ -20,7 +20,9 @@ The ``td-value`` circuit (:mod:`bioplausible.circuits.td`) realised in Brian2:
 The stream's transitions are presented in order, episodes back to back: a state is presented
 once when it is both the successor of one transition and the start of the next. A whole
 chunk of the training stream is one Brian2 ``run``. Activity returned per transition: the
-decoded place-cell rates ψ̂(s_t) and the value V̂(s_t).
+decoded place-cell rates ψ̂(s_t) and the value V̂(s_t). Plasticity is always the rule's Brian2
+form here, whatever the substrate's ``plasticity`` option (the RPE needs the next state's
+value, which exists only at the following boundary); targets numpy and cython.
 """
 
 from __future__ import annotations
