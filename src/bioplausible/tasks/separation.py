@@ -265,10 +265,13 @@ class SourceSeparation(Task):
         """The next ``size`` samples. The stream is drawn in fixed blocks, so it does not depend
         on how it is cut into batches (a resumed run sees the same samples as an unbroken one)."""
         rng = self._require_reset()
+        mixing, noise_std = self.mixing_matrix, self.noise_std
+        if mixing is None or noise_std is None:
+            raise RuntimeError("SourceSeparation must be reset(seed=...) before use")
         while self._buffered < size:
             sources = self._draw_sources(_STREAM_BLOCK, rng)
-            noise = rng.standard_normal((_STREAM_BLOCK, self.n_mixtures)) * self.noise_std
-            self._buffer.append((sources @ self.mixing_matrix.T + noise, sources))
+            noise = rng.standard_normal((_STREAM_BLOCK, self.n_mixtures)) * noise_std
+            self._buffer.append((sources @ mixing.T + noise, sources))
             self._buffered += _STREAM_BLOCK
         mixtures = np.concatenate([m for m, _ in self._buffer])
         sources = np.concatenate([s for _, s in self._buffer])
@@ -285,14 +288,15 @@ class SourceSeparation(Task):
         outputs on the held-out set, the Amari index and the permutation error."""
         options = self.circuit_options()
         expected = options["domain"]
-        domain = getattr(circuit.params, "domain", expected)
+        params = getattr(circuit, "params", None)
+        domain = getattr(params, "domain", expected)
         if domain != expected:
             raise ValueError(
                 f"{circuit.name} projects onto the {domain!r} domain but the task's sources are {self.domain!r}: "
                 f"construct it with domain={expected!r} (CLI: --param domain={expected})"
             )
         for key in POLYTOPE_KEYS if domain == "polytope" else ():
-            value = getattr(circuit.params, key, options[key])
+            value = getattr(params, key, options[key])
             if value != options[key]:
                 raise ValueError(f"{circuit.name} has {key}={value!r} but the task's polytope has {options[key]!r}: "
                                  f"construct it with the task's circuit_options()")

@@ -36,11 +36,12 @@ import copy
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
 from ..core import Batch, CircuitLike, rollout
+from ..core.protocols import Rollout
 from ..validation import check_bool, check_choice, check_integer, check_real
 from .base import Task, register_task
 
@@ -93,12 +94,13 @@ class SequenceRecall(Task):
         self.patterns = check_choice("patterns", patterns, GENERATORS)
         image = self.patterns.startswith("moving")
         side = 28 if self.patterns == "moving-fashion" else 8
-        self.canvas = check_integer("canvas", canvas if canvas is not None else 2 * side, side) if image else None
+        self.canvas: int | None = None
         if image:
-            if n_neurons is not None and n_neurons != self.canvas**2:
-                raise ValueError(f"n_neurons must be canvas**2={self.canvas ** 2} for patterns={patterns!r}, "
+            self.canvas = frame_side = check_integer("canvas", canvas if canvas is not None else 2 * side, side)
+            if n_neurons is not None and n_neurons != frame_side**2:
+                raise ValueError(f"n_neurons must be canvas**2={frame_side ** 2} for patterns={patterns!r}, "
                                  f"got {n_neurons}")
-            n_neurons = self.canvas**2
+            n_neurons = frame_side**2
         self.n_neurons = check_integer("n_neurons", 200 if n_neurons is None else n_neurons, 2)
         self.sequence_length = check_integer("sequence_length", sequence_length, 2)
         self.bias = check_real("bias", bias, -1.0, 1.0, inclusive=False)
@@ -139,7 +141,8 @@ class SequenceRecall(Task):
             flips = np.where(rng.random((n_draws, length - 1, n)) < self.flip_probability, -1.0, 1.0)
             return first * np.concatenate([np.ones((n_draws, 1, n)), np.cumprod(flips, axis=1)], axis=1)
         images = _digit_images() if self.patterns == "moving-digits" else _fashion_images(FASHION_MNIST_DIR)
-        return np.stack([moving_frames(images, length, self.canvas, rng, self.clip_length) for _ in range(n_draws)])
+        canvas = int(np.sqrt(self.n_neurons))  # the frame side (n_neurons = canvas² for the moving patterns)
+        return np.stack([moving_frames(images, length, canvas, rng, self.clip_length) for _ in range(n_draws)])
 
     def _generate(self) -> None:
         rng = self._require_reset()
@@ -164,33 +167,42 @@ class SequenceRecall(Task):
     def n_transitions_of(self, length: int) -> int:
         return length if self.periodic else length - 1
 
-    def next_batch(self, size: int) -> Batch:
+    def _stored(self) -> np.ndarray:
+        """The stored sequence (P, N); the task must have been reset."""
         self._require_reset()
+        if self.sequence is None:
+            raise RuntimeError("SequenceRecall must be reset(seed=...) before use")
+        return self.sequence
+
+    def next_batch(self, size: int) -> Batch:
+        sequence = self._stored()
         index = (self._position + np.arange(size)) % self._n_transitions
         self._position += size
-        return Batch(self.sequence[index], self._successors[index], {"transition": index})
+        return Batch(sequence[index], self._successors[index], {"transition": index})
 
     # ------------------------------------------------------------------ scoring
     def recall(self, circuit: CircuitLike, substrate: Any = None, n_steps: int | None = None) -> dict[str, np.ndarray]:
         """Rollout from the cues: ``trajectory`` (T+1, C, N), ``expected`` indices (T+1,),
         ``overlap`` with the expected pattern (T+1, C), ``decoded`` argmax pattern (T+1, C)."""
-        n_patterns = len(self.sequence)
+        sequence = self._stored()
+        n_patterns = len(sequence)
         schedule = getattr(circuit, "schedule", lambda steps, p: np.arange(steps + 1) % p)
         if n_steps is None:
             length = getattr(circuit, "recall_length", lambda p, periodic: p if periodic else p - 1)
             n_steps = self.recall_steps or length(n_patterns, self.periodic)
-        trajectory = rollout(circuit, self.cues, n_steps, substrate)[0]
+        trajectory = rollout(cast(Rollout, circuit), self.cues, n_steps, substrate)[0]
         expected = schedule(n_steps, n_patterns)
-        overlap = np.einsum("tcn,tn->tc", trajectory, self.sequence[expected]) / self.n_neurons
-        decoded = np.argmax(trajectory @ self.sequence.T, axis=-1)
+        overlap = np.einsum("tcn,tn->tc", trajectory, sequence[expected]) / self.n_neurons
+        decoded = np.argmax(trajectory @ sequence.T, axis=-1)
         return {"trajectory": trajectory, "expected": expected, "overlap": overlap, "decoded": decoded}
 
     def score(self, circuit: CircuitLike, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
+        sequence = self._stored()
         n_t = self._n_transitions
-        stepped = rollout(circuit, self.sequence[:n_t], 1, substrate)[0, 1]
+        stepped = rollout(cast(Rollout, circuit), sequence[:n_t], 1, substrate)[0, 1]
         success = np.all(stepped == self._successors[:n_t], axis=-1)
         result = self.recall(circuit, substrate)
-        exact = np.all(result["trajectory"] == self.sequence[result["expected"]][:, None, :], axis=-1)
+        exact = np.all(result["trajectory"] == sequence[result["expected"]][:, None, :], axis=-1)
         order = _collapse(result["expected"])
         order_ok = [np.array_equal(_collapse(result["decoded"][:, c]), order) for c in range(self.n_cues)]
         return {
@@ -219,7 +231,7 @@ class SequenceRecall(Task):
         successors = np.roll(patterns, -1, axis=1)
         if not self.periodic:
             patterns, successors = patterns[:, :-1], successors[:, :-1]
-        clone = copy.deepcopy(circuit)
+        clone: Any = copy.deepcopy(circuit)  # a sequence circuit: initialize, learn, step
         clone.initialize(self.n_neurons, self.n_neurons, list(range(draws)))
         clone.learn({"cue": patterns}, Batch(patterns, successors))
         ok = np.all(clone.step(patterns) == successors, axis=-1)
@@ -283,7 +295,7 @@ def moving_frames(images: np.ndarray, length: int, canvas: int, rng: np.random.G
     """
     side = images.shape[-1]
     room = canvas - side
-    frames = []
+    clips = []
     for start in range(0, length, clip_length):
         count = min(clip_length, length - start)
         chosen = images[rng.integers(len(images), size=n_objects)]
@@ -300,8 +312,8 @@ def moving_frames(images: np.ndarray, length: int, canvas: int, rng: np.random.G
                 r, c = path[t, obj]
                 window = clip[t, r : r + side, c : c + side]
                 np.maximum(window, chosen[obj], out=window)
-        frames.append(clip)
-    frames = np.concatenate(frames).reshape(length, canvas * canvas)
+        clips.append(clip)
+    frames = np.concatenate(clips).reshape(length, canvas * canvas)
     return np.where(frames > 0.5, 1.0, -1.0)
 
 
