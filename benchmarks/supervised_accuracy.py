@@ -1,26 +1,36 @@
-"""Fidelity of the supervised circuits: test accuracy beside the EBD paper's Tables 1 and 3
-and the CorInfoMax authors' notebooks.
+"""Fidelity of the supervised circuits: test accuracy per architecture (MLP, CNN, LC, CorInfoMax
+network) beside the EBD paper's Tables 1 and 3 and the CorInfoMax authors' notebooks, and the
+training speed of the CNN/LC rules against backprop on the same network.
 
-BP, FA, DFA, EBD, Hebb (MLPs) and CorInfoMax-EBD, CorInfoMax-EP (CorInfoMax networks) on
-every available dataset, mean ± sd of the final-epoch test accuracy over seeds (the seeds of
-one rule run as one batched ensemble). Datasets: sklearn digits (always; spec §2.7
-small-scale defaults, MLP 64-128-64-10, CorInfoMax 64-100-10, 60 epochs), Fashion-MNIST
-(when the Debian package ``dataset-fashion-mnist`` or ``--fashion-dir`` is present), MNIST
-(IDX files in ``--mnist-dir`` / ``$BIOPLAUSIBLE_DATA/mnist``) and CIFAR-10 (python batches in
-``--cifar-dir``) with the papers' architectures (MLP 784-1024-512-10 and
-3072-1024-512-512-10; CorInfoMax 784-500-10 on Fashion-MNIST as in the authors' 2-layer
-notebook, 784-500-500-10 / 3072-1000-500-10 on MNIST / CIFAR-10 as in Table 3; B = 20).
+Architectures and rules:
 
-Provenance of every row is printed: "reproduced setting" only where dataset, architecture
-and epochs are the paper's (and all training samples are used); otherwise what differs.
-The paper's EBD decorrelation rates cannot be transplanted (their scale convention is
-unverified, spec §2.3), so the MLP rates on the large datasets are our own choices, printed.
+* ``mlp``: BP, FA, DFA, EBD, Hebb (``backprop`` ... ``hebbian``);
+* ``cnn`` / ``lc``: BP, DFA, EBD on a convolutional / locally connected network
+  (``backprop-cnn``, ``dfa-cnn``, ``ebd-cnn`` with ``connectivity=``); EBD decorrelates every
+  channel at every location (EBD paper §2.8);
+* ``corinfomax``: CorInfoMax-EBD and CorInfoMax-EP on the CorInfoMax network.
 
-    python benchmarks/supervised_accuracy.py                  # quick: digits, 3 seeds
-    python benchmarks/supervised_accuracy.py --full           # + the large datasets present (--epochs 20)
-    python benchmarks/supervised_accuracy.py --full --paper-epochs   # the papers' epochs (120 / 50 / 60)
-    python benchmarks/supervised_accuracy.py --full --datasets fashion-mnist --rules corinfomax-ep \
-        --n-train 10000 --epochs 2
+Mean ± sd of the final-epoch test accuracy over seeds (the seeds of one rule run as one
+batched ensemble). Datasets: sklearn digits (always; MLP 64-128-64-10, CNN/LC 8-16 channels
+3×3 stride 1, CorInfoMax 64-100-10, 60 epochs), Fashion-MNIST (the Debian package
+``dataset-fashion-mnist`` or ``--fashion-dir``), MNIST (IDX files in ``--mnist-dir`` /
+``$BIOPLAUSIBLE_DATA/mnist``) and CIFAR-10 (python batches in ``--cifar-dir``): MLP
+784-1024-512-10 / 3072-1024-512-512-10 (the paper's), CNN/LC 16-32 (28×28) or 32-64 (CIFAR-10)
+channels, 5×5 kernels, stride 2 (ours: the paper's CNN/LC layers are not known to us),
+CorInfoMax 784-500-10 (Fashion-MNIST, the authors' 2-layer notebook), 784-500-500-10 /
+3072-1000-500-10 (MNIST / CIFAR-10, Table 3); B = 20.
+
+Quick (default): digits, and every large dataset present for ``--epochs`` (2) epochs on the
+first ``--n-train`` (10,000) training images. ``--full``: the papers' epochs (MLP 120,
+CorInfoMax-EBD 60, CorInfoMax-EP 50; CNN/LC 120, the MLP's: theirs are not known to us) on the
+full training sets. Provenance is printed per row: "reproduced setting" only where dataset,
+architecture, epochs and training set are the paper's; otherwise what differs. The paper's
+EBD decorrelation rates cannot be transplanted (their scale convention is unverified, spec
+§2.3), so the rates on the large datasets are our own, printed.
+
+    python benchmarks/supervised_accuracy.py                      # quick
+    python benchmarks/supervised_accuracy.py --full               # the papers' epochs (hours)
+    python benchmarks/supervised_accuracy.py --datasets fashion-mnist --architectures cnn lc --epochs 1
 """
 
 from __future__ import annotations
@@ -33,107 +43,135 @@ from pathlib import Path
 
 import numpy as np
 
-#: Published: (mean, sd or None, source). EBD paper = Erdogan, Pehlevan & Erdogan, NeurIPS 2025;
-#: CorInfoMax notebooks = Bozkurt et al.'s Supervised-CorInfoMax/AnalyzeSimulations (spec §6).
+#: Published: (mean, sd or None, source), keyed by (dataset, architecture, rule). EBD paper =
+#: Erdogan, Pehlevan & Erdogan, NeurIPS 2025; CorInfoMax notebooks = Bozkurt et al.'s
+#: Supervised-CorInfoMax/AnalyzeSimulations (spec §6).
 PUBLISHED = {
-    ("mnist", "backprop"): (98.7, 0.05, "EBD paper Table 1, MLP"),
-    ("mnist", "ebd"): (98.2, 0.08, "EBD paper Table 1, MLP"),
-    ("mnist", "direct-feedback-alignment"): (98.1, 0.21, "EBD paper Table 1, MLP"),
-    ("cifar10", "backprop"): (56.4, 0.33, "EBD paper Table 1, MLP"),
-    ("cifar10", "ebd"): (55.5, 0.19, "EBD paper Table 1, MLP"),
-    ("cifar10", "direct-feedback-alignment"): (52.1, 0.33, "EBD paper Table 1, MLP"),
-    ("mnist", "corinfomax-ebd"): (97.5, 0.12, "EBD paper Table 3, 3-layer, B = 20"),
-    ("mnist", "corinfomax-ep"): (97.6, None, "EBD paper Table 3, 3-layer"),
-    ("cifar10", "corinfomax-ebd"): (55.7, 0.17, "EBD paper Table 3, 3-layer, B = 20"),
-    ("cifar10", "corinfomax-ep"): (51.0, None, "EBD paper Table 3, 3-layer"),
-    ("fashion-mnist", "corinfomax-ep"): (88.1, None, "CorInfoMax notebook, 2-layer"),
+    ("mnist", "mlp", "backprop"): (98.7, 0.05, "EBD paper Table 1, MLP"),
+    ("mnist", "mlp", "ebd"): (98.2, 0.08, "EBD paper Table 1, MLP"),
+    ("mnist", "mlp", "direct-feedback-alignment"): (98.1, 0.21, "EBD paper Table 1, MLP"),
+    ("cifar10", "mlp", "backprop"): (56.4, 0.33, "EBD paper Table 1, MLP"),
+    ("cifar10", "mlp", "ebd"): (55.5, 0.19, "EBD paper Table 1, MLP"),
+    ("cifar10", "mlp", "direct-feedback-alignment"): (52.1, 0.33, "EBD paper Table 1, MLP"),
+    ("mnist", "cnn", "backprop-cnn"): (99.5, None, "EBD paper Table 1, CNN"),
+    ("mnist", "cnn", "ebd-cnn"): (99.1, None, "EBD paper Table 1, CNN"),
+    ("mnist", "cnn", "dfa-cnn"): (99.1, None, "EBD paper Table 1, CNN"),
+    ("cifar10", "cnn", "backprop-cnn"): (75.2, 0.28, "EBD paper Table 1, CNN"),
+    ("cifar10", "cnn", "ebd-cnn"): (66.4, 0.43, "EBD paper Table 1, CNN"),
+    ("cifar10", "cnn", "dfa-cnn"): (58.4, 1.59, "EBD paper Table 1, CNN"),
+    ("mnist", "lc", "backprop-cnn"): (99.1, None, "EBD paper Table 1, LC"),
+    ("mnist", "lc", "ebd-cnn"): (98.9, None, "EBD paper Table 1, LC"),
+    ("mnist", "lc", "dfa-cnn"): (98.9, None, "EBD paper Table 1, LC"),
+    ("cifar10", "lc", "backprop-cnn"): (67.8, None, "EBD paper Table 1, LC"),
+    ("cifar10", "lc", "ebd-cnn"): (64.3, None, "EBD paper Table 1, LC"),
+    ("cifar10", "lc", "dfa-cnn"): (62.2, None, "EBD paper Table 1, LC"),
+    ("mnist", "corinfomax", "corinfomax-ebd"): (97.5, 0.12, "EBD paper Table 3, 3-layer, B = 20"),
+    ("mnist", "corinfomax", "corinfomax-ep"): (97.6, None, "EBD paper Table 3, 3-layer"),
+    ("cifar10", "corinfomax", "corinfomax-ebd"): (55.7, 0.17, "EBD paper Table 3, 3-layer, B = 20"),
+    ("cifar10", "corinfomax", "corinfomax-ep"): (51.0, None, "EBD paper Table 3, 3-layer"),
+    ("fashion-mnist", "corinfomax", "corinfomax-ep"): (88.1, None, "CorInfoMax notebook, 2-layer"),
 }
-#: The papers' epochs for each (dataset, rule) with a published number.
-PAPER_EPOCHS = {"ebd": 120, "direct-feedback-alignment": 120, "backprop": 120, "corinfomax-ebd": 60,
-                "corinfomax-ep": 50}
-RULES = ("backprop", "feedback-alignment", "direct-feedback-alignment", "ebd", "hebbian", "corinfomax-ebd",
-         "corinfomax-ep")
+#: The papers' epochs per rule (CNN/LC: the MLP's 120; the paper's CNN/LC epochs are not known to us).
+PAPER_EPOCHS = {"ebd": 120, "direct-feedback-alignment": 120, "backprop": 120, "ebd-cnn": 120, "dfa-cnn": 120,
+                "backprop-cnn": 120, "corinfomax-ebd": 60, "corinfomax-ep": 50}
+ARCHITECTURES = ("mlp", "cnn", "lc", "corinfomax")
+RULES = {
+    "mlp": ("backprop", "feedback-alignment", "direct-feedback-alignment", "ebd", "hebbian"),
+    "cnn": ("backprop-cnn", "dfa-cnn", "ebd-cnn"),
+    "lc": ("backprop-cnn", "dfa-cnn", "ebd-cnn"),
+    "corinfomax": ("corinfomax-ebd", "corinfomax-ep"),
+}
 
-#: Our settings. digits: spec §2.7 small-scale defaults (the circuits' defaults).
+#: digits: spec §2.7 small-scale defaults for the MLPs, the circuits' defaults otherwise.
 DIGITS = {
     "backprop": {}, "ebd": {"forgetting": 0.9999}, "direct-feedback-alignment": {},
     "feedback-alignment": {}, "hebbian": {},
-    "ebd-ascent": {"forgetting": 0.999, "learning_rate": 0.3, "sign": "ascent"},
-    "ebd-regularised": {"forgetting": 0.999, "learning_rate": 0.3, "power_rate": 3e-3, "entropy_rate": 1e-3,
-                        "entropy_init": 0.25},
+    "backprop-cnn": {}, "dfa-cnn": {}, "ebd-cnn": {},
     "corinfomax-ebd": {}, "corinfomax-ep": {},
 }
-#: Paper MLP sizes; rates chosen by us: the best of a small grid (BP/FA η ∈ {0.003, 0.01};
-#: DFA/EBD μ_d ∈ {0.03, 0.1, 0.3}; output μ_L ∈ {0.003, 0.01}) after one epoch on the first
-#: 5000 Fashion-MNIST training images, scored on training images 55000–59999 (validation).
-#: μ_L = 0.05 (the digits value) diverges here: μ_L ‖h‖² > 2 for 784-pixel inputs.
-#: CorInfoMax-EP: the authors' MNIST 2-layer rates (spec §4.5); CorInfoMax-EBD: our digits rates.
+#: Large datasets. MLP rates: the best of a small grid (BP/FA η ∈ {0.003, 0.01}; DFA/EBD μ_d ∈
+#: {0.03, 0.1, 0.3}; output μ_L ∈ {0.003, 0.01}) after one epoch on the first 5000 Fashion-MNIST
+#: training images, scored on training images 55000–59999. CNN rates: the best of a small grid
+#: (BP η ∈ {0.03, 0.1, 0.3}, DFA μ_d ∈ {0.03, 0.1, 0.3}, EBD μ_d ∈ {0.1, 0.3, 1.0}, μ_L ∈ {0.01,
+#: 0.03}) after one epoch on the first 5000 Fashion-MNIST training images, scored on the first
+#: 2000 test images; LC takes the CNN's. μ_L = 0.05 (digits) diverges on 784-pixel inputs
+#: (μ_L ‖h‖² > 2). CorInfoMax-EP: the authors' MNIST rates (spec §4.5); CorInfoMax-EBD: ours.
 LARGE = {
     "backprop": {"learning_rate": 0.01, "output_rate": 0.01},
     "ebd": {"learning_rate": 0.03, "output_rate": 0.01, "forgetting": 0.99999},
     "direct-feedback-alignment": {"learning_rate": 0.03, "output_rate": 0.01},
     "feedback-alignment": {"learning_rate": 0.01, "output_rate": 0.01},
     "hebbian": {"learning_rate": 1e-7, "output_rate": 0.01},
+    "backprop-cnn": {"learning_rate": 0.3, "output_rate": 0.03},
+    "dfa-cnn": {"learning_rate": 0.1, "output_rate": 0.03},
+    "ebd-cnn": {"learning_rate": 0.3, "output_rate": 0.03},
     "corinfomax-ebd": {},
     "corinfomax-ep": {},
 }
-#: (MLP widths, CorInfoMax widths) per dataset.
-ARCHITECTURES = {"digits": ((128, 64), (100,)), "fashion-mnist": ((1024, 512), (500,)),
-                 "mnist": ((1024, 512), (500, 500)), "cifar10": ((1024, 512, 512), (1000, 500))}
-#: CorInfoMax-EP rates of the authors' scripts per number of hidden layers (spec §4.5).
+#: Widths per dataset: MLP hidden sizes, CNN/LC (channels, kernel, stride), CorInfoMax hidden sizes.
+NETWORKS = {
+    "digits": {"mlp": (128, 64), "conv": ((8, 16), 3, 1), "corinfomax": (100,)},
+    "fashion-mnist": {"mlp": (1024, 512), "conv": ((16, 32), 5, 2), "corinfomax": (500,)},
+    "mnist": {"mlp": (1024, 512), "conv": ((16, 32), 5, 2), "corinfomax": (500, 500)},
+    "cifar10": {"mlp": (1024, 512, 512), "conv": ((32, 64), 5, 2), "corinfomax": (1000, 500)},
+}
+#: CorInfoMax-EP rates of the authors' scripts per dataset (spec §4.5).
 EP_RATES = {"mnist": {"forward_rate": (1.1, 0.75, 0.6), "backward_rate": (0.17, 0.07), "rate_decay": 0.95},
             "cifar10": {"forward_rate": (0.11, 0.06, 0.035), "backward_rate": (0.045, 0.015), "rate_decay": 0.95,
                         "leak": 0.1},
             "fashion-mnist": {"rate_decay": 0.95}}
+IMAGE_SHAPES = {"digits": (1, 8, 8), "fashion-mnist": (1, 28, 28), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 
 
-def base_rule(rule: str) -> str:
-    return "ebd" if rule.startswith("ebd-") else rule
-
-
-def circuit_options(dataset: str, rule: str, options: dict, updates_per_epoch: int) -> dict:
-    mlp, corinfomax = ARCHITECTURES[dataset]
-    if rule.startswith("corinfomax"):
-        extra = {"hidden_sizes": corinfomax}
+def circuit_options(dataset: str, architecture: str, rule: str, options: dict, updates_per_epoch: int) -> dict:
+    """Parameters of one row's circuit: the dataset's network for the architecture, then ``options``."""
+    network = NETWORKS[dataset]
+    if architecture == "corinfomax":
+        extra = {"hidden_sizes": network["corinfomax"]}
         if rule == "corinfomax-ep":
             extra |= EP_RATES.get(dataset, {}) | {"decay_every": updates_per_epoch}
         return extra | options
-    return {"hidden_sizes": mlp} | options
+    if architecture in ("cnn", "lc"):
+        channels, kernel, stride = network["conv"]
+        connectivity = "convolutional" if architecture == "cnn" else "locally-connected"
+        return {"channels": channels, "kernel_size": kernel, "stride": stride, "connectivity": connectivity} | options
+    return {"hidden_sizes": network["mlp"]} | options
 
 
-def _job(job: tuple[str, str, dict, dict, list[int], int]) -> tuple[str, str, np.ndarray, float, int]:
-    dataset, rule, options, task_options, seeds, threads = job
+def _job(job: tuple) -> tuple[str, str, str, np.ndarray, float, int, int]:
+    dataset, architecture, rule, options, task_options, seeds, threads = job
     from threadpoolctl import threadpool_limits
 
     import bioplausible as bpl
 
     with threadpool_limits(threads):
-        started = time.perf_counter()
         task = bpl.tasks.Classification(dataset=dataset, predictions=False, **task_options)
-        params = circuit_options(dataset, rule, options, task.updates_per_epoch)
-        circuit = bpl.circuits.make_circuit(base_rule(rule), **params)
+        params = circuit_options(dataset, architecture, rule, options, task.updates_per_epoch)
+        circuit = bpl.circuits.make_circuit(rule, **params)
+        started = time.perf_counter()
         try:
             result = bpl.run(circuit, task, seeds=seeds, eval_every=task.default_steps, progress=False)
             accuracy = 100 * result.dataset["metric_test_accuracy"].values[:, -1]
         except bpl.DivergenceError:
             accuracy = np.full(len(seeds), np.nan)
-        return dataset, rule, accuracy, time.perf_counter() - started, task.epochs
+        samples = task.default_steps * task.batch_size
+        return dataset, architecture, rule, accuracy, time.perf_counter() - started, task.epochs, samples
 
 
-def provenance(dataset: str, rule: str, epochs: int, task_options: dict) -> str:
+def provenance(dataset: str, architecture: str, rule: str, epochs: int, task_options: dict) -> str:
     """How our row relates to the published one."""
-    published = PUBLISHED.get((dataset, base_rule(rule)))
-    if published is None or rule != base_rule(rule):
+    if (dataset, architecture, rule) not in PUBLISHED:
         return "ours only (no published number for this setting)"
     differs = []
-    paper_epochs = PAPER_EPOCHS[base_rule(rule)]
-    if epochs != paper_epochs:
-        differs.append(f"{epochs} of {paper_epochs} epochs")
+    if epochs != PAPER_EPOCHS[rule]:
+        differs.append(f"{epochs} of {PAPER_EPOCHS[rule]} epochs")
     if task_options.get("n_train"):
         differs.append(f"first {task_options['n_train']} training samples")
-    if base_rule(rule) in ("ebd", "direct-feedback-alignment", "backprop"):
-        differs.append("our rates/optimiser (plain SGD)")
-    return "reproduced setting" if not differs else "paper's architecture; differs: " + ", ".join(differs)
+    if architecture in ("mlp", "cnn", "lc") and rule not in ("hebbian", "feedback-alignment"):
+        differs.append("our rates, plain SGD (paper: momentum/Adam, schedules, regularisers)")
+    if architecture in ("cnn", "lc"):
+        differs.append("our layers (the paper's CNN/LC layers and epochs are not known to us)")
+    return "reproduced setting" if not differs else "differs: " + ", ".join(differs)
 
 
 def available(args: argparse.Namespace) -> dict[str, dict]:
@@ -141,12 +179,14 @@ def available(args: argparse.Namespace) -> dict[str, dict]:
     from bioplausible.tasks import datasets
 
     found: dict[str, dict] = {"digits": {}}
-    if not args.full:
-        return found
-    options = {} if args.paper_epochs else {"epochs": args.epochs}
-    options |= {"n_train": args.n_train} if args.n_train else {}
+    options: dict = {}
+    if args.epochs is not None or not args.full:
+        options["epochs"] = args.epochs if args.epochs is not None else 2
+    n_train = args.n_train if args.n_train is not None else (None if args.full else 10_000)
+    if n_train:
+        options["n_train"] = n_train
     fashion = args.fashion_dir or datasets.FASHION_MNIST_DIR
-    if (Path(fashion) / "train-images-idx3-ubyte.gz").exists() or (Path(fashion) / "train-images-idx3-ubyte").exists():
+    if any((Path(fashion) / f"train-images-idx3-ubyte{s}").exists() for s in ("", ".gz")):
         found["fashion-mnist"] = {"data_dir": fashion, **options}
     mnist = args.mnist_dir or str(datasets.data_home() / "mnist")
     if any((Path(mnist) / f"train-images-idx3-ubyte{s}").exists() for s in ("", ".gz")):
@@ -154,24 +194,60 @@ def available(args: argparse.Namespace) -> dict[str, dict]:
     cifar = args.cifar_dir or str(datasets.data_home() / "cifar-10-batches-py")
     if (Path(cifar) / "test_batch").exists():
         found["cifar10"] = {"data_dir": cifar, **options}
+    missing = [name for name in ("fashion-mnist", "mnist", "cifar10") if name not in found]
+    if missing:
+        print(f"not present (skipped): {', '.join(missing)}; see --fashion-dir, --mnist-dir, --cifar-dir")
     return found
+
+
+def conv_speed(
+    dataset: str, rules: tuple[str, ...], blocks: int = 7, updates: int = 10
+) -> list[tuple[str, str, float]]:
+    """Training samples/s (respond + learn, B = 20, one member, this process) of each CNN/LC rule
+    on the dataset's network, on random images of the dataset's shape: the fastest of
+    ``blocks`` blocks of ``updates`` updates, the rules interleaved block by block (so that a
+    shared machine's load falls on all of them alike)."""
+    import bioplausible as bpl
+    from bioplausible.circuits.base import Batch
+
+    rng = np.random.default_rng(0)
+    n_inputs = int(np.prod(IMAGE_SHAPES[dataset]))
+    x = rng.random((1, 20, n_inputs))
+    y = np.eye(10)[rng.integers(0, 10, 20)][None]
+    batch = Batch(x, y, {})
+    circuits = {}
+    for architecture in ("cnn", "lc"):
+        for rule in rules:
+            params = circuit_options(dataset, architecture, rule, {"learning_rate": 1e-6, "output_rate": 1e-6}, 1)
+            params["image_shape"] = IMAGE_SHAPES[dataset]
+            circuit = bpl.circuits.make_circuit(rule, **params).initialize(n_inputs, 10, [0])
+            circuit.learn(circuit.respond(x), batch)
+            circuits[(architecture, rule)] = circuit
+    best = dict.fromkeys(circuits, np.inf)
+    for _ in range(blocks):
+        for key, circuit in circuits.items():
+            started = time.perf_counter()
+            for _ in range(updates):
+                circuit.learn(circuit.respond(x), batch)
+            best[key] = min(best[key], time.perf_counter() - started)
+    return [(architecture, rule, updates * 20 / seconds) for (architecture, rule), seconds in best.items()]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--full", action="store_true", help="also the large datasets that are present")
-    parser.add_argument("--epochs", type=int, default=20, help="epochs on the large datasets")
-    parser.add_argument("--paper-epochs", action="store_true",
-                        help="the papers' epochs on the large datasets (EBD MLP 120, CorInfoMax-EBD 60, EP 50)")
+    parser.add_argument("--full", action="store_true", help="the papers' epochs on the full training sets")
+    parser.add_argument("--epochs", type=int, help="epochs on the large datasets (quick: 2; --full: the papers')")
+    parser.add_argument("--n-train", type=int, help="first N training samples of the large datasets (quick: 10000)")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--n-train", type=int, help="use only the first N training samples of the large datasets")
     parser.add_argument("--workers", type=int, default=max(1, min(8, os.cpu_count() or 1)))
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads per worker")
     parser.add_argument("--fashion-dir")
     parser.add_argument("--mnist-dir")
     parser.add_argument("--cifar-dir")
     parser.add_argument("--datasets", nargs="*", help="restrict to these datasets")
-    parser.add_argument("--rules", nargs="*", help="restrict to these rules (e.g. corinfomax-ep ebd-ascent)")
+    parser.add_argument("--architectures", nargs="*", choices=ARCHITECTURES, help="restrict to these architectures")
+    parser.add_argument("--rules", nargs="*", help="restrict to these rules (e.g. corinfomax-ep ebd-cnn)")
+    parser.add_argument("--no-speed", action="store_true", help="skip the CNN/LC speed table")
     parser.add_argument("--settings", help="JSON file {rule: {parameter: value}} replacing the large-dataset settings")
     args = parser.parse_args()
     if args.settings:
@@ -184,28 +260,33 @@ def main() -> None:
     datasets = available(args)
     if args.datasets:
         datasets = {k: v for k, v in datasets.items() if k in args.datasets}
+    architectures = args.architectures or list(ARCHITECTURES)
     seeds = list(range(args.seeds))
     jobs = []
     for dataset, task_options in datasets.items():
         table = DIGITS if dataset == "digits" else LARGE
-        for rule, options in table.items():
-            if args.rules and rule not in args.rules:
-                continue
-            opts = dict(task_options)
-            if args.paper_epochs and dataset != "digits":
-                opts["epochs"] = PAPER_EPOCHS.get(base_rule(rule), 20)
-            jobs.append((dataset, rule, options, opts, seeds, args.threads))
+        for architecture in architectures:
+            for rule in RULES[architecture]:
+                if (args.rules and rule not in args.rules) or rule not in table:
+                    continue
+                opts = dict(task_options)
+                if args.full and args.epochs is None and dataset != "digits":
+                    opts["epochs"] = PAPER_EPOCHS.get(rule, 20)
+                jobs.append((dataset, architecture, rule, table[rule], opts, seeds, args.threads))
     print(f"{len(jobs)} runs, seeds {seeds}, {args.workers} workers; datasets: {', '.join(datasets)}")
-    results: dict[tuple[str, str], tuple[np.ndarray, str]] = {}
+    results = {}
     with ProcessPoolExecutor(args.workers) as pool:
-        for job, (dataset, rule, accuracy, seconds, epochs) in zip(jobs, pool.map(_job, jobs)):
-            results[(dataset, rule)] = (accuracy, provenance(dataset, rule, epochs, job[3]))
-            print(f"  done {dataset:14s} {rule:28s} {np.nanmean(accuracy):6.2f} ({seconds:.0f} s)", flush=True)
+        for job, (dataset, architecture, rule, accuracy, seconds, epochs, samples) in zip(jobs, pool.map(_job, jobs)):
+            rate = samples * len(seeds) / seconds
+            results[(dataset, architecture, rule)] = (accuracy, provenance(dataset, architecture, rule, epochs, job[4]),
+                                                     rate, epochs)
+            print(f"  done {dataset:14s} {architecture:10s} {rule:28s} {np.nanmean(accuracy):6.2f} "
+                  f"({seconds:.0f} s, {rate:.0f} samples/s over {len(seeds)} members, scoring included)", flush=True)
 
     print("\nTest accuracy (%), final epoch, mean ± sd over seeds (per seed in brackets)")
-    print(f"{'dataset':14s} {'rule':18s} {'ours':>15s} {'published':>14s}  provenance")
-    for (dataset, rule), (accuracy, note) in results.items():
-        published = PUBLISHED.get((dataset, rule))
+    print(f"{'dataset':14s} {'arch':10s} {'rule':26s} {'epochs':>6s} {'ours':>15s} {'published':>14s}  provenance")
+    for (dataset, architecture, rule), (accuracy, note, _, epochs) in results.items():
+        published = PUBLISHED.get((dataset, architecture, rule))
         if published:
             pub = f"{published[0]:.1f}" + (f" ± {published[1]:.2f}" if published[1] is not None else "")
             note = f"{note}; published: {published[2]}"
@@ -214,21 +295,34 @@ def main() -> None:
         finite = np.any(np.isfinite(accuracy))
         ours = f"{np.nanmean(accuracy):.2f} ± {np.nanstd(accuracy):.2f}" if finite else "diverged"
         seeds_text = " ".join(f"{a:.1f}" for a in accuracy)
-        print(f"{dataset:14s} {rule:18s} {ours:>15s} {pub:>14s}  [{seeds_text}] {note}")
-    ordered = [d for d in datasets if all((d, r) in results for r in ("backprop", "ebd", "direct-feedback-alignment"))]
-    if ordered:
-        print("\nOrdering BP ≥ EBD ≥ DFA (published on MNIST and CIFAR-10 MLPs, 120 epochs, full training sets):")
-    for dataset in ordered:
-        means = {r: np.nanmean(results[(dataset, r)][0]) for r in ("backprop", "ebd", "direct-feedback-alignment")}
-        holds = means["backprop"] >= means["ebd"] >= means["direct-feedback-alignment"]
-        epochs_used = 120 if args.paper_epochs else args.epochs
-        papers_setting = dataset in ("mnist", "cifar10") and epochs_used >= 120 and not args.n_train
-        verdict = ("reproduced" if holds else "NOT reproduced") if papers_setting else \
-            ("holds" if holds else "does not hold") + " (not the paper's setting: no published ordering to reproduce)"
-        print(f"  {dataset:14s} BP {means['backprop']:.2f}  EBD {means['ebd']:.2f}  DFA "
-              f"{means['direct-feedback-alignment']:.2f}  -> {verdict}")
-    print("\nSettings (ours): digits", DIGITS, "\nlarge datasets", LARGE, "\narchitectures (MLP, CorInfoMax)",
-          ARCHITECTURES, "\nCorInfoMax-EP rates", EP_RATES)
+        print(f"{dataset:14s} {architecture:10s} {rule:26s} {epochs:6d} {ours:>15s} {pub:>14s}  [{seeds_text}] {note}")
+
+    print("\nOrdering BP ≥ EBD ≥ DFA (published for MNIST/CIFAR-10 at the paper's settings; elsewhere ours only):")
+    for dataset in datasets:
+        for architecture in ("mlp", "cnn", "lc"):
+            names = ("backprop", "ebd", "direct-feedback-alignment") if architecture == "mlp" else \
+                ("backprop-cnn", "ebd-cnn", "dfa-cnn")
+            if not all((dataset, architecture, r) in results for r in names):
+                continue
+            bp, ebd, dfa = (np.nanmean(results[(dataset, architecture, r)][0]) for r in names)
+            holds = bp >= ebd >= dfa
+            papers = all(results[(dataset, architecture, r)][1] == "reproduced setting" for r in names)
+            verdict = ("reproduced" if holds else "NOT reproduced") if papers else \
+                ("holds" if holds else "does not hold") + " (not the paper's setting)"
+            print(f"  {dataset:14s} {architecture:4s} BP {bp:.2f}  EBD {ebd:.2f}  DFA {dfa:.2f}  -> {verdict}")
+
+    if not args.no_speed:
+        print("\nCNN/LC training speed (respond + learn, B = 20, one member, in this process, fastest of 7 "
+              "interleaved blocks; random images of each dataset's shape)")
+        for dataset in datasets:
+            speeds = conv_speed(dataset, RULES["cnn"])
+            base = {arch: rate for arch, rule, rate in speeds if rule == "backprop-cnn"}
+            for architecture, rule, rate in speeds:
+                print(f"  {dataset:14s} {architecture:4s} {rule:14s} {rate:8.0f} samples/s  "
+                      f"({rate / base[architecture]:.2f}× BP on the same network)")
+
+    print("\nSettings (ours): digits", DIGITS, "\nlarge datasets", LARGE, "\nnetworks", NETWORKS,
+          "\nCorInfoMax-EP rates", EP_RATES)
 
 
 if __name__ == "__main__":

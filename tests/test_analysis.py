@@ -53,14 +53,29 @@ def test_activity_error_correlation_is_positive_for_whitening(rate_result):
 
 
 def test_the_same_functions_work_on_a_spiking_result():
+    """The analyses read a spiking result as they read a rate one, and say the same thing.
+    Measured (seeds 0/1/2, 200 samples, windows of 100): whitening deviation spiking
+    0.376→0.098, 0.236→0.050, 0.399→0.133 vs rate 0.366→0.113, 0.224→0.056, 0.389→0.114;
+    similarity of the first window's geometry to the final one 0.988 / 0.975 / 0.917 (spiking)
+    vs 0.988 / 0.973 / 0.922 (rate). Asserted on seed 0: the deviation falls below half its
+    start on spikes, each window within 0.04 of the rate run's, the similarity within 0.02."""
     task = bpl.tasks.StatisticalAdaptation(n_inputs=3, n_contexts=1, samples_per_context=200)
-    result = bpl.run(bpl.circuits.DirectWhitening(learning_rate=0.03), task, "spiking", seeds=[0], progress=False,
-                     probes=[Probe(samples=None)], substrate_options=task.quick_spiking_options)
+    results = {substrate: bpl.run(bpl.circuits.DirectWhitening(learning_rate=0.03), task, substrate, seeds=[0],
+                                  progress=False, probes=[Probe(samples=None)],
+                                  substrate_options=task.quick_spiking_options if substrate == "spiking" else None)
+               for substrate in ("rate", "spiking")}
+    result = results["spiking"]
     deviation = analysis.whitening_over_time(result, "principal", window=100)
+    rate_deviation = analysis.whitening_over_time(results["rate"], "principal", window=100)
     assert deviation.shape == (1, 2) and np.isfinite(deviation).all()
+    assert float(deviation[0, -1]) < 0.5 * float(deviation[0, 0]), deviation.values
+    np.testing.assert_allclose(deviation.values, rate_deviation.values, atol=0.04)
     assert analysis.tuning_curves(result, "principal").shape == (1, 6, 3)
     assert np.isfinite(analysis.activity_error_correlation(result, "principal")["correlation"]).all()
-    assert analysis.representational_similarity(result, "principal", window=100)["rdm"].shape == (1, 2, 6, 6)
+    rsa = analysis.representational_similarity(result, "principal", window=100)
+    assert rsa["rdm"].shape == (1, 2, 6, 6)
+    rate_rsa = analysis.representational_similarity(results["rate"], "principal", window=100)
+    np.testing.assert_allclose(rsa["similarity_to_final"].values, rate_rsa["similarity_to_final"].values, atol=0.02)
 
 
 def test_analysis_errors_name_the_argument(rate_result):

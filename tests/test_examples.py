@@ -69,10 +69,10 @@ def _replay(out: str) -> None:
 
 
 def _natural_images(out: str) -> None:
-    # SINR of the learned separator, small mode (default seed 2): measured 16.87 -> 20.48 dB
-    (sinr,) = _floats(r"SINR of the linear separator ([0-9.-]+) dB", out)
-    (initial,) = _floats(r"untrained ([0-9.-]+) dB", out)
-    assert sinr > 18.0 and sinr > initial + 2.0, (initial, sinr)
+    # small mode, 8 draws: measured median gain 4.21 dB, 7 of 8 draws improve (see the example)
+    (gain,) = _floats(r"median gain ([0-9.-]+) dB", out)
+    (improved,) = _floats(r"; ([0-9]+) of 8 draws improve", out)
+    assert gain >= 2.5 and improved >= 6, (gain, improved)
 
 
 def _rule_dynamics(out: str) -> None:

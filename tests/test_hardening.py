@@ -200,9 +200,11 @@ def test_respond_and_learn_refuse_nan_complex_and_object_arrays(name):
             circuit.respond(make(batch.inputs.shape))
         population = next(iter(good))
         bad = {**good, population: make(good[population].shape)}
+        targets = None if batch.targets is None else batch.targets[None]
+        stacked = (bpl.core.TrialBatch(batch.inputs[None], targets, dt=batch.dt)  # trials in time
+                   if isinstance(batch, bpl.core.TrialBatch) else bpl.circuits.base.Batch(batch.inputs[None], targets))
         with pytest.raises(kind, match=f"activities.*{word}"):
-            circuit.learn(bad, bpl.circuits.base.Batch(batch.inputs[None], None if batch.targets is None
-                                                       else batch.targets[None], {}))
+            circuit.learn(bad, stacked)
 
 
 def test_covariances_must_be_real():

@@ -115,3 +115,44 @@ def test_parameterization_scales_the_readout_and_rates():
         bpl.circuits.Backprop(gamma0=2.0)
     with pytest.raises(ValueError, match="parameterization"):
         bpl.circuits.Backprop(parameterization="muP")
+
+
+def test_kernel_probe_records_during_a_run_without_changing_it():
+    """KernelProbe(every=k): the kernels every k updates, the same as rebuilt from the recorded
+    state; splitting the update chunks at its records leaves metrics and learned state unchanged."""
+    task = bpl.tasks.Classification(dataset="digits", n_train=100, n_test=50, epochs=2, predictions=False)
+
+    def make():
+        return bpl.circuits.Hebbian(hidden_sizes=(12, 8), synaptic_scaling=False)
+
+    names = kernels.kernel_state_names(make().initialize(task.n_inputs, task.n_targets, [0]))
+    plain = bpl.run(make(), task, seeds=[0, 1], eval_every=3, probes=names, progress=False)
+    X, Y = _data(P=5, D=task.n_inputs, C=task.n_targets)
+    probe = bpl.KernelProbe(every=3, inputs=X, targets=Y, keep_kernels=True)
+    probed = bpl.run(make(), task, seeds=[0, 1], eval_every=3, probes=[*names, probe], progress=False)
+    for name in plain.dataset.data_vars:
+        np.testing.assert_array_equal(plain.dataset[name].values, probed.dataset[name].values, err_msg=name)
+    data = probed.dataset
+    steps = data["kernel_step"].values
+    np.testing.assert_array_equal(steps, plain.dataset["step"].values)  # 0, 3, ..., and the end (10)
+    rebuilt = kernels.kernel_trajectory(plain, make().initialize(task.n_inputs, task.n_targets, [0, 1]), X, Y,
+                                        keep_kernels=True)
+    np.testing.assert_allclose(data["kernel_entk_alignment"], rebuilt["entk_alignment"], rtol=1e-10)
+    np.testing.assert_allclose(data["kernel_entk_layer_share"], rebuilt["entk_layer_share"], rtol=1e-10)
+    np.testing.assert_allclose(data["kernel_feature_alignment"], rebuilt["feature_alignment"], rtol=1e-10)
+    assert data["kernel_entk"].dims == ("seed", "kernel_step", "kernel_sample", "kernel_sample_other")
+    assert data["kernel_entk_alignment"].attrs["units"] == "1" and "alignment" in data[
+        "kernel_entk_alignment"].attrs["long_name"]
+    assert np.ptp(data["kernel_entk_alignment"].values) > 0  # the kernel moves during learning
+    # every 4 with evaluations every 3: records at 0, 4, 8 and the end; probe set drawn from the task
+    drawn = bpl.run(make(), task, seeds=[0], eval_every=3, probes=[bpl.KernelProbe(every=4, samples=6)],
+                    progress=False)
+    np.testing.assert_array_equal(drawn.dataset["kernel_step"].values, [0, 4, 8, 10])
+    np.testing.assert_array_equal(drawn.dataset["step"].values, plain.dataset["step"].values)
+    with pytest.raises(ValueError, match="both inputs and targets"):
+        bpl.KernelProbe(inputs=X)
+    with pytest.raises(ValueError, match="every"):
+        bpl.KernelProbe(every=0)
+    with pytest.raises(TypeError, match="layered supervised"):
+        bpl.run(bpl.circuits.InterneuronWhitening(), bpl.tasks.StatisticalAdaptation(n_inputs=3), steps=2,
+                probes=[bpl.KernelProbe()], progress=False)

@@ -96,3 +96,25 @@ def test_nothing_but_the_cli_entry_points_import_the_cli():
 def test_the_walker_sees_relative_and_lazy_imports():
     imports = _imports(PACKAGE / "tasks" / "base.py")
     assert "bioplausible.core" in imports
+
+
+def test_circuit_constructors_show_their_keyword_parameters():
+    """``inspect.signature`` of every circuit lists its Parameters fields (keyword-only, with
+    their defaults), not ``**parameters``; a wrong keyword is refused naming it."""
+    import dataclasses
+    import inspect
+
+    import bioplausible  # noqa: F401 - registers every circuit
+    from bioplausible.circuits import CIRCUITS
+
+    for name, circuit in CIRCUITS.items():
+        signature = inspect.signature(circuit)
+        fields = {f.name: f for f in dataclasses.fields(circuit.Parameters)}
+        assert list(signature.parameters) == list(fields), name
+        for parameter in signature.parameters.values():
+            assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, (name, parameter)
+            field = fields[parameter.name]
+            if field.default is not dataclasses.MISSING:
+                assert parameter.default == field.default, (name, parameter)
+        with pytest.raises(TypeError, match="no_such_parameter"):
+            circuit(no_such_parameter=1)

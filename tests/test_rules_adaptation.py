@@ -28,10 +28,10 @@ def test_interneuron_whitening_hand_step():
 def test_gain_homeostasis_and_gain_modulated_hebbian_hand_steps():
     z = np.array([[[2.0, 0.0], [0.0, 1.0]]])  # two samples
     np.testing.assert_allclose(rules.gain_homeostasis(z, 1.0, 0.1)[0], [0.1 * (2.0 - 1), 0.1 * (0.5 - 1)])
-    r, n_out = np.array([[[1.0, 0.0]]]), np.array([[[3.0]]])
+    r, z = np.array([[[1.0, 0.0]]]), np.array([[[1.5]]])  # interneuron output n = g z = 3
     w, g = np.array([[[1.0], [0.0]]]), np.array([[2.0]])
     expected = 0.1 * (np.array([[3.0], [0.0]]) - 2 * w[0])
-    np.testing.assert_allclose(rules.gain_modulated_hebbian(r, n_out, w, g, 0.1)[0], expected)
+    np.testing.assert_allclose(rules.gain_modulated_hebbian(r, z, w, g, 0.1)[0], expected)
 
 
 @pytest.mark.parametrize("cls,params", [

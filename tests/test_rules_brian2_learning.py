@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bioplausible.circuits import Batch, DirectWhitening, InterneuronWhitening
+from bioplausible.circuits import Batch, DetMaxWSM, DirectWhitening, InterneuronWhitening
 from bioplausible.substrates.spiking import SpikingSubstrate
 
 pytest.importorskip("brian2")
@@ -49,3 +49,13 @@ def test_brian2_plasticity_needs_batch_size_one():
 def test_bad_plasticity_option():
     with pytest.raises(ValueError, match="plasticity"):
         SpikingSubstrate(plasticity="stdp")
+
+
+def test_brian2_plasticity_refuses_a_circuit_with_declared_steps():
+    """Det-Max's gain steps follow its Hebbian rules; the generated code runs the rules only,
+    so plasticity='brian2' refuses it instead of silently skipping the gains."""
+    circuit = DetMaxWSM(n_sources=2).initialize(3, 0, [0])
+    substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0, plasticity="brian2")
+    substrate.prepare(circuit, 0)
+    with pytest.raises(ValueError, match="hidden-gain-step, output-gain-step"):
+        substrate.learn(circuit, Batch(np.zeros((1, 2, 3))), 1, 0)

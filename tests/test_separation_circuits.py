@@ -264,16 +264,17 @@ def test_detmax_gain_steps_are_capped_and_reverted():
     assert rules.decayed_gain_rate(1.0, 99_999, 0.99, 100_000) == pytest.approx(0.99)
     assert rules.wsm_synaptic_rate(0, 0.1, 1e-3, "slow-log") == pytest.approx(0.1)
     assert rules.wsm_synaptic_rate(0, 0.6, 1e-3, "log") == pytest.approx(0.6 / (1 + np.log(2)))
+    silent = {"mixtures": np.zeros((1, 1, 4)), "hidden": np.zeros((1, 1, 2)), "output": np.zeros((1, 1, 2))}
     circuit = DetMaxWSM(domain="nonnegative-antisparse", n_sources=2, fast_path="reference").initialize(4, 0, [0])
     circuit.state["hidden_gains"][:] = [0.12, 1.0]  # any downward step brings gain 0 within 0.1 of 1e-3
     circuit.state["hidden_input"][:] = 0.0  # so the gradient diag(M D M) > 0 pushes D1 down
-    circuit.learn({"hidden": np.zeros((1, 1, 2)), "output": np.zeros((1, 1, 2))}, Batch(np.zeros((1, 1, 4))))
+    circuit.learn(silent, Batch(np.zeros((1, 1, 4))))
     assert np.array_equal(circuit.state["hidden_gains"], [[0.12, 1.0]])
     plain = DetMaxWSM(domain="nonnegative-antisparse", n_sources=2, gain_update="clipped",
                       fast_path="reference").initialize(4, 0, [0])
     plain.state["hidden_gains"][:] = [0.12, 1.0]
     plain.state["hidden_input"][:] = 0.0
-    plain.learn({"hidden": np.zeros((1, 1, 2)), "output": np.zeros((1, 1, 2))}, Batch(np.zeros((1, 1, 4))))
+    plain.learn(silent, Batch(np.zeros((1, 1, 4))))
     assert (plain.state["hidden_gains"] < [[0.12, 1.0]]).all()
 
 
@@ -403,3 +404,18 @@ def test_detmax_presets_learn_on_their_protocols(domain):
     sinr = result.dataset["metric_sinr_db"].values
     gain = sinr[:, -1] - sinr[:, 0]
     assert np.median(gain) >= 4.0 and np.sum(gain >= 3.0) >= 3, sinr
+
+
+@needs_numba
+def test_corinfomax_signed_antisparse_learns_quick():
+    """Signed antisparse (ℓ∞ ball), setup 2, n = 5, m = 10, 20k samples, one 8-seed ensemble.
+    This domain learns slowly (spec: 14.2-24.7 dB at 100k; here 9.4-24.8 dB on seeds 0-7 at
+    100k), so the quick claim is the gain. Measured start → end at 20k (seeds 0-7): −0.6→5.7,
+    1.4→8.1, 0.2→4.2, 1.9→9.9, 1.4→6.4, 3.0→7.6, 1.7→9.3, 0.2→4.0 dB (gains 3.8-8.0).
+    Asserted: every seed gains ≥ 2.5 dB, median end ≥ 6 dB."""
+    task = SourceSeparation(domain="antisparse", n_sources=5, n_mixtures=10, evaluation_samples=1000)
+    result = run(CorInfoMax(domain="antisparse", n_sources=5), task, seeds=list(range(8)), steps=20_000,
+                 eval_every=20_000, progress=False)
+    sinr = result.dataset["metric_sinr_db"].values
+    assert np.all(sinr[:, -1] - sinr[:, 0] >= 2.5), sinr
+    assert np.median(sinr[:, -1]) >= 6.0, sinr

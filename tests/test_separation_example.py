@@ -17,7 +17,9 @@ def test_natural_image_example_small_mode(tmp_path):
     figure = tmp_path / "images.png"
     summary = module.main(["--small", "--out", str(figure)])
     assert figure.exists() and figure.stat().st_size > 10_000
-    # untrained CorInfoMax already scores 11-18 dB here (seeds 0-5 at step 0); the default seed 2
-    # measured 16.87 -> 20.48 dB after the small mode's 20k samples
-    assert np.isfinite(summary["sinr_db"]) and summary["sinr_db"] > 18.0, summary
-    assert summary["sinr_db"] > summary["initial_sinr_db"] + 2.0, summary
+    # small mode, 8 draws (32 × 32, 100k samples): measured start → end 17.8→14.4, 11.4→15.8,
+    # 16.9→24.7, 14.5→16.2, 12.0→14.3, 12.9→17.6, 13.9→18.0, 13.7→18.1 dB (untrained CorInfoMax
+    # already scores 11-18 dB, so improvement is what is asserted); median gain 4.21 dB, 7 of 8
+    assert summary["draws"] == 8 and summary["improved"] >= 6, summary
+    assert summary["median_gain_db"] >= 2.5, summary
+    assert np.isfinite(summary["sinr_db"]) and summary["sinr_db"] >= summary["initial_sinr_db"], summary

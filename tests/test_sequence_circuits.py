@@ -209,3 +209,34 @@ def test_exclude_self_overlap_matches_brute_force():
     np.testing.assert_array_equal(circuit.step(states)[0], np.where(field >= -tie, 1.0, -1.0))
     with pytest.raises(ValueError, match="DenseNet only"):
         TwoLayerSequence(overlap="exclude_self")
+
+
+@pytest.mark.parametrize("cls,params", [
+    (SeqNet, {}), (DenseNet, {"separation": "poly", "degree": 3}), (DenseNet, {"overlap": "exclude_self"}),
+    (GeneralizedPseudoinverse, {}), (TwoLayerSequence, {"separation": "exp"}), (MixedNet, {"delays": (1, 2)}),
+])
+def test_a_step_is_the_same_in_any_blocking(cls, params, monkeypatch):
+    """``step`` works in blocks of members and states (cache-sized); any blocking — one
+    block of everything, one member at a time, a few states at a time — gives the same
+    states bit for bit."""
+    import bioplausible.circuits.sequence as sequence
+
+    rng = np.random.default_rng(3)
+    patterns = np.where(rng.random((3, 12, 40)) < 0.5, 1.0, -1.0)
+    circuit = cls(**params).store(patterns)
+    cues = patterns * np.where(rng.random(patterns.shape) < 0.2, -1.0, 1.0)
+    monkeypatch.setattr(sequence, "_BLOCK_ELEMENTS", 2**30)
+    whole = circuit.step(cues)
+    for elements in (1, 100, 40 * 12 + 1):
+        monkeypatch.setattr(sequence, "_BLOCK_ELEMENTS", elements)
+        np.testing.assert_array_equal(circuit.step(cues), whole)
+
+
+def test_blocks_cover_every_member_and_state_once():
+    from bioplausible.circuits.sequence import _blocks
+
+    for members, states, per_state in [(3, 12, 40), (20, 2000, 2000), (1, 5, 10**7), (7, 1, 3)]:
+        seen = np.zeros((members, states), dtype=int)
+        for member_part, state_part in _blocks(members, states, per_state):
+            seen[member_part, state_part] += 1
+        assert np.all(seen == 1), (members, states, per_state)

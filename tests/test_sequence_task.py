@@ -9,6 +9,7 @@ from bioplausible.circuits import DenseNet, GeneralizedPseudoinverse, MixedNet, 
 from bioplausible.experiments.run import run
 from bioplausible.tasks import SequenceRecall, make_task
 from bioplausible.tasks.sequence import FASHION_MNIST_DIR, largest_passing
+from bioplausible.theory.sequence import theoretical_capacity
 
 
 def test_same_seed_same_sequence_and_periodic_stream():
@@ -123,6 +124,31 @@ def test_exponential_capacity_near_spec_reproduction():
     assert transition_rate >= 0.5  # P_T >= 300 (spec reproduction 556–613)
     p_s, _ = task.capacity(DenseNet(separation="exp"), "sequence", draws=50)
     assert 25 <= p_s <= 60
+
+
+def test_exponential_transition_capacity_search_quick():
+    """Quick twin of the N = 10 search at N = 8 (P ≈ 180 instead of ≈ 600), 10 draws, seeds
+    0-2. Measured P_T = 181 / 179 / 184 (and 99 / 98 / 99 at N = 7); the derived lower bound
+    β^{N−1}/(2 ln N) gives 27. Asserted: every seed in [150, 220], each ≥ 4× the bound."""
+    bound = float(theoretical_capacity(8, "exp"))
+    for seed in (0, 1, 2):
+        p_t, _ = SequenceRecall(n_neurons=8).capacity(DenseNet(separation="exp"), "transition", draws=10, seed=seed)
+        assert 150 <= p_t <= 220 and p_t >= 4 * bound, (seed, p_t, bound)
+
+
+def test_poly2_capacity_quick():
+    """Quick twin of the N = 100 poly-2 test at N = 50, 10 draws, seeds 0-2. Measured
+    (P_T, P_S) = (179, 65), (181, 65), (185, 63); theory N²/(6 ln N) = 106.5 and P_T/3.
+    Asserted: P_T in [150, 220], P_S in [50, 85], 2 ≤ P_T/P_S ≤ 4.5, and measured/theory
+    within [1.2, 2.5] for both (the range the N = 100 reproduction sits in)."""
+    theory_t = float(theoretical_capacity(50, "poly", degree=2))
+    theory_s = float(theoretical_capacity(50, "poly", degree=2, criterion="sequence"))
+    for seed in (0, 1, 2):
+        task = SequenceRecall(n_neurons=50)
+        p_t, _ = task.capacity(DenseNet(separation="poly", degree=2), "transition", draws=10, seed=seed)
+        p_s, _ = task.capacity(DenseNet(separation="poly", degree=2), "sequence", draws=10, seed=seed)
+        assert 150 <= p_t <= 220 and 50 <= p_s <= 85 and 2 <= p_t / p_s <= 4.5, (seed, p_t, p_s)
+        assert 1.2 <= p_t / theory_t <= 2.5 and 1.2 <= p_s / theory_s <= 2.5, (seed, p_t / theory_t, p_s / theory_s)
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bioplausible.circuits import Batch, DirectWhitening, InterneuronWhitening
+from bioplausible.circuits import Batch, DirectWhitening, GainWhitening, InterneuronWhitening
 from bioplausible.substrates.spiking import SpikingSubstrate
 from bioplausible.substrates.spiking.compiled import available_targets, compiled_support
 
@@ -63,14 +63,43 @@ def test_auto_picks_numpy_for_short_runs_and_says_why():
 
 
 def test_circuits_outside_compiled_runs_fall_back_with_the_reason():
-    circuit = InterneuronWhitening(learning_rate=0.05, leak=0.5).initialize(3, 0, [0])
+    circuit = GainWhitening(learning_rate=0.02, n_interneurons=6).initialize(3, 0, [0])
     reason = compiled_support(circuit)
-    assert reason and "one input and one simulated population" in reason
+    assert reason and "neuron rule" in reason
     substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0, codegen="auto")
     substrate.prepare(circuit, 0)
     result = substrate.learning_run(circuit, Batch(np.random.default_rng(0).standard_normal((1, 6, 3))), 3)
     assert result["codegen"] == "numpy" and reason in result["codegen_reason"]
-    assert result["checkpoints"]["synapses"].shape[0] == 3 and circuit.steps == 6
+    assert result["checkpoints"]["gains"].shape[0] == 3 and circuit.steps == 6
+
+
+def _interneuron(seed: int, interneurons: int, presentations: int = 30):
+    circuit = InterneuronWhitening(learning_rate=0.05, leak=0.5, n_interneurons=interneurons).initialize(
+        3, 0, [seed, seed + 1])
+    substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0)
+    substrate.prepare(circuit, seed)
+    return circuit, substrate, Batch(np.random.default_rng(seed).standard_normal((2, presentations, 3)) @ MIXING.T)
+
+
+@pytest.mark.parametrize("interneurons", [3, 5])
+def test_interneuron_whitening_in_generated_code_equals_the_runtime_path(interneurons):
+    """Two populations joined by one plastic matrix: Wᵀ on the forward pathway (principal →
+    interneuron), −W on the backward one (``on_post``), biases as summed variables; the
+    stored W (principal × interneuron) is the transpose of the rule's target."""
+    circuit, substrate, batch = _interneuron(4, interneurons)
+    assert compiled_support(circuit) is None
+    substrate.learn(circuit, batch, 1, 0)
+    expected = circuit.state["synapses"].copy()
+    circuit, substrate, batch = _interneuron(4, interneurons)
+    initial = circuit.state["synapses"].copy()
+    result = substrate.learning_run(circuit, batch, 15)
+    assert result["codegen"] == "numpy" and circuit.steps == 30
+    assert np.abs(circuit.state["synapses"] - initial).max() > 0.1  # it learned
+    np.testing.assert_allclose(circuit.state["synapses"], expected, rtol=0, atol=1e-12)
+    checkpoints = result["checkpoints"]["synapses"]
+    assert checkpoints.shape == (3, 2, 3, interneurons)
+    np.testing.assert_array_equal(checkpoints[0], initial)
+    np.testing.assert_array_equal(checkpoints[-1], circuit.state["synapses"])
 
 
 def test_bad_codegen_and_standalone_on_the_runtime_path():

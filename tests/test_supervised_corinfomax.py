@@ -89,16 +89,53 @@ def _angle(circuit) -> np.ndarray:
     return np.degrees(np.arccos(cosine))
 
 
+def _classes_never_predicted(result, task, seeds) -> list[int]:
+    test = task.evaluation_set()
+    return [10 - len(np.unique(result.circuit(i).respond(test.inputs)["output"][0].argmax(-1)))
+            for i in range(len(seeds))]
+
+
 def test_corinfomax_ep_learns_and_aligns_in_two_epochs():
-    """2 epochs of digits (64-100-10, MNIST 2-layer rates), 3 seeds: ≥ 45 % each (measured
-    53.9–58.2) and the top-layer forward/backward angle falls (measured by 1.1–5.3°)."""
+    """2 epochs of digits (64-100-10, MNIST 2-layer rates), 3 seeds: ≥ 70 % each (measured
+    79.1–83.4), every class predicted by every seed, and the top-layer forward/backward angle
+    falls. With the authors' rate contrast (``output_contrast="rate"``) the same runs reach
+    53.9–58.2 % and miss 2–4 classes each (see the slow test)."""
     seeds = [0, 1, 2]
     start = _angle(S.CorInfoMaxEP().initialize(64, 10, seeds))
     assert np.all((start > 85) & (start < 95))
     accuracy, result = _final_accuracy(S.CorInfoMaxEP(), 2, seeds)
-    assert np.all(accuracy[:, -1] >= 0.45), accuracy
+    assert np.all(accuracy[:, -1] >= 0.70), accuracy
+    assert _classes_never_predicted(result, Classification(predictions=False), seeds) == [0, 0, 0]
     end = np.array([_angle(result.circuit(i))[0] for i in range(len(seeds))])
     assert np.all(end < start) and np.mean(start - end) >= 2.0, (start, end)
+
+
+def test_corinfomax_ep_potential_contrast_reaches_a_silent_output_unit():
+    """The cause of the dead output units: a unit whose drive is below −εβ stays clipped at 0
+    in both phases, so its rate contrast is zero whatever the label; its potential still moves
+    with the nudge, by β(y − h)/(g + 1/ε + 1) at rest."""
+    circuit = S.CorInfoMaxEP(random_sign=False).initialize(64, 10, [0])
+    circuit.state["forward_2"][0, 3] = -np.abs(circuit.state["forward_2"][0, 3])  # unit 3 silent on every input
+    x = Classification(predictions=False).evaluation_set()
+    inputs, targets = x.inputs[x.info["label"] == 3][:20], x.targets[x.info["label"] == 3][:20]
+    free = circuit.respond(inputs)
+    h0 = [free[name] for name in ("input", "hidden_1", "output")]
+    hb = circuit.nudged_phase(h0, targets, 1.0)
+    assert np.all(h0[2][..., 3] == 0) and np.all(hb[2][..., 3] == 0)
+    p = circuit.params
+    u0 = S.output_potential(circuit.state, h0[1], h0[2], p.leak, p.epsilon, p.forgetting)
+    ub = S.output_potential(circuit.state, hb[1], hb[2], p.leak, p.epsilon, p.forgetting, 1.0, targets[None])
+    assert np.all(u0[..., 3] < 0)
+    lift = (ub - u0)[..., 3]
+    np.testing.assert_allclose(lift, 1.0 / (p.leak + 1 / p.epsilon + 1), rtol=0.05)
+    changes = {}
+    for contrast in ("rate", "potential"):
+        model = S.CorInfoMaxEP(random_sign=False, output_contrast=contrast).load_state_dict(circuit.state_dict())
+        before = model.state["forward_2"][0, 3].copy()
+        model.learn(free, Batch(inputs[None], targets[None], {}))
+        changes[contrast] = model.state["forward_2"][0, 3] - before
+    drive = h0[1][0].mean(axis=0)  # the class's mean hidden activity
+    assert changes["potential"] @ drive > 10 * abs(changes["rate"] @ drive)
 
 
 def test_corinfomax_ep_nudge_moves_output_towards_target_and_update_vanishes_without_it():
@@ -149,14 +186,16 @@ def test_corinfomax_ep_refuses_spiking_substrate_with_reason():
 
 @pytest.mark.slow
 def test_corinfomax_ep_digits_target():
-    """Spec §7.8: 20 epochs of digits (64-100-10, §4.5 MNIST 2-layer rates, decay 0.99).
-    Measured (seeds 0–4): 98.0, 78.3, 96.2, 97.0, 97.0 %; seed 1 loses two classes (their
-    output units are silent on every input: a drive below −β ε cannot be lifted by the nudge,
-    so both phases clip at 0 and the contrast is zero), hence 4 of 5 ≥ 85 %. Angle 86–91° →
-    64–68° (seeds 0–2)."""
+    """Spec §7.8: 20 epochs of digits (64-100-10, §4.5 MNIST 2-layer rates, decay 0.99): every
+    seed ≥ 85 % and the top-layer angle from ≈90° to < 80°. Measured (seeds 0–4, potential
+    contrast): see the docstring of CorInfoMaxEP. The authors' rate contrast gave 98.0, 78.3,
+    96.2, 97.0, 97.0 (seed 1: two classes never predicted); at 2 epochs it misses classes on
+    every seed, checked here."""
     seeds = [0, 1, 2, 3, 4]
     start = _angle(S.CorInfoMaxEP().initialize(64, 10, seeds))
     accuracy, result = _final_accuracy(S.CorInfoMaxEP(), 20, seeds)
-    assert np.sum(accuracy[:, -1] >= 0.85) >= 4, accuracy
+    assert np.all(accuracy[:, -1] >= 0.85), accuracy
     end = np.array([_angle(result.circuit(i))[0] for i in range(len(seeds))])
     assert np.all((start > 85) & (start < 95)) and np.all(end < 80), (start, end)
+    _, ablation = _final_accuracy(S.CorInfoMaxEP(output_contrast="rate"), 2, seeds[:3])
+    assert all(n >= 1 for n in _classes_never_predicted(ablation, Classification(predictions=False), seeds[:3]))

@@ -133,3 +133,12 @@ def test_error_modulated_hebbian_sign_and_scale():
 def test_gain_uses_rates(value):
     gain = rules.relu_gain(np.array([value, 0.0, 2.0]))
     assert gain.tolist() == [0.0, 0.0, 1.0]
+
+
+def test_running_correlation_hand_step_and_the_error_correlation_is_one():
+    post, pre = np.array([[[1.0, 2.0], [3.0, 0.0]]]), np.array([[[1.0], [-1.0]]])
+    current = np.array([[[0.5], [1.0]]])
+    mean = np.array([[(1 * 1 + 3 * -1) / 2], [(2 * 1 + 0 * -1) / 2]])
+    np.testing.assert_allclose(rules.running_correlation(post, pre, current, 0.9)[0], 0.1 * (mean - current[0]))
+    np.testing.assert_array_equal(rules.decorrelation_correlation(post, pre, current, 0.9),
+                                  rules.running_correlation(post, pre, current, 0.9))

@@ -11,10 +11,11 @@ __version__ = "0.1.0"
 from . import circuits, rules, substrates, tasks  # noqa: E402
 from .errors import DivergenceError  # noqa: E402
 from .experiments.compare import compare  # noqa: E402
-from .experiments.probes import Probe  # noqa: E402
+from .experiments.probes import KernelProbe, Probe  # noqa: E402
 from .experiments.results import Result, load_result  # noqa: E402
 from .experiments.run import run  # noqa: E402
 
 __all__ = [
-    "circuits", "rules", "substrates", "tasks", "run", "compare", "Probe", "Result", "load_result", "DivergenceError",
+    "circuits", "rules", "substrates", "tasks", "run", "compare", "Probe", "KernelProbe", "Result", "load_result",
+    "DivergenceError",
 ]

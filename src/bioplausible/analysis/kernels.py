@@ -37,6 +37,7 @@ __all__ = [
     "kernel_state_names",
     "kernel_trajectory",
     "full_batch_dynamics",
+    "kernel_summary",
 ]
 
 
@@ -188,7 +189,7 @@ def kernel_trajectory(result: Any, circuit: Any, inputs: np.ndarray, targets: np
     for index in range(steps.size):
         for name in names:
             probe.state[name] = np.asarray(data[f"state_{name}"].isel(step=index).values)
-        summary = _kernel_summary(probe, inputs, targets, keep_kernels)
+        summary = kernel_summary(probe, inputs, targets, keep_kernels)
         for key, value in summary.items():
             rows[key].append(value)
     coords = {"seed": data["seed"].values, "step": steps,
@@ -204,9 +205,12 @@ def kernel_trajectory(result: Any, circuit: Any, inputs: np.ndarray, targets: np
     return xr.Dataset(out, coords=coords)
 
 
-def _kernel_summary(circuit: Any, inputs: np.ndarray, targets: np.ndarray,
-                    keep_kernel: bool = False) -> dict[str, np.ndarray]:
-    """Alignments of the eNTK, of its layer terms, their trace shares, and the feature kernels."""
+def kernel_summary(circuit: Any, inputs: np.ndarray, targets: np.ndarray,
+                   keep_kernel: bool = False) -> dict[str, np.ndarray]:
+    """Alignments with ``targets`` of the eNTK (``"entk"``, (K,)), of its layer terms (``"layer"``,
+    (K, L)), the terms' shares of its trace (``"share"``, (K, L)) and the hidden layers' feature
+    kernels (``"feature"``, (K, L−1)); with ``keep_kernel`` the scalar eNTK (``"kernel"``, (K, P, P)).
+    ``inputs``/``targets`` are (P, ·) shared by the members or (K, P, ·)."""
     scalars = effective_ntk(circuit, inputs, targets).layer_scalars()
     total = np.sum(scalars, axis=0)
     traces = np.stack([np.trace(s, axis1=-2, axis2=-1) for s in scalars], axis=-1)
@@ -263,7 +267,7 @@ def full_batch_dynamics(
                                          "movement": []}
 
     def record_kernels(step: int) -> None:
-        for key, value in _kernel_summary(circuit, inputs, targets).items():
+        for key, value in kernel_summary(circuit, inputs, targets).items():
             rows[key].append(value)
         rows["change"].append(np.stack([
             np.linalg.norm((circuit.state[key] - w0).reshape(K, -1), axis=-1)

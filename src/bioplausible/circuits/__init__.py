@@ -16,6 +16,7 @@ from .base import (
     make_circuit,
     register_circuit,
 )
+from .recurrent import RecurrentBPTT, RecurrentEprop, RecurrentRFLO
 from .separation import CorInfoMax, DetMaxWSM, NonnegativeICA, NonnegativeSimilarityMatching
 from .sequence import DenseNet, GeneralizedPseudoinverse, MixedNet, SeqNet, TwoLayerSequence
 from .supervised import (
@@ -25,12 +26,16 @@ from .supervised import (
     FeedbackAlignment,
     Hebbian,
 )
+from .supervised_conv import ConvBackprop, ConvDFA, ConvEBD
 from .supervised_corinfomax import CorInfoMaxEBD, CorInfoMaxEP
+from .td import TDValue
 
 __all__ = [
     "Circuit", "Parameters", "Population", "Connection", "Batch", "CIRCUITS", "make_circuit", "register_circuit",
     "DirectWhitening", "InterneuronWhitening", "GainWhitening", "MultiTimescaleWhitening",
     "EBD", "CorInfoMaxEBD", "CorInfoMaxEP", "Backprop", "FeedbackAlignment", "DirectFeedbackAlignment", "Hebbian",
+    "ConvEBD", "ConvDFA", "ConvBackprop",
     "CorInfoMax", "NonnegativeSimilarityMatching", "NonnegativeICA", "DetMaxWSM",
     "SeqNet", "DenseNet", "GeneralizedPseudoinverse", "MixedNet", "TwoLayerSequence",
+    "RecurrentBPTT", "RecurrentRFLO", "RecurrentEprop", "TDValue",
 ]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import warnings
 from abc import abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,14 +30,14 @@ import numpy as np
 from ..core.agreement import AgreementCase
 from ..core.whitening import whitening_error
 from ..rules import adaptation as rules
-from ..rules.declaration import RuleBinding
+from ..rules.declaration import RuleBinding, StateStep
 from ..validation import check_array, check_choice, check_integer, check_positive, check_real
 from .base import (
     Batch,
-    Circuit,
     Connection,
     Parameters,
     Population,
+    RuleCircuit,
     ensemble_inputs,
     register_circuit,
 )
@@ -55,8 +54,9 @@ __all__ = [
 ]
 
 
-class WhiteningCircuit(Circuit):
-    """Shared machinery: steady state ``y = M⁻¹x``, expected (offline) updates, PD check."""
+class WhiteningCircuit(RuleCircuit):
+    """Shared machinery: steady state ``y = M⁻¹x``, expected (offline) updates, PD check.
+    ``learn`` is derived from each circuit's declared rules (:meth:`rule_bindings`)."""
 
     family = "adaptation"
     default_task = "adaptation"
@@ -226,12 +226,6 @@ class DirectWhitening(WhiteningCircuit):
         return [RuleBinding("recurrent", rules.RECURRENT_WHITENING, "principal", "principal", {"y": "principal"},
                             {"learning_rate": self.params.learning_rate})]
 
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
-        self.state["recurrent"] = self.state["recurrent"] + rules.recurrent_whitening(
-            activities["principal"], self.params.learning_rate
-        )
-        self.steps += 1
-
 
 # ============================================================================ interneurons
 @dataclass(frozen=True)
@@ -353,12 +347,6 @@ class InterneuronWhitening(WhiteningCircuit):
                             {"y": "principal", "n": "interneuron"}, {"learning_rate": self.params.learning_rate},
                             transposed=True)]
 
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
-        self.state["synapses"] = self.state["synapses"] + rules.interneuron_whitening(
-            activities["principal"], activities["interneuron"], self.state["synapses"], self.params.learning_rate
-        )
-        self.steps += 1
-
 
 # ============================================================================ gains
 @dataclass(frozen=True)
@@ -466,10 +454,17 @@ class GainWhitening(WhiteningCircuit):
             ("interneuron", "principal"): -frame * gains[..., None, :],
         }
 
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
-        gains = self.state["gains"] + rules.gain_homeostasis(activities["interneuron"], 1.0, self.params.learning_rate)
-        self.state["gains"] = np.maximum(gains, 0.0) if self.params.clamp_gains else gains
-        self.steps += 1
+    def rule_bindings(self) -> list[RuleBinding]:
+        """g is plastic by :data:`~bioplausible.rules.adaptation.GAIN_HOMEOSTASIS` toward
+        ``⟨z²⟩ = 1`` (unit-norm frame); the frame W is fixed."""
+        return [RuleBinding("gains", rules.GAIN_HOMEOSTASIS, "interneuron", "interneuron", {"z": "interneuron"},
+                            {"learning_rate": self.params.learning_rate}, states={"target": 1.0})]
+
+    def state_steps(self) -> list[StateStep]:
+        """With ``clamp_gains``: the projection g ≥ 0 after each update."""
+        if not self.params.clamp_gains:
+            return []
+        return [StateStep("nonnegative-gains", "gains", _nonnegative, "projection onto g >= 0")]
 
     def optimal_gains(self, covariance: np.ndarray) -> np.ndarray:
         """``g*`` whitening ``covariance`` exactly with this circuit's frame, (K, k)."""
@@ -584,18 +579,28 @@ class MultiTimescaleWhitening(WhiteningCircuit):
             "interneuron": np.ones((self.ensemble_size, k)),
         }
 
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
-        synapses, gains = self.state["synapses"], self.state["gains"]
-        principal, interneuron_input = activities["principal"], activities["interneuron"]
-        interneuron_output = interneuron_input * gains[..., None, :]
-        synaptic_norms = np.sum(synapses**2, axis=-2)
-        new_gains = gains + rules.gain_homeostasis(interneuron_input, synaptic_norms, self.params.gain_rate)
-        synapses = synapses + rules.gain_modulated_hebbian(
-            principal, interneuron_output, synapses, gains, self.params.synapse_rate
-        )
-        self.state["synapses"] = rules.normalize_columns(synapses) if self.params.renormalize else synapses
-        self.state["gains"] = new_gains
-        self.steps += 1
+    def rule_bindings(self) -> list[RuleBinding]:
+        """Fast g by :data:`~bioplausible.rules.adaptation.GAIN_HOMEOSTASIS` toward each
+        interneuron's synaptic norm ``‖w_j‖²``; slow W (stored primary × interneuron) by
+        :data:`~bioplausible.rules.adaptation.GAIN_MODULATED_HEBBIAN` (declared on Wᵀ)."""
+        return [
+            RuleBinding("gains", rules.GAIN_HOMEOSTASIS, "interneuron", "interneuron", {"z": "interneuron"},
+                        {"learning_rate": self.params.gain_rate}, states={"target": "synaptic_norms"}),
+            RuleBinding("synapses", rules.GAIN_MODULATED_HEBBIAN, "principal", "interneuron",
+                        {"r": "principal", "z": "interneuron"}, {"learning_rate": self.params.synapse_rate},
+                        transposed=True, states={"g": "gains"}),
+        ]
+
+    def rule_states(self) -> dict[str, np.ndarray]:
+        """The state arrays and each interneuron's squared synaptic norm ``‖w_j‖²`` (K, k)."""
+        return {**self.state, "synaptic_norms": np.sum(self.state["synapses"] ** 2, axis=-2)}
+
+    def state_steps(self) -> list[StateStep]:
+        """With ``renormalize``: each column of W rescaled to unit norm after each update."""
+        if not self.params.renormalize:
+            return []
+        return [StateStep("unit-norm-columns", "synapses", rules.normalize_columns,
+                          "per-interneuron synaptic scaling to ‖w_j‖ = 1")]
 
     def interneuron_basis(self) -> np.ndarray:
         """The learned synaptic basis W (K, N, K_int), compared with a generative basis."""
@@ -649,6 +654,10 @@ def _identity(ensemble_size: int, n: int) -> np.ndarray:
 
 def _diagonal_matrix(matrices: np.ndarray) -> np.ndarray:
     return np.eye(matrices.shape[-1]) * np.diagonal(matrices, axis1=-2, axis2=-1)[..., None, :]
+
+
+def _nonnegative(gains: np.ndarray) -> np.ndarray:
+    return np.maximum(gains, 0.0)
 
 
 def _initial_gains(value: Any, k: int) -> np.ndarray:

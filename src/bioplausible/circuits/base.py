@@ -32,6 +32,7 @@ import contextvars
 import copy
 import dataclasses
 import functools
+import inspect
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -45,7 +46,9 @@ from ..core.agreement import AgreementCase
 from ..core.batch import Batch
 from ..core.declaration import Connection, Population
 from ..core.registry import Registry
+from ..core.trials import TrialBatch
 from ..errors import DivergenceError
+from ..rules.declaration import RuleBinding, StateStep, apply_rules
 from ..validation import check_finite_array, check_integer
 
 #: Off inside :func:`trusted_activities`: a substrate hands ``learn`` activities it computed
@@ -64,8 +67,8 @@ def trusted_activities() -> Iterator[None]:
     finally:
         _CHECK_ACTIVITIES.reset(token)
 
-__all__ = ["Parameters", "Circuit", "Population", "Connection", "Batch", "CIRCUITS", "register_circuit", "make_circuit",
-           "ensemble_inputs"]
+__all__ = ["Parameters", "Circuit", "RuleCircuit", "Population", "Connection", "Batch", "CIRCUITS", "register_circuit",
+           "make_circuit", "ensemble_inputs"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,10 @@ class Circuit(ABC):
         super().__init_subclass__(**kwargs)
         if "learn" in vars(cls):  # every implementation checks what a caller hands it
             cls.learn = _checked_learn(vars(cls)["learn"])  # type: ignore[method-assign]
+        parameters = vars(cls).get("Parameters", getattr(cls, "Parameters", None))
+        if "__signature__" not in vars(cls) and dataclasses.is_dataclass(parameters):
+            # the constructor takes the Parameters fields by keyword: show them (inspect, IDEs)
+            cls.__signature__ = _keyword_signature(parameters)  # type: ignore[attr-defined]
 
     def __init__(self, **parameters: Any) -> None:
         self.params = self.Parameters(**parameters)
@@ -383,23 +390,40 @@ def ensemble_inputs(inputs: np.ndarray, ensemble_size: int, n: int, name: str = 
     return inputs
 
 
+def _keyword_signature(parameters: Any) -> inspect.Signature:
+    """``(*, field=default, ...)`` of a Parameters dataclass: a circuit constructor's signature."""
+    keywords = []
+    for item in dataclasses.fields(parameters):
+        if item.default is not dataclasses.MISSING:
+            default = item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            default = item.default_factory()
+        else:
+            default = inspect.Parameter.empty
+        keywords.append(inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                          annotation=item.type))
+    return inspect.Signature(keywords, return_annotation=None)
+
+
 def _checked_learn(learn: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(learn)
     def checked(self: Circuit, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
         if _CHECK_ACTIVITIES.get():
             if not isinstance(activities, Mapping):
                 raise TypeError(f"activities must map population names to arrays, got {type(activities).__name__}")
-            if batch is not None and not isinstance(batch, Batch):
-                raise TypeError(f"batch must be a Batch (or None for rules that use only activities), "
-                                f"got {type(batch).__name__}")
+            if batch is not None and not isinstance(batch, (Batch, TrialBatch)):
+                raise TypeError(f"batch must be a Batch, a TrialBatch (trials in time) or None (for rules that "
+                                f"use only activities), got {type(batch).__name__}")
             sizes = {p.name: p.size for p in self.populations()}
             members = self.ensemble_size
             for key, value in activities.items():
                 array = check_finite_array(f"activities[{key!r}]", value)
-                if key in sizes and (array.ndim != 3 or array.shape[0] not in (1, members)
+                # samples (K, B, n), or trials in time (K, B, T, n) for a TrialBatch
+                ndim = 4 if isinstance(batch, TrialBatch) else 3 if isinstance(batch, Batch) else array.ndim
+                if key in sizes and (array.ndim != ndim or ndim not in (3, 4) or array.shape[0] not in (1, members)
                                      or array.shape[-1] != sizes[key]):
-                    raise ValueError(f"activities[{key!r}] must have shape ({members}, B, {sizes[key]}), "
-                                     f"got {array.shape}")
+                    shape = f"({members}, B, T, {sizes[key]})" if ndim == 4 else f"({members}, B, {sizes[key]})"
+                    raise ValueError(f"activities[{key!r}] must have shape {shape}, got {array.shape}")
             if batch is not None:
                 check_finite_array("batch.inputs", batch.inputs)
                 if batch.targets is not None:
@@ -421,3 +445,28 @@ def _jsonable(value: Any) -> Any:
     except TypeError:
         return repr(value)
     return value
+
+
+class RuleCircuit(Circuit):
+    """A circuit whose ``learn`` is derived from its declaration: each plastic state array is
+    changed by the rule bound to it (:meth:`rule_bindings`, every change read from the state
+    before the update), then by the declared, named steps (:meth:`state_steps`: a
+    normalisation, a projection). Nothing else changes the state."""
+
+    @abstractmethod
+    def rule_bindings(self) -> list[RuleBinding]:
+        """The declared rule of each plastic state array."""
+
+    def rule_states(self) -> Mapping[str, np.ndarray]:
+        """The neuron-level quantities (K, n) the bindings' ``states`` name: the state arrays,
+        plus what a circuit derives from them (override to add, e.g. synaptic norms)."""
+        return self.state
+
+    def state_steps(self) -> list[StateStep]:
+        """Declared steps after the rules, in order; none by default."""
+        return []
+
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        """One update: the declared rules on ``activities``, then the declared steps."""
+        apply_rules(self.state, self.rule_bindings(), activities, self.rule_states(), self.state_steps())
+        self.steps += 1

@@ -61,7 +61,12 @@ __all__ = [
 
 SEPARATIONS = ("linear", "poly", "exp", "softmax")
 _TIE_TOLERANCE = 1e-9
-_CHUNK_ELEMENTS = 2**23
+#: Elements (per state entry × states × members) of one block of a synchronous step (4 MB): small
+#: enough that a block's memory-unit inputs and fields stay in a core's cache between the
+#: elementwise passes, large enough that each block's matrix products stay efficient (measured best
+#: of 2**15 … 2**23 at N = 300, P = 2000, 20 members).
+_BLOCK_ELEMENTS = 2**19
+_ALL = slice(None)
 
 
 # ============================================================================ functions
@@ -155,9 +160,21 @@ def _matmul(a: np.ndarray, b: np.ndarray, transpose: bool = False) -> np.ndarray
     return out
 
 
-def _chunks(n_states: int, per_state: int) -> list[slice]:
-    size = max(1, _CHUNK_ELEMENTS // max(per_state, 1))
-    return [slice(start, start + size) for start in range(0, n_states, size)]
+def _append(stored: np.ndarray, new: np.ndarray, axis: int) -> np.ndarray:
+    """``stored`` with ``new`` appended along ``axis`` (``new`` itself when nothing is stored)."""
+    return new if stored.shape[axis] == 0 else np.concatenate([stored, new], axis=axis)
+
+
+def _blocks(n_members: int, n_states: int, per_state: int) -> list[tuple[slice, slice]]:
+    """(members, states) blocks of about :data:`_BLOCK_ELEMENTS` elements: groups of whole
+    members when a member's states fit, else one member at a time in chunks of states."""
+    per_state = max(per_state, 1)
+    size = max(1, _BLOCK_ELEMENTS // per_state)
+    if size >= n_states:
+        group = max(1, _BLOCK_ELEMENTS // (per_state * max(n_states, 1)))
+        return [(slice(k, k + group), _ALL) for k in range(0, n_members, group)]
+    return [(slice(k, k + 1), slice(start, start + size)) for k in range(n_members)
+            for start in range(0, n_states, size)]
 
 
 # ============================================================================ base
@@ -184,8 +201,10 @@ class SequenceCircuit(Circuit):
 
     # ------------------------------------------------------------- subclass hooks
     @abstractmethod
-    def _field(self, states: np.ndarray, delayed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Local field of every visible unit and its scale, both (K, b, N), for states (K, b, N)."""
+    def _field(self, states: np.ndarray, delayed: np.ndarray | None = None,
+               members: slice = _ALL) -> tuple[np.ndarray, np.ndarray]:
+        """Local field of every visible unit and its scale, both (k, b, N), for states (k, b, N)
+        of the ensemble members ``members`` (k of them)."""
 
     @abstractmethod
     def _write(self, pre: np.ndarray, post: np.ndarray) -> None:
@@ -205,17 +224,19 @@ class SequenceCircuit(Circuit):
 
     # ------------------------------------------------------------- dynamics
     def step(self, states: np.ndarray, delayed: np.ndarray | None = None) -> np.ndarray:
-        """One synchronous update of states (B, N) or (K, B, N) -> (K, B, N), chunked over B."""
+        """One synchronous update of states (B, N) or (K, B, N) -> (K, B, N), in blocks of
+        members and states (:func:`_blocks`)."""
         states = _states(self, states, "states")
         if delayed is not None:
             delayed = np.broadcast_to(_states(self, delayed, "delayed"), states.shape)
         out = np.empty(states.shape)
-        per_state = self.ensemble_size * max(self._memory_size(), self.n_neurons)
+        per_state = max(self._memory_size(), self.n_neurons)
         if getattr(self.params, "overlap", "all") == "exclude_self":
             per_state *= self.n_neurons
-        for part in _chunks(states.shape[1], per_state):
-            field, scale = self._field(states[:, part], None if delayed is None else delayed[..., part, :])
-            _sign(field, scale, out=out[:, part])
+        for members, part in _blocks(states.shape[0], states.shape[1], per_state):
+            field, scale = self._field(states[members, part], None if delayed is None else delayed[members, part],
+                                       members)
+            _sign(field, scale, out=out[members, part])
         return out
 
     def rollout(self, cue: np.ndarray, n_steps: int) -> np.ndarray:
@@ -286,25 +307,31 @@ class SequenceCircuit(Circuit):
             raise ValueError(f"n_targets must equal n_inputs={n_inputs} (the next pattern), got {n_targets}")
 
     def _recruit(
-        self, pre: np.ndarray, post: np.ndarray, pre_scale: float, post_scale: float
+        self, pre: np.ndarray, post: np.ndarray, pre_scale: float, post_scale: float, memory_major: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         """Recruit one new memory unit per transition (one-hot r(t) = e_μ) and write it.
 
         Input weights ``ΔW_in[μ, j] = pre_scale · r_μ v_j(t)`` and output weights
         ``ΔW_out[i, μ] = post_scale · v_i(t+1) r_μ``, both by the asymmetric Hebbian rule
         (chunked so that the one-hot recruitment matrix stays small). Returns the new
-        units' (K, B, N) input rows and (K, N, B) output columns.
+        units' (K, B, N) input rows and their output weights: (K, N, B) columns, or with
+        ``memory_major`` the same weights stored one row per unit, (K, B, N) (the rule
+        evaluated with the roles of the two arrays' axes swapped: every entry is one product).
         """
         k, b, n = pre.shape
-        rows, columns = [np.zeros((k, 0, n))], [np.zeros((k, n, 0))]
+        rows = np.empty((k, b, n))
+        columns = np.empty((k, b, n) if memory_major else (k, n, b))
         chunk = 32
         for start in range(0, b, chunk):
             part = slice(start, start + chunk)
             size = pre[:, part].shape[1]
             recruit = np.ascontiguousarray(np.broadcast_to(np.eye(size), (k, size, size)))
-            rows.append(size * rules.asymmetric_hebbian(pre[:, part], recruit, pre_scale))
-            columns.append(size * rules.asymmetric_hebbian(recruit, post[:, part], post_scale))
-        return np.concatenate(rows, axis=1), np.concatenate(columns, axis=2)
+            rows[:, part] = size * rules.asymmetric_hebbian(pre[:, part], recruit, pre_scale)
+            if memory_major:
+                columns[:, part] = size * rules.asymmetric_hebbian(post[:, part], recruit, post_scale)
+            else:
+                columns[:, :, part] = size * rules.asymmetric_hebbian(recruit, post[:, part], post_scale)
+        return rows, columns
 
     def populations(self) -> list[Population]:
         n = self.n_neurons if self.state else (self.params.n_inputs or 0)
@@ -344,13 +371,13 @@ class SeqNet(SequenceCircuit):
     def _memory_size(self) -> int:
         return self.n_neurons
 
-    def _field(self, states, delayed=None):
+    def _field(self, states, delayed=None, members=_ALL):
         couplings = self.state["couplings"]
-        field = _matmul(states, couplings, transpose=True)
+        field = _matmul(states, couplings[members], transpose=True)
         cached = getattr(self, "_scale", None)
         if cached is None or cached[0] is not couplings:  # Σ_j |J_ij|, recomputed after a write
             self._scale = cached = (couplings, np.abs(couplings).sum(axis=-1)[:, None, :])
-        return field, np.broadcast_to(cached[1], field.shape)
+        return field, np.broadcast_to(cached[1][members], field.shape)
 
     def _write(self, pre, post):
         b = pre.shape[1]
@@ -433,11 +460,13 @@ class DenseNet(SequenceCircuit):
     def n_memories(self) -> int:
         return self._memory_size()
 
-    def overlaps(self, states: np.ndarray) -> np.ndarray:
-        """Memory-unit inputs: ``m^μ = ξ^μ·S / N`` (exact: integer dot products, one division), (K, b, P)."""
-        return self._decorrelate(_matmul(states, self.state["patterns"], transpose=True) / self.n_neurons)
+    def overlaps(self, states: np.ndarray, members: slice = _ALL) -> np.ndarray:
+        """Memory-unit inputs: ``m^μ = ξ^μ·S / N`` (exact: integer dot products, one division),
+        (k, b, P) for states (k, b, N) of the ensemble members ``members`` (default all K)."""
+        return self._decorrelate(_matmul(states, self.state["patterns"][members], transpose=True) / self.n_neurons,
+                                 members)
 
-    def _decorrelate(self, overlaps: np.ndarray) -> np.ndarray:
+    def _decorrelate(self, overlaps: np.ndarray, members: slice = _ALL) -> np.ndarray:
         return overlaps
 
     def _transfer(self, overlaps: np.ndarray) -> np.ndarray:
@@ -447,27 +476,27 @@ class DenseNet(SequenceCircuit):
         overlaps = np.where(np.abs(overlaps) <= _TIE_TOLERANCE * 1e-3, 0.0, overlaps)
         return normalized_separation(overlaps, p.separation, p.degree, p.beta, self.n_neurons)
 
-    def _field(self, states, delayed=None):
+    def _field(self, states, delayed=None, members=_ALL):
         if self.params.overlap == "exclude_self":
-            return self._field_excluding_self(states)
-        drive = self._transfer(self.overlaps(states))
-        field = _matmul(drive, self.state["successors"])
+            return self._field_excluding_self(states, members)
+        drive = self._transfer(self.overlaps(states, members))
+        field = _matmul(drive, self.state["successors"][members])
         scale = np.abs(drive).sum(axis=-1, keepdims=True)
         return field, np.broadcast_to(scale, field.shape)
 
-    def _field_excluding_self(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-neuron overlaps without the self-term, (K, b, N, P): chunked by ``step``."""
-        patterns, n = self.state["patterns"], self.n_neurons
-        dots = _matmul(states, patterns, transpose=True)  # (K, b, P)
-        own = states[..., :, None] * patterns[:, None, :, :].swapaxes(-1, -2)  # ξ_i^μ S_i: (K, b, N, P)
+    def _field_excluding_self(self, states: np.ndarray, members: slice = _ALL) -> tuple[np.ndarray, np.ndarray]:
+        """Per-neuron overlaps without the self-term, (k, b, N, P): blocked by ``step``."""
+        patterns, n = self.state["patterns"][members], self.n_neurons
+        dots = _matmul(states, patterns, transpose=True)  # (k, b, P)
+        own = states[..., :, None] * patterns[:, None, :, :].swapaxes(-1, -2)  # ξ_i^μ S_i: (k, b, N, P)
         drive = self._transfer((dots[..., None, :] - own) / (n - 1))
-        field = np.einsum("kbip,kpi->kbi", drive, self.state["successors"])
+        field = np.einsum("kbip,kpi->kbi", drive, self.state["successors"][members])
         return field, np.abs(drive).sum(axis=-1)
 
     def _write(self, pre, post):
-        patterns, successors = self._recruit(pre, post, 1.0, 1.0)
-        self.state["patterns"] = np.concatenate([self.state["patterns"], patterns], axis=1)
-        self.state["successors"] = np.concatenate([self.state["successors"], np.swapaxes(successors, -1, -2)], axis=1)
+        patterns, successors = self._recruit(pre, post, 1.0, 1.0, memory_major=True)
+        self.state["patterns"] = _append(self.state["patterns"], patterns, 1)
+        self.state["successors"] = _append(self.state["successors"], successors, 1)
 
     def _hidden_activity(self, states: np.ndarray) -> dict[str, np.ndarray]:
         p = self.params
@@ -560,9 +589,9 @@ class GeneralizedPseudoinverse(DenseNet):
         self._cache = (patterns, inverse)
         return inverse
 
-    def _decorrelate(self, overlaps: np.ndarray) -> np.ndarray:
-        """Decorrelated overlaps ``O⁺ m`` (K, b, P)."""
-        return np.matmul(overlaps, self.decorrelator())
+    def _decorrelate(self, overlaps: np.ndarray, members: slice = _ALL) -> np.ndarray:
+        """Decorrelated overlaps ``O⁺ m`` (k, b, P) of the ensemble members ``members``."""
+        return np.matmul(overlaps, self.decorrelator()[members])
 
     def _write(self, pre, post):
         n_memories = self._memory_size() + pre.shape[1]
@@ -574,7 +603,8 @@ class GeneralizedPseudoinverse(DenseNet):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> GeneralizedPseudoinverse:
         self._cache = None
-        return super().load_state_dict(state)
+        super().load_state_dict(state)
+        return self
 
 
 # ============================================================================ two-layer
@@ -627,12 +657,12 @@ class TwoLayerSequence(DenseNet):
         self.state["hidden_gain"][:, units] = 0.0 if silenced else 1.0
         return self
 
-    def overlaps(self, states: np.ndarray) -> np.ndarray:
-        return self._decorrelate(_matmul(states, self.state["visible_to_hidden"], transpose=True))
+    def overlaps(self, states: np.ndarray, members: slice = _ALL) -> np.ndarray:
+        return self._decorrelate(_matmul(states, self.state["visible_to_hidden"][members], transpose=True), members)
 
-    def _field(self, states, delayed=None):
-        drive = self._transfer(self.overlaps(states)) * self.state["hidden_gain"][:, None, :]
-        field = _matmul(drive, self.state["hidden_to_visible"], transpose=True)
+    def _field(self, states, delayed=None, members=_ALL):
+        drive = self._transfer(self.overlaps(states, members)) * self.state["hidden_gain"][members, None, :]
+        field = _matmul(drive, self.state["hidden_to_visible"][members], transpose=True)
         scale = np.abs(drive).sum(axis=-1, keepdims=True)
         return field, np.broadcast_to(scale, field.shape)
 
@@ -644,9 +674,9 @@ class TwoLayerSequence(DenseNet):
     def _write(self, pre, post):
         rows, columns = self._recruit(pre, post, 1.0 / pre.shape[-1], 1.0)
         k, b = pre.shape[:2]
-        self.state["visible_to_hidden"] = np.concatenate([self.state["visible_to_hidden"], rows], axis=1)
-        self.state["hidden_to_visible"] = np.concatenate([self.state["hidden_to_visible"], columns], axis=2)
-        self.state["hidden_gain"] = np.concatenate([self.state["hidden_gain"], np.ones((k, b))], axis=1)
+        self.state["visible_to_hidden"] = _append(self.state["visible_to_hidden"], rows, 1)
+        self.state["hidden_to_visible"] = _append(self.state["hidden_to_visible"], columns, 2)
+        self.state["hidden_gain"] = _append(self.state["hidden_gain"], np.ones((k, b)), 1)
 
     def weights(self) -> dict[tuple[str, str], np.ndarray]:
         k, n = self.ensemble_size, self.n_neurons
@@ -719,17 +749,18 @@ class MixedNet(SequenceCircuit):
         delays = self.params.delays or (self.params.delay,)
         return np.asarray(delays)[np.arange(self._memory_size()) % len(delays)]
 
-    def _field(self, states, delayed=None):
+    def _field(self, states, delayed=None, members=_ALL):
         p = self.params
         delayed = states if delayed is None else delayed
-        hold = _matmul(states, self.state["visible_to_hold"], transpose=True) ** p.degree_hold
-        advance = _matmul(delayed, self.state["visible_to_advance"], transpose=True) ** p.degree_advance
-        return self._combine(hold, advance)
+        hold = _matmul(states, self.state["visible_to_hold"][members], transpose=True) ** p.degree_hold
+        advance = _matmul(delayed, self.state["visible_to_advance"][members], transpose=True) ** p.degree_advance
+        return self._combine(hold, advance, members)
 
-    def _combine(self, hold: np.ndarray, advance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _combine(self, hold: np.ndarray, advance: np.ndarray,
+                 members: slice = _ALL) -> tuple[np.ndarray, np.ndarray]:
         lam = self.params.advance_strength
-        field = (_matmul(hold, self.state["hold_to_visible"], transpose=True)
-                 + lam * _matmul(advance, self.state["advance_to_visible"], transpose=True))
+        field = (_matmul(hold, self.state["hold_to_visible"][members], transpose=True)
+                 + lam * _matmul(advance, self.state["advance_to_visible"][members], transpose=True))
         scale = np.abs(hold).sum(-1, keepdims=True) + lam * np.abs(advance).sum(-1, keepdims=True)
         return field, np.broadcast_to(scale, field.shape)
 
@@ -791,7 +822,7 @@ class MixedNet(SequenceCircuit):
         advance_rows, advance_columns = self._recruit(pre, post, 1.0 / pre.shape[-1], 1.0)
         for key, new, axis in (("visible_to_hold", hold_rows, 1), ("hold_to_visible", hold_columns, 2),
                                ("visible_to_advance", advance_rows, 1), ("advance_to_visible", advance_columns, 2)):
-            self.state[key] = np.concatenate([self.state[key], new], axis=axis)
+            self.state[key] = _append(self.state[key], new, axis)
 
     def replay_layers(self) -> dict[str, Any]:
         """Hold units (no delay) and advance units (input delayed by τ_μ steps), member 0."""

@@ -292,13 +292,13 @@ class LayeredCircuit(Circuit):
         """
         layers = self.layers_from(activities)
         error = layers[-1] - np.asarray(targets, dtype=float)
-        L = self.n_layers
+        output_layer = self.n_layers
         updates: dict[str, np.ndarray] = {}
-        dw, db = rules.delta_rule(layers[L - 1], error, self.effective_output_rate())
-        updates[f"weight_{L}"], updates[f"bias_{L}"] = dw, db
+        weight_change, bias_change = rules.delta_rule(layers[output_layer - 1], error, self.effective_output_rate())
+        updates[f"weight_{output_layer}"], updates[f"bias_{output_layer}"] = weight_change, bias_change
         updates.update(self._hidden_updates(layers, error, updates))
         if self.params.weight_decay > 0:
-            for k in range(1, L + 1):
+            for k in range(1, output_layer + 1):
                 updates[f"weight_{k}"] = updates[f"weight_{k}"] + rules.weight_decay(
                     self.state[f"weight_{k}"], self.params.weight_decay
                 )
@@ -330,10 +330,11 @@ class LayeredCircuit(Circuit):
         return [None] * (self.n_layers - 1)
 
 
-def _forward_product(state: Mapping[str, np.ndarray], k: int, L: int) -> np.ndarray:
-    """``W_L W_{L−1} ⋯ W_{k+1}`` (K, n_L, n_k): the linear forward path from layer k to the output."""
-    product = state[f"weight_{L}"]
-    for j in range(L - 1, k, -1):
+def _forward_product(state: Mapping[str, np.ndarray], k: int, output_layer: int) -> np.ndarray:
+    """``W_L W_{L−1} ⋯ W_{k+1}`` (K, n_L, n_k): the linear forward path from layer k to the
+    output layer L (``output_layer``)."""
+    product = state[f"weight_{output_layer}"]
+    for j in range(output_layer - 1, k, -1):
         product = np.matmul(product, state[f"weight_{j}"])
     return product
 
@@ -471,45 +472,48 @@ class EBD(LayeredCircuit):
         self, layers: list[np.ndarray], error: np.ndarray, updates: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
         p = self.params
-        L = self.n_layers
+        output_layer = self.n_layers
         sign = -1.0 if p.sign == "descent" else 1.0
         rates = self.layer_rates()
         power_rates, targets = p.per_layer("power_rate"), p.per_layer("power_target")
         entropy_rates, l1_rates = p.per_layer("entropy_rate"), p.per_layer("l1_rate")
         out: dict[str, np.ndarray] = {}
-        for k in range(1, L):
+        for k in range(1, output_layer):
             pre, post = layers[k - 1], layers[k]
             projection = self.state[f"projection_{k}"]
             if not p.freeze_projection:
-                delta_r = rules.decorrelation_correlation(post, error, projection, p.forgetting)
-                out[f"projection_{k}"] = delta_r
-                projection = projection + delta_r
+                projection_change = rules.decorrelation_correlation(post, error, projection, p.forgetting)
+                out[f"projection_{k}"] = projection_change
+                projection = projection + projection_change
             modulator = rules.broadcast_error(projection, error)
-            dw, db = rules.three_factor(pre, post, modulator, rates[k - 1], sign)
+            terms = [rules.three_factor(pre, post, modulator, rates[k - 1], sign)]
             if power_rates[k - 1] > 0:
-                pw, pb = rules.power_normalization(pre, post, targets[k - 1], power_rates[k - 1])
-                dw, db = dw + pw, db + pb
+                terms.append(rules.power_normalization(pre, post, targets[k - 1], power_rates[k - 1]))
             if entropy_rates[k - 1] > 0 and p.entropy_solver == "woodbury":
                 key = f"inverse_autocorrelation_{k}"
-                delta_p = rules.inverse_correlation_woodbury(self.state[key], post, p.entropy_forgetting)
-                out[key] = delta_p
-                ew, eb = rules.entropy_ascent_woodbury(pre, post, self.state[key] + delta_p, entropy_rates[k - 1])
-                dw, db = dw + ew, db + eb
+                inverse_change = rules.inverse_correlation_woodbury(self.state[key], post, p.entropy_forgetting)
+                out[key] = inverse_change
+                terms.append(rules.entropy_ascent_woodbury(pre, post, self.state[key] + inverse_change,
+                                                           entropy_rates[k - 1]))
             elif entropy_rates[k - 1] > 0:
                 key = f"autocorrelation_{k}"
-                rh = self.state[key]
-                delta_rh = (1.0 - p.entropy_forgetting) * (rules.batch_outer(post, post) - rh)
-                out[key] = delta_rh
-                ew, eb = rules.entropy_ascent(pre, post, rh + delta_rh, p.entropy_epsilon, entropy_rates[k - 1])
-                dw, db = dw + ew, db + eb
+                autocorrelation = self.state[key]
+                autocorrelation_change = rules.running_correlation(post, post, autocorrelation, p.entropy_forgetting)
+                out[key] = autocorrelation_change
+                terms.append(rules.entropy_ascent(pre, post, autocorrelation + autocorrelation_change,
+                                                  p.entropy_epsilon, entropy_rates[k - 1]))
             if l1_rates[k - 1] > 0:
-                sw, sb = rules.activation_sparsity(pre, post, l1_rates[k - 1])
-                dw, db = dw + sw, db + sb
-            out[f"weight_{k}"], out[f"bias_{k}"] = dw, db
+                terms.append(rules.activation_sparsity(pre, post, l1_rates[k - 1]))
+            # the layer's weight and bias changes: the three-factor term plus each enabled objective's
+            weight_change, bias_change = terms[0]
+            for objective_weight, objective_bias in terms[1:]:
+                weight_change, bias_change = weight_change + objective_weight, bias_change + objective_bias
+            out[f"weight_{k}"], out[f"bias_{k}"] = weight_change, bias_change
             if p.forward_broadcast_rate > 0:
-                fw, fb = rules.forward_broadcast(layers[L - 1], post, projection, p.forward_broadcast_rate)
-                updates[f"weight_{L}"] = updates[f"weight_{L}"] + fw
-                updates[f"bias_{L}"] = updates[f"bias_{L}"] + fb
+                readout_weight, readout_bias = rules.forward_broadcast(layers[output_layer - 1], post, projection,
+                                                                       p.forward_broadcast_rate)
+                updates[f"weight_{output_layer}"] = updates[f"weight_{output_layer}"] + readout_weight
+                updates[f"bias_{output_layer}"] = updates[f"bias_{output_layer}"] + readout_bias
         return out
 
     def _apply(self, updates: Mapping[str, np.ndarray]) -> None:
@@ -528,10 +532,10 @@ class EBD(LayeredCircuit):
 
     def feedback_paths(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """Layer k: the forward path ``W_L⋯W_{k+1}`` (K, n_L, n_k) against ``R_kᵀ``."""
-        L = self.n_layers
+        output_layer = self.n_layers
         return [
-            (_forward_product(self.state, k, L), np.swapaxes(self.state[f"projection_{k}"], -1, -2))
-            for k in range(1, L)
+            (_forward_product(self.state, k, output_layer), np.swapaxes(self.state[f"projection_{k}"], -1, -2))
+            for k in range(1, output_layer)
         ]
 
 

@@ -6,13 +6,13 @@ from .agreement import AgreementCase
 from .batch import Batch
 from .declaration import NONLINEARITIES, ROLES, SIGNS, Connection, Population
 from .domains import BOX_DOMAINS, CIRCUIT_DOMAIN, DOMAINS, OUTPUT_DOMAINS, POLYTOPE_KEYS, SOURCE_ONLY_DOMAINS
-from .protocols import CircuitLike, HasEffectiveMatrix, HasSeparator, Rollout, SubstrateRollout, rollout
+from .protocols import CircuitLike, HasEffectiveMatrix, HasModeRates, HasSeparator, Rollout, SubstrateRollout, rollout
 from .registry import Registry
 from .trials import TrialBatch
 
 __all__ = [
     "AgreementCase", "Batch", "Population", "Connection", "NONLINEARITIES", "ROLES", "SIGNS",
     "DOMAINS", "OUTPUT_DOMAINS", "SOURCE_ONLY_DOMAINS", "BOX_DOMAINS", "CIRCUIT_DOMAIN", "POLYTOPE_KEYS",
-    "CircuitLike", "HasSeparator", "HasEffectiveMatrix", "Rollout", "SubstrateRollout", "rollout",
+    "CircuitLike", "HasSeparator", "HasEffectiveMatrix", "HasModeRates", "Rollout", "SubstrateRollout", "rollout",
     "Registry", "TrialBatch",
 ]

@@ -2,7 +2,8 @@
 
 * :class:`CircuitLike`: what every circuit offers a task's ``score`` (rate responses, the
   scored output, ensemble members, learned state);
-* :class:`HasSeparator`, :class:`HasEffectiveMatrix`: exact metrics computed from weights;
+* :class:`HasSeparator`, :class:`HasEffectiveMatrix`, :class:`HasModeRates`: exact metrics
+  computed from weights;
 * :class:`Rollout` / :class:`SubstrateRollout`: a trajectory from a cue, which a substrate
   produces for a circuit (:func:`rollout`): the rate form is the circuit's own
   ``rollout``, a spiking substrate replays it on spikes.
@@ -15,7 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["CircuitLike", "HasSeparator", "HasEffectiveMatrix", "Rollout", "SubstrateRollout", "rollout"]
+__all__ = ["CircuitLike", "HasSeparator", "HasEffectiveMatrix", "HasModeRates", "Rollout", "SubstrateRollout",
+           "rollout"]
 
 
 @runtime_checkable
@@ -54,6 +56,14 @@ class HasEffectiveMatrix(Protocol):
     """A whitening circuit's input → output map at its fixed point, (K, n, n)."""
 
     def effective_matrix(self) -> np.ndarray: ...
+
+
+@runtime_checkable
+class HasModeRates(Protocol):
+    """A recurrent circuit's modes as continuous-time rates (1/s), (K, N) complex: the
+    eigenvalues of its linearised dynamics, ``(W − I)/τ_m`` for a rate RNN."""
+
+    def mode_rates(self) -> np.ndarray: ...
 
 
 @runtime_checkable

@@ -57,6 +57,13 @@ _METRICS: dict[str, tuple[str, str]] = {
     "best_test_accuracy": ("best test accuracy over the evaluation points", "1"),
     "test_loss": ("mean squared-error loss on the held-out test set", "1"),
     "train_loss": ("mean squared-error loss on the last training batch", "1"),
+    "normalized_mse": ("normalised mean squared error of the output, sum (y - y*)^2 / sum y*^2, on held-out "
+                       "trials", "1"),
+    "learned_timescale": ("timescale -1/Re(rho) of the slowest recurrent mode rho (the outlier eigenvalue of W "
+                          "as a rate)", "s"),
+    "timescale_error": ("relative error of the learned timescale against the target's", "1"),
+    "learned_frequency": ("frequency |Im(rho)|/(2 pi) of the slowest oscillating recurrent mode", "Hz"),
+    "frequency_error": ("relative error of the learned frequency against the target's", "1"),
 }
 _PATTERNS: list[tuple[str, str, str]] = [
     (r"error_correlation_(.+)", "correlation of population {0}'s activity with the output error", "1"),

@@ -44,7 +44,8 @@ from ..substrates.base import Substrate
 from ..validation import check_integer, check_output_file
 from .results import TEMPORARY_SUFFIX, remove_stale_temporaries, user_umask
 
-__all__ = ["Probe", "TraceRecorder", "TRACE_PREFIX", "TRACE_INFO_PREFIX"]
+__all__ = ["Probe", "TraceRecorder", "TRACE_PREFIX", "TRACE_INFO_PREFIX", "KernelProbe", "KernelRecorder",
+           "KERNEL_PREFIX"]
 
 TRACE_PREFIX = "trace_"
 TRACE_INFO_PREFIX = "trace_info_"
@@ -318,3 +319,140 @@ def _n_units(size: int, count: int | None) -> int:
 
 def _nbytes(records: list[dict[str, np.ndarray]]) -> int:
     return sum(v.nbytes for r in records for v in r.values())
+
+
+#: Prefix of the variables a :class:`KernelProbe` adds to a result.
+KERNEL_PREFIX = "kernel_"
+
+_KERNEL_VARIABLES = {
+    "entk": ("entk_alignment", ("seed", "kernel_step"),
+             "kernel-task alignment tr(Y^T K Y)/(|K|_F |Y|_F^2) of the rule's effective NTK on the probe set"),
+    "layer": ("entk_layer_alignment", ("seed", "kernel_step", "kernel_layer"),
+              "kernel-task alignment of each layer's term of the effective NTK (the last is the readout's)"),
+    "share": ("entk_layer_share", ("seed", "kernel_step", "kernel_layer"),
+              "share of the effective NTK's trace contributed by each layer's term"),
+    "feature": ("feature_alignment", ("seed", "kernel_step", "kernel_hidden_layer"),
+                "kernel-task alignment of each hidden layer's feature kernel h h^T / n on the probe set"),
+    "kernel": ("entk", ("seed", "kernel_step", "kernel_sample", "kernel_sample_other"),
+               "effective NTK (mean of the output-diagonal blocks) on the probe set"),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class KernelProbe:
+    """The learning rule's effective NTK (Bordelon & Pehlevan, ICLR 2023) and the kernels'
+    alignment with the task, every ``every`` updates of a layered supervised circuit
+    (backprop, FA, DFA, EBD, Hebb; :func:`bioplausible.analysis.kernels.effective_ntk`).
+
+    Pass it in ``run(..., probes=[KernelProbe(...)])``. The kernels are computed on a fixed
+    *probe set*: ``inputs`` (P, n) and ``targets`` (P, C) when given (shared by every
+    ensemble member), otherwise the first ``samples`` samples of each member's own task
+    stream (drawn from a copy of the task, so training sees the same stream). They are
+    computed at update 0 (or the update a resumed run starts from, when a multiple of
+    ``every``), after every ``every``-th update and at the end of the run; the run's update chunks are split at
+    those updates (the same stream and the same updates; evaluations stay where they were).
+
+    The result gains ``kernel_entk_alignment`` (seed, kernel_step),
+    ``kernel_entk_layer_alignment`` and ``kernel_entk_layer_share`` (seed, kernel_step,
+    kernel_layer), ``kernel_feature_alignment`` (seed, kernel_step, kernel_hidden_layer) and,
+    with ``keep_kernels``, ``kernel_entk`` (seed, kernel_step, kernel_sample,
+    kernel_sample_other): P² floats per member and record.
+    """
+
+    every: int = 1
+    samples: int = 32
+    inputs: Any = None
+    targets: Any = None
+    keep_kernels: bool = False
+
+    def __post_init__(self) -> None:
+        check_integer("every", self.every, 1)
+        check_integer("samples", self.samples, 2)
+        if not isinstance(self.keep_kernels, bool):
+            raise TypeError(f"keep_kernels must be a bool, got {self.keep_kernels!r}")
+        if (self.inputs is None) != (self.targets is None):
+            raise ValueError("KernelProbe: give both inputs and targets (the probe set), or neither")
+        if self.inputs is not None:
+            inputs = np.asarray(self.inputs, dtype=float)
+            targets = np.asarray(self.targets, dtype=float)
+            if inputs.ndim != 2 or targets.ndim != 2 or inputs.shape[0] != targets.shape[0] or inputs.shape[0] < 2:
+                raise ValueError(f"KernelProbe: inputs must be (P, n_inputs) and targets (P, n_targets) with the "
+                                 f"same P >= 2, got {inputs.shape} and {targets.shape}")
+            object.__setattr__(self, "inputs", inputs)
+            object.__setattr__(self, "targets", targets)
+
+
+class KernelRecorder:
+    """Runs the :class:`KernelProbe` of one :func:`~bioplausible.run` call (used by the runner)."""
+
+    def __init__(self, probes: Sequence[KernelProbe], circuit: Circuit, tasks: Sequence[Any]) -> None:
+        if len(probes) > 1:
+            raise ValueError("probes may hold at most one KernelProbe object")
+        self.probe = probes[0] if probes else None
+        self.circuit = circuit
+        self.steps: list[int] = []
+        self.rows: dict[str, list[np.ndarray]] = {key: [] for key in _KERNEL_VARIABLES}
+        if self.probe is None:
+            return
+        if not (hasattr(circuit, "forward") and hasattr(circuit, "layer_rates") and hasattr(circuit, "n_layers")):
+            raise TypeError(f"KernelProbe needs a layered supervised circuit (backprop, FA, DFA, EBD, Hebb), "
+                            f"got {type(circuit).__name__}")
+        if self.probe.inputs is not None:
+            if self.probe.inputs.shape[1] != tasks[0].n_inputs or self.probe.targets.shape[1] != tasks[0].n_targets:
+                raise ValueError(f"KernelProbe: inputs/targets must have {tasks[0].n_inputs} inputs and "
+                                 f"{tasks[0].n_targets} targets (the task's), got {self.probe.inputs.shape[1]} "
+                                 f"and {self.probe.targets.shape[1]}")
+            self.inputs, self.targets = self.probe.inputs, self.probe.targets
+        else:
+            import copy
+
+            drawn = [copy.deepcopy(task).next_batch(self.probe.samples) for task in tasks]
+            if any(b.targets is None for b in drawn):
+                raise ValueError("KernelProbe: the task's batches have no targets; pass inputs= and targets=")
+            self.inputs = np.stack([b.inputs for b in drawn]).astype(float)
+            self.targets = np.stack([b.targets for b in drawn]).astype(float)
+
+    def next_stop(self, step: int, updates: int) -> int:
+        """How many of the next ``updates`` updates (from update ``step``) to make before a record."""
+        if self.probe is None:
+            return updates
+        return min(updates, self.probe.every - step % self.probe.every)
+
+    def record(self, step: int, last: bool = False) -> None:
+        """Record at ``step`` when it is a multiple of ``every`` (or ``last``, the run's end)."""
+        if self.probe is None or (step % self.probe.every and not last) or (self.steps and self.steps[-1] == step):
+            return
+        from ..analysis.kernels import kernel_summary
+
+        summary = kernel_summary(self.circuit, self.inputs, self.targets, keep_kernel=self.probe.keep_kernels)
+        for key, value in summary.items():
+            self.rows[key].append(np.asarray(value, dtype=float))
+        self.steps.append(step)
+
+    def merge(self, dataset: xr.Dataset) -> xr.Dataset:
+        """Add the recorded kernel statistics to the run's dataset."""
+        if self.probe is None or not self.steps:
+            return dataset
+        coords = {"kernel_step": np.asarray(self.steps),
+                  "kernel_layer": np.arange(1, self.circuit.n_layers + 1),
+                  "kernel_hidden_layer": np.arange(1, self.circuit.n_layers)}
+        data = {}
+        for key, (name, dims, long_name) in _KERNEL_VARIABLES.items():
+            if self.rows[key]:
+                data[KERNEL_PREFIX + name] = xr.Variable(dims, np.stack(self.rows[key], axis=1),
+                                                         attrs={"long_name": long_name, "units": "1"})
+        if self.probe.keep_kernels:
+            size = data[KERNEL_PREFIX + "entk"].shape[-1]
+            coords.update(kernel_sample=np.arange(size), kernel_sample_other=np.arange(size))
+        kernels = xr.Dataset(data, coords=coords)
+        for name, long_name in (("kernel_step", "learning updates made when the kernels were computed"),
+                                ("kernel_layer", "layer k of the effective NTK's term (1..L, L the readout)"),
+                                ("kernel_hidden_layer", "hidden layer k of the feature kernel"),
+                                ("kernel_sample", "sample of the kernel probe set"),
+                                ("kernel_sample_other", "sample of the kernel probe set (second axis)")):
+            if name in kernels.coords:
+                kernels[name].attrs.update(long_name=long_name, units="updates" if name == "kernel_step" else "1")
+        merged = xr.merge([dataset, kernels], combine_attrs="override")
+        merged.attrs["kernel_every"] = self.probe.every
+        merged.attrs["kernel_probe_samples"] = int(self.inputs.shape[-2])
+        return merged

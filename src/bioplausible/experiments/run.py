@@ -16,11 +16,12 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from ..circuits.base import Batch, Circuit, trusted_activities
+from ..core.trials import TrialBatch
 from ..substrates.base import Substrate, make_substrate
 from ..tasks.base import Task
 from ..validation import check_integer, check_seed
 from .metadata import annotate, readable_config, state_dims
-from .probes import Probe, TraceRecorder
+from .probes import KernelProbe, KernelRecorder, Probe, TraceRecorder
 from .results import (
     ACTIVITY_PREFIX,
     FINAL_STATE_PREFIX,
@@ -95,7 +96,9 @@ def run(
     each evaluation) or state arrays (their value at each evaluation), and may hold
     :class:`~bioplausible.experiments.probes.Probe` objects: these record the activity that
     the substrate hands to the circuit's rules at every update (rate fixed points, or
-    decoded spike counts), subsampled and in bounded chunks, optionally spilled to disk.
+    decoded spike counts), subsampled and in bounded chunks, optionally spilled to disk; and
+    a :class:`~bioplausible.experiments.probes.KernelProbe`: the rule's effective NTK and
+    kernel–task alignments every k updates (layered supervised circuits).
 
     ``blas_threads`` caps the BLAS thread pools during the run (threadpoolctl; ``None``
     leaves them as they are). The default, one thread, is the fastest for the small matrices
@@ -149,28 +152,39 @@ def run(
         circuit.initialize(tasks[0].n_inputs, tasks[0].n_targets, [seq[1] for seq in sequences])
     circuit.run_seeds = tuple(seed_list)
     probes = () if probes is None else probes
-    if isinstance(probes, (str, Probe)) or not isinstance(probes, Sequence):
+    if isinstance(probes, (str, Probe, KernelProbe)) or not isinstance(probes, Sequence):
         raise TypeError(f"probes must be a sequence of names or Probe objects, got {probes!r}")
     traces = [p for p in probes if isinstance(p, Probe)]
-    names = [p for p in probes if not isinstance(p, Probe)]
+    kernel_probes = [p for p in probes if isinstance(p, KernelProbe)]
+    names = [p for p in probes if not isinstance(p, (Probe, KernelProbe))]
     _check_probes(circuit, names)
+    kernels = KernelRecorder(kernel_probes, circuit, tasks)
     engine.prepare(circuit, sequences[0][2])
 
     recorder = _Recorder(circuit, tasks, names, engine)
     tracer = TraceRecorder(traces, circuit, seed_list, batch_size, resumed_steps)
     recorder.record(resumed_steps, None, None)
+    kernels.record(resumed_steps)
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     done = 0
     try:
         bar = tqdm(total=steps, disable=not progress, desc=f"{circuit.name} [{engine.name}]", unit="step")
         with _blas_limited(blas_threads), trusted_activities(), tracer.attached(engine), bar:
+            evaluated, parts = 0, []
             while done < steps:
-                updates = min(eval_every, steps - done)
+                # a kernel probe splits the chunk at its records; the evaluation sees the whole chunk
+                to_evaluation = min(eval_every, steps - evaluated) - (done - evaluated)
+                updates = kernels.next_stop(resumed_steps + done, to_evaluation)
                 batch = _stack([member.next_batch(updates * batch_size) for member in tasks])
                 activities = engine.learn(circuit, batch, batch_size, resumed_steps + done)
                 done += updates
-                recorder.record(resumed_steps + done, batch, activities)
+                parts.append((batch, activities))
+                kernels.record(resumed_steps + done, last=done == steps)
+                if done - evaluated == eval_every or done == steps:
+                    batch, activities = parts[0] if len(parts) == 1 else _concatenate(parts)
+                    recorder.record(resumed_steps + done, batch, activities)
+                    evaluated, parts = done, []
                 bar.update(updates)
     finally:
         engine.close()
@@ -197,7 +211,7 @@ def run(
     }
     attrs.update(readable_config(attrs))
     dataset = _add_spikes(recorder.dataset(seed_list, attrs), getattr(engine, "spikes", None))
-    return Result(annotate(tracer.merge(dataset)))
+    return Result(annotate(kernels.merge(tracer.merge(dataset))))
 
 
 class _Recorder:
@@ -300,10 +314,29 @@ def _check_probes(circuit: Circuit, probes: Sequence[str]) -> None:
             raise ValueError(f"probes: unknown name {name!r}; available: {available}")
 
 
-def _stack(batches: list[Batch]) -> Batch:
+def _stack(batches: list[Batch] | list[TrialBatch]) -> Batch | TrialBatch:
+    """The batches of K task copies as one ensemble batch (a leading axis K); trials
+    (:class:`~bioplausible.core.TrialBatch`) keep their mask and step length."""
     targets = None if batches[0].targets is None else np.stack([np.asarray(b.targets) for b in batches])
     info = {key: np.stack([b.info[key] for b in batches]) for key in batches[0].info}
-    return Batch(np.stack([b.inputs for b in batches]), targets, info)
+    inputs = np.stack([b.inputs for b in batches])
+    if isinstance(batches[0], TrialBatch):
+        masks = [b.mask for b in batches]
+        mask = None if all(m is None for m in masks) else np.stack([b.scored for b in batches])
+        return TrialBatch(inputs, targets, mask, info, batches[0].dt)
+    return Batch(inputs, targets, info)
+
+
+def _concatenate(parts: list[tuple[Batch, dict[str, np.ndarray] | None]]) -> tuple[Batch, dict[str, np.ndarray] | None]:
+    """Consecutive (K, B_i, ·) chunks as one (K, ΣB_i, ·) chunk (batches and activities)."""
+    batches = [b for b, _ in parts]
+    targets = None if batches[0].targets is None else np.concatenate([b.targets for b in batches], axis=1)
+    info = {key: np.concatenate([b.info[key] for b in batches], axis=1) for key in batches[0].info}
+    batch = Batch(np.concatenate([b.inputs for b in batches], axis=1), targets, info)
+    if any(a is None for _, a in parts):
+        return batch, None
+    activities = {name: np.concatenate([a[name] for _, a in parts], axis=1) for name in parts[0][1]}
+    return batch, activities
 
 
 def _version() -> str:

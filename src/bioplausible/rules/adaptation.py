@@ -33,10 +33,11 @@ GAIN_HOMEOSTASIS = register_rule(Rule(
     description="interneuron gain homeostasis toward <z^2> = target",
 ))
 GAIN_MODULATED_HEBBIAN = register_rule(Rule(
-    "gain-modulated-hebbian", "W += learning_rate * (r_pre * n_post - W * g_post)",
+    "gain-modulated-hebbian", "W += learning_rate * g_post * (r_pre * z_post - W)",
     paper="Duong, Simoncelli, Chklovskii & Lipshutz (2023), NeurIPS",
-    activities=("r", "n"), states=("g",), parameters=("learning_rate",),
-    description="slow Hebbian primary -> interneuron synapse, decay scaled by the interneuron's gain",
+    activities=("r", "z"), states=("g",), parameters=("learning_rate",),
+    description="slow Hebbian primary -> interneuron synapse, r n^T - W diag(g) with the interneuron's "
+                "output n = g z (its input z times its gain g)",
 ))
 
 
@@ -83,16 +84,18 @@ def gain_homeostasis(interneuron_input: np.ndarray, target: np.ndarray | float, 
 
 
 def gain_modulated_hebbian(
-    principal: np.ndarray, interneuron: np.ndarray, weights: np.ndarray, gains: np.ndarray, learning_rate: float
+    principal: np.ndarray, interneuron_input: np.ndarray, weights: np.ndarray, gains: np.ndarray,
+    learning_rate: float,
 ) -> np.ndarray:
     """Slow synaptic plasticity under gain modulation, ``ΔW = η_w (r nᵀ − W diag(g))`` (:data:`GAIN_MODULATED_HEBBIAN`).
 
     Duong, Simoncelli, Chklovskii & Lipshutz (2023), NeurIPS (authors' code
-    ``simulation_plasticity.py``): pre ``r_i`` (primary), post ``n_j = g_j z_j`` (interneuron
-    output), decay scaled by the interneuron's own gain ``g_j``.
+    ``simulation_plasticity.py``): pre ``r_i`` (primary), post the interneuron's output
+    ``n_j = g_j z_j`` (its input ``z_j = w_jᵀ r`` times its gain), decay scaled by the same
+    gain, so the rule reads ``g_j (r_i z_j − W_ij)``.
     """
     return _transposed(GAIN_MODULATED_HEBBIAN.numpy(
-        W=_transposed(weights), r=principal, n=interneuron, g=gains, learning_rate=learning_rate))
+        W=_transposed(weights), r=principal, z=interneuron_input, g=gains, learning_rate=learning_rate))
 
 
 def normalize_columns(weights: np.ndarray) -> np.ndarray:

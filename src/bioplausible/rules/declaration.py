@@ -53,7 +53,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Rule", "RuleBinding", "Brian2Form", "Brian2Plasticity", "RULES", "register_rule", "run_regularly"]
+__all__ = ["Rule", "RuleBinding", "StateStep", "Brian2Form", "Brian2Plasticity", "RULES", "register_rule",
+           "run_regularly", "apply_rules", "rule_changes"]
 
 _FUNCTIONS = {"abs", "min", "max", "sqrt", "exp", "log"}
 _SIDES = ("_pre", "_post")
@@ -384,9 +385,13 @@ def run_regularly(owner: Any, rule: Rule, dt: Any, names: Mapping[str, str] | No
 class RuleBinding:
     """A declared rule on one plastic state array of a circuit.
 
-    ``state`` names the circuit's array (K, n_post, n_pre) (stored transposed when
-    ``transposed``); ``pre``/``post`` the populations; ``activities`` maps each of the rule's
-    activity names to the population that provides it; ``parameters`` the rule's values.
+    ``state`` names the circuit's array: (K, n_post, n_pre) for a synaptic rule (stored
+    transposed when ``transposed``), (K, n) for a neuron rule (then ``pre`` and ``post`` both
+    name the population whose neurons hold it); ``pre``/``post`` the populations;
+    ``activities`` maps each of the rule's activity names to the population that provides it;
+    ``parameters`` the rule's values; ``states`` maps each of the rule's neuron states to a
+    neuron-level quantity of the circuit by name (a state array such as the gains ``g``, or a
+    quantity the circuit derives from its state, ``RuleCircuit.rule_states``) or to a constant.
     """
 
     state: str
@@ -396,6 +401,29 @@ class RuleBinding:
     activities: Mapping[str, str]
     parameters: Mapping[str, float]
     transposed: bool = False
+    states: Mapping[str, str | float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = sorted(set(self.rule.activities) - set(self.activities)
+                         | set(self.rule.states) - set(self.states))
+        if missing:
+            raise ValueError(f"binding of {self.state!r} by rule {self.rule.name!r} does not say where "
+                             f"{missing} come from")
+
+
+@dataclass(frozen=True)
+class StateStep:
+    """A declared, named step a circuit applies to one state array after its rules in every
+    update (a normalisation, a projection onto a constraint set): ``function`` maps the array
+    (K, ...) to its new value. ``reads`` names further state arrays the step reads, passed
+    after the array in that order, as they are after the rules (e.g. a gain step reading the
+    synapses the rules have just updated)."""
+
+    name: str
+    state: str
+    function: Callable[..., np.ndarray]
+    description: str = ""
+    reads: tuple[str, ...] = ()
 
 
 class Brian2Plasticity:
@@ -445,16 +473,37 @@ class Brian2Plasticity:
             code_object()
 
 
-def apply_rules(state: dict[str, np.ndarray], bindings: Sequence[RuleBinding],
-                activities: Mapping[str, np.ndarray]) -> None:
-    """Apply each binding's rule (batched numpy form) to ``state`` in place."""
+def rule_changes(state: Mapping[str, np.ndarray], bindings: Sequence[RuleBinding],
+                 activities: Mapping[str, np.ndarray],
+                 quantities: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Each binding's change of its state array (batched numpy form), all read from ``state``
+    as it is (one update changes every plastic array at once). ``quantities`` are the
+    neuron-level arrays the bindings' ``states`` name (default: ``state``)."""
+    quantities = state if quantities is None else quantities
+    changes: dict[str, np.ndarray] = {}
     for binding in bindings:
+        if binding.state in changes:
+            raise ValueError(f"two bindings change {binding.state!r}")
         current = state[binding.state]
         target = np.swapaxes(current, -1, -2) if binding.transposed else current
+        states = {name: quantities[value] if isinstance(value, str) else value
+                  for name, value in binding.states.items()}
         change = binding.rule.numpy(**{binding.rule.target: target},
                                     **{name: activities[pop] for name, pop in binding.activities.items()},
-                                    **binding.parameters)
-        state[binding.state] = current + (np.swapaxes(change, -1, -2) if binding.transposed else change)
+                                    **states, **binding.parameters)
+        changes[binding.state] = np.swapaxes(change, -1, -2) if binding.transposed else change
+    return changes
+
+
+def apply_rules(state: dict[str, np.ndarray], bindings: Sequence[RuleBinding],
+                activities: Mapping[str, np.ndarray], quantities: Mapping[str, np.ndarray] | None = None,
+                steps: Sequence[StateStep] = ()) -> None:
+    """One update of ``state`` in place: every binding's change (:func:`rule_changes`), then
+    the declared ``steps`` in order."""
+    for key, change in rule_changes(state, bindings, activities, quantities).items():
+        state[key] = state[key] + change
+    for step in steps:
+        state[step.state] = step.function(state[step.state], *(state[name] for name in step.reads))
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -7,6 +7,8 @@ of one sample is the online rule of the papers.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .declaration import Rule, register_rule
@@ -223,8 +225,16 @@ def wsm_gain(
     :func:`revert_gain_step` for the nonnegative-antisparse variant.
     """
     scaled = lateral * gains[..., None, :]
-    diagonal = np.einsum("kij,kji->ki", scaled, lateral) - np.sum(feedforward**2, axis=-1)
-    return -rate * (weight * diagonal + regulariser / gains)
+    return wsm_gain_change(np.einsum("kij,kji->ki", scaled, lateral), np.sum(feedforward**2, axis=-1), gains,
+                           weight, regulariser, rate)
+
+
+def wsm_gain_change(quadratic: Any, energy: Any, gains: Any, weight: float, regulariser: float, rate: float) -> Any:
+    """The gain step of :func:`wsm_gain` from its neuron's two diagonal terms,
+    ``ΔD_i = −μ_D [w ((M D M)_ii − (W Wᵀ)_ii) + ζ / D_i]`` (``quadratic`` (M D M)_ii,
+    ``energy`` (W Wᵀ)_ii). Elementwise arithmetic only: the fused kernels compile this very
+    function."""
+    return -rate * (weight * (quadratic - energy) + regulariser / gains)
 
 
 def cap_gain_step(change: np.ndarray, gains: np.ndarray, gain_step_cap: float) -> np.ndarray:
@@ -234,7 +244,7 @@ def cap_gain_step(change: np.ndarray, gains: np.ndarray, gain_step_cap: float) -
     ``D ← D − clipping(μ_D ∇D, D)``, i.e. ``c = 1``, a step of at most 100 % of D).
     """
     limit = gain_step_cap * np.abs(gains)
-    return np.clip(change, -limit, limit)
+    return np.minimum(np.maximum(change, -limit), limit)  # elementwise: the fused kernels compile this function
 
 
 def revert_gain_step(
@@ -249,8 +259,34 @@ def revert_gain_step(
     test uses ``D'`` before clipping to the bounds, as theirs does.
     """
     proposed = gains + change
-    near_minimum = np.any(proposed - min_gain < revert_margin, axis=-1, keepdims=True)
+    near_minimum = np.any(gain_near_minimum(proposed, min_gain, revert_margin), axis=-1, keepdims=True)
     return np.where(near_minimum, 0.0, np.clip(proposed, min_gain, max_gain) - gains)
+
+
+def gain_near_minimum(proposed: Any, min_gain: float, revert_margin: float) -> Any:
+    """The revert test of :func:`revert_gain_step` for one gain, ``D'_i − D_min < margin``
+    (elementwise; the fused kernels compile this very function)."""
+    return proposed - min_gain < revert_margin
+
+
+def wsm_gain_weights(beta: float, zeta: float) -> tuple[float, float]:
+    """The weights ``w`` of :func:`wsm_gain` for (D1, D2): ``((1−ζ)β, (1−ζ)(1−β))``. Scalar
+    arithmetic only: the fused kernels compile this very function."""
+    return (1 - zeta) * beta, (1 - zeta) * (1 - beta)
+
+
+def wsm_gain_update(
+    gains: np.ndarray, lateral: np.ndarray, feedforward: np.ndarray, weight: float, regulariser: float, rate: float,
+    update: str, min_gain: float, max_gain: float, step_cap: float, revert_margin: float,
+) -> np.ndarray:
+    """One layer's new gains: the step of :func:`wsm_gain` on the synapses as they are, then
+    ``update="clipped"`` clips ``D + ΔD`` to [min_gain, max_gain]; ``"capped-reverted"`` caps
+    the step (:func:`cap_gain_step`) and undoes it near the minimum (:func:`revert_gain_step`)."""
+    change = wsm_gain(gains, lateral, feedforward, weight, regulariser, rate)
+    if update == "clipped":
+        return np.clip(gains + change, min_gain, max_gain)
+    change = cap_gain_step(change, gains, step_cap)
+    return gains + revert_gain_step(gains, change, min_gain, max_gain, revert_margin)
 
 
 SCHEDULES = ("log", "slow-log")

@@ -30,6 +30,7 @@ __all__ = [
     "delta_rule",
     "broadcast_error",
     "backpropagated_error",
+    "running_correlation",
     "decorrelation_correlation",
     "error_modulated_hebbian",
     "power_normalization",
@@ -102,16 +103,24 @@ def backpropagated_error(feedback: np.ndarray, delta_above: np.ndarray) -> np.nd
     return np.matmul(delta_above, np.swapaxes(feedback, -1, -2))
 
 
+def running_correlation(post: np.ndarray, pre: np.ndarray, correlation: np.ndarray, forgetting: float) -> np.ndarray:
+    """Hebbian running correlation with forgetting factor λ, ``C ← λ C + (1 − λ) ⟨post preᵀ⟩``;
+    returns ``ΔC = (1 − λ)(⟨post preᵀ⟩ − C)``. With ``pre = post`` it is a layer's running
+    autocorrelation ``R_h`` (EBD paper, §2.4, entropy objective)."""
+    return (1.0 - forgetting) * (batch_outer(post, pre) - correlation)
+
+
 def decorrelation_correlation(
     hidden: np.ndarray, error: np.ndarray, projection: np.ndarray, forgetting: float
 ) -> np.ndarray:
     """Hebbian running cross-correlation of a layer with the output error,
-    ``R ← λ_d R + (1 − λ_d) ⟨g(h) εᵀ⟩`` with ``g(h) = h``; returns ``ΔR = (1 − λ_d)(⟨h εᵀ⟩ − R)``.
+    ``R ← λ_d R + (1 − λ_d) ⟨g(h) εᵀ⟩`` with ``g(h) = h``; returns ``ΔR = (1 − λ_d)(⟨h εᵀ⟩ − R)``
+    (:func:`running_correlation` of the layer and the error).
 
     Pre ``ε_c`` (the broadcast error), post ``h_i``, forgetting factor λ_d (EBD paper,
     Algorithm 1, R update; ``R_k ← λ_d R_k + (1−λ_d)/B g(H_k) Eᵀ``).
     """
-    return (1.0 - forgetting) * (batch_outer(hidden, error) - projection)
+    return running_correlation(hidden, error, projection, forgetting)
 
 
 def error_modulated_hebbian(

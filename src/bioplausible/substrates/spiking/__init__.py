@@ -8,6 +8,7 @@ of circuit dynamics (see :mod:`.substrate`):
 
 Kinds without a faithful realisation are refused with a reason (``supports``)."""
 
+from . import recurrent  # noqa: F401 - registers the refusal of the recurrent-rate kind
 from .layered import LayeredIFNetwork, simulate_layered_integrate_and_fire
 from .network import IFNetwork, block_indices, safe_name, simulate_integrate_and_fire
 from .replay import SpikingOptions, clamped_states, replay_rollout, spiking_options, spiking_replay, spiking_write

@@ -41,6 +41,7 @@ import numpy as np
 from ...circuits.base import Circuit
 from ...core import Batch
 from ...models.neurons import IntegrateAndFire
+from .network import safe_name
 
 __all__ = ["CompiledLearning", "compiled_support", "standalone_cache_dir", "available_targets"]
 
@@ -68,10 +69,11 @@ def standalone_cache_dir() -> Path:
     return Path(root) / "brian2_standalone"
 
 
-def _probe(circuit: Circuit, key: str, value: np.ndarray) -> tuple[dict[Any, np.ndarray], dict[str, np.ndarray]]:
+def _probe(circuit: Circuit, key: str, value: np.ndarray, transposed: bool
+           ) -> tuple[dict[Any, np.ndarray], dict[str, np.ndarray]]:
     original = circuit.state[key]
     try:
-        circuit.state[key] = value
+        circuit.state[key] = np.swapaxes(value, -1, -2) if transposed else value
         return ({k: np.array(w, dtype=float) for k, w in circuit.weights().items()},
                 {k: np.array(t, dtype=float) for k, t in circuit.thresholds().items()})
     finally:
@@ -87,45 +89,85 @@ def compiled_support(circuit: Circuit) -> str | None:
         return "it declares no rule bindings (the rules' Brian2 form is what runs in generated code)"
     bindings = bindings()
     if len(bindings) != 1:
-        return f"it has {len(bindings)} plastic arrays; compiled learning runs take one recurrent matrix so far"
+        return f"it has {len(bindings)} plastic arrays; compiled learning runs take one plastic matrix so far"
     binding = bindings[0]
     rule = binding.rule
-    populations = circuit.populations()
-    simulated = [p for p in populations if p.role == "neurons"]
-    inputs = [p for p in populations if p.role == "input"]
-    if len(simulated) != 1 or len(inputs) != 1 or any(p.role not in ("neurons", "input") for p in populations):
-        return "compiled learning runs take one input and one simulated population so far"
-    if binding.pre != binding.post or binding.pre != simulated[0].name or binding.transposed:
-        return "its plastic matrix is not the recurrent matrix of its simulated population"
-    if rule.kind != "synaptic" or rule.summed or rule.synaptic or rule.states:
+    if rule.kind != "synaptic":
+        return f"rule {rule.name!r} is a neuron rule (a plastic per-neuron array); compiled runs take a synaptic one"
+    if rule.summed or rule.synaptic or rule.states or rule.totals:
         return f"rule {rule.name!r} needs more than activities (summed variables, states or other matrices)"
-    if simulated[0].ceiling is not None:
+    populations = circuit.populations()
+    simulated = {p.name for p in populations if p.role == "neurons"}
+    inputs = [p for p in populations if p.role == "input"]
+    if len(inputs) != 1 or any(p.role not in ("neurons", "input") for p in populations):
+        return "compiled learning runs take one input population and simulated populations only (no readouts)"
+    if simulated != {binding.pre, binding.post}:
+        return ("its plastic matrix does not connect all its simulated populations (compiled learning runs take "
+                "one population with a plastic recurrent matrix, or two joined by one plastic matrix)")
+    if binding.pre != binding.post:
+        for argument in rule.signature():
+            base, _, side = argument.rpartition("_")
+            if base in binding.activities and binding.activities[base] != getattr(binding, side):
+                return (f"rule {rule.name!r} reads {argument} but {base!r} is the activity of "
+                        f"{binding.activities[base]!r}")
+    if any(p.ceiling is not None for p in populations if p.role == "neurons"):
         return "box-constrained (refractory) populations are not in compiled learning runs yet"
-    coefficients = _coefficients(circuit, binding.state, simulated[0].name, inputs[0].name)
-    return coefficients if isinstance(coefficients, str) else None
+    structure = _structure(circuit, binding, inputs[0].name)
+    return structure if isinstance(structure, str) else None
 
 
-def _coefficients(circuit: Circuit, key: str, population: str, source: str) -> dict[str, np.ndarray] | str:
-    """``c_w`` (K, n, n) and ``c_theta`` (K, n) with recurrent weight ``c_w ⊙ M`` and threshold
-    ``c_theta ⊙ diag M``, and the fixed input weights; a reason when the circuit's maps are not so."""
-    shape = circuit.state[key].shape
+def _structure(circuit: Circuit, binding: Any, source: str) -> dict[str, Any] | str:
+    """How the circuit's weights and thresholds depend on the rule's matrix M (K, n_post, n_pre),
+    read off by probing; a reason when they are not of a form realised here.
+
+    ``forward``: c with weight(pre → post) = c ⊙ M; ``backward`` (two populations): c with
+    weight(post → pre) = (c ⊙ M)ᵀ; ``theta``: per population, ``("linear", c)`` with
+    θ = c ⊙ diag M (a recurrent matrix) or ``("fixed", θ)``; ``inputs``: the fixed input
+    weights per population.
+    """
+    state = circuit.state[binding.state]
+    shape = np.swapaxes(state, -1, -2).shape if binding.transposed else state.shape
     rng = np.random.default_rng(12345)
     probes = [rng.uniform(0.5, 1.5, shape) for _ in range(2)]
-    zero_w, zero_t = _probe(circuit, key, np.zeros(shape))
-    (w1, t1), (w2, t2) = (_probe(circuit, key, p) for p in probes)
-    recurrent, drive = (population, population), (source, population)
-    if set(w1) - {recurrent, drive} or set(t1) != {population}:
-        return "its weights or thresholds involve more than the input drive and the recurrent matrix"
-    c_w = w1.get(recurrent, np.zeros(shape)) / probes[0]
-    c_theta = t1[population] / np.diagonal(probes[0], axis1=-2, axis2=-1)
-    linear = (np.allclose(w2.get(recurrent, np.zeros(shape)), c_w * probes[1], atol=1e-12)
-              and np.allclose(zero_w.get(recurrent, 0.0), 0.0) and np.allclose(zero_t[population], 0.0)
-              and np.allclose(t2[population], c_theta * np.diagonal(probes[1], axis1=-2, axis2=-1), atol=1e-12))
-    if not linear:
-        return "its recurrent weights and thresholds are not elementwise linear in the plastic matrix"
-    if drive not in w1 or not (np.array_equal(w1[drive], w2[drive]) and np.array_equal(w1[drive], zero_w[drive])):
-        return "its input weights change with the plastic matrix"
-    return {"c_w": c_w, "c_theta": c_theta, "input": w1[drive]}
+    (w0, t0), (w1, t1), (w2, t2) = (_probe(circuit, binding.state, p, binding.transposed)
+                                    for p in (np.zeros(shape), *probes))
+    pre, post = binding.pre, binding.post
+    recurrent = pre == post
+    edges = {(pre, post): "forward"} if recurrent else {(pre, post): "forward", (post, pre): "backward"}
+    result: dict[str, Any] = {"inputs": {}, "theta": {}}
+
+    def linear(key: tuple[str, str], flip: bool) -> np.ndarray | None:
+        def read(weights: dict[Any, np.ndarray]) -> np.ndarray:
+            value = weights.get(key, np.zeros(shape[:-2] + shape[-2:][::-1] if flip else shape))
+            return np.swapaxes(value, -1, -2) if flip else value
+        c = read(w1) / probes[0]
+        ok = np.allclose(read(w2), c * probes[1], atol=1e-12) and np.allclose(read(w0), 0.0)
+        return c if ok else None
+
+    for key in set(w1) | set(w0):
+        if key[0] == source:
+            if not (np.array_equal(w1[key], w2[key]) and np.array_equal(w1[key], w0[key])):
+                return "its input weights change with the plastic matrix"
+            result["inputs"][key[1]] = w1[key]
+        elif key not in edges:
+            return f"its weights {key[0]} -> {key[1]} are not the plastic matrix (or its transpose)"
+    for key, role in edges.items():
+        c = linear(key, role == "backward")
+        if c is None:
+            return "its weights are not elementwise linear in the plastic matrix"
+        result[role] = c
+    for name in {pre, post}:
+        if np.array_equal(t0[name], t1[name]) and np.array_equal(t1[name], t2[name]):
+            result["theta"][name] = ("fixed", t1[name])
+            continue
+        diagonal = [np.diagonal(p, axis1=-2, axis2=-1) for p in probes] if recurrent else None
+        if diagonal is None:
+            return "its thresholds change with a plastic matrix between two populations"
+        c_theta = t1[name] / diagonal[0]
+        if not (np.allclose(t2[name], c_theta * diagonal[1], atol=1e-12) and np.allclose(t0[name], 0.0)):
+            return "its thresholds are not elementwise linear in the plastic matrix's diagonal"
+        result["theta"][name] = ("linear", c_theta)
+    return result
 
 
 class CompiledLearning:
@@ -133,7 +175,8 @@ class CompiledLearning:
 
     :meth:`run` presents a batch (K, P, n), learns at every boundary, writes the final matrix
     into ``circuit.state`` (and ``circuit.steps``) and returns the checkpoints
-    (``checkpoints``: (C, K, n, n) after 0, e, 2e, ... updates, ``checkpoint_steps``).
+    (``checkpoints``: (C, K, …) of the plastic state after 0, e, 2e, ... updates,
+    ``checkpoint_steps``).
     """
 
     def __init__(self, substrate: Any, circuit: Circuit, n_presentations: int, checkpoint_every: int,
@@ -147,13 +190,19 @@ class CompiledLearning:
         self.substrate, self.circuit, self.target = substrate, circuit, target
         self.n_presentations, self.checkpoint_every = int(n_presentations), int(checkpoint_every)
         self.binding = circuit.rule_bindings()[0]
-        self.population = next(p for p in circuit.populations() if p.role == "neurons")
+        populations = {p.name: p for p in circuit.populations()}
+        #: The simulated populations in the circuit's order (the runtime path's dither order).
+        self.simulated = [p for p in circuit.populations() if p.role == "neurons"]
+        self.pre, self.post = populations[self.binding.pre], populations[self.binding.post]
+        self.recurrent = self.pre.name == self.post.name
         self.input = next(p for p in circuit.populations() if p.role == "input")
         self.ensemble = circuit.ensemble_size
-        self.coefficients = _coefficients(circuit, self.binding.state, self.population.name, self.input.name)
+        structure = _structure(circuit, self.binding, self.input.name)
+        assert not isinstance(structure, str)
+        self.structure = structure
         scale = substrate.rate_unit * substrate.presentation
-        names = {name: f"(count{{side}} / {scale!r} - {float(self.population.offset)!r})"
-                 for name in self.binding.activities}
+        names = {name: f"(count{{side}} / {scale!r} - {float(populations[pop].offset)!r})"
+                 for name, pop in self.binding.activities.items()}
         # the gate keeps the boundary at t = 0 (nothing counted yet) from learning
         self.form = self.binding.rule.brian2(names, gate=f"int(t > {0.5 * substrate.presentation!r} * second)")
 
@@ -162,85 +211,137 @@ class CompiledLearning:
         """What changes the generated code: target, sizes, clocks, the rule's code, Brian2's version."""
         import brian2
 
-        s, p = self.substrate, self.population
+        s = self.substrate
         text = json.dumps({
-            "target": self.target, "circuit": type(self.circuit).__name__, "K": self.ensemble, "n": p.size,
-            "n_input": self.input.size, "P": self.n_presentations, "every": self.checkpoint_every,
-            "dt": s.dt, "T": s.presentation, "r0": s.rate_unit, "offset": float(p.offset),
+            "target": self.target, "circuit": type(self.circuit).__name__, "K": self.ensemble,
+            "populations": [(p.name, p.size, float(p.offset)) for p in self.simulated],
+            "pre": self.pre.name, "post": self.post.name, "n_input": self.input.size,
+            "inputs": sorted(self.structure["inputs"]),
+            "theta": sorted((k, v[0]) for k, v in self.structure["theta"].items()),
+            "P": self.n_presentations, "every": self.checkpoint_every,
+            "dt": s.dt, "T": s.presentation, "r0": s.rate_unit,
             "model": self.form.model, "statement": self.form.statement, "parameters": sorted(self.binding.parameters),
-            "brian2": brian2.__version__, "version": 1,
+            "brian2": brian2.__version__, "version": 2,
         }, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
+    def _matrix(self) -> np.ndarray:
+        state = np.asarray(self.circuit.state[self.binding.state], dtype=float)
+        return np.swapaxes(state, -1, -2) if self.binding.transposed else state
+
     def arrays(self, batch: Batch) -> dict[str, np.ndarray]:
-        """The per-run values: stimulus, dither (from the substrate's generator, in the runtime
-        path's order), the initial matrix and the rule's parameters."""
-        k, n, n_in, count = self.ensemble, self.population.size, self.input.size, self.n_presentations
+        """The per-run values: stimulus, dither per population (from the substrate's
+        generator, in the runtime path's order), the initial matrix and the rule's parameters."""
+        k, n_in, count = self.ensemble, self.input.size, self.n_presentations
         if batch.inputs.shape != (k, count, n_in):
             raise ValueError(f"batch.inputs must have shape {(k, count, n_in)}, got {batch.inputs.shape}")
         stimulus = np.zeros((count + 1, k * n_in))
         stimulus[:count] = batch.inputs.transpose(1, 0, 2).reshape(count, -1)
-        dither = np.zeros((count + 1, k * n))
-        if self.substrate.dither:
-            dither[:count] = self.substrate.rng.uniform(0.0, 1.0, (count, k * n))
-        matrix = np.asarray(self.circuit.state[self.binding.state], dtype=float)
-        return {"stimulus": stimulus, "dither": dither, "matrix": matrix.reshape(-1),
-                **{name: np.asarray(float(v)) for name, v in self.binding.parameters.items()}}
+        sizes = [k * p.size for p in self.simulated]
+        drawn = np.zeros((count, sum(sizes)))
+        if self.substrate.dither:  # per presentation, population after population
+            drawn = self.substrate.rng.uniform(0.0, 1.0, (count, sum(sizes)))
+        values = {"stimulus": stimulus, "matrix": self._matrix().reshape(-1),
+                  **{name: np.asarray(float(v)) for name, v in self.binding.parameters.items()}}
+        for p, part in zip(self.simulated, np.split(drawn, np.cumsum(sizes)[:-1], axis=1)):
+            values[f"dither_{safe_name(p.name)}"] = np.concatenate([part, np.zeros((1, part.shape[1]))])
+        return values
 
     # ------------------------------------------------------------------ network
     def build(self, b2: Any) -> dict[str, Any]:
         """The Brian2 objects (placeholders for the per-run values, set by :meth:`load`)."""
-        s, p = self.substrate, self.population
-        k, n, n_in, count = self.ensemble, p.size, self.input.size, self.n_presentations
+        s, k, count = self.substrate, self.ensemble, self.n_presentations
+        n_in, structure = self.input.size, self.structure
         period, step = s.presentation * b2.second, s.dt * b2.second
         stimulus = b2.TimedArray(np.zeros((count + 1, k * n_in)), dt=period, name="stimulus")
-        dither = b2.TimedArray(np.zeros((count + 1, k * n)), dt=period, name="dither")
         inputs = b2.NeuronGroup(k * n_in, "x : 1", dt=period, namespace={"stimulus": stimulus}, name="compiled_input")
         inputs.run_regularly("x = stimulus(t, i)", dt=period, when="start", order=-10, name="compiled_input_sample")
         equations = IntegrateAndFire.equations.format(drives="drive", drive_declarations="drive : 1")
-        group = b2.NeuronGroup(k * n, equations, threshold=IntegrateAndFire.threshold, reset=IntegrateAndFire.reset,
-                               method="euler", dt=step, namespace={"rate_unit": s.rate_unit * b2.Hz, "dither": dither},
-                               name="compiled_population")
-        group.run_regularly("v = dither(t, i) * theta\ncount = 0", dt=period, when="start", order=0,
-                            name="compiled_reset")
-        drive = b2.Synapses(inputs, group, "w : 1 (constant)\ndrive_post = w * x_pre : 1 (summed)", dt=period,
-                            name="compiled_drive")
-        member, post, pre = np.meshgrid(np.arange(k), np.arange(n), np.arange(n_in), indexing="ij")
-        drive.connect(i=(member * n_in + pre).ravel(), j=(member * n + post).ravel())
-        drive.w = self.coefficients["input"][member.ravel(), post.ravel(), pre.ravel()]
-        offset = float(p.offset)
-        target = self.binding.rule.target
-        parameters = "\n".join(f"{name} : 1 (shared)" for name in self.binding.parameters)
-        model = (f"{self.form.model}\n{parameters}\nc_w : 1 (constant)\nc_theta : 1 (constant)\n"
-                 f"c_bias : 1 (constant)\ntheta_post = c_theta * {target} : 1 (summed)\n"
-                 f"bias_post = c_bias * {target} : 1 (summed)")
-        plastic = b2.Synapses(group, group, model, on_pre=f"v_post += c_w * {target}", dt=step,
-                              name="compiled_plastic")
-        member, post, pre = np.meshgrid(np.arange(k), np.arange(n), np.arange(n), indexing="ij")
-        member, post, pre = member.ravel(), post.ravel(), pre.ravel()
-        plastic.connect(i=member * n + pre, j=member * n + post)
-        c_w = self.coefficients["c_w"][member, post, pre]
-        c_theta = np.where(post == pre, self.coefficients["c_theta"][member, post], 0.0)
-        plastic.c_w, plastic.c_theta = c_w, c_theta
-        plastic.c_bias = c_theta * offset - c_w * offset  # bias = θ y0 − Σ_j w_ij y0 (offset code)
+        groups, dithers, drives = {}, {}, []
+        for p in self.simulated:
+            name = safe_name(p.name)
+            dithers[p.name] = b2.TimedArray(np.zeros((count + 1, k * p.size)), dt=period, name=f"dither_{name}")
+            group = b2.NeuronGroup(k * p.size, equations, threshold=IntegrateAndFire.threshold,
+                                   reset=IntegrateAndFire.reset, method="euler", dt=step,
+                                   namespace={"rate_unit": s.rate_unit * b2.Hz, "dither": dithers[p.name]},
+                                   name=f"compiled_{name}")
+            group.run_regularly("v = dither(t, i) * theta\ncount = 0", dt=period, when="start", order=0,
+                                name=f"compiled_reset_{name}")
+            kind, theta = structure["theta"][p.name]
+            if kind == "fixed":
+                group.theta = theta.reshape(-1)
+            groups[p.name] = group
+            if p.name in structure["inputs"]:
+                drive = b2.Synapses(inputs, group, "w : 1 (constant)\ndrive_post = w * x_pre : 1 (summed)",
+                                    dt=period, name=f"compiled_drive_{name}")
+                member, post, pre = np.meshgrid(np.arange(k), np.arange(p.size), np.arange(n_in), indexing="ij")
+                drive.connect(i=(member * n_in + pre).ravel(), j=(member * p.size + post).ravel())
+                drive.w = structure["inputs"][p.name][member.ravel(), post.ravel(), pre.ravel()]
+                drives.append(drive)
+        plastic = self._plastic(b2, groups[self.pre.name], groups[self.post.name], step)
         plastic.run_regularly(self.form.statement, dt=period, when="start", order=-1, name="compiled_rule")
-        for updater in (*plastic.summed_updaters.values(), *drive.summed_updaters.values()):
+        for updater in (*plastic.summed_updaters.values(), *[u for d in drives for u in d.summed_updaters.values()]):
             updater.when = "start"
-            updater._clock = drive.clock  # recompute only at presentation boundaries
+            updater._clock = inputs.clock  # recompute only at presentation boundaries
         for updater in plastic.summed_updaters.values():
             updater.order = -0.5  # after the rule, before the reset (dither uses the new θ)
-        for updater in drive.summed_updaters.values():
-            updater.order = 5
+        for drive in drives:
+            for updater in drive.summed_updaters.values():
+                updater.order = 5
+        target = self.binding.rule.target
         monitor = b2.StateMonitor(plastic, target, record=True, dt=self.checkpoint_every * period, when="start",
                                   order=-0.7, name="compiled_checkpoints")
-        network = b2.Network(inputs, group, drive, plastic, monitor, name="compiled_network")
-        return {"network": network, "stimulus": stimulus, "dither": dither, "plastic": plastic, "monitor": monitor,
-                "group": group, "duration": count * period + step}
+        network = b2.Network(inputs, *groups.values(), *drives, plastic, monitor, name="compiled_network")
+        return {"network": network, "stimulus": stimulus, "dithers": dithers, "plastic": plastic, "monitor": monitor,
+                "groups": groups, "duration": count * period + step}
+
+    def _plastic(self, b2: Any, pre_group: Any, post_group: Any, step: Any) -> Any:
+        """The plastic synapses: the rule's target M, the weights ``c ⊙ M`` on the forward
+        pathway (and ``(c ⊙ M)ᵀ`` on the backward one, ``on_post``), and the thresholds and
+        biases derived from M as summed variables."""
+        k, n_pre, n_post, structure = self.ensemble, self.pre.size, self.post.size, self.structure
+        target = self.binding.rule.target
+        y_pre, y_post = float(self.pre.offset), float(self.post.offset)
+        member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(n_post), np.arange(n_pre),
+                                                             indexing="ij"))
+        c_w = structure["forward"][member, post, pre]
+        # bias_i = θ_i y0_i − Σ_j w_ij y0_j (offset code); a fixed θ term sits on the first synapse
+        kind, theta = structure["theta"][self.post.name]
+        c_theta = np.zeros_like(c_w)
+        if kind == "linear":
+            c_theta = np.where(post == pre, theta[member, post], 0.0)
+            c_bias, c_const = c_theta * y_pre - c_w * y_pre, np.zeros_like(c_w)
+        else:
+            c_bias, c_const = -c_w * y_pre, np.where(pre == 0, theta[member, post] * y_post, 0.0)
+        lines = [self.form.model, *[f"{name} : 1 (shared)" for name in self.binding.parameters],
+                 "c_w : 1 (constant)", "c_bias : 1 (constant)", "c_const : 1 (constant)",
+                 f"bias_post = c_bias * {target} + c_const : 1 (summed)"]
+        if kind == "linear":
+            lines += ["c_theta : 1 (constant)", f"theta_post = c_theta * {target} : 1 (summed)"]
+        pathways: dict[str, str] = {"on_pre": f"v_post += c_w * {target}"}
+        if not self.recurrent:
+            pre_theta = structure["theta"][self.pre.name][1]
+            c_back = structure["backward"][member, post, pre]
+            lines += ["c_back : 1 (constant)", "c_bias_back : 1 (constant)", "c_const_back : 1 (constant)",
+                      f"bias_pre = c_bias_back * {target} + c_const_back : 1 (summed)"]
+            pathways["on_post"] = f"v_pre += c_back * {target}"
+        plastic = b2.Synapses(pre_group, post_group, "\n".join(lines), dt=step, name="compiled_plastic", **pathways)
+        plastic.connect(i=member * n_pre + pre, j=member * n_post + post)
+        plastic.c_w, plastic.c_bias, plastic.c_const = c_w, c_bias, c_const
+        if kind == "linear":
+            plastic.c_theta = c_theta
+        if not self.recurrent:
+            plastic.c_back = c_back
+            plastic.c_bias_back = -c_back * y_post
+            plastic.c_const_back = np.where(post == 0, pre_theta[member, pre] * y_pre, 0.0)
+        return plastic
 
     def _run_args(self, objects: dict[str, Any], values: dict[str, np.ndarray]) -> dict[Any, Any]:
         plastic = objects["plastic"]
-        args: dict[Any, Any] = {objects["stimulus"]: values["stimulus"], objects["dither"]: values["dither"],
+        args: dict[Any, Any] = {objects["stimulus"]: values["stimulus"],
                                 getattr(plastic, self.binding.rule.target): values["matrix"]}
+        for name, dither in objects["dithers"].items():
+            args[dither] = values[f"dither_{safe_name(name)}"]
         for name in self.binding.parameters:
             args[getattr(plastic, name)] = values[name]
         return args
@@ -252,9 +353,11 @@ class CompiledLearning:
             matrix, checkpoints = self._run_standalone(values)
         else:
             matrix, checkpoints = self._run_runtime(values)
-        shape = self.circuit.state[self.binding.state].shape
+        shape = self._matrix().shape
         matrix = matrix.reshape(shape)
         checkpoints = checkpoints.reshape(-1, *shape)
+        if self.binding.transposed:
+            matrix, checkpoints = np.swapaxes(matrix, -1, -2).copy(), np.swapaxes(checkpoints, -1, -2).copy()
         self.circuit.state[self.binding.state] = matrix
         self.circuit.steps += self.n_presentations
         steps = self.circuit.steps - self.n_presentations + self.checkpoint_every * np.arange(len(checkpoints))
@@ -273,7 +376,8 @@ class CompiledLearning:
         try:
             objects = self.build(b2)
             objects["stimulus"].values[:] = values["stimulus"]
-            objects["dither"].values[:] = values["dither"]
+            for name, dither in objects["dithers"].items():
+                dither.values[:] = values[f"dither_{safe_name(name)}"]
             plastic = objects["plastic"]
             getattr(plastic, self.binding.rule.target)[:] = values["matrix"]
             for name in self.binding.parameters:

@@ -1,15 +1,16 @@
 """Compiled (numba) separation streams: the per-sample settle + learn loops of
-:class:`~bioplausible.circuits.separation.CorInfoMax` and
-:class:`~bioplausible.circuits.separation.DetMaxWSM`, fused for batch size 1.
+:class:`~bioplausible.circuits.separation.corinfomax.CorInfoMax` and
+:class:`~bioplausible.circuits.separation.detmax.DetMaxWSM`, fused for batch size 1.
 
-:func:`corinfomax_stream` implements exactly the equations of
-:func:`~bioplausible.circuits.separation.corinfomax_settle`,
-:func:`~bioplausible.rules.separation.corinfomax_feedforward` and
-:func:`~bioplausible.rules.separation.corinfomax_lateral`; :func:`detmax_stream` those of
-``DetMaxWSM.respond`` and ``DetMaxWSM.learn`` (``wsm_hebbian``, ``wsm_gain``,
-``wsm_synaptic_rate``, ``decayed_gain_rate``, ``cap_gain_step``, ``revert_gain_step``).
-``tests/test_separation_circuits.py`` checks both against the reference paths. Ensemble
-members run in parallel (``prange``).
+No equation is typed here. The learning rules are the per-sample forms generated from their
+declarations (:mod:`bioplausible.rules.separation`); the rules' schedules and the Det-Max gain
+step (``wsm_gain_change``, ``cap_gain_step``, ``gain_near_minimum``, ``decayed_gain_rate``,
+``wsm_synaptic_rate_code``, ``wsm_gain_weights``), the projections (:mod:`.domains`: ``box_clip``,
+``soft_threshold``, ``rectified_shift``, ``level_step``) and the settle loops' step sizes,
+stopping tests and Det-Max couplings (:mod:`.solvers`) are the very functions the numpy paths
+apply to arrays, compiled here with numba. What remains here is the loop structure (per
+sample, per unit) and the matrix-vector sums. ``tests/test_separation_circuits.py`` checks
+both streams against the numpy paths. Ensemble members run in parallel (``prange``).
 """
 
 from __future__ import annotations
@@ -17,13 +18,28 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..rules.separation import (
+from ...rules.separation import (
     CORINFOMAX_FEEDFORWARD,
     CORINFOMAX_LATERAL,
     CORINFOMAX_LATERAL_SHERMAN_MORRISON,
     WSM_HEBBIAN,
+    cap_gain_step,
     decayed_gain_rate,
+    gain_near_minimum,
+    wsm_gain_change,
+    wsm_gain_weights,
     wsm_synaptic_rate_code,
+)
+from .domains import box_clip, level_step, rectified_shift, soft_threshold
+from .solvers import (
+    corinfomax_converged,
+    corinfomax_step_size,
+    detmax_converged,
+    detmax_feedback,
+    detmax_hidden_coupling,
+    detmax_hidden_feed,
+    detmax_hidden_scale,
+    detmax_step_size,
 )
 
 # The rules' per-sample forms, generated from their declarations and compiled once; the
@@ -35,6 +51,24 @@ _hebbian_step = WSM_HEBBIAN.compiled()
 # the rules' scalar schedules, compiled from their one definition
 _synaptic_rate = njit(cache=True)(wsm_synaptic_rate_code)
 _gain_rate = njit(cache=True)(decayed_gain_rate)
+_gain_change = njit(cache=True)(wsm_gain_change)
+_gain_weights = njit(cache=True)(wsm_gain_weights)
+_cap_gain = njit(cache=True)(cap_gain_step)
+_near_minimum = njit(cache=True)(gain_near_minimum)
+# the dynamics' equations (projections, step sizes, stopping tests, Det-Max couplings), compiled
+# from the very functions the numpy paths apply to arrays: no dynamics equation is written here
+_box = njit(cache=True)(box_clip)
+_soft_threshold = njit(cache=True)(soft_threshold)
+_rectified_shift = njit(cache=True)(rectified_shift)
+_level_step = njit(cache=True)(level_step)
+_corinfomax_step_size = njit(cache=True)(corinfomax_step_size)
+_corinfomax_converged = njit(cache=True)(corinfomax_converged)
+_detmax_step_size = njit(cache=True)(detmax_step_size)
+_detmax_converged = njit(cache=True)(detmax_converged)
+_hidden_feed = njit(cache=True)(detmax_hidden_feed)
+_hidden_coupling = njit(cache=True)(detmax_hidden_coupling)
+_hidden_scale = njit(cache=True)(detmax_hidden_scale)
+_feedback = njit(cache=True)(detmax_feedback)
 
 # domain codes: 0 antisparse, 1 nonnegative antisparse, 2 sparse, 3 nonnegative sparse, 4 simplex,
 # 5 mixed polytope (nonnegative mask (n,) and group membership (G, n), one threshold per group)
@@ -87,7 +121,7 @@ def corinfomax_stream(
                 levels[g] = 0.0
             used = max_iterations
             for it in range(max_iterations):
-                rate = max(lr_start / (it + 1), lr_stop)
+                rate = _corinfomax_step_size(it, lr_start, lr_stop)
                 for i in range(n):
                     acc = 0.0
                     for j in range(n):
@@ -95,7 +129,7 @@ def corinfomax_stream(
                     new[i] = y[i] + rate * (acc + drive[i])
                 level_change = 0.0
                 if domain == 5:
-                    level_change = _project_polytope(new, levels, groups, nonnegative, threshold_rate)
+                    level_change = _project_groups(new, levels, groups, nonnegative, threshold_rate)
                 else:
                     threshold = _project(new, threshold, domain, threshold_rate)
                 change = 0.0
@@ -104,7 +138,7 @@ def corinfomax_stream(
                     change += (new[i] - y[i]) ** 2
                     size += new[i] ** 2
                     y[i] = new[i]
-                if np.sqrt(change) < tolerance * np.sqrt(size) and level_change <= tolerance:
+                if _corinfomax_converged(change, size, tolerance) and level_change <= tolerance:
                     used = it + 1
                     break
             # the declared rules' compiled per-sample forms (rules/separation.py)
@@ -128,7 +162,7 @@ def corinfomax_stream(
 
 
 @njit(cache=True)
-def _project_polytope(values, levels, groups, nonnegative, threshold_rate):  # pragma: no cover - compiled
+def _project_groups(values, levels, groups, nonnegative, threshold_rate):  # pragma: no cover - compiled
     """The mixed polytope's ``project_domain`` for one sample, in place: the groups in order
     on the already-shrunk values, each updating its own threshold ``levels[g]``, then the box
     clip. Returns the largest threshold change."""
@@ -140,16 +174,14 @@ def _project_polytope(values, levels, groups, nonnegative, threshold_rate):  # p
         for i in range(n):
             if groups[g, i]:
                 if nonnegative[i]:
-                    shifted = values[i] - levels[g]
-                    values[i] = shifted if shifted > 0.0 else 0.0
+                    values[i] = _rectified_shift(values[i], levels[g])
                 else:
-                    magnitude = abs(values[i]) - levels[g]
-                    values[i] = np.sign(values[i]) * magnitude if magnitude > 0.0 else 0.0
+                    values[i] = _soft_threshold(values[i], levels[g])
                 total += abs(values[i])
-        levels[g] = max(levels[g] + threshold_rate * (total - 1.0), 0.0)
+        levels[g] = _level_step(levels[g], total, threshold_rate, 0.0)
         level_change = max(level_change, abs(levels[g] - previous))
     for i in range(n):
-        values[i] = min(max(values[i], 0.0 if nonnegative[i] else -1.0), 1.0)
+        values[i] = _box(values[i], 0.0 if nonnegative[i] else -1.0, 1.0)
     return level_change
 
 
@@ -160,24 +192,23 @@ def _project(values, threshold, domain, threshold_rate):  # pragma: no cover - c
     total = 0.0
     if domain == 0:
         for i in range(n):
-            values[i] = min(max(values[i], -1.0), 1.0)
+            values[i] = _box(values[i], -1.0, 1.0)
     elif domain == 1:
         for i in range(n):
-            values[i] = min(max(values[i], 0.0), 1.0)
+            values[i] = _box(values[i], 0.0, 1.0)
     elif domain == 2:
         for i in range(n):
-            magnitude = abs(values[i]) - threshold
-            values[i] = np.sign(values[i]) * magnitude if magnitude > 0.0 else 0.0
+            values[i] = _soft_threshold(values[i], threshold)
             total += abs(values[i])
-        threshold = max(threshold + threshold_rate * (total - 1.0), 0.0)
+        threshold = _level_step(threshold, total, threshold_rate, 0.0)
     else:
         for i in range(n):
-            values[i] = max(values[i] - threshold, 0.0)
+            values[i] = _rectified_shift(values[i], threshold)
             total += values[i]
         if domain == 3:
-            threshold = max(threshold + threshold_rate * (total - 1.0), 0.0)
+            threshold = _level_step(threshold, total, threshold_rate, 0.0)
         else:
-            threshold = threshold + threshold_rate * (total - 1.0)
+            threshold = _level_step(threshold, total, threshold_rate, -np.inf)
     return threshold
 
 
@@ -196,16 +227,15 @@ def _gain_step(
         energy = 0.0
         for j in range(m):
             energy += feedforward[i, j] ** 2
-        change[i] = -rate * (weight * (quadratic - energy) + zeta / gains[i])
+        change[i] = _gain_change(quadratic, energy, gains[i], weight, zeta, rate)
         if update == 1:
-            limit = step_cap * abs(gains[i])
-            change[i] = min(max(change[i], -limit), limit)
-            if gains[i] + change[i] - low < revert_margin:
+            change[i] = _cap_gain(change[i], gains[i], step_cap)
+            if _near_minimum(gains[i] + change[i], low, revert_margin):
                 near_minimum = True
     if update == 1 and near_minimum:
         return
     for i in range(n):
-        gains[i] = min(max(gains[i] + change[i], low), high)
+        gains[i] = _box(gains[i] + change[i], low, high)
 
 
 @njit(cache=True, parallel=True)
@@ -250,17 +280,17 @@ def detmax_stream(
                 acc = 0.0
                 for j in range(m):
                     acc += W_HX[i, j] * x[j]
-                feed[i] = (1 - zeta) * beta * D_1[i] * acc
-                hidden_scale[i] = M_H[i, i] * (1 - zeta) * ((1 - beta) + beta * D_1[i] ** 2)
+                feed[i] = _hidden_feed(acc, D_1[i], beta, zeta)
+                hidden_scale[i] = _hidden_scale(M_H[i, i], D_1[i], beta, zeta)
                 out_scale[i] = M_Y[i, i] * D_2[i]
                 for j in range(n):
                     if i == j:
                         couple[i, j] = 0.0
                         out_couple[i, j] = 0.0
                     else:
-                        couple[i, j] = (1 - zeta) * ((1 - beta) * M_H[i, j] + beta * D_1[i] * M_H[i, j] * D_1[j])
+                        couple[i, j] = _hidden_coupling(M_H[i, j], D_1[i], D_1[j], beta, zeta)
                         out_couple[i, j] = M_Y[i, j] * D_2[j]
-                    back[i, j] = (1 - zeta) * (1 - beta) * W_YH[j, i] * D_2[j]
+                    back[i, j] = _feedback(W_YH[j, i], beta, zeta) * D_2[j]
                 v[i] = 0.0
                 u[i] = 0.0
                 h[i] = 0.0
@@ -268,7 +298,7 @@ def detmax_stream(
             threshold = 0.0
             used = max_iterations
             for it in range(1, max_iterations + 1):
-                rate = max(lr_start / (1 + lr_decay * it), lr_stop)
+                rate = _detmax_step_size(it, lr_start, lr_stop, lr_decay)
                 change_v = 0.0
                 size_v = 0.0
                 for i in range(n):
@@ -276,7 +306,7 @@ def detmax_stream(
                     for j in range(n):
                         acc += back[i, j] * y[j] - couple[i, j] * h[j]
                     v_new[i] = v[i] + rate * acc
-                    h_new[i] = min(max(v_new[i] / hidden_scale[i], -hidden_clip), hidden_clip)
+                    h_new[i] = _box(v_new[i] / hidden_scale[i], -hidden_clip, hidden_clip)
                     change_v += (v_new[i] - v[i]) ** 2
                     size_v += v_new[i] ** 2
                 change_u = 0.0
@@ -295,8 +325,7 @@ def detmax_stream(
                     u[i] = u_new[i]
                     h[i] = h_new[i]
                     y[i] = y_new[i]
-                if np.sqrt(change_v) <= tolerance * np.sqrt(size_v) and np.sqrt(change_u) <= tolerance * np.sqrt(
-                        size_u):
+                if _detmax_converged(change_v, size_v, tolerance) and _detmax_converged(change_u, size_u, tolerance):
                     used = it
                     break
             # learning: every synapse W_HX ← W_HX + γ_k (post preᵀ − W_HX); then the gains
@@ -308,9 +337,10 @@ def detmax_stream(
             _hebbian_step(W_YH, h, y, gamma)
             hidden_rate = _gain_rate(gain_rates[0], step, gain_rate_decay, gain_rate_interval)
             output_rate = _gain_rate(gain_rates[1], step, gain_rate_decay, gain_rate_interval)
-            _gain_step(D_1, M_H, W_HX, (1 - zeta) * beta, zeta, hidden_rate, gain_update, gain_step_cap,
+            hidden_weight, output_weight = _gain_weights(beta, zeta)
+            _gain_step(D_1, M_H, W_HX, hidden_weight, zeta, hidden_rate, gain_update, gain_step_cap,
                        gain_revert_margin, min_gains[0], max_gains[0])
-            _gain_step(D_2, M_Y, W_YH, (1 - zeta) * (1 - beta), zeta, output_rate, gain_update, gain_step_cap,
+            _gain_step(D_2, M_Y, W_YH, output_weight, zeta, output_rate, gain_update, gain_step_cap,
                        gain_revert_margin, min_gains[1], max_gains[1])
             finite = True
             for i in range(n):
