@@ -42,7 +42,15 @@ JOBS: dict[str, tuple[str, str, float, float]] = {
     "sequence": ("transition_success", "above", 0.99, 0.99),
     # test accuracy on sklearn digits (chance 0.1). Per-circuit thresholds below.
     "supervised": ("test_accuracy", "above", 0.0, 0.0),
+    # normalized MSE of the integrator's readout (untrained ≈ 0.94–1.0); quick settings, seeds
+    # 0–4: BPTT 0.001 in every seed, RFLO 0.001–0.102, e-prop 0.003–0.005
+    "recurrent": ("normalized_mse", "below", 0.25, 0.25),
+    # value error of the TD estimate (untrained 1.0); quick settings, seeds 0–4: 0.001–0.005
+    "temporal-difference": ("value_error", "below", 0.05, 0.05),
 }
+
+#: Families whose default run (slow tier) has no measured threshold yet: the quick twin covers them.
+UNMEASURED_DEFAULTS = ("recurrent", "temporal-difference")
 
 #: Per-circuit thresholds (quick twin, default run) where the family's differ.
 THRESHOLDS: dict[str, tuple[float, float]] = {
@@ -109,7 +117,9 @@ def twin(cls: type[Circuit], substrate: str = "rate") -> tuple[Circuit, Task, in
         return cls(**cls.quick_params), SequenceRecall(**options), None, spiking
     if family == "supervised":
         return cls(**cls.quick_params), Classification(epochs=3), None, spiking
-    raise LookupError(f"no quick twin for the {family!r} family")
+    # other families: their own quick settings (the quick comparison's)
+    task_cls = TASKS[cls.default_task]
+    return cls(**cls.quick_params), task_cls(**task_cls.quick_options), cls.quick_steps or task_cls.quick_steps, spiking
 
 
 def _threshold(cls: type[Circuit], full: bool) -> tuple[str, str, float]:
@@ -134,6 +144,9 @@ def _cases(full: bool) -> list[Any]:
                 continue
             marks = [] if cls.family in JOBS else [pytest.mark.skip(
                 reason=f"no job criterion for the {cls.family!r} family in tests/test_defaults.py: add one to JOBS")]
+            if full and cls.family in UNMEASURED_DEFAULTS:
+                marks.append(pytest.mark.skip(reason=f"the {cls.family!r} default run has no measured threshold yet "
+                                                     "(UNMEASURED_DEFAULTS); its quick twin runs in the default tier"))
             if name in KNOWN_FAILURES:
                 marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[name]))
             cases.append(pytest.param(name, substrate, id=f"{name}-{substrate}", marks=marks))
