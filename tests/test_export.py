@@ -4,6 +4,7 @@ best-practice violation; Elephant statistics on the exported spikes; the CLI com
 from __future__ import annotations
 
 import collections
+import importlib.util
 from datetime import datetime, timezone
 
 import numpy as np
@@ -149,3 +150,31 @@ def test_neo_nix_round_trip_keeps_spikes(tmp_path):
         np.testing.assert_allclose(read.rescale("s").magnitude, written.rescale("s").magnitude)
     signal = {s.name: s for s in back.segments[0].analogsignals}["principal"]
     np.testing.assert_allclose(np.asarray(signal), result.dataset["trace_principal"].isel(seed=0))
+
+
+def test_summary_statistics_are_exported_beside_the_activity(tmp_path):
+    """summaries=[summary_statistics(...)] writes processing/summary_statistics/<population>, one
+    row per window, on a supervised and a separation run; the file stays inspector-clean."""
+    from bioplausible.analysis.summary import summary_statistics
+
+    supervised = bpl.run(bpl.circuits.Backprop(hidden_sizes=(16,)),
+                         bpl.tasks.Classification(dataset="digits", n_train=200, n_test=50, predictions=False),
+                         steps=60, eval_every=20, seeds=[0, 1], progress=False,
+                         probes=[Probe(populations=("hidden_1",), samples=4)])
+    separation = bpl.run(bpl.circuits.NonnegativeSimilarityMatching(), bpl.tasks.SourceSeparation(), steps=200,
+                         seeds=[0], progress=False, probes=[Probe()])
+    for result, stats in ((supervised, summary_statistics(supervised, "hidden_1", label="label", windows=3)),
+                          (separation, summary_statistics(separation, "output", target="mixtures", windows=3))):
+        path = result.to_nwb(tmp_path / "run.nwb", seed_index=len(result.seeds) - 1, summaries=[stats])
+        table = read_nwb(path)["summary_statistics"][stats.attrs["population"]]
+        member = stats.isel(seed=-1)
+        for name in member.data_vars:
+            np.testing.assert_array_equal(table[name], member[name].values)
+        np.testing.assert_array_equal(table["start_time"], member["window_start"].values * 1.0)
+        assert "CKA" in stats["cka_to_first"].attrs["long_name"]
+        if result is supervised and importlib.util.find_spec("nwbinspector"):  # the same tables on both: once
+            counts = _inspector_counts(path)
+            assert counts.get("CRITICAL", 0) == 0 and counts.get("BEST_PRACTICE_VIOLATION", 0) == 0, counts
+        path.unlink()
+    with pytest.raises(TypeError, match="summaries\\[0\\]"):
+        supervised.to_nwb(tmp_path / "bad.nwb", summaries=[supervised.dataset])

@@ -34,6 +34,8 @@ _NSM = ("NSM's W1, W2 rules read the per-neuron rates D after their own update i
 _NICA = ("Bio-NICA's rules read running means updated earlier in the same sample, and its every-100-samples "
          "eigen/singular-value resets, row flips and redraws act on several arrays at once")
 _RECURRENT = "the recurrent circuits' learn (BPTT, RFLO, e-prop) is written by hand, not derived from bindings yet"
+_TD = ("TD's rule reads the transition's reward prediction error and eligibility trace (circuits/td.py "
+       "signals), not population activities, and its learn also carries the trace")
 _CORINFOMAX_NETWORK = "the supervised CorInfoMax network's layered updates are not declared as Rules yet"
 
 #: Circuits whose ``learn`` is written by hand, and why.
@@ -49,6 +51,7 @@ NOT_DERIVED = {
     "rnn-bptt": _RECURRENT,
     "rnn-eprop": _RECURRENT,
     "rnn-rflo": _RECURRENT,
+    "td-value": _TD,
     "corinfomax-ebd": _CORINFOMAX_NETWORK,
     "corinfomax-ep": _CORINFOMAX_NETWORK,
     "densenet": _SEQUENCE,

@@ -18,7 +18,9 @@ that relates to behaviour:
 
 :func:`summary_statistics` works on any :class:`~bioplausible.Result` recorded with a
 :class:`~bioplausible.Probe` (``trace_<population>``; labels from ``trace_info_<label>`` or
-targets from another traced population) and returns an xarray Dataset (seed, window).
+targets from another traced population) and returns an xarray Dataset (seed, window), which
+``result.to_nwb(path, summaries=[stats])`` writes beside the activity
+(``processing/summary_statistics/<population>``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,22 @@ import xarray as xr
 from .kernels import alignment
 
 __all__ = ["linear_cka", "procrustes_distance", "decoder_scores", "condition_representation",
-           "summary_statistics"]
+           "summary_statistics", "STATISTICS"]
+
+
+#: What each statistic of :func:`summary_statistics` is (its ``long_name``; all dimensionless).
+STATISTICS = {
+    "accuracy": "cross-validated accuracy of a linear (logistic) decoder of the label",
+    "margin": "median geometric margin of the linear decoder on held-out samples (activity units)",
+    "r2": "cross-validated R^2 of a linear (ridge) decoder of the target",
+    "alignment": "kernel-task alignment tr(Y^T K Y)/(|K|_F |Y|_F^2) of the window's kernel K = H H^T / N",
+    "cka_to_first": "centred linear CKA of the condition representation with the first window's "
+                    "(rotation-invariant)",
+    "procrustes_to_first": "orthogonal-Procrustes distance of the condition representation to the first "
+                           "window's (rotation-invariant)",
+    "unit_drift": "per-unit drift mean_i (1 - corr) of the condition representation from the first window's "
+                  "(not rotation-invariant)",
+}
 
 
 def _matrix(name: str, value: Any) -> np.ndarray:
@@ -186,10 +203,18 @@ def summary_statistics(result: Any, population: str, *, label: str | None = None
     coords = {"seed": data["seed"].values, "window": np.arange(windows),
               "window_start": ("window", times[edges[:-1]]), "window_stop": ("window", times[edges[1:] - 1])}
     out = xr.Dataset({name: (("seed", "window"), np.asarray(v)) for name, v in stats.items()}, coords=coords)
+    for name in out.data_vars:
+        out[name].attrs.update(long_name=STATISTICS[str(name)], units="1")
+    out["window_start"].attrs.update(long_name="index of the window's first recorded sample", units="samples")
+    out["window_stop"].attrs.update(long_name="index of the window's last recorded sample", units="samples")
+    out.attrs["population"] = population
     batch = int(data.attrs.get("batch_size", 1))
     for name, metric in result.metrics.items():
         steps = metric["step"].values * batch
         centre = 0.5 * (times[edges[:-1]] + times[edges[1:] - 1])
         out[f"metric_{name}"] = (("seed", "window"),
                                  np.stack([np.interp(centre, steps, m) for m in metric.values]))
+        long_name = metric.attrs.get("long_name", str(name))
+        out[f"metric_{name}"].attrs.update(long_name=f"{long_name}, interpolated at the window's centre",
+                                           units=metric.attrs.get("units", "1"))
     return out

@@ -27,7 +27,10 @@ best-practice violations:
 * ``units``: spike times with ``population`` and ``unit_index`` columns and the simulation
   time step as resolution, when the run recorded spikes (a rate run exports rates only);
 * ``processing/metrics/evaluations``: a ``DynamicTable`` with one row per evaluation point,
-  columns ``step``, ``time`` (s) and one per task metric (its description gives the units).
+  columns ``step``, ``time`` (s) and one per task metric (its description gives the units);
+* ``processing/summary_statistics/<population>`` (when ``summaries`` are given): the summary
+  statistics of :func:`bioplausible.analysis.summary.summary_statistics` of that population,
+  one row per window, columns ``start_time`` and ``stop_time`` (s) and one per statistic.
 
 Traces are ``TimeSeries`` with time first; a recording with fewer samples than units (a
 short sequence write, say) is still time-first but trips nwbinspector's orientation
@@ -66,19 +69,22 @@ NOMINAL_RATE_UNIT = IntegrateAndFire.rate_unit  # Hz per unit of activity when t
 
 def to_nwb(result: Result, path: str | os.PathLike[str], seed_index: int = 0, *,
            session_start_time: datetime | None = None, experimenter: str | list[str] | None = None,
-           institution: str | None = None, lab: str | None = None) -> Path:
+           institution: str | None = None, lab: str | None = None, summaries: Any = ()) -> Path:
     """Write one ensemble member of ``result`` as an NWB file (layout: the module docstring).
 
     ``session_start_time`` (a timezone-aware ``datetime``) defaults to the time the run
     started (``attrs["started_at"]``; the export time for results saved before it was
     recorded). ``experimenter``, ``institution`` and ``lab`` fill the NWB fields of the same
-    names when given."""
+    names when given. ``summaries``: datasets from
+    :func:`bioplausible.analysis.summary.summary_statistics` of this result, written beside the
+    activity (one table per population)."""
     from hdmf.common import DynamicTable, VectorData
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.file import Subject
     from pynwb.misc import Units
 
     _check_seed_index(result, seed_index)
+    summaries = _check_summaries(result, summaries)
     start = _session_start(result, session_start_time)
     attrs = result.dataset.attrs
     circuit = json.loads(attrs["circuit"])
@@ -166,6 +172,22 @@ def to_nwb(result: Result, path: str | os.PathLike[str], seed_index: int = 0, *,
     _module(nwb, "metrics", f"metrics of the {task['task']} task").add(DynamicTable(
         name="evaluations", description=f"the {task['task']} task's metrics at each evaluation point, one row per "
                                         f"point", columns=columns))
+    for stats in summaries:
+        member = stats.sel(seed=result.seeds[seed_index])
+        columns = [VectorData(name=f"{edge}_time", description=f"time of the window's {what} recorded sample in s "
+                                                             "(see the time base in notes)",
+                              data=member[f"window_{edge}"].values * period)
+                   for edge, what in (("start", "first"), ("stop", "last"))]
+        for name in member.data_vars:
+            variable = member[name]
+            columns.append(VectorData(name=str(name), data=variable.values, description=(
+                f"{variable.attrs.get('long_name', name)} (units: {variable.attrs.get('units', '1')})")))
+        population = stats.attrs["population"]
+        _module(nwb, "summary_statistics", "summary statistics of the recorded populations across learning, in "
+                                           "windows of the training stream").add(DynamicTable(
+            name=population, description=f"summary statistics of population {population} per window of the "
+                                         f"training stream (decoder, kernel-task alignment, drift), one row per "
+                                         f"window", columns=columns))
     spikes = list(_spikes(result, seed_index))
     if spikes:
         nwb.units = Units(name="units", resolution=float(substrate.get("dt", period)),
@@ -182,7 +204,8 @@ def read_nwb(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a file written by :func:`to_nwb` back into plain arrays (for checks and tests):
     ``stimulus``, ``times`` (of each stimulus series), ``activity``, ``predicted_rates``,
     ``weights`` (the ``value`` column of each table), ``metrics`` (the columns of the
-    evaluations table: ``step``, ``time`` and each metric), ``units`` (a DataFrame),
+    evaluations table: ``step``, ``time`` and each metric), ``summary_statistics`` (per
+    population, the columns of its table), ``units`` (a DataFrame),
     ``description`` and ``subject``."""
     from pynwb import NWBHDF5IO
 
@@ -198,6 +221,10 @@ def read_nwb(path: str | os.PathLike[str]) -> dict[str, Any]:
         if "metrics" in nwb.processing:
             table = nwb.processing["metrics"]["evaluations"]
             out["metrics"] = {name: np.asarray(table[name].data[:]) for name in table.colnames}
+        if "summary_statistics" in nwb.processing:
+            out["summary_statistics"] = {
+                name: {column: np.asarray(table[column].data[:]) for column in table.colnames}
+                for name, table in nwb.processing["summary_statistics"].data_interfaces.items()}
         if "weights" in nwb.processing:
             out["weights"] = {k: np.asarray(v["value"].data[:])
                               for k, v in nwb.processing["weights"].data_interfaces.items()}
@@ -247,6 +274,27 @@ def to_neo(result: Result, seed_index: int = 0) -> Any:
 
 
 # ----------------------------------------------------------------------------- helpers
+def _check_summaries(result: Result, summaries: Any) -> list[Any]:
+    """``summaries`` as a list of summary-statistics datasets of ``result``'s seeds, one per population."""
+    import xarray as xr
+
+    if isinstance(summaries, xr.Dataset):
+        summaries = [summaries]
+    summaries = list(summaries)
+    populations = []
+    for index, stats in enumerate(summaries):
+        if not isinstance(stats, xr.Dataset) or "population" not in stats.attrs or "window_start" not in stats:
+            raise TypeError(f"summaries[{index}] must be a Dataset from analysis.summary.summary_statistics, "
+                            f"got {type(stats).__name__}")
+        if not set(result.seeds) <= set(stats["seed"].values.tolist()):
+            raise ValueError(f"summaries[{index}] lacks seeds of the result: {result.seeds} vs "
+                             f"{stats['seed'].values.tolist()}")
+        populations.append(stats.attrs["population"])
+    if len(set(populations)) != len(populations):
+        raise ValueError(f"summaries must hold one dataset per population, got {populations}")
+    return summaries
+
+
 def _traces(result: Result, seed_index: int) -> Iterator[tuple[str, Any]]:
     for name in result.dataset.data_vars:
         name = str(name)

@@ -3,7 +3,7 @@
 :func:`corinfomax_settle` runs CorInfoMax's projected recurrent dynamics,
 :func:`nonnegative_fixed_point` solves the nonnegative quadratic programme of NSM and
 Bio-NICA; :func:`numba_available` says whether the compiled fused paths
-(:mod:`~bioplausible.circuits.separation.kernels`) can run.
+(``kernels.py``) can run.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def numba_available() -> bool:
 
 # ---------------------------------------------------------------------------- the equations
 # The settle loops' scalar and elementwise equations, written once: the numpy loops below
-# apply them to arrays, the compiled kernels (:mod:`.kernels`) compile these very functions.
+# apply them to arrays, the compiled kernels (``kernels.py``) compile these very functions.
 def corinfomax_step_size(iteration: int, start: float, stop: float) -> float:
     """CorInfoMax's neural step ``μ_j = max(start/(j + 1), stop)``, j = 0, 1, …"""
     return max(start / (iteration + 1), stop)
