@@ -13,7 +13,7 @@
 3. **On spikes**: e-prop (and, in the full run, RFLO) on the two-compartment IF network of
    :mod:`bioplausible.substrates.spiking.recurrent` against the same runs on rates.
 4. **TD value learning**: :func:`td_section`, the slot where ``benchmarks/td_dynamics.py``
-   (the TD side of issue 15) plugs in: it is called with ``quick`` when that file is there.
+   (the TD side of issue 15) plugs in: its ``td_dynamics_gaps`` rows, when that file is there.
 
     python benchmarks/learning_over_time.py          # quick (≈ 1–2 min on an idle core)
     python benchmarks/learning_over_time.py --full   # the paper's size, N = 100
@@ -119,8 +119,9 @@ def spiking_agreement(quick: bool = True) -> list[dict[str, object]]:
 
 
 def td_section(quick: bool = True) -> None:
-    """TD value learning (time-td's ``benchmarks/td_dynamics.py``): runs its ``section(quick)``
-    (or ``main(quick)``) when the file is there; says so when it is not."""
+    """TD value learning: the rows of ``td_dynamics_gaps`` from ``benchmarks/td_dynamics.py``
+    (the TD side of issue 15; quick: its quick grid, 64 seeds, 200 updates), printed as a
+    table; says so when that file is not there."""
     path = Path(__file__).with_name("td_dynamics.py")
     if not path.is_file():
         print("TD value learning: benchmarks/td_dynamics.py is not in this tree (the TD side of issue 15)")
@@ -128,8 +129,13 @@ def td_section(quick: bool = True) -> None:
     spec = importlib.util.spec_from_file_location("td_dynamics", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    entry = getattr(module, "section", None) or module.main
-    entry(quick)
+    grid, seeds, steps = (module.QUICK_GRID, 64, 200) if quick else (module.FULL_GRID, 256, 400)
+    rows = module.td_dynamics_gaps(grid, seeds, steps)
+    print(f"TD(0) loss dynamics (value task, {seeds} seeds, {steps} updates): theory against simulation")
+    print(f"{'γ':>5} {'η':>5} {'plateau sim':>12} {'theory':>10} {'gap':>7} {'curve gap':>10}")
+    for row in rows:
+        print(f"{row['discount']:5.2f} {row['learning_rate']:5.2f} {row['plateau_simulated']:12.3e} "
+              f"{row['plateau_theory']:10.3e} {row['plateau_gap']:7.1%} {row['curve_gap']:10.1%}")
 
 
 def _print_theory(rows: list[dict[str, float]]) -> None:

@@ -94,7 +94,8 @@ DIGITS = {
 #: training images, scored on training images 55000–59999. CNN rates: the best of a small grid
 #: (BP η ∈ {0.03, 0.1, 0.3}, DFA μ_d ∈ {0.03, 0.1, 0.3}, EBD μ_d ∈ {0.1, 0.3, 1.0}, μ_L ∈ {0.01,
 #: 0.03}) after one epoch on the first 5000 Fashion-MNIST training images, scored on the first
-#: 2000 test images; LC takes the CNN's. μ_L = 0.05 (digits) diverges on 784-pixel inputs
+#: 2000 test images; DFA's μ_L = 0.03 diverged on 10,000 images × 2 epochs, hence 0.01 (3 seeds:
+#: 67.8–70.2 % on the first 2000 test images); LC takes the CNN's. μ_L = 0.05 (digits) diverges on 784-pixel inputs
 #: (μ_L ‖h‖² > 2). CorInfoMax-EP: the authors' MNIST rates (spec §4.5); CorInfoMax-EBD: ours.
 LARGE = {
     "backprop": {"learning_rate": 0.01, "output_rate": 0.01},
@@ -103,7 +104,7 @@ LARGE = {
     "feedback-alignment": {"learning_rate": 0.01, "output_rate": 0.01},
     "hebbian": {"learning_rate": 1e-7, "output_rate": 0.01},
     "backprop-cnn": {"learning_rate": 0.3, "output_rate": 0.03},
-    "dfa-cnn": {"learning_rate": 0.1, "output_rate": 0.03},
+    "dfa-cnn": {"learning_rate": 0.1, "output_rate": 0.01},
     "ebd-cnn": {"learning_rate": 0.3, "output_rate": 0.03},
     "corinfomax-ebd": {},
     "corinfomax-ep": {},

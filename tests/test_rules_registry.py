@@ -175,3 +175,18 @@ def test_declaration_refuses_unknown_names_and_bad_equations() -> None:
         Rule("bad", "W * 2", "-")
     with pytest.raises(ValueError, match="kind"):
         Rule("bad", "W += 1", "-", kind="network")
+
+
+def test_binary_activities_take_exact_single_precision_sums():
+    """±1 activities over a large batch: the batched form's float32 sums (exact integers) equal
+    the float64 ones bit for bit, and graded activities are untouched by that path."""
+    from bioplausible.rules.sequence import ASYMMETRIC_HEBBIAN
+
+    rng = np.random.default_rng(0)
+    pre, post = (np.where(rng.random((2, 300, 17)) < 0.5, 1.0, -1.0) for _ in range(2))
+    weights = np.zeros((2, 17, 17))
+    for x, y in ((pre, post), (pre * 0.5, post)):
+        expected = np.matmul(np.swapaxes(y, -1, -2), x) / 300 * 0.1
+        got = ASYMMETRIC_HEBBIAN.numpy(W=weights, x=x, y=y, learning_rate=0.1)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, expected)

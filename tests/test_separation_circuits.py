@@ -419,3 +419,37 @@ def test_corinfomax_signed_antisparse_learns_quick():
     sinr = result.dataset["metric_sinr_db"].values
     assert np.all(sinr[:, -1] - sinr[:, 0] >= 2.5), sinr
     assert np.median(sinr[:, -1]) >= 6.0, sinr
+
+
+@needs_numba
+def test_the_kernels_compile_the_numpy_paths_own_equations():
+    """One place per equation: every projection, step size, stopping test, Det-Max coupling and
+    gain-step equation the fused kernels use is the very function the numpy paths apply."""
+    import inspect
+
+    from numba.core.registry import CPUDispatcher
+
+    from bioplausible.circuits.separation import domains, kernels, solvers
+
+    compiled = {value.py_func for value in vars(kernels).values() if isinstance(value, CPUDispatcher)}
+    # the elementwise projections' per-unit forms are generated from their source (ufuncs of scalars
+    # as builtins): count those as the function they were generated from
+    generated = {inspect.getsource(f) for f in compiled}
+    compiled |= {f for f in (domains.box_clip, domains.soft_threshold, domains.rectified_shift, domains.level_step,
+                             rules.cap_gain_step) if kernels.scalar_source(f) in generated}
+    shared = [domains.box_clip, domains.soft_threshold, domains.rectified_shift, domains.level_step,
+              solvers.corinfomax_step_size, solvers.corinfomax_converged, solvers.detmax_step_size,
+              solvers.detmax_converged, solvers.detmax_hidden_feed, solvers.detmax_hidden_coupling,
+              solvers.detmax_hidden_scale, solvers.detmax_feedback, solvers.corinfomax_coupling,
+              rules.wsm_gain_change, rules.cap_gain_step,
+              rules.gain_near_minimum, rules.wsm_gain_weights, rules.decayed_gain_rate, rules.wsm_synaptic_rate_code]
+    assert [f.__name__ for f in shared if f not in compiled] == []
+    # and the numpy paths use them: the projection of a row by both forms agrees exactly
+    values = np.array([[0.7, -1.4, 0.2, 2.5]])
+    for domain, code in domains.DOMAIN_CODES.items():
+        if domain == "polytope":
+            continue
+        projected, level = domains.project_domain(values, np.array([0.3]), domain, 0.5)
+        row = values[0].copy()
+        assert kernels._project(row, 0.3, code, 0.5) == level[0]
+        np.testing.assert_array_equal(row, projected[0])

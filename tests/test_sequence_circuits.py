@@ -240,3 +240,18 @@ def test_blocks_cover_every_member_and_state_once():
         for member_part, state_part in _blocks(members, states, per_state):
             seen[member_part, state_part] += 1
         assert np.all(seen == 1), (members, states, per_state)
+
+
+def test_single_precision_overlaps_are_the_double_precision_ones():
+    """DenseNet takes ±1 overlaps in float32 (exact integers): the same values as float64,
+    and states that are not ±1 take the float64 products."""
+    rng = np.random.default_rng(5)
+    patterns = np.where(rng.random((2, 30, 64)) < 0.5, 1.0, -1.0)
+    circuit = DenseNet(separation="poly", degree=3).store(patterns)
+    signs = np.where(rng.random((2, 7, 64)) < 0.5, 1.0, -1.0)
+    graded = rng.uniform(-1.0, 1.0, (2, 7, 64))
+    for states in (signs, graded):
+        expected = np.matmul(states, np.swapaxes(circuit.state["patterns"], -1, -2)) / 64
+        got = circuit.overlaps(states)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, expected)

@@ -73,10 +73,10 @@ def test_circuits_outside_compiled_runs_fall_back_with_the_reason():
     assert result["checkpoints"]["gains"].shape[0] == 3 and circuit.steps == 6
 
 
-def _interneuron(seed: int, interneurons: int, presentations: int = 30):
+def _interneuron(seed: int, interneurons: int, presentations: int = 30, codegen: str = "numpy"):
     circuit = InterneuronWhitening(learning_rate=0.05, leak=0.5, n_interneurons=interneurons).initialize(
         3, 0, [seed, seed + 1])
-    substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0)
+    substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0, codegen=codegen)
     substrate.prepare(circuit, seed)
     return circuit, substrate, Batch(np.random.default_rng(seed).standard_normal((2, presentations, 3)) @ MIXING.T)
 
@@ -146,3 +146,53 @@ def test_compiled_runs_resume_exactly():
     assert circuit.steps == 20
     np.testing.assert_array_equal(second["checkpoint_steps"], [10, 15, 20])
     np.testing.assert_array_equal(circuit.state["recurrent"], whole)
+
+
+def _adaptation_run(circuit, compiled: bool, **options):
+    import json
+
+    from bioplausible import run
+    from bioplausible.tasks import make_task
+
+    task = make_task("adaptation", n_inputs=3, n_contexts=2, samples_per_context=20)
+    result = run(circuit, task, "spiking", seeds=[0, 1], steps=40, eval_every=15, progress=False,
+                 substrate_options={"rate_unit": 50.0, "presentation": 0.02, "dt": 5e-4, "compiled_runs": compiled},
+                 **options)
+    return result.dataset, json.loads(result.dataset.attrs["substrate"])
+
+
+def test_the_runner_runs_a_whole_learning_run_in_generated_code():
+    """run() on spikes learns in one Brian2 run where the circuit allows it, scores the
+    checkpoints afterwards (the last interval shorter than eval_every) and says so in its
+    attrs; the result equals the chunked path's."""
+    whole, config = _adaptation_run(InterneuronWhitening(learning_rate=0.05, leak=0.25), True)
+    chunked, _ = _adaptation_run(InterneuronWhitening(learning_rate=0.05, leak=0.25), False)
+    assert whole.attrs["learning_run"] == "one run in generated code"
+    assert config["codegen"] == "auto" and config["codegen_used"] in available_targets() and config["codegen_reason"]
+    assert chunked.attrs["learning_run"].endswith("compiled_runs=False")
+    np.testing.assert_array_equal(whole["step"], [0, 15, 30, 40])
+    np.testing.assert_array_equal(whole["step"], chunked["step"])
+    np.testing.assert_array_equal(whole["metric_context"], chunked["metric_context"])
+    assert np.ptp(whole["metric_whitening_error"].values) > 0.01  # it learned
+    np.testing.assert_allclose(whole["metric_whitening_error"], chunked["metric_whitening_error"], atol=1e-10)
+    np.testing.assert_allclose(whole["final_state_synapses"], chunked["final_state_synapses"], atol=1e-12)
+
+
+def test_the_runner_says_why_a_run_is_chunked():
+    dataset, _ = _adaptation_run(DirectWhitening(learning_rate=0.05), True, probes=["principal"])
+    assert "probes of populations ['principal']" in dataset.attrs["learning_run"]
+    assert np.isfinite(dataset["activity_principal"].values[:, 1:]).all()
+
+
+@pytest.mark.slow
+def test_interneuron_whitening_on_standalone_equals_the_runtime_path(tmp_path, monkeypatch):
+    """The backward pathway (``on_post``) and the presynaptic summed bias in a standalone binary."""
+    if "cpp_standalone" not in available_targets():
+        pytest.skip("cpp_standalone needs a C++ compiler")
+    monkeypatch.setenv("BIOPLAUSIBLE_CACHE_DIR", str(tmp_path))
+    circuit, substrate, batch = _interneuron(6, 4)
+    substrate.learn(circuit, batch, 1, 0)
+    expected = circuit.state["synapses"].copy()
+    circuit, substrate, batch = _interneuron(6, 4, codegen="cpp_standalone")
+    assert substrate.learning_run(circuit, batch, 10)["codegen"] == "cpp_standalone"
+    np.testing.assert_allclose(circuit.state["synapses"], expected, rtol=0, atol=1e-12)

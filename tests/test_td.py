@@ -106,3 +106,28 @@ def test_theory_plateau_grows_with_the_learning_rate_and_the_discount():
                                           400)["fixed_point_error"]) for g, lr in ((0.5, 0.2), (0.5, 0.8), (0.9, 0.8))]
     assert plateaus[0] < plateaus[1] < plateaus[2]
     assert task.discount == 0.9
+
+
+def test_spiking_presentation_plan_shows_each_state_once_per_visit():
+    from bioplausible.substrates.spiking.td import presentation_plan
+
+    task = bpl.tasks.ValueTrack(**SMALL).reset(seed=1)
+    batch = task.next_batch(30)  # 11 transitions per episode: two episode starts inside the chunk
+    shown, source, successor = presentation_plan(batch.inputs[None], batch.info["next_inputs"][None],
+                                                 batch.info["first"])
+    assert len(shown) == 30 + 3  # one per transition, plus the chunk's and each new episode's start
+    np.testing.assert_array_equal(shown[source, 0], batch.inputs)
+    np.testing.assert_array_equal(shown[successor, 0], batch.info["next_inputs"])
+    np.testing.assert_array_equal(successor - source, 1)
+
+
+@pytest.mark.slow
+def test_td_lambda_on_spikes_agrees_with_rate():
+    task = bpl.tasks.ValueTrack(**SMALL)
+    errors = {}
+    for substrate, options in (("rate", None), ("spiking", {"rate_unit": 250.0, "presentation": 0.04, "dt": 1e-3})):
+        result = bpl.run(bpl.circuits.TDValue(learning_rate=0.5, trace_decay=0.8), task, substrate, seeds=[0, 1, 2],
+                         steps=20, eval_every=20, progress=False, substrate_options=options)
+        errors[substrate] = result.dataset["metric_value_error"].values[:, -1]
+    assert np.all(errors["spiking"] < 0.2)
+    np.testing.assert_allclose(errors["spiking"], errors["rate"], rtol=0.2, atol=0.005)

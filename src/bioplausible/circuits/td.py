@@ -65,9 +65,11 @@ class TDValue(Circuit):
     params: TDValueParameters
     quick_params = {"learning_rate": 0.5}
     agreement = (AgreementCase(
-        "value", {"value_error": (0.2, 0.01)}, params={"learning_rate": 0.5},
-        task_options={"n_positions": 20, "episode_length": 20}, steps=60, eval_every=20,
-        unsupported=("spiking",), note="no spiking TD builder yet: the rate form only"),)
+        "value", {"value_error": (0.15, 0.005)}, params={"learning_rate": 0.5},
+        task_options={"n_positions": 12, "episode_length": 12, "episodes_per_update": 2}, steps=10, eval_every=10,
+        seeds=(0, 1), same_start=True, learns={"value_error": ("relative", -0.6)},
+        substrate_options={"spiking": {"rate_unit": 250.0, "presentation": 0.04, "dt": 1e-3}},
+        note="10 batch updates of 22 transitions; IF place cells at r0 T = 10 spikes per unit rate"),)
 
     @property
     def kind(self) -> str:

@@ -170,8 +170,15 @@ def run(
     done = 0
     try:
         bar = tqdm(total=steps, disable=not progress, desc=f"{circuit.name} [{engine.name}]", unit="step")
+        whole = _whole_run_reason(engine, circuit, batch_size, names, [*traces, *kernel_probes])
         with _blas_limited(blas_threads), trusted_activities(), tracer.attached(engine), bar:
             evaluated, parts = 0, []
+            if whole is None:
+                batch = _stack([member.next_batch(steps * batch_size) for member in tasks])
+                _record_checkpoints(recorder, circuit, batch, engine.learning_run(circuit, batch, eval_every),
+                                    resumed_steps)
+                done = steps
+                bar.update(steps)
             while done < steps:
                 # a kernel probe splits the chunk at its records; the evaluation sees the whole chunk
                 to_evaluation = min(eval_every, steps - evaluated) - (done - evaluated)
@@ -209,6 +216,9 @@ def run(
         "sample_duration_s": float(getattr(engine, "presentation", 1.0)),
         "final_extra_state": json.dumps(circuit.state_dict()["extra"], default=str),
     }
+    if hasattr(engine, "learning_run_reason"):
+        attrs["learning_run"] = ("one run in generated code" if whole is None
+                                 else f"chunks with Python between presentations: {whole}")
     attrs.update(readable_config(attrs))
     dataset = _add_spikes(recorder.dataset(seed_list, attrs), getattr(engine, "spikes", None))
     return Result(annotate(kernels.merge(tracer.merge(dataset))))
@@ -279,6 +289,40 @@ def _add_spikes(dataset: xr.Dataset, spikes: dict[str, list[tuple[np.ndarray, ..
         dataset[f"spikes_{population}_unit"] = ((dim,), unit.astype(np.int32))
         dataset[f"spikes_{population}_member"] = ((dim,), member.astype(np.int32))
     return dataset
+
+
+def _whole_run_reason(engine: Substrate, circuit: Circuit, batch_size: int, probes: Sequence[str],
+                      traces: Sequence[Any]) -> str | None:
+    """None when the substrate runs the whole learning run at once (``learning_run``: the
+    spiking substrate in Brian2's generated code), else why it runs chunk by chunk."""
+    reason_of = getattr(engine, "learning_run_reason", None)
+    if reason_of is None:
+        return f"the {engine.name} substrate learns chunk by chunk"
+    if batch_size != 1:
+        return f"batch_size is {batch_size} (a whole run learns after every sample)"
+    if traces:
+        return "activity traces or kernel probes read every update"
+    activity = [name for name in probes if name not in circuit.state]
+    if activity:
+        return f"probes of populations {activity} read activities at every evaluation"
+    return reason_of(circuit)
+
+
+def _record_checkpoints(recorder: _Recorder, circuit: Circuit, batch: Batch, result: dict[str, Any],
+                        first: int) -> None:
+    """Score a whole run at its checkpoints (each with the chunk of samples that led to it),
+    then leave the circuit in its final state."""
+    final = {name: value.copy() for name, value in circuit.state.items()}
+    steps = [int(s) for s in result["checkpoint_steps"]]
+    try:
+        for index in range(1, len(steps)):
+            for name, stacked in result["checkpoints"].items():
+                circuit.state[name] = stacked[index]
+            recorder.record(steps[index], batch[steps[index - 1] - first: steps[index] - first], None)
+    finally:
+        circuit.state.update(final)
+    if steps[-1] != circuit.steps:  # the last interval was shorter than eval_every
+        recorder.record(circuit.steps, batch[steps[-1] - first: circuit.steps - first], None)
 
 
 def check_supported(substrate: Substrate, circuit: Circuit) -> None:

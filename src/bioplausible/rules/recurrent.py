@@ -103,14 +103,14 @@ EPROP = EligibilityRule("eprop", EPROP_TRACE, EPROP_UPDATE, "Bellec et al. (2020
 
 
 def trial_update(rule: EligibilityRule, previous: np.ndarray, slope: np.ndarray, signal: np.ndarray,
-                 alpha: float, learning_rate: float, scored: np.ndarray | None = None) -> np.ndarray:
+                 alpha: float, learning_rate: float) -> np.ndarray:
     """The rule's weight change over a batch of trials, (K, n_post, n_pre).
 
     ``previous``: presynaptic rates of the previous step r_{t−1} (K, B, T, n_pre) (zero at
     t = 0); ``slope``: φ'(h_t) (K, B, T, n_post); ``signal``: L(t) (K, B, T, n_post), zero at
-    unscored steps (``scored`` (K, B, T), or None for all) so that they add no change. The
-    traces start at zero each trial; the change is the mean over trials and scored steps of
-    the per-step change (the update's per-step value at the end-of-trial weights)."""
+    unscored steps so that they add no change. The traces start at zero each trial; the
+    change is the mean over trials and steps of the per-step change (the weights stay fixed
+    within the batch)."""
     n_members, n_trials, n_steps, n_pre = previous.shape
     n_post = slope.shape[-1]
     flat = n_members * n_trials
@@ -120,16 +120,14 @@ def trial_update(rule: EligibilityRule, previous: np.ndarray, slope: np.ndarray,
     inputs = {"r": previous.reshape(flat, n_steps, 1, n_pre),
               "slope": slope.reshape(flat, n_steps, 1, n_post),
               "signal": signal.reshape(flat, n_steps, 1, n_post)}
-    trace_names = [name for name in rule.trace.activities]
-    update_names = [name for name in rule.update.activities]
+    trace_names, update_names = rule.trace.activities, rule.update.activities
     for t in range(n_steps):
         trace = trace + rule.trace.numpy(**{rule.trace.target: trace, "alpha": alpha},
                                          **{f"{n}_{_side(rule.trace, n)}": inputs[n][:, t] for n in trace_names})
         total += rule.update.numpy(**{rule.update.target: zero, rule.trace.target: trace,
                                       "learning_rate": learning_rate},
                                    **{f"{n}_{_side(rule.update, n)}": inputs[n][:, t] for n in update_names})
-    count = n_steps * n_trials if scored is None else np.maximum(scored.sum(axis=(1, 2)), 1)[:, None, None]
-    return total.reshape(n_members, n_trials, n_post, n_pre).sum(axis=1) / count
+    return total.reshape(n_members, n_trials, n_post, n_pre).sum(axis=1) / (n_steps * n_trials)
 
 
 def readout_update(rates: np.ndarray, error: np.ndarray, learning_rate: float) -> np.ndarray:

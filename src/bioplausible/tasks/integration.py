@@ -18,7 +18,8 @@ linear network of time constant τ_m matches it when ``(W − I)/τ_m`` has the 
 (network and target state zero), and ``y⋆_t`` depends on ``x`` before step t only, as the
 network's output does.
 
-Metrics (``score``, on a held-out set of ``evaluation_trials`` trials):
+Metrics (``score``, on a held-out set of ``evaluation_trials`` trials, with the rate form of
+the learned weights whichever substrate trained them):
 
 * ``normalized_mse``: ``Σ (y − y⋆)² / Σ y⋆²`` over every step of the held-out trials;
 * ``learned_timescale`` (s): ``−1/Re ρ`` of the circuit's slowest recurrent mode ρ (the
@@ -58,6 +59,8 @@ class Integration(Task):
     default_eval_every = 25
     quick_options: ClassVar[dict[str, Any]] = {"trial_steps": 30, "evaluation_trials": 16}
     quick_steps: ClassVar[int | None] = 100
+    #: One task step per 10 ms counting window at r0 = 500 Hz (r0 T = 5): see substrates/spiking/recurrent.py
+    quick_spiking_options: ClassVar[dict[str, Any]] = {"rate_unit": 500.0, "presentation": 0.01, "dt": 1e-4}
     headline_metrics: ClassVar[tuple[str, ...]] = ("normalized_mse", "learned_timescale")
 
     def __init__(

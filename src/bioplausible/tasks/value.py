@@ -72,9 +72,9 @@ class ValueTrack(Task):
         super().__init__()
         self.n_positions = check_integer("n_positions", n_positions, 2, 10_000)
         self.n_cells = check_integer("n_cells", self.n_positions if n_cells is None else n_cells, 1, 10_000)
-        self.field_width = check_real("field_width", field_width, 0.0, 1e6, inclusive=False)
+        self.field_width = check_real("field_width", field_width, 1e-3, 1e6)
         self.reward_position = check_real("reward_position", reward_position, 0.0, 1.0)
-        self.reward_width = check_real("reward_width", reward_width, 0.0, 1e6, inclusive=False)
+        self.reward_width = check_real("reward_width", reward_width, 1e-3, 1e6)
         self.reward_noise = check_real("reward_noise", reward_noise, 0.0, 1e6)
         self.forward_probability = check_real("forward_probability", forward_probability, 0.0, 1.0,
                                               inclusive=False)
@@ -93,6 +93,9 @@ class ValueTrack(Task):
         grid = np.arange(self.n_positions, dtype=float)
         centre = self.reward_position * (self.n_positions - 1)
         self._rewards = np.exp(-0.5 * (grid - centre) ** 2 / self.reward_width**2)
+        if self._rewards.max() < 1e-12:
+            raise ValueError(f"reward_width={reward_width!r} is too narrow for reward_position={reward_position!r}: "
+                             "the reward is zero at every position (widen it or move it onto a position)")
         self._value = np.linalg.solve(np.eye(self.n_positions) - self.discount * self._transitions, self._rewards)
         self._fixed_point = self._features @ self.td_fixed_point()
         self._buffer: dict[str, np.ndarray] = {}

@@ -8,7 +8,7 @@ episodes of n = T − 1 transitions from the stationary chain (P, π) and moves
 random coefficients across updates, the mean error and its second moment obey a closed
 recursion. In state space (``v = Ψ(w − w_TD)``, ``G = ΨΨᵀ``, one episode's
 ``Y = Σ_t x_t (x_t − γ x_{t+1})ᵀ`` and ``ζ = Σ_t x_t δ*_t`` with ``x_t`` the one-hot state and
-``δ*`` the TD error at the fixed point):
+``δ*`` the TD error at the fixed point)::
 
     v̄'  = (I − α G Ȳ) v̄,
     M'  = (I − α G Ȳ) M (I − α G Ȳ)ᵀ + (α²/B) G ( E[ζζᵀ] − E[Y v̄ ζᵀ] − E[ζ v̄ᵀ Yᵀ]

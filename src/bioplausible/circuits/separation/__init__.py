@@ -18,11 +18,15 @@ circuit                            network
 Every circuit exposes ``separator()`` → (K, n, m), its overall *linear* map from mixtures to
 outputs, which the task scores with SINR.
 
-The package is split by role: :mod:`.domains` (output domains and their projections),
-:mod:`.solvers` (settle loops and fixed-point solvers), :mod:`.presets` (per-domain
-defaults with their provenance), one module per circuit (:mod:`.corinfomax`,
-:mod:`.detmax`, :mod:`.nsm`, :mod:`.nica`) and :mod:`.kernels` (the compiled fused
-streams, loaded only when a fused path runs).
+The package is split by role: :mod:`~bioplausible.circuits.separation.domains` (output domains
+and their projections), :mod:`~bioplausible.circuits.separation.solvers` (settle loops and
+fixed-point solvers), :mod:`~bioplausible.circuits.separation.presets` (per-domain defaults
+with their provenance), one module per circuit
+(:mod:`~bioplausible.circuits.separation.corinfomax`,
+:mod:`~bioplausible.circuits.separation.detmax`, :mod:`~bioplausible.circuits.separation.nsm`,
+:mod:`~bioplausible.circuits.separation.nica`) and
+:mod:`~bioplausible.circuits.separation.kernels` (the compiled fused streams, loaded only when
+a fused path runs).
 """
 
 from __future__ import annotations

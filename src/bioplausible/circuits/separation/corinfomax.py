@@ -16,7 +16,7 @@ from ...validation import check_choice, check_integer, check_positive, check_rea
 from ..base import Batch, Connection, Population, RuleCircuit, ensemble_inputs, register_circuit
 from .domains import DOMAIN_CODES, DomainParameters, polytope_masks, polytope_options
 from .presets import CORINFOMAX_PRESETS, from_preset
-from .solvers import corinfomax_settle, numba_available, off_diagonal, raise_at_divergence
+from .solvers import corinfomax_coupling, corinfomax_settle, numba_available, off_diagonal, raise_at_divergence
 
 __all__ = ["CorInfoMaxParameters", "CorInfoMax"]
 
@@ -135,6 +135,9 @@ class CorInfoMax(RuleCircuit):
     default_task = "separation"
     description = "CorInfoMax BSS: projected recurrent dynamics, prediction-error W, anti-Hebbian B_y (ICLR 2023)"
     Parameters = CorInfoMaxParameters
+    # quick comparison: the fused kernel learns ~10^5 samples/s per member, so the quick run
+    # affords 200k samples (measured at ρ = 0.6, 3 seeds: 26.9 ± 1.1 dB in ≈ 3 s; 10k gave 13 dB)
+    quick_steps = 200_000 if numba_available() else None
     params: CorInfoMaxParameters
     task_keys = ("domain", "n_sources", *POLYTOPE_KEYS)
 
@@ -207,18 +210,19 @@ class CorInfoMax(RuleCircuit):
         return {
             ("mixtures", "prediction"): self.state["feedforward"],
             ("mixtures", "output"): error @ self.state["feedforward"],
-            ("output", "output"): -off_diagonal(error - self.gamma_y * self.state["lateral"]),
+            ("output", "output"): -off_diagonal(corinfomax_coupling(error, self.state["lateral"], self.gamma_y)),
         }
 
     def thresholds(self) -> dict[str, np.ndarray]:
         """``A_ii = γ_e B_e,ii − γ_y B_y,ii`` of the outputs."""
-        matrix = self.gamma_e * self.state["error_lateral"] - self.gamma_y * self.state["lateral"]
+        matrix = corinfomax_coupling(self.gamma_e * self.state["error_lateral"], self.state["lateral"], self.gamma_y)
         return {"output": np.diagonal(matrix, axis1=-2, axis2=-1).copy()}
 
     def separator(self) -> np.ndarray:
         """``W_f = (γ_e B_e − γ_y B_y)⁻¹ γ_e B_e W``, shape (K, n, m)."""
         error = self.gamma_e * self.state["error_lateral"]
-        return np.linalg.solve(error - self.gamma_y * self.state["lateral"], error @ self.state["feedforward"])
+        return np.linalg.solve(corinfomax_coupling(error, self.state["lateral"], self.gamma_y),
+                               error @ self.state["feedforward"])
 
     # --------------------------------------------------------------- dynamics
     def respond(self, inputs: np.ndarray) -> dict[str, np.ndarray]:

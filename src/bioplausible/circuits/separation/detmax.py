@@ -18,7 +18,16 @@ from ...validation import check_choice, check_integer, check_pair, check_positiv
 from ..base import Batch, Connection, Population, RuleCircuit, ensemble_inputs, register_circuit
 from .domains import DOMAIN_CODES, DomainParameters, polytope_options
 from .presets import DETMAX_PRESETS, GAIN_UPDATES, from_preset
-from .solvers import detmax_settle, numba_available, off_diagonal, raise_at_divergence
+from .solvers import (
+    detmax_feedback,
+    detmax_hidden_coupling,
+    detmax_hidden_feed,
+    detmax_hidden_scale,
+    detmax_settle,
+    numba_available,
+    off_diagonal,
+    raise_at_divergence,
+)
 
 __all__ = ["DetMaxParameters", "DetMaxWSM"]
 
@@ -265,16 +274,16 @@ class DetMaxWSM(RuleCircuit):
         ]
 
     def weights(self) -> dict[tuple[str, str], np.ndarray]:
-        """The couplings of the unprojected fixed point (the (1−ζ) factors cancel there)."""
+        """The couplings of the unprojected fixed point: the settle loop's (``detmax_*`` of
+        :mod:`~bioplausible.circuits.separation.solvers`) with ζ = 0, since the (1−ζ) factors cancel there."""
         s, beta = self.state, self.params.beta
         d1, d2 = s["hidden_gains"], s["output_gains"]
-        m_h = s["hidden_lateral"]
-        hidden_self = (1 - beta) * m_h + beta * d1[..., :, None] * m_h * d1[..., None, :]
+        hidden_self = detmax_hidden_coupling(s["hidden_lateral"], d1[..., :, None], d1[..., None, :], beta, 0.0)
         output_self = s["output_lateral"] * d2[..., None, :]
         return {
-            ("mixtures", "hidden"): beta * d1[..., :, None] * s["hidden_input"],
+            ("mixtures", "hidden"): detmax_hidden_feed(s["hidden_input"], d1[..., :, None], beta, 0.0),
             ("hidden", "hidden"): -off_diagonal(hidden_self),
-            ("output", "hidden"): (1 - beta) * np.swapaxes(s["output_input"], -1, -2) * d2[..., None, :],
+            ("output", "hidden"): detmax_feedback(np.swapaxes(s["output_input"], -1, -2), beta, 0.0) * d2[..., None, :],
             ("hidden", "output"): s["output_input"],
             ("output", "output"): -off_diagonal(output_self),
         }
@@ -284,17 +293,16 @@ class DetMaxWSM(RuleCircuit):
         d1, d2 = s["hidden_gains"], s["output_gains"]
         gamma_h = np.diagonal(s["hidden_lateral"], axis1=-2, axis2=-1)
         gamma_y = np.diagonal(s["output_lateral"], axis1=-2, axis2=-1)
-        return {"hidden": gamma_h * ((1 - beta) + beta * d1**2), "output": gamma_y * d2}
+        return {"hidden": detmax_hidden_scale(gamma_h, d1, beta, 0.0), "output": gamma_y * d2}
 
     def separator(self) -> np.ndarray:
         s, beta = self.state, self.params.beta
         d1, d2 = s["hidden_gains"], s["output_gains"]
         m_h, m_y, w_yh = s["hidden_lateral"], s["output_lateral"], s["output_input"]
-        effective = (1 - beta) * m_h + beta * d1[..., :, None] * m_h * d1[..., None, :] - (1 - beta) * (
-            np.swapaxes(w_yh, -1, -2) @ np.linalg.pinv(m_y) @ w_yh
-        )
+        effective = detmax_hidden_coupling(m_h, d1[..., :, None], d1[..., None, :], beta, 0.0) - detmax_feedback(
+            np.swapaxes(w_yh, -1, -2) @ np.linalg.pinv(m_y) @ w_yh, beta, 0.0)
         # pseudo-inverses: early in learning M_Y or the effective matrix can be (near) singular
-        hidden = np.linalg.pinv(effective) @ (beta * d1[..., :, None] * s["hidden_input"])
+        hidden = np.linalg.pinv(effective) @ detmax_hidden_feed(s["hidden_input"], d1[..., :, None], beta, 0.0)
         return np.linalg.pinv(m_y) @ (w_yh @ hidden) / d2[..., :, None]
 
     def respond(self, inputs: np.ndarray) -> dict[str, np.ndarray]:

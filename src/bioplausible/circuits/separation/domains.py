@@ -28,7 +28,7 @@ DOMAIN_CODES = {name: code for code, name in enumerate(OUTPUT_DOMAINS)}
 # ---------------------------------------------------------------------------- the equations
 # Each projection equation, written once with numpy ufuncs so that one definition serves both
 # paths: the numpy functions below apply it to whole arrays (rows × units), the compiled
-# kernels (:mod:`.kernels`) compile these very functions with numba and call them per unit.
+# kernels (``kernels.py``) compile these very functions with numba and call them per unit.
 def box_clip(value: Any, low: Any, high: Any) -> Any:
     """The box clip ``min(max(v, low), high)``."""
     return np.minimum(np.maximum(value, low), high)

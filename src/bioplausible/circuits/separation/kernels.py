@@ -5,15 +5,27 @@
 No equation is typed here. The learning rules are the per-sample forms generated from their
 declarations (:mod:`bioplausible.rules.separation`); the rules' schedules and the Det-Max gain
 step (``wsm_gain_change``, ``cap_gain_step``, ``gain_near_minimum``, ``decayed_gain_rate``,
-``wsm_synaptic_rate_code``, ``wsm_gain_weights``), the projections (:mod:`.domains`: ``box_clip``,
-``soft_threshold``, ``rectified_shift``, ``level_step``) and the settle loops' step sizes,
-stopping tests and Det-Max couplings (:mod:`.solvers`) are the very functions the numpy paths
-apply to arrays, compiled here with numba. What remains here is the loop structure (per
-sample, per unit) and the matrix-vector sums. ``tests/test_separation_circuits.py`` checks
+``wsm_synaptic_rate_code``, ``wsm_gain_weights``), the projections
+(:mod:`~bioplausible.circuits.separation.domains`: ``box_clip``, ``soft_threshold``,
+``rectified_shift``, ``level_step``) and the settle loops' step sizes, stopping tests and
+Det-Max couplings (:mod:`~bioplausible.circuits.separation.solvers`) are the very functions the
+numpy paths apply to arrays, compiled here with numba. What remains here is the loop structure
+(per sample, per unit) and the matrix-vector sums. ``tests/test_separation_circuits.py`` checks
 both streams against the numpy paths. Ensemble members run in parallel (``prange``).
 """
 
 from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import os
+import sys
+import tempfile
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numba import njit, prange
@@ -33,6 +45,7 @@ from ...rules.separation import (
 from .domains import box_clip, level_step, rectified_shift, soft_threshold
 from .solvers import (
     corinfomax_converged,
+    corinfomax_coupling,
     corinfomax_step_size,
     detmax_converged,
     detmax_feedback,
@@ -41,6 +54,42 @@ from .solvers import (
     detmax_hidden_scale,
     detmax_step_size,
 )
+
+
+def scalar_source(function: Callable[..., Any]) -> str:
+    """The source of an elementwise equation's per-unit form (see :func:`_scalar_form`)."""
+    source = textwrap.dedent(inspect.getsource(function))
+    for ufunc, builtin in (("np.minimum(", "min("), ("np.maximum(", "max("), ("np.abs(", "abs(")):
+        source = source.replace(ufunc, builtin)
+    return source
+
+
+def _scalar_form(function: Callable[..., Any]) -> Any:
+    """The per-unit compiled form of an elementwise equation written with numpy ufuncs,
+    generated from its one definition: the same source with the ufuncs of two scalars
+    (``np.minimum``, ``np.maximum``, ``np.abs``) as the builtins ``min``, ``max``, ``abs``,
+    which numba compiles to plain comparisons (its ufuncs on scalars cost ≈ 20 % of the Det-Max
+    stream), compiled with numba from a file named by the source's hash."""
+    source = scalar_source(function)
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    name = f"bioplausible_scalar_{function.__name__}_{digest}"
+    folder = Path(os.environ.get("BIOPLAUSIBLE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "bioplausible"))
+    folder = folder / "scalar"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.py"
+    text = "from typing import Any\n\nimport numpy as np\n\n\n" + source
+    if not path.exists() or path.read_text() != text:
+        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as handle:
+            handle.write(text)
+        os.replace(handle.name, path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return njit(cache=True, inline="always")(getattr(module, function.__name__))
+
 
 # The rules' per-sample forms, generated from their declarations and compiled once; the
 # fused loops below call them, so no learning equation is written here.
@@ -51,24 +100,25 @@ _hebbian_step = WSM_HEBBIAN.compiled()
 # the rules' scalar schedules, compiled from their one definition
 _synaptic_rate = njit(cache=True)(wsm_synaptic_rate_code)
 _gain_rate = njit(cache=True)(decayed_gain_rate)
-_gain_change = njit(cache=True)(wsm_gain_change)
-_gain_weights = njit(cache=True)(wsm_gain_weights)
-_cap_gain = njit(cache=True)(cap_gain_step)
-_near_minimum = njit(cache=True)(gain_near_minimum)
-# the dynamics' equations (projections, step sizes, stopping tests, Det-Max couplings), compiled
+_gain_change = njit(cache=True, inline="always")(wsm_gain_change)
+_gain_weights = njit(cache=True, inline="always")(wsm_gain_weights)
+_cap_gain = _scalar_form(cap_gain_step)
+_near_minimum = njit(cache=True, inline="always")(gain_near_minimum)
+# the dynamics' equations (projections, step sizes, stopping tests, couplings), compiled (inlined)
 # from the very functions the numpy paths apply to arrays: no dynamics equation is written here
-_box = njit(cache=True)(box_clip)
-_soft_threshold = njit(cache=True)(soft_threshold)
-_rectified_shift = njit(cache=True)(rectified_shift)
-_level_step = njit(cache=True)(level_step)
-_corinfomax_step_size = njit(cache=True)(corinfomax_step_size)
-_corinfomax_converged = njit(cache=True)(corinfomax_converged)
-_detmax_step_size = njit(cache=True)(detmax_step_size)
-_detmax_converged = njit(cache=True)(detmax_converged)
-_hidden_feed = njit(cache=True)(detmax_hidden_feed)
-_hidden_coupling = njit(cache=True)(detmax_hidden_coupling)
-_hidden_scale = njit(cache=True)(detmax_hidden_scale)
-_feedback = njit(cache=True)(detmax_feedback)
+_box = _scalar_form(box_clip)
+_soft_threshold = _scalar_form(soft_threshold)
+_rectified_shift = _scalar_form(rectified_shift)
+_level_step = _scalar_form(level_step)
+_coupling = njit(cache=True, inline="always")(corinfomax_coupling)
+_corinfomax_step_size = njit(cache=True, inline="always")(corinfomax_step_size)
+_corinfomax_converged = njit(cache=True, inline="always")(corinfomax_converged)
+_detmax_step_size = njit(cache=True, inline="always")(detmax_step_size)
+_detmax_converged = njit(cache=True, inline="always")(detmax_converged)
+_hidden_feed = njit(cache=True, inline="always")(detmax_hidden_feed)
+_hidden_coupling = njit(cache=True, inline="always")(detmax_hidden_coupling)
+_hidden_scale = njit(cache=True, inline="always")(detmax_hidden_scale)
+_feedback = njit(cache=True, inline="always")(detmax_feedback)
 
 # domain codes: 0 antisparse, 1 nonnegative antisparse, 2 sparse, 3 nonnegative sparse, 4 simplex,
 # 5 mixed polytope (nonnegative mask (n,) and group membership (G, n), one threshold per group)
@@ -113,7 +163,7 @@ def corinfomax_stream(
                 acc = 0.0
                 for j in range(n):
                     acc += E[i, j] * prediction[j]
-                    recurrent[i, j] = gamma_y * B[i, j] - E[i, j]
+                    recurrent[i, j] = -_coupling(E[i, j], B[i, j], gamma_y)
                 drive[i] = acc
                 y[i] = 0.0
             threshold = 0.0

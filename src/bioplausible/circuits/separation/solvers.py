@@ -3,7 +3,7 @@
 :func:`corinfomax_settle` runs CorInfoMax's projected recurrent dynamics,
 :func:`nonnegative_fixed_point` solves the nonnegative quadratic programme of NSM and
 Bio-NICA; :func:`numba_available` says whether the compiled fused paths
-(:mod:`~bioplausible.circuits.separation.kernels`) can run.
+(``kernels.py``) can run.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from ..base import Circuit
 from .domains import box_clip, polytope_masks, project_domain, project_polytope, threshold_shape
 
-__all__ = ["numba_available", "corinfomax_step_size", "corinfomax_converged", "detmax_step_size",
+__all__ = ["numba_available", "corinfomax_coupling", "corinfomax_step_size", "corinfomax_converged", "detmax_step_size",
            "detmax_converged", "detmax_hidden_feed", "detmax_hidden_coupling", "detmax_hidden_scale",
            "detmax_feedback", "corinfomax_settle", "detmax_settle", "nonnegative_fixed_point", "off_diagonal",
            "raise_at_divergence"]
@@ -32,10 +32,16 @@ def numba_available() -> bool:
 
 # ---------------------------------------------------------------------------- the equations
 # The settle loops' scalar and elementwise equations, written once: the numpy loops below
-# apply them to arrays, the compiled kernels (:mod:`.kernels`) compile these very functions.
+# apply them to arrays, the compiled kernels (``kernels.py``) compile these very functions.
 def corinfomax_step_size(iteration: int, start: float, stop: float) -> float:
     """CorInfoMax's neural step ``μ_j = max(start/(j + 1), stop)``, j = 0, 1, …"""
     return max(start / (iteration + 1), stop)
+
+
+def corinfomax_coupling(error_gain: Any, lateral: Any, gamma_y: float) -> Any:
+    """CorInfoMax's fixed-point matrix ``A = γ_e B_e − γ_y B_y`` (``error_gain`` γ_e B_e,
+    ``lateral`` B_y), elementwise; the dynamics read ``y ← y + μ(−A y + γ_e B_e ŷ)``."""
+    return error_gain - gamma_y * lateral
 
 
 def corinfomax_converged(change: Any, size: Any, tolerance: float) -> Any:
@@ -105,7 +111,7 @@ def corinfomax_settle(
     polytope = {}
     if domain == "polytope":
         polytope = dict(zip(("nonnegative", "members"), polytope_masks(n, nonnegative_dims, sparse_groups)))
-    recurrent = lateral_gain - error_gain  # y ← y + μ (G y + γ_e B_e ŷ)
+    recurrent = -corinfomax_coupling(error_gain, lateral_gain, 1.0)  # y ← y + μ (−A y + γ_e B_e ŷ)
     drive = np.matmul(prediction, np.swapaxes(error_gain, -1, -2))
     output = np.zeros_like(prediction)
     threshold = np.zeros((members, samples, len(polytope["members"]))) if polytope else np.zeros((members, samples))

@@ -4,7 +4,8 @@ of circuit dynamics (see :mod:`.substrate`):
 * ``"fixed-point"`` — the generic integrate-and-fire network (:mod:`.network`);
 * ``"threshold-unit"`` — IF outputs plus a graded inhibitory threshold unit (:mod:`.threshold`);
 * ``"layered"`` — the layered supervised network with biases and a readout (:mod:`.layered`);
-* ``"windowed-replay"`` — ±1 units stepped in windows, the sequence family (:mod:`.replay`).
+* ``"windowed-replay"`` — ±1 units stepped in windows, the sequence family (:mod:`.replay`);
+* ``"temporal-difference"`` — place cells, a value neuron and the broadcast RPE (:mod:`.td`).
 
 Kinds without a faithful realisation are refused with a reason (``supports``)."""
 
@@ -21,6 +22,7 @@ from .substrate import (
     register_builder,
     register_refusal,
 )
+from .td import presentation_plan, simulate_td
 from .threshold import OnOffView, SoftThresholdNetwork, simulate_soft_threshold
 
 __all__ = [
@@ -28,5 +30,6 @@ __all__ = [
     "IFNetwork", "simulate_integrate_and_fire", "block_indices", "safe_name",
     "SoftThresholdNetwork", "OnOffView", "simulate_soft_threshold",
     "LayeredIFNetwork", "simulate_layered_integrate_and_fire",
+    "simulate_td", "presentation_plan",
     "SpikingOptions", "spiking_options", "spiking_replay", "spiking_write", "replay_rollout", "clamped_states",
 ]

@@ -29,6 +29,7 @@ runtime path checks after every update), and observers are not called.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -41,7 +42,7 @@ import numpy as np
 from ...circuits.base import Circuit
 from ...core import Batch
 from ...models.neurons import IntegrateAndFire
-from .network import safe_name
+from .network import check_thresholds, safe_name
 
 __all__ = ["CompiledLearning", "compiled_support", "standalone_cache_dir", "available_targets"]
 
@@ -222,6 +223,7 @@ class CompiledLearning:
             "dt": s.dt, "T": s.presentation, "r0": s.rate_unit,
             "model": self.form.model, "statement": self.form.statement, "parameters": sorted(self.binding.parameters),
             "brian2": brian2.__version__, "version": 2,
+            "compiler": list(brian2.prefs.codegen.cpp.extra_compile_args_gcc),
         }, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -348,6 +350,7 @@ class CompiledLearning:
 
     # ------------------------------------------------------------------ running
     def run(self, batch: Batch) -> dict[str, Any]:
+        check_thresholds(self.circuit.name, self.circuit.thresholds())
         values = self.arrays(batch)
         if self.target == "cpp_standalone":
             matrix, checkpoints = self._run_standalone(values)
@@ -382,7 +385,13 @@ class CompiledLearning:
             getattr(plastic, self.binding.rule.target)[:] = values["matrix"]
             for name in self.binding.parameters:
                 setattr(plastic, name, float(values[name]))
-            objects["network"].run(objects["duration"], namespace={})
+            # Network.run() starts with a full gc.collect(); freezing what exists now keeps it
+            # from rescanning a big process's heap (as the chunked path does)
+            gc.freeze()
+            try:
+                objects["network"].run(objects["duration"], namespace={})
+            finally:
+                gc.unfreeze()
             target = self.binding.rule.target
             return (np.asarray(getattr(plastic, target)[:]),
                     np.asarray(getattr(objects["monitor"], target)).T.copy())
@@ -390,8 +399,6 @@ class CompiledLearning:
             b2.prefs.codegen.target = previous
 
     def _run_standalone(self, values: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        import gc
-
         import brian2 as b2
 
         key = self.key()

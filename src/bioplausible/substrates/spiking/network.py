@@ -16,7 +16,7 @@ from ...models.neurons import IntegrateAndFire
 from ...rules.declaration import Brian2Plasticity
 from .substrate import SpikingSubstrate, register_builder
 
-__all__ = ["IFNetwork", "simulate_integrate_and_fire", "block_indices", "safe_name"]
+__all__ = ["IFNetwork", "simulate_integrate_and_fire", "block_indices", "safe_name", "check_thresholds"]
 
 
 @register_builder("fixed-point")
@@ -257,12 +257,17 @@ class IFNetwork:
                     bias = bias - w.sum(axis=-1) * self.populations[source].offset
             self.groups[p.name].theta[:] = theta.reshape(-1)
             self.groups[p.name].bias[:] = bias.reshape(-1)
-        smallest = min(float(t.min()) for t in thresholds.values())
-        if smallest <= 0:
-            raise ValueError(
-                f"{self.circuit.name}: integrate-and-fire thresholds (the populations' self-terms, e.g. a "
-                f"leak parameter) must be positive on the spiking substrate; the smallest is {smallest:.3g}"
-            )
+        check_thresholds(self.circuit.name, thresholds)
+
+
+def check_thresholds(name: str, thresholds: dict[str, np.ndarray]) -> None:
+    """Refuse non-positive integrate-and-fire thresholds (naming the circuit ``name``)."""
+    smallest = min(float(np.min(t)) for t in thresholds.values())
+    if smallest <= 0:
+        raise ValueError(
+            f"{name}: integrate-and-fire thresholds (the populations' self-terms, e.g. a "
+            f"leak parameter) must be positive on the spiking substrate; the smallest is {smallest:.3g}"
+        )
 
 
 def block_indices(ensemble: int, n_source: int, n_target: int, recurrent: bool) -> tuple[np.ndarray, ...]:

@@ -125,12 +125,12 @@ class SpikingSubstrate(Substrate):
     dither:
         Reset each unit's voltage uniformly in ``[0, θ)`` at every presentation.
     codegen:
-        Brian2 code-generation target: ``"numpy"`` (default: no compiler, fast start),
+        Brian2 code-generation target: ``"numpy"`` (no compiler, fast start),
         ``"cython"`` (compiled; cold compile takes minutes on 2 cores), ``"cpp_standalone"``
         (whole learning runs only, :meth:`learning_run`: one binary per architecture, cached on
         disk) or ``"auto"``: for :meth:`learning_run`, cpp_standalone when a compiler is there
         and the run is long enough to pay for the build (or the build is cached), else numpy;
-        for the chunked runtime paths (``learn``, ``rollout``), numpy. The pick is
+        for the chunked runtime paths (``learn``, ``rollout``), numpy. The default is ``"auto"``. The pick is
         ``codegen_used`` in :meth:`config` (and so in a run's attrs).
     cache_dir:
         Cython compile cache (default: Brian2's, ``$CYTHON_CACHE_DIR`` or ``~/.cython``).
@@ -138,6 +138,11 @@ class SpikingSubstrate(Substrate):
         ``"python"`` (default): the circuit's ``learn`` between presentations;
         ``"brian2"``: the declared rules' Brian2 form (``circuit.rule_bindings()``) as
         ``run_regularly`` code at presentation boundaries, with batch size 1.
+    compiled_runs:
+        Let the runner (:func:`~bioplausible.experiments.run`) run a whole learning run as one
+        Brian2 run in generated code (:meth:`learning_run`) where the circuit allows it
+        (:meth:`learning_run_reason`); ``False`` keeps the chunked path with Python between
+        presentations.
     record_spikes:
         Record every spike of the simulated populations (a ``SpikeMonitor`` per population,
         drained and cleared after every chunk of presentations). The runner stores them as
@@ -158,10 +163,11 @@ class SpikingSubstrate(Substrate):
         presentation: float = 0.1,
         dt: float = 1e-4,
         dither: bool = True,
-        codegen: str = "numpy",
+        codegen: str = "auto",
         cache_dir: str | os.PathLike[str] | None = None,
         record_spikes: bool = False,
         plasticity: str = "python",
+        compiled_runs: bool = True,
     ) -> None:
         self.rate_unit = check_positive("rate_unit", rate_unit)
         self.presentation = check_positive("presentation", presentation)
@@ -181,6 +187,11 @@ class SpikingSubstrate(Substrate):
             raise TypeError(f"record_spikes must be a bool, got {record_spikes!r}")
         self.record_spikes = record_spikes
         self.plasticity = check_choice("plasticity", plasticity, ["python", "brian2"])
+        if not isinstance(compiled_runs, bool):
+            raise TypeError(f"compiled_runs must be a bool, got {compiled_runs!r}")
+        self.compiled_runs = compiled_runs
+        #: Why the last learning run used the target it used.
+        self.codegen_reason: str | None = None
         #: Recorded spikes per population: a list of (member, unit, time in s) array triples.
         self.spikes: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self.neuron = IntegrateAndFire(self.rate_unit, self.presentation)
@@ -222,6 +233,8 @@ class SpikingSubstrate(Substrate):
             raise ValueError(f"codegen='cpp_standalone' runs whole learning runs only (learning_run); {what} "
                              "calls Python between presentations: use codegen='numpy', 'cython' or 'auto'")
         self.codegen_used = self.codegen
+        self.codegen_reason = ("requested" if self.codegen_option == self.codegen
+                               else "auto: the chunked path (Python between presentations) runs on numpy")
 
     def learn(self, circuit: Circuit, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
         self._runtime("learn")
@@ -249,6 +262,18 @@ class SpikingSubstrate(Substrate):
             return "cpp_standalone", "standalone build cached on disk"
         return "numpy", f"{steps} time steps < {STANDALONE_WORTH_STEPS}: a build would cost more than it saves"
 
+    def learning_run_reason(self, circuit: Circuit) -> str | None:
+        """None when :meth:`learning_run` runs ``circuit``'s learning as one Brian2 run in
+        generated code (what the runner then does), else why it does not."""
+        from .compiled import compiled_support
+
+        if not self.compiled_runs:
+            return "compiled_runs=False"
+        if self.record_spikes:
+            return "record_spikes=True drains the spike monitors between chunks"
+        reason = compiled_support(circuit)
+        return None if reason is None else f"not in generated code: {reason}"
+
     def learning_run(self, circuit: Circuit, batch: Batch, checkpoint_every: int) -> dict[str, Any]:
         """Present every sample of ``batch`` (K, S, n) once, learning after each (batch size 1),
         as one Brian2 run in generated code where :func:`~.compiled.compiled_support` allows
@@ -264,7 +289,7 @@ class SpikingSubstrate(Substrate):
         if target != "runtime":
             run = CompiledLearning(self, circuit, batch.size, checkpoint_every, target)
             result = run.run(batch)
-            self.codegen_used = target
+            self.codegen_used, self.codegen_reason = target, why
             return {"checkpoints": {run.binding.state: result["checkpoints"]},
                     "checkpoint_steps": result["checkpoint_steps"], "codegen": target, "codegen_reason": why}
         first = circuit.steps
@@ -289,7 +314,7 @@ class SpikingSubstrate(Substrate):
         return {
             "substrate": self.name, "rate_unit": self.rate_unit, "presentation": self.presentation,
             "dt": self.dt, "dither": self.dither, "codegen": self.codegen_option, "codegen_used": self.codegen_used,
-            "plasticity": self.plasticity,
+            "codegen_reason": self.codegen_reason, "plasticity": self.plasticity, "compiled_runs": self.compiled_runs,
         }
 
     def brian2(self) -> Any:
