@@ -33,7 +33,8 @@ _NSM = ("NSM's W1, W2 rules read the per-neuron rates D after their own update i
         "change from the state before the update")
 _NICA = ("Bio-NICA's rules read running means updated earlier in the same sample, and its every-100-samples "
          "eigen/singular-value resets, row flips and redraws act on several arrays at once")
-_RECURRENT = "the recurrent circuits' learn (BPTT, RFLO, e-prop) is written by hand, not derived from bindings yet"
+_BPTT = ("BPTT's change of W is the exact gradient of the trial loss (circuits/recurrent.py bptt_gradient): an "
+         "adjoint run backward through each trial that reads the transposed recurrent weights, not a local rule")
 _CORINFOMAX_NETWORK = "the supervised CorInfoMax network's layered updates are not declared as Rules yet"
 
 #: Circuits whose ``learn`` is written by hand, and why.
@@ -46,9 +47,7 @@ NOT_DERIVED = {
     "backprop-cnn": _MLP,
     "dfa-cnn": _MLP,
     "ebd-cnn": _MLP,
-    "rnn-bptt": _RECURRENT,
-    "rnn-eprop": _RECURRENT,
-    "rnn-rflo": _RECURRENT,
+    "rnn-bptt": _BPTT,
     "corinfomax-ebd": _CORINFOMAX_NETWORK,
     "corinfomax-ep": _CORINFOMAX_NETWORK,
     "densenet": _SEQUENCE,

@@ -29,7 +29,9 @@ rate and the rules differ only in ``B``. The readout learns by the delta rule
 
 Each rule is one :class:`~bioplausible.rules.declaration.Rule` (a trace rule, ``P = …``,
 and an update rule, ``W += …`` reading the trace as a synaptic matrix); the trial loop
-:func:`trial_update` calls their numpy forms step by step, with the trials of a batch and
+(:func:`~bioplausible.rules.declaration.trial_change`, through :func:`trial_update` or a
+circuit's :class:`~bioplausible.rules.declaration.RuleBinding` with a ``trace``) calls their
+numpy forms step by step, with the trials of a batch and
 the ensemble members flattened onto the rules' ensemble axis (each trial keeps its own
 trace), and averages the per-step changes over trials and steps. Weight updates are summed
 over a trial and applied at its end, as in Bellec et al. (Murray also shows the per-step
