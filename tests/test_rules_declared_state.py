@@ -26,8 +26,13 @@ from bioplausible.tasks import make_task
 
 _MLP = ("supervised MLP credit assignment (rules/supervised.py) reads whole layers' errors and feedback "
         "matrices; not declared as Rules yet")
-_SEQUENCE = ("the sequence family stores patterns by one batch construction (pseudoinverse, asymmetric "
-             "Hebbian over a whole sequence), not per-sample local rules")
+_RECRUIT = ("each presentation recruits a new memory unit: the write appends a row/column to arrays that grow "
+            "with the number of stored transitions (circuits/sequence.py _recruit, _append; the entries are "
+            "asymmetric Hebbian products with a one-hot recruit signal), a change of shape a RuleBinding (a fixed "
+            "(K, n_post, n_pre) target) cannot express")
+_PSEUDOINVERSE = (_RECRUIT + "; and recall reads O⁺ = pinv(ΞΞᵀ/N) of all stored patterns (a batch construction, "
+                  "not a local rule: Kanter & Sompolinsky 1987)")
+_TWO_LAYER = _RECRUIT + ", plus the new unit's gain g_μ = 1"
 _NSM = ("NSM's W1, W2 rules read the per-neuron rates D after their own update in the same sample, and "
         "the prewhitening phase and silent-row flips change state outside any rule: RuleCircuit reads every "
         "change from the state before the update")
@@ -50,11 +55,10 @@ NOT_DERIVED = {
     "rnn-bptt": _BPTT,
     "corinfomax-ebd": _CORINFOMAX_NETWORK,
     "corinfomax-ep": _CORINFOMAX_NETWORK,
-    "densenet": _SEQUENCE,
-    "mixednet": _SEQUENCE,
-    "pseudoinverse": _SEQUENCE,
-    "seqnet": _SEQUENCE,
-    "two-layer-sequence": _SEQUENCE,
+    "densenet": _RECRUIT,
+    "mixednet": _RECRUIT + " (hold and advance units, four growing arrays)",
+    "pseudoinverse": _PSEUDOINVERSE,
+    "two-layer-sequence": _TWO_LAYER,
     # separation circuits whose learn needs ordered rule phases (see the reasons)
     "nonnegative-ica": _NICA,
     "nsm": _NSM,

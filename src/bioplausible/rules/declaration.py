@@ -398,6 +398,10 @@ class RuleBinding:
     rule at each step, and ``rule`` reads it as its one synaptic matrix; the change is the mean
     of ``rule``'s per-step change over trials and steps (:func:`trial_change`). ``parameters``
     then holds both rules' values.
+
+    ``batch_sum``: the change is the *sum* of the per-sample changes over the batch (B × the
+    batch mean) rather than their mean: B presentations of a write that does not read the
+    target each add their increment (the one-pass sequence write, ``J = (1/N) Σ_μ ξ^{μ+1} ξ^{μᵀ}``).
     """
 
     state: str
@@ -409,8 +413,13 @@ class RuleBinding:
     transposed: bool = False
     states: Mapping[str, str | float] = field(default_factory=dict)
     trace: Rule | None = None
+    batch_sum: bool = False
 
     def __post_init__(self) -> None:
+        if self.batch_sum and (self.trace is not None or not self.rule.increment or self.rule.target in
+                               self.rule._all_names):
+            raise ValueError(f"binding of {self.state!r}: batch_sum takes an increment rule ('+=') that does not "
+                             f"read its target {self.rule.target!r} (and no trace)")
         if self.trace is not None and (self.rule.synaptic != (self.trace.target,) or self.trace.states
                                        or self.rule.states):
             raise ValueError(f"binding of {self.state!r}: rule {self.rule.name!r} must read the trace "
@@ -512,6 +521,8 @@ def rule_changes(state: Mapping[str, np.ndarray], bindings: Sequence[RuleBinding
         change = binding.rule.numpy(**{binding.rule.target: target},
                                     **{name: activities[pop] for name, pop in binding.activities.items()},
                                     **states, **binding.parameters)
+        if binding.batch_sum:
+            change = np.shape(activities[next(iter(binding.activities.values()))])[-2] * change
         changes[binding.state] = np.swapaxes(change, -1, -2) if binding.transposed else change
     return changes
 
