@@ -21,7 +21,9 @@ import pytest
 import bioplausible  # noqa: F401 - registers every circuit
 from bioplausible.circuits import CIRCUITS, make_circuit
 from bioplausible.circuits.base import RuleCircuit
-from bioplausible.rules.declaration import rule_changes
+from bioplausible.rules import recurrent as recurrent_rules
+from bioplausible.rules.declaration import RuleBinding, rule_changes
+from bioplausible.rules.sequence import ASYMMETRIC_HEBBIAN
 from bioplausible.tasks import make_task
 
 _MLP = ("supervised MLP credit assignment (rules/supervised.py) reads whole layers' errors and feedback "
@@ -158,3 +160,30 @@ def test_declared_steps_are_applied_after_the_rules(option):
     assert (raw < 0).any() and (raw > 0).any()
     circuit.learn(activities, None)
     np.testing.assert_array_equal(circuit.state["gains"], np.maximum(raw, 0.0))
+
+
+def test_td_carries_its_trace_into_the_next_batch_through_the_declared_step():
+    """Two batches of TD(λ) equal one batch of both: the second batch's first trace reads the
+    trace the declared step carried (no episode starts at the cut)."""
+    task = make_task("value", n_positions=12, episode_length=12, episodes_per_update=2).reset(seed=0)
+    batch = task.next_batch(10)
+    first = np.asarray(batch.info["first"])
+    cut = next(t for t in range(3, 10) if not first[t])
+    split = make_circuit("td-value", trace_decay=0.7, learning_rate=0.0001).initialize(task.n_inputs, 0, [0, 1])
+    whole = make_circuit("td-value", trace_decay=0.7, learning_rate=0.0001).initialize(task.n_inputs, 0, [0, 1])
+    for part in (batch[:cut], batch[cut:]):
+        split.learn(split.respond(part.inputs), part)
+    traces = whole.rule_activities(whole.respond(batch.inputs), batch)["trace"]
+    np.testing.assert_allclose(split.state["trace"], traces[:, -1], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("options", "word"), [
+    ({"rule": ASYMMETRIC_HEBBIAN, "activities": {"x": "a", "y": "b"}, "trace": recurrent_rules.EPROP_TRACE},
+     "trace"),
+    ({"rule": recurrent_rules.EPROP_TRACE, "activities": {"r": "a"}, "batch_sum": True}, "batch_sum"),
+    ({"rule": recurrent_rules.RFLO_UPDATE, "activities": {"signal": "a"}, "trace": recurrent_rules.RFLO_TRACE},
+     "come from"),
+])
+def test_a_binding_that_cannot_run_is_refused_when_declared(options, word):
+    with pytest.raises(ValueError, match=word):
+        RuleBinding("w", pre="a", post="b", parameters={}, **options)
