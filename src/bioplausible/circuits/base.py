@@ -466,7 +466,16 @@ class RuleCircuit(Circuit):
         """Declared steps after the rules, in order; none by default."""
         return []
 
+    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch | None
+                        ) -> Mapping[str, np.ndarray]:
+        """The per-sample quantities the bindings and steps read: the population activities by
+        default; a circuit whose rules read local signals of the batch (TD's reward-prediction
+        error and eligibility traces, an RNN's learning signal) returns them, read from the
+        state before the update."""
+        return activities
+
     def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
         """One update: the declared rules on ``activities``, then the declared steps."""
-        apply_rules(self.state, self.rule_bindings(), activities, self.rule_states(), self.state_steps())
+        apply_rules(self.state, self.rule_bindings(), self.rule_activities(activities, batch), self.rule_states(),
+                    self.state_steps())
         self.steps += 1

@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Rule", "RuleBinding", "StateStep", "Brian2Form", "Brian2Plasticity", "RULES", "register_rule",
-           "run_regularly", "apply_rules", "rule_changes"]
+           "run_regularly", "apply_rules", "rule_changes", "trial_change"]
 
 _FUNCTIONS = {"abs", "min", "max", "sqrt", "exp", "log"}
 _SIDES = ("_pre", "_post")
@@ -392,6 +392,16 @@ class RuleBinding:
     ``parameters`` the rule's values; ``states`` maps each of the rule's neuron states to a
     neuron-level quantity of the circuit by name (a state array such as the gains ``g``, or a
     quantity the circuit derives from its state, ``RuleCircuit.rule_states``) or to a constant.
+
+    ``trace`` (optional) is a synaptic *eligibility-trace* rule run along the time axis of each
+    trial (activities (K, B, T, n)): the trace starts at zero in every trial, is stepped by its
+    rule at each step, and ``rule`` reads it as its one synaptic matrix; the change is the mean
+    of ``rule``'s per-step change over trials and steps (:func:`trial_change`). ``parameters``
+    then holds both rules' values.
+
+    ``batch_sum``: the change is the *sum* of the per-sample changes over the batch (B × the
+    batch mean) rather than their mean: B presentations of a write that does not read the
+    target each add their increment (the one-pass sequence write, ``J = (1/N) Σ_μ ξ^{μ+1} ξ^{μᵀ}``).
     """
 
     state: str
@@ -402,9 +412,20 @@ class RuleBinding:
     parameters: Mapping[str, float]
     transposed: bool = False
     states: Mapping[str, str | float] = field(default_factory=dict)
+    trace: Rule | None = None
+    batch_sum: bool = False
 
     def __post_init__(self) -> None:
-        missing = sorted(set(self.rule.activities) - set(self.activities)
+        if self.batch_sum and (self.trace is not None or not self.rule.increment or self.rule.target in
+                               self.rule._all_names):
+            raise ValueError(f"binding of {self.state!r}: batch_sum takes an increment rule ('+=') that does not "
+                             f"read its target {self.rule.target!r} (and no trace)")
+        if self.trace is not None and (self.rule.synaptic != (self.trace.target,) or self.trace.states
+                                       or self.rule.states):
+            raise ValueError(f"binding of {self.state!r}: rule {self.rule.name!r} must read the trace "
+                             f"{self.trace.target!r} as its one synaptic matrix (and neither rule neuron states)")
+        needed = set(self.rule.activities) | set(self.trace.activities if self.trace is not None else ())
+        missing = sorted(needed - set(self.activities)
                          | set(self.rule.states) - set(self.states))
         if missing:
             raise ValueError(f"binding of {self.state!r} by rule {self.rule.name!r} does not say where "
@@ -417,13 +438,16 @@ class StateStep:
     update (a normalisation, a projection onto a constraint set): ``function`` maps the array
     (K, ...) to its new value. ``reads`` names further state arrays the step reads, passed
     after the array in that order, as they are after the rules (e.g. a gain step reading the
-    synapses the rules have just updated)."""
+    synapses the rules have just updated); ``activities`` names per-sample quantities of the
+    update (keys of the activities the rules read), passed after those (e.g. TD's eligibility
+    traces, whose last value the circuit carries into the next batch)."""
 
     name: str
     state: str
     function: Callable[..., np.ndarray]
     description: str = ""
     reads: tuple[str, ...] = ()
+    activities: tuple[str, ...] = ()
 
 
 class Brian2Plasticity:
@@ -488,9 +512,17 @@ def rule_changes(state: Mapping[str, np.ndarray], bindings: Sequence[RuleBinding
         target = np.swapaxes(current, -1, -2) if binding.transposed else current
         states = {name: quantities[value] if isinstance(value, str) else value
                   for name, value in binding.states.items()}
+        if binding.trace is not None:
+            change = trial_change(binding.trace, binding.rule,
+                                  {name: activities[pop] for name, pop in binding.activities.items()},
+                                  binding.parameters)
+            changes[binding.state] = np.swapaxes(change, -1, -2) if binding.transposed else change
+            continue
         change = binding.rule.numpy(**{binding.rule.target: target},
                                     **{name: activities[pop] for name, pop in binding.activities.items()},
                                     **states, **binding.parameters)
+        if binding.batch_sum:
+            change = np.shape(activities[next(iter(binding.activities.values()))])[-2] * change
         changes[binding.state] = np.swapaxes(change, -1, -2) if binding.transposed else change
     return changes
 
@@ -503,7 +535,44 @@ def apply_rules(state: dict[str, np.ndarray], bindings: Sequence[RuleBinding],
     for key, change in rule_changes(state, bindings, activities, quantities).items():
         state[key] = state[key] + change
     for step in steps:
-        state[step.state] = step.function(state[step.state], *(state[name] for name in step.reads))
+        state[step.state] = step.function(state[step.state], *(state[name] for name in step.reads),
+                                          *(activities[name] for name in step.activities))
+
+
+def trial_change(trace: Rule, update: Rule, inputs: Mapping[str, np.ndarray],
+                 parameters: Mapping[str, float]) -> np.ndarray:
+    """The change (K, n_post, n_pre) of ``update``'s target over a batch of trials, with the
+    synaptic eligibility trace of ``trace`` (``X = … X …``) that ``update`` (``W += … X``)
+    reads as its one synaptic matrix.
+
+    ``inputs`` are the rules' activities by name, (K, B, T, n) (trials in time). Each trial
+    keeps its own trace (members and trials flattened onto the rules' ensemble axis), zero
+    at its start; at each step t the trace takes its rule's step and the update's per-step
+    change is added; the change is the mean over trials and steps (the target stays fixed
+    within the batch: changes summed over a trial and applied at its end)."""
+    first = next(iter(inputs.values()))
+    n_members, n_trials, n_steps = first.shape[:3]
+    names = (*trace.activities, *update.activities)
+    n_pre = next(inputs[n].shape[-1] for n in names if trace._uses(f"{n}_pre") or update._uses(f"{n}_pre"))
+    n_post = next(inputs[n].shape[-1] for n in names if trace._uses(f"{n}_post") or update._uses(f"{n}_post"))
+    flat = n_members * n_trials
+    state = np.zeros((flat, n_post, n_pre))
+    zero = np.broadcast_to(np.zeros(()), (flat, n_post, n_pre))
+    total = np.zeros((flat, n_post, n_pre))
+    steps = {n: np.asarray(a, dtype=float).reshape(flat, n_steps, 1, a.shape[-1]) for n, a in inputs.items()}
+    trace_values = {p: parameters[p] for p in trace.parameters}
+    update_values = {p: parameters[p] for p in update.parameters}
+    for t in range(n_steps):
+        state = state + trace.numpy(**{trace.target: state}, **trace_values,
+                                    **{f"{n}_{_side(trace, n)}": steps[n][:, t] for n in trace.activities})
+        total += update.numpy(**{update.target: zero, trace.target: state}, **update_values,
+                              **{f"{n}_{_side(update, n)}": steps[n][:, t] for n in update.activities})
+    return total.reshape(n_members, n_trials, n_post, n_pre).sum(axis=1) / (n_steps * n_trials)
+
+
+def _side(rule: Rule, name: str) -> str:
+    """Which side (``pre``/``post``) of ``rule`` reads activity ``name``."""
+    return "pre" if rule._uses(f"{name}_pre") else "post"
 
 
 # ---------------------------------------------------------------------------- helpers
