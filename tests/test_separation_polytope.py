@@ -291,6 +291,21 @@ def test_detmax_projects_onto_the_polytope_and_keeps_learning_finite():
     assert np.all(in_polytope(output, polytope, 1e-3))
 
 
+@pytest.mark.slow
+def test_detmax_learns_on_the_polytope():
+    """Det-Max on the mixed polytope with its preset (numpy reference path, max_iterations 400),
+    40 dB, 2000 samples, one 4-seed ensemble (≈ 3 min under load). Measured start → 1000 →
+    2000 → 4000 samples (seeds 0-3, 500 held out): 1.28→6.82→8.91→7.83, 3.50→5.44→7.47→7.64,
+    3.38→5.41→5.50→5.49, −0.62→1.72→3.41→4.96 dB (gains at 2000: 7.6 / 4.0 / 2.1 / 4.0).
+    Asserted at 2000: every seed gains ≥ 1.5 dB, median gain ≥ 3 dB."""
+    task = SourceSeparation(domain="polytope", snr_db=40.0, evaluation_samples=500)
+    result = run(DetMaxWSM(**task.circuit_options(), max_iterations=400), task, seeds=[0, 1, 2, 3], steps=2000,
+                 eval_every=2000, progress=False)
+    sinr = result.dataset["metric_output_sinr_db"].values
+    gain = sinr[:, -1] - sinr[:, 0]
+    assert np.all(gain >= 1.5) and np.median(gain) >= 3.0, sinr
+
+
 def test_cli_runs_corinfomax_on_the_polytope(capsys):
     assert main(["run", "corinfomax", "--task", "separation", "--task-option", "domain=polytope",
                  "--task-option", "evaluation_samples=300", "--steps", "200", "--json"]) == 0
