@@ -272,19 +272,38 @@ def test_corinfomax_separates_polytope_sources():
 
 
 def test_detmax_projects_onto_the_polytope_and_keeps_learning_finite():
-    """After 100 samples every held-out output lies in the paper's polytope: box bounds exactly
-    and both ℓ1 groups (0, 1, 4) and (1, 2, 3) at most 1 + 1e-3. With the preset's η_λ = 1
-    the inhibitory units do not settle (all loops run to max_iterations, 200 or 2000 alike) and
-    group (0, 1, 4) ends at ‖y‖₁ up to 1.138 (4 of 100 outputs above 1.01); with η_λ = 0.1 every
-    loop settles within 210 steps and the largest group norm is 1.000006."""
+    """After 100 samples every held-out output of seeds 0-3 (one ensemble) lies in the paper's
+    polytope: box bounds exactly and both ℓ1 groups (0, 1, 4) and (1, 2, 3) at most 1 + 1e-3.
+    The preset's η_λ = 0.1 is what makes this hold: with the sparse WSM script's η_λ = 1
+    (max_iterations 400, seeds 0-7, 100 samples) 5 of 8 seeds end with a group norm above
+    1.01 (up to 1.43, loops at max_iterations); with 0.1 the largest norm over the 8 seeds
+    is 1.0001."""
     task = SourceSeparation(domain="polytope", snr_db=40.0, evaluation_samples=100)
-    circuit = DetMaxWSM(**task.circuit_options(), max_iterations=400, threshold_rate=0.1)
-    result = run(circuit, task, seed=0, steps=100, eval_every=100, progress=False)
+    circuit = DetMaxWSM(**task.circuit_options(), max_iterations=400)
+    assert circuit.params.threshold_rate == 0.1
+    seeds = [0, 1, 2, 3]
+    result = run(circuit, task, seeds=seeds, steps=100, eval_every=100, progress=False)
     assert np.all(np.isfinite(result.dataset["metric_output_sinr_db"].values))
-    output = circuit.respond(task.reset(1).evaluation_mixtures[None])["output"][0]
+    mixtures = task.reset(11).evaluation_mixtures
+    output = circuit.respond(np.repeat(mixtures[None], len(seeds), axis=0))["output"]
     polytope = MixedPolytope()  # the task's default structure
+    assert output.shape[0] == len(seeds)
     assert np.all(in_polytope(output, polytope, 1e-3))
-    assert circuit.last_settling_steps.max() < 400
+
+
+@pytest.mark.slow
+def test_detmax_learns_on_the_polytope():
+    """Det-Max on the mixed polytope with its preset (numpy reference path, max_iterations 400),
+    40 dB, 2000 samples, one 4-seed ensemble (≈ 3 min under load). Measured start → 1000 →
+    2000 → 4000 samples (seeds 0-3, 500 held out): 1.28→6.82→8.91→7.83, 3.50→5.44→7.47→7.64,
+    3.38→5.41→5.50→5.49, −0.62→1.72→3.41→4.96 dB (gains at 2000: 7.6 / 4.0 / 2.1 / 4.0).
+    Asserted at 2000: every seed gains ≥ 1.5 dB, median gain ≥ 3 dB."""
+    task = SourceSeparation(domain="polytope", snr_db=40.0, evaluation_samples=500)
+    result = run(DetMaxWSM(**task.circuit_options(), max_iterations=400), task, seeds=[0, 1, 2, 3], steps=2000,
+                 eval_every=2000, progress=False)
+    sinr = result.dataset["metric_output_sinr_db"].values
+    gain = sinr[:, -1] - sinr[:, 0]
+    assert np.all(gain >= 1.5) and np.median(gain) >= 3.0, sinr
 
 
 def test_cli_runs_corinfomax_on_the_polytope(capsys):
