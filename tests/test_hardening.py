@@ -476,4 +476,6 @@ def test_resume_from_a_saved_result_is_bitwise(name, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CIRCUITS))
 def test_resume_from_a_saved_result_is_bitwise_for_every_circuit(name, tmp_path):
-    _resume_from_file_is_bitwise(name, tmp_path, 10 if CIRCUITS[name].family == "sequence" else 40)
+    # sequence circuits: one pass over the quick task's 10 transitions (a second pass would
+    # store each pattern again, which the pseudoinverse rule refuses as ill-conditioned)
+    _resume_from_file_is_bitwise(name, tmp_path, 5 if CIRCUITS[name].family == "sequence" else 40)
