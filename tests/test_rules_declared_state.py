@@ -29,8 +29,6 @@ _MLP = ("supervised MLP credit assignment (rules/supervised.py) reads whole laye
         "matrices; not declared as Rules yet")
 _SEQUENCE = ("the sequence family stores patterns by one batch construction (pseudoinverse, asymmetric "
              "Hebbian over a whole sequence), not per-sample local rules")
-_NICA = ("Bio-NICA's rules read running means updated earlier in the same sample, and its every-100-samples "
-         "eigen/singular-value resets, row flips and redraws act on several arrays at once")
 _RECURRENT = "the recurrent circuits' learn (BPTT, RFLO, e-prop) is written by hand, not derived from bindings yet"
 _TD = ("TD's rule reads the transition's reward prediction error and eligibility trace (circuits/td.py "
        "signals), not population activities, and its learn also carries the trace")
@@ -57,8 +55,6 @@ NOT_DERIVED = {
     "pseudoinverse": _SEQUENCE,
     "seqnet": _SEQUENCE,
     "two-layer-sequence": _SEQUENCE,
-    # separation circuits whose learn needs ordered rule phases (see the reasons)
-    "nonnegative-ica": _NICA,
 }
 
 
@@ -170,6 +166,44 @@ def test_nsm_synaptic_rules_read_the_rates_updated_in_the_same_update():
     np.testing.assert_array_equal(circuit.state["rates"], rates)
     assert not np.allclose(new, stale)
     np.testing.assert_allclose(circuit.state["feedforward"], new, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("variant", ["direct", "interneuron"])
+def test_bio_nica_rules_read_the_running_means_updated_before_them(variant):
+    """Bio-NICA's phases: the running means (phase 0 steps) are updated before the rules
+    (phase 1) read them, as in the authors' code; the rules of phase 1 read W before its update."""
+    task = make_task("separation", domain="nonnegative-bernoulli", n_sources=3, n_mixtures=3).reset(seed=0)
+    leak = 0.25 if variant == "interneuron" else 0.0
+    circuit = make_circuit("nonnegative-ica", n_sources=3, variant=variant, leak=leak,
+                           learning_rate=0.03).initialize(3, 0, [0, 1])
+    for _ in range(5):
+        warm = task.next_batch(3)
+        circuit.learn(circuit.respond(warm.inputs), warm)
+    batch = task.next_batch(3)
+    responses = circuit.respond(batch.inputs)
+    activities = circuit.rule_activities(responses, batch)
+    steps = {s.state: s.phase for s in circuit.state_steps() if s.state.startswith("mean_")}
+    assert set(steps.values()) == {0} and {b.phase for b in circuit.rule_bindings()} == {1}
+    x, y, t = activities["mixtures"], responses["output"], float(circuit.state["seen"][0, 0])
+    means = {"mean_inputs": circuit.state["mean_inputs"] + (x.mean(axis=-2) - circuit.state["mean_inputs"]) / (t + 1)}
+    if variant == "direct":
+        means["mean_drive"] = circuit.state["mean_drive"] + (activities["drive"].mean(axis=-2)
+                                                             - circuit.state["mean_drive"]) / 100
+        new = rules.nica_feedforward(x, y, activities["drive"], means["mean_inputs"], means["mean_drive"], 0.03)
+        stale = rules.nica_feedforward(x, y, activities["drive"], circuit.state["mean_inputs"],
+                                       circuit.state["mean_drive"], 0.03)
+    else:
+        means["mean_output"] = circuit.state["mean_output"] + (y.mean(axis=-2) - circuit.state["mean_output"]) / (t + 1)
+        new = rules.nica_interneuron_feedforward(x, y, circuit.state["feedforward"], means["mean_inputs"],
+                                                 means["mean_output"], 0.03)
+        stale = rules.nica_interneuron_feedforward(x, y, circuit.state["feedforward"], circuit.state["mean_inputs"],
+                                                   circuit.state["mean_output"], 0.03)
+    expected = circuit.state["feedforward"] + new
+    assert not np.allclose(new, stale)
+    circuit.learn(responses, batch)
+    for key, value in means.items():
+        np.testing.assert_array_equal(circuit.state[key], value)
+    np.testing.assert_allclose(circuit.state["feedforward"], expected, rtol=1e-12, atol=1e-12)
 
 
 def test_nsm_rules_are_gated_off_in_the_prewhitening_phase():
