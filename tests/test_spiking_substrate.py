@@ -113,19 +113,21 @@ def test_same_seed_same_spikes_different_seed_different_spikes():
 
 
 def test_presentation_level_plasticity_calls_the_rate_rule(monkeypatch):
-    """Spec §6.4: the spiking substrate learns through the very same rule function."""
+    """Spec §6.4: the spiking substrate learns through the very same rules (the circuit's
+    declared rules, applied by ``apply_rules`` as on the rate substrate)."""
     calls = []
-    original = bpl.rules.adaptation.recurrent_whitening
+    original = bpl.circuits.base.apply_rules
 
-    def spy(*args, **kwargs):
-        calls.append(args[0].shape)
-        return original(*args, **kwargs)
+    def spy(state, bindings, activities, *args, **kwargs):
+        calls.append((tuple(b.rule.name for b in bindings), activities["principal"].shape))
+        return original(state, bindings, activities, *args, **kwargs)
 
-    monkeypatch.setattr(bpl.rules.adaptation, "recurrent_whitening", spy)
+    monkeypatch.setattr(bpl.circuits.base, "apply_rules", spy)
     task = bpl.tasks.StatisticalAdaptation(n_inputs=2, n_contexts=1)
     bpl.run(DirectWhitening(), task, substrate="spiking", steps=2, batch_size=2, eval_every=2, progress=False,
             substrate_options={"presentation": 0.02, "dt": 5e-4, "rate_unit": 50.0})
-    assert calls == [(1, 2, 2), (1, 2, 2)]  # two updates of two presentations each
+    # two updates of two presentations each
+    assert calls == [(("recurrent-whitening",), (1, 2, 2)), (("recurrent-whitening",), (1, 2, 2))]
 
 
 @pytest.mark.parametrize("kwargs,match", [

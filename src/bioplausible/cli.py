@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="no progress bars and no status lines; print only results and errors")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     # -q/--debug also after the command (bioplausible run -q ...); SUPPRESS keeps the top-level value otherwise
-    quiet = argparse.ArgumentParser(add_help=False)
+    quiet = _Parser(add_help=False)
     quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                        help="no progress bars and no status lines; print only results and errors")
     quiet.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,

@@ -96,7 +96,9 @@ def plot_learning_curves(frame: pd.DataFrame, metric: str, ax: Any = None, logy:
     (spiking dashed). On a log axis (``logy``; default: for :data:`LOG_METRICS`) mean and band
     are geometric — exp(mean ± sd of the log) — so the band stays positive. Context switches of
     the task (where its ``context`` metric changes) are dotted vertical lines. The y label is
-    the metric's long name and units; the legend sits outside the axes, right.
+    the metric's long name and units; the legend sits outside the axes, right. When the runs
+    differ in length by 5× or more (a circuit given more samples in the quick comparison),
+    the step axis is logarithmic (symlog, linear below the first evaluation).
 
     ``frame`` is the tidy table of :func:`bioplausible.compare`.
     """
@@ -120,6 +122,14 @@ def plot_learning_curves(frame: pd.DataFrame, metric: str, ax: Any = None, logy:
         for index, step in enumerate(context_switches(frame)):
             ax.axvline(step, color="0.5", linestyle=":", linewidth=1.0, label="context switch" if index == 0 else None)
     ax.set_xlabel(STEP_LABEL)
+    lengths = data.groupby(["circuit", "substrate"])["step"].max()
+    if lengths.min() > 0 and lengths.max() >= 5 * lengths.min():  # runs of very different lengths
+        positive = data.loc[data["step"] > 0, "step"]
+        threshold = float(positive.min())
+        ax.set_xscale("symlog", linthresh=threshold, linscale=0.3)
+        decades = range(int(np.ceil(np.log10(threshold))), int(np.floor(np.log10(lengths.max()))) + 1)
+        ax.set_xticks([0.0] + [10.0**k for k in decades if 10.0**k >= 2 * threshold])  # 0 apart from the decades
+        ax.set_xlabel(STEP_LABEL + ", log scale")
     ax.set_ylabel(axis_label(metric))
     if logy:
         ax.set_yscale("log")
@@ -188,7 +198,8 @@ def _populations(dataset: Any) -> list[dict[str, Any]]:
 
 
 def plot_final_metric(frame: pd.DataFrame, metric: str, ax: Any = None) -> Any:
-    """Strip plot of the final value of ``metric`` per seed, one column per circuit × substrate."""
+    """Strip plot of the final value of ``metric`` per seed, one column per circuit × substrate
+    (values that all lie in [0, 1] are shown on the whole unit range)."""
     ax = _axes(ax)
     data = frame[frame["metric"] == metric]
     if data.empty:
@@ -206,6 +217,10 @@ def plot_final_metric(frame: pd.DataFrame, metric: str, ax: Any = None) -> Any:
         if missing:  # undefined values (e.g. a recovery never reached) are said, not dropped silently
             ax.annotate(f"— {missing} of {len(values)}\nseeds undefined", (position, 0.02),
                         xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=6, color="0.3")
+    finite = last["value"].astype(float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size and finite.min() >= 0.0 and finite.max() <= 1.0:  # a fraction: show its whole range
+        ax.set_ylim(-0.05, 1.05)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([f"{c}\n({s})" for (c, s), _ in groups], rotation=45, ha="right", fontsize=7)
     ax.set_ylabel(axis_label(metric))
@@ -240,7 +255,8 @@ def plot_substrate_agreement(frame: pd.DataFrame, metric: str, ax: Any = None) -
 def save_comparison_figures(frame: pd.DataFrame, folder: str | os.PathLike[str], dpi: int = 110) -> list[Path]:
     """The comparison's figures as PNG files in ``folder``: per family, learning curves (mean ±
     sd over seeds) of each headline metric recorded over steps and strip plots of whole-run
-    metrics (``<family>.png``); and, when some circuit ran on both substrates, rate versus
+    metrics (``<family>.png``; strip plots of the final values throughout for a task whose
+    ``learning_curve_figure`` is False); and, when some circuit ran on both substrates, rate versus
     spiking final metrics (``agreement.png``). Returns the paths written."""
     import matplotlib
 
@@ -248,22 +264,27 @@ def save_comparison_figures(frame: pd.DataFrame, folder: str | os.PathLike[str],
     import matplotlib.pyplot as plt
 
     from .experiments.compare import headline_metrics_of, substrate_agreement, summary_table
+    from .tasks.base import TASKS
 
     folder = Path(folder)
     written = []
+    tasks = {cls.name: cls for cls in TASKS.values()}
     for family, part in frame.groupby("family"):
         present = set(summary_table(part)["metric"])
         metrics = [m for m in headline_metrics_of(part) if m in present]  # the task's order: headline first
+        task_cls = tasks.get(str(part["task"].iloc[0]))
+        curves = task_cls is None or task_cls.learning_curve_figure
         figure = _grid_figure(plt, len(metrics))
         axes = figure.axes
         for ax, metric in zip(axes, metrics):
-            if part.loc[part["metric"] == metric, "step"].notna().any():
+            if curves and part.loc[part["metric"] == metric, "step"].notna().any():
                 plot_learning_curves(part, metric, ax, legend=False)
             else:
                 plot_final_metric(part, metric, ax)
             ax.set_title(metric.replace("_", " "), fontsize=9)
         _figure_legend(figure, axes)
-        figure.suptitle(f"{family}: task {part['task'].iloc[0]} (mean ± sd over seeds)")
+        summary = "mean ± sd over seeds" if curves else "final values: one point per seed, bar the mean"
+        figure.suptitle(f"{family}: task {part['task'].iloc[0]} ({summary})")
         written.append(folder / f"{family}.png")
         figure.savefig(written[-1], dpi=dpi, bbox_inches="tight")
         plt.close(figure)

@@ -190,7 +190,7 @@ def summary_statistics(result: Any, population: str, *, label: str | None = None
             H, y = activity[s, part], values[s, part]
             y = y.astype(int) if label is not None else y
             row = decoder_scores(H, y, folds=folds)
-            Y = (y[:, None] == classes[None, :]).astype(float) if label is not None else y.reshape(y.shape[0], -1)
+            Y = (y[:, None] == classes[None, :]).astype(float) if classes is not None else y.reshape(y.shape[0], -1)
             row["alignment"] = float(alignment(H @ H.T / H.shape[1], Y))
             R = condition_representation(H, y, classes)
             R0 = R if R0 is None else R0

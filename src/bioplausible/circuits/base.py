@@ -467,10 +467,12 @@ class RuleCircuit(Circuit):
         """Declared steps, in order within their phase (after the rules of their phase); none by default."""
         return []
 
-    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch) -> Mapping[str, np.ndarray]:
-        """The activities the bindings and steps read: ``activities``, plus what a circuit
-        derives from them, the state before the update and the batch (override to add, e.g.
-        a dendritic current ``W x``)."""
+    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch | None
+                        ) -> Mapping[str, np.ndarray]:
+        """The per-sample quantities the bindings and steps read: the population activities by
+        default; a circuit whose rules read local signals of the batch (TD's reward-prediction
+        error and eligibility traces, an RNN's learning signal, NSM's prewhitened mixtures,
+        Bio-NICA's dendritic current ``W x``) returns them, read from the state before the update."""
         return activities
 
     def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:

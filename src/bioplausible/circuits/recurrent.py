@@ -40,8 +40,9 @@ import numpy as np
 from ..core.agreement import AgreementCase
 from ..core.trials import TrialBatch
 from ..rules import recurrent as rules
+from ..rules.declaration import RuleBinding
 from ..validation import check_choice, check_finite_array, check_integer, check_positive, check_real
-from .base import Circuit, Connection, Parameters, Population, register_circuit
+from .base import Circuit, Connection, Parameters, Population, RuleCircuit, register_circuit
 
 __all__ = ["RecurrentParameters", "RecurrentNetwork", "RecurrentBPTT", "RecurrentRFLO", "RecurrentEprop",
            "NONLINEARITIES", "trial_inputs"]
@@ -89,7 +90,8 @@ class RecurrentParameters(Parameters):
 
 
 class RecurrentNetwork(Circuit):
-    """The shared rate RNN (module docstring); subclasses say how W learns (:meth:`recurrent_change`)."""
+    """The shared rate RNN (module docstring); subclasses say how W learns: BPTT by hand (not a
+    local rule), RFLO and e-prop derived from their declared rules."""
 
     family = "recurrent"
     default_task = "integration"
@@ -178,34 +180,21 @@ class RecurrentNetwork(Circuit):
         return (np.linalg.eigvals(self.state["recurrent"]) - 1.0) / self.params.time_constant
 
     # ------------------------------------------------------------------ learning
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Any) -> None:
-        """One update from a batch of trials (``batch``: a TrialBatch (K, B, T, ·) with targets)."""
+    def trial_signals(self, activities: Mapping[str, np.ndarray], batch: Any) -> dict[str, np.ndarray]:
+        """The local quantities of a batch of trials (``batch``: a TrialBatch (K, B, T, ·) with
+        targets), read from the state before the update: ``error`` ε = (y⋆ − y) at scored
+        steps (0 elsewhere), ``previous`` r_{t−1} (0 at t = 0) and ``slope`` φ'(h_t), each
+        (K, B, T, ·)."""
         if not isinstance(batch, TrialBatch) or batch.targets is None:
             raise TypeError(f"batch must be a TrialBatch with targets (trials of a task such as 'integration'), "
                             f"got {type(batch).__name__}")
         rates, output = activities["hidden"], activities["output"]
         scored = batch.scored if batch.stacked else batch.scored[None]
         targets = batch.targets if batch.stacked else batch.targets[None]
-        error = (targets - output) * scored[..., None]
-        change = self.recurrent_change(activities, error)
-        readout = rules.readout_update(rates, error, self.params.readout_rate)
-        self.state["recurrent"] = self.state["recurrent"] + change
-        self.state["readout"] = self.state["readout"] + readout
-        self.steps += 1
-
-    def recurrent_change(self, activities: Mapping[str, np.ndarray], error: np.ndarray) -> np.ndarray:
-        """The change of W from a batch's activities and output errors ``y⋆ − y`` (K, B, T, n_out)."""
-        raise NotImplementedError
-
-    def _eligibility_change(self, rule: rules.EligibilityRule, activities: Mapping[str, np.ndarray],
-                            error: np.ndarray, feedback: np.ndarray) -> np.ndarray:
-        """A three-factor rule's change: learning signal ``L = B (y⋆ − y)`` (``feedback`` B, (K, N, n_out))."""
-        rates, drive = activities["hidden"], activities["drive"]
         previous = np.zeros_like(rates)
         previous[:, :, 1:] = rates[:, :, :-1]
-        signal = np.einsum("kbto,kno->kbtn", error, feedback)
-        return rules.trial_update(rule, previous, self.slope(drive), signal, self.params.alpha,
-                                  self.params.learning_rate)
+        return {"error": (targets - output) * scored[..., None], "previous": previous,
+                "slope": self.slope(activities["drive"])}
 
 
 def _spiking_agreement(rule: str) -> AgreementCase:
@@ -232,28 +221,71 @@ class RecurrentBPTT(RecurrentNetwork):
     agreement = (AgreementCase("integration", {}, unsupported=("spiking",),
                                note="BPTT is a rate-network baseline; it has no spiking form"),)
 
-    def recurrent_change(self, activities: Mapping[str, np.ndarray], error: np.ndarray) -> np.ndarray:
-        return -self.params.learning_rate * bptt_gradient(
-            self.state["recurrent"], self.state["readout"], activities["hidden"], self.slope(activities["drive"]),
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Any) -> None:
+        """One update from a batch of trials: W by the exact gradient (:func:`bptt_gradient`, not
+        a local rule: the adjoint runs backward through the trial and reads Wᵀ), V by the delta
+        rule (:data:`~bioplausible.rules.recurrent.READOUT_DELTA`)."""
+        local = self.trial_signals(activities, batch)
+        error = local["error"]
+        change = -self.params.learning_rate * bptt_gradient(
+            self.state["recurrent"], self.state["readout"], activities["hidden"], local["slope"],
             -error, self.params.alpha)
+        readout = rules.readout_update(activities["hidden"], error, self.params.readout_rate)
+        self.state["recurrent"] = self.state["recurrent"] + change
+        self.state["readout"] = self.state["readout"] + readout
+        self.steps += 1
+
+
+class _LocalRecurrent(RecurrentNetwork, RuleCircuit):
+    """An RNN whose W learns by a declared three-factor rule (:attr:`eligibility`) and V by the
+    delta rule; ``learn`` is derived from the bindings: per trial, the trace rule runs along
+    the steps and the update rule's per-step changes are summed, applied at the end of the
+    batch (:func:`~bioplausible.rules.declaration.trial_change`)."""
+
+    eligibility: ClassVar[rules.EligibilityRule]
+
+    def feedback_matrix(self) -> np.ndarray:
+        """The matrix B (K, N, n_out) that carries the output error to the hidden units."""
+        return self.state["feedback"]
+
+    def rule_bindings(self) -> list[RuleBinding]:
+        """W by :attr:`eligibility` (trace and update rules, over each trial), V by
+        :data:`~bioplausible.rules.recurrent.READOUT_DELTA` on the steps of all trials."""
+        rule, p = self.eligibility, self.params
+        used = {*rule.trace.activities, *rule.update.activities}
+        names = {"r": "previous", "slope": "slope", "signal": "signal"}
+        return [RuleBinding("recurrent", rule.update, "hidden", "hidden", {n: names[n] for n in used},
+                            {"alpha": p.alpha, "learning_rate": p.learning_rate}, trace=rule.trace),
+                RuleBinding("readout", rules.READOUT_DELTA, "hidden", "output",
+                            {"error": "step_error", "r": "step_rates"}, {"learning_rate": p.readout_rate})]
+
+    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Any) -> dict[str, np.ndarray]:
+        """The trials' local quantities (:meth:`~RecurrentNetwork.trial_signals`) with the
+        learning signal ``signal`` L = B ε (K, B, T, N), and the steps of all trials as the
+        readout rule's samples: ``step_error`` (K, B·T, n_out), ``step_rates`` (K, B·T, N)."""
+        local = self.trial_signals(activities, batch)
+        rates, error = activities["hidden"], local["error"]
+        members = rates.shape[0]
+        local["signal"] = np.einsum("kbto,kno->kbtn", error, self.feedback_matrix())
+        local["step_error"] = error.reshape(members, -1, error.shape[-1])
+        local["step_rates"] = rates.reshape(members, -1, rates.shape[-1])
+        return local
 
 
 @register_circuit
-class RecurrentRFLO(RecurrentNetwork):
+class RecurrentRFLO(_LocalRecurrent):
     """RFLO (:data:`bioplausible.rules.recurrent.RFLO`): trace ``P_ij ← (1 − α) P_ij + α φ'(h_i) r_j``,
     ``ΔW_ij = η ⟨L_i P_ij⟩`` with a fixed random feedback ``B`` (Murray 2019, eLife 8:e43299)."""
 
     name = "rnn-rflo"
     description = "rate RNN trained by RFLO, random-feedback local online learning (Murray 2019)"
     recurrent_rule = rules.RFLO_UPDATE
+    eligibility = rules.RFLO
     agreement = (_spiking_agreement("RFLO"),)
-
-    def recurrent_change(self, activities: Mapping[str, np.ndarray], error: np.ndarray) -> np.ndarray:
-        return self._eligibility_change(rules.RFLO, activities, error, self.state["feedback"])
 
 
 @register_circuit
-class RecurrentEprop(RecurrentNetwork):
+class RecurrentEprop(_LocalRecurrent):
     """e-prop (:data:`bioplausible.rules.recurrent.EPROP`): eligibility vector
     ``ε_ij ← (1 − α) ε_ij + α r_j``, ``ΔW_ij = η ⟨L_i φ'(h_i) ε_ij⟩``, ``L = Vᵀ(y⋆ − y)``
     (``feedback="symmetric"``) or ``B (y⋆ − y)`` (``"random"``) (Bellec et al. 2020, Nat. Commun. 11:3625)."""
@@ -261,12 +293,13 @@ class RecurrentEprop(RecurrentNetwork):
     name = "rnn-eprop"
     description = "rate RNN trained by e-prop, eligibility propagation (Bellec et al. 2020)"
     recurrent_rule = rules.EPROP_UPDATE
+    eligibility = rules.EPROP
     agreement = (_spiking_agreement("e-prop"),)
 
-    def recurrent_change(self, activities: Mapping[str, np.ndarray], error: np.ndarray) -> np.ndarray:
-        feedback = (np.swapaxes(self.state["readout"], -1, -2) if self.params.feedback == "symmetric"
-                    else self.state["feedback"])
-        return self._eligibility_change(rules.EPROP, activities, error, feedback)
+    def feedback_matrix(self) -> np.ndarray:
+        """``Vᵀ`` (symmetric e-prop, the readout before the update) or the fixed random ``B``."""
+        return (np.swapaxes(self.state["readout"], -1, -2) if self.params.feedback == "symmetric"
+                else self.state["feedback"])
 
 
 def bptt_gradient(recurrent: np.ndarray, readout: np.ndarray, rates: np.ndarray, slope: np.ndarray,

@@ -44,8 +44,9 @@ import numpy as np
 
 from ..core.agreement import AgreementCase
 from ..rules import sequence as rules
+from ..rules.declaration import RuleBinding
 from ..validation import check_choice, check_integer, check_positive, check_real, check_sequence
-from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
+from .base import Batch, Circuit, Connection, Parameters, Population, RuleCircuit, ensemble_inputs, register_circuit
 
 __all__ = [
     "SequenceCircuit",
@@ -211,9 +212,10 @@ class SequenceCircuit(Circuit):
         """Local field of every visible unit and its scale, both (k, b, N), for states (k, b, N)
         of the ensemble members ``members`` (k of them)."""
 
-    @abstractmethod
     def _write(self, pre: np.ndarray, post: np.ndarray) -> None:
-        """Apply the local write for transitions pre (K, B, N) → post (K, B, N)."""
+        """Apply the local write for transitions pre (K, B, N) → post (K, B, N) (the circuits
+        whose ``learn`` is written by hand; SeqNet's is derived from its rule binding)."""
+        raise NotImplementedError(f"{type(self).__name__} has no hand-written write")
 
     @abstractmethod
     def _memory_size(self) -> int:
@@ -295,7 +297,12 @@ class SequenceCircuit(Circuit):
 
     def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
         """The one-pass write: pre = the cue population (ξ^μ), post = the next state (targets, ξ^{μ+1})."""
-        if batch.targets is None:
+        self._write(*self._transitions(activities, batch))
+        self.steps += 1
+
+    def _transitions(self, activities: Mapping[str, np.ndarray], batch: Batch | None) -> tuple[np.ndarray, np.ndarray]:
+        """The write's pre (the cue, ξ^μ) and post (the targets, ξ^{μ+1}), both (K, B, N)."""
+        if batch is None or batch.targets is None:
             raise ValueError("batch.targets must hold the next pattern ξ^{μ+1} of each transition, got None")
         pre = check_patterns("activities['cue']", activities["cue"], (3,))
         post = check_patterns("batch.targets", batch.targets, (2, 3))
@@ -303,8 +310,7 @@ class SequenceCircuit(Circuit):
             post = np.broadcast_to(post, pre.shape)
         pre = np.broadcast_to(pre, (self.ensemble_size, *pre.shape[1:]))
         post = np.broadcast_to(post, pre.shape)
-        self._write(pre, post)
-        self.steps += 1
+        return pre, post
 
     def _check_sizes(self, n_inputs: int, n_targets: int) -> None:
         super()._check_sizes(n_inputs, n_targets)
@@ -348,13 +354,16 @@ class SequenceCircuit(Circuit):
 
 # ============================================================================ SeqNet
 @register_circuit
-class SeqNet(SequenceCircuit):
+class SeqNet(RuleCircuit, SequenceCircuit):
     """Classical asymmetric Hopfield sequence network (temporal association).
 
     ``J = (1/N) Σ_μ ξ^{μ+1} ξ^{μᵀ}``, ``S(t+1) = sgn(J S(t))``. Each presentation of a
     transition adds ``ΔJ_ij = (1/N) S_i(t+1) S_j(t)`` (post at μ+1, pre at μ). Capacity
     ``P_T ≈ N/(2 ln N)``. Sompolinsky & Kanter (1986), PRL 57:2861; Chaudhry et al. (2023),
-    NeurIPS. State: ``couplings`` J (K, N, N), dimensionless.
+    NeurIPS. State: ``couplings`` J (K, N, N), dimensionless. ``learn`` is derived from the
+    declared rule (:data:`~bioplausible.rules.sequence.ASYMMETRIC_HEBBIAN`, summed over the
+    batch's presentations; :class:`~bioplausible.circuits.base.RuleCircuit` comes first in
+    the bases, so its ``learn`` is the one that runs).
     """
 
     name = "seqnet"
@@ -384,9 +393,16 @@ class SeqNet(SequenceCircuit):
             self._scale = cached = (couplings, np.abs(couplings).sum(axis=-1)[:, None, :])
         return field, np.broadcast_to(cached[1][members], field.shape)
 
-    def _write(self, pre, post):
-        b = pre.shape[1]
-        self.state["couplings"] = self.state["couplings"] + b * rules.asymmetric_hebbian(pre, post, 1.0 / pre.shape[-1])
+    def rule_bindings(self) -> list[RuleBinding]:
+        """J by the asymmetric Hebbian rule with η = 1/N, pre = the cue ξ^μ, post = ξ^{μ+1},
+        each presentation adding its increment (``batch_sum``)."""
+        return [RuleBinding("couplings", rules.ASYMMETRIC_HEBBIAN, "visible", "visible",
+                            {"x": "cue", "y": "next"}, {"learning_rate": 1.0 / self.n_neurons}, batch_sum=True)]
+
+    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch | None) -> dict[str, np.ndarray]:
+        """``cue`` ξ^μ and ``next`` ξ^{μ+1} (the batch's targets), both (K, B, N)."""
+        pre, post = self._transitions(activities, batch)
+        return {"cue": pre, "next": post}
 
     def connections(self) -> list[Connection]:
         return [

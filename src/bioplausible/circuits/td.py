@@ -8,7 +8,9 @@ the presynaptic eligibility trace ``e_t = γλ e_{t−1} + ψ_t`` (restarted wit
 TD(0) for λ = 0, TD(λ) with accumulating traces for λ > 0 (Sutton, 1988). An update takes a
 mini-batch of transitions with w held fixed (the batch semi-gradient TD of Bordelon, Masset,
 Kuo & Pehlevan, NeurIPS 2023); a batch of one is online TD. The trace is carried across
-batches in the state array ``trace`` (it is not learned, but a resumed run needs it).
+batches in the state array ``trace`` (it is not learned, but a resumed run needs it) by the
+declared step ``eligibility-trace`` (:func:`bioplausible.rules.td.carry_trace`); ``learn`` is
+derived from the declaration (:class:`~bioplausible.circuits.base.RuleCircuit`).
 
 With the paper's normalisation ``w ← w + (η_paper/B) Σ_b Σ_t δ_{b,t} ψ_{b,t}`` for B episodes of
 T−1 transitions, ``learning_rate = η_paper (T − 1)`` (our rule is the mean over transitions).
@@ -23,9 +25,9 @@ import numpy as np
 
 from ..core.agreement import AgreementCase
 from ..rules import td as rules
-from ..rules.declaration import RuleBinding
+from ..rules.declaration import RuleBinding, StateStep
 from ..validation import check_real
-from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
+from .base import Batch, Connection, Parameters, Population, RuleCircuit, ensemble_inputs, register_circuit
 
 __all__ = ["TDValue", "TDValueParameters"]
 
@@ -51,7 +53,7 @@ class TDValueParameters(Parameters):
 
 
 @register_circuit
-class TDValue(Circuit):
+class TDValue(RuleCircuit):
     """Linear TD(0)/TD(λ) value learning with a broadcast RPE; see the module docstring.
 
     State: ``value_weights`` (K, 1, n) = w, ``trace`` (K, n) = the eligibility trace after
@@ -107,9 +109,22 @@ class TDValue(Circuit):
         return [RuleBinding("value_weights", rules.TD_VALUE, "place", "value", {"rpe": "rpe", "trace": "trace"},
                             {"learning_rate": self.params.learning_rate})]
 
+    def state_steps(self) -> list[StateStep]:
+        """After the rule, the carried trace becomes the one after the batch's last transition."""
+        return [StateStep("eligibility-trace", "trace", rules.carry_trace, activities=("trace",),
+                          description="e after the batch's last transition, e_t = γλ e_{t−1} + ψ_t, carried "
+                                      "into the next batch")]
+
+    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch | None) -> dict[str, np.ndarray]:
+        """The rule's local quantities (:meth:`signals`), read with w and the trace before the update."""
+        if batch is None:
+            raise ValueError("batch must be a Batch of transitions (TD learns from next_inputs, reward, first), "
+                             "got None")
+        local = self.signals(activities, batch)
+        return {"rpe": local["rpe"][..., None], "trace": local["trace"]}
+
     def signals(self, activities: Mapping[str, np.ndarray], batch: Batch) -> dict[str, np.ndarray]:
-        """The rule's local quantities for one batch: ``rpe`` δ (K, B) and ``trace`` e (K, B, n),
-        plus the ``carried`` trace (K, n) after its last transition."""
+        """The rule's local quantities for one batch: ``rpe`` δ (K, B) and ``trace`` e (K, B, n)."""
         for key in ("next_inputs", "reward", "first"):
             if key not in batch.info:
                 raise ValueError(f"batch.info must hold {key!r} (TD learns from transitions: next_inputs, "
@@ -122,13 +137,6 @@ class TDValue(Circuit):
         reward = np.broadcast_to(np.asarray(batch.info["reward"], dtype=float), value.shape)
         first = np.broadcast_to(np.asarray(batch.info["first"], dtype=bool), value.shape)
         rpe = rules.reward_prediction_error(reward, value, next_value, self.params.discount)
-        traces, carried = rules.eligibility_traces(place, first, self.state["trace"],
-                                                   self.params.discount * self.params.trace_decay)
-        return {"rpe": rpe, "trace": traces, "carried": carried}
-
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
-        local = self.signals(activities, batch)
-        self.state["value_weights"] = self.state["value_weights"] + rules.td_value(
-            local["rpe"], local["trace"], self.state["value_weights"], self.params.learning_rate)
-        self.state["trace"] = local["carried"]
-        self.steps += 1
+        traces, _ = rules.eligibility_traces(place, first, self.state["trace"],
+                                             self.params.discount * self.params.trace_decay)
+        return {"rpe": rpe, "trace": traces}

@@ -168,10 +168,18 @@ class TraceRecorder:
             raise
         self.flush(final=True)
 
+    @property
+    def _active(self) -> Probe:
+        """The probe being recorded (capture and storage run only when there is one)."""
+        if self.probe is None:
+            raise RuntimeError("TraceRecorder: no probe is being recorded")
+        return self.probe
+
     def capture(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        probe = self._active
         update = self.update
         self.update += 1
-        if update % self.probe.every:
+        if update % probe.every:
             return
         size = batch.size
         index = self.samples[self.samples < size]
@@ -183,7 +191,7 @@ class TraceRecorder:
                 record[TRACE_PREFIX + name] = values.reshape(ensemble, size, -1)[:, index][..., units]
             else:  # a substrate that does not produce this population: keep the shape, mark missing
                 record[TRACE_PREFIX + name] = np.full((ensemble, index.size, units.size), np.nan)
-        if self.probe.info:
+        if probe.info:
             if self.info_keys is None:
                 # one label per sample ((K, B)); vector-valued entries (e.g. true sources) are not traced
                 self.info_keys = [k for k, v in batch.info.items() if np.shape(v) == (ensemble, size)]
@@ -193,7 +201,7 @@ class TraceRecorder:
         self.buffer.append(record)
         self.buffered += index.size
         self.peak_buffer_bytes = max(self.peak_buffer_bytes, _nbytes(self.buffer))
-        if self.buffered >= self.probe.chunk:
+        if self.buffered >= probe.chunk:
             self.flush()
 
     def flush(self, final: bool = False) -> None:
@@ -208,8 +216,10 @@ class TraceRecorder:
         if final and self._file is not None:
             self._file.close()
             self._file = None
-            os.chmod(self._temporary, 0o666 & ~user_umask())
-            os.replace(self._temporary, self.spill)
+            temporary, spill = self._temporary, self.spill
+            if temporary is not None and spill is not None:  # both are set whenever a file is open
+                os.chmod(temporary, 0o666 & ~user_umask())
+                os.replace(temporary, spill)
             self._temporary = None
 
     def _discard(self) -> None:
@@ -226,10 +236,13 @@ class TraceRecorder:
         import h5netcdf
 
         if self._file is None:
-            self.spill.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale_temporaries(self.spill)
-            handle, name = tempfile.mkstemp(prefix=f".{self.spill.stem}.", dir=self.spill.parent,
-                                            suffix=f"{TEMPORARY_SUFFIX}{self.spill.suffix}")
+            spill = self.spill
+            if spill is None:
+                raise RuntimeError("TraceRecorder: chunks are appended to a file only with a spill path")
+            spill.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(spill)
+            handle, name = tempfile.mkstemp(prefix=f".{spill.stem}.", dir=spill.parent,
+                                            suffix=f"{TEMPORARY_SUFFIX}{spill.suffix}")
             os.close(handle)
             self._temporary = Path(name)
             self._file = h5netcdf.File(self._temporary, "w")
@@ -241,7 +254,7 @@ class TraceRecorder:
             for key, value in chunk.items():
                 dims = _dims(key)
                 self._file.create_variable(_variable(key), dims, dtype=value.dtype,
-                                           chunks=tuple(min(self.probe.chunk, 1 << 16) if d == "trace_time"
+                                           chunks=tuple(min(self._active.chunk, 1 << 16) if d == "trace_time"
                                                         else self._file.dimensions[d].size for d in dims))
         start = self._file.dimensions["trace_time"].size
         stop = start + chunk["time"].size

@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Rule", "RuleBinding", "StateStep", "Brian2Form", "Brian2Plasticity", "RULES", "register_rule",
-           "run_regularly", "apply_rules", "apply_step", "phases", "rule_changes"]
+           "run_regularly", "apply_rules", "apply_step", "phases", "rule_changes", "trial_change"]
 
 _FUNCTIONS = {"abs", "min", "max", "sqrt", "exp", "log"}
 _SIDES = ("_pre", "_post")
@@ -396,6 +396,16 @@ class RuleBinding:
     state as the earlier phases left it (e.g. per-neuron rates updated in phase 0 and read by
     the synaptic rules of phase 1). ``gate`` names a per-member 0/1 quantity (K,) of the
     circuit that switches the rule off (a learning phase, as the Brian2 form's gate).
+
+    ``trace`` (optional) is a synaptic *eligibility-trace* rule run along the time axis of each
+    trial (activities (K, B, T, n)): the trace starts at zero in every trial, is stepped by its
+    rule at each step, and ``rule`` reads it as its one synaptic matrix; the change is the mean
+    of ``rule``'s per-step change over trials and steps (:func:`trial_change`). ``parameters``
+    then holds both rules' values.
+
+    ``batch_sum``: the change is the *sum* of the per-sample changes over the batch (B × the
+    batch mean) rather than their mean: B presentations of a write that does not read the
+    target each add their increment (the one-pass sequence write, ``J = (1/N) Σ_μ ξ^{μ+1} ξ^{μᵀ}``).
     """
 
     state: str
@@ -408,9 +418,20 @@ class RuleBinding:
     states: Mapping[str, str | float] = field(default_factory=dict)
     phase: int = 0
     gate: str | None = None
+    trace: Rule | None = None
+    batch_sum: bool = False
 
     def __post_init__(self) -> None:
-        missing = sorted(set(self.rule.activities) - set(self.activities)
+        if self.batch_sum and (self.trace is not None or not self.rule.increment or self.rule.target in
+                               self.rule._all_names):
+            raise ValueError(f"binding of {self.state!r}: batch_sum takes an increment rule ('+=') that does not "
+                             f"read its target {self.rule.target!r} (and no trace)")
+        if self.trace is not None and (self.rule.synaptic != (self.trace.target,) or self.trace.states
+                                       or self.rule.states):
+            raise ValueError(f"binding of {self.state!r}: rule {self.rule.name!r} must read the trace "
+                             f"{self.trace.target!r} as its one synaptic matrix (and neither rule neuron states)")
+        needed = set(self.rule.activities) | set(self.trace.activities if self.trace is not None else ())
+        missing = sorted(needed - set(self.activities)
                          | set(self.rule.states) - set(self.states))
         if missing:
             raise ValueError(f"binding of {self.state!r} by rule {self.rule.name!r} does not say where "
@@ -422,11 +443,12 @@ class StateStep:
     """A declared, named step a circuit applies to one state array in every update (a
     normalisation, a projection onto a constraint set, a running mean, a counter):
     ``function`` maps the array (K, ...) to its new value. ``reads`` names further state
-    arrays the step reads, then ``activities`` the populations' activities (K, B, n) it reads,
-    passed after the array in that order, the state as it is when the step runs (e.g. a gain
-    step reading the synapses the rules have just updated). ``phase`` places the step
-    (:func:`apply_rules`): after the rules of its phase and before those of later phases (a
-    running mean the rules read sits in a phase before theirs)."""
+    arrays the step reads, passed after the array in that order, as they are when the step
+    runs (e.g. a gain step reading the synapses the rules have just updated); ``activities``
+    names per-sample quantities of the update (keys of the activities the rules read), passed
+    after those (e.g. TD's eligibility traces, whose last value the circuit carries into the
+    next batch). ``phase`` places the step (:func:`apply_rules`): after the rules of its phase
+    and before those of later phases (a running mean the rules read sits in a phase before theirs)."""
 
     name: str
     state: str
@@ -505,9 +527,16 @@ def rule_changes(state: Mapping[str, np.ndarray], bindings: Sequence[RuleBinding
             gate = np.asarray(quantities[binding.gate], dtype=float)
             if not gate.any():
                 continue
-        change = binding.rule.numpy(**{binding.rule.target: target},
-                                    **{name: activities[pop] for name, pop in binding.activities.items()},
-                                    **states, **binding.parameters)
+        if binding.trace is not None:
+            change = trial_change(binding.trace, binding.rule,
+                                  {name: activities[pop] for name, pop in binding.activities.items()},
+                                  binding.parameters)
+        else:
+            change = binding.rule.numpy(**{binding.rule.target: target},
+                                        **{name: activities[pop] for name, pop in binding.activities.items()},
+                                        **states, **binding.parameters)
+            if binding.batch_sum:
+                change = np.shape(activities[next(iter(binding.activities.values()))])[-2] * change
         change = np.swapaxes(change, -1, -2) if binding.transposed else change
         if gate is not None and not gate.all():
             change = change * gate.reshape(gate.shape + (1,) * (np.ndim(change) - gate.ndim))
@@ -543,6 +572,42 @@ def apply_step(state: dict[str, np.ndarray], step: StateStep, activities: Mappin
     """One declared step on ``state`` in place: its array, then its ``reads``, then its ``activities``."""
     state[step.state] = step.function(state[step.state], *(state[name] for name in step.reads),
                                       *(activities[name] for name in step.activities))
+
+
+def trial_change(trace: Rule, update: Rule, inputs: Mapping[str, np.ndarray],
+                 parameters: Mapping[str, float]) -> np.ndarray:
+    """The change (K, n_post, n_pre) of ``update``'s target over a batch of trials, with the
+    synaptic eligibility trace of ``trace`` (``X = … X …``) that ``update`` (``W += … X``)
+    reads as its one synaptic matrix.
+
+    ``inputs`` are the rules' activities by name, (K, B, T, n) (trials in time). Each trial
+    keeps its own trace (members and trials flattened onto the rules' ensemble axis), zero
+    at its start; at each step t the trace takes its rule's step and the update's per-step
+    change is added; the change is the mean over trials and steps (the target stays fixed
+    within the batch: changes summed over a trial and applied at its end)."""
+    first = next(iter(inputs.values()))
+    n_members, n_trials, n_steps = first.shape[:3]
+    names = (*trace.activities, *update.activities)
+    n_pre = next(inputs[n].shape[-1] for n in names if trace._uses(f"{n}_pre") or update._uses(f"{n}_pre"))
+    n_post = next(inputs[n].shape[-1] for n in names if trace._uses(f"{n}_post") or update._uses(f"{n}_post"))
+    flat = n_members * n_trials
+    state = np.zeros((flat, n_post, n_pre))
+    zero = np.broadcast_to(np.zeros(()), (flat, n_post, n_pre))
+    total = np.zeros((flat, n_post, n_pre))
+    steps = {n: np.asarray(a, dtype=float).reshape(flat, n_steps, 1, a.shape[-1]) for n, a in inputs.items()}
+    trace_values = {p: parameters[p] for p in trace.parameters}
+    update_values = {p: parameters[p] for p in update.parameters}
+    for t in range(n_steps):
+        state = state + trace.numpy(**{trace.target: state}, **trace_values,
+                                    **{f"{n}_{_side(trace, n)}": steps[n][:, t] for n in trace.activities})
+        total += update.numpy(**{update.target: zero, trace.target: state}, **update_values,
+                              **{f"{n}_{_side(update, n)}": steps[n][:, t] for n in update.activities})
+    return total.reshape(n_members, n_trials, n_post, n_pre).sum(axis=1) / (n_steps * n_trials)
+
+
+def _side(rule: Rule, name: str) -> str:
+    """Which side (``pre``/``post``) of ``rule`` reads activity ``name``."""
+    return "pre" if rule._uses(f"{name}_pre") else "post"
 
 
 # ---------------------------------------------------------------------------- helpers

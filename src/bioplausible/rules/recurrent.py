@@ -29,7 +29,9 @@ rate and the rules differ only in ``B``. The readout learns by the delta rule
 
 Each rule is one :class:`~bioplausible.rules.declaration.Rule` (a trace rule, ``P = …``,
 and an update rule, ``W += …`` reading the trace as a synaptic matrix); the trial loop
-:func:`trial_update` calls their numpy forms step by step, with the trials of a batch and
+(:func:`~bioplausible.rules.declaration.trial_change`, through :func:`trial_update` or a
+circuit's :class:`~bioplausible.rules.declaration.RuleBinding` with a ``trace``) calls their
+numpy forms step by step, with the trials of a batch and
 the ensemble members flattened onto the rules' ensemble axis (each trial keeps its own
 trace), and averages the per-step changes over trials and steps. Weight updates are summed
 over a trial and applied at its end, as in Bellec et al. (Murray also shows the per-step
@@ -42,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .declaration import Rule, register_rule
+from .declaration import Rule, register_rule, trial_change
 
 __all__ = ["EligibilityRule", "RFLO", "EPROP", "READOUT_DELTA", "RFLO_TRACE", "RFLO_UPDATE", "EPROP_TRACE",
            "EPROP_UPDATE", "trial_update", "readout_update"]
@@ -111,23 +113,8 @@ def trial_update(rule: EligibilityRule, previous: np.ndarray, slope: np.ndarray,
     unscored steps so that they add no change. The traces start at zero each trial; the
     change is the mean over trials and steps of the per-step change (the weights stay fixed
     within the batch)."""
-    n_members, n_trials, n_steps, n_pre = previous.shape
-    n_post = slope.shape[-1]
-    flat = n_members * n_trials
-    trace = np.zeros((flat, n_post, n_pre))
-    zero = np.broadcast_to(np.zeros(()), (flat, n_post, n_pre))
-    total = np.zeros((flat, n_post, n_pre))
-    inputs = {"r": previous.reshape(flat, n_steps, 1, n_pre),
-              "slope": slope.reshape(flat, n_steps, 1, n_post),
-              "signal": signal.reshape(flat, n_steps, 1, n_post)}
-    trace_names, update_names = rule.trace.activities, rule.update.activities
-    for t in range(n_steps):
-        trace = trace + rule.trace.numpy(**{rule.trace.target: trace, "alpha": alpha},
-                                         **{f"{n}_{_side(rule.trace, n)}": inputs[n][:, t] for n in trace_names})
-        total += rule.update.numpy(**{rule.update.target: zero, rule.trace.target: trace,
-                                      "learning_rate": learning_rate},
-                                   **{f"{n}_{_side(rule.update, n)}": inputs[n][:, t] for n in update_names})
-    return total.reshape(n_members, n_trials, n_post, n_pre).sum(axis=1) / (n_steps * n_trials)
+    return trial_change(rule.trace, rule.update, {"r": previous, "slope": slope, "signal": signal},
+                        {"alpha": alpha, "learning_rate": learning_rate})
 
 
 def readout_update(rates: np.ndarray, error: np.ndarray, learning_rate: float) -> np.ndarray:
@@ -139,8 +126,3 @@ def readout_update(rates: np.ndarray, error: np.ndarray, learning_rate: float) -
     flat_error = error.reshape(n_members, -1, error.shape[-1])
     zero = np.zeros((n_members, error.shape[-1], rates.shape[-1]))
     return READOUT_DELTA.numpy(V=zero, error_post=flat_error, r_pre=flat_rates, learning_rate=learning_rate)
-
-
-def _side(rule: Rule, name: str) -> str:
-    """Which side (``pre``/``post``) of ``rule`` reads activity ``name``."""
-    return "pre" if f"{name}_pre" in rule.expression else "post"

@@ -23,7 +23,7 @@ import numpy as np
 
 from .declaration import Rule, register_rule
 
-__all__ = ["TD_VALUE", "td_value", "reward_prediction_error", "eligibility_traces"]
+__all__ = ["TD_VALUE", "td_value", "reward_prediction_error", "eligibility_traces", "carry_trace"]
 
 TD_VALUE = register_rule(Rule(
     "td-value", "w += learning_rate * rpe_post * trace_pre",
@@ -67,3 +67,9 @@ def eligibility_traces(features: np.ndarray, first: np.ndarray, carried: np.ndar
         trace = keep * trace + features[:, t]
         traces[:, t] = trace
     return traces, trace.copy()
+
+
+def carry_trace(carried: np.ndarray, traces: np.ndarray) -> np.ndarray:
+    """The trace to carry into the next batch (K, n): the last of the batch's traces
+    (K, B, n) from :func:`eligibility_traces`, or ``carried`` unchanged for an empty batch."""
+    return traces[:, -1].copy() if traces.shape[1] else np.asarray(carried, dtype=float).copy()

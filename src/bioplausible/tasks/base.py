@@ -62,6 +62,10 @@ class Task(ABC):
     headline_metrics: ClassVar[tuple[str, ...]] = ()
     #: Circuit families whose output this task can score (empty: any circuit).
     circuit_families: ClassVar[tuple[str, ...]] = ()
+    #: Whether the comparison figures show this task's metrics over steps (learning curves);
+    #: False: the final values per circuit and seed (a task whose curves carry no information
+    #: beyond the final value, such as a one-pass write).
+    learning_curve_figure: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self.np_random: np.random.Generator | None = None

@@ -25,7 +25,7 @@ check of the rules on spikes with a known answer).
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -58,13 +58,20 @@ def load_dataset(
         arrays = datasets.mnist(data_dir, download_missing=download)
     else:
         arrays = datasets.cifar10(data_dir, download_missing=download)
-    arrays = tuple(np.ascontiguousarray(a) for a in arrays)
-    for a in arrays:
+    x_train, y_train, x_test, y_test = (np.ascontiguousarray(a) for a in arrays)
+    for a in (x_train, y_train, x_test, y_test):
         a.flags.writeable = False
-    return arrays  # type: ignore[return-value]
+    return x_train, y_train, x_test, y_test
 
 
-def _chunks(n: int, size: int = 2000):
+def _targets(batch: Batch) -> np.ndarray:
+    """The targets of a supervised evaluation batch (which always has them)."""
+    if batch.targets is None:
+        raise ValueError("a supervised evaluation batch needs targets")
+    return np.asarray(batch.targets)
+
+
+def _chunks(n: int, size: int = 2000) -> Iterator[slice]:
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
 
@@ -91,6 +98,8 @@ def layer_predictions(
         for k, value in enumerate(supervised_analysis.update_alignment(circuit, probe.inputs, probe.targets), 1):
             metrics[f"update_alignment_{k}"] = float(value[0])
     sub = evaluation[:kernel_samples]
+    if sub.targets is None:
+        return metrics
     for k, value in enumerate(supervised_analysis.kernel_task_alignment(circuit, sub.inputs, sub.targets), 1):
         metrics[f"kernel_alignment_{k}"] = float(value[0])
     return metrics
@@ -151,7 +160,6 @@ class Classification(Task):
         if not isinstance(predictions, bool):
             raise TypeError(f"predictions must be a bool, got {predictions!r}")
         self.predictions = predictions
-        self._data: tuple[np.ndarray, ...] | None = None
         self._load()
         n = self._data[0].shape[0]
         self.default_batch_size = self.batch_size
@@ -190,7 +198,8 @@ class Classification(Task):
             std = np.where(std > 1e-12, std, 1.0)
             x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
         self.n_classes = int(max(y_train.max(), y_test.max()) + 1)
-        self._data = (x_train, y_train, x_test, y_test)
+        #: (x_train, labels_train, x_test, labels_test), read-only.
+        self._data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] = (x_train, y_train, x_test, y_test)
 
     @property
     def n_inputs(self) -> int:
@@ -238,11 +247,12 @@ class Classification(Task):
     # ------------------------------------------------------------------ scoring
     def score(self, circuit: CircuitLike, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
         test = self.evaluation_set()
+        targets = _targets(test)
         correct, loss = 0, 0.0
         for part in _chunks(test.size):
             out = circuit.output(circuit.respond(test.inputs[part]))[0]
             correct += int(np.sum(np.argmax(out, axis=-1) == test.info["label"][part]))
-            loss += float(0.5 * np.sum((out - test.targets[part]) ** 2))
+            loss += float(0.5 * np.sum((out - targets[part]) ** 2))
         metrics = {"test_accuracy": correct / test.size, "test_loss": loss / test.size}
         if batch is not None and batch.targets is not None:
             out = circuit.output(circuit.respond(batch.inputs))[0]
@@ -332,9 +342,10 @@ class TeacherStudent(Task):
 
     def score(self, circuit: CircuitLike, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
         test = self._test
+        targets = _targets(test)
         out = circuit.output(circuit.respond(test.inputs))[0]
-        mse = float(np.mean((out - test.targets) ** 2))
-        metrics = {"test_mse": mse, "relative_mse": mse / float(np.var(test.targets))}
-        probe = batch if batch is not None else Batch(test.inputs[:1], test.targets[:1])
+        mse = float(np.mean((out - targets) ** 2))
+        metrics = {"test_mse": mse, "relative_mse": mse / float(np.var(targets))}
+        probe = batch if batch is not None else Batch(test.inputs[:1], targets[:1])
         metrics.update(layer_predictions(circuit, test, probe))
         return metrics

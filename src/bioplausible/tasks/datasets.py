@@ -69,6 +69,8 @@ def natural_patch_covariances(
                 best, best_condition = covariance, condition
             if condition < max_condition:
                 break
+        if best is None:  # every attempt was ill-conditioned beyond np.inf: cannot happen for finite walks
+            raise ValueError("natural_patch_covariances: no finite covariance along the random walk")
         covariances.append(best + 1e-6 * np.eye(side * side))
     return np.stack(covariances)
 
@@ -244,10 +246,11 @@ def idx_dataset(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.n
     """MNIST-format dataset (MNIST, Fashion-MNIST, ...) from a folder holding the four
     standard IDX files (``train-images-idx3-ubyte[.gz]`` ...). Images flattened, in [0, 1]."""
     folder = Path(folder)
-    paths = {key: _find(folder, stem) for key, stem in _IDX_FILES.items()}
-    missing = [_IDX_FILES[k] for k, v in paths.items() if v is None]
+    found = {key: _find(folder, stem) for key, stem in _IDX_FILES.items()}
+    missing = [_IDX_FILES[k] for k, v in found.items() if v is None]
     if missing:
         raise FileNotFoundError(f"{folder} lacks the IDX files {missing} (with or without .gz)")
+    paths = {key: path for key, path in found.items() if path is not None}
     images = {k: read_idx(paths[k]) for k in ("train_images", "test_images")}
     labels = {k: read_idx(paths[k]).astype(np.int64) for k in ("train_labels", "test_labels")}
     x_train = images["train_images"].reshape(len(images["train_images"]), -1) / 255.0

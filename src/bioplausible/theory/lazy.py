@@ -17,7 +17,7 @@ not come from this package.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -41,7 +41,12 @@ def nngp(X: Any, Z: Any = None, *, depth: int = 1, init_gain: float = 1.0) -> np
     (the covariance of ``f_0`` is this times ``g²/γ²``)."""
     X = np.asarray(X, dtype=float)
     Z = X if Z is None else np.asarray(Z, dtype=float)
-    return lazy_entk("direct-feedback-alignment", X, Z, depth=depth, init_gain=init_gain, output_rate=1.0)
+    return _kernel("direct-feedback-alignment", X, Z, depth=depth, init_gain=init_gain, output_rate=1.0)
+
+
+def _kernel(rule: str, X: Any, Z: Any = None, **options: Any) -> np.ndarray:
+    """:func:`~bioplausible.theory.kernels.lazy_entk` summed over layers (one (P, Q) array)."""
+    return cast(np.ndarray, lazy_entk(rule, X, Z, per_layer=False, **options))
 
 
 def kernel_loss_curve(
@@ -94,7 +99,7 @@ def kernel_loss_curve(
     kv = test_kernel @ vec  # (Q, P)
     prediction = np.einsum("qp,tp,pc->tqc", kv, gain, yv)  # M_t y
     test = np.mean((prediction - y_test[None]) ** 2, axis=(1, 2))
-    if init_covariance is not None:
+    if cov_v is not None:
         mv = kv[None] * gain[:, None, :]  # M_t in the eigenbasis (T, Q, P)
         cross = np.einsum("tqp,qp->t", mv, csx @ vec)
         quad = np.einsum("tqp,pr,tqr->t", mv, cov_v, mv)
@@ -128,10 +133,10 @@ def lazy_loss_curve(
     ``initial = (f_0(X), f_0(X*))`` conditions on given initial functions instead (see
     :func:`kernel_loss_curve`). Returns ``step``, ``train_loss`` and, given test data, ``test_loss``."""
     X = np.asarray(X, dtype=float)
-    options = dict(depth=depth, rho=rho, init_gain=init_gain, learning_rate=learning_rate,
-                   output_rate=output_rate, bias=bias)
-    kernel = lazy_entk(rule, X, **options)
-    test_kernel = None if X_test is None else lazy_entk(rule, X_test, X, **options)
+    options: dict[str, Any] = dict(depth=depth, rho=rho, init_gain=init_gain, learning_rate=learning_rate,
+                                   output_rate=output_rate, bias=bias)
+    kernel = _kernel(rule, X, **options)
+    test_kernel = None if X_test is None else _kernel(rule, X_test, X, **options)
     if initial is not None:
         return kernel_loss_curve(kernel, y, steps, test_kernel=test_kernel, y_test=y_test, initial=initial)
     covariance = None

@@ -135,6 +135,9 @@ class CorInfoMax(RuleCircuit):
     default_task = "separation"
     description = "CorInfoMax BSS: projected recurrent dynamics, prediction-error W, anti-Hebbian B_y (ICLR 2023)"
     Parameters = CorInfoMaxParameters
+    # quick comparison: the fused kernel learns ~10^5 samples/s per member, so the quick run
+    # affords 200k samples (measured at ρ = 0.6, 3 seeds: 26.9 ± 1.1 dB in ≈ 3 s; 10k gave 13 dB)
+    quick_steps = 200_000 if numba_available() else None
     params: CorInfoMaxParameters
     task_keys = ("domain", "n_sources", *POLYTOPE_KEYS)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...core.agreement import AgreementCase
+from ...core.trials import TrialBatch
 from ...rules import separation as rules
 from ...rules.declaration import RuleBinding, StateStep
 from ...validation import check_choice, check_integer, check_positive, check_real
@@ -214,9 +215,12 @@ class NonnegativeICA(RuleCircuit):
                         states={"ybar": "mean_output", "nbar": "mean_interneuron"}, phase=1),
         ]
 
-    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch) -> Mapping[str, np.ndarray]:
+    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch | None
+                        ) -> Mapping[str, np.ndarray]:
         """The mixtures of the batch; direct variant: the dendritic current ``c = W x``;
         interneuron variant: ``n = Pᵀy`` unless the substrate gave the interneurons' rates."""
+        if not isinstance(batch, Batch):
+            raise TypeError(f"{self.name} learns from a Batch of samples, got {type(batch).__name__}")
         x = ensemble_inputs(batch.inputs, self.ensemble_size, self.state["feedforward"].shape[-1])
         derived = {**activities, "mixtures": x}
         if self.params.variant == "direct":

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...core.agreement import AgreementCase
+from ...core.trials import TrialBatch
 from ...rules import separation as rules
 from ...rules.declaration import RuleBinding, StateStep
 from ...validation import check_integer, check_positive, check_real
@@ -143,8 +144,11 @@ class NonnegativeSimilarityMatching(RuleCircuit):
                         states={"D": "rates"}, phase=1, gate="learning"),
         ]
 
-    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch) -> Mapping[str, np.ndarray]:
+    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch | None
+                        ) -> Mapping[str, np.ndarray]:
         """The mixtures of the batch and their prewhitened form ``h = W_pre x`` (the feedforward rule's pre)."""
+        if not isinstance(batch, Batch):
+            raise TypeError(f"{self.name} learns from a Batch of samples, got {type(batch).__name__}")
         x = ensemble_inputs(batch.inputs, self.ensemble_size, self.state["prewhitening"].shape[-1])
         whitened = np.matmul(x, np.swapaxes(self.state["prewhitening"], -1, -2))
         return {**activities, "mixtures": x, "whitened": whitened}
