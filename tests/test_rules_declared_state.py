@@ -22,6 +22,7 @@ import bioplausible  # noqa: F401 - registers every circuit
 from bioplausible.circuits import CIRCUITS, make_circuit
 from bioplausible.circuits.base import RuleCircuit
 from bioplausible.rules import recurrent as recurrent_rules
+from bioplausible.rules import separation as rules
 from bioplausible.rules.declaration import RuleBinding, rule_changes
 from bioplausible.rules.sequence import ASYMMETRIC_HEBBIAN
 from bioplausible.tasks import make_task
@@ -35,11 +36,6 @@ _RECRUIT = ("each presentation recruits a new memory unit: the write appends a r
 _PSEUDOINVERSE = (_RECRUIT + "; and recall reads O⁺ = pinv(ΞΞᵀ/N) of all stored patterns (a batch construction, "
                   "not a local rule: Kanter & Sompolinsky 1987)")
 _TWO_LAYER = _RECRUIT + ", plus the new unit's gain g_μ = 1"
-_NSM = ("NSM's W1, W2 rules read the per-neuron rates D after their own update in the same sample, and "
-        "the prewhitening phase and silent-row flips change state outside any rule: RuleCircuit reads every "
-        "change from the state before the update")
-_NICA = ("Bio-NICA's rules read running means updated earlier in the same sample, and its every-100-samples "
-         "eigen/singular-value resets, row flips and redraws act on several arrays at once")
 _BPTT = ("BPTT's change of W is the exact gradient of the trial loss (circuits/recurrent.py bptt_gradient): an "
          "adjoint run backward through each trial that reads the transposed recurrent weights, not a local rule")
 _CORINFOMAX_NETWORK = "the supervised CorInfoMax network's layered updates are not declared as Rules yet"
@@ -61,9 +57,6 @@ NOT_DERIVED = {
     "mixednet": _RECRUIT + " (hold and advance units, four growing arrays)",
     "pseudoinverse": _PSEUDOINVERSE,
     "two-layer-sequence": _TWO_LAYER,
-    # separation circuits whose learn needs ordered rule phases (see the reasons)
-    "nonnegative-ica": _NICA,
-    "nsm": _NSM,
 }
 
 
@@ -90,7 +83,10 @@ def test_a_derived_learn_is_not_overridden(name):
 
 #: Options on top of the agreement case: the reference (numpy) learn of CorInfoMax, and
 #: nonzero gains so that the gain-scaled synaptic rule changes W in the first update.
-OPTIONS = {"corinfomax": {"fast_path": "reference"}, "multi-timescale-whitening": {"initial_gains": 0.5}}
+OPTIONS = {"corinfomax": {"fast_path": "reference"}, "multi-timescale-whitening": {"initial_gains": 0.5},
+           "nsm": {"prewhitening_samples": 12}}
+#: Updates run before the check: NSM's first 4 updates (12 samples) are its prewhitening phase (rules gated off).
+WARMUP = {"nsm": 4}
 
 
 def _setup(name: str, seed: int):
@@ -98,6 +94,9 @@ def _setup(name: str, seed: int):
     task = make_task(case.task, **case.task_options).reset(seed=seed)
     circuit = make_circuit(name, **{**case.params, **OPTIONS.get(name, {})})
     circuit.initialize(task.n_inputs, task.n_targets, [seed, seed + 10])
+    for _ in range(WARMUP.get(name, 0)):
+        warm = task.next_batch(3)
+        circuit.learn(circuit.respond(warm.inputs), warm)
     return circuit, task.next_batch(3)
 
 
@@ -117,35 +116,120 @@ def test_plastic_state_changes_only_through_its_declared_rule(name, seed):
     circuit, batch = _setup(name, seed)
     bindings = circuit.rule_bindings()
     assert bindings, "a plastic circuit binds at least one rule"
-    activities = circuit.respond(batch.inputs)
+    responses = circuit.respond(batch.inputs)
     before = {key: value.copy() for key, value in circuit.state.items()}
     derived = isinstance(circuit, RuleCircuit)
-    quantities = circuit.rule_states() if derived else circuit.state
-    local = circuit.rule_activities(activities, batch) if derived else activities
-    expected = {key: value.copy() for key, value in circuit.state.items()}
-    for key, change in rule_changes(expected, bindings, local, quantities).items():
-        expected[key] = expected[key] + change
+    activities = circuit.rule_activities(responses, batch) if derived else responses
     steps = circuit.state_steps() if derived else []
-    for step in steps:
-        expected[step.state] = step.function(expected[step.state], *(expected[name] for name in step.reads),
-                                             *(local[name] for name in step.activities))
-    circuit.learn(activities, batch)
+    expected = _expected(circuit, bindings, steps, activities)
+    circuit.state = {key: value.copy() for key, value in before.items()}
+    circuit.learn(responses, batch)
     bound = {binding.state for binding in bindings}
     stepped = {step.state for step in steps}
     for key, value in circuit.state.items():
-        if key in bound | stepped:
+        if key in bound:
             assert not np.allclose(value, before[key]), f"{key} did not learn"
+        if key in bound | stepped:  # a step may leave its array as it is (a periodic or phase step)
             np.testing.assert_allclose(value, expected[key], rtol=1e-12, atol=1e-12, err_msg=key)
         else:
             np.testing.assert_array_equal(value, before[key], err_msg=f"{key} changed without a declared rule")
 
 
+def _expected(circuit, bindings, steps, activities) -> dict:
+    """The declared update, phase by phase: a phase's rules read the state as the earlier
+    phases left it, then its steps run in order (reading their arrays, then activities)."""
+    expected = {key: value.copy() for key, value in circuit.state.items()}
+    for phase in sorted({b.phase for b in bindings} | {s.phase for s in steps}):
+        circuit.state = expected  # derived quantities (rule_states) of the state as it is now
+        quantities = circuit.rule_states() if isinstance(circuit, RuleCircuit) else expected
+        changes = rule_changes(expected, [b for b in bindings if b.phase == phase], activities, quantities)
+        expected = {key: value + changes[key] if key in changes else value for key, value in expected.items()}
+        for step in (s for s in steps if s.phase == phase):
+            expected[step.state] = step.function(expected[step.state], *(expected[n] for n in step.reads),
+                                                 *(activities[n] for n in step.activities))
+    return expected
+
+
+def test_nsm_synaptic_rules_read_the_rates_updated_in_the_same_update():
+    """NSM's phases: D is updated first (phase 0) and W₁, W₂ learn at the new 1/D (phase 1),
+    as in CIM-BSS; reading D before its update gives a different W₁."""
+    circuit, batch = _setup("nsm", 0)
+    responses = circuit.respond(batch.inputs)
+    activities = circuit.rule_activities(responses, batch)
+    phase = {b.state: b.phase for b in circuit.rule_bindings()}
+    assert phase["rates"] < phase["feedforward"] == phase["lateral"]
+    rates = circuit.state["rates"] + rules.nsm_learning_rates(responses["output"], circuit.state["rates"],
+                                                              circuit.params.rate_decay, circuit.params.rate_cap)
+    new = circuit.state["feedforward"] + rules.nsm_feedforward(activities["whitened"], responses["output"],
+                                                               circuit.state["feedforward"], rates)
+    stale = circuit.state["feedforward"] + rules.nsm_feedforward(activities["whitened"], responses["output"],
+                                                                 circuit.state["feedforward"], circuit.state["rates"])
+    circuit.learn(responses, batch)
+    np.testing.assert_array_equal(circuit.state["rates"], rates)
+    assert not np.allclose(new, stale)
+    np.testing.assert_allclose(circuit.state["feedforward"], new, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("variant", ["direct", "interneuron"])
+def test_bio_nica_rules_read_the_running_means_updated_before_them(variant):
+    """Bio-NICA's phases: the running means (phase 0 steps) are updated before the rules
+    (phase 1) read them, as in the authors' code; the rules of phase 1 read W before its update."""
+    task = make_task("separation", domain="nonnegative-bernoulli", n_sources=3, n_mixtures=3).reset(seed=0)
+    leak = 0.25 if variant == "interneuron" else 0.0
+    circuit = make_circuit("nonnegative-ica", n_sources=3, variant=variant, leak=leak,
+                           learning_rate=0.03).initialize(3, 0, [0, 1])
+    for _ in range(5):
+        warm = task.next_batch(3)
+        circuit.learn(circuit.respond(warm.inputs), warm)
+    batch = task.next_batch(3)
+    responses = circuit.respond(batch.inputs)
+    activities = circuit.rule_activities(responses, batch)
+    steps = {s.state: s.phase for s in circuit.state_steps() if s.state.startswith("mean_")}
+    assert set(steps.values()) == {0} and {b.phase for b in circuit.rule_bindings()} == {1}
+    x, y, t = activities["mixtures"], responses["output"], float(circuit.state["seen"][0, 0])
+    means = {"mean_inputs": circuit.state["mean_inputs"] + (x.mean(axis=-2) - circuit.state["mean_inputs"]) / (t + 1)}
+    if variant == "direct":
+        means["mean_drive"] = circuit.state["mean_drive"] + (activities["drive"].mean(axis=-2)
+                                                             - circuit.state["mean_drive"]) / 100
+        new = rules.nica_feedforward(x, y, activities["drive"], means["mean_inputs"], means["mean_drive"], 0.03)
+        stale = rules.nica_feedforward(x, y, activities["drive"], circuit.state["mean_inputs"],
+                                       circuit.state["mean_drive"], 0.03)
+    else:
+        means["mean_output"] = circuit.state["mean_output"] + (y.mean(axis=-2) - circuit.state["mean_output"]) / (t + 1)
+        new = rules.nica_interneuron_feedforward(x, y, circuit.state["feedforward"], means["mean_inputs"],
+                                                 means["mean_output"], 0.03)
+        stale = rules.nica_interneuron_feedforward(x, y, circuit.state["feedforward"], circuit.state["mean_inputs"],
+                                                   circuit.state["mean_output"], 0.03)
+    expected = circuit.state["feedforward"] + new
+    assert not np.allclose(new, stale)
+    circuit.learn(responses, batch)
+    for key, value in means.items():
+        np.testing.assert_array_equal(circuit.state[key], value)
+    np.testing.assert_allclose(circuit.state["feedforward"], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_nsm_rules_are_gated_off_in_the_prewhitening_phase():
+    """During prewhitening only the declared moment and count steps change the state."""
+    case = CIRCUITS["nsm"].agreement[0]
+    task = make_task(case.task, **case.task_options).reset(seed=0)
+    circuit = make_circuit("nsm", **case.params).initialize(task.n_inputs, task.n_targets, [0, 1])
+    batch = task.next_batch(3)
+    before = {key: value.copy() for key, value in circuit.state.items()}
+    circuit.learn(circuit.respond(batch.inputs), batch)
+    changed = {key for key, value in circuit.state.items() if not np.array_equal(value, before[key])}
+    assert changed == {"input_sum", "input_moment", "seen"}
+
+
 @pytest.mark.parametrize("name", sorted(n for n in CIRCUITS if _bound(n)))
 def test_plastic_connections_carry_the_bound_rules(name):
-    """The rules the graph shows on plastic connections are the rules that run."""
+    """The rules the graph shows on plastic connections are the rules that run: every synaptic
+    rule bound is shown, and every rule shown is bound (a neuron rule, such as NSM's rates,
+    may sit on a population rather than on a connection)."""
     circuit, _ = _setup(name, 0)
     shown = {connection.rule_name.replace("_", "-") for connection in circuit.connections() if connection.plastic}
-    assert shown == {binding.rule.name for binding in circuit.rule_bindings()}
+    bound = {binding.rule.name for binding in circuit.rule_bindings()}
+    synaptic = {binding.rule.name for binding in circuit.rule_bindings() if binding.rule.kind == "synaptic"}
+    assert synaptic <= shown <= bound
 
 
 @pytest.mark.parametrize("option", [{"clamp_gains": True, "initial_gains": 0.0}])

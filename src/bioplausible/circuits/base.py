@@ -449,9 +449,10 @@ def _jsonable(value: Any) -> Any:
 
 class RuleCircuit(Circuit):
     """A circuit whose ``learn`` is derived from its declaration: each plastic state array is
-    changed by the rule bound to it (:meth:`rule_bindings`, every change read from the state
-    before the update), then by the declared, named steps (:meth:`state_steps`: a
-    normalisation, a projection). Nothing else changes the state."""
+    changed by the rule bound to it (:meth:`rule_bindings`, every change of one phase read from
+    the state as the earlier phases left it; one phase by default), and by the declared, named
+    steps (:meth:`state_steps`: a normalisation, a projection, a running mean, a counter).
+    Nothing else changes the state."""
 
     @abstractmethod
     def rule_bindings(self) -> list[RuleBinding]:
@@ -463,19 +464,20 @@ class RuleCircuit(Circuit):
         return self.state
 
     def state_steps(self) -> list[StateStep]:
-        """Declared steps after the rules, in order; none by default."""
+        """Declared steps, in order within their phase (after the rules of their phase); none by default."""
         return []
 
     def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch | None
                         ) -> Mapping[str, np.ndarray]:
         """The per-sample quantities the bindings and steps read: the population activities by
         default; a circuit whose rules read local signals of the batch (TD's reward-prediction
-        error and eligibility traces, an RNN's learning signal) returns them, read from the
-        state before the update."""
+        error and eligibility traces, an RNN's learning signal, NSM's prewhitened mixtures,
+        Bio-NICA's dendritic current ``W x``) returns them, read from the state before the update."""
         return activities
 
     def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
-        """One update: the declared rules on ``activities``, then the declared steps."""
-        apply_rules(self.state, self.rule_bindings(), self.rule_activities(activities, batch), self.rule_states(),
+        """One update, phase by phase (:func:`~bioplausible.rules.declaration.apply_rules`):
+        the declared rules on ``activities``, then the declared steps."""
+        apply_rules(self.state, self.rule_bindings(), self.rule_activities(activities, batch), self.rule_states,
                     self.state_steps())
         self.steps += 1

@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Rule", "RuleBinding", "StateStep", "Brian2Form", "Brian2Plasticity", "RULES", "register_rule",
-           "run_regularly", "apply_rules", "rule_changes", "trial_change"]
+           "run_regularly", "apply_rules", "apply_step", "phases", "rule_changes", "trial_change"]
 
 _FUNCTIONS = {"abs", "min", "max", "sqrt", "exp", "log"}
 _SIDES = ("_pre", "_post")
@@ -392,6 +392,10 @@ class RuleBinding:
     ``parameters`` the rule's values; ``states`` maps each of the rule's neuron states to a
     neuron-level quantity of the circuit by name (a state array such as the gains ``g``, or a
     quantity the circuit derives from its state, ``RuleCircuit.rule_states``) or to a constant.
+    ``phase`` orders the update (:func:`apply_rules`): the bindings of one phase all read the
+    state as the earlier phases left it (e.g. per-neuron rates updated in phase 0 and read by
+    the synaptic rules of phase 1). ``gate`` names a per-member 0/1 quantity (K,) of the
+    circuit that switches the rule off (a learning phase, as the Brian2 form's gate).
 
     ``trace`` (optional) is a synaptic *eligibility-trace* rule run along the time axis of each
     trial (activities (K, B, T, n)): the trace starts at zero in every trial, is stepped by its
@@ -412,6 +416,8 @@ class RuleBinding:
     parameters: Mapping[str, float]
     transposed: bool = False
     states: Mapping[str, str | float] = field(default_factory=dict)
+    phase: int = 0
+    gate: str | None = None
     trace: Rule | None = None
     batch_sum: bool = False
 
@@ -434,13 +440,15 @@ class RuleBinding:
 
 @dataclass(frozen=True)
 class StateStep:
-    """A declared, named step a circuit applies to one state array after its rules in every
-    update (a normalisation, a projection onto a constraint set): ``function`` maps the array
-    (K, ...) to its new value. ``reads`` names further state arrays the step reads, passed
-    after the array in that order, as they are after the rules (e.g. a gain step reading the
-    synapses the rules have just updated); ``activities`` names per-sample quantities of the
-    update (keys of the activities the rules read), passed after those (e.g. TD's eligibility
-    traces, whose last value the circuit carries into the next batch)."""
+    """A declared, named step a circuit applies to one state array in every update (a
+    normalisation, a projection onto a constraint set, a running mean, a counter):
+    ``function`` maps the array (K, ...) to its new value. ``reads`` names further state
+    arrays the step reads, passed after the array in that order, as they are when the step
+    runs (e.g. a gain step reading the synapses the rules have just updated); ``activities``
+    names per-sample quantities of the update (keys of the activities the rules read), passed
+    after those (e.g. TD's eligibility traces, whose last value the circuit carries into the
+    next batch). ``phase`` places the step (:func:`apply_rules`): after the rules of its phase
+    and before those of later phases (a running mean the rules read sits in a phase before theirs)."""
 
     name: str
     state: str
@@ -448,6 +456,7 @@ class StateStep:
     description: str = ""
     reads: tuple[str, ...] = ()
     activities: tuple[str, ...] = ()
+    phase: int = 0
 
 
 class Brian2Plasticity:
@@ -501,8 +510,9 @@ def rule_changes(state: Mapping[str, np.ndarray], bindings: Sequence[RuleBinding
                  activities: Mapping[str, np.ndarray],
                  quantities: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Each binding's change of its state array (batched numpy form), all read from ``state``
-    as it is (one update changes every plastic array at once). ``quantities`` are the
-    neuron-level arrays the bindings' ``states`` name (default: ``state``)."""
+    as it is (one phase of an update changes its plastic arrays at once). ``quantities`` are
+    the neuron-level arrays the bindings' ``states`` and ``gate`` name (default: ``state``);
+    a binding whose gate is 0 for every member has no change."""
     quantities = state if quantities is None else quantities
     changes: dict[str, np.ndarray] = {}
     for binding in bindings:
@@ -512,31 +522,56 @@ def rule_changes(state: Mapping[str, np.ndarray], bindings: Sequence[RuleBinding
         target = np.swapaxes(current, -1, -2) if binding.transposed else current
         states = {name: quantities[value] if isinstance(value, str) else value
                   for name, value in binding.states.items()}
+        gate = None
+        if binding.gate is not None:
+            gate = np.asarray(quantities[binding.gate], dtype=float)
+            if not gate.any():
+                continue
         if binding.trace is not None:
             change = trial_change(binding.trace, binding.rule,
                                   {name: activities[pop] for name, pop in binding.activities.items()},
                                   binding.parameters)
-            changes[binding.state] = np.swapaxes(change, -1, -2) if binding.transposed else change
-            continue
-        change = binding.rule.numpy(**{binding.rule.target: target},
-                                    **{name: activities[pop] for name, pop in binding.activities.items()},
-                                    **states, **binding.parameters)
-        if binding.batch_sum:
-            change = np.shape(activities[next(iter(binding.activities.values()))])[-2] * change
-        changes[binding.state] = np.swapaxes(change, -1, -2) if binding.transposed else change
+        else:
+            change = binding.rule.numpy(**{binding.rule.target: target},
+                                        **{name: activities[pop] for name, pop in binding.activities.items()},
+                                        **states, **binding.parameters)
+            if binding.batch_sum:
+                change = np.shape(activities[next(iter(binding.activities.values()))])[-2] * change
+        change = np.swapaxes(change, -1, -2) if binding.transposed else change
+        if gate is not None and not gate.all():
+            change = change * gate.reshape(gate.shape + (1,) * (np.ndim(change) - gate.ndim))
+        changes[binding.state] = change
     return changes
 
 
 def apply_rules(state: dict[str, np.ndarray], bindings: Sequence[RuleBinding],
-                activities: Mapping[str, np.ndarray], quantities: Mapping[str, np.ndarray] | None = None,
+                activities: Mapping[str, np.ndarray],
+                quantities: Mapping[str, np.ndarray] | Callable[[], Mapping[str, np.ndarray]] | None = None,
                 steps: Sequence[StateStep] = ()) -> None:
-    """One update of ``state`` in place: every binding's change (:func:`rule_changes`), then
-    the declared ``steps`` in order."""
-    for key, change in rule_changes(state, bindings, activities, quantities).items():
-        state[key] = state[key] + change
-    for step in steps:
-        state[step.state] = step.function(state[step.state], *(state[name] for name in step.reads),
-                                          *(activities[name] for name in step.activities))
+    """One update of ``state`` in place, phase by phase in ascending order (:func:`phases`):
+    the phase's bindings' changes (:func:`rule_changes`, read from the state as the earlier
+    phases left it), then the phase's ``steps`` in their declared order. With every binding
+    and step in phase 0 this is: all rules at once, then the steps. ``quantities`` may be a
+    callable, evaluated afresh for each phase (quantities derived from the state)."""
+    for bound, stepped in phases(bindings, steps):
+        current = quantities() if callable(quantities) else quantities
+        for key, change in rule_changes(state, bound, activities, current).items():
+            state[key] = state[key] + change
+        for step in stepped:
+            apply_step(state, step, activities)
+
+
+def phases(bindings: Sequence[RuleBinding], steps: Sequence[StateStep] = ()
+           ) -> list[tuple[list[RuleBinding], list[StateStep]]]:
+    """The update's phases in ascending order: each phase's bindings and steps (declared order)."""
+    order = sorted({b.phase for b in bindings} | {s.phase for s in steps})
+    return [([b for b in bindings if b.phase == p], [s for s in steps if s.phase == p]) for p in order]
+
+
+def apply_step(state: dict[str, np.ndarray], step: StateStep, activities: Mapping[str, np.ndarray]) -> None:
+    """One declared step on ``state`` in place: its array, then its ``reads``, then its ``activities``."""
+    state[step.state] = step.function(state[step.state], *(state[name] for name in step.reads),
+                                      *(activities[name] for name in step.activities))
 
 
 def trial_change(trace: Rule, update: Rule, inputs: Mapping[str, np.ndarray],

@@ -4,15 +4,18 @@ interneurons (Lipshutz, Pehlevan & Chklovskii, Biol. Cybern. 2022; theory:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from ...core.agreement import AgreementCase
+from ...core.trials import TrialBatch
 from ...rules import separation as rules
+from ...rules.declaration import RuleBinding, StateStep
 from ...validation import check_choice, check_integer, check_positive, check_real
-from ..base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
+from ..base import Batch, Connection, Parameters, Population, RuleCircuit, ensemble_inputs, register_circuit
 from .solvers import nonnegative_fixed_point
 
 __all__ = ["NonnegativeICAParameters", "NonnegativeICA"]
@@ -54,7 +57,7 @@ class NonnegativeICAParameters(Parameters):
 
 
 @register_circuit
-class NonnegativeICA(Circuit):
+class NonnegativeICA(RuleCircuit):
     """Bio-NICA: single-layer nonnegative ICA with two-compartment neurons.
 
     Output ``y = argmin_{y≥0} ½yᵀMy − cᵀy``, ``c = W x`` (:func:`nonnegative_fixed_point`).
@@ -188,76 +191,141 @@ class NonnegativeICA(Circuit):
             result["interneuron"] = np.matmul(output, self.state["synapses"])
         return result
 
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
-        x = ensemble_inputs(batch.inputs, self.ensemble_size, self.state["feedforward"].shape[-1])
-        output = activities["output"]
+    def rule_bindings(self) -> list[RuleBinding]:
+        """Phase 1, after the running means of phase 0: direct variant ``W``
+        (:data:`~rules.separation.NICA_FEEDFORWARD`) and ``M`` (:data:`~rules.separation.NICA_LATERAL`);
+        interneuron variant ``W`` and ``P``. The rate ``η_t = η₀/(1 + decay·t)`` at the samples
+        ``t`` seen before the update."""
         p = self.params
-        t = float(self.state["seen"][0, 0])
-        rate = p.learning_rate / (1.0 + p.learning_rate_decay * t)
-        batch_mean = x.mean(axis=-2)
+        rate = p.learning_rate / (1.0 + p.learning_rate_decay * float(self.state["seen"][0, 0]))
         if p.variant == "direct":
-            self._learn_direct(x, output, batch_mean, rate, t)
-        else:
-            self._learn_interneuron(x, output, activities.get("interneuron"), batch_mean, rate, t)
-        self.state["seen"] = self.state["seen"] + x.shape[-2]
-        seen = int(self.state["seen"][0, 0])
-        if seen // 100 > int(t) // 100:
-            self._regularise()
-        self.steps += 1
+            return [
+                RuleBinding("feedforward", rules.NICA_FEEDFORWARD, "mixtures", "output",
+                            {"x": "mixtures", "y": "output", "c": "drive"}, {"learning_rate": rate},
+                            states={"xbar": "mean_inputs", "cbar": "mean_drive"}, phase=1),
+                RuleBinding("lateral", rules.NICA_LATERAL, "output", "output", {"y": "output"},
+                            {"learning_rate": rate, "time_constant": p.time_constant}, phase=1),
+            ]
+        return [
+            RuleBinding("feedforward", rules.NICA_INTERNEURON_FEEDFORWARD, "mixtures", "output",
+                        {"x": "mixtures", "y": "output"}, {"learning_rate": rate},
+                        states={"xbar": "mean_inputs", "ybar": "mean_output"}, phase=1),
+            RuleBinding("synapses", rules.NICA_INTERNEURON_SYNAPSES, "interneuron", "output",
+                        {"y": "output", "n": "interneuron"}, {"learning_rate": rate},
+                        states={"ybar": "mean_output", "nbar": "mean_interneuron"}, phase=1),
+        ]
 
-    def _learn_direct(self, x: np.ndarray, output: np.ndarray, batch_mean: np.ndarray, rate: float, t: float) -> None:
-        drive = np.matmul(x, np.swapaxes(self.state["feedforward"], -1, -2))
-        self.state["mean_inputs"] = self.state["mean_inputs"] + (batch_mean - self.state["mean_inputs"]) / (t + 1)
-        self.state["mean_drive"] = self.state["mean_drive"] + (drive.mean(axis=-2) - self.state["mean_drive"]) / 100
-        self.state["feedforward"] = self.state["feedforward"] + rules.nica_feedforward(
-            x, output, drive, self.state["mean_inputs"], self.state["mean_drive"], rate
-        )
-        self.state["lateral"] = self.state["lateral"] + rules.nica_lateral(
-            output, self.state["lateral"], rate, self.params.time_constant
-        )
-        self.state["fired"] = np.maximum(self.state["fired"], np.any(output > 0, axis=-2))
-        if t < self.params.flip_window:
-            silent = self.state["fired"] == 0
-            self.state["feedforward"] = np.where(silent[..., None], -self.state["feedforward"],
-                                                 self.state["feedforward"])
-
-    def _learn_interneuron(
-        self, x: np.ndarray, output: np.ndarray, interneuron: np.ndarray | None, batch_mean: np.ndarray,
-        rate: float, t: float,
-    ) -> None:
-        if interneuron is None:
-            interneuron = np.matmul(output, self.state["synapses"])
-        window = min(t + 1.0, 100.0)
-        self.state["mean_inputs"] = self.state["mean_inputs"] + (batch_mean - self.state["mean_inputs"]) / (t + 1)
-        mean_output = self.state["mean_output"]
-        self.state["mean_output"] = mean_output + (output.mean(axis=-2) - mean_output) / window
-        self.state["mean_interneuron"] = self.state["mean_interneuron"] + (
-            interneuron.mean(axis=-2) - self.state["mean_interneuron"]
-        ) / window
-        self.state["feedforward"] = self.state["feedforward"] + rules.nica_interneuron_feedforward(
-            x, output, self.state["feedforward"], self.state["mean_inputs"], self.state["mean_output"], rate
-        )
-        self.state["synapses"] = self.state["synapses"] + rules.nica_interneuron_synapses(
-            output, interneuron, self.state["synapses"], self.state["mean_output"],
-            self.state["mean_interneuron"], rate,
-        )
-
-    def _regularise(self) -> None:
-        """The every-100-samples safeguards of the authors' code (:ref:`theory-separation-nica`)."""
+    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch | None
+                        ) -> Mapping[str, np.ndarray]:
+        """The mixtures of the batch; direct variant: the dendritic current ``c = W x``;
+        interneuron variant: ``n = Pᵀy`` unless the substrate gave the interneurons' rates."""
+        if not isinstance(batch, Batch):
+            raise TypeError(f"{self.name} learns from a Batch of samples, got {type(batch).__name__}")
+        x = ensemble_inputs(batch.inputs, self.ensemble_size, self.state["feedforward"].shape[-1])
+        derived = {**activities, "mixtures": x}
         if self.params.variant == "direct":
-            values, vectors = np.linalg.eigh(0.5 * (self.state["lateral"] + np.swapaxes(self.state["lateral"], -1, -2)))
-            values = np.where(values < 1e-4, 1.0, values)
-            self.state["lateral"] = (vectors * values[..., None, :]) @ np.swapaxes(vectors, -1, -2)
-            self.state["feedforward"] = _reset_singular_values(self.state["feedforward"], 1e-5, 1e5)
-            return
-        self.state["synapses"] = _reset_singular_values(self.state["synapses"], 1e-2, 1e2)
-        norms = np.linalg.norm(self.state["feedforward"], axis=-1)
-        weak = norms < 0.1
-        if weak.any():
-            rng = np.random.default_rng(int(self.state["redraw_seed"][0, 0]) + int(self.state["seen"][0, 0]))
-            fresh = rng.standard_normal(self.state["feedforward"].shape)
-            fresh /= np.linalg.norm(fresh, axis=-1, keepdims=True)
-            self.state["feedforward"] = np.where(weak[..., None], fresh, self.state["feedforward"])
+            derived["drive"] = np.matmul(x, np.swapaxes(self.state["feedforward"], -1, -2))
+        elif activities.get("interneuron") is None:
+            derived["interneuron"] = np.matmul(activities["output"], self.state["synapses"])
+        return derived
+
+    def state_steps(self) -> list[StateStep]:
+        """Phase 0 (before the rules): the running means the rules read (x̄ cumulative; c̄ over
+        100 samples, or ȳ, n̄ over min(t + 1, 100)). Phase 1 (after the rules): direct variant
+        the never-active row flip of the first ``flip_window`` samples; the sample count; every
+        100 samples the authors' safeguards (:ref:`theory-separation-nica`)."""
+        p = self.params
+        steps = [StateStep("mean-inputs", "mean_inputs", _cumulative_mean, "x̄, the cumulative mean of x",
+                           reads=("seen",), activities=("mixtures",))]
+        if p.variant == "direct":
+            steps.append(StateStep("mean-drive", "mean_drive", _mean_drive, "c̄, a running mean over 100 samples",
+                                   activities=("drive",)))
+        else:
+            steps += [StateStep("mean-output", "mean_output", _window_mean, "ȳ over min(t + 1, 100) samples",
+                                reads=("seen",), activities=("output",)),
+                      StateStep("mean-interneuron", "mean_interneuron", _window_mean,
+                                "n̄ over min(t + 1, 100) samples", reads=("seen",), activities=("interneuron",))]
+        if p.variant == "direct":
+            steps += [StateStep("fired", "fired", _fired, "whether each output has been active", activities=("output",),
+                                phase=1),
+                      StateStep("silent-row-flip", "feedforward", functools.partial(_flip, window=p.flip_window),
+                                "negate the row of a never-active output during the first flip_window samples",
+                                reads=("fired", "seen"), phase=1)]
+        steps.append(StateStep("sample-count", "seen", _count, "samples seen", activities=("mixtures",), phase=1))
+        if p.variant == "direct":
+            steps += [StateStep("lateral-eigenvalue-reset", "lateral", _reset_eigenvalues,
+                                "every 100 samples: eigenvalues of M below 1e-4 set to 1", reads=("seen",),
+                                activities=("mixtures",), phase=1),
+                      StateStep("feedforward-singular-value-reset", "feedforward",
+                                functools.partial(_periodic_singular_values, low=1e-5, high=1e5),
+                                "every 100 samples: singular values of W outside [1e-5, 1e5] set to 1",
+                                reads=("seen",), activities=("mixtures",), phase=1)]
+        else:
+            steps += [StateStep("synapse-singular-value-reset", "synapses",
+                                functools.partial(_periodic_singular_values, low=1e-2, high=1e2),
+                                "every 100 samples: singular values of P outside [1e-2, 1e2] set to 1",
+                                reads=("seen",), activities=("mixtures",), phase=1),
+                      StateStep("weak-row-redraw", "feedforward", _redraw_weak_rows,
+                                "every 100 samples: a row of W with norm below 0.1 redrawn as a random unit vector",
+                                reads=("redraw_seed", "seen"), activities=("mixtures",), phase=1)]
+        return steps
+
+
+def _cumulative_mean(mean: np.ndarray, seen: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return mean + (x.mean(axis=-2) - mean) / (float(seen[0, 0]) + 1)
+
+
+def _mean_drive(mean: np.ndarray, drive: np.ndarray) -> np.ndarray:
+    return mean + (drive.mean(axis=-2) - mean) / 100
+
+
+def _window_mean(mean: np.ndarray, seen: np.ndarray, activity: np.ndarray) -> np.ndarray:
+    return mean + (activity.mean(axis=-2) - mean) / min(float(seen[0, 0]) + 1.0, 100.0)
+
+
+def _fired(fired: np.ndarray, output: np.ndarray) -> np.ndarray:
+    return np.maximum(fired, np.any(output > 0, axis=-2))
+
+
+def _flip(feedforward: np.ndarray, fired: np.ndarray, seen: np.ndarray, window: int) -> np.ndarray:
+    if float(seen[0, 0]) >= window:
+        return feedforward
+    return np.where((fired == 0)[..., None], -feedforward, feedforward)
+
+
+def _count(seen: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return seen + x.shape[-2]
+
+
+def _crossed_hundred(seen: np.ndarray, x: np.ndarray) -> bool:
+    """Whether this update's samples crossed a multiple of 100 (``seen`` after the count)."""
+    after = int(seen[0, 0])
+    return after // 100 > int(float(seen[0, 0]) - x.shape[-2]) // 100
+
+
+def _reset_eigenvalues(lateral: np.ndarray, seen: np.ndarray, x: np.ndarray) -> np.ndarray:
+    if not _crossed_hundred(seen, x):
+        return lateral
+    values, vectors = np.linalg.eigh(0.5 * (lateral + np.swapaxes(lateral, -1, -2)))
+    values = np.where(values < 1e-4, 1.0, values)
+    return (vectors * values[..., None, :]) @ np.swapaxes(vectors, -1, -2)
+
+
+def _periodic_singular_values(matrix: np.ndarray, seen: np.ndarray, x: np.ndarray, low: float,
+                              high: float) -> np.ndarray:
+    return _reset_singular_values(matrix, low, high) if _crossed_hundred(seen, x) else matrix
+
+
+def _redraw_weak_rows(feedforward: np.ndarray, redraw_seed: np.ndarray, seen: np.ndarray, x: np.ndarray) -> np.ndarray:
+    if not _crossed_hundred(seen, x):
+        return feedforward
+    weak = np.linalg.norm(feedforward, axis=-1) < 0.1
+    if not weak.any():
+        return feedforward
+    rng = np.random.default_rng(int(redraw_seed[0, 0]) + int(seen[0, 0]))
+    fresh = rng.standard_normal(feedforward.shape)
+    fresh /= np.linalg.norm(fresh, axis=-1, keepdims=True)
+    return np.where(weak[..., None], fresh, feedforward)
 
 
 def _reset_singular_values(matrix: np.ndarray, low: float, high: float) -> np.ndarray:

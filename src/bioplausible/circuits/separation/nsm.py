@@ -3,15 +3,18 @@ Chklovskii 2017, as run in CIM-BSS ``NSMBSS.py``)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from ...core.agreement import AgreementCase
+from ...core.trials import TrialBatch
 from ...rules import separation as rules
+from ...rules.declaration import RuleBinding, StateStep
 from ...validation import check_integer, check_positive, check_real
-from ..base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
+from ..base import Batch, Connection, Parameters, Population, RuleCircuit, ensemble_inputs, register_circuit
 from .solvers import nonnegative_fixed_point
 
 __all__ = ["NSMParameters", "NonnegativeSimilarityMatching"]
@@ -45,7 +48,7 @@ class NSMParameters(Parameters):
 
 
 @register_circuit
-class NonnegativeSimilarityMatching(Circuit):
+class NonnegativeSimilarityMatching(RuleCircuit):
     """Online nonnegative similarity matching (NSM) on prewhitened mixtures.
 
     ``h = W_pre x`` (noncentred application of the centred-covariance whitening of the
@@ -127,45 +130,106 @@ class NonnegativeSimilarityMatching(Circuit):
         matrix = np.eye(self.params.n_sources) + self.state["lateral"]
         return {"mixtures": x, "output": nonnegative_fixed_point(matrix, np.ascontiguousarray(drive))}
 
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
-        x = ensemble_inputs(batch.inputs, self.ensemble_size, self.state["prewhitening"].shape[-1])
-        if not self.whitened:
-            self._accumulate(x)
-            self.steps += 1
-            return
-        output = activities["output"]
-        whitened = np.matmul(x, np.swapaxes(self.state["prewhitening"], -1, -2))
+    def rule_bindings(self) -> list[RuleBinding]:
+        """Phase 0: the per-neuron rates ``D`` (:data:`~rules.separation.NSM_LEARNING_RATES`);
+        phase 1: ``W₁`` and ``W₂`` at the rates just updated (CIM-BSS order). Gated off during
+        the prewhitening phase."""
         p = self.params
-        self.state["rates"] = self.state["rates"] + rules.nsm_learning_rates(output, self.state["rates"],
-                                                                             p.rate_decay, p.rate_cap)
-        self.state["feedforward"] = self.state["feedforward"] + rules.nsm_feedforward(
-            whitened, output, self.state["feedforward"], self.state["rates"]
-        )
-        self.state["lateral"] = self.state["lateral"] + rules.nsm_lateral(output, self.state["lateral"],
-                                                                          self.state["rates"])
-        learned = self.state["seen"][:, 0] - p.prewhitening_samples
-        silent = np.all(output == 0.0, axis=-2)
-        self.state["silent"] = (self.state["silent"] + silent) * silent
-        if learned[0] < p.silent_window:
-            flip = self.state["silent"] > p.silent_samples
-            self.state["feedforward"] = np.where(flip[..., None], -self.state["feedforward"], self.state["feedforward"])
-            self.state["silent"] = np.where(flip, 0.0, self.state["silent"])
-        self.state["seen"] = self.state["seen"] + x.shape[-2]
-        self.steps += 1
+        return [
+            RuleBinding("rates", rules.NSM_LEARNING_RATES, "output", "output", {"y": "output"},
+                        {"decay": p.rate_decay, "cap": p.rate_cap}, gate="learning"),
+            RuleBinding("feedforward", rules.NSM_FEEDFORWARD, "mixtures", "output", {"x": "whitened", "y": "output"},
+                        {}, states={"D": "rates"}, phase=1, gate="learning"),
+            RuleBinding("lateral", rules.NSM_LATERAL, "output", "output", {"y": "output"}, {},
+                        states={"D": "rates"}, phase=1, gate="learning"),
+        ]
 
-    def _accumulate(self, x: np.ndarray) -> None:
-        """Prewhitening phase: accumulate moments; at the end set ``W_pre = Λ^{-1/2} Vᵀ``
-        from the top n eigenpairs of the centred covariance (CIM-BSS ``whiten_input``)."""
-        self.state["input_sum"] = self.state["input_sum"] + x.sum(axis=-2)
-        self.state["input_moment"] = self.state["input_moment"] + np.matmul(np.swapaxes(x, -1, -2), x)
-        self.state["seen"] = self.state["seen"] + x.shape[-2]
-        if self.whitened:
-            count = self.state["seen"][:, :1, None]
-            mean = self.state["input_sum"][..., None] / count
-            covariance = self.state["input_moment"] / count - mean @ np.swapaxes(mean, -1, -2)
-            values, vectors = np.linalg.eigh(covariance)
-            n = self.params.n_sources
-            top_values, top_vectors = values[..., ::-1][..., :n], vectors[..., ::-1][..., :n]
-            self.state["prewhitening"] = np.swapaxes(top_vectors, -1, -2) / np.sqrt(top_values)[..., None]
+    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch | None
+                        ) -> Mapping[str, np.ndarray]:
+        """The mixtures of the batch and their prewhitened form ``h = W_pre x`` (the feedforward rule's pre)."""
+        if not isinstance(batch, Batch):
+            raise TypeError(f"{self.name} learns from a Batch of samples, got {type(batch).__name__}")
+        x = ensemble_inputs(batch.inputs, self.ensemble_size, self.state["prewhitening"].shape[-1])
+        whitened = np.matmul(x, np.swapaxes(self.state["prewhitening"], -1, -2))
+        return {**activities, "mixtures": x, "whitened": whitened}
+
+    def rule_states(self) -> Mapping[str, np.ndarray]:
+        """The state, plus the gate ``learning`` (1 once the prewhitening phase is over)."""
+        return {**self.state, "learning": np.full(self.ensemble_size, float(self.whitened))}
+
+    def state_steps(self) -> list[StateStep]:
+        """After the rules (phase 1): the silent-row heuristic (count, flip, reset), the
+        prewhitening moments, the sample count, and at the end of the prewhitening phase
+        ``W_pre`` from the moments."""
+        p = self.params
+        return [
+            StateStep("silent-count", "silent", functools.partial(_silent_count, samples=p.prewhitening_samples),
+                      "samples in a row each output has been silent (learning phase)", reads=("seen",),
+                      activities=("output",), phase=1),
+            StateStep("silent-row-flip", "feedforward", functools.partial(_silent_flip, params=p),
+                      "negate the W1 row of an output silent for more than silent_samples (CIM-BSS heuristic)",
+                      reads=("silent", "seen"), phase=1),
+            StateStep("silent-reset", "silent", functools.partial(_silent_reset, params=p),
+                      "restart the count of a flipped row", reads=("seen",), phase=1),
+            StateStep("prewhitening-sum", "input_sum", functools.partial(_moment, samples=p.prewhitening_samples,
+                                                                         order=1),
+                      "Σ x during the prewhitening phase", reads=("seen",), activities=("mixtures",), phase=1),
+            StateStep("prewhitening-moment", "input_moment",
+                      functools.partial(_moment, samples=p.prewhitening_samples, order=2),
+                      "Σ x xᵀ during the prewhitening phase", reads=("seen",), activities=("mixtures",), phase=1),
+            StateStep("sample-count", "seen", _count, "samples seen", activities=("mixtures",), phase=1),
+            StateStep("prewhitening", "prewhitening", functools.partial(_prewhitening, params=p),
+                      "W_pre = Λ^{-1/2} Vᵀ of the top n eigenpairs of the centred covariance, once, at the end "
+                      "of the prewhitening phase (CIM-BSS whiten_input)",
+                      reads=("seen", "input_sum", "input_moment"), activities=("mixtures",), phase=1),
+        ]
 
 
+def _silent_count(silent: np.ndarray, seen: np.ndarray, output: np.ndarray, samples: int) -> np.ndarray:
+    if seen[0, 0] < samples:
+        return silent
+    now = np.all(output == 0.0, axis=-2)
+    return (silent + now) * now
+
+
+def _flipping(seen: np.ndarray, params: NSMParameters) -> bool:
+    learned = seen[0, 0] - params.prewhitening_samples
+    return bool(learned >= 0 and learned < params.silent_window)
+
+
+def _silent_flip(feedforward: np.ndarray, silent: np.ndarray, seen: np.ndarray, params: NSMParameters) -> np.ndarray:
+    if not _flipping(seen, params):
+        return feedforward
+    flip = silent > params.silent_samples
+    return np.where(flip[..., None], -feedforward, feedforward)
+
+
+def _silent_reset(silent: np.ndarray, seen: np.ndarray, params: NSMParameters) -> np.ndarray:
+    if not _flipping(seen, params):
+        return silent
+    return np.where(silent > params.silent_samples, 0.0, silent)
+
+
+def _moment(total: np.ndarray, seen: np.ndarray, x: np.ndarray, samples: int, order: int) -> np.ndarray:
+    if seen[0, 0] >= samples:
+        return total
+    return total + (x.sum(axis=-2) if order == 1 else np.matmul(np.swapaxes(x, -1, -2), x))
+
+
+def _count(seen: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return seen + x.shape[-2]
+
+
+def _prewhitening(prewhitening: np.ndarray, seen: np.ndarray, input_sum: np.ndarray, input_moment: np.ndarray,
+                  x: np.ndarray, params: NSMParameters) -> np.ndarray:
+    """At the end of the prewhitening phase, ``W_pre = Λ^{-1/2} Vᵀ`` from the top n eigenpairs
+    of the centred covariance of the samples seen (CIM-BSS ``whiten_input``)."""
+    if not seen[0, 0] - x.shape[-2] < params.prewhitening_samples <= seen[0, 0]:
+        return prewhitening
+    count = seen[:, :1, None]
+    mean = input_sum[..., None] / count
+    covariance = input_moment / count - mean @ np.swapaxes(mean, -1, -2)
+    values, vectors = np.linalg.eigh(covariance)
+    n = params.n_sources
+    top_values, top_vectors = values[..., ::-1][..., :n], vectors[..., ::-1][..., :n]
+    return np.swapaxes(top_vectors, -1, -2) / np.sqrt(top_values)[..., None]
