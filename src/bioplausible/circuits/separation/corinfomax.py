@@ -15,7 +15,7 @@ from ...rules.declaration import RuleBinding
 from ...validation import check_choice, check_integer, check_positive, check_real
 from ..base import Batch, Connection, Population, RuleCircuit, ensemble_inputs, register_circuit
 from .domains import DOMAIN_CODES, DomainParameters, polytope_masks, polytope_options
-from .presets import CORINFOMAX_PRESETS, from_preset
+from .presets import CORINFOMAX_PRESETS, fill_presets, from_preset
 from .solvers import corinfomax_coupling, corinfomax_settle, numba_available, off_diagonal, raise_at_divergence
 
 __all__ = ["CorInfoMaxParameters", "CorInfoMax"]
@@ -60,9 +60,7 @@ class CorInfoMaxParameters(DomainParameters):
 
     def __post_init__(self) -> None:
         check_choice("domain", self.domain, OUTPUT_DOMAINS)
-        for key, value in CORINFOMAX_PRESETS[self.domain].items():
-            if getattr(self, key) is None:
-                object.__setattr__(self, key, value)
+        fill_presets(self, CORINFOMAX_PRESETS)
         super().__post_init__()
 
     def validate(self) -> None:

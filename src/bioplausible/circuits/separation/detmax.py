@@ -17,7 +17,7 @@ from ...rules.declaration import RuleBinding, StateStep
 from ...validation import check_choice, check_integer, check_pair, check_positive, check_real
 from ..base import Batch, Connection, Population, RuleCircuit, ensemble_inputs, register_circuit
 from .domains import DOMAIN_CODES, DomainParameters, polytope_options
-from .presets import DETMAX_PRESETS, GAIN_UPDATES, from_preset
+from .presets import DETMAX_PRESETS, GAIN_UPDATES, fill_presets, from_preset
 from .solvers import (
     detmax_feedback,
     detmax_hidden_coupling,
@@ -90,9 +90,7 @@ class DetMaxParameters(DomainParameters):
 
     def __post_init__(self) -> None:
         check_choice("domain", self.domain, OUTPUT_DOMAINS)
-        for key, value in DETMAX_PRESETS[self.domain].items():
-            if getattr(self, key) is None:
-                object.__setattr__(self, key, value)
+        fill_presets(self, DETMAX_PRESETS)
         super().__post_init__()
 
     def validate(self) -> None:

@@ -20,6 +20,14 @@ def from_preset() -> Any:
     that value, never None once constructed)."""
     return None
 
+
+def fill_presets(parameters: Any, presets: dict[str, dict[str, Any]]) -> None:
+    """Replace every field of a frozen parameters dataclass left at :func:`from_preset`
+    (``None``) by the value ``presets[parameters.domain]`` gives it."""
+    for key, value in presets[parameters.domain].items():
+        if getattr(parameters, key) is None:
+            object.__setattr__(parameters, key, value)
+
 #: Per-domain defaults (the authors' simulation scripts): λ_y, λ_e, B_y(0) scale,
 #: B_e scale, μ_W, neural lr_start, lr_stop, threshold rate η_λ.
 CORINFOMAX_PRESETS: dict[str, dict[str, float]] = {
