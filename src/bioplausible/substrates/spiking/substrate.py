@@ -216,6 +216,8 @@ class SpikingSubstrate(Substrate):
         self.spikes: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self.neuron = IntegrateAndFire(self.rate_unit, self.presentation)
         self.rng = np.random.default_rng(0)
+        #: Presentations of the circuit's training stream whose dither values ``rng`` has drawn.
+        self.presented = 0
         #: Seed of this run's Brian2 and replay randomness (set by ``prepare`` from the run seed).
         self.seed = 0
         #: Networks built by spiking models, kept between chunks of one run (see ``close``).
@@ -224,6 +226,7 @@ class SpikingSubstrate(Substrate):
     def prepare(self, circuit: Circuit, seed: int | np.random.SeedSequence) -> None:
         sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         self.rng = np.random.default_rng(sequence)
+        self.presented = 0
         self.seed = int(sequence.generate_state(1)[0] % (2**31 - 1))
         self.cache = {}
         self.spikes = {}
@@ -231,6 +234,17 @@ class SpikingSubstrate(Substrate):
 
     def close(self) -> None:
         self.cache = {}
+
+    def resume_dither(self, presented: int, per_presentation: int) -> None:
+        """Before presenting the stream from presentation ``presented`` on: advance the dither
+        generator past the values of the presentations it has not drawn (those a resumed
+        circuit learned from in an earlier run, ``per_presentation`` values each), so that a
+        run split in two draws what the whole run draws (exact resume for the same target and
+        seed); then count the presentations from there."""
+        behind = int(presented) - self.presented
+        if self.dither and behind > 0:
+            self.rng.uniform(0.0, 1.0, (behind, int(per_presentation)))
+        self.presented = max(self.presented, int(presented))
 
     def supports(self, circuit: Circuit) -> str | None:
         """None when a builder realises ``circuit`` on spikes, else the reason it cannot run here."""
