@@ -18,7 +18,7 @@ from .run import run
 
 __all__ = ["compare", "default_comparison", "summary_table", "headline_table", "format_headline", "family_tasks",
            "substrate_agreement", "not_run", "NOT_RUN",
-           "QUICK_BUDGET_S", "quick_substrate_options", "quick_substrate_steps"]
+           "QUICK_BUDGET_S", "UNESTIMATED_S", "quick_substrate_options", "quick_substrate_steps"]
 
 #: The ``metric`` of a row that records a circuit × substrate pair that did not run (its ``reason``).
 NOT_RUN = "not_run"
@@ -167,7 +167,7 @@ def default_comparison(
                 reason, seconds = engine.supports(circuit), 0.0
                 if reason is None:
                     cost = engine.estimate_cost(circuit, task, run_steps, len(seeds), eval_every)
-                    seconds = 0.0 if cost is None else cost.seconds
+                    seconds = UNESTIMATED_S if cost is None else cost.seconds
                     if quick and cost is not None and cost.seconds > QUICK_BUDGET_S:
                         reason = (f"the {substrate} substrate estimates {cost.seconds:.0f} s for the quick run "
                                   f"({cost.detail}), over the quick comparison's {QUICK_BUDGET_S:.0f} s per "
@@ -198,7 +198,10 @@ def default_comparison(
 
 #: The most a quick comparison spends on one circuit on one substrate (the substrate's own
 #: estimate, ``substrate.estimate_cost``): the quick comparison as a whole stays near 2 minutes.
-QUICK_BUDGET_S = 12.0
+QUICK_BUDGET_S = 20.0
+#: The place in the workers' queue of a run whose substrate makes no estimate (rate runs of the
+#: quick comparison take 0.1–10 s): among the spiking runs, not after them all.
+UNESTIMATED_S = 5.0
 
 
 def quick_substrate_options(task_cls: type[Task], substrate: str) -> dict[str, Any]:

@@ -53,10 +53,10 @@ def _supports(circuit: Circuit) -> str | None:
 
 
 def _work(substrate: SpikingSubstrate, circuit: Circuit, task: Any, steps: int,
-          eval_every: int) -> tuple[int, int, int]:
+          eval_every: int) -> tuple[int, int, int, int]:
     """For the cost estimate: every update runs its batch of trials side by side (one
-    ``Network.run`` of ``trial_steps`` windows); scoring reads the learned weights."""
-    return steps * int(getattr(task, "trial_steps", 1)), int(getattr(task, "default_batch_size", 1)), steps
+    ``Network.run`` of ``trial_steps`` windows, one network); scoring reads the learned weights."""
+    return steps * int(getattr(task, "trial_steps", 1)), int(getattr(task, "default_batch_size", 1)), steps, 1
 
 
 @register_builder("recurrent-rate", supports=_supports, work=_work)

@@ -251,13 +251,14 @@ class _MemoryPopulation:
         return counts @ np.abs(self.w_out).T
 
 
-def _work(substrate: Any, circuit: Any, task: Any, steps: int, eval_every: int) -> tuple[int, int, int]:
-    """For the cost estimate: the write presents two windows per transition (one run); each
-    evaluation replays every transition one step and the cues through the whole sequence
-    (two windows per step), the copies side by side."""
+def _work(substrate: Any, circuit: Any, task: Any, steps: int, eval_every: int) -> tuple[int, int, int, int]:
+    """For the cost estimate: the write presents two windows per transition (one network);
+    each evaluation replays every transition one step and the cues through the whole sequence
+    (two windows per step), the copies side by side, a network per ensemble member."""
     patterns = int(getattr(task, "sequence_length", steps))
     evaluations = 1 + -(-steps // eval_every)
-    return 2 * steps + evaluations * (4 + 2 * patterns), patterns, 1 + 2 * evaluations
+    networks = 1 + 2 * evaluations * circuit.ensemble_size
+    return 2 * steps + evaluations * (4 + 2 * patterns), patterns, networks, networks
 
 
 @register_builder("windowed-replay", rollout=replay_rollout, work=_work)

@@ -67,20 +67,23 @@ __all__ = ["SpikingSubstrate", "Builder", "BUILDERS", "REFUSALS", "register_buil
 CODEGEN_TARGETS = ("auto", "numpy", "cython", "cpp_standalone")
 #: Cost model of :meth:`SpikingSubstrate.estimate_cost` (seconds; measured on the 2-core machine,
 #: Brian2 2.9 numpy target): per time step and code object that runs every step, per time step
-#: and simulated unit, per ``Network.run`` call, per Python rule call between presentations, the
-#: fixed cost of a run (import, network construction), and a cold cpp_standalone build.
-COST_MODEL = {"object_step": 8e-6, "unit_step": 4e-8, "network_run": 0.03, "python_update": 3e-4,
-              "setup": 1.5, "standalone_build": 20.0, "standalone_speedup": 40.0}
+#: and simulated unit, per time step and input synapse (summed drives), per ``Network.run``
+#: call, per network built, per Python rule call between presentations, the fixed cost of a
+#: run (import, network construction), and a cold cpp_standalone build.
+COST_MODEL = {"object_step": 8e-6, "unit_step": 4e-8, "synapse_step": 2e-9, "network_run": 0.03,
+              "network_build": 0.4, "python_update": 3e-4, "setup": 1.5, "standalone_build": 20.0,
+              "standalone_speedup": 40.0}
 #: Below this many numpy time steps (≈ 30 µs each) a standalone build (≈ 6 s idle, cached on
 #: disk after) is not worth it for ``codegen="auto"``, unless the build is already cached.
 STANDALONE_WORTH_STEPS = 300_000
 
 Learn = Callable[["SpikingSubstrate", Circuit, Batch, int, int], dict[str, np.ndarray]]
 Replay = Callable[["SpikingSubstrate", Circuit, np.ndarray, int], np.ndarray]
-#: ``work(substrate, circuit, task, steps, eval_every) -> (windows, copies, runs)``: how many
-#: counting windows a run simulates one after the other, how many copies of the circuit's
-#: units run side by side (trials folded into the network), and how many ``Network.run`` calls.
-Work = Callable[["SpikingSubstrate", Circuit, Any, int, int], tuple[int, int, int]]
+#: ``work(substrate, circuit, task, steps, eval_every) -> (windows, copies, runs, builds)``: how
+#: many counting windows a run simulates one after the other, how many copies of the circuit's
+#: units run side by side (trials folded into the network), how many ``Network.run`` calls and
+#: how many networks it builds.
+Work = Callable[["SpikingSubstrate", Circuit, Any, int, int], tuple[int, int, int, int]]
 
 
 @dataclass(frozen=True)
@@ -123,11 +126,11 @@ def register_refusal(kind: str, reason: str | Callable[[Circuit], str]) -> None:
 
 
 def _default_work(substrate: SpikingSubstrate, circuit: Circuit, task: Any, steps: int,
-                  eval_every: int) -> tuple[int, int, int]:
+                  eval_every: int) -> tuple[int, int, int, int]:
     """One counting window per sample, the samples one after the other, a ``Network.run`` per
-    evaluation interval."""
+    evaluation interval, one network."""
     batch_size = int(getattr(task, "default_batch_size", 1))
-    return steps * batch_size, 1, -(-steps // eval_every)
+    return steps * batch_size, 1, -(-steps // eval_every), 1
 
 
 @register_substrate
@@ -274,15 +277,21 @@ class SpikingSubstrate(Substrate):
             sized = copy.deepcopy(circuit).initialize(task.n_inputs, task.n_targets, list(range(n_members)))
         builder = BUILDERS.get(circuit.kind)
         work = builder.work if builder is not None and builder.work is not None else _default_work
-        windows, copies, runs = work(self, sized, task, steps, eval_every)
+        windows, copies, runs, builds = work(self, sized, task, steps, eval_every)
         per_window = round(self.presentation / self.dt)
         time_steps = windows * per_window
         populations = sized.populations()
         simulated = {p.name for p in populations if p.role == "neurons"}
         lateral = sum(1 for c in sized.connections() if c.source in simulated and c.target in simulated)
         units = n_members * copies * sum(p.size for p in populations if p.role == "neurons")
+        sizes = {p.name: p.size for p in populations}
+        # the generic IF network's input drives are summed variables, recomputed every step
+        inputs = {p.name for p in populations if p.role == "input"} if work is _default_work else set()
+        synapses = n_members * copies * sum(sizes.get(c.source, 0) * sizes.get(c.target, 0) for c in sized.connections()
+                                            if c.source in inputs and c.target in simulated)
         model = COST_MODEL
-        step_cost = model["object_step"] * (1 + 3 * len(simulated) + 2 * lateral) + model["unit_step"] * units
+        step_cost = (model["object_step"] * (1 + 3 * len(simulated) + 2 * lateral) + model["unit_step"] * units
+                     + model["synapse_step"] * synapses)
         batch_size = getattr(task, "default_batch_size", 1)
         whole = (self.compiled_runs and not self.record_spikes and batch_size == 1
                  and compiled_support(sized) is None)
@@ -297,7 +306,8 @@ class SpikingSubstrate(Substrate):
                 key = CompiledLearning(self, sized, steps, eval_every, "cpp_standalone").key()
                 build = 0.0 if (standalone_cache_dir() / key).is_dir() else model["standalone_build"]
         python = 0.0 if whole else steps * model["python_update"]
-        seconds = model["setup"] + build + time_steps * step_cost + runs * model["network_run"] + python
+        seconds = (model["setup"] + build + time_steps * step_cost + runs * model["network_run"]
+                   + builds * model["network_build"] + python)
         how = "one run in generated code" if whole else f"{runs} chunks with Python between presentations"
         detail = (f"{time_steps:,} time steps of {self.dt:g} s ({windows:,} windows of {self.presentation:g} s, "
                   f"{units:,} units) on {target}, {how}" + (", plus a cold standalone build" if build else ""))
