@@ -12,7 +12,9 @@ Three ways to run the same learning run (n inputs, ``--presentations`` presentat
   target), ``build`` = objects + code generation + compilation, ``run`` = ``device.run``.
 
 Prints one table: seconds, and the ratios runtime/ours (target ≥ 20, build included) and
-ours/hand for run and build (target ≤ 1.2), with the load average.
+ours/hand for run and build (target ≤ 1.2), with the load average; and **warm**: the same run
+in a second Python process that finds the build cached on disk (``learning_run`` there, and
+the whole process), with runtime/warm.
 
     PYTHONPATH=src python benchmarks/spiking_speed.py --sizes 5 50 --presentations 2000
 """
@@ -72,6 +74,38 @@ def ours(args: argparse.Namespace, n: int) -> tuple[float, float, str, np.ndarra
         if learned is None:
             learned = circuit.state["recurrent"].copy()
     return times[0], times[1], target, learned
+
+
+def warm_process(args: argparse.Namespace, n: int) -> tuple[float, float, str]:
+    """The same learning run in a second Python process that finds the build cached on disk:
+    (seconds of ``learning_run`` there, seconds of the whole process, the target ``auto`` picked)."""
+    import json
+    import subprocess
+    import sys
+
+    started = time.perf_counter()
+    command = [sys.executable, os.path.abspath(__file__), "--warm-child", str(n), "--presentations",
+               str(args.presentations), "--every", str(args.every), "--rate-unit", str(args.rate_unit),
+               "--presentation", str(args.presentation), "--dt", str(args.dt)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True, env=dict(os.environ)).stdout
+    process = time.perf_counter() - started
+    call, target = json.loads(output.strip().splitlines()[-1])
+    return float(call), process, str(target)
+
+
+def _warm_child(args: argparse.Namespace) -> None:
+    """``--warm-child N``: one learning run of size N on ``auto``; prints [seconds, target]."""
+    import json
+
+    from bioplausible.circuits import Batch
+
+    n = args.warm_child
+    circuit, substrate = _circuit(n), _substrate(args, "auto")
+    substrate.prepare(circuit, 0)
+    batch = Batch(_batch(n, args.presentations, 3))
+    start = time.perf_counter()
+    result = substrate.learning_run(circuit, batch, args.every)
+    print(json.dumps([time.perf_counter() - start, result["codegen"]]))
 
 
 def hand_written(args: argparse.Namespace, n: int, directory: str, compile: bool = True) -> tuple[float, float]:
@@ -151,7 +185,11 @@ def main() -> None:
     parser.add_argument("--presentation", type=float, default=0.1)
     parser.add_argument("--dt", type=float, default=1e-4)
     parser.add_argument("--skip-runtime", action="store_true", help="skip today's numpy runtime path (slow)")
+    parser.add_argument("--warm-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.warm_child is not None:
+        _warm_child(args)
+        return
 
     with tempfile.TemporaryDirectory(prefix="bioplausible-spiking-speed-") as cache:
         os.environ["BIOPLAUSIBLE_CACHE_DIR"] = cache  # cold builds: the build cost is measured
@@ -162,21 +200,26 @@ def main() -> None:
         hand_written(args, args.sizes[0], os.path.join(cache, "warm-up"), compile=False)
         for n in args.sizes:
             ours_first, ours_run, target, learned = ours(args, n)
+            warm_call, warm_process_s, warm_target = warm_process(args, n)
             hand_build, hand_run = hand_written(args, n, os.path.join(cache, f"hand_{n}"))
             runtime, reference = (float("nan"), None) if args.skip_runtime else runtime_path(args, n)
             agreement = float("nan") if reference is None else float(np.abs(learned - reference).max())
             rows.append((n, target, runtime, ours_first, ours_run, ours_first - ours_run, hand_build, hand_run,
-                         agreement))
+                         agreement, warm_call, warm_process_s, warm_target))
         steps = args.presentations * round(args.presentation / args.dt)
         print(f"direct whitening, {args.presentations} presentations of {args.presentation} s at dt = {args.dt} s "
               f"({steps} steps), r0 = {args.rate_unit} Hz, checkpoints every {args.every}; load average "
               f"{load:.1f} at start, {os.getloadavg()[0]:.1f} at end, {os.cpu_count()} cores")
         print(f"{'n':>3} {'auto':>14} {'runtime':>8} {'ours 1st':>8} {'ours run':>8} {'ours bld':>8} "
-              f"{'hand bld':>8} {'hand run':>8} {'rt/ours':>7} {'run o/h':>7} {'bld o/h':>7} {'|ΔM|':>8}")
-        for n, target, runtime, first, run, build, hand_build, hand_run, agreement in rows:
+              f"{'hand bld':>8} {'hand run':>8} {'rt/ours':>7} {'run o/h':>7} {'bld o/h':>7} {'|ΔM|':>8} "
+              f"{'warm':>6} {'warm pr':>7} {'rt/warm':>7}")
+        for n, target, runtime, first, run, build, hand_build, hand_run, agreement, warm, process, warm_target in rows:
             print(f"{n:>3} {target:>14} {runtime:8.2f} {first:8.2f} {run:8.3f} {build:8.2f} {hand_build:8.2f} "
                   f"{hand_run:8.3f} {runtime / first:7.1f} {run / hand_run:7.2f} {build / hand_build:7.2f} "
-                  f"{agreement:8.1e}")
+                  f"{agreement:8.1e} {warm:6.2f} {process:7.2f} {runtime / warm:7.1f}  ({warm_target} in the warm "
+                  "process)")
+        print("rt/ours: cold (a fresh build cache, the build included); rt/warm: a second process that finds the "
+              "build on disk (learning_run's time there; 'warm pr' is that whole process, Python start included)")
 
 
 if __name__ == "__main__":

@@ -262,6 +262,10 @@ class CompiledLearning:
         self.recurrent = self.pre.name == self.post.name
         self.input = next(p for p in circuit.populations() if p.role == "input")
         self.ensemble = circuit.ensemble_size
+        #: Rows of the stimulus and dither TimedArrays: the presentations (and one past the
+        #: last) rounded up to a power of two, because Brian2 bakes a TimedArray's shape into
+        #: the generated code: runs of 600 and 1000 presentations share one cython module.
+        self.rows = 1 << int(self.n_presentations).bit_length()
         #: A neuron rule on a per-neuron array (gains) or a synaptic rule on a matrix.
         self.neuron = self.binding.rule.kind == "neuron"
         structure = (_neuron_structure(circuit, self.binding) if self.neuron
@@ -306,7 +310,7 @@ class CompiledLearning:
         k, n_in, count = self.ensemble, self.input.size, self.n_presentations
         if batch.inputs.shape != (k, count, n_in):
             raise ValueError(f"batch.inputs must have shape {(k, count, n_in)}, got {batch.inputs.shape}")
-        stimulus = np.zeros((count + 1, k * n_in))
+        stimulus = np.zeros((self.rows, k * n_in))
         stimulus[:count] = batch.inputs.transpose(1, 0, 2).reshape(count, -1)
         sizes = [k * p.size for p in self.simulated]
         drawn = np.zeros((count, sum(sizes)))
@@ -319,7 +323,7 @@ class CompiledLearning:
         for name, value in self.structure.get("constants", {}).items():
             values[f"constant_{name}"] = np.full(k * self.pre.size, value)
         for p, part in zip(self.simulated, np.split(drawn, np.cumsum(sizes)[:-1], axis=1)):
-            values[f"dither_{safe_name(p.name)}"] = np.concatenate([part, np.zeros((1, part.shape[1]))])
+            values[f"dither_{safe_name(p.name)}"] = np.concatenate([part, np.zeros((self.rows - count, part.shape[1]))])
         return values
 
     # ------------------------------------------------------------------ network
@@ -328,14 +332,14 @@ class CompiledLearning:
         s, k, count = self.substrate, self.ensemble, self.n_presentations
         n_in, structure = self.input.size, self.structure
         period, step = s.presentation * b2.second, s.dt * b2.second
-        stimulus = b2.TimedArray(np.zeros((count + 1, k * n_in)), dt=period, name="stimulus")
+        stimulus = b2.TimedArray(np.zeros((self.rows, k * n_in)), dt=period, name="stimulus")
         inputs = b2.NeuronGroup(k * n_in, "x : 1", dt=period, namespace={"stimulus": stimulus}, name="compiled_input")
         inputs.run_regularly("x = stimulus(t, i)", dt=period, when="start", order=-10, name="compiled_input_sample")
         equations = IntegrateAndFire.equations.format(drives="drive", drive_declarations="drive : 1")
         groups, dithers, drives = {}, {}, []
         for p in self.simulated:
             name = safe_name(p.name)
-            dithers[p.name] = b2.TimedArray(np.zeros((count + 1, k * p.size)), dt=period, name=f"dither_{name}")
+            dithers[p.name] = b2.TimedArray(np.zeros((self.rows, k * p.size)), dt=period, name=f"dither_{name}")
             model = equations
             if self.neuron and p.name == self.pre.name:  # the plastic array, the rule's constants and parameters
                 model += "\n".join(["", self.form.model, *[f"{c} : 1" for c in structure["constants"]],

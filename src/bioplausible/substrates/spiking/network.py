@@ -48,15 +48,13 @@ class IFNetwork:
         edges = list(circuit.weights())
         period = substrate.presentation * b2.second
         input_pop = self.inputs[0]
-        # one TimedArray for a whole chunk of presentations, refilled in place for the next chunk
-        self.stimulus = b2.TimedArray(np.zeros((capacity, self.ensemble * input_pop.size)), dt=period)
-        # inputs change once per presentation: the input group samples the TimedArray and the
-        # summed drive is recomputed only at presentation onsets (not at every time step)
+        # inputs change once per presentation: the boundary operation writes them into the input
+        # group and the summed drive is recomputed only at presentation onsets (not at every time
+        # step). No TimedArray: its shape would be baked into the generated code, so that cython
+        # compiled the network anew for every chunk length and ensemble size.
         self.input_group = b2.NeuronGroup(
-            self.ensemble * input_pop.size, "x : 1\nchunk_start : second (shared)",
-            namespace={"stimulus": self.stimulus}, dt=period, name="input_" + safe_name(input_pop.name) + "*",
+            self.ensemble * input_pop.size, "x : 1", dt=period, name="input_" + safe_name(input_pop.name) + "*",
         )
-        self.input_group.run_regularly("x = stimulus(t - chunk_start, i)", dt=period, when="start", order=-10)
         self.groups: dict[str, Any] = {}
         for p in self.simulated:
             sources = [s for (s, t) in edges if t == p.name and self.populations[s].role == "input"]
@@ -150,10 +148,8 @@ class IFNetwork:
         self.updates, self.presented, self.started = 0, 0, False
         self.pending: list[dict[str, np.ndarray]] = []
         self.last_activities: dict[str, np.ndarray] = {}
-        values = batch.inputs.transpose(1, 0, 2).reshape(batch.size, -1)
-        self.stimulus.values[: batch.size] = values
+        self.values = batch.inputs.transpose(1, 0, 2).reshape(batch.size, -1)
         self.substrate.resume_dither(first_step * batch_size, self.ensemble * sum(p.size for p in self.simulated))
-        self.input_group.chunk_start = self.network.t
         if self.plastic and batch_size != 1:
             raise ValueError(f"plasticity='brian2' learns at every presentation: batch_size must be 1, "
                              f"got {batch_size}")
@@ -199,6 +195,8 @@ class IFNetwork:
         self._start_presentation()
 
     def _start_presentation(self) -> None:
+        if self.presented < self.n_presentations:
+            self.input_group.x[:] = self.values[self.presented]
         for p in self.simulated:
             group = self.groups[p.name]
             theta = np.asarray(group.theta[:])
