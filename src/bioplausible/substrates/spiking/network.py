@@ -91,12 +91,19 @@ class IFNetwork:
             order = (synapse.j[:] // n_target, synapse.j[:] % n_target, synapse.i[:] % n_source)
             self.synapses[(source, target)] = (synapse, order)
         self.plastic = self._brian2_plasticity(period) if substrate.plasticity == "brian2" else []
+        #: The pair traces of ``plasticity="stdp"`` (:mod:`.stdp`), else None.
+        self.timing = None
+        if substrate.plasticity == "stdp":
+            from .stdp import SpikeTimingPlasticity
+
+            self.timing = SpikeTimingPlasticity(self)
         self.operation = b2.NetworkOperation(self._boundary, dt=period, when="start")
         self.monitors = ({name: b2.SpikeMonitor(group, record=True) for name, group in self.groups.items()}
                          if substrate.record_spikes else {})
         self.network = b2.Network(self.input_group, *self.groups.values(),
                                   *[s for s, _ in self.synapses.values()], self.operation, *self.monitors.values(),
-                                  *[o for _, p in self.plastic for o in p.objects])
+                                  *[o for _, p in self.plastic for o in p.objects],
+                                  *(self.timing.objects if self.timing is not None else []))
 
     def _brian2_plasticity(self, period: Any) -> list[tuple[Any, Any]]:
         """The circuit's declared rules as Brian2 code (``substrate.plasticity == "brian2"``)."""
@@ -205,6 +212,8 @@ class IFNetwork:
             group.count[:] = 0
             if p.ceiling is not None:  # refractoriness does not carry over between presentations
                 group.lastspike[:] = -1e4 * self.b2.second
+        if self.timing is not None:
+            self.timing.start()
 
     def _close_presentation(self) -> None:
         if self.presented >= self.n_presentations:
@@ -220,6 +229,8 @@ class IFNetwork:
                 activities[p.name] = sum(
                     np.einsum("kts,ks->kt", w, activities[s]) for (s, t), w in weights.items() if t == p.name
                 )
+        if self.timing is not None:
+            self.timing.close()
         self.presented += 1
         self.substrate.presented += 1
         self.pending.append(activities)
@@ -237,6 +248,8 @@ class IFNetwork:
                 matrix = runner.get()
                 self.circuit.state[binding.state] = np.swapaxes(matrix, -1, -2) if binding.transposed else matrix
             self.circuit.steps += 1
+        elif self.timing is not None:
+            self.timing.learn(activities, part)
         else:
             self.substrate.apply_rules(self.circuit, activities, part)
         self.updates += 1

@@ -160,7 +160,13 @@ class SpikingSubstrate(Substrate):
     plasticity:
         ``"python"`` (default): the circuit's ``learn`` between presentations;
         ``"brian2"``: the declared rules' Brian2 form (``circuit.rule_bindings()``) as
-        ``run_regularly`` code at presentation boundaries, with batch size 1.
+        ``run_regularly`` code at presentation boundaries, with batch size 1;
+        ``"stdp"``: spike-timing plasticity, each synaptic rule's products of two spike trains
+        read by pre/post exponential traces at spike times (:mod:`.stdp`, derived by
+        :mod:`bioplausible.rules.stdp`); runs on the chunked runtime path.
+    trace_time_constant:
+        τ (s) of the ``"stdp"`` traces; default (None) the presentation T; ``math.inf``: no
+        decay within a presentation (the pair sums are then the count products exactly).
     compiled_runs:
         Let the runner (:func:`~bioplausible.experiments.run`) run a whole learning run as one
         Brian2 run in generated code (:meth:`learning_run`) where the circuit allows it
@@ -191,6 +197,7 @@ class SpikingSubstrate(Substrate):
         record_spikes: bool = False,
         plasticity: str = "python",
         compiled_runs: bool = True,
+        trace_time_constant: float | None = None,
     ) -> None:
         self.rate_unit = check_positive("rate_unit", rate_unit)
         self.presentation = check_positive("presentation", presentation)
@@ -209,7 +216,10 @@ class SpikingSubstrate(Substrate):
         if not isinstance(record_spikes, bool):
             raise TypeError(f"record_spikes must be a bool, got {record_spikes!r}")
         self.record_spikes = record_spikes
-        self.plasticity = check_choice("plasticity", plasticity, ["python", "brian2"])
+        self.plasticity = check_choice("plasticity", plasticity, ["python", "brian2", "stdp"])
+        if trace_time_constant is not None and trace_time_constant != float("inf"):
+            trace_time_constant = check_positive("trace_time_constant", trace_time_constant)
+        self.trace_time_constant = trace_time_constant
         if not isinstance(compiled_runs, bool):
             raise TypeError(f"compiled_runs must be a bool, got {compiled_runs!r}")
         self.compiled_runs = compiled_runs
@@ -257,7 +267,12 @@ class SpikingSubstrate(Substrate):
         if kind not in BUILDERS:
             return f"no spiking builder is registered for its kind {kind!r} (registered: {sorted(BUILDERS)})"
         check = BUILDERS[kind].supports
-        return None if check is None else check(circuit)
+        reason = None if check is None else check(circuit)
+        if reason is None and self.plasticity == "stdp":
+            from .stdp import stdp_support
+
+            reason = stdp_support(circuit)
+        return reason
 
     def estimate_cost(self, circuit: Circuit, task: Any, steps: int, n_members: int = 1,
                       eval_every: int | None = None) -> Cost:
@@ -335,7 +350,8 @@ class SpikingSubstrate(Substrate):
         """The target :meth:`learning_run` uses for ``circuit`` and ``n_presentations``, and why."""
         from .compiled import CompiledLearning, available_targets, compiled_support, standalone_cache_dir
 
-        reason = compiled_support(circuit)
+        reason = ("plasticity='stdp' runs on the chunked path" if self.plasticity == "stdp"
+                  else compiled_support(circuit))
         if reason:
             return "runtime", f"not in generated code: {reason}"
         if self.codegen_option != "auto":
@@ -362,6 +378,8 @@ class SpikingSubstrate(Substrate):
             return "compiled_runs=False"
         if self.record_spikes:
             return "record_spikes=True drains the spike monitors between chunks"
+        if self.plasticity == "stdp":
+            return "plasticity='stdp' runs on the chunked path (its traces are read between presentations)"
         reason = compiled_support(circuit)
         return None if reason is None else f"not in generated code: {reason}"
 
@@ -406,6 +424,7 @@ class SpikingSubstrate(Substrate):
             "substrate": self.name, "rate_unit": self.rate_unit, "presentation": self.presentation,
             "dt": self.dt, "dither": self.dither, "codegen": self.codegen_option, "codegen_used": self.codegen_used,
             "codegen_reason": self.codegen_reason, "plasticity": self.plasticity, "compiled_runs": self.compiled_runs,
+            "trace_time_constant": self.trace_time_constant,
         }
 
     def brian2(self) -> Any:

@@ -1,0 +1,202 @@
+"""Spike-timing plasticity on the integrate-and-fire network (``plasticity="stdp"``).
+
+The second, more biological plasticity variant of the spiking substrate (issue 17, item 4):
+each plastic synapse's rule in its pair-trace form (:mod:`bioplausible.rules.stdp`, derived
+from the declared rule). For every pair of simulated populations whose spikes a rule
+multiplies, one Brian2 ``Synapses`` object (block-diagonal over ensemble members, self-pairs
+included) carries symmetric exponential traces and the pair sum::
+
+    dapre/dt = -apre/tau (event-driven)     on_pre:  apre += 1;  pairs += apost
+    dapost/dt = -apost/tau (event-driven)   on_post: apost += 1; pairs += apre
+
+reset at each presentation onset (as the voltages are). ``pairs_ij`` is then
+``Σ exp(−|t − s|/τ)`` over the spike pairs of the presentation, and ``P̂ = pairs/(r0² κ(T, τ))``
+has the count product ``ρ_i ρ_j`` as its expectation for uncorrelated constant-rate trains
+(:func:`~bioplausible.rules.stdp.pair_window`). τ is ``trace_time_constant`` of the substrate
+(default: the presentation T, the window matched to the counting window).
+
+The update at the end of each presentation (or batch) is the circuit's own declared update
+(:class:`~bioplausible.circuits.base.RuleCircuit`: phases, gates, steps) with each synaptic
+rule's change ``Δ_count + Σ_terms c ⊙ (P̂ − ρ_post ρ_preᵀ)``: its degree-2 spike-rate terms
+read from the traces, the rest (exact functions of the counts) as in the count form.
+
+Where we differ from a fully online rule (stated plainly): the pair increments are
+accumulated at spike times (``c · Δpairs / (r0² κ)`` per spike) but the weights the *network*
+uses (voltage jumps, thresholds, biases, derived from the plastic matrix) are refreshed at
+presentation boundaries, as in the count form; the coefficient c (e.g. ``η``, ``1/D_i``,
+``−W_ij/D_i``) is read as it stands at the presentation's start. Both differ from
+per-spike application by O(η²) per presentation. Neuron-level rules (gains, NSM's learning
+rates) keep their presentation-level form; a circuit whose only plastic arrays are
+neuron-level, or one with a synaptic rule without a faithful pair-trace form, is refused
+(:func:`stdp_support`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ...circuits.base import Circuit, RuleCircuit
+from ...core import Batch
+from ...rules.declaration import apply_step, phases, rule_changes
+from ...rules.stdp import TraceForm, pair_window, trace_form
+
+__all__ = ["SpikeTimingPlasticity", "stdp_support", "binding_forms"]
+
+
+def binding_forms(circuit: Circuit) -> dict[str, TraceForm]:
+    """The trace form of each synaptic binding of ``circuit`` (by state name); raises
+    ``ValueError`` with the reason for a synaptic rule without one."""
+    populations = {p.name: p for p in circuit.populations()}
+    forms = {}
+    for binding in circuit.rule_bindings():  # type: ignore[attr-defined]
+        if binding.rule.kind != "synaptic":
+            continue
+        if binding.trace is not None:
+            raise ValueError(f"the binding of {binding.state!r} runs an eligibility trace ({binding.trace.name!r}) "
+                             "over trial time steps, not over spikes")
+        spiking = {name: float(populations[pop].offset) for name, pop in binding.activities.items()
+                   if pop in populations and populations[pop].role == "neurons"}
+        forms[binding.state] = trace_form(binding.rule, spiking)
+    return forms
+
+
+def stdp_support(circuit: Circuit) -> str | None:
+    """None when ``plasticity="stdp"`` realises ``circuit``, else why not."""
+    if circuit.kind != "fixed-point":
+        return (f"plasticity='stdp' is built on the integrate-and-fire network (kind 'fixed-point'); kind "
+                f"{circuit.kind!r} has no spike-timing form here yet")
+    if not isinstance(circuit, RuleCircuit) or type(circuit).learn is not RuleCircuit.learn:
+        return "plasticity='stdp' replaces the declared rules' spike products: the circuit's learn must be derived " \
+               "from its rule bindings"
+    try:
+        forms = binding_forms(circuit)
+    except ValueError as error:
+        return f"no faithful spike-timing form: {error}"
+    if not any(form.terms for form in forms.values()):
+        return ("none of its plastic arrays is a synapse read by a product of two spike trains (its plasticity is "
+                "neuron-level or analog × spike, exact in the counts): spike timing has nothing to change")
+    return None
+
+
+class SpikeTimingPlasticity:
+    """The pair traces of one :class:`~.network.IFNetwork` and the update that reads them.
+
+    ``log``: set to a list to have each update append ``{state: (count change, trace change)}``
+    (the benchmark's per-presentation agreement); None by default."""
+
+    def __init__(self, network: Any) -> None:
+        reason = stdp_support(network.circuit)
+        if reason:
+            raise ValueError(f"{network.circuit.name} cannot learn with plasticity='stdp': {reason}")
+        b2, substrate, circuit = network.b2, network.substrate, network.circuit
+        self.network, self.circuit, self.substrate = network, circuit, substrate
+        tau = substrate.trace_time_constant
+        self.time_constant = substrate.presentation if tau is None else float(tau)
+        self.window = pair_window(substrate.presentation, self.time_constant)
+        self.scale = 1.0 / (substrate.rate_unit ** 2 * self.window)
+        self.forms = binding_forms(circuit)
+        self.log: list[dict[str, tuple[np.ndarray, np.ndarray]]] | None = None
+        bindings = {b.state: b for b in circuit.rule_bindings()}  # type: ignore[attr-defined]
+        #: population pairs (post, pre) whose spike pairs some term reads
+        needed: set[tuple[str, str]] = set()
+        for state, form in self.forms.items():
+            activities = bindings[state].activities
+            for term in form.terms:
+                needed.add((activities[term.post], activities[term.pre]))
+        k = circuit.ensemble_size
+        if math.isinf(self.time_constant):
+            model = "apre : 1\napost : 1\npairs : 1"
+            namespace: dict[str, Any] = {}
+        else:
+            model = "dapre/dt = -apre / tau : 1 (event-driven)\ndapost/dt = -apost / tau : 1 (event-driven)\npairs : 1"
+            namespace = {"tau": self.time_constant * b2.second}
+        any_form = next(iter(self.forms.values()))
+        self.synapses: dict[tuple[str, str], Any] = {}
+        for post, pre in sorted(needed):
+            n_post, n_pre = network.populations[post].size, network.populations[pre].size
+            synapses = b2.Synapses(network.groups[pre], network.groups[post], model, on_pre=any_form.on_pre(),
+                                   on_post=any_form.on_post(), namespace=namespace, dt=substrate.dt * b2.second,
+                                   name=f"stdp_{_safe(pre)}_{_safe(post)}*")
+            member, i, j = np.meshgrid(np.arange(k), np.arange(n_post), np.arange(n_pre), indexing="ij")
+            synapses.connect(i=(member * n_pre + j).ravel(), j=(member * n_post + i).ravel())
+            self.synapses[(post, pre)] = synapses
+        self.pending: list[dict[tuple[str, str], np.ndarray]] = []
+
+    @property
+    def objects(self) -> list[Any]:
+        return list(self.synapses.values())
+
+    def start(self) -> None:
+        """A presentation begins: traces and pair sums to zero."""
+        for synapses in self.synapses.values():
+            synapses.apre[:] = 0.0
+            synapses.apost[:] = 0.0
+            synapses.pairs[:] = 0.0
+
+    def close(self) -> None:
+        """A presentation ended: keep its pair estimates ``P̂`` (K, n_post, n_pre) per population pair."""
+        k = self.circuit.ensemble_size
+        estimates = {}
+        for (post, pre), synapses in self.synapses.items():
+            shape = (k, self.network.populations[post].size, self.network.populations[pre].size)
+            estimates[(post, pre)] = np.asarray(synapses.pairs[:]).reshape(shape) * self.scale
+        self.pending.append(estimates)
+
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+        """The circuit's declared update on the pending presentations, with each synaptic rule's
+        spike-pair terms read from the traces (the module docstring)."""
+        circuit, substrate = self.circuit, self.substrate
+        for observer in substrate.observers:
+            observer(activities, batch)
+        estimates = {key: np.stack([p[key] for p in self.pending], axis=1) for key in self.pending[0]}
+        self.pending = []
+        populations = self.network.populations
+        rates = {p.name: activities[p.name] + float(p.offset) for p in self.network.simulated}  # (K, B, n)
+        rule_activities = circuit.rule_activities(activities, batch)  # type: ignore[attr-defined]
+        record: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        state = circuit.state
+        for bound, stepped in phases(circuit.rule_bindings(), circuit.state_steps()):  # type: ignore[attr-defined]
+            current = circuit.rule_states()  # type: ignore[attr-defined]
+            changes = rule_changes(state, bound, rule_activities, current)
+            for binding in bound:
+                form = self.forms.get(binding.state)
+                if form is None or binding.state not in changes or not form.terms:
+                    continue
+                target = state[binding.state]
+                target = np.swapaxes(target, -1, -2) if binding.transposed else target
+                values = {binding.rule.target: target, **binding.parameters,
+                          **{name: current[v] if isinstance(v, str) else v for name, v in binding.states.items()}}
+                extra = 0.0
+                for term in form.terms:
+                    post_pop, pre_pop = binding.activities[term.post], binding.activities[term.pre]
+                    pairs = estimates[(post_pop, pre_pop)]
+                    if term.kind == "pair":
+                        excess = pairs - rates[post_pop][..., :, None] * rates[pre_pop][..., None, :]
+                    else:  # one neuron's spikes with themselves: the diagonal of its pair estimate
+                        own = np.diagonal(pairs, axis1=-2, axis2=-1) - rates[post_pop] ** 2  # (K, B, n)
+                        excess = own[..., :, None] if term.kind == "post-self" else own[..., None, :]
+                    extra = extra + form.correction(term, np.mean(excess, axis=1), **values)
+                shape = (target.shape[0], populations[binding.post].size, populations[binding.pre].size)
+                extra = np.broadcast_to(extra, shape)
+                extra = np.swapaxes(extra, -1, -2) if binding.transposed else extra
+                if binding.gate is not None:
+                    gate = np.asarray(current[binding.gate], dtype=float)
+                    extra = extra * gate.reshape(gate.shape + (1,) * (extra.ndim - gate.ndim))
+                if self.log is not None:
+                    record[binding.state] = (changes[binding.state].copy(), changes[binding.state] + extra)
+                changes[binding.state] = changes[binding.state] + extra
+            for key, change in changes.items():
+                state[key] = state[key] + change
+            for step in stepped:
+                apply_step(state, step, rule_activities)
+        circuit.steps += 1
+        if self.log is not None:
+            self.log.append(record)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)
