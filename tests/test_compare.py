@@ -150,3 +150,39 @@ def test_headline_table_one_row_per_circuit_with_reasons_for_missing_values():
     assert row["direct-whitening", "spiking"] == "— (undefined in every seed)"
     text = format_headline(table)
     assert "NaN" not in text and "Table A" in text
+
+
+def test_the_quick_comparison_asks_each_substrate_and_reports_every_pair_it_does_not_run(monkeypatch):
+    """No circuit-side flag decides what runs on spikes: the substrate's ``supports`` and its
+    cost estimate do, and a run over the quick budget is reported with the estimate."""
+    assert not hasattr(bpl.circuits.base.Circuit, "quick_spiking")
+    monkeypatch.setattr(compare_module, "QUICK_BUDGET_S", 0.0)
+    frame = compare_module.default_comparison(["recurrent"], seeds=[0], workers=1)
+    missing = compare_module.not_run(frame)
+    reasons = dict(zip(missing["circuit"], missing["reason"]))
+    assert set(missing["substrate"]) == {"spiking"}
+    assert set(reasons) == {"rnn-bptt", "rnn-rflo", "rnn-eprop"}
+    assert "backpropagation through time" in reasons["rnn-bptt"]  # supports(): no spiking form
+    for name in ("rnn-rflo", "rnn-eprop"):  # the substrate's own estimate, with how it reckoned it
+        assert "the spiking substrate estimates" in reasons[name] and "time steps" in reasons[name]
+    assert set(frame.loc[frame["metric"] != compare_module.NOT_RUN, "substrate"]) == {"rate"}
+
+
+def test_the_spiking_substrate_estimates_every_run_it_supports():
+    substrate = bpl.substrates.make_substrate("spiking", rate_unit=50.0, presentation=0.05, dt=1e-3)
+    task = bpl.tasks.StatisticalAdaptation(n_inputs=3, n_contexts=2, samples_per_context=60)
+    short = substrate.estimate_cost(bpl.circuits.DirectWhitening(), task, 100, 3, 10)
+    long = substrate.estimate_cost(bpl.circuits.DirectWhitening(), task, 1000, 3, 10)
+    chunked = substrate.estimate_cost(bpl.circuits.MultiTimescaleWhitening(), task, 1000, 3, 10)
+    assert 0 < short.seconds < long.seconds and "one run in generated code" in long.detail
+    assert "chunks with Python" in chunked.detail and chunked.seconds > long.seconds
+    assert bpl.substrates.make_substrate("rate").estimate_cost(bpl.circuits.DirectWhitening(), task, 100) is None
+
+
+@pytest.mark.slow
+def test_the_workers_give_the_same_table():
+    """Every run is seeded by its own seeds: two worker processes give the table one process does."""
+    one = compare_module.default_comparison(["recurrent"], seeds=[0], substrates=("rate",), workers=1)
+    two = compare_module.default_comparison(["recurrent"], seeds=[0], substrates=("rate",), workers=2)
+    columns = [c for c in one.columns if c != "wall_time_s"]
+    pd.testing.assert_frame_equal(one[columns], two[columns])

@@ -118,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     comparing.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
     comparing.add_argument("--substrate", nargs="+", default=["rate", "spiking"], choices=sorted(SUBSTRATES))
     comparing.add_argument("--out", default="bioplausible-results", help="output folder")
+    comparing.add_argument("--workers", type=int, default=None,
+                           help="processes for the runs (default: up to two, one per core; 1: none)")
     mode = comparing.add_mutually_exclusive_group()
     mode.add_argument("--quick", dest="quick", action="store_true", default=True, help="quick settings (default)")
     mode.add_argument("--full", dest="quick", action="store_false", help="the tasks' full default settings")
@@ -227,8 +229,10 @@ def _compare(args: argparse.Namespace) -> int:
     out = check_output_dir("--out", args.out)
     started = time.perf_counter()
     args.working = True
+    if args.workers is not None:
+        check_integer("--workers", args.workers, 1)
     frame = default_comparison(args.family, range(args.seeds), args.substrate, quick=args.quick,
-                               progress=_progress(args))
+                               progress=_progress(args), workers=args.workers)
     table = summary_table(frame)
     headline = headline_table(frame, args.substrate)
     agreement = substrate_agreement(frame)

@@ -137,7 +137,8 @@ def default_comparison(
     and circuits whose ``default_task`` is that task.
 
     ``workers`` runs the circuit × substrate runs in that many processes (default: up to two,
-    one per core; 1 runs them here), the costliest first (by the substrates' estimates); every
+    one per core, when the estimated work exceeds :data:`POOL_WORTH_S`; 1 runs them here), the
+    costliest first (by the substrates' estimates); every
     run is seeded by its own seeds, so the table is the same for any number of workers.
     """
     if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
@@ -180,7 +181,8 @@ def default_comparison(
                     "steps": run_steps, "progress": progress, "substrate_options": {substrate: options},
                     "eval_every": eval_every}))
                 frames.append(None)
-    workers = min(2, os.cpu_count() or 1) if workers is None else workers
+    if workers is None:  # a second process pays its start (≈ 3 s: imports) only for enough work
+        workers = min(2, os.cpu_count() or 1) if sum(job[0] for job in jobs) > POOL_WORTH_S else 1
     jobs.sort(key=lambda job: -job[0])  # the costliest first: the workers finish together
     if workers == 1 or len(jobs) < 2:
         for _, index, arguments in jobs:
@@ -202,6 +204,8 @@ QUICK_BUDGET_S = 20.0
 #: The place in the workers' queue of a run whose substrate makes no estimate (rate runs of the
 #: quick comparison take 0.1–10 s): among the spiking runs, not after them all.
 UNESTIMATED_S = 5.0
+#: Estimated seconds of work above which ``default_comparison`` uses a second process by default.
+POOL_WORTH_S = 30.0
 
 
 def quick_substrate_options(task_cls: type[Task], substrate: str) -> dict[str, Any]:

@@ -284,8 +284,6 @@ class SpikingSubstrate(Substrate):
         task's replay) is counted as learning windows by the builder's ``work``."""
         import copy
 
-        from .compiled import compiled_support
-
         eval_every = min(steps, eval_every or getattr(task, "default_eval_every", steps))
         sized = circuit
         if not circuit.initialized:
@@ -308,8 +306,7 @@ class SpikingSubstrate(Substrate):
         step_cost = (model["object_step"] * (1 + 3 * len(simulated) + 2 * lateral) + model["unit_step"] * units
                      + model["synapse_step"] * synapses)
         batch_size = getattr(task, "default_batch_size", 1)
-        whole = (self.compiled_runs and not self.record_spikes and batch_size == 1
-                 and compiled_support(sized) is None)
+        whole = batch_size == 1 and self.learning_run_reason(sized) is None
         target, build = "numpy", 0.0
         if whole:
             target, _ = self.pick_codegen(sized, steps)
