@@ -275,3 +275,28 @@ def test_runs_on_standalone_resume_exactly(tmp_path, monkeypatch):
     monkeypatch.setenv("BIOPLAUSIBLE_CACHE_DIR", str(tmp_path))
     whole, split = _resumed(lambda: DirectWhitening(learning_rate=0.05), "cpp_standalone", True, "recurrent")
     np.testing.assert_array_equal(split, whole)
+
+
+@pytest.mark.slow
+def test_cython_compiles_the_runtime_network_once_for_every_chunk_length_and_size(tmp_path):
+    """No shape in the generated code (inputs are written at boundaries, not a TimedArray)
+    and names that repeat from run to run: the cython modules of the first run serve runs of
+    other chunk lengths, ensemble sizes and input sizes (cold: ≈ 80 s for 20 modules here)."""
+    if "cython" not in available_targets():
+        pytest.skip("cython needs a C++ compiler")
+    cache = tmp_path / "cython"
+
+    def modules() -> int:
+        return len(list(cache.rglob("*.so")))
+
+    counts = []
+    for members, n, chunk in [(1, 3, 5), (2, 3, 9), (1, 4, 6)]:
+        circuit = DirectWhitening(learning_rate=0.01).initialize(n, 0, list(range(members)))
+        substrate = SpikingSubstrate(presentation=0.02, dt=1e-3, rate_unit=50.0, codegen="cython", cache_dir=cache)
+        substrate.prepare(circuit, 0)
+        substrate.learn(circuit, Batch(np.random.default_rng(0).standard_normal((members, chunk, n))), 1, 0)
+        substrate.learn(circuit, Batch(np.random.default_rng(1).standard_normal((members, chunk + 3, n))), 1, chunk)
+        substrate.close()
+        del substrate, circuit
+        counts.append(modules())
+    assert counts[0] > 0 and counts == [counts[0]] * 3, counts

@@ -37,6 +37,11 @@ class IFNetwork:
     """The Brian2 objects for one chunk of presentations, and the boundary bookkeeping."""
 
     def __init__(self, substrate: SpikingSubstrate, circuit: Circuit, capacity: int) -> None:
+        if substrate.codegen == "cython":
+            # free the networks of earlier runs first: Brian2 numbers a name ("pop_x*") past those
+            # of live objects, the names are in the generated code, and cython's module cache is
+            # keyed by the code, so a new suffix would compile every module anew
+            gc.collect()
         b2 = substrate.brian2()
         self.b2, self.substrate, self.circuit, self.capacity = b2, substrate, circuit, capacity
         self.ensemble = circuit.ensemble_size
