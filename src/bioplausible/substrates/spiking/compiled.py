@@ -1,7 +1,8 @@
 """A whole spiking learning run inside Brian2's generated code (issue 17).
 
 :class:`CompiledLearning` builds, for a fixed-point circuit whose plasticity is one declared
-rule on a recurrent matrix, every part of a learning run as Brian2 objects, so that one
+rule (a synaptic rule on a matrix, or a neuron rule on a per-neuron array such as the
+interneuron gains of gain whitening), every part of a learning run as Brian2 objects, so that one
 ``run()`` covers all presentations, on the ``numpy``, ``cython`` and ``cpp_standalone``
 targets alike:
 
@@ -16,6 +17,9 @@ targets alike:
   variable ``Σ_j c · M`` recomputed after the update (the coefficients are read off the
   circuit's own ``weights()``/``thresholds()`` by probing: they must be elementwise linear in
   the plastic matrix, which :func:`compiled_support` checks);
+* for a neuron rule on the array g of a population P: g a variable of P's group updated by the
+  rule's Brian2 form, the weights from P ``c ⊙ g`` (``v_post += c · g_pre``), the biases that
+  depend on g summed variables, the other weights fixed (read off by probing, as above);
 * the reset of every presentation (voltage to ``dither · θ``, counts to 0) as ``run_regularly``;
 * checkpoints of the plastic matrix every ``checkpoint_every`` updates by a ``StateMonitor``,
   scored afterwards.
@@ -23,7 +27,8 @@ targets alike:
 For ``cpp_standalone`` the binary is built once per architecture in a user cache directory
 keyed by everything that changes the generated code (:meth:`CompiledLearning.key`) and re-run
 with ``device.run(run_args=...)`` for new inputs, dither values, initial matrices and learning
-rates. Differences from the runtime path: divergence is checked at the checkpoints only (the
+rates. The TimedArrays have a power-of-two number of rows, since Brian2 writes their shape into
+the generated code (runs of similar length share a cython module). Differences from the runtime path: divergence is checked at the checkpoints only (the
 runtime path checks after every update), and observers are not called.
 """
 

@@ -44,6 +44,15 @@ registers one Brian2 builder per kind with :func:`register_builder` (Nengo's
 has no faithful realisation of is registered with :func:`register_refusal` and the reason;
 :meth:`SpikingSubstrate.supports` answers ``None`` or that reason for any circuit, and
 ``learn`` / ``rollout`` refuse an unsupported circuit with it.
+:meth:`SpikingSubstrate.estimate_cost` reckons what a run would take here (time steps, code
+objects, units, ``Network.run`` calls, the target ``codegen="auto"`` picks); the quick
+comparison runs on spikes what the substrate supports and estimates within its budget, and
+prints the reason (refusal or estimate) for everything else.
+
+Resumption is exact for the same target and seed: the dither values are drawn from the
+substrate's generator presentation by presentation, and a run that resumes a circuit trained
+for ``circuit.steps`` presentations first advances the generator past their values
+(:meth:`SpikingSubstrate.resume_dither`), so run(N) equals run(N/2) then run(N/2).
 """
 
 from __future__ import annotations
