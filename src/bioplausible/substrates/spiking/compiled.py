@@ -28,8 +28,9 @@ For ``cpp_standalone`` the binary is built once per architecture in a user cache
 keyed by everything that changes the generated code (:meth:`CompiledLearning.key`) and re-run
 with ``device.run(run_args=...)`` for new inputs, dither values, initial matrices and learning
 rates. The TimedArrays have a power-of-two number of rows, since Brian2 writes their shape into
-the generated code (runs of similar length share a cython module). Differences from the runtime path: divergence is checked at the checkpoints only (the
-runtime path checks after every update), and observers are not called.
+the generated code (runs of similar length share a cython module). Differences from the
+runtime path: divergence is checked at the checkpoints only (the runtime path checks after
+every update), and observers are not called.
 """
 
 from __future__ import annotations
