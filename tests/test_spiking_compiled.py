@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bioplausible.circuits import Batch, DirectWhitening, GainWhitening, InterneuronWhitening
+from bioplausible.circuits import Batch, DirectWhitening, GainWhitening, InterneuronWhitening, MultiTimescaleWhitening
 from bioplausible.substrates.spiking import SpikingSubstrate
 from bioplausible.substrates.spiking.compiled import available_targets, compiled_support
 
@@ -63,14 +63,57 @@ def test_auto_picks_numpy_for_short_runs_and_says_why():
 
 
 def test_circuits_outside_compiled_runs_fall_back_with_the_reason():
-    circuit = GainWhitening(learning_rate=0.02, n_interneurons=6).initialize(3, 0, [0])
+    circuit = MultiTimescaleWhitening(gain_rate=0.02, synapse_rate=5e-3, n_interneurons=3).initialize(3, 0, [0])
     reason = compiled_support(circuit)
-    assert reason and "neuron rule" in reason
+    assert reason and "2 plastic arrays" in reason
+    clamped = compiled_support(GainWhitening(clamp_gains=True, n_interneurons=6).initialize(3, 0, [0]))
+    assert clamped and "nonnegative-gains" in clamped  # its projection g >= 0 after each update
     substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0, codegen="auto")
     substrate.prepare(circuit, 0)
     result = substrate.learning_run(circuit, Batch(np.random.default_rng(0).standard_normal((1, 6, 3))), 3)
     assert result["codegen"] == "numpy" and reason in result["codegen_reason"]
     assert result["checkpoints"]["gains"].shape[0] == 3 and circuit.steps == 6
+
+
+def _gains(seed: int, codegen: str = "numpy", presentations: int = 30):
+    circuit = GainWhitening(learning_rate=0.02, n_interneurons=6).initialize(3, 0, [seed, seed + 1])
+    substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0, codegen=codegen)
+    substrate.prepare(circuit, seed)
+    return circuit, substrate, Batch(np.random.default_rng(seed).standard_normal((2, presentations, 3)) @ MIXING.T)
+
+
+@pytest.mark.parametrize("seed", [4, 9])
+def test_gain_whitening_in_generated_code_equals_the_runtime_path(seed):
+    """A neuron rule in generated code: the interneurons' gains g as a group variable updated
+    by the rule's Brian2 form, the feedback weights ``−W diag(g)`` as ``v_post += c · g_pre``
+    and the principal biases as a summed variable of g."""
+    circuit, substrate, batch = _gains(seed)
+    assert compiled_support(circuit) is None
+    substrate.learn(circuit, batch, 1, 0)
+    expected = circuit.state["gains"].copy()
+    circuit, substrate, batch = _gains(seed)
+    initial = circuit.state["gains"].copy()
+    result = substrate.learning_run(circuit, batch, 10)
+    assert result["codegen"] == "numpy" and circuit.steps == 30
+    assert np.abs(circuit.state["gains"] - initial).max() > 0.05  # it learned
+    np.testing.assert_allclose(circuit.state["gains"], expected, rtol=0, atol=1e-12)
+    checkpoints = result["checkpoints"]["gains"]
+    assert checkpoints.shape == (4, 2, 6)
+    np.testing.assert_array_equal(checkpoints[0], initial)
+    np.testing.assert_array_equal(checkpoints[-1], circuit.state["gains"])
+
+
+@pytest.mark.slow
+def test_gain_whitening_on_standalone_equals_the_runtime_path(tmp_path, monkeypatch):
+    if "cpp_standalone" not in available_targets():
+        pytest.skip("cpp_standalone needs a C++ compiler")
+    monkeypatch.setenv("BIOPLAUSIBLE_CACHE_DIR", str(tmp_path))
+    circuit, substrate, batch = _gains(4)
+    substrate.learn(circuit, batch, 1, 0)
+    expected = circuit.state["gains"].copy()
+    circuit, substrate, batch = _gains(4, codegen="cpp_standalone")
+    assert substrate.learning_run(circuit, batch, 10)["codegen"] == "cpp_standalone"
+    np.testing.assert_allclose(circuit.state["gains"], expected, rtol=0, atol=1e-12)
 
 
 def _interneuron(seed: int, interneurons: int, presentations: int = 30, codegen: str = "numpy"):
@@ -196,3 +239,39 @@ def test_interneuron_whitening_on_standalone_equals_the_runtime_path(tmp_path, m
     circuit, substrate, batch = _interneuron(6, 4, codegen="cpp_standalone")
     assert substrate.learning_run(circuit, batch, 10)["codegen"] == "cpp_standalone"
     np.testing.assert_allclose(circuit.state["synapses"], expected, rtol=0, atol=1e-12)
+
+
+def _resumed(circuit_of, codegen: str, compiled: bool, state: str):
+    """``run`` for 24 steps, and for 12 then 12 more (a resumption: same seeds, same circuit)."""
+    from bioplausible import run
+    from bioplausible.tasks import make_task
+
+    options = {"rate_unit": 50.0, "presentation": 0.02, "dt": 5e-4, "codegen": codegen, "compiled_runs": compiled}
+    task = make_task("adaptation", n_inputs=3, n_contexts=2, samples_per_context=12)
+    whole = circuit_of()
+    run(whole, task, "spiking", seeds=[0, 1], steps=24, eval_every=6, progress=False, substrate_options=options)
+    split = circuit_of()
+    first = run(split, task, "spiking", seeds=[0, 1], steps=12, eval_every=6, progress=False,
+                substrate_options=options)
+    second = run(split, task, "spiking", seeds=[0, 1], steps=12, eval_every=6, progress=False,
+                 substrate_options=options)
+    assert split.steps == 24 and list(second.dataset["step"].values) == [12, 18, 24]
+    assert not np.allclose(first.dataset[f"final_state_{state}"], second.dataset[f"final_state_{state}"])
+    return whole.state[state], split.state[state]
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["generated-code", "chunked"])
+def test_runs_on_spikes_resume_exactly(compiled):
+    """run(N) equals run(N/2) then a resumed run(N/2) for the same target and seed: the
+    resumed run advances the dither generator past the presentations already learned from."""
+    whole, split = _resumed(lambda: GainWhitening(learning_rate=0.02, n_interneurons=6), "numpy", compiled, "gains")
+    np.testing.assert_array_equal(split, whole)
+
+
+@pytest.mark.slow
+def test_runs_on_standalone_resume_exactly(tmp_path, monkeypatch):
+    if "cpp_standalone" not in available_targets():
+        pytest.skip("cpp_standalone needs a C++ compiler")
+    monkeypatch.setenv("BIOPLAUSIBLE_CACHE_DIR", str(tmp_path))
+    whole, split = _resumed(lambda: DirectWhitening(learning_rate=0.05), "cpp_standalone", True, "recurrent")
+    np.testing.assert_array_equal(split, whole)

@@ -197,7 +197,6 @@ class DirectWhitening(WhiteningCircuit):
     # quick comparison (3 inputs, 2 contexts of 600 samples; measured, 8 seeds, rate: final error
     # 0.22 ± 0.05, every context recovered below 0.5; at the former 0.03, 0.59 ± 0.28)
     quick_params = {"learning_rate": 0.005}
-    quick_spiking = True
     _input_axis_array = "recurrent"
 
     def initial_state(self, rng: np.random.Generator, n_inputs: int, n_targets: int) -> dict[str, np.ndarray]:
@@ -290,7 +289,6 @@ class InterneuronWhitening(WhiteningCircuit):
     params: InterneuronWhiteningParameters
     # quick comparison (measured, 8 seeds: 0.26 ± 0.08, every context recovered; at 0.03, 0.84 ± 0.55)
     quick_params = {"learning_rate": 0.004}
-    quick_spiking = True  # learns in one Brian2 run in generated code (substrates.spiking.compiled)
 
     def _check_sizes(self, n_inputs: int, n_targets: int) -> None:
         super()._check_sizes(n_inputs, n_targets)

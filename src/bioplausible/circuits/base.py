@@ -96,8 +96,6 @@ class Circuit(ABC):
     Parameters: ClassVar[type[Parameters]]
     #: Parameters for the quick default comparison (``bioplausible compare``).
     quick_params: ClassVar[dict[str, Any]] = {}
-    #: Whether the quick comparison also runs this circuit on the spiking substrate.
-    quick_spiking: ClassVar[bool] = False
     #: Steps of the quick comparison for this circuit when it must differ from the task's.
     quick_steps: ClassVar[int | None] = None
     #: The circuit's substrate-agreement checks (``tests/features/test_agreement.py``).

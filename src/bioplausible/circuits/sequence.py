@@ -203,7 +203,6 @@ class SequenceCircuit(Circuit):
     params: SequenceParameters
     #: The dynamics a substrate builds: ±1 units stepped in windows (spiking: ``substrates/spiking/replay.py``).
     kind: ClassVar[str] = "windowed-replay"
-    quick_spiking: ClassVar[bool] = True
 
     # ------------------------------------------------------------- subclass hooks
     @abstractmethod
@@ -761,7 +760,6 @@ class MixedNet(SequenceCircuit):
         params={"delays": (1, 2)}, task_options={"n_neurons": 60, "sequence_length": 5, "cue_noise": 0.05},
         substrate_options={"spiking": {"rate_unit": 200.0, "presentation": 0.05, "dt": 5e-4}},
         note="one-pass write of the sequence on clamped spikes, recall by windowed replay at low load"),)
-    quick_spiking = False  # its delayed replay takes ≈ 30 s in the quick comparison
     description = "mixed-timescale sequence memory: symmetric hold + delayed advance (Sompolinsky & Kanter 1986)"
     Parameters = MixedParameters
     params: MixedParameters

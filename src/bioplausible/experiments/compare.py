@@ -4,6 +4,7 @@ one tidy table."""
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,7 +17,8 @@ from ..tasks.base import TASKS, Task, make_task
 from .run import run
 
 __all__ = ["compare", "default_comparison", "summary_table", "headline_table", "format_headline", "family_tasks",
-           "substrate_agreement", "not_run", "NOT_RUN"]
+           "substrate_agreement", "not_run", "NOT_RUN",
+           "QUICK_BUDGET_S", "quick_substrate_options", "quick_substrate_steps"]
 
 #: The ``metric`` of a row that records a circuit × substrate pair that did not run (its ``reason``).
 NOT_RUN = "not_run"
@@ -119,24 +121,35 @@ def default_comparison(
     substrates: Sequence[str] = ("rate", "spiking"),
     quick: bool = True,
     progress: bool = False,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Every family (or ``families``) on its default task with every circuit registered for it.
 
     Quick mode uses each task's ``quick_options``/``quick_steps`` and each circuit's
-    ``quick_params``; spiking runs only for circuits with ``quick_spiking`` (the others
-    appear as :data:`NOT_RUN` rows saying so). Full mode uses the tasks' and circuits'
-    defaults and runs spiking for every circuit the substrate supports; every pair that does
-    not run appears with its reason (:func:`not_run`).
+    ``quick_params``; on the spiking substrate each task's ``quick_spiking_options`` and, where
+    it sets one, its ``quick_spiking_steps`` (fewer updates than the rate run: the spiking row's
+    last step says how many). Every circuit runs on every substrate that supports it
+    (``substrate.supports(circuit)``); in quick mode a run the substrate estimates
+    (``substrate.estimate_cost``) to take more than :data:`QUICK_BUDGET_S` is not run either.
+    Every pair that does not run appears as :data:`NOT_RUN` rows with the substrate's reason
+    (:func:`not_run`); none is dropped. Full mode uses the tasks' and circuits' defaults (and the same spiking options).
     A family added later appears here without changes: it registers a task with ``family``
     and circuits whose ``default_task`` is that task.
+
+    ``workers`` runs the circuit × substrate runs in that many processes (default: up to two,
+    one per core; 1 runs them here), the costliest first (by the substrates' estimates); every
+    run is seeded by its own seeds, so the table is the same for any number of workers.
     """
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+        raise ValueError(f"workers must be an integer >= 1 or None, got {workers!r}")
     tasks = family_tasks()
     seeds = list(seeds)
     families = list(tasks) if families is None else list(families)
     unknown = [f for f in families if f not in tasks]
     if unknown:
         raise ValueError(f"unknown families {unknown}; available: {sorted(tasks)}")
-    frames = []
+    frames: list[pd.DataFrame | None] = []
+    jobs: list[tuple[float, int, dict[str, Any]]] = []
     for family in families:
         task_cls = tasks[family]
         task = task_cls(**(task_cls.quick_options if quick else {}))
@@ -145,20 +158,59 @@ def default_comparison(
             if cls.default_task != task_cls.name:
                 continue
             circuit = cls(**(cls.quick_params if quick else {}))
-            wanted = [s for s in substrates if s == "rate" or not quick or cls.quick_spiking]
-            frames += [_not_run_rows(circuit, task, s, seeds, "not run in the quick comparison (its quick_spiking "
-                                     "is False: too slow for quick mode); run with quick=False")
-                       for s in substrates if s not in wanted]
             circuit_steps = (cls.quick_steps or steps) if quick else steps
-            if not wanted:
-                continue
-            for substrate in wanted:
-                frames.append(compare(
-                    [circuit], task, seeds, [substrate], circuit_steps, progress=progress,
-                    substrate_options={"spiking": task_cls.quick_spiking_options},
-                    eval_every=_eval_every(task, circuit_steps, substrate),
-                ))
+            for substrate in substrates:
+                options = quick_substrate_options(task_cls, substrate)
+                run_steps = quick_substrate_steps(task_cls, substrate, circuit_steps) if quick else circuit_steps
+                eval_every = _eval_every(task, run_steps, substrate)
+                engine = make_substrate(substrate, **options)
+                reason, seconds = engine.supports(circuit), 0.0
+                if reason is None:
+                    cost = engine.estimate_cost(circuit, task, run_steps, len(seeds), eval_every)
+                    seconds = 0.0 if cost is None else cost.seconds
+                    if quick and cost is not None and cost.seconds > QUICK_BUDGET_S:
+                        reason = (f"the {substrate} substrate estimates {cost.seconds:.0f} s for the quick run "
+                                  f"({cost.detail}), over the quick comparison's {QUICK_BUDGET_S:.0f} s per "
+                                  "circuit; run with quick=False")
+                if reason:
+                    frames.append(_not_run_rows(circuit, task, substrate, seeds, reason))
+                    continue
+                jobs.append((seconds, len(frames), {
+                    "circuits": [circuit], "task": task, "seeds": seeds, "substrates": [substrate],
+                    "steps": run_steps, "progress": progress, "substrate_options": {substrate: options},
+                    "eval_every": eval_every}))
+                frames.append(None)
+    workers = min(2, os.cpu_count() or 1) if workers is None else workers
+    jobs.sort(key=lambda job: -job[0])  # the costliest first: the workers finish together
+    if workers == 1 or len(jobs) < 2:
+        for _, index, arguments in jobs:
+            frames[index] = compare(**arguments)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [(index, pool.submit(compare, **arguments)) for _, index, arguments in jobs]
+            for index, future in futures:
+                frames[index] = future.result()
     return pd.concat(frames, ignore_index=True)
+
+
+#: The most a quick comparison spends on one circuit on one substrate (the substrate's own
+#: estimate, ``substrate.estimate_cost``): the quick comparison as a whole stays near 2 minutes.
+QUICK_BUDGET_S = 12.0
+
+
+def quick_substrate_options(task_cls: type[Task], substrate: str) -> dict[str, Any]:
+    """The options the quick comparison gives ``substrate`` for ``task_cls``'s family."""
+    return dict(task_cls.quick_spiking_options) if substrate == "spiking" else {}
+
+
+def quick_substrate_steps(task_cls: type[Task], substrate: str, steps: int) -> int:
+    """The updates of a quick run on ``substrate``: ``steps``, or the task's
+    ``quick_spiking_steps`` on spikes when that is fewer."""
+    limit = task_cls.quick_spiking_steps if substrate == "spiking" else None
+    return steps if limit is None else min(steps, limit)
 
 
 #: Evaluation points of a rate learning curve in the default comparison (at least).

@@ -4,6 +4,8 @@ A substrate turns a circuit's declaration into activity and applies the circuit'
 rules to that activity. ``learn(circuit, batch, batch_size, first_step)`` consumes a chunk
 of the training stream (``batch``: (K, S, n), S samples) and performs ``S // batch_size``
 updates. ``supports(circuit)`` answers None or the reason a circuit cannot run here;
+``estimate_cost(circuit, task, steps, ...)`` what a run would cost here (:class:`Cost`, or
+None for a substrate that makes no estimate because its runs are cheap);
 ``rollout(circuit, cue, n_steps)`` produces the trajectory of a circuit with discrete-time
 dynamics. A third substrate plugs in with :func:`register_substrate`.
 """
@@ -13,12 +15,23 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..circuits.base import Circuit
 from ..core import Batch, Registry
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A substrate's estimate of what a run costs: ``seconds`` of wall time on one core
+    (order of magnitude: calibrated on the 2-core machine) and ``detail``, how it was reckoned
+    (one sentence, printed with a refusal on cost)."""
+
+    seconds: float
+    detail: str
 
 
 class Substrate(ABC):
@@ -70,6 +83,13 @@ class Substrate(ABC):
     def supports(self, circuit: Circuit) -> str | None:
         """None when this substrate realises ``circuit``, else one sentence saying why not.
         ``learn`` and ``rollout`` refuse an unsupported circuit with that reason."""
+        return None
+
+    def estimate_cost(self, circuit: Circuit, task: Any, steps: int, n_members: int = 1,
+                      eval_every: int | None = None) -> Cost | None:
+        """What training ``circuit`` on ``task`` for ``steps`` updates with ``n_members``
+        ensemble members (scored every ``eval_every``) would cost here; None: no estimate
+        (the default: a substrate whose runs take about what the circuit's own arithmetic does)."""
         return None
 
     def rollout(self, circuit: Circuit, cue: np.ndarray, n_steps: int) -> np.ndarray:

@@ -58,6 +58,8 @@ class Task(ABC):
     quick_steps: ClassVar[int | None] = None
     #: Substrate options the quick comparison uses for spiking runs of this task.
     quick_spiking_options: ClassVar[dict[str, Any]] = {}
+    #: Updates of the quick comparison's spiking runs when fewer than the rate runs' (None: the same).
+    quick_spiking_steps: ClassVar[int | None] = None
     #: Metrics shown in comparison tables and figures (all metrics when empty).
     headline_metrics: ClassVar[tuple[str, ...]] = ()
     #: Circuit families whose output this task can score (empty: any circuit).

@@ -60,7 +60,9 @@ class Integration(Task):
     quick_options: ClassVar[dict[str, Any]] = {"trial_steps": 30, "evaluation_trials": 16}
     quick_steps: ClassVar[int | None] = 100
     #: One task step per 10 ms counting window at r0 = 500 Hz (r0 T = 5): see substrates/spiking/recurrent.py
-    quick_spiking_options: ClassVar[dict[str, Any]] = {"rate_unit": 500.0, "presentation": 0.01, "dt": 1e-4}
+    quick_spiking_options: ClassVar[dict[str, Any]] = {"rate_unit": 500.0, "presentation": 0.01, "dt": 2e-4}
+    #: The quick comparison's spiking runs: 30 updates (each a batch of trials side by side).
+    quick_spiking_steps: ClassVar[int | None] = 30
     headline_metrics: ClassVar[tuple[str, ...]] = ("normalized_mse", "learned_timescale")
 
     def __init__(

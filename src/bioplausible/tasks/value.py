@@ -54,6 +54,9 @@ class ValueTrack(Task):
     family = "temporal-difference"
     circuit_families = ("temporal-difference",)
     quick_options: ClassVar[dict[str, Any]] = {"n_positions": 20, "episode_length": 20, "episodes_per_update": 5}
+    #: On spikes: 20 ms windows at 100 Hz, dt = 1 ms; the quick comparison runs 50 updates on spikes.
+    quick_spiking_options: ClassVar[dict[str, Any]] = {"rate_unit": 100.0, "presentation": 0.02, "dt": 1e-3}
+    quick_spiking_steps: ClassVar[int | None] = 50
     headline_metrics: ClassVar[tuple[str, ...]] = ("value_error", "fixed_point_error")
 
     def __init__(

@@ -93,8 +93,13 @@ def compiled_support(circuit: Circuit) -> str | None:
         return f"it has {len(bindings)} plastic arrays; compiled learning runs take one plastic matrix so far"
     binding = bindings[0]
     rule = binding.rule
-    if rule.kind != "synaptic":
-        return f"rule {rule.name!r} is a neuron rule (a plastic per-neuron array); compiled runs take a synaptic one"
+    steps = circuit.state_steps()
+    if steps:
+        return (f"its state steps after each update ({', '.join(step.name for step in steps)}) have no form in "
+                "generated code yet")
+    if rule.kind == "neuron":
+        structure = _neuron_structure(circuit, binding)
+        return structure if isinstance(structure, str) else None
     if rule.summed or rule.synaptic or rule.states or rule.totals:
         return f"rule {rule.name!r} needs more than activities (summed variables, states or other matrices)"
     populations = circuit.populations()
@@ -171,6 +176,65 @@ def _structure(circuit: Circuit, binding: Any, source: str) -> dict[str, Any] | 
     return result
 
 
+def _neuron_structure(circuit: Circuit, binding: Any) -> dict[str, Any] | str:
+    """For a neuron rule on a per-neuron array g of one population P (e.g. interneuron
+    gains): how the circuit's weights depend on g, read off by probing; a reason when they
+    are not of a form realised here.
+
+    ``inputs``: the fixed input weights per population; ``fixed``: the weights between simulated
+    populations that do not change with g; ``gained``: c per connection from P with
+    weight(P → q) = c ⊙ g (g along the presynaptic axis); ``theta``: every population's
+    fixed threshold ``("fixed", θ)``; ``constants``: the rule's states, numbers per neuron.
+    """
+    rule = binding.rule
+    if rule.summed or rule.synaptic or rule.totals:
+        return f"rule {rule.name!r} needs more than activities and constants (summed variables or matrices)"
+    constants = {}
+    for name in rule.states:
+        value = binding.states.get(name)
+        if isinstance(value, str) or value is None:
+            return (f"rule {rule.name!r} reads the state {name!r} = {value!r}, an array the circuit derives "
+                    "from its other plastic arrays (compiled runs take constants)")
+        constants[name] = float(value)
+    populations = circuit.populations()
+    inputs = [p for p in populations if p.role == "input"]
+    if len(inputs) != 1 or any(p.role not in ("neurons", "input") for p in populations):
+        return "compiled learning runs take one input population and simulated populations only (no readouts)"
+    if any(p.ceiling is not None for p in populations if p.role == "neurons"):
+        return "box-constrained (refractory) populations are not in compiled learning runs yet"
+    owner = binding.pre
+    if binding.post != owner or any(pop != owner for pop in binding.activities.values()):
+        return f"rule {rule.name!r} reads activities of populations other than the one that holds {binding.state!r}"
+    source = inputs[0].name
+    shape = np.asarray(circuit.state[binding.state]).shape
+    rng = np.random.default_rng(12345)
+    probes = [rng.uniform(0.5, 1.5, shape) for _ in range(2)]
+    (w0, t0), (w1, t1), (w2, t2) = (_probe(circuit, binding.state, p, False) for p in (np.zeros(shape), *probes))
+    result: dict[str, Any] = {"inputs": {}, "fixed": {}, "gained": {}, "theta": {}, "constants": constants}
+    for key in set(w1) | set(w0):
+        fixed = np.array_equal(w1[key], w2[key]) and np.array_equal(w1[key], w0[key])
+        if key[0] == source:
+            if not fixed:
+                return "its input weights change with the plastic array"
+            result["inputs"][key[1]] = w1[key]
+        elif fixed:
+            result["fixed"][key] = w1[key]
+        elif key[0] != owner:
+            return f"its weights {key[0]} -> {key[1]} change with the plastic array of {owner!r}"
+        else:
+            c = w1[key] / probes[0][..., None, :]
+            if not (np.allclose(w2[key], c * probes[1][..., None, :], atol=1e-12) and np.allclose(w0[key], 0.0)):
+                return f"its weights {key[0]} -> {key[1]} are not the plastic array times fixed weights"
+            result["gained"][key] = c
+    for p in populations:
+        if p.role != "neurons":
+            continue
+        if not (np.array_equal(t0[p.name], t1[p.name]) and np.array_equal(t1[p.name], t2[p.name])):
+            return "its thresholds change with the plastic array"
+        result["theta"][p.name] = ("fixed", t1[p.name])
+    return result
+
+
 class CompiledLearning:
     """One learning run of ``n_presentations`` (batch size 1) as Brian2 objects on ``target``.
 
@@ -198,7 +262,10 @@ class CompiledLearning:
         self.recurrent = self.pre.name == self.post.name
         self.input = next(p for p in circuit.populations() if p.role == "input")
         self.ensemble = circuit.ensemble_size
-        structure = _structure(circuit, self.binding, self.input.name)
+        #: A neuron rule on a per-neuron array (gains) or a synaptic rule on a matrix.
+        self.neuron = self.binding.rule.kind == "neuron"
+        structure = (_neuron_structure(circuit, self.binding) if self.neuron
+                     else _structure(circuit, self.binding, self.input.name))
         assert not isinstance(structure, str)
         self.structure = structure
         scale = substrate.rate_unit * substrate.presentation
@@ -222,7 +289,9 @@ class CompiledLearning:
             "P": self.n_presentations, "every": self.checkpoint_every,
             "dt": s.dt, "T": s.presentation, "r0": s.rate_unit,
             "model": self.form.model, "statement": self.form.statement, "parameters": sorted(self.binding.parameters),
-            "brian2": brian2.__version__, "version": 2,
+            "neuron": self.neuron, "fixed": sorted(map(list, self.structure.get("fixed", {}))),
+            "gained": sorted(map(list, self.structure.get("gained", {}))),
+            "brian2": brian2.__version__, "version": 3,
             "compiler": list(brian2.prefs.codegen.cpp.extra_compile_args_gcc),
         }, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -241,10 +310,14 @@ class CompiledLearning:
         stimulus[:count] = batch.inputs.transpose(1, 0, 2).reshape(count, -1)
         sizes = [k * p.size for p in self.simulated]
         drawn = np.zeros((count, sum(sizes)))
+        self.substrate.resume_dither(self.circuit.steps, sum(sizes))
         if self.substrate.dither:  # per presentation, population after population
             drawn = self.substrate.rng.uniform(0.0, 1.0, (count, sum(sizes)))
+        self.substrate.presented += count
         values = {"stimulus": stimulus, "matrix": self._matrix().reshape(-1),
                   **{name: np.asarray(float(v)) for name, v in self.binding.parameters.items()}}
+        for name, value in self.structure.get("constants", {}).items():
+            values[f"constant_{name}"] = np.full(k * self.pre.size, value)
         for p, part in zip(self.simulated, np.split(drawn, np.cumsum(sizes)[:-1], axis=1)):
             values[f"dither_{safe_name(p.name)}"] = np.concatenate([part, np.zeros((1, part.shape[1]))])
         return values
@@ -263,7 +336,11 @@ class CompiledLearning:
         for p in self.simulated:
             name = safe_name(p.name)
             dithers[p.name] = b2.TimedArray(np.zeros((count + 1, k * p.size)), dt=period, name=f"dither_{name}")
-            group = b2.NeuronGroup(k * p.size, equations, threshold=IntegrateAndFire.threshold,
+            model = equations
+            if self.neuron and p.name == self.pre.name:  # the plastic array, the rule's constants and parameters
+                model += "\n".join(["", self.form.model, *[f"{c} : 1" for c in structure["constants"]],
+                                     *[f"{c} : 1 (shared)" for c in self.binding.parameters]])
+            group = b2.NeuronGroup(k * p.size, model, threshold=IntegrateAndFire.threshold,
                                    reset=IntegrateAndFire.reset, method="euler", dt=step,
                                    namespace={"rate_unit": s.rate_unit * b2.Hz, "dither": dithers[p.name]},
                                    name=f"compiled_{name}")
@@ -280,12 +357,18 @@ class CompiledLearning:
                 drive.connect(i=(member * n_in + pre).ravel(), j=(member * p.size + post).ravel())
                 drive.w = structure["inputs"][p.name][member.ravel(), post.ravel(), pre.ravel()]
                 drives.append(drive)
-        plastic = self._plastic(b2, groups[self.pre.name], groups[self.post.name], step)
+        if self.neuron:
+            plastic = groups[self.pre.name]
+            derived = self._gained(b2, groups, step)
+        else:
+            plastic = self._plastic(b2, groups[self.pre.name], groups[self.post.name], step)
+            derived = [plastic]
         plastic.run_regularly(self.form.statement, dt=period, when="start", order=-1, name="compiled_rule")
-        for updater in (*plastic.summed_updaters.values(), *[u for d in drives for u in d.summed_updaters.values()]):
+        summed = [u for d in derived for u in d.summed_updaters.values()]
+        for updater in (*summed, *[u for d in drives for u in d.summed_updaters.values()]):
             updater.when = "start"
             updater._clock = inputs.clock  # recompute only at presentation boundaries
-        for updater in plastic.summed_updaters.values():
+        for updater in summed:
             updater.order = -0.5  # after the rule, before the reset (dither uses the new θ)
         for drive in drives:
             for updater in drive.summed_updaters.values():
@@ -293,7 +376,8 @@ class CompiledLearning:
         target = self.binding.rule.target
         monitor = b2.StateMonitor(plastic, target, record=True, dt=self.checkpoint_every * period, when="start",
                                   order=-0.7, name="compiled_checkpoints")
-        network = b2.Network(inputs, *groups.values(), *drives, plastic, monitor, name="compiled_network")
+        extra = derived if self.neuron else [plastic]
+        network = b2.Network(inputs, *groups.values(), *drives, *extra, monitor, name="compiled_network")
         return {"network": network, "stimulus": stimulus, "dithers": dithers, "plastic": plastic, "monitor": monitor,
                 "groups": groups, "duration": count * period + step}
 
@@ -338,6 +422,47 @@ class CompiledLearning:
             plastic.c_const_back = np.where(post == 0, pre_theta[member, pre] * y_pre, 0.0)
         return plastic
 
+    def _gained(self, b2: Any, groups: dict[str, Any], step: Any) -> list[Any]:
+        """The synapses between simulated populations for a neuron rule on the array g of the
+        plastic population P: fixed ones ``v_post += w``, those from P ``v_post += c · g_pre``;
+        each population's bias (θ y0 − Σ weight · y0_pre, the offset code) set once where it
+        does not depend on g, else a summed variable ``Σ_j −c y0_P g_j`` plus its fixed part."""
+        k, structure = self.ensemble, self.structure
+        sizes = {p.name: p.size for p in self.simulated}
+        offsets = {p.name: float(p.offset) for p in self.simulated}
+        fixed_bias = {name: structure["theta"][name][1] * offsets[name] for name in sizes}
+        for (source, target), w in structure["fixed"].items():
+            fixed_bias[target] = fixed_bias[target] - w.sum(axis=-1) * offsets[source]
+        synapses: list[Any] = []
+        for (source, target), w in sorted(structure["fixed"].items()):
+            member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(sizes[target]),
+                                                                 np.arange(sizes[source]), indexing="ij"))
+            synapse = b2.Synapses(groups[source], groups[target], "w : 1 (constant)", on_pre="v_post += w", dt=step,
+                                  name=f"compiled_fixed_{safe_name(source)}_{safe_name(target)}")
+            synapse.connect(i=member * sizes[source] + pre, j=member * sizes[target] + post)
+            synapse.w = w[member, post, pre]
+            synapses.append(synapse)
+        target_name = self.binding.rule.target
+        for (source, target), c in sorted(structure["gained"].items()):
+            member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(sizes[target]),
+                                                                 np.arange(sizes[source]), indexing="ij"))
+            synapse = b2.Synapses(
+                groups[source], groups[target],
+                "c : 1 (constant)\nc_bias : 1 (constant)\nc_const : 1 (constant)\n"
+                f"bias_post = c_bias * {target_name}_pre + c_const : 1 (summed)",
+                on_pre=f"v_post += c * {target_name}_pre", dt=step,
+                name=f"compiled_gained_{safe_name(source)}_{safe_name(target)}")
+            synapse.connect(i=member * sizes[source] + pre, j=member * sizes[target] + post)
+            values = c[member, post, pre]
+            synapse.c = values
+            synapse.c_bias = -values * offsets[source]
+            synapse.c_const = np.where(pre == 0, fixed_bias[target][member, post], 0.0)
+            synapses.append(synapse)
+            fixed_bias.pop(target)
+        for name, bias in fixed_bias.items():
+            groups[name].bias = bias.reshape(-1)
+        return synapses
+
     def _run_args(self, objects: dict[str, Any], values: dict[str, np.ndarray]) -> dict[Any, Any]:
         plastic = objects["plastic"]
         args: dict[Any, Any] = {objects["stimulus"]: values["stimulus"],
@@ -346,6 +471,8 @@ class CompiledLearning:
             args[dither] = values[f"dither_{safe_name(name)}"]
         for name in self.binding.parameters:
             args[getattr(plastic, name)] = values[name]
+        for name in self.structure.get("constants", {}):
+            args[getattr(plastic, name)] = values[f"constant_{name}"]
         return args
 
     # ------------------------------------------------------------------ running
@@ -385,6 +512,8 @@ class CompiledLearning:
             getattr(plastic, self.binding.rule.target)[:] = values["matrix"]
             for name in self.binding.parameters:
                 setattr(plastic, name, float(values[name]))
+            for name in self.structure.get("constants", {}):
+                getattr(plastic, name)[:] = values[f"constant_{name}"]
             # Network.run() starts with a full gc.collect(); freezing what exists now keeps it
             # from rescanning a big process's heap (as the chunked path does)
             gc.freeze()

@@ -159,6 +159,7 @@ class IFNetwork:
         self.last_activities: dict[str, np.ndarray] = {}
         values = batch.inputs.transpose(1, 0, 2).reshape(batch.size, -1)
         self.stimulus.values[: batch.size] = values
+        self.substrate.resume_dither(first_step * batch_size, self.ensemble * sum(p.size for p in self.simulated))
         self.input_group.chunk_start = self.network.t
         if self.plastic and batch_size != 1:
             raise ValueError(f"plasticity='brian2' learns at every presentation: batch_size must be 1, "
@@ -233,6 +234,7 @@ class IFNetwork:
         if self.timing is not None:
             self.timing.close()
         self.presented += 1
+        self.substrate.presented += 1
         self.pending.append(activities)
         if len(self.pending) == self.batch_size:
             self._apply_learning()

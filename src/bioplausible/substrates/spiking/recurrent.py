@@ -30,6 +30,7 @@ refused.
 from __future__ import annotations
 
 import gc
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,14 @@ def _supports(circuit: Circuit) -> str | None:
     return None
 
 
-@register_builder("recurrent-rate", supports=_supports)
+def _work(substrate: SpikingSubstrate, circuit: Circuit, task: Any, steps: int,
+          eval_every: int) -> tuple[int, int, int]:
+    """For the cost estimate: every update runs its batch of trials side by side (one
+    ``Network.run`` of ``trial_steps`` windows); scoring reads the learned weights."""
+    return steps * int(getattr(task, "trial_steps", 1)), int(getattr(task, "default_batch_size", 1)), steps
+
+
+@register_builder("recurrent-rate", supports=_supports, work=_work)
 def simulate_recurrent(substrate: SpikingSubstrate, circuit: Circuit, batch: TrialBatch, batch_size: int,
                        first_step: int) -> dict[str, np.ndarray]:
     """Every ``batch_size`` trials of ``batch`` (K, S, T, n): run them on spikes, then learn."""

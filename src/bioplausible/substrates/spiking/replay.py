@@ -251,7 +251,16 @@ class _MemoryPopulation:
         return counts @ np.abs(self.w_out).T
 
 
-@register_builder("windowed-replay", rollout=replay_rollout)
+def _work(substrate: Any, circuit: Any, task: Any, steps: int, eval_every: int) -> tuple[int, int, int]:
+    """For the cost estimate: the write presents two windows per transition (one run); each
+    evaluation replays every transition one step and the cues through the whole sequence
+    (two windows per step), the copies side by side."""
+    patterns = int(getattr(task, "sequence_length", steps))
+    evaluations = 1 + -(-steps // eval_every)
+    return 2 * steps + evaluations * (4 + 2 * patterns), patterns, 1 + 2 * evaluations
+
+
+@register_builder("windowed-replay", rollout=replay_rollout, work=_work)
 def spiking_write(
     substrate: Any, circuit: Any, batch: Batch, batch_size: int, first_step: int
 ) -> dict[str, np.ndarray]:

@@ -59,18 +59,28 @@ from ...circuits.base import Circuit
 from ...core import Batch, Registry
 from ...models.neurons import IntegrateAndFire
 from ...validation import check_choice, check_positive
-from ..base import Substrate, register_substrate
+from ..base import Cost, Substrate, register_substrate
 
 __all__ = ["SpikingSubstrate", "Builder", "BUILDERS", "REFUSALS", "register_builder", "register_refusal",
            "CODEGEN_TARGETS"]
 
 CODEGEN_TARGETS = ("auto", "numpy", "cython", "cpp_standalone")
+#: Cost model of :meth:`SpikingSubstrate.estimate_cost` (seconds; measured on the 2-core machine,
+#: Brian2 2.9 numpy target): per time step and code object that runs every step, per time step
+#: and simulated unit, per ``Network.run`` call, per Python rule call between presentations, the
+#: fixed cost of a run (import, network construction), and a cold cpp_standalone build.
+COST_MODEL = {"object_step": 8e-6, "unit_step": 4e-8, "network_run": 0.03, "python_update": 3e-4,
+              "setup": 1.5, "standalone_build": 20.0, "standalone_speedup": 40.0}
 #: Below this many numpy time steps (≈ 30 µs each) a standalone build (≈ 6 s idle, cached on
 #: disk after) is not worth it for ``codegen="auto"``, unless the build is already cached.
 STANDALONE_WORTH_STEPS = 300_000
 
 Learn = Callable[["SpikingSubstrate", Circuit, Batch, int, int], dict[str, np.ndarray]]
 Replay = Callable[["SpikingSubstrate", Circuit, np.ndarray, int], np.ndarray]
+#: ``work(substrate, circuit, task, steps, eval_every) -> (windows, copies, runs)``: how many
+#: counting windows a run simulates one after the other, how many copies of the circuit's
+#: units run side by side (trials folded into the network), and how many ``Network.run`` calls.
+Work = Callable[["SpikingSubstrate", Circuit, Any, int, int], tuple[int, int, int]]
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class Builder:
     learn: Learn
     rollout: Replay | None = None
     supports: Callable[[Circuit], str | None] | None = None
+    work: Work | None = None
 
 
 #: Builders by the circuit kind they realise.
@@ -93,12 +104,13 @@ REFUSALS: Registry = Registry("spiking refusal")
 
 
 def register_builder(kind: str, *, rollout: Replay | None = None,
-                     supports: Callable[[Circuit], str | None] | None = None) -> Callable[[Learn], Learn]:
-    """Decorator: register ``learn`` (and ``rollout``, ``supports``) as the builder of ``kind``;
-    a second builder for the same kind is refused."""
+                     supports: Callable[[Circuit], str | None] | None = None,
+                     work: Work | None = None) -> Callable[[Learn], Learn]:
+    """Decorator: register ``learn`` (and ``rollout``, ``supports``, ``work`` for the cost
+    estimate) as the builder of ``kind``; a second builder for the same kind is refused."""
 
     def decorator(learn: Learn) -> Learn:
-        BUILDERS[kind] = Builder(kind, learn, rollout, supports)
+        BUILDERS[kind] = Builder(kind, learn, rollout, supports, work)
         return learn
 
     return decorator
@@ -108,6 +120,14 @@ def register_refusal(kind: str, reason: str | Callable[[Circuit], str]) -> None:
     """Declare that this substrate does not realise ``kind``, and why (a sentence, or a
     function of the circuit returning one)."""
     REFUSALS[kind] = reason if callable(reason) else (lambda circuit, text=reason: text)
+
+
+def _default_work(substrate: SpikingSubstrate, circuit: Circuit, task: Any, steps: int,
+                  eval_every: int) -> tuple[int, int, int]:
+    """One counting window per sample, the samples one after the other, a ``Network.run`` per
+    evaluation interval."""
+    batch_size = int(getattr(task, "default_batch_size", 1))
+    return steps * batch_size, 1, -(-steps // eval_every)
 
 
 @register_substrate
@@ -206,6 +226,8 @@ class SpikingSubstrate(Substrate):
         self.spikes: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self.neuron = IntegrateAndFire(self.rate_unit, self.presentation)
         self.rng = np.random.default_rng(0)
+        #: Presentations of the circuit's training stream whose dither values ``rng`` has drawn.
+        self.presented = 0
         #: Seed of this run's Brian2 and replay randomness (set by ``prepare`` from the run seed).
         self.seed = 0
         #: Networks built by spiking models, kept between chunks of one run (see ``close``).
@@ -214,6 +236,7 @@ class SpikingSubstrate(Substrate):
     def prepare(self, circuit: Circuit, seed: int | np.random.SeedSequence) -> None:
         sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         self.rng = np.random.default_rng(sequence)
+        self.presented = 0
         self.seed = int(sequence.generate_state(1)[0] % (2**31 - 1))
         self.cache = {}
         self.spikes = {}
@@ -221,6 +244,17 @@ class SpikingSubstrate(Substrate):
 
     def close(self) -> None:
         self.cache = {}
+
+    def resume_dither(self, presented: int, per_presentation: int) -> None:
+        """Before presenting the stream from presentation ``presented`` on: advance the dither
+        generator past the values of the presentations it has not drawn (those a resumed
+        circuit learned from in an earlier run, ``per_presentation`` values each), so that a
+        run split in two draws what the whole run draws (exact resume for the same target and
+        seed); then count the presentations from there."""
+        behind = int(presented) - self.presented
+        if self.dither and behind > 0:
+            self.rng.uniform(0.0, 1.0, (behind, int(per_presentation)))
+        self.presented = max(self.presented, int(presented))
 
     def supports(self, circuit: Circuit) -> str | None:
         """None when a builder realises ``circuit`` on spikes, else the reason it cannot run here."""
@@ -236,6 +270,53 @@ class SpikingSubstrate(Substrate):
 
             reason = stdp_support(circuit)
         return reason
+
+    def estimate_cost(self, circuit: Circuit, task: Any, steps: int, n_members: int = 1,
+                      eval_every: int | None = None) -> Cost:
+        """What training ``circuit`` on ``task`` for ``steps`` updates (``n_members`` ensemble
+        members folded into one network, scored every ``eval_every``) costs on this substrate,
+        reckoned from the work (time steps × the code objects and units that run each step,
+        ``Network.run`` calls, Python rule calls) and the target :meth:`pick_codegen` would
+        choose, with the constants of :data:`COST_MODEL`. Scoring on spikes (a sequence
+        task's replay) is counted as learning windows by the builder's ``work``."""
+        import copy
+
+        from .compiled import compiled_support
+
+        eval_every = min(steps, eval_every or getattr(task, "default_eval_every", steps))
+        sized = circuit
+        if not circuit.initialized:
+            sized = copy.deepcopy(circuit).initialize(task.n_inputs, task.n_targets, list(range(n_members)))
+        builder = BUILDERS.get(circuit.kind)
+        work = builder.work if builder is not None and builder.work is not None else _default_work
+        windows, copies, runs = work(self, sized, task, steps, eval_every)
+        per_window = round(self.presentation / self.dt)
+        time_steps = windows * per_window
+        populations = sized.populations()
+        simulated = {p.name for p in populations if p.role == "neurons"}
+        lateral = sum(1 for c in sized.connections() if c.source in simulated and c.target in simulated)
+        units = n_members * copies * sum(p.size for p in populations if p.role == "neurons")
+        model = COST_MODEL
+        step_cost = model["object_step"] * (1 + 3 * len(simulated) + 2 * lateral) + model["unit_step"] * units
+        batch_size = getattr(task, "default_batch_size", 1)
+        whole = (self.compiled_runs and not self.record_spikes and batch_size == 1
+                 and compiled_support(sized) is None)
+        target, build = "numpy", 0.0
+        if whole:
+            target, _ = self.pick_codegen(sized, steps)
+            runs = 1
+            if target == "cpp_standalone":
+                step_cost /= model["standalone_speedup"]
+                from .compiled import CompiledLearning, standalone_cache_dir
+
+                key = CompiledLearning(self, sized, steps, eval_every, "cpp_standalone").key()
+                build = 0.0 if (standalone_cache_dir() / key).is_dir() else model["standalone_build"]
+        python = 0.0 if whole else steps * model["python_update"]
+        seconds = model["setup"] + build + time_steps * step_cost + runs * model["network_run"] + python
+        how = "one run in generated code" if whole else f"{runs} chunks with Python between presentations"
+        detail = (f"{time_steps:,} time steps of {self.dt:g} s ({windows:,} windows of {self.presentation:g} s, "
+                  f"{units:,} units) on {target}, {how}" + (", plus a cold standalone build" if build else ""))
+        return Cost(float(seconds), detail)
 
     def _builder(self, circuit: Circuit) -> Builder:
         reason = self.supports(circuit)
