@@ -34,7 +34,7 @@ neuron-level, or one with a synaptic rule without a faithful pair-trace form, is
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -42,9 +42,9 @@ import numpy as np
 from ...circuits.base import Circuit, RuleCircuit
 from ...core import Batch
 from ...rules.declaration import apply_step, phases, rule_changes
-from ...rules.stdp import TraceForm, pair_window, trace_form
+from ...rules.stdp import PairTerm, TraceForm, pair_window, trace_form
 
-__all__ = ["SpikeTimingPlasticity", "stdp_support", "binding_forms"]
+__all__ = ["SpikeTimingPlasticity", "stdp_support", "binding_forms", "learn_with_pairs"]
 
 
 def binding_forms(circuit: Circuit) -> dict[str, TraceForm]:
@@ -149,53 +149,64 @@ class SpikeTimingPlasticity:
     def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
         """The circuit's declared update on the pending presentations, with each synaptic rule's
         spike-pair terms read from the traces (the module docstring)."""
-        circuit, substrate = self.circuit, self.substrate
-        for observer in substrate.observers:
-            observer(activities, batch)
         estimates = {key: np.stack([p[key] for p in self.pending], axis=1) for key in self.pending[0]}
         self.pending = []
-        populations = self.network.populations
         rates = {p.name: activities[p.name] + float(p.offset) for p in self.network.simulated}  # (K, B, n)
-        rule_activities = circuit.rule_activities(activities, batch)  # type: ignore[attr-defined]
-        record: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        state = circuit.state
-        for bound, stepped in phases(circuit.rule_bindings(), circuit.state_steps()):  # type: ignore[attr-defined]
-            current = circuit.rule_states()  # type: ignore[attr-defined]
-            changes = rule_changes(state, bound, rule_activities, current)
-            for binding in bound:
-                form = self.forms.get(binding.state)
-                if form is None or binding.state not in changes or not form.terms:
-                    continue
-                target = state[binding.state]
-                target = np.swapaxes(target, -1, -2) if binding.transposed else target
-                values = {binding.rule.target: target, **binding.parameters,
-                          **{name: current[v] if isinstance(v, str) else v for name, v in binding.states.items()}}
-                extra = 0.0
-                for term in form.terms:
-                    post_pop, pre_pop = binding.activities[term.post], binding.activities[term.pre]
-                    pairs = estimates[(post_pop, pre_pop)]
-                    if term.kind == "pair":
-                        excess = pairs - rates[post_pop][..., :, None] * rates[pre_pop][..., None, :]
-                    else:  # one neuron's spikes with themselves: the diagonal of its pair estimate
-                        own = np.diagonal(pairs, axis1=-2, axis2=-1) - rates[post_pop] ** 2  # (K, B, n)
-                        excess = own[..., :, None] if term.kind == "post-self" else own[..., None, :]
-                    extra = extra + form.correction(term, np.mean(excess, axis=1), **values)
-                shape = (target.shape[0], populations[binding.post].size, populations[binding.pre].size)
-                extra = np.broadcast_to(extra, shape)
-                extra = np.swapaxes(extra, -1, -2) if binding.transposed else extra
-                if binding.gate is not None:
-                    gate = np.asarray(current[binding.gate], dtype=float)
-                    extra = extra * gate.reshape(gate.shape + (1,) * (extra.ndim - gate.ndim))
-                if self.log is not None:
-                    record[binding.state] = (changes[binding.state].copy(), changes[binding.state] + extra)
-                changes[binding.state] = changes[binding.state] + extra
-            for key, change in changes.items():
-                state[key] = state[key] + change
-            for step in stepped:
-                apply_step(state, step, rule_activities)
-        circuit.steps += 1
-        if self.log is not None:
-            self.log.append(record)
+
+        def excess(binding: Any, term: PairTerm) -> np.ndarray:
+            post_pop, pre_pop = binding.activities[term.post], binding.activities[term.pre]
+            pairs = estimates[(post_pop, pre_pop)]
+            if term.kind == "pair":
+                return pairs - rates[post_pop][..., :, None] * rates[pre_pop][..., None, :]
+            own = np.diagonal(pairs, axis1=-2, axis2=-1) - rates[post_pop] ** 2  # one neuron with itself
+            return own[..., :, None] if term.kind == "post-self" else own[..., None, :]
+
+        learn_with_pairs(self.substrate, self.circuit, self.forms, activities, batch, excess, self.log)
+
+
+def learn_with_pairs(substrate: Any, circuit: Any, forms: Mapping[str, TraceForm], activities: Mapping[str, np.ndarray],
+                     batch: Batch, excess: Callable[[Any, PairTerm], np.ndarray],
+                     log: list[dict[str, tuple[np.ndarray, np.ndarray]]] | None = None) -> None:
+    """One update of a :class:`~bioplausible.circuits.base.RuleCircuit` as its own ``learn``
+    (phases, gates, steps), each synaptic binding with a trace form changed by its count-based
+    change plus ``Σ_terms c ⊙ ⟨excess(binding, term)⟩_batch`` (``excess``: (K, B, n_post, n_pre)
+    pair estimate minus count product; a ``batch_sum`` binding sums it over the batch)."""
+    for observer in substrate.observers:
+        observer(activities, batch)
+    rule_activities = circuit.rule_activities(activities, batch)
+    record: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    state = circuit.state
+    for bound, stepped in phases(circuit.rule_bindings(), circuit.state_steps()):
+        current = circuit.rule_states()
+        changes = rule_changes(state, bound, rule_activities, current)
+        for binding in bound:
+            form = forms.get(binding.state)
+            if form is None or binding.state not in changes or not form.terms:
+                continue
+            target = state[binding.state]
+            target = np.swapaxes(target, -1, -2) if binding.transposed else target
+            values = {binding.rule.target: target, **binding.parameters,
+                      **{name: current[v] if isinstance(v, str) else v for name, v in binding.states.items()}}
+            extra: Any = 0.0
+            for term in form.terms:
+                value = excess(binding, term)
+                mean = np.sum(value, axis=1) if binding.batch_sum else np.mean(value, axis=1)
+                extra = extra + form.correction(term, mean, **values)
+            extra = np.broadcast_to(extra, target.shape)
+            extra = np.swapaxes(extra, -1, -2) if binding.transposed else extra
+            if binding.gate is not None:
+                gate = np.asarray(current[binding.gate], dtype=float)
+                extra = extra * gate.reshape(gate.shape + (1,) * (extra.ndim - gate.ndim))
+            if log is not None:
+                record[binding.state] = (changes[binding.state].copy(), changes[binding.state] + extra)
+            changes[binding.state] = changes[binding.state] + extra
+        for key, change in changes.items():
+            state[key] = state[key] + change
+        for step in stepped:
+            apply_step(state, step, rule_activities)
+    circuit.steps += 1
+    if log is not None:
+        log.append(record)
 
 
 def _safe(name: str) -> str:
