@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import bioplausible as bpl
-from bioplausible.circuits import CorInfoMax, DirectWhitening, GainWhitening, InterneuronWhitening, SeqNet
+from bioplausible.circuits import CorInfoMax, DenseNet, DirectWhitening, GainWhitening, InterneuronWhitening, SeqNet
 from bioplausible.core import Batch
 from bioplausible.rules.stdp import pair_sum
 from bioplausible.substrates.spiking import SpikingSubstrate
-from bioplausible.tasks import StatisticalAdaptation
+from bioplausible.tasks import SequenceRecall, StatisticalAdaptation
 
 SPIKING = {"rate_unit": 50.0, "presentation": 0.1, "dt": 5e-4}
 
@@ -91,8 +91,8 @@ def test_stdp_at_the_matched_window_tracks_the_count_form():
 @pytest.mark.parametrize("circuit,reason", [
     (CorInfoMax(n_sources=3), "summed reduction"),
     (GainWhitening(), "nothing to change"),
-    (SeqNet(), "no spike-timing form here yet"),
-], ids=["corinfomax", "gain-whitening", "seqnet"])
+    (DenseNet(), "not derived from its rule bindings"),
+], ids=["corinfomax", "gain-whitening", "densenet"])
 def test_circuits_without_a_faithful_trace_form_are_refused_with_the_reason(circuit, reason):
     substrate = SpikingSubstrate(plasticity="stdp")
     assert reason in substrate.supports(circuit)
@@ -173,3 +173,23 @@ def test_nsm_stdp_separates_like_the_count_form():
         sinr[plasticity] = result.dataset["metric_sinr_db"].values
     assert np.all(sinr["stdp"][:, -1] - sinr["stdp"][:, 0] > 4.0), sinr
     assert np.all(np.abs(sinr["stdp"][:, -1] - sinr["python"][:, -1]) < 0.5), sinr
+
+
+def test_seqnet_write_with_a_causal_trace_stores_the_sequence():
+    """SeqNet's one-pass write on clamped windows (N = 100, P = 10, r0 = 200 Hz, T = 50 ms):
+    without decay the causal pair trace writes the count form's J exactly; at τ = T it writes
+    J within 25 % (measured 15.7 %: regular clamped trains at fixed phases sample the window
+    unevenly) and recalls the whole sequence (measured transition success 1.0)."""
+    task = SequenceRecall(n_neurons=100, sequence_length=10)
+    options = {"rate_unit": 200.0, "presentation": 0.05, "dt": 5e-4}
+    couplings, scores = {}, {}
+    for label, extra in (("count", {}), ("inf", {"plasticity": "stdp", "trace_time_constant": math.inf}),
+                         ("T", {"plasticity": "stdp"})):
+        circuit = SeqNet()
+        scores[label] = bpl.run(circuit, task, "spiking", seed=5, progress=False,
+                                substrate_options={**options, **extra}).final()
+        couplings[label] = circuit.state["couplings"]
+    np.testing.assert_allclose(couplings["inf"], couplings["count"], rtol=1e-10, atol=1e-14)
+    difference = np.linalg.norm(couplings["T"] - couplings["count"]) / np.linalg.norm(couplings["count"])
+    assert 0.01 < difference < 0.25, difference
+    assert scores["T"]["transition_success"] == 1.0, scores

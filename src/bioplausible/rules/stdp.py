@@ -57,7 +57,17 @@ import numpy as np
 
 from .declaration import Rule
 
-__all__ = ["PairTerm", "TraceForm", "trace_form", "trace_refusal", "pair_window", "pair_sum"]
+__all__ = ["PairTerm", "TraceForm", "trace_form", "trace_refusal", "pair_window", "causal_pair_window", "pair_sum"]
+
+
+def causal_pair_window(window: float, time_constant: float) -> float:
+    """κ_c(T, τ) = τ² (1 − e^{−T/τ})² (s²): ``∫₀ᵀ ds ∫_T^{2T} dt exp(−(t − s)/τ)``, the expected
+    causal pair sum (pre in one window, post in the next) per unit rate product; T² for τ = ∞."""
+    if not window > 0 or not time_constant > 0:
+        raise ValueError(f"window and time_constant must be positive, got {window!r}, {time_constant!r}")
+    if math.isinf(time_constant):
+        return window ** 2
+    return (time_constant * -math.expm1(-window / time_constant)) ** 2
 
 
 def pair_window(presentation: float, time_constant: float) -> float:
@@ -106,7 +116,7 @@ class TraceForm:
     counts and is the count-based rule's."""
 
     rule: Rule
-    offsets: Mapping[str, float]
+    offsets: Mapping[str, float | tuple[float, float]]
     terms: tuple[PairTerm, ...]
 
     def correction(self, term: PairTerm, excess: np.ndarray, **values: Any) -> np.ndarray:
@@ -129,7 +139,7 @@ class TraceForm:
         return "apost += 1\npairs += apre"
 
 
-def trace_refusal(rule: Rule, spiking: Mapping[str, float] | None = None) -> str | None:
+def trace_refusal(rule: Rule, spiking: Mapping[str, float | tuple[float, float]] | None = None) -> str | None:
     """None when ``rule`` has a faithful pair-trace form (spiking activities ``spiking``,
     name → offset; default: all its activities with offset 0), else why not (one sentence)."""
     try:
@@ -139,10 +149,11 @@ def trace_refusal(rule: Rule, spiking: Mapping[str, float] | None = None) -> str
     return None
 
 
-def trace_form(rule: Rule, spiking: Mapping[str, float] | None = None) -> TraceForm:
+def trace_form(rule: Rule, spiking: Mapping[str, float | tuple[float, float]] | None = None) -> TraceForm:
     """The :class:`TraceForm` of ``rule`` (see the module docstring); ``spiking`` maps each of its
-    activities carried by spikes to the offset y0 of its code (``y = ρ − y0``), the others are
-    analog. A rule without a faithful form is refused with a ``ValueError`` saying why."""
+    activities carried by spikes to the offset y0 of its code (``y = ρ − y0``), or to
+    ``(a, y0)`` for ``y = a ρ − y0`` (±1 units clamped to fire at r0 or not: ``(2, 1)``); the
+    others are analog. A rule without a faithful form is refused with a ``ValueError`` saying why."""
     import sympy
 
     spiking = {name: 0.0 for name in rule.activities} if spiking is None else dict(spiking)
@@ -168,12 +179,13 @@ def trace_form(rule: Rule, spiking: Mapping[str, float] | None = None) -> TraceF
     symbols = {n: sympy.Symbol(n) for n in names}
     rates: dict[str, Any] = {}
     substitution: dict[Any, Any] = {}
-    for name, offset in spiking.items():
+    for name, code in spiking.items():
+        scale, offset = code if isinstance(code, tuple) else (1.0, code)
         for side in sides:
             key = name + side
             if key in symbols:
                 rates[key] = sympy.Symbol(f"rho_{key}")
-                substitution[symbols[key]] = rates[key] - sympy.nsimplify(offset)
+                substitution[symbols[key]] = sympy.nsimplify(scale) * rates[key] - sympy.nsimplify(offset)
     functions = {"abs": sympy.Abs, "min": sympy.Min, "max": sympy.Max, "sqrt": sympy.sqrt, "exp": sympy.exp,
                  "log": sympy.log}
     expression = eval(rule.expression, {"__builtins__": {}, **functions}, symbols)  # noqa: S307 - declared rules
