@@ -11,8 +11,10 @@ spike trains from pre/post exponential traces (τ, reset at each presentation on
    correlations from the recurrent dynamics and regular IF firing make it nonzero), and the
    per-presentation relative rms difference (the extra variance of reading timing).
 2. **Task metric** after learning: whitening error (direct and interneuron whitening) or SINR
-   (NSM), for the rate substrate, the count form, STDP at τ = T and STDP at τ = ∞ (which must
-   equal the count form: the pair sums are then the count products).
+   (NSM), for the rate substrate, the count form, STDP at τ = T and T/4, and STDP at τ = ∞
+   (which must equal the count form: the pair sums are then the count products).
+3. **SeqNet's write** with the causal pair trace (pre spike in the cue window, post spike in
+   the next window): relative difference of J from the count form's, and recall.
 
 Families refused (no faithful pair-trace form, see ``substrate.supports``): CorInfoMax (its
 lateral rule reads the summed lateral input z), gain and multi-timescale whitening's gains
@@ -32,10 +34,10 @@ from typing import Any
 import numpy as np
 
 import bioplausible as bpl
-from bioplausible.circuits import DirectWhitening, InterneuronWhitening, NonnegativeSimilarityMatching
+from bioplausible.circuits import DirectWhitening, InterneuronWhitening, NonnegativeSimilarityMatching, SeqNet
 from bioplausible.core import Batch
 from bioplausible.substrates.spiking import SpikingSubstrate
-from bioplausible.tasks import SourceSeparation, StatisticalAdaptation
+from bioplausible.tasks import SequenceRecall, SourceSeparation, StatisticalAdaptation
 
 WHITENING = {"rate_unit": 50.0, "presentation": 0.1, "dt": 5e-4}
 SEPARATION = {"rate_unit": 100.0, "presentation": 0.1, "dt": 1e-3}
@@ -115,6 +117,26 @@ def main(argv: list[str] | None = None) -> None:
             values = final_metric(family, seeds, substrate, options)
             print(f"  {label:14s} " + " ".join(f"{v:8.3f}" for v in values) +
                   f"   mean {np.mean(values):7.3f}  {time.perf_counter() - began:5.1f} s")
+    print("\n3. SeqNet write (r0 = 200 Hz, T = 50 ms): ‖J − J_count‖/‖J_count‖, transition / sequence success")
+    options = {"rate_unit": 200.0, "presentation": 0.05, "dt": 5e-4}
+    for n, length in ((100, 10), (200, 20)):
+        task = SequenceRecall(n_neurons=n, sequence_length=length)
+        for label, extra in (("count", {}), ("stdp tau=T", {"plasticity": "stdp"}),
+                             ("stdp tau=T/4", {"plasticity": "stdp", "trace_time_constant": 0.0125}),
+                             ("stdp tau=inf", {"plasticity": "stdp", "trace_time_constant": math.inf})):
+            began, rows = time.perf_counter(), []
+            for seed in seeds:
+                reference, circuit = SeqNet(), SeqNet()
+                bpl.run(reference, task, "spiking", seed=seed, progress=False, substrate_options=options)
+                final = bpl.run(circuit, task, "spiking", seed=seed, progress=False,
+                                substrate_options={**options, **extra}).final()
+                j, j0 = circuit.state["couplings"], reference.state["couplings"]
+                rows.append((np.linalg.norm(j - j0) / np.linalg.norm(j0), final["transition_success"],
+                             final["sequence_success"]))
+            d, ts, ss = np.array(rows).T
+            print(f"  N={n:3d} P={length:2d} {label:14s} dJ {np.mean(d):.3f}  TS {np.mean(ts):.3f}  "
+                  f"SS {np.mean(ss):.3f}"
+                  f"  {time.perf_counter() - began:5.1f} s")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,10 @@ where ``P_ij = n_i n_j`` exactly and the trace form *is* the count form (a check
 derivation). In between, spike-timing correlations (lateral inhibition, regular IF firing)
 make the two differ: ``benchmarks/stdp_agreement.py`` measures by how much.
 
+**Causal window** (the sequence write, pre in one window of length T and post in the next):
+``κ_c(T, τ) = ∫₀ᵀ ds ∫_T^{2T} dt exp(−(t − s)/τ) = τ² (1 − e^{−T/τ})²``
+(:func:`causal_pair_window`), T² for τ = ∞.
+
 **What is refused** (:func:`trace_refusal`), because a pair-trace reading would not be
 faithful: per-sample totals (a normalisation by a scalar of the whole presentation, e.g.
 ``1/(1 + γ yᵀBy)``), summed reductions (``z_i = Σ_k B_ik y_k``: a product ``z_i z_j`` is one of

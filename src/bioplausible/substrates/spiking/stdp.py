@@ -29,6 +29,12 @@ per-spike application by O(η²) per presentation. Neuron-level rules (gains, NS
 rates) keep their presentation-level form; a circuit whose only plastic arrays are
 neuron-level, or one with a synaptic rule without a faithful pair-trace form, is refused
 (:func:`stdp_support`).
+
+The sequence family's one-pass write (kind ``"windowed-replay"``, SeqNet) has its own
+realisation, :func:`stdp_write`: a *causal* trace from the cue window's spikes read by the next
+window's spikes, the temporally asymmetric window of "pre at μ, post at μ+1".
+
+Measured agreement with the count form: ``benchmarks/stdp_agreement.py``.
 """
 
 from __future__ import annotations
