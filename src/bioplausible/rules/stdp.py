@@ -216,8 +216,8 @@ def trace_form(rule: Rule, spiking: Mapping[str, float | tuple[float, float]] | 
             raise ValueError(f"{label} multiplies two spike trains by an analog activity "
                              f"({', '.join(sorted(str(s) for s in coefficient.free_symbols & analog))})")
         factors = [by_rate[g] for g, p in zip(generators, powers) for _ in range(p)]
-        key = _classify(rule, factors)
-        grouped[key] = grouped.get(key, 0) + coefficient
+        group = _classify(rule, factors)
+        grouped[group] = grouped.get(group, 0) + coefficient
     terms = []
     for index, ((kind, post, pre), coefficient) in enumerate(sorted(grouped.items())):
         text = _print(sympy.simplify(coefficient))

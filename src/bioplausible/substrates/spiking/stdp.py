@@ -331,8 +331,11 @@ def stdp_write(substrate: Any, circuit: Any, batch: Batch, batch_size: int, firs
         rho_pre, rho_post = (cue_states[:, part] + 1.0) / 2.0, (next_states[:, part] + 1.0) / 2.0
         excess_part = estimate[:, part] - rho_post[..., :, None] * rho_pre[..., None, :]
         info = {key: value[:, part] for key, value in batch.info.items()}
+
+        def excess(_binding: Any, _term: PairTerm, value: np.ndarray = excess_part) -> np.ndarray:
+            return value
+
         learn_with_pairs(substrate, circuit, {binding.state: form}, activities,
-                         Batch(cue_states[:, part], next_states[:, part], info),
-                         lambda _binding, _term, value=excess_part: value)
+                         Batch(cue_states[:, part], next_states[:, part], info), excess)
         circuit.check_finite(first_step + update + 1)
     return activities
