@@ -47,19 +47,45 @@ def test_brian2_pair_sums_match_the_reference_on_the_recorded_spikes(tau):
     np.testing.assert_allclose(pairs, expected, rtol=1e-9)
 
 
-def test_without_decay_stdp_learns_exactly_what_the_count_rule_learns():
+@pytest.mark.parametrize("make,batch_size,key", [
+    (lambda: DirectWhitening(learning_rate=0.02), 1, "recurrent"),
+    (lambda: DirectWhitening(learning_rate=0.02), 4, "recurrent"),
+    (lambda: InterneuronWhitening(learning_rate=0.02), 1, "synapses"),
+], ids=["direct", "direct-batch4", "interneuron"])
+def test_without_decay_stdp_learns_exactly_what_the_count_rule_learns(make, batch_size, key):
     """τ = ∞: the pair sums are the count products, so the trace form is the count form
-    (same dither draws): the learned M agrees to rounding, for K = 2 members, 60 presentations."""
+    (same dither draws): the learned matrix agrees to rounding, for K = 2 members, 60
+    presentations, one update per presentation or per 4 (the batch mean of the pair estimates),
+    one recurrent population or two joined by a transposed binding."""
     inputs = np.repeat(_inputs(3, 60, seed=3), 2, axis=0)
     states = {}
     for options in ({"plasticity": "python"}, {"plasticity": "stdp", "trace_time_constant": math.inf}):
-        circuit = DirectWhitening(learning_rate=0.02).initialize(3, seeds=[0, 1])
+        circuit = make().initialize(3, seeds=[0, 1])
+        start = circuit.state[key].copy()
         substrate = SpikingSubstrate(**SPIKING, **options)
         substrate.prepare(circuit, 0)
-        substrate.learn(circuit, Batch(inputs), 1, 0)
-        states[options["plasticity"]] = circuit.state["recurrent"]
-    assert np.abs(states["python"] - np.eye(3)).max() > 0.05  # it learned
+        substrate.learn(circuit, Batch(inputs), batch_size, 0)
+        states[options["plasticity"]] = circuit.state[key]
+    assert np.abs(states["python"] - start).max() > 0.05  # it learned
     np.testing.assert_allclose(states["stdp"], states["python"], rtol=1e-10, atol=1e-12)
+
+
+def test_without_decay_nsm_phases_gates_and_steps_run_as_its_own_learn():
+    """NSM's update (rates D in phase 0, W and M in phase 1 at the new D, gated off during
+    prewhitening, then its steps) with τ = ∞ equals the count form's to rounding."""
+    rng = np.random.default_rng(4)
+    inputs = rng.uniform(0, 1, (1, 80, 3)) * (rng.uniform(0, 1, (1, 80, 3)) < 0.5) @ rng.standard_normal((3, 3))
+    states = {}
+    for options in ({"plasticity": "python"}, {"plasticity": "stdp", "trace_time_constant": math.inf}):
+        circuit = bpl.circuits.NonnegativeSimilarityMatching(n_sources=3, prewhitening_samples=20)
+        circuit.initialize(3, seeds=[0])
+        substrate = SpikingSubstrate(rate_unit=100.0, presentation=0.1, dt=1e-3, **options)
+        substrate.prepare(circuit, 0)
+        substrate.learn(circuit, Batch(inputs), 1, 0)
+        states[options["plasticity"]] = {k: v.copy() for k, v in circuit.state.items()}
+    for name in ("feedforward", "lateral", "rates"):
+        np.testing.assert_allclose(states["stdp"][name], states["python"][name], rtol=1e-9, atol=1e-12)
+    assert np.abs(states["python"]["lateral"]).max() > 1e-3  # it learned past the prewhitening phase
 
 
 def test_stdp_at_the_matched_window_learns_quick():
