@@ -53,7 +53,15 @@ from typing import Any
 import numpy as np
 
 import bioplausible as bpl
-from bioplausible.circuits import DirectWhitening, InterneuronWhitening, NonnegativeSimilarityMatching, SeqNet
+from bioplausible.circuits import (
+    DetMaxWSM,
+    DirectWhitening,
+    InterneuronWhitening,
+    MultiTimescaleWhitening,
+    NonnegativeICA,
+    NonnegativeSimilarityMatching,
+    SeqNet,
+)
 from bioplausible.core import Batch
 from bioplausible.substrates.spiking import SpikingSubstrate
 from bioplausible.tasks import SequenceRecall, SourceSeparation, StatisticalAdaptation
@@ -77,6 +85,14 @@ def families(full: bool) -> list[dict[str, Any]]:
             **{"n_sources": 3, "prewhitening_samples": 200, **kw}),
          "frozen": {"initial_rate": 1e5, "rate_cap": 1e5, "rate_decay": 0.99999}, "task": separation,
          "steps": 1200 * scale, "metric": "metric_sinr_db", "options": SEPARATION},
+        # task metric only (no per-presentation section)
+        {"name": "multi-timescale-whitening", "make": lambda **kw: MultiTimescaleWhitening(
+            **{"gain_rate": 0.01, "synapse_rate": 0.003, **kw}), "frozen": None, "task": whitening,
+         "steps": 300 * scale, "metric": "metric_whitening_error", "options": WHITENING},
+        {"name": "bio-nica", "make": lambda **kw: NonnegativeICA(**{"n_sources": 3, **kw}), "frozen": None,
+         "task": separation, "steps": 300 * scale, "metric": "metric_sinr_db", "options": SEPARATION},
+        {"name": "detmax-wsm", "make": lambda **kw: DetMaxWSM(**{"n_sources": 3, **kw}), "frozen": None,
+         "task": separation, "steps": 300 * scale, "metric": "metric_sinr_db", "options": SEPARATION},
     ]
 
 
@@ -119,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
           f"({presentations} presentations per seed)")
     print(f"{'family':24s} {'mean-update bias':>17s} {'per-presentation rms':>21s} {'s':>6s}")
     for family in families(args.full):
+        if family["frozen"] is None:
+            continue
         began = time.perf_counter()
         rows = [per_presentation(family, seed, presentations) for seed in seeds]
         bias, rms = np.array(rows).T

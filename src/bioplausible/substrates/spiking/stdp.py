@@ -82,7 +82,12 @@ def declared(circuit: Circuit) -> Circuit:
     if circuit.initialized:
         return circuit
     n = getattr(circuit.params, "n_inputs", None) or getattr(circuit.params, "n_sources", None) or 4
-    return copy.deepcopy(circuit).initialize(n, n)
+    for targets in (0, n):
+        try:
+            return copy.deepcopy(circuit).initialize(n, targets)
+        except (ValueError, TypeError):
+            continue
+    return circuit
 
 
 def write_form(circuit: Circuit) -> TraceForm:
