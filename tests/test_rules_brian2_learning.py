@@ -48,7 +48,7 @@ def test_brian2_plasticity_needs_batch_size_one():
 
 def test_bad_plasticity_option():
     with pytest.raises(ValueError, match="plasticity"):
-        SpikingSubstrate(plasticity="stdp")
+        SpikingSubstrate(plasticity="triplet")  # "stdp" is an option since issue 17 item 4
 
 
 def test_brian2_plasticity_refuses_a_circuit_with_declared_steps():

@@ -37,6 +37,10 @@ where ``P_ij = n_i n_j`` exactly and the trace form *is* the count form (a check
 derivation). In between, spike-timing correlations (lateral inhibition, regular IF firing)
 make the two differ: ``benchmarks/stdp_agreement.py`` measures by how much.
 
+**Causal window** (the sequence write, pre in one window of length T and post in the next):
+``κ_c(T, τ) = ∫₀ᵀ ds ∫_T^{2T} dt exp(−(t − s)/τ) = τ² (1 − e^{−T/τ})²``
+(:func:`causal_pair_window`), T² for τ = ∞.
+
 **What is refused** (:func:`trace_refusal`), because a pair-trace reading would not be
 faithful: per-sample totals (a normalisation by a scalar of the whole presentation, e.g.
 ``1/(1 + γ yᵀBy)``), summed reductions (``z_i = Σ_k B_ik y_k``: a product ``z_i z_j`` is one of
@@ -57,7 +61,17 @@ import numpy as np
 
 from .declaration import Rule
 
-__all__ = ["PairTerm", "TraceForm", "trace_form", "trace_refusal", "pair_window", "pair_sum"]
+__all__ = ["PairTerm", "TraceForm", "trace_form", "trace_refusal", "pair_window", "causal_pair_window", "pair_sum"]
+
+
+def causal_pair_window(window: float, time_constant: float) -> float:
+    """κ_c(T, τ) = τ² (1 − e^{−T/τ})² (s²): ``∫₀ᵀ ds ∫_T^{2T} dt exp(−(t − s)/τ)``, the expected
+    causal pair sum (pre in one window, post in the next) per unit rate product; T² for τ = ∞."""
+    if not window > 0 or not time_constant > 0:
+        raise ValueError(f"window and time_constant must be positive, got {window!r}, {time_constant!r}")
+    if math.isinf(time_constant):
+        return window ** 2
+    return (time_constant * -math.expm1(-window / time_constant)) ** 2
 
 
 def pair_window(presentation: float, time_constant: float) -> float:
@@ -106,7 +120,7 @@ class TraceForm:
     counts and is the count-based rule's."""
 
     rule: Rule
-    offsets: Mapping[str, float]
+    offsets: Mapping[str, float | tuple[float, float]]
     terms: tuple[PairTerm, ...]
 
     def correction(self, term: PairTerm, excess: np.ndarray, **values: Any) -> np.ndarray:
@@ -129,7 +143,7 @@ class TraceForm:
         return "apost += 1\npairs += apre"
 
 
-def trace_refusal(rule: Rule, spiking: Mapping[str, float] | None = None) -> str | None:
+def trace_refusal(rule: Rule, spiking: Mapping[str, float | tuple[float, float]] | None = None) -> str | None:
     """None when ``rule`` has a faithful pair-trace form (spiking activities ``spiking``,
     name → offset; default: all its activities with offset 0), else why not (one sentence)."""
     try:
@@ -139,10 +153,11 @@ def trace_refusal(rule: Rule, spiking: Mapping[str, float] | None = None) -> str
     return None
 
 
-def trace_form(rule: Rule, spiking: Mapping[str, float] | None = None) -> TraceForm:
+def trace_form(rule: Rule, spiking: Mapping[str, float | tuple[float, float]] | None = None) -> TraceForm:
     """The :class:`TraceForm` of ``rule`` (see the module docstring); ``spiking`` maps each of its
-    activities carried by spikes to the offset y0 of its code (``y = ρ − y0``), the others are
-    analog. A rule without a faithful form is refused with a ``ValueError`` saying why."""
+    activities carried by spikes to the offset y0 of its code (``y = ρ − y0``), or to
+    ``(a, y0)`` for ``y = a ρ − y0`` (±1 units clamped to fire at r0 or not: ``(2, 1)``); the
+    others are analog. A rule without a faithful form is refused with a ``ValueError`` saying why."""
     import sympy
 
     spiking = {name: 0.0 for name in rule.activities} if spiking is None else dict(spiking)
@@ -168,12 +183,13 @@ def trace_form(rule: Rule, spiking: Mapping[str, float] | None = None) -> TraceF
     symbols = {n: sympy.Symbol(n) for n in names}
     rates: dict[str, Any] = {}
     substitution: dict[Any, Any] = {}
-    for name, offset in spiking.items():
+    for name, code in spiking.items():
+        scale, offset = code if isinstance(code, tuple) else (1.0, code)
         for side in sides:
             key = name + side
             if key in symbols:
                 rates[key] = sympy.Symbol(f"rho_{key}")
-                substitution[symbols[key]] = rates[key] - sympy.nsimplify(offset)
+                substitution[symbols[key]] = sympy.nsimplify(scale) * rates[key] - sympy.nsimplify(offset)
     functions = {"abs": sympy.Abs, "min": sympy.Min, "max": sympy.Max, "sqrt": sympy.sqrt, "exp": sympy.exp,
                  "log": sympy.log}
     expression = eval(rule.expression, {"__builtins__": {}, **functions}, symbols)  # noqa: S307 - declared rules
@@ -200,8 +216,8 @@ def trace_form(rule: Rule, spiking: Mapping[str, float] | None = None) -> TraceF
             raise ValueError(f"{label} multiplies two spike trains by an analog activity "
                              f"({', '.join(sorted(str(s) for s in coefficient.free_symbols & analog))})")
         factors = [by_rate[g] for g, p in zip(generators, powers) for _ in range(p)]
-        key = _classify(rule, factors)
-        grouped[key] = grouped.get(key, 0) + coefficient
+        group = _classify(rule, factors)
+        grouped[group] = grouped.get(group, 0) + coefficient
     terms = []
     for index, ((kind, post, pre), coefficient) in enumerate(sorted(grouped.items())):
         text = _print(sympy.simplify(coefficient))

@@ -96,7 +96,7 @@ class IFNetwork:
             order = (synapse.j[:] // n_target, synapse.j[:] % n_target, synapse.i[:] % n_source)
             self.synapses[(source, target)] = (synapse, order)
         self.plastic = self._brian2_plasticity(period) if substrate.plasticity == "brian2" else []
-        #: The pair traces of ``plasticity="stdp"`` (:mod:`.stdp`), else None.
+        #: The pair traces of ``plasticity="stdp"`` (:mod:`bioplausible.substrates.spiking.stdp`), else None.
         self.timing = None
         if substrate.plasticity == "stdp":
             from .stdp import SpikeTimingPlasticity

@@ -275,6 +275,10 @@ def spiking_write(
     does not depend on the weights, so applying the updates at the end of the run equals
     applying them at the window boundaries.
     """
+    if getattr(substrate, "plasticity", None) == "stdp":  # the causal pair-trace write (.stdp)
+        from .stdp import stdp_write
+
+        return stdp_write(substrate, circuit, batch, batch_size, first_step)
     if batch.targets is None:
         raise ValueError("batch.targets must hold the next pattern of each transition, got None")
     options = spiking_options(substrate)

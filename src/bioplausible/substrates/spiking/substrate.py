@@ -171,7 +171,7 @@ class SpikingSubstrate(Substrate):
         ``"brian2"``: the declared rules' Brian2 form (``circuit.rule_bindings()``) as
         ``run_regularly`` code at presentation boundaries, with batch size 1;
         ``"stdp"``: spike-timing plasticity, each synaptic rule's products of two spike trains
-        read by pre/post exponential traces at spike times (:mod:`.stdp`, derived by
+        read by pre/post exponential traces at spike times (:mod:`bioplausible.substrates.spiking.stdp`, derived by
         :mod:`bioplausible.rules.stdp`); runs on the chunked runtime path.
     trace_time_constant:
         τ (s) of the ``"stdp"`` traces; default (None) the presentation T; ``math.inf``: no
