@@ -385,7 +385,10 @@ def test_spill_refuses_to_overwrite_and_a_failed_run_leaves_no_spill(tmp_path):
 def test_saving_with_a_spilling_probe_streams_from_disk(tmp_path):
     import tracemalloc
 
-    task = bpl.tasks.StatisticalAdaptation(n_inputs=6)
+    # Wide traces (24 units): the in-memory index coordinates (16 bytes a step, copied while
+    # encoding) and a constant ~0.4 MB of library overhead stay far below the streamed data
+    # (~1.5 kB a step), so the bound tests streaming, not the machine's allocator.
+    task = bpl.tasks.StatisticalAdaptation(n_inputs=24)
     result = bpl.run(bpl.circuits.DirectWhitening(), task, seeds=[0, 1, 2, 3], steps=3000, eval_every=3000,
                      progress=False, probes=[Probe(samples=None, chunk=256, spill=tmp_path / "spill.nc")])
     trace_bytes = sum(result.dataset[name].nbytes for name in result.dataset.data_vars
@@ -395,7 +398,7 @@ def test_saving_with_a_spilling_probe_streams_from_disk(tmp_path):
     result.save(tmp_path / "result.nc")
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert peak < 0.5 * trace_bytes, (peak, trace_bytes)
+    assert peak < 0.35 * trace_bytes, (peak, trace_bytes)
     saved = load_result(tmp_path / "result.nc").traces
     assert set(saved.data_vars) == set(result.traces.data_vars)
     for name in saved.data_vars:
