@@ -203,8 +203,8 @@ def summary_statistics(result: Any, population: str, *, label: str | None = None
     coords = {"seed": data["seed"].values, "window": np.arange(windows),
               "window_start": ("window", times[edges[:-1]]), "window_stop": ("window", times[edges[1:] - 1])}
     out = xr.Dataset({name: (("seed", "window"), np.asarray(v)) for name, v in stats.items()}, coords=coords)
-    for name in out.data_vars:
-        out[name].attrs.update(long_name=STATISTICS[str(name)], units="1")
+    for variable in out.data_vars:
+        out[variable].attrs.update(long_name=STATISTICS[str(variable)], units="1")
     out["window_start"].attrs.update(long_name="index of the window's first recorded sample", units="samples")
     out["window_stop"].attrs.update(long_name="index of the window's last recorded sample", units="samples")
     out.attrs["population"] = population

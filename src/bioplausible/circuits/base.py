@@ -196,7 +196,7 @@ class Circuit(ABC):
         """Rate form: activities of every population for ``inputs`` (K, B, n) -> {name: (K, B, size)}."""
 
     @abstractmethod
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch) -> None:
         """Apply the local rules once to ``activities`` (from any substrate) and ``batch``."""
 
     def settle(
@@ -473,7 +473,7 @@ class RuleCircuit(Circuit):
         Bio-NICA's dendritic current ``W x``) returns them, read from the state before the update."""
         return activities
 
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch) -> None:
         """One update, phase by phase (:func:`~bioplausible.rules.declaration.apply_rules`):
         the declared rules on ``activities``, then the declared steps."""
         apply_rules(self.state, self.rule_bindings(), self.rule_activities(activities, batch), self.rule_states,

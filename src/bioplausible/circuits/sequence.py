@@ -43,6 +43,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..core.agreement import AgreementCase
+from ..core.trials import TrialBatch
 from ..rules import sequence as rules
 from ..rules.declaration import RuleBinding
 from ..validation import check_choice, check_integer, check_positive, check_real, check_sequence
@@ -294,12 +295,13 @@ class SequenceCircuit(Circuit):
     def _hidden_activity(self, states: np.ndarray) -> dict[str, np.ndarray]:
         return {}
 
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch) -> None:
         """The one-pass write: pre = the cue population (ξ^μ), post = the next state (targets, ξ^{μ+1})."""
         self._write(*self._transitions(activities, batch))
         self.steps += 1
 
-    def _transitions(self, activities: Mapping[str, np.ndarray], batch: Batch | None) -> tuple[np.ndarray, np.ndarray]:
+    def _transitions(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch | None
+                     ) -> tuple[np.ndarray, np.ndarray]:
         """The write's pre (the cue, ξ^μ) and post (the targets, ξ^{μ+1}), both (K, B, N)."""
         if batch is None or batch.targets is None:
             raise ValueError("batch.targets must hold the next pattern ξ^{μ+1} of each transition, got None")
@@ -398,7 +400,8 @@ class SeqNet(RuleCircuit, SequenceCircuit):
         return [RuleBinding("couplings", rules.ASYMMETRIC_HEBBIAN, "visible", "visible",
                             {"x": "cue", "y": "next"}, {"learning_rate": 1.0 / self.n_neurons}, batch_sum=True)]
 
-    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch | None) -> dict[str, np.ndarray]:
+    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch | None
+                        ) -> dict[str, np.ndarray]:
         """``cue`` ξ^μ and ``next`` ξ^{μ+1} (the batch's targets), both (K, B, N)."""
         pre, post = self._transitions(activities, batch)
         return {"cue": pre, "next": post}

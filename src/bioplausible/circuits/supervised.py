@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from ..core.agreement import AgreementCase
+from ..core.trials import TrialBatch
 from ..rules import supervised as rules
 from ..validation import check_choice, check_integer, check_rates, check_real
 from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
@@ -310,7 +311,7 @@ class LayeredCircuit(Circuit):
     ) -> dict[str, np.ndarray]:
         """Deltas of the hidden layers' arrays; ``updates`` holds the output layer's so far."""
 
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch) -> None:
         if batch.targets is None:
             raise ValueError(f"{type(self).__name__}.learn needs a batch with targets")
         updates = self.proposed_updates(activities, batch.targets)

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from ..core.agreement import AgreementCase
+from ..core.trials import TrialBatch
 from ..models import receptive_fields as fields
 from ..rules import supervised as rules
 from ..validation import check_choice, check_integer, check_rates, check_real
@@ -377,7 +378,7 @@ class ConvNetwork(Circuit):
     def _sign(self) -> float:
         return -1.0
 
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch) -> None:
         if batch.targets is None:
             raise ValueError(f"{self.name}.learn needs a batch with targets")
         names = ["input", *self._hidden_names()]

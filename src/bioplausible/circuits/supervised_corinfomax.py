@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..core.agreement import AgreementCase
+from ..core.trials import TrialBatch
 from ..rules import supervised as rules
 from ..validation import check_choice, check_integer, check_rates, check_real
 from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
@@ -348,7 +349,7 @@ class CorInfoMaxEBD(_CorInfoMaxNetwork):
     def _rules(self) -> tuple[Any, Any, Any]:
         return rules.three_factor, rules.three_factor, rules.lateral_inverse_correlation
 
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch) -> None:
         if batch.targets is None:
             raise ValueError("corinfomax-ebd.learn needs a batch with targets")
         p = self.params
@@ -491,7 +492,7 @@ class CorInfoMaxEP(_CorInfoMaxNetwork):
         potentials: list[Any] = [None, *[a.copy() for a in start[1:]]]
         return self._settle(potentials, start, self.params.nudged_steps, beta, targets)[1]
 
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch) -> None:
         if batch.targets is None:
             raise ValueError("corinfomax-ep.learn needs a batch with targets")
         p = self.params

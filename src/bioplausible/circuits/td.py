@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.agreement import AgreementCase
+from ..core.trials import TrialBatch
 from ..rules import td as rules
 from ..rules.declaration import RuleBinding, StateStep
 from ..validation import check_real
@@ -115,11 +116,12 @@ class TDValue(RuleCircuit):
                           description="e after the batch's last transition, e_t = γλ e_{t−1} + ψ_t, carried "
                                       "into the next batch")]
 
-    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch | None) -> dict[str, np.ndarray]:
+    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch | None
+                        ) -> dict[str, np.ndarray]:
         """The rule's local quantities (:meth:`signals`), read with w and the trace before the update."""
-        if batch is None:
+        if not isinstance(batch, Batch):
             raise ValueError("batch must be a Batch of transitions (TD learns from next_inputs, reward, first), "
-                             "got None")
+                             f"got {type(batch).__name__}")
         local = self.signals(activities, batch)
         return {"rpe": local["rpe"][..., None], "trace": local["trace"]}
 

@@ -10,8 +10,11 @@ from .protocols import CircuitLike, HasEffectiveMatrix, HasModeRates, HasSeparat
 from .registry import Registry
 from .trials import TrialBatch
 
+#: What a task hands out and a substrate learns from: samples (``Batch``) or trials in time (``TrialBatch``).
+AnyBatch = Batch | TrialBatch
+
 __all__ = [
-    "AgreementCase", "Batch", "Population", "Connection", "NONLINEARITIES", "ROLES", "SIGNS",
+    "AgreementCase", "AnyBatch", "Batch", "Population", "Connection", "NONLINEARITIES", "ROLES", "SIGNS",
     "DOMAINS", "OUTPUT_DOMAINS", "SOURCE_ONLY_DOMAINS", "BOX_DOMAINS", "CIRCUIT_DOMAIN", "POLYTOPE_KEYS",
     "CircuitLike", "HasSeparator", "HasEffectiveMatrix", "HasModeRates", "Rollout", "SubstrateRollout", "rollout",
     "Registry", "TrialBatch",

@@ -39,7 +39,7 @@ import numpy as np
 import xarray as xr
 
 from ..circuits.base import Circuit
-from ..core import Batch
+from ..core import AnyBatch
 from ..substrates.base import Substrate
 from ..validation import check_integer, check_output_file
 from .results import TEMPORARY_SUFFIX, remove_stale_temporaries, user_umask
@@ -175,7 +175,7 @@ class TraceRecorder:
             raise RuntimeError("TraceRecorder: no probe is being recorded")
         return self.probe
 
-    def capture(self, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+    def capture(self, activities: Mapping[str, np.ndarray], batch: AnyBatch) -> None:
         probe = self._active
         update = self.update
         self.update += 1
@@ -433,9 +433,10 @@ class KernelRecorder:
         """Add the recorded kernel statistics to the run's dataset."""
         if self.probe is None or not self.steps:
             return dataset
+        n_layers = int(self.circuit.n_layers)  # a layered circuit (checked when the probe attached)
         coords = {"kernel_step": np.asarray(self.steps),
-                  "kernel_layer": np.arange(1, self.circuit.n_layers + 1),
-                  "kernel_hidden_layer": np.arange(1, self.circuit.n_layers)}
+                  "kernel_layer": np.arange(1, n_layers + 1),
+                  "kernel_hidden_layer": np.arange(1, n_layers)}
         data = {}
         for key, (name, dims, long_name) in _KERNEL_VARIABLES.items():
             if self.rows[key]:

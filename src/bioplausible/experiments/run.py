@@ -16,6 +16,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from ..circuits.base import Batch, Circuit, trusted_activities
+from ..core import AnyBatch
 from ..core.trials import TrialBatch
 from ..substrates.base import Substrate, make_substrate
 from ..tasks.base import Task
@@ -189,8 +190,8 @@ def run(
                 parts.append((batch, activities))
                 kernels.record(resumed_steps + done, last=done == steps)
                 if done - evaluated == eval_every or done == steps:
-                    batch, activities = parts[0] if len(parts) == 1 else _concatenate(parts)
-                    recorder.record(resumed_steps + done, batch, activities)
+                    scored, scored_activities = parts[0] if len(parts) == 1 else _concatenate(parts)
+                    recorder.record(resumed_steps + done, scored, scored_activities)
                     evaluated, parts = done, []
                 bar.update(updates)
     finally:
@@ -233,7 +234,7 @@ class _Recorder:
         self.metrics: list[list[dict[str, float]]] = []
         self.recorded: dict[str, list[np.ndarray]] = {name: [] for name in self.probes}
 
-    def record(self, step: int, batch: Batch | None, activities: dict[str, np.ndarray] | None) -> None:
+    def record(self, step: int, batch: AnyBatch | None, activities: dict[str, np.ndarray] | None) -> None:
         self.steps.append(step)
         self.metrics.append([
             task.score(self.circuit.member(k), None if batch is None else batch.member(k), self.substrate)
@@ -308,7 +309,7 @@ def _whole_run_reason(engine: Substrate, circuit: Circuit, batch_size: int, prob
     return reason_of(circuit)
 
 
-def _record_checkpoints(recorder: _Recorder, circuit: Circuit, batch: Batch, result: dict[str, Any],
+def _record_checkpoints(recorder: _Recorder, circuit: Circuit, batch: AnyBatch, result: dict[str, Any],
                         first: int) -> None:
     """Score a whole run at its checkpoints (each with the chunk of samples that led to it),
     then leave the circuit in its final state."""
@@ -358,28 +359,37 @@ def _check_probes(circuit: Circuit, probes: Sequence[str]) -> None:
             raise ValueError(f"probes: unknown name {name!r}; available: {available}")
 
 
-def _stack(batches: list[Batch] | list[TrialBatch]) -> Batch | TrialBatch:
+def _stack(batches: Sequence[AnyBatch]) -> AnyBatch:
     """The batches of K task copies as one ensemble batch (a leading axis K); trials
     (:class:`~bioplausible.core.TrialBatch`) keep their mask and step length."""
     targets = None if batches[0].targets is None else np.stack([np.asarray(b.targets) for b in batches])
     info = {key: np.stack([b.info[key] for b in batches]) for key in batches[0].info}
     inputs = np.stack([b.inputs for b in batches])
-    if isinstance(batches[0], TrialBatch):
-        masks = [b.mask for b in batches]
-        mask = None if all(m is None for m in masks) else np.stack([b.scored for b in batches])
-        return TrialBatch(inputs, targets, mask, info, batches[0].dt)
+    trials = [b for b in batches if isinstance(b, TrialBatch)]
+    if trials:
+        mask = None if all(t.mask is None for t in trials) else np.stack([t.scored for t in trials])
+        return TrialBatch(inputs, targets, mask, info, trials[0].dt)
     return Batch(inputs, targets, info)
 
 
-def _concatenate(parts: list[tuple[Batch, dict[str, np.ndarray] | None]]) -> tuple[Batch, dict[str, np.ndarray] | None]:
+def _concatenate(parts: Sequence[tuple[AnyBatch, dict[str, np.ndarray] | None]]
+                 ) -> tuple[AnyBatch, dict[str, np.ndarray] | None]:
     """Consecutive (K, B_i, ·) chunks as one (K, ΣB_i, ·) chunk (batches and activities)."""
     batches = [b for b, _ in parts]
     targets = None if batches[0].targets is None else np.concatenate([b.targets for b in batches], axis=1)
     info = {key: np.concatenate([b.info[key] for b in batches], axis=1) for key in batches[0].info}
-    batch = Batch(np.concatenate([b.inputs for b in batches], axis=1), targets, info)
-    if any(a is None for _, a in parts):
+    inputs = np.concatenate([b.inputs for b in batches], axis=1)
+    trials = [b for b in batches if isinstance(b, TrialBatch)]
+    batch: AnyBatch
+    if trials:
+        mask = None if all(t.mask is None for t in trials) else np.concatenate([t.scored for t in trials], axis=1)
+        batch = TrialBatch(inputs, targets, mask, info, trials[0].dt)
+    else:
+        batch = Batch(inputs, targets, info)
+    chunks = [a for _, a in parts if a is not None]
+    if len(chunks) < len(parts):
         return batch, None
-    activities = {name: np.concatenate([a[name] for _, a in parts], axis=1) for name in parts[0][1]}
+    activities = {name: np.concatenate([a[name] for a in chunks], axis=1) for name in chunks[0]}
     return batch, activities
 
 

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..circuits.base import Circuit
-from ..core import Batch, Registry
+from ..core import AnyBatch, Batch, Registry
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,12 @@ class Substrate(ABC):
     description: ClassVar[str]
 
     @abstractmethod
-    def learn(self, circuit: Circuit, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
+    def learn(self, circuit: Circuit, batch: AnyBatch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
         """Run the circuit on ``batch`` with learning; return the activities of the last update."""
 
     #: Callables ``observer(activities, batch)`` told of every update's activities and samples
     #: just before the circuit's rules receive them (probes attach here).
-    observers: list[Callable[[Mapping[str, np.ndarray], Batch], None]]
+    observers: list[Callable[[Mapping[str, np.ndarray], AnyBatch], None]]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Substrate:
         instance = super().__new__(cls)
@@ -54,7 +54,7 @@ class Substrate(ABC):
         return instance
 
     @contextlib.contextmanager
-    def observed(self, observer: Callable[[Mapping[str, np.ndarray], Batch], None]) -> Iterator[None]:
+    def observed(self, observer: Callable[[Mapping[str, np.ndarray], AnyBatch], None]) -> Iterator[None]:
         """Attach ``observer`` for the duration of a ``with`` block."""
         self.observers.append(observer)
         try:
@@ -62,7 +62,7 @@ class Substrate(ABC):
         finally:
             self.observers.remove(observer)
 
-    def apply_rules(self, circuit: Circuit, activities: Mapping[str, np.ndarray], batch: Batch) -> None:
+    def apply_rules(self, circuit: Circuit, activities: Mapping[str, np.ndarray], batch: AnyBatch) -> None:
         """Hand one update's activities to the observers, then to the circuit's rules."""
         for observer in self.observers:
             observer(activities, batch)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..circuits.base import Circuit
-from ..core import Batch
+from ..core import AnyBatch, Batch
 from ..errors import DivergenceError
 from .base import Substrate, register_substrate
 
@@ -31,10 +31,10 @@ class RateSubstrate(Substrate):
             raise ValueError(f"{circuit.name} has no discrete-time dynamics to roll out")
         return rollout(cue, n_steps)
 
-    def learn(self, circuit: Circuit, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
+    def learn(self, circuit: Circuit, batch: AnyBatch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
         # Online circuits may fuse the per-sample settle + learn loop (same equations, compiled).
         stream = getattr(circuit, "learn_stream", None)
-        if batch_size == 1 and stream is not None:
+        if batch_size == 1 and stream is not None and isinstance(batch, Batch):
             fused = stream(batch)
             if fused is not None:
                 if self.observers:
@@ -54,7 +54,7 @@ class RateSubstrate(Substrate):
             circuit.load_state_dict(start_state)
             return self._updates(circuit, batch, batch_size, first_step, None, every_update=True)
 
-    def _updates(self, circuit: Circuit, batch: Batch, batch_size: int, first_step: int,
+    def _updates(self, circuit: Circuit, batch: AnyBatch, batch_size: int, first_step: int,
                  block: list[np.ndarray] | None, every_update: bool = False) -> dict[str, np.ndarray]:
         """The updates of one chunk; ``block`` collects invariant values for batched tests."""
         activities: dict[str, np.ndarray] = {}
@@ -65,7 +65,9 @@ class RateSubstrate(Substrate):
             self.apply_rules(circuit, activities, part)
             circuit.check_finite(first_step + update + 1, invariants=every_update)
             if block is not None:
-                block.append(circuit.invariant_values())
+                values = circuit.invariant_values()
+                assert values is not None  # a block is kept only for circuits with invariants
+                block.append(values)
                 if update == len(updates) - 1 or len(block) * block[0].nbytes >= INVARIANT_BLOCK_BYTES:
                     bad = circuit.first_invalid(np.stack(block))
                     block.clear()

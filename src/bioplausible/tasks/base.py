@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core import Batch, CircuitLike, Registry
+from ..core import AnyBatch, Batch, CircuitLike, Registry
 
 __all__ = ["Task", "TASKS", "register_task", "make_task", "Batch"]
 
@@ -112,15 +112,15 @@ class Task(ABC):
         """(Re)build the task's data from ``self.np_random``."""
 
     @abstractmethod
-    def next_batch(self, size: int) -> Batch:
+    def next_batch(self, size: int) -> AnyBatch:
         """The next ``size`` training samples of the stream, as a ``Batch`` of (size, n) arrays."""
 
-    def evaluation_set(self) -> Batch | None:
+    def evaluation_set(self) -> AnyBatch | None:
         """Held-out samples for scoring; None when the metric is exact (computed from weights)."""
         return None
 
     @abstractmethod
-    def score(self, circuit: CircuitLike, batch: Batch | None = None, substrate: Any = None) -> dict[str, float]:
+    def score(self, circuit: CircuitLike, batch: Any = None, substrate: Any = None) -> dict[str, float]:
         """Named metrics of ``circuit`` (ensemble size 1); ``batch`` is the last training batch.
 
         ``substrate`` is the substrate the run uses; most tasks score the learned weights

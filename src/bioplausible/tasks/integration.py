@@ -121,6 +121,8 @@ class Integration(Task):
 
     def score(self, circuit: CircuitLike, batch: Any = None, substrate: Any = None) -> dict[str, float]:
         held_out = self.evaluation_set()
+        if held_out.targets is None:
+            raise RuntimeError("Integration's evaluation set carries no targets")
         outputs = circuit.output(circuit.respond(held_out.inputs[None]))[0]
         metrics = {"normalized_mse": normalized_mse(outputs, held_out.targets)}
         if isinstance(circuit, HasModeRates):

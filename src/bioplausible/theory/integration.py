@@ -136,7 +136,7 @@ def reduced_dynamics(recurrent: np.ndarray, input_weights: np.ndarray, readout: 
     Its ``eigenvalues`` are the outlier eigenvalues of W (two; one for ``v ∥ u``)."""
     u, v = np.ravel(input_weights).astype(float), np.ravel(readout).astype(float)
     basis, triangle = np.linalg.qr(np.stack([u, v], axis=1))
-    keep = np.abs(np.diag(triangle)) > 1e-12 * max(np.linalg.norm(u), 1e-300)
+    keep = np.abs(np.diag(triangle)) > 1e-12 * max(float(np.linalg.norm(u)), 1e-300)
     basis = basis[:, keep]
     reduced = basis.T @ np.asarray(recurrent, float) @ basis
     return expected_dynamics(reduced, basis.T @ u, basis.T @ v, target_kernel, alpha, dt, learning_rate,

@@ -99,7 +99,7 @@ def compiled_support(circuit: Circuit) -> str | None:
         return f"it has {len(bindings)} plastic arrays; compiled learning runs take one plastic matrix so far"
     binding = bindings[0]
     rule = binding.rule
-    steps = circuit.state_steps()
+    steps: list[Any] = getattr(circuit, "state_steps", list)()
     if steps:
         return (f"its state steps after each update ({', '.join(step.name for step in steps)}) have no form in "
                 "generated code yet")

@@ -115,10 +115,10 @@ class IFNetwork:
         bindings = getattr(self.circuit, "rule_bindings", None)
         if bindings is None:
             raise ValueError(f"{self.circuit.name} declares no rule bindings; use plasticity='python'")
-        steps = getattr(self.circuit, "state_steps", list)()
+        steps: list[Any] = getattr(self.circuit, "state_steps", list)()
         if steps:  # the generated code runs the rules only; the declared steps would be skipped
-            names = ', '.join(s.name for s in steps)
-            raise ValueError(f"{self.circuit.name} declares steps after its rules ({names}), "
+            listed = ', '.join(s.name for s in steps)
+            raise ValueError(f"{self.circuit.name} declares steps after its rules ({listed}), "
                              "which plasticity='brian2' does not run yet; use plasticity='python'")
         scale = self.substrate.rate_unit * self.substrate.presentation
         plastic = []

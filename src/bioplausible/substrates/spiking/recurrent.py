@@ -89,7 +89,8 @@ class RecurrentIFNetwork:
         self.n, self.offset = hidden.size, float(hidden.offset)
         self.copies = circuit.ensemble_size * n_trials  # one block of N units per member and trial
         window = substrate.presentation * b2.second
-        tau = circuit.params.time_constant * substrate.presentation / circuit.params.dt * b2.second
+        params: Any = circuit.params
+        tau = params.time_constant * substrate.presentation / params.dt * b2.second
         self.drive = b2.TimedArray(np.zeros((n_steps, self.copies * self.n)), dt=window)
         self.group = b2.NeuronGroup(
             self.copies * self.n,

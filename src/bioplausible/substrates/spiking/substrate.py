@@ -65,7 +65,7 @@ from typing import Any
 import numpy as np
 
 from ...circuits.base import Circuit
-from ...core import Batch, Registry
+from ...core import AnyBatch, Batch, Registry
 from ...models.neurons import IntegrateAndFire
 from ...validation import check_choice, check_positive
 from ..base import Cost, Substrate, register_substrate
@@ -86,7 +86,7 @@ COST_MODEL = {"object_step": 8e-6, "unit_step": 4e-8, "synapse_step": 2e-9, "net
 #: disk after) is not worth it for ``codegen="auto"``, unless the build is already cached.
 STANDALONE_WORTH_STEPS = 300_000
 
-Learn = Callable[["SpikingSubstrate", Circuit, Batch, int, int], dict[str, np.ndarray]]
+Learn = Callable[["SpikingSubstrate", Circuit, Any, int, int], dict[str, np.ndarray]]
 Replay = Callable[["SpikingSubstrate", Circuit, np.ndarray, int], np.ndarray]
 #: ``work(substrate, circuit, task, steps, eval_every) -> (windows, copies, runs, builds)``: how
 #: many counting windows a run simulates one after the other, how many copies of the circuit's
@@ -243,7 +243,7 @@ class SpikingSubstrate(Substrate):
         #: Seed of this run's Brian2 and replay randomness (set by ``prepare`` from the run seed).
         self.seed = 0
         #: Networks built by spiking models, kept between chunks of one run (see ``close``).
-        self.cache: dict[str, Any] = {}
+        self.cache: dict[Any, Any] = {}
 
     def prepare(self, circuit: Circuit, seed: int | np.random.SeedSequence) -> None:
         sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
@@ -348,7 +348,7 @@ class SpikingSubstrate(Substrate):
         self.codegen_reason = ("requested" if self.codegen_option == self.codegen
                                else "auto: the chunked path (Python between presentations) runs on numpy")
 
-    def learn(self, circuit: Circuit, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
+    def learn(self, circuit: Circuit, batch: AnyBatch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
         self._runtime("learn")
         return self._builder(circuit).learn(self, circuit, batch, batch_size, first_step)
 

@@ -60,7 +60,7 @@ def simulate_td(substrate: SpikingSubstrate, circuit: Circuit, batch: Batch, bat
     stimulus = b2.TimedArray(np.concatenate([shown, shown[-1:]]).reshape(boundaries, members * n_cells), dt=period)
     arrays = {"gate": b2.TimedArray(gate, dt=period), "first_transition": b2.TimedArray(starts, dt=period),
               "reward": b2.TimedArray(rewards, dt=period), "sync": b2.TimedArray(syncs, dt=period)}
-    params = circuit.params  # type: ignore[attr-defined]
+    params: Any = circuit.params
     namespace: dict[str, Any] = {
         **arrays, "stimulus": stimulus, "r0": substrate.rate_unit, "readout_scale": scale,
         "gamma": params.discount, "decay": params.discount * params.trace_decay,
