@@ -1,0 +1,123 @@
+"""Realisation (c) of a rule: the Brian2 form, run at presentation boundaries.
+
+:func:`brian2_form` gives the model lines of the target (and of the summed variables) and
+the statement for ``run_regularly``; :func:`run_regularly` installs it on a Brian2 object;
+:class:`Brian2Plasticity` builds the ``Synapses`` of a circuit's bound rule across ensemble
+members and runs it gated, so a whole learning run can live inside generated code.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .expressions import function_name, rewrite
+
+if TYPE_CHECKING:
+    from .bindings import RuleBinding
+    from .rule import Rule
+
+__all__ = ["Brian2Form", "brian2_form", "run_regularly", "Brian2Plasticity"]
+
+
+@dataclass(frozen=True)
+class Brian2Form:
+    """What a Brian2 object needs to run a rule: the model lines of the target (and of the
+    summed variables), and the statement for ``run_regularly``. ``owner`` is ``"synapses"``
+    (a synaptic rule) or ``"neurons"`` (a neuron rule)."""
+
+    owner: str
+    model: str
+    statement: str
+
+
+def brian2_form(rule: Rule, names: Mapping[str, str] | None = None, gate: str | None = None) -> Brian2Form:
+    """The Brian2 form of ``rule`` (``Rule.brian2`` documents ``names`` and ``gate``)."""
+    if rule.totals:
+        raise NotImplementedError(f"rule {rule.name!r}: a per-sample total ({', '.join(rule.totals)}) "
+                                  "has no Brian2 form yet")
+    names = dict(names or {})
+
+    def replace(name: str) -> ast.expr:
+        if name == "identity":
+            return ast.parse("int(i == j)", mode="eval").body
+        base, _, side = name.rpartition("_")
+        if rule.kind == "synaptic" and side in ("pre", "post") and base in names:
+            return ast.parse(names[base].format(side="_" + side), mode="eval").body
+        if rule.kind == "neuron" and name in names:
+            return ast.parse(names[name].format(side=""), mode="eval").body
+        return ast.Name(name, ast.Load())
+
+    brian2_functions = {"min": "clip", "max": "clip"}
+    expression = rewrite(rule.expression, replace, brian2_functions)
+    target = rule.target
+    statement = f"{target} = {target} + ({expression})" if rule.increment else f"{target} = {expression}"
+    if gate is not None:
+        statement = f"{target} = {target} + {gate} * ({expression})" if rule.increment else \
+            f"{target} = {gate} * ({expression}) + (1 - {gate}) * {target}"
+    if rule.kind == "neuron":
+        return Brian2Form("neurons", f"{target} : 1", statement)
+    model = [f"{target} : 1", *[f"{s} : 1" for s in rule.synaptic]]
+    model += [f"{n}_post = {rewrite(t, replace, brian2_functions)} : 1 (summed)" for n, t in rule.summed.items()]
+    return Brian2Form("synapses", "\n".join(model), statement)
+
+
+def run_regularly(owner: Any, rule: Rule, dt: Any, names: Mapping[str, str] | None = None,
+                  when: str = "start", order: int = -1) -> Any:
+    """Run ``rule``'s Brian2 statement on ``owner`` (a Brian2 ``Synapses`` or ``NeuronGroup``
+    whose model includes ``rule.brian2().model``) every ``dt``; returns the code runner.
+    Parameters resolve from the owner's namespace or the ``run`` call's."""
+    form = rule.brian2(names)
+    return owner.run_regularly(form.statement, dt=dt, when=when, order=order,
+                               name=f"{owner.name}_{function_name(rule.name)}*")
+
+
+class Brian2Plasticity:
+    """A synaptic rule's Brian2 form on Brian2 groups, run at presentation boundaries.
+
+    One ``Synapses`` object holds the rule's target for every (post, pre) pair inside each of
+    ``ensemble`` member blocks (self-pairs included: a diagonal such as a leak is part of the
+    matrix); its ``run_regularly`` statement is the rule's, gated by a shared ``gate`` (0
+    until a presentation has been counted). ``names`` maps the rule's activities to Brian2
+    expressions (e.g. a rate decoded from the spike count). :meth:`apply` runs the same code
+    once more by hand (the last presentation of a run has no boundary after it).
+    """
+
+    def __init__(self, b2: Any, pre: Any, post: Any, binding: RuleBinding, ensemble: int, n_pre: int, n_post: int,
+                 names: Mapping[str, str], dt: Any, when: str = "start", order: int = -1) -> None:
+        rule = binding.rule
+        if rule.kind != "synaptic" or rule.summed or rule.synaptic or rule.states:
+            raise ValueError(f"rule {rule.name!r}: the Brian2 plasticity runner takes synaptic rules of "
+                             "activities only (no summed variables, states or other matrices yet)")
+        self.rule, self.shape = rule, (ensemble, n_post, n_pre)
+        form = rule.brian2(names, gate="gate")
+        self.synapses = b2.Synapses(pre, post, form.model + "\ngate : 1 (shared)", dt=dt,
+                                    namespace=dict(binding.parameters), name=f"plastic_{function_name(rule.name)}*")
+        member, post_index, pre_index = np.meshgrid(np.arange(ensemble), np.arange(n_post), np.arange(n_pre),
+                                                    indexing="ij")
+        self.synapses.connect(i=(member * n_pre + pre_index).ravel(), j=(member * n_post + post_index).ravel())
+        self.runner = self.synapses.run_regularly(form.statement, dt=dt, when=when, order=order)
+        self.synapses.gate = 0.0
+
+    @property
+    def objects(self) -> list[Any]:
+        return [self.synapses]
+
+    def set(self, matrix: np.ndarray) -> None:
+        """Write the target (K, n_post, n_pre) into Brian2 (synapses are in (member, post, pre) order)."""
+        getattr(self.synapses, self.rule.target)[:] = np.asarray(matrix, dtype=float).reshape(-1)
+
+    def get(self) -> np.ndarray:
+        return np.asarray(getattr(self.synapses, self.rule.target)[:]).reshape(self.shape)
+
+    def open(self, value: bool = True) -> None:
+        self.synapses.gate = 1.0 if value else 0.0
+
+    def apply(self) -> None:
+        """Run the rule's generated code once now (after a ``run`` has built it)."""
+        for code_object in self.runner.code_objects:
+            code_object()
