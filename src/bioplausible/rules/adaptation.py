@@ -1,7 +1,7 @@
 """Local rules of the recurrent-adaptation (statistical whitening) family.
 
 All four circuits descend ``f(M) = Tr(M^-1 C) + Tr(M)``, whose minimiser ``M = C^{1/2}``
-whitens ``y = M^-1 x``; see ``../circuits/adaptation.py`` for how each parametrises M.
+whitens ``y = M^-1 x``; see ``../circuits/adaptation/`` for how each parametrises M.
 Each rule is declared once (:class:`~bioplausible.rules.declaration.Rule`); the functions
 below are its batched numpy form with the family's argument names. Shapes: activities
 (K, B, n), weights (K, n, k), gains (K, k). Each function returns the change to apply
