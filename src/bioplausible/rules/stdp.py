@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from .declaration import Rule
+from .declaration import Rule, expressions
 
 __all__ = ["PairTerm", "TraceForm", "trace_form", "trace_refusal", "pair_window", "causal_pair_window", "pair_sum"]
 
@@ -241,10 +241,8 @@ def _classify(rule: Rule, factors: list[str]) -> tuple[str, str, str]:
 
 
 def _names(text: str) -> set[str]:
-    import ast
-
-    return {node.id for node in ast.walk(ast.parse(text, mode="eval")) if isinstance(node, ast.Name)} - {
-        "abs", "min", "max", "sqrt", "exp", "log"}
+    """The quantities ``text`` reads (its functions left out)."""
+    return expressions.names(text) - expressions.FUNCTIONS
 
 
 def _print(expression: Any) -> str:

@@ -11,9 +11,10 @@ import numpy as np
 
 from ...core.agreement import AgreementCase
 from ...core.whitening import whitening_error
+from ...validation import check_integer
 from ..base import Batch, Population, RuleCircuit, ensemble_inputs
 
-__all__ = ["WhiteningCircuit", "agreement_cases", "stimulus_and_principal", "identity_drive"]
+__all__ = ["WhiteningCircuit", "agreement_cases", "stimulus_and_principal", "identity_drive", "check_sizes"]
 
 
 class WhiteningCircuit(RuleCircuit):
@@ -125,3 +126,10 @@ def identity_drive(ensemble_size: int, n: int) -> np.ndarray:
     return np.broadcast_to(np.eye(n), (ensemble_size, n, n)).copy()
 
 
+def check_sizes(params: Any) -> None:
+    """The population sizes a whitening circuit's parameters may fix: ``n_inputs`` and, where
+    the circuit has interneurons, ``n_interneurons``, each None (from the task) or >= 1."""
+    for name in ("n_inputs", "n_interneurons"):
+        value = getattr(params, name, None)
+        if value is not None:
+            check_integer(name, value, 1)

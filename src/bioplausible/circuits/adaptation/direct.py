@@ -9,9 +9,9 @@ import numpy as np
 
 from ...rules import adaptation as rules
 from ...rules.declaration import RuleBinding
-from ...validation import check_integer, check_positive, check_real
+from ...validation import check_positive, check_real
 from ..base import Connection, Parameters, Population, register_circuit
-from .base import WhiteningCircuit, agreement_cases, identity_drive, stimulus_and_principal
+from .base import WhiteningCircuit, agreement_cases, check_sizes, identity_drive, stimulus_and_principal
 
 __all__ = ["DirectWhitening", "DirectWhiteningParameters"]
 
@@ -26,8 +26,7 @@ class DirectWhiteningParameters(Parameters):
     spike_offset: float = 4.0
 
     def validate(self) -> None:
-        if self.n_inputs is not None:
-            check_integer("n_inputs", self.n_inputs, 1)
+        check_sizes(self)
         check_real("learning_rate", self.learning_rate, 0.0, 1.0, inclusive=False)
         check_positive("initial_scale", self.initial_scale)
         check_positive("spike_offset", self.spike_offset)

@@ -12,9 +12,9 @@ import numpy as np
 
 from ...rules import adaptation as rules
 from ...rules.declaration import RuleBinding, StateStep
-from ...validation import check_array, check_choice, check_integer, check_positive, check_real
+from ...validation import check_array, check_choice, check_positive, check_real
 from ..base import Connection, Parameters, Population, register_circuit
-from .base import WhiteningCircuit, agreement_cases, identity_drive, stimulus_and_principal
+from .base import WhiteningCircuit, agreement_cases, check_sizes, identity_drive, stimulus_and_principal
 
 if TYPE_CHECKING:
     from .multi_timescale import MultiTimescaleWhiteningParameters
@@ -94,10 +94,7 @@ class GainWhiteningParameters(Parameters):
     spike_offset: float = 4.0
 
     def validate(self) -> None:
-        if self.n_inputs is not None:
-            check_integer("n_inputs", self.n_inputs, 1)
-        if self.n_interneurons is not None:
-            check_integer("n_interneurons", self.n_interneurons, 1)
+        check_sizes(self)
         if isinstance(self.frame, str):
             check_choice("frame", self.frame, ["gaussian", "mercedes"])
         else:

@@ -10,9 +10,9 @@ import numpy as np
 
 from ...rules import adaptation as rules
 from ...rules.declaration import RuleBinding, StateStep
-from ...validation import check_integer, check_positive, check_real
+from ...validation import check_positive, check_real
 from ..base import Connection, Parameters, register_circuit
-from .base import agreement_cases
+from .base import agreement_cases, check_sizes
 from .gains import GainModulatedWhitening, check_initial_gains, default_frame_size, initial_gains
 
 __all__ = ["MultiTimescaleWhitening", "MultiTimescaleWhiteningParameters"]
@@ -36,10 +36,7 @@ class MultiTimescaleWhiteningParameters(Parameters):
     spike_offset: float = 4.0
 
     def validate(self) -> None:
-        if self.n_inputs is not None:
-            check_integer("n_inputs", self.n_inputs, 1)
-        if self.n_interneurons is not None:
-            check_integer("n_interneurons", self.n_interneurons, 1)
+        check_sizes(self)
         check_real("gain_rate", self.gain_rate, 0.0, 1.0, inclusive=False)
         check_real("synapse_rate", self.synapse_rate, 0.0, 1.0)
         check_positive("leak", self.leak)

@@ -17,19 +17,15 @@ both streams against the numpy paths. Ensemble members run in parallel (``prange
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import inspect
-import os
-import sys
-import tempfile
 import textwrap
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numba import njit, prange
 
+from ...core.generated import cache_directory, load_module
 from ...rules.separation import (
     CORINFOMAX_FEEDFORWARD,
     CORINFOMAX_LATERAL,
@@ -73,21 +69,8 @@ def _scalar_form(function: Callable[..., Any]) -> Any:
     source = scalar_source(function)
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
     name = f"bioplausible_scalar_{function.__name__}_{digest}"
-    folder = Path(os.environ.get("BIOPLAUSIBLE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "bioplausible"))
-    folder = folder / "scalar"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.py"
     text = "from typing import Any\n\nimport numpy as np\n\n\n" + source
-    if not path.exists() or path.read_text() != text:
-        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as handle:
-            handle.write(text)
-        os.replace(handle.name, path)
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
+    module = load_module(name, text, cache_directory("scalar"))
     return njit(cache=True, inline="always")(getattr(module, function.__name__))
 
 

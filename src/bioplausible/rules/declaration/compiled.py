@@ -11,20 +11,16 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
-import importlib.util
-import os
-import sys
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...core.generated import cache_directory, load_module
 from .expressions import function_name, rewrite, subscript
 
 if TYPE_CHECKING:
     from .rule import Rule
 
-__all__ = ["source", "compile_source", "cache_directory"]
+__all__ = ["source", "compile_source"]
 
 _MATH = {"sqrt": "math.sqrt", "exp": "math.exp", "log": "math.log"}
 
@@ -84,31 +80,13 @@ def _indexed_bare(rule: Rule, text: str) -> str:
     return rewrite(text, lambda n: subscript(n, "i") if n in bare else ast.Name(n, ast.Load()), _MATH)
 
 
-def cache_directory() -> Path:
-    """Where the generated modules live: ``$BIOPLAUSIBLE_CACHE/rules`` (default
-    ``$XDG_CACHE_HOME/bioplausible/rules``, ``~/.cache`` without XDG)."""
-    root = os.environ.get("BIOPLAUSIBLE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "bioplausible")
-    path = Path(root) / "rules"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @functools.cache
 def compile_source(name: str, text: str) -> Callable[..., None]:
-    """Write ``text`` (the source of rule ``name``) to a file named by its hash and compile it
-    with numba (``cache=True``, so a later process loads the machine code); returns the dispatcher."""
+    """Write ``text`` (the source of rule ``name``) to a file named by its hash in the cache
+    folder ``rules`` and compile it with numba (``cache=True``, so a later process loads the
+    machine code); returns the dispatcher."""
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     module_name = f"bioplausible_rule_{function_name(name)}_{digest}"
-    path = cache_directory() / f"{module_name}.py"
     module_text = "import math\nfrom numba import njit\n\n\n@njit(cache=True, fastmath=False)\n" + text
-    if not path.exists() or path.read_text() != module_text:
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-            handle.write(module_text)
-        os.replace(handle.name, path)
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    module = load_module(module_name, module_text, cache_directory("rules"))
     return getattr(module, function_name(name))
