@@ -35,10 +35,13 @@ Three realisations are derived, never typed again:
 ``tests/test_rules_registry.py`` checks every realisation of every registered rule against
 the numpy form, so a rule is covered by being registered.
 
-The package is split by role: :mod:`.rule` (the declaration and the registry),
-:mod:`.expressions` (parsing, rewriting and separating expressions), :mod:`.batched` (a),
-:mod:`.compiled` (b), :mod:`.brian2_form` (c) and :mod:`.bindings` (a rule on a circuit's
-state array, declared steps, and the update they make).
+The package is split by role: :mod:`~bioplausible.rules.declaration.rule` (the
+declaration and the registry), :mod:`~bioplausible.rules.declaration.expressions` (parsing,
+rewriting and separating expressions), :mod:`~bioplausible.rules.declaration.batched` (a),
+:mod:`~bioplausible.rules.declaration.compiled` (b),
+:mod:`~bioplausible.rules.declaration.brian2_form` (c) and
+:mod:`~bioplausible.rules.declaration.bindings` (a rule on a circuit's state array, declared
+steps, and the update they make).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 A rule is written once, as a Brian2-style statement (the package docstring,
 :mod:`bioplausible.rules.declaration`, describes the names); its three realisations are
-derived from it by :mod:`.batched` (numpy, K × B), :mod:`.compiled` (numba, per sample) and
-:mod:`.brian2_form` (``run_regularly`` code).
+derived from it by :mod:`~bioplausible.rules.declaration.batched` (numpy, K × B),
+:mod:`~bioplausible.rules.declaration.compiled` (numba, per sample) and
+:mod:`~bioplausible.rules.declaration.brian2_form` (``run_regularly`` code).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ __all__ = ["Rule", "RULES", "register_rule"]
 
 @dataclass(frozen=True)
 class Rule:
-    """A local learning rule, declared once (see the module docstring for the names).
+    """A local learning rule, declared once (:mod:`bioplausible.rules.declaration` describes the names).
 
     ``equation`` is ``"target = expression"`` or ``"target += expression"``; ``summed`` maps a
     neuron-level reduction's name to its per-synapse expression (summed over j); ``totals``
@@ -131,7 +132,7 @@ class Rule:
 
     @functools.cached_property
     def _plan(self) -> dict[str, Any]:
-        """What :meth:`numpy` evaluates, worked out once (:func:`.batched.plan`)."""
+        """What :meth:`numpy` evaluates, worked out once (:func:`~bioplausible.rules.declaration.batched.plan`)."""
         return batched.plan(self)
 
     # ------------------------------------------------------------------ (a) batched numpy
