@@ -1,11 +1,20 @@
 """The whitening error, shared by the adaptation circuits (``steps_to_whiten``) and the
-adaptation task (its metrics): one definition of ``C_yy = M⁻¹ C M⁻ᵀ`` and its distance to I."""
+adaptation task (its metrics): one definition of ``C_yy = M⁻¹ C M⁻ᵀ`` and its distance to I;
+and the whitening solution ``M = C^{1/2}`` (:func:`covariance_root`), which the task samples
+with and the gain circuits' optimal gains aim at."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["output_covariance", "whitening_error", "whitening_error_frobenius"]
+__all__ = ["covariance_root", "output_covariance", "whitening_error", "whitening_error_frobenius"]
+
+
+def covariance_root(covariance: np.ndarray) -> np.ndarray:
+    """The symmetric square root ``C^{1/2} = V diag(√λ) Vᵀ`` of ``C = V diag(λ) Vᵀ`` (matrices
+    (..., n, n)); eigenvalues below 0 (rounding) count as 0."""
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    return (eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None))[..., None, :]) @ np.swapaxes(eigenvectors, -1, -2)
 
 
 def output_covariance(matrix: np.ndarray, covariance: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Batch, CircuitLike
-from ..core.whitening import whitening_error, whitening_error_frobenius
+from ..core.whitening import covariance_root, whitening_error, whitening_error_frobenius
 from ..validation import check_array, check_choice, check_covariance, check_integer, check_positive
 from .base import Task, register_task, single
 from .datasets import natural_patch_covariances
@@ -127,7 +127,7 @@ class StatisticalAdaptation(Task):
         else:
             side = int(round(np.sqrt(n)))
             self.covariances = natural_patch_covariances(side, self.n_contexts, rng)
-        self._roots = np.stack([_sqrtm(c) for c in self.covariances])
+        self._roots = np.stack([covariance_root(c) for c in self.covariances])
         blocks = self.n_blocks or self.n_contexts
         if self.schedule == "blocked":
             self._order = np.arange(blocks) % self.n_contexts
@@ -201,11 +201,6 @@ def basis_distance(basis: np.ndarray, synapses: np.ndarray) -> float:
     rows, cols = linear_sum_assignment(-np.abs(cosine))
     matched = synapses[:, cols] * np.sign(cosine[rows, cols])
     return float(np.linalg.norm(basis[:, rows] - matched))
-
-
-def _sqrtm(covariance: np.ndarray) -> np.ndarray:
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-    return (eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ eigenvectors.T
 
 
 def _random_basis(n: int, rng: np.random.Generator) -> np.ndarray:

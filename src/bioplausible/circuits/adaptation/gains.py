@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ...core.whitening import covariance_root
 from ...rules import adaptation as rules
 from ...rules.declaration import RuleBinding, StateStep
 from ...validation import check_array, check_choice, check_positive, check_real
@@ -166,9 +167,7 @@ def optimal_gains(frame: np.ndarray, covariance: np.ndarray, leak: float = 1.0) 
 
     Least squares over the gains when K > N(N+1)/2 makes the Hadamard Gram singular.
     """
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-    root = (eigenvectors * np.sqrt(eigenvalues)[..., None, :]) @ np.swapaxes(eigenvectors, -1, -2)
-    target = root - leak * np.eye(covariance.shape[-1])
+    target = covariance_root(covariance) - leak * np.eye(covariance.shape[-1])
     gram = np.swapaxes(frame, -1, -2) @ frame
     projections = np.einsum("...ik,...ij,...jk->...k", frame, target, frame)
     hadamard = gram * gram
