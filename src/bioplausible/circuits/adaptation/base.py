@@ -12,9 +12,10 @@ import numpy as np
 from ...core.agreement import AgreementCase
 from ...core.whitening import whitening_error
 from ...validation import check_integer
-from ..base import Batch, Population, RuleCircuit, ensemble_inputs
+from ..base import Batch, Connection, Population, RuleCircuit, ensemble_inputs
 
-__all__ = ["WhiteningCircuit", "agreement_cases", "stimulus_and_principal", "identity_drive", "check_sizes"]
+__all__ = ["WhiteningCircuit", "agreement_cases", "stimulus_and_principal", "identity_drive", "check_sizes",
+           "interneuron_connections"]
 
 
 class WhiteningCircuit(RuleCircuit):
@@ -133,3 +134,14 @@ def check_sizes(params: Any) -> None:
         value = getattr(params, name, None)
         if value is not None:
             check_integer(name, value, 1)
+
+
+def interneuron_connections(forward: tuple[Any, str], feedback: tuple[Any, str]) -> list[Connection]:
+    """The connections of a whitening circuit with interneurons: the one-to-one drive of the
+    principal neurons, principal → interneuron (``feedforward``) and interneuron → principal
+    (``feedback``), each given as (its rule or None, its description)."""
+    return [
+        Connection("stimulus", "principal", kind="drive"),
+        Connection("principal", "interneuron", forward[0], kind="feedforward", description=forward[1]),
+        Connection("interneuron", "principal", feedback[0], kind="feedback", description=feedback[1]),
+    ]

@@ -15,7 +15,14 @@ from ...rules import adaptation as rules
 from ...rules.declaration import RuleBinding, StateStep
 from ...validation import check_array, check_choice, check_positive, check_real
 from ..base import Connection, Parameters, Population, register_circuit
-from .base import WhiteningCircuit, agreement_cases, check_sizes, identity_drive, stimulus_and_principal
+from .base import (
+    WhiteningCircuit,
+    agreement_cases,
+    check_sizes,
+    identity_drive,
+    interneuron_connections,
+    stimulus_and_principal,
+)
 
 if TYPE_CHECKING:
     from .multi_timescale import MultiTimescaleWhiteningParameters
@@ -142,12 +149,8 @@ class GainWhitening(GainModulatedWhitening):
         return {"frame": frame, "gains": gains}
 
     def connections(self) -> list[Connection]:
-        return [
-            Connection("stimulus", "principal", kind="drive"),
-            Connection("principal", "interneuron", kind="feedforward", description="fixed frame Wᵀ"),
-            Connection("interneuron", "principal", rules.gain_homeostasis, kind="feedback",
-                       description="−W diag(g): the gain g_j is plastic"),
-        ]
+        return interneuron_connections((None, "fixed frame Wᵀ"),
+                                       (rules.gain_homeostasis, "−W diag(g): the gain g_j is plastic"))
 
     def rule_bindings(self) -> list[RuleBinding]:
         """g is plastic by :data:`~bioplausible.rules.adaptation.GAIN_HOMEOSTASIS` toward

@@ -11,7 +11,14 @@ from ...rules import adaptation as rules
 from ...rules.declaration import RuleBinding
 from ...validation import check_positive, check_real
 from ..base import Connection, Parameters, Population, register_circuit
-from .base import WhiteningCircuit, agreement_cases, check_sizes, identity_drive, stimulus_and_principal
+from .base import (
+    WhiteningCircuit,
+    agreement_cases,
+    check_sizes,
+    identity_drive,
+    interneuron_connections,
+    stimulus_and_principal,
+)
 
 __all__ = ["InterneuronWhitening", "InterneuronWhiteningParameters"]
 
@@ -104,13 +111,8 @@ class InterneuronWhitening(WhiteningCircuit):
         ]
 
     def connections(self) -> list[Connection]:
-        return [
-            Connection("stimulus", "principal", kind="drive"),
-            Connection("principal", "interneuron", rules.interneuron_whitening, kind="feedforward",
-                       description="excitatory Wᵀ, Hebbian with decay"),
-            Connection("interneuron", "principal", rules.interneuron_whitening, kind="feedback",
-                       description="inhibitory −W, tied to the forward synapses"),
-        ]
+        return interneuron_connections((rules.interneuron_whitening, "excitatory Wᵀ, Hebbian with decay"),
+                                       (rules.interneuron_whitening, "inhibitory −W, tied to the forward synapses"))
 
     def weights(self) -> dict[tuple[str, str], np.ndarray]:
         synapses = self.state["synapses"]

@@ -12,7 +12,7 @@ from ...rules import adaptation as rules
 from ...rules.declaration import RuleBinding, StateStep
 from ...validation import check_positive, check_real
 from ..base import Connection, Parameters, register_circuit
-from .base import agreement_cases, check_sizes
+from .base import agreement_cases, check_sizes, interneuron_connections
 from .gains import GainModulatedWhitening, check_initial_gains, default_frame_size, initial_gains
 
 __all__ = ["MultiTimescaleWhitening", "MultiTimescaleWhiteningParameters"]
@@ -80,13 +80,8 @@ class MultiTimescaleWhitening(GainModulatedWhitening):
         return {"synapses": synapses, "gains": gains}
 
     def connections(self) -> list[Connection]:
-        return [
-            Connection("stimulus", "principal", kind="drive"),
-            Connection("principal", "interneuron", rules.gain_modulated_hebbian, kind="feedforward",
-                       description="Wᵀ, slow Hebbian with gain-scaled decay"),
-            Connection("interneuron", "principal", rules.gain_homeostasis, kind="feedback",
-                       description="−W diag(g): fast gains, slow W (tied)"),
-        ]
+        return interneuron_connections((rules.gain_modulated_hebbian, "Wᵀ, slow Hebbian with gain-scaled decay"),
+                                       (rules.gain_homeostasis, "−W diag(g): fast gains, slow W (tied)"))
 
     def rule_bindings(self) -> list[RuleBinding]:
         """Fast g by :data:`~bioplausible.rules.adaptation.GAIN_HOMEOSTASIS` toward each
