@@ -15,7 +15,7 @@ from ...validation import check_integer
 from ..base import Batch, Connection, Population, RuleCircuit, ensemble_inputs
 
 __all__ = ["WhiteningCircuit", "agreement_cases", "stimulus_and_principal", "identity_drive", "check_sizes",
-           "interneuron_connections"]
+           "interneuron_connections", "interneuron_thresholds"]
 
 
 class WhiteningCircuit(RuleCircuit):
@@ -145,3 +145,13 @@ def interneuron_connections(forward: tuple[Any, str], feedback: tuple[Any, str])
         Connection("principal", "interneuron", forward[0], kind="feedforward", description=forward[1]),
         Connection("interneuron", "principal", feedback[0], kind="feedback", description=feedback[1]),
     ]
+
+
+def interneuron_thresholds(ensemble_size: int, synapses: np.ndarray, leak: float) -> dict[str, np.ndarray]:
+    """Self-terms of a circuit with interneurons over ``synapses`` W (K, N, k): the principal
+    neurons' leak α, the interneurons' 1."""
+    n, k = synapses.shape[-2:]
+    return {
+        "principal": np.full((ensemble_size, n), leak),
+        "interneuron": np.ones((ensemble_size, k)),
+    }

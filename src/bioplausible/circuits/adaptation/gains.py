@@ -21,6 +21,7 @@ from .base import (
     check_sizes,
     identity_drive,
     interneuron_connections,
+    interneuron_thresholds,
     stimulus_and_principal,
 )
 
@@ -73,11 +74,7 @@ class GainModulatedWhitening(WhiteningCircuit):
         }
 
     def thresholds(self) -> dict[str, np.ndarray]:
-        n, k = self.state[self._frame_key].shape[-2:]
-        return {
-            "principal": np.full((self.ensemble_size, n), self.leak),
-            "interneuron": np.ones((self.ensemble_size, k)),
-        }
+        return interneuron_thresholds(self.ensemble_size, self.state[self._frame_key], self.leak)
 
     def optimal_gains(self, covariance: np.ndarray) -> np.ndarray:
         """``g*(W, C)`` whitening ``covariance`` exactly with the current W, (K, k)."""

@@ -17,6 +17,7 @@ from .base import (
     check_sizes,
     identity_drive,
     interneuron_connections,
+    interneuron_thresholds,
     stimulus_and_principal,
 )
 
@@ -93,11 +94,7 @@ class InterneuronWhitening(WhiteningCircuit):
         return self.params.leak * np.eye(synapses.shape[-2]) + synapses @ np.swapaxes(synapses, -1, -2)
 
     def thresholds(self) -> dict[str, np.ndarray]:
-        n, k = self.state["synapses"].shape[-2:]
-        return {
-            "principal": np.full((self.ensemble_size, n), self.params.leak),
-            "interneuron": np.ones((self.ensemble_size, k)),
-        }
+        return interneuron_thresholds(self.ensemble_size, self.state["synapses"], self.params.leak)
 
     def _interneuron_activity(self, principal: np.ndarray) -> dict[str, np.ndarray]:
         return {"interneuron": principal @ self.state["synapses"]}
