@@ -433,7 +433,7 @@ class KernelRecorder:
         """Add the recorded kernel statistics to the run's dataset."""
         if self.probe is None or not self.steps:
             return dataset
-        n_layers = int(self.circuit.n_layers)  # a layered circuit (checked when the probe attached)
+        n_layers = int(getattr(self.circuit, "n_layers"))  # a layered circuit (checked when the probe attached)
         coords = {"kernel_step": np.asarray(self.steps),
                   "kernel_layer": np.arange(1, n_layers + 1),
                   "kernel_hidden_layer": np.arange(1, n_layers)}
