@@ -33,7 +33,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
@@ -433,7 +433,7 @@ class KernelRecorder:
         """Add the recorded kernel statistics to the run's dataset."""
         if self.probe is None or not self.steps:
             return dataset
-        n_layers = int(getattr(self.circuit, "n_layers"))  # a layered circuit (checked when the probe attached)
+        n_layers = int(cast(Any, self.circuit).n_layers)  # a layered circuit (checked when the probe attached)
         coords = {"kernel_step": np.asarray(self.steps),
                   "kernel_layer": np.arange(1, n_layers + 1),
                   "kernel_hidden_layer": np.arange(1, n_layers)}

@@ -9,7 +9,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
@@ -176,7 +176,7 @@ def run(
             evaluated, parts = 0, []
             if whole is None:
                 batch = _stack([member.next_batch(steps * batch_size) for member in tasks])
-                _record_checkpoints(recorder, circuit, batch, getattr(engine, "learning_run")(circuit, batch, eval_every),
+                _record_checkpoints(recorder, circuit, batch, cast(Any, engine).learning_run(circuit, batch, eval_every),
                                     resumed_steps)
                 done = steps
                 bar.update(steps)

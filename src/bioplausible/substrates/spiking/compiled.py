@@ -41,7 +41,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -260,7 +260,7 @@ class CompiledLearning:
                              f"{checkpoint_every}")
         self.substrate, self.circuit, self.target = substrate, circuit, target
         self.n_presentations, self.checkpoint_every = int(n_presentations), int(checkpoint_every)
-        self.binding = getattr(circuit, "rule_bindings")()[0]
+        self.binding = cast(Any, circuit).rule_bindings()[0]
         populations = {p.name: p for p in circuit.populations()}
         #: The simulated populations in the circuit's order (the runtime path's dither order).
         self.simulated = [p for p in circuit.populations() if p.role == "neurons"]
