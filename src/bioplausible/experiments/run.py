@@ -176,8 +176,8 @@ def run(
             evaluated, parts = 0, []
             if whole is None:
                 batch = _stack([member.next_batch(steps * batch_size) for member in tasks])
-                _record_checkpoints(recorder, circuit, batch, cast(Any, engine).learning_run(circuit, batch, eval_every),
-                                    resumed_steps)
+                learned = cast(Any, engine).learning_run(circuit, batch, eval_every)
+                _record_checkpoints(recorder, circuit, batch, learned, resumed_steps)
                 done = steps
                 bar.update(steps)
             while done < steps:
