@@ -79,6 +79,27 @@ def test_compiled_form_matches_numpy(name: str) -> None:
     np.testing.assert_allclose(changes, expected, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", sorted(n for n in RULES if RULES[n].kind == "neuron"))
+def test_neuron_rule_values_are_the_per_sample_targets_numpy_averages(name: str) -> None:
+    """``Rule.values`` (a neuron rule as a per-sample signal) on each sample alone: the batch
+    mean of those targets, less the start, is the numpy form's change."""
+    rule = RULES[name]
+    values = _random_case(rule, seed=len(name) + 1)
+    target = np.asarray(values[rule.target])
+    per_sample = [rule.values(**{n: (v[:, b] if np.ndim(v) == 3 else v) for n, v in values.items()})
+                  for b in range(B)]
+    np.testing.assert_allclose(np.mean(per_sample, axis=0) - target, rule.numpy(**values), rtol=1e-10, atol=1e-12)
+
+
+def test_values_refuses_synaptic_rules_and_names_what_is_missing() -> None:
+    synaptic = next(r for r in RULES.values() if r.kind == "synaptic")
+    with pytest.raises(TypeError, match="values\\(\\) evaluates neuron rules"):
+        synaptic.values()
+    neuron = next(r for r in RULES.values() if r.kind == "neuron" and r.parameters)
+    with pytest.raises(TypeError, match=f"needs .*{neuron.parameters[0]}"):
+        neuron.values()
+
+
 def _brian2_variables(rule: Rule, side: str) -> list[str]:
     names = [*rule.activities, *rule.states]
     return [n for n in names if rule._used(n)] if rule.kind == "neuron" or rule.recurrent else \

@@ -23,13 +23,32 @@ import numpy as np
 
 from .declaration import Rule, register_rule
 
-__all__ = ["TD_VALUE", "td_value", "reward_prediction_error", "eligibility_traces", "carry_trace"]
+__all__ = ["TD_VALUE", "TD_RPE", "TD_TRACE", "td_value", "reward_prediction_error", "eligibility_traces",
+           "carry_trace"]
 
 TD_VALUE = register_rule(Rule(
     "td-value", "w += learning_rate * rpe_post * trace_pre",
     paper="Sutton (1988), Machine Learning 3:9-44; Bordelon, Masset, Kuo & Pehlevan (2023), NeurIPS",
     activities=("rpe", "trace"), parameters=("learning_rate",),
     description="three-factor TD rule: broadcast reward-prediction error x presynaptic eligibility trace",
+))
+
+
+#: The broadcast reward-prediction error, formed at the value neuron for every transition.
+TD_RPE = register_rule(Rule(
+    "td-rpe", "rpe = reward + discount * next_value - value",
+    paper="Sutton (1988), Machine Learning 3:9-44; Schultz, Dayan & Montague (1997), Science 275:1593",
+    activities=("reward", "next_value", "value"), parameters=("discount",), kind="neuron",
+    description="TD error delta = r + gamma V(s') - V(s), the dopamine-like third factor",
+))
+
+#: One step of a place cell's accumulating eligibility trace; ``first`` (0/1) restarts it at an
+#: episode's first transition, ``decay`` = γλ.
+TD_TRACE = register_rule(Rule(
+    "td-trace", "trace = decay * (1 - first) * trace + psi",
+    paper="Sutton (1988), Machine Learning 3:9-44; Sutton & Barto (2018), ch. 12",
+    activities=("psi", "first"), parameters=("decay",), kind="neuron",
+    description="accumulating eligibility trace e_t = gamma lambda e_{t-1} + psi_t, restarted with each episode",
 ))
 
 
@@ -45,13 +64,14 @@ def td_value(rpe: np.ndarray, trace: np.ndarray, weights: np.ndarray, learning_r
 
 def reward_prediction_error(reward: np.ndarray, value: np.ndarray, next_value: np.ndarray,
                             discount: float) -> np.ndarray:
-    """The broadcast reward-prediction error ``δ = r + γ V(s') − V(s)`` (TD error)."""
-    return reward + discount * next_value - value
+    """The broadcast reward-prediction error ``δ = r + γ V(s') − V(s)`` (:data:`TD_RPE`) for
+    every transition, elementwise."""
+    return TD_RPE.values(reward=reward, next_value=next_value, value=value, discount=discount)
 
 
 def eligibility_traces(features: np.ndarray, first: np.ndarray, carried: np.ndarray,
                        decay: float) -> tuple[np.ndarray, np.ndarray]:
-    """Accumulating eligibility traces ``e_t = decay · e_{t−1} + ψ_t`` along the sample axis.
+    """Accumulating eligibility traces along the sample axis, one :data:`TD_TRACE` step per transition.
 
     ``features`` (K, B, n) are ψ_t in stream order, ``first`` (K, B) flags the first
     transition of an episode (the trace restarts there: ``e_t = ψ_t``), ``carried`` (K, n)
@@ -59,12 +79,9 @@ def eligibility_traces(features: np.ndarray, first: np.ndarray, carried: np.ndar
     the last one (K, n), to carry into the next batch. ``decay = 0`` gives ``e = ψ`` (TD(0))."""
     traces = np.empty_like(features, dtype=float)
     trace = np.asarray(carried, dtype=float)
-    if decay == 0.0:
-        traces[...] = features
-        return traces, traces[:, -1].copy() if features.shape[1] else trace.copy()
+    restart = np.asarray(first, dtype=float)
     for t in range(features.shape[1]):
-        keep = np.where(first[:, t], 0.0, decay)[:, None]
-        trace = keep * trace + features[:, t]
+        trace = TD_TRACE.values(trace=trace, psi=features[:, t], first=restart[:, t, None], decay=decay)
         traces[:, t] = trace
     return traces, trace.copy()
 

@@ -20,7 +20,7 @@ from .expressions import GLOBALS, SIDES, code, terms
 if TYPE_CHECKING:
     from .rule import Rule
 
-__all__ = ["plan", "classify", "neuron_change", "synaptic_change", "outer_sum"]
+__all__ = ["plan", "classify", "neuron_change", "neuron_values", "synaptic_change", "outer_sum"]
 
 
 def plan(rule: Rule) -> dict[str, Any]:
@@ -73,6 +73,22 @@ def neuron_change(rule: Rule, evaluation: Mapping[str, Any], values: Mapping[str
         per_sample = np.broadcast_to(per_sample, shape)
     mean = np.add.reduce(per_sample, axis=-2) / shape[-2]
     return mean if rule.increment else mean - target
+
+
+def neuron_values(rule: Rule, evaluation: Mapping[str, Any], values: Mapping[str, Any]) -> np.ndarray:
+    """A neuron rule's target after one sample, elementwise on broadcast arrays (no batch
+    axis, no mean): a quantity formed afresh for every sample, such as a reward-prediction
+    error or an eligibility trace stepped along a stream (``evaluation``: its :func:`plan`)."""
+    scope: dict[str, Any] = {p: values[p] for p in rule.parameters}
+    reads_target = rule.increment or rule.used(rule.target)
+    if reads_target:
+        scope[rule.target] = np.asarray(values[rule.target], dtype=float)
+    for name in evaluation["activities"]:
+        scope[name] = np.asarray(values[name], dtype=float)
+    for name in evaluation["states"]:
+        scope[name] = np.asarray(values[name], dtype=float)
+    value = eval(evaluation["code"], GLOBALS, scope)  # noqa: S307 - declared rules only
+    return scope[rule.target] + value if rule.increment else np.asarray(value, dtype=float)
 
 
 def synaptic_change(rule: Rule, evaluation: Mapping[str, Any], values: Mapping[str, Any]) -> np.ndarray:

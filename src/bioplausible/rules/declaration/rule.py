@@ -151,6 +151,22 @@ class Rule:
             return batched.neuron_change(self, self._plan, values)
         return batched.synaptic_change(self, self._plan, values)
 
+    def values(self, **values: Any) -> np.ndarray:
+        """A neuron rule's target after one sample, elementwise on arrays of any broadcast
+        shape (no batch mean): the rule as a per-sample signal, e.g. a reward-prediction error
+        for every transition, or one step of a trace along a stream. The target is needed only
+        if the rule reads it (``+=`` or named in the expression)."""
+        if self.kind != "neuron":
+            raise TypeError(f"rule {self.name!r}: values() evaluates neuron rules; {self.kind!r} rules change "
+                            "matrices (use numpy())")
+        needed = [*self.parameters, *(n for n in (*self.activities, *self.states) if self.used(n))]
+        if self.increment or self.used(self.target):
+            needed.insert(0, self.target)
+        missing = [n for n in needed if n not in values]
+        if missing:
+            raise TypeError(f"rule {self.name!r} needs {missing}")
+        return batched.neuron_values(self, self._plan, values)
+
     # ------------------------------------------------------------------ (b) compiled per-sample
     def source(self) -> str:
         """Python source of the per-sample step (loops over i, j), compiled by :meth:`compiled`."""

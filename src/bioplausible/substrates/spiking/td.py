@@ -9,11 +9,13 @@ The ``td-value`` circuit (:mod:`bioplausible.circuits.td`) realised in Brian2:
   its potential at the end of a presentation is the value ``V̂(s) = Σ_j w_j n_j / (r0 T)`` read
   from the place cells' spike counts ``n_j`` (a readout, as the circuit declares it);
 * at each presentation boundary ending the presentation of ``s_{t+1}``, the broadcast
-  reward-prediction error ``δ = r_t + γ V̂(s_{t+1}) − V̂(s_t)`` is formed at the value neuron,
-  each place cell's eligibility trace becomes ``e = γλ e + ψ̂(s_t)`` (restarted at an episode's
-  first transition; ψ̂ the decoded count), and the synapses change by the declared rule's
-  Brian2 form (:data:`bioplausible.rules.td.TD_VALUE`, ``w += η δ e`` with η scaled by
-  1/``batch_size``), all as ``run_regularly`` code;
+  reward-prediction error ``δ = r_t + γ V̂(s_{t+1}) − V̂(s_t)`` is formed at the value neuron
+  (:data:`bioplausible.rules.td.TD_RPE`), each place cell's eligibility trace becomes
+  ``e = γλ e + ψ̂(s_t)`` (:data:`bioplausible.rules.td.TD_TRACE`, restarted at an episode's
+  first transition; ψ̂ the decoded count), and the synapses change by
+  :data:`bioplausible.rules.td.TD_VALUE` (``w += η δ e`` with η scaled by 1/``batch_size``):
+  the three declared rules' Brian2 forms, gated off at boundaries that end no transition, all
+  as ``run_regularly`` code (no equation is re-typed here);
 * the value neuron reads with the weights of the start of the mini-batch (``w_used``),
   copied from ``w`` every ``batch_size`` transitions: the batch TD update of the rate form.
 
@@ -33,6 +35,7 @@ import numpy as np
 
 from ...circuits.base import Circuit
 from ...core import Batch
+from ...rules.td import TD_RPE, TD_TRACE
 from .substrate import SpikingSubstrate, register_builder
 
 __all__ = ["simulate_td", "presentation_plan"]
@@ -63,15 +66,18 @@ def simulate_td(substrate: SpikingSubstrate, circuit: Circuit, batch: Batch, bat
     params: Any = circuit.params
     namespace: dict[str, Any] = {
         **arrays, "stimulus": stimulus, "r0": substrate.rate_unit, "readout_scale": scale,
-        "gamma": params.discount, "decay": params.discount * params.trace_decay,
+        "discount": params.discount, "decay": params.discount * params.trace_decay,
         "learning_rate": params.learning_rate / batch_size,
     }
-    place = b2.NeuronGroup(members * n_cells, "dv/dt = r0 * stimulus(t, i) / second : 1\ncount : 1\n"
-                           "trace : 1\npsi_prev : 1", threshold="v >= 1", reset="v -= 1\ncount += 1", method="euler",
-                           dt=substrate.dt * b2.second, namespace=namespace, name="place*")
-    value = b2.NeuronGroup(members, "v : 1\nV_now : 1\nV_prev : 1\nrpe : 1", dt=substrate.dt * b2.second,
+    # the declared rules' Brian2 forms, switched off by ``gate`` at boundaries that end no transition
+    trace_form = TD_TRACE.brian2({"psi": "psi_prev", "first": "first_transition(t)"}, gate="gate(t)")
+    rpe_form = TD_RPE.brian2({"reward": "reward(t, i)", "next_value": "V_now", "value": "V_prev"}, gate="gate(t)")
+    form = _rule(circuit).brian2({"rpe": "rpe{side}", "trace": "trace{side}"}, gate="gate(t)")
+    place = b2.NeuronGroup(members * n_cells, f"dv/dt = r0 * stimulus(t, i) / second : 1\ncount : 1\n"
+                           f"{trace_form.model}\npsi_prev : 1", threshold="v >= 1", reset="v -= 1\ncount += 1",
+                           method="euler", dt=substrate.dt * b2.second, namespace=namespace, name="place*")
+    value = b2.NeuronGroup(members, f"v : 1\nV_now : 1\nV_prev : 1\n{rpe_form.model}", dt=substrate.dt * b2.second,
                            namespace=namespace, name="value*")
-    form = _rule(circuit).brian2({"rpe": "rpe{side}", "trace": "trace{side}"})
     synapses = b2.Synapses(place, value, form.model + "\nw_used : 1", on_pre="v_post += w_used * readout_scale",
                            dt=substrate.dt * b2.second, namespace=namespace, name="td_synapses*")
     member, cell = np.meshgrid(np.arange(members), np.arange(n_cells), indexing="ij")
@@ -81,9 +87,8 @@ def simulate_td(substrate: SpikingSubstrate, circuit: Circuit, batch: Batch, bat
     synapses.w_used[:] = weights
     place.trace[:] = circuit.state["trace"].reshape(-1)
     regular = {"dt": period, "when": "start"}
-    value.run_regularly("V_now = v\nrpe = gate(t) * (reward(t, i) + gamma * V_now - V_prev)", order=0, **regular)
-    place.run_regularly("trace = gate(t) * (decay * trace * (1 - first_transition(t)) + psi_prev)"
-                        " + (1 - gate(t)) * trace", order=1, **regular)
+    value.run_regularly(f"V_now = v\n{rpe_form.statement}", order=0, **regular)
+    place.run_regularly(trace_form.statement, order=1, **regular)
     synapses.run_regularly(form.statement, order=2, **regular)
     synapses.run_regularly("w_used = sync(t) * w + (1 - sync(t)) * w_used", order=3, **regular)
     value.run_regularly("V_prev = V_now\nv = 0", order=4, **regular)
