@@ -123,7 +123,9 @@ NETWORKS = {
 #: script (Simulations/Classification/CorInfoMax/CorInfoMax_FashionMNIST_Simulation_V3.py, first
 #: setting: μ_f = (0.3, 0.22), μ_b = 0.07, g = 0.3, decay 0.95), whose output rate is itself
 #: below their MNIST 0.7 (1 epoch on the first 2000 images, seed 0, first 2000 test images:
-#: 65.0 %; the circuit's defaults 63.8 %).
+#: 65.0 %; the circuit's defaults 63.8 %). Quick run (2 epochs on the first 10,000 images, seed 0,
+#: the full test set): 73.5 % beside the published 88.1 (50 epochs on 60,000); 635 s on the
+#: shared 2-core machine.
 EP_RATES = {"mnist": {"forward_rate": (1.1, 0.75, 0.3), "backward_rate": (0.17, 0.07), "rate_decay": 0.95},
             "cifar10": {"forward_rate": (0.11, 0.06, 0.035), "backward_rate": (0.045, 0.015), "rate_decay": 0.95,
                         "leak": 0.1},
