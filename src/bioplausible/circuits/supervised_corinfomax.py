@@ -463,7 +463,7 @@ class CorInfoMaxEP(_CorInfoMaxNetwork):
     phases, so its contrast is zero whatever the label and it never learns again: on digits
     (Xavier rows with a negative sum meet nonnegative hidden rates) seed 1 has unit 6 silent
     on its own class from initialisation and unit 1 silenced during epoch 1 (20 epochs,
-    seeds 0–2: 98.0, 78.3, 96.2 %; 60 epochs: 0.982 / 0.788 / 0.980 on main). A bias (the
+    seeds 0–2: 98.0, 78.3, 96.2 %; 60 epochs: 0.982 / 0.788 / 0.980 as the earlier default). A bias (the
     authors' network has one) does not change this (20 epochs, seed 1: 2 classes never
     predicted with or without it).
     ``output_contrast="potential"`` (default) contrasts the output's somatic potential at
