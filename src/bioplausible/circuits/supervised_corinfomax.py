@@ -482,7 +482,8 @@ class CorInfoMaxEP(_CorInfoMaxNetwork):
     (same run), digits seeds 0–2: 98.2, 97.2, 96.0 % at 20 epochs, 98.2, 99.0, 98.2 % at 60 (the
     default run; top-layer angle 87.4→63.8°, 89.4→65.7°, 86.3→66.3°). The authors' own Fashion-MNIST
     script lowers the output rate too (μ_f = (0.3, 0.22), μ_b = 0.07, g = 0.3: 65.0 % in the
-    same run with the potential contrast; ``benchmarks/supervised_accuracy.py`` uses it).
+    same run with the potential contrast, 55.2 % and one class never predicted with the rate
+    contrast; ``benchmarks/supervised_accuracy.py`` uses it).
 
     State adds ``sign_seed`` (one integer per member: the β signs are a function of it and the
     step count, so a saved state resumes exactly). Spiking: refused (module docstring).
