@@ -70,7 +70,8 @@ THRESHOLDS: dict[str, tuple[float, float]] = {
     # 0–2: BP 0.987–0.990, FA 0.985–0.987, DFA 0.982–0.987, EBD 0.980–0.987, Hebbian
     # 0.889–0.935, CorInfoMax-EBD 0.985–0.992, CorInfoMax-EP 0.982 / 0.990 / 0.982 (top-layer
     # angle 87.4→63.8°, 89.4→65.7°, 86.3→66.3°; with the authors' rate contrast seed 1 had
-    # two output units silent in both phases, 0.788, see CorInfoMaxEP). Patch networks (ebd-cnn & co., convolutional at their defaults):
+    # two output units silent in both phases, 0.788, see CorInfoMaxEP). Patch networks
+    # (ebd-cnn & co., convolutional at their defaults):
     # 3 epochs BP 0.932–0.947, DFA 0.640–0.851, EBD 0.791–0.892; 60 epochs BP 0.992–0.995,
     # DFA 0.965–0.985, EBD 0.980–0.992 (seeds 0–2).
     "backprop": (0.85, 0.96),
