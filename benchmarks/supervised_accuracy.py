@@ -96,7 +96,9 @@ DIGITS = {
 #: 0.03}) after one epoch on the first 5000 Fashion-MNIST training images, scored on the first
 #: 2000 test images; DFA's μ_L = 0.03 diverged on 10,000 images × 2 epochs, hence 0.01 (3 seeds:
 #: 67.8–70.2 % on the first 2000 test images); LC takes the CNN's. μ_L = 0.05 (digits) diverges on 784-pixel inputs
-#: (μ_L ‖h‖² > 2). CorInfoMax-EP: the authors' MNIST rates (spec §4.5); CorInfoMax-EBD: ours.
+#: (μ_L ‖h‖² > 2). CorInfoMax-EP: the authors' rates (spec §4.5) except the output layer's
+#: on MNIST (0.3, its default: the potential contrast at their 0.6–0.7 is unstable on 784-pixel
+#: inputs, see CorInfoMaxEP "Output rate"); CorInfoMax-EBD: ours.
 LARGE = {
     "backprop": {"learning_rate": 0.01, "output_rate": 0.01},
     "ebd": {"learning_rate": 0.03, "output_rate": 0.01, "forgetting": 0.99999},
@@ -116,11 +118,18 @@ NETWORKS = {
     "mnist": {"mlp": (1024, 512), "conv": ((16, 32), 5, 2), "corinfomax": (500, 500)},
     "cifar10": {"mlp": (1024, 512, 512), "conv": ((32, 64), 5, 2), "corinfomax": (1000, 500)},
 }
-#: CorInfoMax-EP rates of the authors' scripts per dataset (spec §4.5).
-EP_RATES = {"mnist": {"forward_rate": (1.1, 0.75, 0.6), "backward_rate": (0.17, 0.07), "rate_decay": 0.95},
+#: CorInfoMax-EP rates of the authors' scripts per dataset (spec §4.5), the MNIST output layer's
+#: capped at the default 0.3 (CIFAR-10's 0.035 is below it). Fashion-MNIST: the authors' own
+#: script (Simulations/Classification/CorInfoMax/CorInfoMax_FashionMNIST_Simulation_V3.py, first
+#: setting: μ_f = (0.3, 0.22), μ_b = 0.07, g = 0.3, decay 0.95), whose output rate is itself
+#: below their MNIST 0.7 (1 epoch on the first 2000 images, seed 0, first 2000 test images:
+#: 65.0 %; the circuit's defaults 63.8 %). Quick run (2 epochs on the first 10,000 images, seed 0,
+#: the full test set): 73.5 % beside the published 88.1 (50 epochs on 60,000); 635 s on the
+#: shared 2-core machine.
+EP_RATES = {"mnist": {"forward_rate": (1.1, 0.75, 0.3), "backward_rate": (0.17, 0.07), "rate_decay": 0.95},
             "cifar10": {"forward_rate": (0.11, 0.06, 0.035), "backward_rate": (0.045, 0.015), "rate_decay": 0.95,
                         "leak": 0.1},
-            "fashion-mnist": {"rate_decay": 0.95}}
+            "fashion-mnist": {"forward_rate": (0.3, 0.22), "backward_rate": 0.07, "leak": 0.3, "rate_decay": 0.95}}
 IMAGE_SHAPES = {"digits": (1, 8, 8), "fashion-mnist": (1, 28, 28), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 
 

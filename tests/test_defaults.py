@@ -64,12 +64,14 @@ THRESHOLDS: dict[str, tuple[float, float]] = {
     "nonnegative-ica": (15.0, 15.0),  # xfail: see KNOWN_FAILURES
     "detmax-wsm": (11.0, 14.0),
     # test accuracy on digits. Quick twin: 3 epochs, worst of seeds 0–4: BP 0.894, FA 0.733,
-    # DFA 0.793, EBD 0.791, Hebbian 0.612, CorInfoMax-EBD 0.940, CorInfoMax-EP 0.582.
+    # DFA 0.793, EBD 0.791, Hebbian 0.612, CorInfoMax-EBD 0.940, CorInfoMax-EP 0.771 (seeds
+    # 0–4: 0.819, 0.798, 0.773, 0.771, 0.829; potential output contrast, output rate 0.3).
     # Default run (60 epochs, the digits setting of benchmarks/supervised_accuracy.py), seeds
     # 0–2: BP 0.987–0.990, FA 0.985–0.987, DFA 0.982–0.987, EBD 0.980–0.987, Hebbian
-    # 0.889–0.935, CorInfoMax-EBD 0.985–0.992, CorInfoMax-EP 0.982 / 0.788 / 0.980 (seed 1:
-    # two output units silent in both phases; output_contrast="potential" fixes digits but
-    # not Fashion-MNIST, see CorInfoMaxEP). Patch networks (ebd-cnn & co., convolutional at their defaults):
+    # 0.889–0.935, CorInfoMax-EBD 0.985–0.992, CorInfoMax-EP 0.982 / 0.990 / 0.982 (top-layer
+    # angle 87.4→63.8°, 89.4→65.7°, 86.3→66.3°; with the authors' rate contrast seed 1 had
+    # two output units silent in both phases, 0.788, see CorInfoMaxEP). Patch networks
+    # (ebd-cnn & co., convolutional at their defaults):
     # 3 epochs BP 0.932–0.947, DFA 0.640–0.851, EBD 0.791–0.892; 60 epochs BP 0.992–0.995,
     # DFA 0.965–0.985, EBD 0.980–0.992 (seeds 0–2).
     "backprop": (0.85, 0.96),
@@ -78,7 +80,7 @@ THRESHOLDS: dict[str, tuple[float, float]] = {
     "ebd": (0.7, 0.96),
     "hebbian": (0.5, 0.85),
     "corinfomax-ebd": (0.85, 0.96),
-    "corinfomax-ep": (0.45, 0.75),
+    "corinfomax-ep": (0.65, 0.95),
     "backprop-cnn": (0.85, 0.97),
     "dfa-cnn": (0.5, 0.93),
     "ebd-cnn": (0.7, 0.95),

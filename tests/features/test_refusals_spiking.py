@@ -16,7 +16,8 @@ REFUSED = [
     ("detmax-wsm", {"domain": "polytope"}, "one threshold unit per sparse group"),
     ("corinfomax", {"domain": "polytope"}, "one threshold unit per sparse group"),
     ("nonnegative-ica", {"variant": "interneuron", "leak": 0.0}, "perfect integrators"),
-    ("corinfomax-ebd", {}, "clipped to [0, 1]"),
+    ("corinfomax-ebd", {}, "two independently learned matrices"),
+    ("corinfomax-ep", {}, "two independently learned matrices"),
 ]
 
 

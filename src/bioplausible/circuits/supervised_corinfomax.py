@@ -21,11 +21,14 @@ only through the nudge β. Two ways to train the network:
 =====================  ====================================================================
 
 **Spiking.** Both declare ``kind = "clipped-settling"``, which the spiking substrate refuses
-(``substrate.supports(circuit)`` gives the reason): the units are clipped to [0, 1]
-(integrate-and-fire units have no upper clip, only a refractory rate cap that bends the rate
-curve well before the ceiling), the lateral weights enter with a positive sign (+2γ B h: no
-inhibitory partner in the counting semantics ``θ a = [Σ W a]_+``), and the phases are fixed
-numbers of Euler steps from ``u = 0`` (or ``u = h⁰``), not fixed points a spike count estimates.
+(``substrate.supports(circuit)`` gives the reason). The clip itself has a spiking form (capped
+integrate-and-fire units, ``Population.ceiling``), but those are known to reach the clipped
+fixed point only as the minimum of a box-constrained quadratic energy, i.e. for a symmetric
+coupling; here layer k drives k+1 through ``W_f,k+1`` and receives from it through ``W_b,k``,
+two independently learned matrices (≈90° apart at initialisation, spec §8.3), so no energy
+exists whose minimum a spike count would estimate. And the prediction is the state after a
+fixed number of Euler steps (``free_steps`` from ``u = 0``; EP adds ``nudged_steps`` from
+``u = h⁰``), which a window's spike counts do not reproduce step by step.
 """
 
 from __future__ import annotations
@@ -51,6 +54,11 @@ __all__ = [
     "CorInfoMaxEBD",
     "CorInfoMaxEP",
 ]
+
+def _with_one(activity: np.ndarray) -> np.ndarray:
+    """``activity`` (…, B, n) with a constant 1 appended (the presynaptic side of a bias)."""
+    return np.concatenate([activity, np.ones((*activity.shape[:-1], 1))], axis=-1)
+
 
 def _apply(matrix: np.ndarray, activity: np.ndarray) -> np.ndarray:
     return np.matmul(activity, np.swapaxes(matrix, -1, -2))
@@ -86,6 +94,8 @@ def corinfomax_settle(
     for _ in range(steps):
         for k in range(1, L + 1):
             basal = _apply(state[f"forward_{k}"], h[k - 1])
+            if f"bias_{k}" in state:
+                basal = basal + state[f"bias_{k}"][..., None, :]
             lateral = _apply(state[f"lateral_{k}"], h[k])
             if k < L:
                 apical = epsilon * (2 * gamma * lateral + leak * h[k]) + _apply(state[f"backward_{k}"], h[k + 1])
@@ -113,14 +123,16 @@ def output_potential(
     """The output layer's somatic potential ``u_L`` at which its equation in
     :func:`corinfomax_settle` is at rest given the settled rates (``du_L = 0``)::
 
-        u_L = (W_f,L h_{L−1}/ε + γ B_L h_L + g h_L − β(h_L − y)) / (g + 1/ε + 1)
+        u_L = ((W_f,L h_{L−1} + b_L)/ε + γ B_L h_L + g h_L − β(h_L − y)) / (g + 1/ε + 1)
 
     ``below`` h_{L−1}, ``output`` h_L (K, B, n); unlike the rate ``h_L = clip(u_L, 0, 1)`` it
     keeps moving with the nudge where the rate is clipped."""
     gamma = (1.0 - forgetting) / forgetting
     L = max(int(key.split("_")[1]) for key in state if key.startswith("forward_"))
-    drive = _apply(state[f"forward_{L}"], below) / epsilon + gamma * _apply(state[f"lateral_{L}"], output) \
-        + leak * output
+    basal = _apply(state[f"forward_{L}"], below)
+    if f"bias_{L}" in state:
+        basal = basal + state[f"bias_{L}"][..., None, :]
+    drive = basal / epsilon + gamma * _apply(state[f"lateral_{L}"], output) + leak * output
     beta_k = np.asarray(beta, dtype=float).reshape(-1, 1, 1)
     if targets is not None and np.any(beta_k != 0):
         drive = drive - beta_k * (output - targets)
@@ -389,23 +401,28 @@ class CorInfoMaxEBD(_CorInfoMaxNetwork):
 @dataclass(frozen=True)
 class CorInfoMaxEPParameters(CorInfoMaxParameters):
     """CorInfoMax-EP (spec supervised §4.5, authors' MNIST 2-layer script; the 64-100-10 digits
-    network takes the MNIST rates). ``forward_rate`` μ_f (one value or one per layer, hidden
-    layers then output), ``backward_rate`` μ_b (one per backward matrix, i.e. per hidden
-    layer), ``rate_decay`` per-epoch factor of both (μ = μ₀ · decay^epoch), ``decay_every``
-    updates per epoch (70: digits' 1400 training samples at B = 20), ``beta`` the magnitude of the nudge
-    (its sign is drawn per batch and member when ``random_sign``), ``nudged_steps``;
-    ``output_contrast`` what the output layer's prediction error contrasts across the phases:
-    "rate" (the default: the authors' clipped rate ``h_L``) or "potential" (the somatic
-    potential at rest, :func:`output_potential`; see :class:`CorInfoMaxEP`)."""
+    network takes the MNIST rates except the output's). ``forward_rate`` μ_f (one value or one
+    per layer, hidden layers then output; default (1.0, 0.3): the authors' hidden rate, an
+    output rate below their 0.7, see :class:`CorInfoMaxEP`), ``backward_rate`` μ_b (one per
+    backward matrix, i.e. per hidden layer), ``rate_decay`` per-epoch factor of both
+    (μ = μ₀ · decay^epoch), ``decay_every`` updates per epoch (70: digits' 1400 training
+    samples at B = 20), ``beta`` the magnitude of the nudge (its sign is drawn per batch and
+    member when ``random_sign``), ``nudged_steps``; ``output_contrast`` what the output layer's
+    prediction error contrasts across the phases: "potential" (the default: the somatic
+    potential at rest, :func:`output_potential`) or "rate" (the authors' clipped rate ``h_L``);
+    ``bias`` a learned bias on every basal input, initialised to 0 and updated by the same
+    contrast with a constant presynaptic 1 (the authors' code has one; the spec's "no biases"
+    is not what their ``ContrastiveCorInfoMaxHopfield`` does)."""
 
-    forward_rate: Any = (1.0, 0.7)
+    forward_rate: Any = (1.0, 0.3)
     backward_rate: Any = 0.15
     rate_decay: float = 0.99
     decay_every: int = 70
     beta: float = 1.0
     random_sign: bool = True
     nudged_steps: int = 10
-    output_contrast: str = "rate"
+    output_contrast: str = "potential"
+    bias: bool = True
 
     def validate(self) -> None:
         super().validate()
@@ -419,6 +436,8 @@ class CorInfoMaxEPParameters(CorInfoMaxParameters):
             raise TypeError(f"random_sign must be a bool, got {self.random_sign!r}")
         check_integer("nudged_steps", self.nudged_steps, 1)
         check_choice("output_contrast", self.output_contrast, ["potential", "rate"])
+        if not isinstance(self.bias, bool):
+            raise TypeError(f"bias must be a bool, got {self.bias!r}")
 
 
 @register_circuit
@@ -437,21 +456,34 @@ class CorInfoMaxEP(_CorInfoMaxNetwork):
     rates ``μ₀ · rate_decay^⌊steps / decay_every⌋``. Prediction: ``argmax h_L`` of the free
     phase.
 
-    **Output contrast.** With the authors' rule the output's ``e_f`` uses the clipped rate
-    ``h_L``. An output unit whose drive on its own class is below −εβ (the most a nudge of β
-    can lift it, at rest) is clipped at 0 in both phases, so its contrast is zero whatever the
-    label and it never learns again: on digits 1–4 of 10 output units start or end that way
-    (Xavier rows with a negative sum meet nonnegative hidden rates), e.g. seed 1 ended at
-    78.3 % with two classes never predicted (20 epochs; seeds 0–4: 98.0, 78.3, 96.2, 97.0,
-    97.0). The authors' alternatives (g = 0.2, decay 0.95) leave it dead; β = 2 (their β
-    ablation) revives one of the two. ``output_contrast="potential"`` contrasts the output's
-    somatic potential at rest instead (:func:`output_potential`; equal to ``h_L`` inside
-    (0, 1)), which a nudge moves by ``β(y − h)/(g + 1/ε + 1)`` even where the rate is clipped;
-    hidden layers keep the rate contrast. Digits, 20 epochs, seeds 0–4: 98.2, 97.7, 96.5,
-    97.5, 97.5 % (every class predicted), top-layer angle 63.5–66.3°. It is not the default:
-    on Fashion-MNIST (784-500-10) it does not learn (1 epoch on 2000 images: 19.8 % against
-    60.3 % with the rate contrast; 2 epochs on 10,000: 12.6 %), presumably because every
-    saturated output unit then keeps learning at the authors' rates.
+    **Output contrast (the dead output units).** With the authors' rule the output's ``e_f``
+    uses the clipped rate ``h_L``: the contrast is then the EP estimate of the gradient of
+    ½‖clip(u_L) − y‖², zero wherever the clip is flat. An output unit whose drive on its own
+    class is below −εβ (the most a nudge of β can lift it, at rest) is clipped at 0 in both
+    phases, so its contrast is zero whatever the label and it never learns again: on digits
+    (Xavier rows with a negative sum meet nonnegative hidden rates) seed 1 has unit 6 silent
+    on its own class from initialisation and unit 1 silenced during epoch 1 (20 epochs,
+    seeds 0–2: 98.0, 78.3, 96.2 %; 60 epochs: 0.982 / 0.788 / 0.980 as the earlier default). A bias (the
+    authors' network has one) does not change this (20 epochs, seed 1: 2 classes never
+    predicted with or without it).
+    ``output_contrast="potential"`` (default) contrasts the output's somatic potential at
+    rest instead (:func:`output_potential`; equal to ``h_L`` inside (0, 1)), which a nudge
+    moves by ``β(y − h)/(g + 1/ε + 1)`` even where the rate is clipped: the EP form of the
+    matching loss of the clip, as ``output_rule="matching"`` is for :class:`CorInfoMaxEBD`.
+
+    **Output rate.** Without the clip's gating the output step must be stable: one update
+    moves a unit's free-phase rate by about ``s (y − h)``, ``s = μ_L ⟨‖h_{L−1}‖²⟩ / ((1 + ε)(g
+    + 1/ε + 1))``. At the authors' μ_L = 0.7, s = 0.17 on digits (100 hidden units,
+    ⟨‖h‖²⟩ = 2.3 at init) but 1.25 on Fashion-MNIST (500 units, ⟨‖h‖²⟩ = 16.8): the output
+    units overshoot, flipping between active on every input and silent on every input within
+    ~10 updates (1 epoch on 2000 images, seed 0: 37.2 %, 3 classes never predicted). With the rate
+    contrast the clip gates the overshooting units out (59.2 %) at the price of the dead
+    units above. μ_L = 0.3 (s = 0.54 on Fashion-MNIST) is the default: Fashion-MNIST 63.8 %
+    (same run), digits seeds 0–2: 98.2, 97.2, 96.0 % at 20 epochs, 98.2, 99.0, 98.2 % at 60 (the
+    default run; top-layer angle 87.4→63.8°, 89.4→65.7°, 86.3→66.3°). The authors' own Fashion-MNIST
+    script lowers the output rate too (μ_f = (0.3, 0.22), μ_b = 0.07, g = 0.3: 65.0 % in the
+    same run with the potential contrast, 55.2 % and one class never predicted with the rate
+    contrast; ``benchmarks/supervised_accuracy.py`` uses it).
 
     State adds ``sign_seed`` (one integer per member: the β signs are a function of it and the
     step count, so a saved state resumes exactly). Spiking: refused (module docstring).
@@ -465,7 +497,10 @@ class CorInfoMaxEP(_CorInfoMaxNetwork):
     params: CorInfoMaxEPParameters
 
     def _extra_initial_state(self, rng: np.random.Generator, sizes: list[int], xavier: Any) -> dict[str, np.ndarray]:
-        return {"sign_seed": np.array([float(rng.integers(2**31))])}
+        extra = {"sign_seed": np.array([float(rng.integers(2**31))])}
+        if self.params.bias:
+            extra |= {f"bias_{k}": np.zeros(sizes[k]) for k in range(1, len(sizes))}
+        return extra
 
     def _rules(self) -> tuple[Any, Any, Any]:
         return rules.contrastive_prediction_error, rules.contrastive_prediction_error, rules.lateral_inverse_correlation
@@ -512,8 +547,15 @@ class CorInfoMaxEP(_CorInfoMaxNetwork):
         new: dict[str, np.ndarray] = {}
         for k in range(1, L + 1):
             forward = self.state[f"forward_{k}"]
-            new[f"forward_{k}"] = forward + rules.contrastive_prediction_error(
-                h0[k - 1], post_free[k], hb[k - 1], post_nudged[k], forward, scale * forward_rates[k - 1], beta)
+            pre_free, pre_nudged = h0[k - 1], hb[k - 1]
+            if f"bias_{k}" in self.state:  # the bias is the weight of a constant presynaptic 1
+                forward = np.concatenate([forward, self.state[f"bias_{k}"][..., None]], axis=-1)
+                pre_free, pre_nudged = _with_one(pre_free), _with_one(pre_nudged)
+            forward = forward + rules.contrastive_prediction_error(
+                pre_free, post_free[k], pre_nudged, post_nudged[k], forward, scale * forward_rates[k - 1], beta)
+            if f"bias_{k}" in self.state:
+                forward, new[f"bias_{k}"] = forward[..., :-1], forward[..., -1]
+            new[f"forward_{k}"] = forward
             if k < L:
                 backward = self.state[f"backward_{k}"]
                 new[f"backward_{k}"] = backward + rules.contrastive_prediction_error(

@@ -54,9 +54,12 @@ def simulate_layered_integrate_and_fire(
 
 register_refusal(
     "clipped-settling",
-    "there is no spiking realisation of its dynamics: its units are clipped to [0, 1] (integrate-and-fire "
-    "units have no upper clip, only a refractory rate cap that bends the rate curve well before the ceiling), "
-    "its lateral weights enter with a positive sign (+2γ B h: no inhibitory partner in the counting semantics "
-    "θ a = [Σ W a]_+), and its phases are fixed numbers of Euler steps, not fixed points a spike count "
-    "estimates (see bioplausible.circuits.supervised_corinfomax); run it on substrate='rate'",
+    "there is no spiking realisation of its settled layers: the capped integrate-and-fire units "
+    "(Population.ceiling) are known to reach a clipped fixed point only as the minimum of a "
+    "box-constrained quadratic energy, i.e. for a symmetric positive-definite coupling, but CorInfoMax "
+    "couples layer k to k+1 by W_f,k+1 and back by W_b,k, two independently learned matrices (about 90° "
+    "apart at initialisation), so there is no energy whose minimum the spike counts reach; and its "
+    "prediction is the state after a fixed number of Euler steps (free_steps from u = 0; corinfomax-ep: "
+    "nudged_steps more from u = h⁰), which a window's spike counts do not reproduce step by step "
+    "(see bioplausible.circuits.supervised_corinfomax); run it on substrate='rate'",
 )
