@@ -328,6 +328,26 @@ class LayeredCircuit(RuleCircuit):
     def rule_bindings(self) -> list[RuleBinding]:
         """The output layer's delta rule (:data:`~bioplausible.rules.supervised.DELTA_RULE`)
         and the hidden layers' rules (:meth:`_hidden_bindings`)."""
+        return list(self._declaration()[0])
+
+    def state_steps(self) -> list[StateStep]:
+        """The declared steps (:meth:`_declared_steps`; none for the plain MLP)."""
+        return list(self._declaration()[1])
+
+    def _declaration(self) -> tuple[list[RuleBinding], list[StateStep]]:
+        """Bindings and steps, built once per parameters, layer sizes and state arrays (they
+        depend on nothing else; ``learn`` asks for them at every update)."""
+        key = (tuple(self.layer_sizes()), frozenset(self.state))
+        cached = self.__dict__.get("_declared")
+        if cached is None or cached[0] is not self.params or cached[1] != key:
+            cached = (self.params, key, (self._declared_bindings(), self._declared_steps()))
+            self.__dict__["_declared"] = cached
+        return cached[2]
+
+    def _declared_steps(self) -> list[StateStep]:
+        return []
+
+    def _declared_bindings(self) -> list[RuleBinding]:
         names, output = self._population_names(), self.n_layers
         signals = {"error": "error", "broadcast": "broadcast"}
         values = self._output_parameters()
@@ -630,7 +650,7 @@ class EBD(LayeredCircuit):
                                                 rates))
         return bindings
 
-    def state_steps(self) -> list[StateStep]:
+    def _declared_steps(self) -> list[StateStep]:
         """``woodbury-inverse``: the rank-B update of ``(R_h + ε I)⁻¹`` (entropy on, Woodbury
         solver; a batch construction, not a per-sample rule); ``sparsity-mask``: W_k times its
         fixed mask after the update (sparsity on)."""
@@ -869,7 +889,7 @@ class Hebbian(LayeredCircuit):
                                             signals, {"learning_rate": rates[k - 1]}))
         return bindings
 
-    def state_steps(self) -> list[StateStep]:
+    def _declared_steps(self) -> list[StateStep]:
         """``synaptic-scaling`` (on by default): each hidden neuron's incoming weights with its
         bias rescaled to their initial norm ``row_norm_k`` after the rules; the bias first
         (:func:`_scaled_bias`), then the weights (:func:`_scaled_weights`)."""
