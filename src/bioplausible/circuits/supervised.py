@@ -31,6 +31,15 @@ hidden_1 is the analog drive, hidden → hidden voltage jumps, the output a line
 ``learn`` recomputes the readout from the decoded hidden counts and applies the same rule
 functions to the counts; ``f'(u_k)`` becomes the spike gate ``1[n_i > 0]`` (:ref:`rate-to-spikes-learning`);
 the broadcast error ``R_k ε`` (or Bδ, Wᵀδ) is the per-neuron modulator of that update.
+
+**Declared learning.** Every circuit here is a :class:`~bioplausible.circuits.base.RuleCircuit`:
+``learn`` applies the rules bound to the plastic arrays (:meth:`LayeredCircuit.rule_bindings`:
+:data:`~bioplausible.rules.supervised.THREE_FACTOR`, ``DELTA_RULE``, ``RUNNING_CORRELATION``,
+``ERROR_MODULATED_HEBBIAN``, EBD's ``EBD_HIDDEN``/``EBD_VELOCITY``) and declared steps
+(Hebbian synaptic scaling, EBD's Woodbury inverse and sparsity mask), reading the local
+signals of :meth:`LayeredCircuit.local_signals` (ε, ``f'(u_k)``, ``q_k``), computed once per
+batch from the state before the update. Non-local signals are said so where they are made:
+BP's ``Wᵀδ`` (weight transport), FA's layered ``Bδ`` path, EBD's entropy term.
 """
 
 from __future__ import annotations
@@ -754,7 +763,10 @@ class Backprop(_BackwardPathCircuit):
     """Backpropagation of the squared error, ``δ_k = f'(u_k) ⊙ W_{k+1}ᵀ δ_{k+1}``, plain SGD.
 
     The reference the local rules are compared with (needs weight transport). Same forward
-    pass, output delta rule and three-factor hidden update as every other circuit here.
+    pass, output delta rule and three-factor hidden update as every other circuit here. The
+    synaptic update is the declared three-factor rule; its modulator ``W_{k+1}ᵀ δ_{k+1}`` is
+    not local (it reads the transposed forward weights of the layer above): it is a declared
+    neuron-level signal, computed once per batch (:meth:`_hidden_signals`).
     """
 
     name = "backprop"
