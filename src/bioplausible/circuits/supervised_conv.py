@@ -412,7 +412,16 @@ class ConvNetwork(RuleCircuit):
 
     def rule_bindings(self) -> list[RuleBinding]:
         """The readout by the delta rule, hidden layer k by the three-factor rule on its
-        patches (rate ``L_k μ_k`` for shared kernels), biases with ``bias=True``."""
+        patches (rate ``L_k μ_k`` for shared kernels), biases with ``bias=True`` (built once
+        per parameters, image shape and state arrays: they depend on nothing else)."""
+        key = (self._image_shape, frozenset(self.state))
+        cached = self.__dict__.get("_declared")
+        if cached is None or cached[0] is not self.params or cached[1] != key:
+            cached = (self.params, key, self._declared_bindings())
+            self.__dict__["_declared"] = cached
+        return list(cached[2])
+
+    def _declared_bindings(self) -> list[RuleBinding]:
         p, L = self.params, self.n_layers
         names = ["input", *self._hidden_names(), "output"]
         rates = check_rates("learning_rate", p.learning_rate, L - 1)
@@ -507,10 +516,10 @@ class ConvEBD(ConvNetwork):
             modulators.append(rules.broadcast_error(projection, error))
         return modulators
 
-    def rule_bindings(self) -> list[RuleBinding]:
+    def _declared_bindings(self) -> list[RuleBinding]:
         """The network's rules, and R_k by :data:`~bioplausible.rules.supervised.RUNNING_CORRELATION`
         (post h_k, pre ε) unless the projection is frozen."""
-        bindings = super().rule_bindings()
+        bindings = super()._declared_bindings()
         if not self.params.freeze_projection:
             for name, k in zip(self._hidden_names(), range(1, self.n_layers)):
                 bindings.append(RuleBinding(f"projection_{k}", rules.RUNNING_CORRELATION, "output", name,
