@@ -27,8 +27,6 @@ from bioplausible.rules.declaration import RuleBinding, rule_changes
 from bioplausible.rules.sequence import ASYMMETRIC_HEBBIAN
 from bioplausible.tasks import make_task
 
-_MLP = ("supervised MLP credit assignment (rules/supervised.py) reads whole layers' errors and feedback "
-        "matrices; not declared as Rules yet")
 _RECRUIT = ("each presentation recruits a new memory unit: the write appends a row/column to arrays that grow "
             "with the number of stored transitions (circuits/sequence.py _recruit, _append; the entries are "
             "asymmetric Hebbian products with a one-hot recruit signal), a change of shape a RuleBinding (a fixed "
@@ -42,14 +40,6 @@ _CORINFOMAX_NETWORK = "the supervised CorInfoMax network's layered updates are n
 
 #: Circuits whose ``learn`` is written by hand, and why.
 NOT_DERIVED = {
-    "backprop": _MLP,
-    "feedback-alignment": _MLP,
-    "direct-feedback-alignment": _MLP,
-    "ebd": _MLP,
-    "hebbian": _MLP,
-    "backprop-cnn": _MLP,
-    "dfa-cnn": _MLP,
-    "ebd-cnn": _MLP,
     "rnn-bptt": _BPTT,
     "corinfomax-ebd": _CORINFOMAX_NETWORK,
     "corinfomax-ep": _CORINFOMAX_NETWORK,

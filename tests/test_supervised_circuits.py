@@ -121,9 +121,9 @@ def test_graph_declares_biases_and_broadcast():
     assert [p.role for p in circuit.populations()].count("input") == 1
     assert graph.nodes["output"]["role"] == "readout"
     assert graph.nodes["hidden_1"]["offset"] == 0.0
-    assert graph.edges["output", "hidden_1"]["rule"] == "decorrelation_correlation"
-    assert graph.edges["input", "hidden_1"]["rule"] == "three_factor"
-    assert graph.edges["hidden_2", "output"]["rule"] == "delta_rule"
+    assert graph.edges["output", "hidden_1"]["rule"] == "running-correlation"
+    assert graph.edges["input", "hidden_1"]["rule"] == "three-factor"
+    assert graph.edges["hidden_2", "output"]["rule"] == "delta-rule"
     np.testing.assert_array_equal(circuit.biases()["hidden_2"], circuit.state["bias_2"])
 
 

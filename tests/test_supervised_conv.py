@@ -129,8 +129,8 @@ def test_patch_networks_learn_digits_every_seed_and_ebd_beats_dfa(connectivity):
 def test_patch_networks_declare_their_graph_and_refuse_spiking_with_a_reason():
     circuit = ConvEBD().initialize(64, 10, [0])
     graph = circuit.graph()
-    assert graph.edges["input", "hidden_1"]["rule"] == "three_factor"
-    assert graph.edges["output", "hidden_1"]["rule"] == "decorrelation_correlation"
+    assert graph.edges["input", "hidden_1"]["rule"] == "three-factor"
+    assert graph.edges["output", "hidden_1"]["rule"] == "running-correlation"
     assert graph.edges["input", "hidden_1"]["weight"].shape == (1, 6 * 6 * 8, 64)
     reason = bpl.substrates.make_substrate("spiking").supports(circuit)
     assert reason is not None and "convolutional" in reason

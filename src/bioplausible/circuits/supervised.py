@@ -31,10 +31,20 @@ hidden_1 is the analog drive, hidden → hidden voltage jumps, the output a line
 ``learn`` recomputes the readout from the decoded hidden counts and applies the same rule
 functions to the counts; ``f'(u_k)`` becomes the spike gate ``1[n_i > 0]`` (:ref:`rate-to-spikes-learning`);
 the broadcast error ``R_k ε`` (or Bδ, Wᵀδ) is the per-neuron modulator of that update.
+
+**Declared learning.** Every circuit here is a :class:`~bioplausible.circuits.base.RuleCircuit`:
+``learn`` applies the rules bound to the plastic arrays (:meth:`LayeredCircuit.rule_bindings`:
+:data:`~bioplausible.rules.supervised.THREE_FACTOR`, ``DELTA_RULE``, ``RUNNING_CORRELATION``,
+``ERROR_MODULATED_HEBBIAN``, EBD's ``EBD_HIDDEN``/``EBD_VELOCITY``) and declared steps
+(Hebbian synaptic scaling, EBD's Woodbury inverse and sparsity mask), reading the local
+signals of :meth:`LayeredCircuit.local_signals` (ε, ``f'(u_k)``, ``q_k``), computed once per
+batch from the state before the update. Non-local signals are said so where they are made:
+BP's ``Wᵀδ`` (weight transport), FA's layered ``Bδ`` path, EBD's entropy term.
 """
 
 from __future__ import annotations
 
+import functools
 from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,8 +55,9 @@ import numpy as np
 from ..core.agreement import AgreementCase
 from ..core.trials import TrialBatch
 from ..rules import supervised as rules
+from ..rules.declaration import Rule, RuleBinding, StateStep, phases, rule_changes
 from ..validation import check_choice, check_integer, check_rates, check_real
-from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
+from .base import Batch, Connection, Parameters, Population, RuleCircuit, ensemble_inputs, register_circuit
 
 __all__ = [
     "LayeredCircuit",
@@ -130,10 +141,18 @@ def richness_scale(parameterization: str, gamma0: float, last_width: int) -> flo
 
 
 # ============================================================================ shared machinery
-class LayeredCircuit(Circuit):
-    """The shared multilayer perceptron; subclasses supply the hidden-layer updates.
+class LayeredCircuit(RuleCircuit):
+    """The shared multilayer perceptron; subclasses supply the hidden-layer rules.
 
     State: ``weight_k`` (K, n_k, n_{k−1}) and ``bias_k`` (K, n_k) for k = 1..L (L = output).
+
+    ``learn`` is derived from the declaration (:class:`~bioplausible.circuits.base.RuleCircuit`):
+    every plastic array changes only through the rule bound to it (:meth:`rule_bindings`;
+    the output layer by :data:`~bioplausible.rules.supervised.DELTA_RULE`, biases by each
+    rule's bias twin, only with ``bias=True``) and the declared steps (:meth:`state_steps`).
+    The credit-assignment signals the rules read — the output error ε, each hidden layer's
+    gain ``f'(u_k)`` and modulator ``q_k`` — are neuron-level quantities that
+    :meth:`local_signals` computes once per batch from the state before the update.
     """
 
     family = "supervised"
@@ -225,14 +244,14 @@ class LayeredCircuit(Circuit):
         )
         return pops
 
-    def _rule_for_layer(self, k: int) -> Any:
-        return rules.three_factor
+    def _rule_for_layer(self, k: int) -> Rule:
+        return rules.THREE_FACTOR
 
     def connections(self) -> list[Connection]:
         names = ["input", *self._hidden_names(), "output"]
         conns = []
         for k in range(1, self.n_layers + 1):
-            rule = rules.delta_rule if k == self.n_layers else self._rule_for_layer(k)
+            rule = rules.DELTA_RULE if k == self.n_layers else self._rule_for_layer(k)
             kind = "drive" if k == 1 else "feedforward"
             note = f"W_{k} (+ bias b_{k} as a constant drive)" if self.params.bias else f"W_{k}"
             conns.append(Connection(names[k - 1], names[k], rule, kind=kind, description=note))
@@ -284,51 +303,113 @@ class LayeredCircuit(Circuit):
         layers.append(self.readout(layers[-1]))
         return layers
 
-    # ------------------------------------------------------------------ learning
-    def proposed_updates(self, activities: Mapping[str, np.ndarray], targets: np.ndarray) -> dict[str, np.ndarray]:
-        """Changes of every plastic state array for one batch, without applying them.
-
-        Keys ``weight_k``/``bias_k`` (and circuit-specific ones, e.g. ``projection_k``).
-        Used by :meth:`learn` and by the update-alignment probe.
-        """
+    # ------------------------------------------------------------------ learning (declared)
+    def local_signals(self, activities: Mapping[str, np.ndarray], targets: np.ndarray) -> dict[str, np.ndarray]:
+        """The per-sample quantities the rules read, from the state before the update:
+        ``input`` and ``hidden_k`` (the rates), ``error`` ε = h_L − y (K, B, n_L) with h_L the
+        readout of the last hidden layer (:meth:`layers_from`), ``broadcast`` (the output's
+        extra modulator, zero unless a circuit sends one) and the hidden layers' signals of
+        :meth:`_hidden_signals` (``gain_k``, ``modulator_k``, …)."""
         layers = self.layers_from(activities)
         error = layers[-1] - np.asarray(targets, dtype=float)
-        output_layer = self.n_layers
-        updates: dict[str, np.ndarray] = {}
-        weight_change, bias_change = rules.delta_rule(layers[output_layer - 1], error, self.effective_output_rate())
-        updates[f"weight_{output_layer}"], updates[f"bias_{output_layer}"] = weight_change, bias_change
-        updates.update(self._hidden_updates(layers, error, updates))
-        if self.params.weight_decay > 0:
-            for k in range(1, output_layer + 1):
-                updates[f"weight_{k}"] = updates[f"weight_{k}"] + rules.weight_decay(
-                    self.state[f"weight_{k}"], self.params.weight_decay
-                )
-        return updates
+        signals = {"input": layers[0], "error": error, "broadcast": np.zeros_like(error)}
+        signals.update({name: h for name, h in zip(self._hidden_names(), layers[1:-1])})
+        signals.update(self._hidden_signals(layers, error))
+        return signals
 
     @abstractmethod
-    def _hidden_updates(
-        self, layers: list[np.ndarray], error: np.ndarray, updates: dict[str, np.ndarray]
-    ) -> dict[str, np.ndarray]:
-        """Deltas of the hidden layers' arrays; ``updates`` holds the output layer's so far."""
+    def _hidden_signals(self, layers: list[np.ndarray], error: np.ndarray) -> dict[str, np.ndarray]:
+        """The neuron-level signals of the hidden layers' rules (see :meth:`local_signals`)."""
 
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch) -> None:
-        if batch.targets is None:
+    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch | None
+                        ) -> dict[str, np.ndarray]:
+        """:meth:`local_signals` of the batch's targets."""
+        if batch is None or batch.targets is None:
             raise ValueError(f"{type(self).__name__}.learn needs a batch with targets")
-        updates = self.proposed_updates(activities, batch.targets)
-        self._apply(updates)
-        self.steps += 1
+        return self.local_signals(activities, batch.targets)
 
-    def _apply(self, updates: Mapping[str, np.ndarray]) -> None:
-        for key, delta in updates.items():
-            if key.startswith("bias_") and not self.params.bias:
-                continue
-            self.state[key] = self.state[key] + delta
+    def _population_names(self) -> list[str]:
+        return ["input", *self._hidden_names(), "output"]
+
+    def _output_parameters(self) -> dict[str, float]:
+        return {"learning_rate": self.effective_output_rate(), "broadcast_rate": 0.0}
+
+    def rule_bindings(self) -> list[RuleBinding]:
+        """The output layer's delta rule (:data:`~bioplausible.rules.supervised.DELTA_RULE`)
+        and the hidden layers' rules (:meth:`_hidden_bindings`)."""
+        return list(self._declaration()[0])
+
+    def state_steps(self) -> list[StateStep]:
+        """The declared steps (:meth:`_declared_steps`; none for the plain MLP)."""
+        return list(self._declaration()[1])
+
+    def _declaration(self) -> tuple[list[RuleBinding], list[StateStep]]:
+        """Bindings and steps, built once per parameters, layer sizes and state arrays (they
+        depend on nothing else; ``learn`` asks for them at every update)."""
+        key = (tuple(self.layer_sizes()), frozenset(self.state))
+        cached = self.__dict__.get("_declared")
+        if cached is None or cached[0] is not self.params or cached[1] != key:
+            cached = (self.params, key, (self._declared_bindings(), self._declared_steps()))
+            self.__dict__["_declared"] = cached
+        return cached[2]
+
+    def _declared_steps(self) -> list[StateStep]:
+        return []
+
+    def _declared_bindings(self) -> list[RuleBinding]:
+        names, output = self._population_names(), self.n_layers
+        signals = {"error": "error", "broadcast": "broadcast"}
+        values = self._output_parameters()
+        bindings = [RuleBinding(f"weight_{output}", rules.DELTA_RULE, names[-2], "output",
+                                {"x": names[-2], **signals}, {**values, "weight_decay": self.params.weight_decay})]
+        if self.params.bias:
+            bindings.append(RuleBinding(f"bias_{output}", rules.DELTA_RULE_BIAS, "output", "output", signals, values))
+        return bindings + self._hidden_bindings()
+
+    def _hidden_bindings(self) -> list[RuleBinding]:
+        """Layer k by the three-factor rule with the signals ``gain_k`` and ``modulator_k``."""
+        names, rates = self._population_names(), self.layer_rates()
+        bindings = []
+        for k in range(1, self.n_layers):
+            signals = {"gain": f"gain_{k}", "modulator": f"modulator_{k}"}
+            bindings.append(RuleBinding(f"weight_{k}", rules.THREE_FACTOR, names[k - 1], names[k],
+                                        {"x": names[k - 1], **signals},
+                                        {"learning_rate": rates[k - 1], "weight_decay": self.params.weight_decay}))
+            if self.params.bias:
+                bindings.append(RuleBinding(f"bias_{k}", rules.THREE_FACTOR_BIAS, names[k], names[k], signals,
+                                            {"learning_rate": rates[k - 1]}))
+        return bindings
+
+    def proposed_updates(self, activities: Mapping[str, np.ndarray], targets: np.ndarray) -> dict[str, np.ndarray]:
+        """Changes of every array the rules change for one batch, without applying them (the
+        declared steps, e.g. a normalisation, are not included): each binding's change, phase
+        by phase on a copy of the state. Keys ``weight_k`` (and ``bias_k`` with ``bias=True``,
+        circuit-specific ones such as ``projection_k``). Used by the update-alignment probe."""
+        signals = self.local_signals(activities, targets)
+        state = dict(self.state)
+        changes: dict[str, np.ndarray] = {}
+        for bound, _ in phases(self.rule_bindings()):
+            step = rule_changes(state, bound, signals, state)
+            changes.update(step)
+            state.update({key: state[key] + change for key, change in step.items()})
+        return changes
 
     # ------------------------------------------------------------------ probes
     def feedback_paths(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """Per hidden layer k: (forward, feedback) matrices whose angle the probes report,
         both shaped like the path the error takes back to layer k (or None if no feedback)."""
         return [None] * (self.n_layers - 1)
+
+
+def _woodbury_step(inverse: np.ndarray, post: np.ndarray, forgetting: float) -> np.ndarray:
+    """The inverse ``(R_h + ε I)⁻¹`` after one batch
+    (:func:`~bioplausible.rules.supervised.inverse_correlation_woodbury`)."""
+    return inverse + rules.inverse_correlation_woodbury(inverse, post, forgetting)
+
+
+def _masked(weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The weights on the fixed sparse connectivity ``mask``."""
+    return weights * mask
 
 
 def _forward_product(state: Mapping[str, np.ndarray], k: int, output_layer: int) -> np.ndarray:
@@ -454,14 +535,21 @@ class EBD(LayeredCircuit):
                 extra[f"velocity_bias_{k}"] = np.zeros(sizes[k])
         return extra
 
-    def _rule_for_layer(self, k: int) -> Any:
-        return rules.three_factor
+    def _regularised(self) -> bool:
+        """Whether a regulariser of the hidden layers is on (then :data:`~bioplausible.rules.supervised.EBD_HIDDEN`)."""
+        p = self.params
+        return any(rate > 0 for name in ("power_rate", "entropy_rate", "l1_rate") for rate in p.per_layer(name))
+
+    def _rule_for_layer(self, k: int) -> Rule:
+        if self.params.momentum > 0:
+            return rules.EBD_VELOCITY
+        return rules.EBD_HIDDEN if self._regularised() else rules.THREE_FACTOR
 
     def connections(self) -> list[Connection]:
         conns = super().connections()
         if not self.params.freeze_projection:
             for name in self._hidden_names():
-                conns.append(Connection("output", name, rules.decorrelation_correlation, kind="modulatory",
+                conns.append(Connection("output", name, rules.RUNNING_CORRELATION, kind="modulatory",
                                         description="error synapses R_k: broadcast ε, Hebbian with forgetting"))
         else:
             for name in self._hidden_names():
@@ -469,67 +557,126 @@ class EBD(LayeredCircuit):
                                         description="fixed random error broadcast R_k[0] (DFA)"))
         return conns
 
-    def _hidden_updates(
-        self, layers: list[np.ndarray], error: np.ndarray, updates: dict[str, np.ndarray]
-    ) -> dict[str, np.ndarray]:
+    # ------------------------------------------------------------------ declared learning
+    def _hidden_signals(self, layers: list[np.ndarray], error: np.ndarray) -> dict[str, np.ndarray]:
+        """Per hidden layer k, from the state before the update: ``gain_k`` f'(u_k) and
+        ``modulator_k`` = R_k ε with R_k *after* this batch's step of its rule (Alg. 1: R
+        first; the same declared rule, :func:`~bioplausible.rules.supervised.decorrelation_correlation`),
+        negated for ``sign="ascent"``. With regularisers: ``power_k``, ``whitened_k`` (the entropy
+        term's ``(R_h + ε I)⁻¹ h`` with R_h after its step: not local, it mixes the layer) and
+        ``sparse_k``, zero where the layer's rate is 0; with ``forward_broadcast_rate`` the output's
+        ``broadcast`` Σ_k R_kᵀ h_k."""
         p = self.params
-        output_layer = self.n_layers
-        sign = -1.0 if p.sign == "descent" else 1.0
-        rates = self.layer_rates()
         power_rates, targets = p.per_layer("power_rate"), p.per_layer("power_target")
         entropy_rates, l1_rates = p.per_layer("entropy_rate"), p.per_layer("l1_rate")
-        out: dict[str, np.ndarray] = {}
-        for k in range(1, output_layer):
-            pre, post = layers[k - 1], layers[k]
+        regularised = self._regularised() or p.momentum > 0
+        signals: dict[str, np.ndarray] = {}
+        broadcast = None
+        for k in range(1, self.n_layers):
+            post = layers[k]
             projection = self.state[f"projection_{k}"]
             if not p.freeze_projection:
-                projection_change = rules.decorrelation_correlation(post, error, projection, p.forgetting)
-                out[f"projection_{k}"] = projection_change
-                projection = projection + projection_change
+                projection = projection + rules.decorrelation_correlation(post, error, projection, p.forgetting)
             modulator = rules.broadcast_error(projection, error)
-            terms = [rules.three_factor(pre, post, modulator, rates[k - 1], sign)]
-            if power_rates[k - 1] > 0:
-                terms.append(rules.power_normalization(pre, post, targets[k - 1], power_rates[k - 1]))
-            if entropy_rates[k - 1] > 0 and p.entropy_solver == "woodbury":
-                key = f"inverse_autocorrelation_{k}"
-                inverse_change = rules.inverse_correlation_woodbury(self.state[key], post, p.entropy_forgetting)
-                out[key] = inverse_change
-                terms.append(rules.entropy_ascent_woodbury(pre, post, self.state[key] + inverse_change,
-                                                           entropy_rates[k - 1]))
-            elif entropy_rates[k - 1] > 0:
-                key = f"autocorrelation_{k}"
-                autocorrelation = self.state[key]
-                autocorrelation_change = rules.running_correlation(post, post, autocorrelation, p.entropy_forgetting)
-                out[key] = autocorrelation_change
-                terms.append(rules.entropy_ascent(pre, post, autocorrelation + autocorrelation_change,
-                                                  p.entropy_epsilon, entropy_rates[k - 1]))
-            if l1_rates[k - 1] > 0:
-                terms.append(rules.activation_sparsity(pre, post, l1_rates[k - 1]))
-            # the layer's weight and bias changes: the three-factor term plus each enabled objective's
-            weight_change, bias_change = terms[0]
-            for objective_weight, objective_bias in terms[1:]:
-                weight_change, bias_change = weight_change + objective_weight, bias_change + objective_bias
-            out[f"weight_{k}"], out[f"bias_{k}"] = weight_change, bias_change
+            signals[f"modulator_{k}"] = -modulator if p.sign == "ascent" else modulator
+            signals[f"gain_{k}"] = rules.relu_gain(post)
+            if regularised:
+                zero = np.zeros_like(post)
+                signals[f"power_{k}"] = rules.power_signal(post, targets[k - 1]) if power_rates[k - 1] > 0 else zero
+                signals[f"sparse_{k}"] = rules.sparsity_signal(post) if l1_rates[k - 1] > 0 else zero
+                signals[f"whitened_{k}"] = zero
+                if entropy_rates[k - 1] > 0 and p.entropy_solver == "woodbury":
+                    inverse = self.state[f"inverse_autocorrelation_{k}"]
+                    signals[f"whitened_{k}"] = rules.entropy_signal_woodbury(
+                        post, _woodbury_step(inverse, post, p.entropy_forgetting))
+                elif entropy_rates[k - 1] > 0:
+                    autocorrelation = self.state[f"autocorrelation_{k}"]
+                    autocorrelation = autocorrelation + rules.running_correlation(post, post, autocorrelation,
+                                                                                  p.entropy_forgetting)
+                    signals[f"whitened_{k}"] = rules.entropy_signal(post, autocorrelation, p.entropy_epsilon)
             if p.forward_broadcast_rate > 0:
-                readout_weight, readout_bias = rules.forward_broadcast(layers[output_layer - 1], post, projection,
-                                                                       p.forward_broadcast_rate)
-                updates[f"weight_{output_layer}"] = updates[f"weight_{output_layer}"] + readout_weight
-                updates[f"bias_{output_layer}"] = updates[f"bias_{output_layer}"] + readout_bias
-        return out
+                term = rules.decorrelation_broadcast(post, projection)
+                broadcast = term if broadcast is None else broadcast + term
+        if broadcast is not None:
+            signals["broadcast"] = broadcast
+        return signals
 
-    def _apply(self, updates: Mapping[str, np.ndarray]) -> None:
+    def _output_parameters(self) -> dict[str, float]:
+        return {**super()._output_parameters(), "broadcast_rate": self.params.forward_broadcast_rate}
+
+    def _hidden_bindings(self) -> list[RuleBinding]:
+        """R_k by :data:`~bioplausible.rules.supervised.RUNNING_CORRELATION` (post h_k, pre ε;
+        not with ``freeze_projection``), R_h likewise (post and pre h_k; entropy on, Cholesky
+        solver); W_k, b_k by the three-factor rule, or :data:`~bioplausible.rules.supervised.EBD_HIDDEN`
+        with regularisers; with momentum the velocities take that step
+        (:data:`~bioplausible.rules.supervised.EBD_VELOCITY`, phase 0) and W_k, b_k move by them
+        (:data:`~bioplausible.rules.supervised.VELOCITY_STEP`, phase 1)."""
         p = self.params
-        updates = dict(updates)
+        if not (self._regularised() or p.momentum > 0):
+            bindings = super()._hidden_bindings()
+        else:
+            bindings = self._regularised_bindings()
+        names = self._population_names()
+        entropy_rates = p.per_layer("entropy_rate")
         for k in range(1, self.n_layers):
+            if not p.freeze_projection:
+                bindings.append(RuleBinding(f"projection_{k}", rules.RUNNING_CORRELATION, "output", names[k],
+                                            {"y": names[k], "x": "error"}, {"forgetting": p.forgetting}))
+            if f"autocorrelation_{k}" in self.state and entropy_rates[k - 1] > 0:
+                bindings.append(RuleBinding(f"autocorrelation_{k}", rules.RUNNING_CORRELATION, names[k], names[k],
+                                            {"y": names[k], "x": names[k]}, {"forgetting": p.entropy_forgetting}))
+        return bindings
+
+    def _regularised_bindings(self) -> list[RuleBinding]:
+        p = self.params
+        names = self._population_names()
+        per_layer = {"learning_rate": self.layer_rates(), "power_rate": p.per_layer("power_rate"),
+                     "entropy_rate": p.per_layer("entropy_rate"), "l1_rate": p.per_layer("l1_rate")}
+        bindings = []
+        for k in range(1, self.n_layers):
+            signals = {name: f"{name}_{k}" for name in ("gain", "modulator", "power", "whitened", "sparse")}
+            rates = {name: values[k - 1] for name, values in per_layer.items()}
+            pre = {"x": names[k - 1], **signals}
             if p.momentum > 0:
-                for key, vkey in ((f"weight_{k}", f"velocity_{k}"), (f"bias_{k}", f"velocity_bias_{k}")):
-                    velocity = p.momentum * self.state[vkey] + updates[key]
-                    self.state[vkey] = velocity
-                    updates[key] = velocity
-        super()._apply(updates)
-        if p.sparsity > 0:
-            for k in range(1, self.n_layers):
-                self.state[f"weight_{k}"] = self.state[f"weight_{k}"] * self.state[f"mask_{k}"]
+                momentum = {"momentum": p.momentum}
+                bindings += [
+                    RuleBinding(f"velocity_{k}", rules.EBD_VELOCITY, names[k - 1], names[k], pre,
+                                {**momentum, **rates, "weight_decay": p.weight_decay}, states={"W": f"weight_{k}"}),
+                    RuleBinding(f"weight_{k}", rules.VELOCITY_STEP, names[k - 1], names[k], {}, {},
+                                states={"V": f"velocity_{k}"}, phase=1),
+                    # the bias velocity runs with bias=False too (the state it always had), unused then
+                    RuleBinding(f"velocity_bias_{k}", rules.EBD_VELOCITY_BIAS, names[k], names[k], signals,
+                                {**momentum, **rates}),
+                ]
+                if p.bias:
+                    bindings.append(RuleBinding(f"bias_{k}", rules.VELOCITY_STEP_BIAS, names[k], names[k], {}, {},
+                                                states={"v": f"velocity_bias_{k}"}, phase=1))
+            else:
+                bindings.append(RuleBinding(f"weight_{k}", rules.EBD_HIDDEN, names[k - 1], names[k], pre,
+                                            {**rates, "weight_decay": p.weight_decay}))
+                if p.bias:
+                    bindings.append(RuleBinding(f"bias_{k}", rules.EBD_HIDDEN_BIAS, names[k], names[k], signals,
+                                                rates))
+        return bindings
+
+    def _declared_steps(self) -> list[StateStep]:
+        """``woodbury-inverse``: the rank-B update of ``(R_h + ε I)⁻¹`` (entropy on, Woodbury
+        solver; a batch construction, not a per-sample rule); ``sparsity-mask``: W_k times its
+        fixed mask after the update (sparsity on)."""
+        p = self.params
+        steps = []
+        last = 1 if p.momentum > 0 else 0
+        names = self._population_names()
+        for k in range(1, self.n_layers):
+            if f"inverse_autocorrelation_{k}" in self.state and p.per_layer("entropy_rate")[k - 1] > 0:
+                steps.append(StateStep("woodbury-inverse", f"inverse_autocorrelation_{k}",
+                                       functools.partial(_woodbury_step, forgetting=p.entropy_forgetting),
+                                       activities=(names[k],),
+                                       description="P ← (1/λ)[P − P H (λB/(1−λ) I + Hᵀ P H)⁻¹ Hᵀ P]"))
+            if p.sparsity > 0:
+                steps.append(StateStep("sparsity-mask", f"weight_{k}", _masked, reads=(f"mask_{k}",), phase=last,
+                                       description="W_k ⊙ mask_k: the fixed sparse connectivity"))
+        return steps
 
     def feedback_paths(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """Layer k: the forward path ``W_L⋯W_{k+1}`` (K, n_L, n_k) against ``R_kᵀ``."""
@@ -590,17 +737,19 @@ class _BackwardPathCircuit(LayeredCircuit):
     def _feedback(self, k: int) -> np.ndarray:
         """``B_{k+1}`` (K, n_k, n_{k+1}) carrying δ_{k+1} to hidden layer k."""
 
-    def _hidden_updates(
-        self, layers: list[np.ndarray], error: np.ndarray, updates: dict[str, np.ndarray]
-    ) -> dict[str, np.ndarray]:
-        rates = self.layer_rates()
-        out: dict[str, np.ndarray] = {}
+    def _hidden_signals(self, layers: list[np.ndarray], error: np.ndarray) -> dict[str, np.ndarray]:
+        """``gain_k`` f'(u_k) and ``modulator_k`` = B_{k+1} δ_{k+1}, from the output down
+        (δ_L = ε, δ_k = f'(u_k) ⊙ q_k), with every matrix before the update. The error path
+        is layered: q_k reads the whole layer above through B (for BP the transposed forward
+        weights, a non-local weight transport), computed here as a neuron-level signal."""
+        signals: dict[str, np.ndarray] = {}
         delta = error  # δ_L = ε ⊙ f'(u_L), linear output
         for k in range(self.n_layers - 1, 0, -1):
             modulator = rules.backpropagated_error(self._feedback(k), delta)
-            out[f"weight_{k}"], out[f"bias_{k}"] = rules.three_factor(layers[k - 1], layers[k], modulator, rates[k - 1])
-            delta = rules.relu_gain(layers[k]) * modulator
-        return out
+            gain = rules.relu_gain(layers[k])
+            signals[f"modulator_{k}"], signals[f"gain_{k}"] = modulator, gain
+            delta = gain * modulator
+        return signals
 
     def feedback_paths(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """Layer k: ``W_{k+1}`` (K, n_{k+1}, n_k) against the transposed feedback ``B_{k+1}ᵀ``."""
@@ -614,7 +763,10 @@ class Backprop(_BackwardPathCircuit):
     """Backpropagation of the squared error, ``δ_k = f'(u_k) ⊙ W_{k+1}ᵀ δ_{k+1}``, plain SGD.
 
     The reference the local rules are compared with (needs weight transport). Same forward
-    pass, output delta rule and three-factor hidden update as every other circuit here.
+    pass, output delta rule and three-factor hidden update as every other circuit here. The
+    synaptic update is the declared three-factor rule; its modulator ``W_{k+1}ᵀ δ_{k+1}`` is
+    not local (it reads the transposed forward weights of the layer above): it is a declared
+    neuron-level signal, computed once per batch (:meth:`_hidden_signals`).
     """
 
     name = "backprop"
@@ -712,8 +864,8 @@ class Hebbian(LayeredCircuit):
     Parameters = HebbianParameters
     params: HebbianParameters
 
-    def _rule_for_layer(self, k: int) -> Any:
-        return rules.error_modulated_hebbian
+    def _rule_for_layer(self, k: int) -> Rule:
+        return rules.ERROR_MODULATED_HEBBIAN
 
     def layer_rates(self, name: str = "learning_rate") -> tuple[float, ...]:
         """As for every layered circuit, and outside "standard" also ``/ (γ √n_k)``: the O(1)
@@ -731,23 +883,55 @@ class Hebbian(LayeredCircuit):
             return {}
         return {f"row_norm_{k}": np.linalg.norm(state[f"weight_{k}"], axis=-1) for k in range(1, len(sizes) - 1)}
 
-    def _apply(self, updates: Mapping[str, np.ndarray]) -> None:
-        super()._apply(updates)
-        if self.params.synaptic_scaling:
-            for k in range(1, self.n_layers):
-                weights, bias = self.state[f"weight_{k}"], self.state[f"bias_{k}"]
-                norms = np.sqrt(np.sum(weights**2, axis=-1) + bias**2)
-                factor = self.state[f"row_norm_{k}"] / np.maximum(norms, 1e-300)
-                self.state[f"weight_{k}"] = weights * factor[..., None]
-                self.state[f"bias_{k}"] = bias * factor
+    def _hidden_signals(self, layers: list[np.ndarray], error: np.ndarray) -> dict[str, np.ndarray]:
+        """``error_power`` ‖ε‖² (K, B, 1): the global scalar error every hidden synapse reads."""
+        return {"error_power": rules.error_power(error)}
 
-    def _hidden_updates(
-        self, layers: list[np.ndarray], error: np.ndarray, updates: dict[str, np.ndarray]
-    ) -> dict[str, np.ndarray]:
-        rates = self.layer_rates()
-        out = {}
+    def _hidden_bindings(self) -> list[RuleBinding]:
+        """Layer k by :data:`~bioplausible.rules.supervised.ERROR_MODULATED_HEBBIAN` (pre h_{k−1}, post h_k)."""
+        names, rates = self._population_names(), self.layer_rates()
+        bindings = []
         for k in range(1, self.n_layers):
-            out[f"weight_{k}"], out[f"bias_{k}"] = rules.error_modulated_hebbian(
-                layers[k - 1], layers[k], error, rates[k - 1]
-            )
-        return out
+            signals = {"h": names[k], "error_power": "error_power"}
+            bindings.append(RuleBinding(f"weight_{k}", rules.ERROR_MODULATED_HEBBIAN, names[k - 1], names[k],
+                                        {"x": names[k - 1], **signals},
+                                        {"learning_rate": rates[k - 1], "weight_decay": self.params.weight_decay}))
+            if self.params.bias:
+                bindings.append(RuleBinding(f"bias_{k}", rules.ERROR_MODULATED_HEBBIAN_BIAS, names[k], names[k],
+                                            signals, {"learning_rate": rates[k - 1]}))
+        return bindings
+
+    def _declared_steps(self) -> list[StateStep]:
+        """``synaptic-scaling`` (on by default): each hidden neuron's incoming weights with its
+        bias rescaled to their initial norm ``row_norm_k`` after the rules; the bias first
+        (:func:`_scaled_bias`), then the weights (:func:`_scaled_weights`)."""
+        if not self.params.synaptic_scaling:
+            return []
+        steps = []
+        for k in range(1, self.n_layers):
+            if self.params.bias:
+                steps.append(StateStep("synaptic-scaling", f"bias_{k}", _scaled_bias,
+                                       reads=(f"weight_{k}", f"row_norm_{k}"),
+                                       description="b_i ‖(W_i, b_i)‖ → the initial norm"))
+            steps.append(StateStep("synaptic-scaling", f"weight_{k}", _scaled_weights,
+                                   reads=(f"bias_{k}", f"row_norm_{k}"),
+                                   description="W_i rescaled so that ‖(W_i, b_i)‖ is the initial norm"))
+        return steps
+
+
+def _scaling_factor(weights: np.ndarray, bias: np.ndarray, norm: np.ndarray) -> np.ndarray:
+    """``norm / ‖(W_i, b_i)‖`` per neuron (K, n)."""
+    return norm / np.maximum(np.sqrt(np.sum(weights**2, axis=-1) + bias**2), 1e-300)
+
+
+def _scaled_bias(bias: np.ndarray, weights: np.ndarray, norm: np.ndarray) -> np.ndarray:
+    """The bias times the synaptic-scaling factor of its neuron (weights not yet rescaled)."""
+    return bias * _scaling_factor(weights, bias, norm)
+
+
+def _scaled_weights(weights: np.ndarray, bias: np.ndarray, norm: np.ndarray) -> np.ndarray:
+    """The weights rescaled so that ``‖(W_i, b_i)‖ = norm_i``, with ``bias`` already rescaled
+    (:func:`_scaled_bias`): ``W_i ← W_i √(norm_i² − b_i²) / ‖W_i‖`` (with a zero bias, bit for
+    bit the factor of :func:`_scaling_factor`: ``√(norm²) = norm``)."""
+    remaining = np.sqrt(np.maximum(norm**2 - bias**2, 0.0))
+    return weights * (remaining / np.maximum(np.sqrt(np.sum(weights**2, axis=-1)), 1e-300))[..., None]

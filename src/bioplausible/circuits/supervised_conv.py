@@ -25,6 +25,16 @@ modulator ``q_k[l, c]`` depending on the circuit:
 
 A shared kernel collects the rule over its locations (``ΔW_k[c] = Σ_l ΔW_k[l, c]``, the
 exact gradient for backprop); a locally connected kernel keeps one update per location.
+
+``learn`` is derived from the declaration (:class:`~bioplausible.circuits.base.RuleCircuit`):
+W_k, b_k change by :data:`~bioplausible.rules.supervised.THREE_FACTOR` (and its bias twin)
+with the patches as presynaptic activity — for shared kernels the B·L (sample, location)
+pairs are the rule's samples and its rate is ``L μ`` (a sum over locations), for
+per-location kernels the locations are an extra leading axis; the readout by
+:data:`~bioplausible.rules.supervised.DELTA_RULE`; EBD's R_k by
+:data:`~bioplausible.rules.supervised.RUNNING_CORRELATION`. The patches, gains and
+modulators are computed once per batch from the state before the update
+(:meth:`ConvNetwork.local_signals`).
 Plain SGD; the paper's CNN/LC runs also use Adam, a λ schedule and weight-entropy terms
 whose form we do not know (spec supervised §2.8, §9): not implemented.
 
@@ -49,8 +59,9 @@ from ..core.agreement import AgreementCase
 from ..core.trials import TrialBatch
 from ..models import receptive_fields as fields
 from ..rules import supervised as rules
+from ..rules.declaration import RuleBinding
 from ..validation import check_choice, check_integer, check_rates, check_real
-from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
+from .base import Batch, Connection, Parameters, Population, RuleCircuit, ensemble_inputs, register_circuit
 
 __all__ = [
     "ConvParameters",
@@ -179,7 +190,7 @@ def infer_image_shape(n_inputs: int) -> tuple[int, int, int]:
 
 
 # ============================================================================ the network
-class ConvNetwork(Circuit):
+class ConvNetwork(RuleCircuit):
     """The shared convolutional / locally connected network (module docstring); subclasses
     supply the hidden modulators.
 
@@ -279,11 +290,11 @@ class ConvNetwork(Circuit):
         conns = []
         for k in range(1, self.n_layers + 1):
             if k == self.n_layers:
-                conns.append(Connection(names[k - 1], names[k], rules.delta_rule, kind="feedforward",
+                conns.append(Connection(names[k - 1], names[k], rules.DELTA_RULE, kind="feedforward",
                                         description=f"dense readout W_{k}"))
             else:
                 what = "shared kernels" if self.shared else "per-location kernels"
-                conns.append(Connection(names[k - 1], names[k], rules.three_factor,
+                conns.append(Connection(names[k - 1], names[k], rules.THREE_FACTOR,
                                         kind="drive" if k == 1 else "feedforward",
                                         description=f"patch connectivity W_{k} ({what})"))
         return conns
@@ -339,22 +350,20 @@ class ConvNetwork(Circuit):
         layers = self.forward(inputs)
         return dict(zip(["input", *self._hidden_names(), "output"], layers))
 
-    # ------------------------------------------------------------------ learning
-    def kernel_update(
-        self, k: int, patches: np.ndarray, post: np.ndarray, modulator: np.ndarray, rate: float, sign: float = -1.0
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The three-factor rule of hidden layer k at every location, collected per kernel:
-        :func:`~bioplausible.rules.supervised.three_factor` with the locations as samples
-        (times L: a sum over locations) for shared kernels, per location otherwise."""
+    # ------------------------------------------------------------------ learning (declared)
+    def kernel_signals(self, k: int, patches: np.ndarray, post: np.ndarray, modulator: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Hidden layer k's three-factor quantities in the rule's layout: patches, gain
+        ``f'(u_k)`` and modulator as (K, B·L, ·) for shared kernels (locations as samples) or
+        (K, L, B, ·) for per-location kernels (locations as a leading axis)."""
         members, batch, locations, span = patches.shape
         post = post.reshape(members, batch, locations, -1)
         modulator = modulator.reshape(post.shape)
+        gain = rules.relu_gain(post)
         if self.shared:
-            return rules.three_factor(patches.reshape(members, batch * locations, span),
-                                      post.reshape(members, batch * locations, -1),
-                                      modulator.reshape(members, batch * locations, -1), rate * locations, sign)
-        return rules.three_factor(np.swapaxes(patches, 1, 2), np.swapaxes(post, 1, 2),
-                                  np.swapaxes(modulator, 1, 2), rate, sign)
+            return (patches.reshape(members, batch * locations, span), gain.reshape(members, batch * locations, -1),
+                    modulator.reshape(members, batch * locations, -1))
+        return np.swapaxes(patches, 1, 2), np.swapaxes(gain, 1, 2), np.swapaxes(modulator, 1, 2)
 
     def transposed(self, k: int, delta: np.ndarray) -> np.ndarray:
         """Layer k's transpose applied to ``δ_k`` (K, B, n_k): col2im of ``δ_k W_k``, (K, B, n_{k−1})."""
@@ -369,40 +378,69 @@ class ConvNetwork(Circuit):
             back = np.swapaxes(np.matmul(np.swapaxes(delta, 1, 2), weights), 1, 2)
         return fields.scatter_patches(back, layer.index, layer.n_inputs)
 
-    def _modulators(
-        self, layers: list[np.ndarray], error: np.ndarray
-    ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
-        """Per hidden layer the modulator q_k (K, B, n_k), and the changes of any other state."""
+    def _modulators(self, layers: list[np.ndarray], error: np.ndarray) -> list[np.ndarray]:
+        """Per hidden layer the modulator q_k (K, B, n_k), from the state before the update."""
         raise NotImplementedError(f"{type(self).__name__} must supply its hidden modulators")
 
     def _sign(self) -> float:
         return -1.0
 
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch) -> None:
-        if batch.targets is None:
-            raise ValueError(f"{self.name}.learn needs a batch with targets")
+    def local_signals(self, activities: Mapping[str, np.ndarray], targets: np.ndarray) -> dict[str, np.ndarray]:
+        """The per-sample quantities the rules read: ``input``, ``hidden_k`` (rates), ``error``
+        ε = h_L − y (h_L the readout of the last hidden layer), ``broadcast`` (zero), and per
+        hidden layer ``patches_k``, ``gain_k``, ``modulator_k`` (:meth:`kernel_signals`; the
+        modulator negated for the "ascent" sign)."""
         names = ["input", *self._hidden_names()]
         layers = [np.asarray(activities[name], dtype=float) for name in names]
         layers.append(self.readout(layers[-1]))
-        error = layers[-1] - np.asarray(batch.targets, dtype=float)
-        L = self.n_layers
-        updates: dict[str, np.ndarray] = {}
-        updates[f"weight_{L}"], updates[f"bias_{L}"] = rules.delta_rule(layers[L - 1], error, self.params.output_rate)
-        modulators, extra = self._modulators(layers, error)
-        rates = check_rates("learning_rate", self.params.learning_rate, L - 1)
-        for k in range(1, L):
-            updates[f"weight_{k}"], updates[f"bias_{k}"] = self.kernel_update(
-                k, self._patches(k, layers[k - 1]), layers[k], modulators[k - 1], rates[k - 1], self._sign())
-        if self.params.weight_decay > 0:
-            for k in range(1, L + 1):
-                updates[f"weight_{k}"] = updates[f"weight_{k}"] + rules.weight_decay(
-                    self.state[f"weight_{k}"], self.params.weight_decay)
-        for key, delta in updates.items():
-            if key.startswith("bias_") and not self.params.bias:
-                continue
-            self.state[key] = self.state[key] + delta
-        self.state.update(extra)
-        self.steps += 1
+        error = layers[-1] - np.asarray(targets, dtype=float)
+        signals = dict(zip(names, layers))
+        signals.update({"error": error, "broadcast": np.zeros_like(error)})
+        ascent = self._sign() > 0
+        for k, modulator in enumerate(self._modulators(layers, error), start=1):
+            patches, gain, modulator = self.kernel_signals(k, self._patches(k, layers[k - 1]), layers[k], modulator)
+            signals[f"patches_{k}"], signals[f"gain_{k}"] = patches, gain
+            signals[f"modulator_{k}"] = -modulator if ascent else modulator
+        return signals
+
+    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Batch | TrialBatch | None
+                        ) -> dict[str, np.ndarray]:
+        """:meth:`local_signals` of the batch's targets."""
+        if batch is None or batch.targets is None:
+            raise ValueError(f"{self.name}.learn needs a batch with targets")
+        return self.local_signals(activities, batch.targets)
+
+    def rule_bindings(self) -> list[RuleBinding]:
+        """The readout by the delta rule, hidden layer k by the three-factor rule on its
+        patches (rate ``L_k μ_k`` for shared kernels), biases with ``bias=True`` (built once
+        per parameters, image shape and state arrays: they depend on nothing else)."""
+        key = (self._image_shape, frozenset(self.state))
+        cached = self.__dict__.get("_declared")
+        if cached is None or cached[0] is not self.params or cached[1] != key:
+            cached = (self.params, key, self._declared_bindings())
+            self.__dict__["_declared"] = cached
+        return list(cached[2])
+
+    def _declared_bindings(self) -> list[RuleBinding]:
+        p, L = self.params, self.n_layers
+        names = ["input", *self._hidden_names(), "output"]
+        rates = check_rates("learning_rate", p.learning_rate, L - 1)
+        output = {"learning_rate": p.output_rate, "broadcast_rate": 0.0}
+        errors = {"error": "error", "broadcast": "broadcast"}
+        bindings = [RuleBinding(f"weight_{L}", rules.DELTA_RULE, names[-2], "output", {"x": names[-2], **errors},
+                                {**output, "weight_decay": p.weight_decay})]
+        if p.bias:
+            bindings.append(RuleBinding(f"bias_{L}", rules.DELTA_RULE_BIAS, "output", "output", errors, output))
+        for k, layer in enumerate(self.geometry(), start=1):
+            rate = rates[k - 1] * layer.locations if self.shared else rates[k - 1]
+            signals = {"gain": f"gain_{k}", "modulator": f"modulator_{k}"}
+            bindings.append(RuleBinding(f"weight_{k}", rules.THREE_FACTOR, names[k - 1], names[k],
+                                        {"x": f"patches_{k}", **signals},
+                                        {"learning_rate": rate, "weight_decay": p.weight_decay}))
+            if p.bias:
+                bindings.append(RuleBinding(f"bias_{k}", rules.THREE_FACTOR_BIAS, names[k], names[k], signals,
+                                            {"learning_rate": rate}))
+        return bindings
 
 
 # ============================================================================ EBD / DFA
@@ -463,22 +501,30 @@ class ConvEBD(ConvNetwork):
         note = ("fixed random error broadcast R_k[0] (DFA)" if frozen else
                 "error synapses R_k per channel and location: broadcast ε, Hebbian with forgetting")
         for name in self._hidden_names():
-            conns.append(Connection("output", name, None if frozen else rules.decorrelation_correlation,
+            conns.append(Connection("output", name, None if frozen else rules.RUNNING_CORRELATION,
                                     kind="modulatory", description=note))
         return conns
 
-    def _modulators(
-        self, layers: list[np.ndarray], error: np.ndarray
-    ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
-        modulators, extra = [], {}
+    def _modulators(self, layers: list[np.ndarray], error: np.ndarray) -> list[np.ndarray]:
+        """``q_k = R_k ε`` with R_k after this batch's step of its declared rule (R first)."""
+        modulators = []
         for k in range(1, self.n_layers):
             projection = self.state[f"projection_{k}"]
             if not self.params.freeze_projection:
                 projection = projection + rules.decorrelation_correlation(layers[k], error, projection,
                                                                           self.params.forgetting)
-                extra[f"projection_{k}"] = projection
             modulators.append(rules.broadcast_error(projection, error))
-        return modulators, extra
+        return modulators
+
+    def _declared_bindings(self) -> list[RuleBinding]:
+        """The network's rules, and R_k by :data:`~bioplausible.rules.supervised.RUNNING_CORRELATION`
+        (post h_k, pre ε) unless the projection is frozen."""
+        bindings = super()._declared_bindings()
+        if not self.params.freeze_projection:
+            for name, k in zip(self._hidden_names(), range(1, self.n_layers)):
+                bindings.append(RuleBinding(f"projection_{k}", rules.RUNNING_CORRELATION, "output", name,
+                                            {"y": name, "x": "error"}, {"forgetting": self.params.forgetting}))
+        return bindings
 
 
 @dataclass(frozen=True)
@@ -528,9 +574,8 @@ class ConvBackprop(ConvNetwork):
                                     description=f"weight transport W_{k + 1}ᵀ (error pathway)"))
         return conns
 
-    def _modulators(
-        self, layers: list[np.ndarray], error: np.ndarray
-    ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    def _modulators(self, layers: list[np.ndarray], error: np.ndarray) -> list[np.ndarray]:
+        """From the readout down, with the weights before the update (non-local: weight transport)."""
         L = self.n_layers
         modulators: list[np.ndarray] = [np.empty(0)] * (L - 1)
         modulator = rules.backpropagated_error(np.swapaxes(self.state[f"weight_{L}"], -1, -2), error)
@@ -538,4 +583,4 @@ class ConvBackprop(ConvNetwork):
             modulators[k - 1] = modulator
             if k > 1:
                 modulator = self.transposed(k, rules.relu_gain(layers[k]) * modulator)
-        return modulators, {}
+        return modulators

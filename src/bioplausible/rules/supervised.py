@@ -15,6 +15,16 @@ delta rule. For ReLU units ``f'(u) = 1[h > 0]``, which on spikes is the gate ``1
 Shapes: activities (K, B, n) (ensemble, samples, units); weights (K, n_post, n_pre);
 projections R (K, n_hidden, n_out). Every function averages over the sample axis (a batch
 of one is the online rule) and returns the change to add (``W += ΔW``).
+
+**Declared rules.** The synaptic and bias updates are declared once as :class:`Rule` declarations
+(:data:`THREE_FACTOR`, :data:`DELTA_RULE`, :data:`RUNNING_CORRELATION`,
+:data:`ERROR_MODULATED_HEBBIAN`, EBD's regularised and heavy-ball forms), each with a bias
+twin (a neuron rule on ``b``); the functions below that return ``(ΔW, Δb)`` evaluate those
+declarations. The per-neuron factors they read — the gain ``f'(u)``, the modulators (``R ε``,
+``B δ``, ``Wᵀ δ``), the regularisers' signals — are neuron-level quantities, each computed by
+one function here (:func:`relu_gain`, :func:`broadcast_error`, :func:`backpropagated_error`,
+:func:`power_signal`, :func:`entropy_signal`, :func:`sparsity_signal`,
+:func:`decorrelation_broadcast`, :func:`error_power`).
 """
 
 from __future__ import annotations
@@ -22,8 +32,28 @@ from __future__ import annotations
 import numpy as np
 
 from . import separation as _separation
+from .declaration import Rule, register_rule
 
 __all__ = [
+    "THREE_FACTOR",
+    "THREE_FACTOR_BIAS",
+    "DELTA_RULE",
+    "DELTA_RULE_BIAS",
+    "RUNNING_CORRELATION",
+    "ERROR_MODULATED_HEBBIAN",
+    "ERROR_MODULATED_HEBBIAN_BIAS",
+    "EBD_HIDDEN",
+    "EBD_HIDDEN_BIAS",
+    "EBD_VELOCITY",
+    "EBD_VELOCITY_BIAS",
+    "VELOCITY_STEP",
+    "VELOCITY_STEP_BIAS",
+    "error_power",
+    "power_signal",
+    "entropy_signal",
+    "entropy_signal_woodbury",
+    "sparsity_signal",
+    "decorrelation_broadcast",
     "batch_outer",
     "relu_gain",
     "three_factor",
@@ -45,6 +75,98 @@ __all__ = [
     "contrastive_prediction_error",
     "lateral_inverse_correlation",
 ]
+
+_EBD = "Erdogan, Pehlevan & Erdogan (2025), NeurIPS, Algorithm 1"
+_BP = "Bordelon & Pehlevan (2023), ICLR, Eqs. 1-3"
+
+#: Hidden layer k: ``ΔW = −μ ⟨(f'(u) ⊙ q) h_{k−1}ᵀ⟩ − μ_wd W`` (pre ``x`` = h_{k−1}, post gain
+#: ``f'(u)`` and modulator q: R ε for EBD/DFA, B δ for FA, Wᵀ δ for BP).
+THREE_FACTOR = register_rule(Rule(
+    "three-factor", "W += -learning_rate * gain_post * modulator_post * x_pre - weight_decay * W",
+    paper=f"{_EBD}; {_BP}", activities=("x", "gain", "modulator"), parameters=("learning_rate", "weight_decay"),
+    description="presynaptic rate x postsynaptic gain f'(u) x per-neuron modulator q, with weight decay",
+))
+THREE_FACTOR_BIAS = register_rule(Rule(
+    "three-factor-bias", "b += -learning_rate * gain * modulator", paper=f"{_EBD}; {_BP}",
+    activities=("gain", "modulator"), parameters=("learning_rate",), kind="neuron",
+    description="bias of a hidden unit: the three-factor rule with a constant-1 presynaptic input",
+))
+#: Linear output: ``ΔW_L = −μ_L ⟨ε h_{L−1}ᵀ⟩ − μ_df ⟨(Σ_k R_kᵀ h_k) h_{L−1}ᵀ⟩ − μ_wd W_L``
+#: (the broadcast term is EBD's forward decorrelation, 0 elsewhere).
+DELTA_RULE = register_rule(Rule(
+    "delta-rule",
+    "W += -learning_rate * error_post * x_pre - broadcast_rate * broadcast_post * x_pre - weight_decay * W",
+    paper=f"Widrow & Hoff (1960); {_EBD} (broadcast term: App. C.5)", activities=("x", "error", "broadcast"),
+    parameters=("learning_rate", "broadcast_rate", "weight_decay"),
+    description="delta rule of the linear readout, error ε = h_L − y, plus EBD's forward decorrelation term",
+))
+DELTA_RULE_BIAS = register_rule(Rule(
+    "delta-rule-bias", "b += -learning_rate * error - broadcast_rate * broadcast",
+    paper=f"Widrow & Hoff (1960); {_EBD}",
+    activities=("error", "broadcast"), parameters=("learning_rate", "broadcast_rate"), kind="neuron",
+    description="bias of the linear readout",
+))
+#: ``C ← λ C + (1 − λ) ⟨y xᵀ⟩``: EBD's error synapses R_k (y = h_k, x = ε) and a layer's
+#: autocorrelation R_h (y = x = h_k).
+RUNNING_CORRELATION = register_rule(Rule(
+    "running-correlation", "C += (1 - forgetting) * (y_post * x_pre - C)", paper=f"{_EBD} (R update; §2.4 R_h)",
+    activities=("y", "x"), parameters=("forgetting",),
+    description="Hebbian running correlation with forgetting factor λ",
+))
+ERROR_MODULATED_HEBBIAN = register_rule(Rule(
+    "error-modulated-hebbian", "W += learning_rate * error_power_post * h_post * x_pre - weight_decay * W",
+    paper=f"{_BP} ('Hebb' pseudo-gradient δ = −‖ε‖² h)", activities=("x", "h", "error_power"),
+    parameters=("learning_rate", "weight_decay"),
+    description="Hebbian co-activity gated by the global squared error ‖ε‖², no credit assignment",
+))
+ERROR_MODULATED_HEBBIAN_BIAS = register_rule(Rule(
+    "error-modulated-hebbian-bias", "b += learning_rate * error_power * h", paper=_BP,
+    activities=("h", "error_power"), parameters=("learning_rate",), kind="neuron",
+    description="bias of an error-modulated Hebbian unit",
+))
+#: EBD's hidden update with its regularisers (EBD paper §2.4): decorrelation (modulator
+#: R ε), power normalisation, entropy ascent (not local: the whitened signal mixes the
+#: layer) and activation sparsity, each a three-factor term with its own rate.
+_EBD_STEP = ("(learning_rate * modulator{side} + power_rate * power{side} - entropy_rate * whitened{side}"
+             " + l1_rate * sparse{side}) * gain{side}")
+_EBD_ACTIVITIES = ("modulator", "power", "whitened", "sparse", "gain")
+_EBD_RATES = ("learning_rate", "power_rate", "entropy_rate", "l1_rate")
+EBD_HIDDEN = register_rule(Rule(
+    "ebd-hidden", "W += -" + _EBD_STEP.format(side="_post") + " * x_pre - weight_decay * W",
+    paper=f"{_EBD}; §2.4", activities=("x", *_EBD_ACTIVITIES), parameters=(*_EBD_RATES, "weight_decay"),
+    description="EBD hidden layer: decorrelation + power + entropy + sparsity three-factor terms, weight decay",
+))
+EBD_HIDDEN_BIAS = register_rule(Rule(
+    "ebd-hidden-bias", "b += -" + _EBD_STEP.format(side=""), paper=f"{_EBD}; §2.4",
+    activities=_EBD_ACTIVITIES, parameters=_EBD_RATES, kind="neuron", description="bias of an EBD hidden unit",
+))
+#: Heavy-ball (*unverified* form): the velocity takes the step of :data:`EBD_HIDDEN` on top
+#: of ``momentum`` times itself, and the weights move by the velocity (:data:`VELOCITY_STEP`).
+EBD_VELOCITY = register_rule(Rule(
+    "ebd-velocity", "V = momentum * V - " + _EBD_STEP.format(side="_post") + " * x_pre - weight_decay * W",
+    paper=f"{_EBD}; heavy ball", activities=("x", *_EBD_ACTIVITIES), synaptic=("W",),
+    parameters=("momentum", *_EBD_RATES, "weight_decay"),
+    description="heavy-ball velocity of an EBD hidden layer's weights",
+))
+EBD_VELOCITY_BIAS = register_rule(Rule(
+    "ebd-velocity-bias", "v = momentum * v - " + _EBD_STEP.format(side=""), paper=f"{_EBD}; heavy ball",
+    activities=_EBD_ACTIVITIES, parameters=("momentum", *_EBD_RATES), kind="neuron",
+    description="heavy-ball velocity of an EBD hidden unit's bias",
+))
+VELOCITY_STEP = register_rule(Rule(
+    "velocity-step", "W += V", paper="heavy ball (Polyak 1964)", synaptic=("V",),
+    description="the weights move by their velocity",
+))
+VELOCITY_STEP_BIAS = register_rule(Rule(
+    "velocity-step-bias", "b += v", paper="heavy ball (Polyak 1964)", states=("v",), kind="neuron",
+    description="the bias moves by its velocity",
+))
+
+
+def _zeros(post: np.ndarray, pre: np.ndarray | None = None) -> np.ndarray:
+    """A zero target (K, n_post[, n_pre]) for evaluating a rule's increment."""
+    lead = np.broadcast_shapes(post.shape[:-2], pre.shape[:-2]) if pre is not None else post.shape[:-2]
+    return np.zeros((*lead, post.shape[-1]) + ((pre.shape[-1],) if pre is not None else ()))
 
 
 def batch_outer(post: np.ndarray, pre: np.ndarray) -> np.ndarray:
@@ -71,9 +193,10 @@ def three_factor(
     Eq. for ΔW with Φ_k; B&P paper, Bordelon & Pehlevan, ICLR 2023, Eqs. 1–3).
     Returns ``(ΔW (K, n, m), Δb (K, n))``.
     """
-    signal = relu_gain(post) * modulator
-    scale = sign * learning_rate
-    return scale * batch_outer(signal, pre), scale * signal.mean(axis=-2)
+    gain, rate = relu_gain(post), -sign * learning_rate
+    weight = THREE_FACTOR.numpy(W=_zeros(post, pre), x=pre, gain=gain, modulator=modulator, learning_rate=rate,
+                                weight_decay=0.0)
+    return weight, THREE_FACTOR_BIAS.numpy(b=_zeros(post), gain=gain, modulator=modulator, learning_rate=rate)
 
 
 def delta_rule(pre: np.ndarray, error: np.ndarray, learning_rate: float) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +204,9 @@ def delta_rule(pre: np.ndarray, error: np.ndarray, learning_rate: float) -> tupl
 
     ``ε = h_L − y`` (K, B, n_out). Gradient of ½‖ε‖² (EBD paper §2.3; Widrow–Hoff).
     """
-    return -learning_rate * batch_outer(error, pre), -learning_rate * error.mean(axis=-2)
+    values = {"error": error, "broadcast": error, "learning_rate": learning_rate, "broadcast_rate": 0.0}
+    return (DELTA_RULE.numpy(W=_zeros(error, pre), x=pre, weight_decay=0.0, **values),
+            DELTA_RULE_BIAS.numpy(b=_zeros(error), **values))
 
 
 def broadcast_error(projection: np.ndarray, error: np.ndarray) -> np.ndarray:
@@ -107,7 +232,7 @@ def running_correlation(post: np.ndarray, pre: np.ndarray, correlation: np.ndarr
     """Hebbian running correlation with forgetting factor λ, ``C ← λ C + (1 − λ) ⟨post preᵀ⟩``;
     returns ``ΔC = (1 − λ)(⟨post preᵀ⟩ − C)``. With ``pre = post`` it is a layer's running
     autocorrelation ``R_h`` (EBD paper, §2.4, entropy objective)."""
-    return (1.0 - forgetting) * (batch_outer(post, pre) - correlation)
+    return RUNNING_CORRELATION.numpy(C=correlation, y=post, x=pre, forgetting=forgetting)
 
 
 def decorrelation_correlation(
@@ -131,8 +256,16 @@ def error_modulated_hebbian(
     B&P paper (Bordelon & Pehlevan, ICLR 2023), the "Hebb" pseudo-gradient
     ``δ_ℓ = −‖ε‖² h_ℓ``: co-activity scaled by a global scalar error, no credit assignment.
     """
-    signal = np.sum(error**2, axis=-1, keepdims=True) * post
-    return learning_rate * batch_outer(signal, pre), learning_rate * signal.mean(axis=-2)
+    power = np.broadcast_to(error_power(error), post.shape)
+    weight = ERROR_MODULATED_HEBBIAN.numpy(W=_zeros(post, pre), x=pre, h=post, error_power=power,
+                                           learning_rate=learning_rate, weight_decay=0.0)
+    return weight, ERROR_MODULATED_HEBBIAN_BIAS.numpy(b=_zeros(post), h=post, error_power=power,
+                                                      learning_rate=learning_rate)
+
+
+def error_power(error: np.ndarray) -> np.ndarray:
+    """The global scalar error ``‖ε‖²`` of each sample (K, B, 1) that gates the Hebbian rule."""
+    return np.sum(error**2, axis=-1, keepdims=True)
 
 
 def power_normalization(
@@ -143,9 +276,14 @@ def power_normalization(
 
     Local: each neuron uses its own power ``p_i``.
     """
+    return three_factor(pre, post, power_signal(post, target), learning_rate)
+
+
+def power_signal(post: np.ndarray, target: float) -> np.ndarray:
+    """The power objective's per-neuron modulator ``4 (p_i − P) h_i``, ``p_i = ⟨h_i²⟩`` over the
+    batch (each neuron reads its own power; the gain ``f'(u)`` is the rule's)."""
     power = np.mean(post**2, axis=-2, keepdims=True)
-    signal = 4.0 * (power - target) * post * relu_gain(post)
-    return -learning_rate * batch_outer(signal, pre), -learning_rate * signal.mean(axis=-2)
+    return 4.0 * (power - target) * post
 
 
 def entropy_ascent(
@@ -158,20 +296,24 @@ def entropy_ascent(
     *after* this batch's update; with ``learning_rate = 1 − λ_E`` the result is exactly
     ``∇_W J_E``. Not local: V mixes the whole layer. Solved by Cholesky (R_h + εI is PD).
     """
+    return three_factor(pre, post, entropy_signal(post, autocorrelation, epsilon), learning_rate, sign=1.0)
+
+
+def entropy_signal(post: np.ndarray, autocorrelation: np.ndarray, epsilon: float) -> np.ndarray:
+    """The entropy objective's modulator ``V = (R_h + ε_E I)⁻¹ h`` (K, B, n), by Cholesky.
+    Not local: every neuron's V mixes the whole layer."""
     n = autocorrelation.shape[-1]
     matrix = autocorrelation + epsilon * np.eye(n)
     factor = np.linalg.cholesky(matrix)
     rhs = np.swapaxes(post, -1, -2)
     solved = np.linalg.solve(np.swapaxes(factor, -1, -2), np.linalg.solve(factor, rhs))
-    return _entropy_step(pre, post, np.swapaxes(solved, -1, -2), learning_rate)
+    return np.swapaxes(solved, -1, -2)
 
 
-def _entropy_step(
-    pre: np.ndarray, post: np.ndarray, whitened: np.ndarray, learning_rate: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """``ΔW = +μ_E (V ⊙ f'(U)) H_{k−1}ᵀ / B`` from ``V = (R_h + ε_E I)⁻¹ H`` (rows: samples)."""
-    signal = whitened * relu_gain(post)
-    return learning_rate * batch_outer(signal, pre), learning_rate * signal.mean(axis=-2)
+def entropy_signal_woodbury(post: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """:func:`entropy_signal` from the inverse ``(R_h + ε_E I)⁻¹`` kept by
+    :func:`inverse_correlation_woodbury`."""
+    return np.matmul(post, inverse)
 
 
 def inverse_correlation_woodbury(inverse: np.ndarray, post: np.ndarray, forgetting: float) -> np.ndarray:
@@ -193,14 +335,18 @@ def entropy_ascent_woodbury(
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`entropy_ascent` with the inverse ``(R_h + ε_E I)⁻¹`` kept by
     :func:`inverse_correlation_woodbury` (``inverse`` after this batch's update)."""
-    return _entropy_step(pre, post, np.matmul(post, inverse), learning_rate)
+    return three_factor(pre, post, entropy_signal_woodbury(post, inverse), learning_rate, sign=1.0)
 
 
 def activation_sparsity(pre: np.ndarray, post: np.ndarray, learning_rate: float) -> tuple[np.ndarray, np.ndarray]:
     """Activation L1, descent on ``⟨‖h‖₁⟩``: ``ΔW = −μ_1 (sign(H) ⊙ f'(U)) H_{k−1}ᵀ / B``
     (EBD paper, §2.4). Local."""
-    signal = np.sign(post) * relu_gain(post)
-    return -learning_rate * batch_outer(signal, pre), -learning_rate * signal.mean(axis=-2)
+    return three_factor(pre, post, sparsity_signal(post), learning_rate)
+
+
+def sparsity_signal(post: np.ndarray) -> np.ndarray:
+    """The activation-L1 objective's per-neuron modulator ``sign(h)``."""
+    return np.sign(post)
 
 
 def forward_broadcast(
@@ -211,13 +357,21 @@ def forward_broadcast(
 
     ``pre`` h_{L−1}, ``hidden`` h_k of the decorrelated layer k, ``projection`` R_k.
     """
-    projected = np.matmul(hidden, projection)
-    return -learning_rate * batch_outer(projected, pre), -learning_rate * projected.mean(axis=-2)
+    return delta_rule(pre, decorrelation_broadcast(hidden, projection), learning_rate)
+
+
+def decorrelation_broadcast(hidden: np.ndarray, projection: np.ndarray) -> np.ndarray:
+    """``G̃ = R_kᵀ g(h_k)`` (K, B, n_out): layer k's activity sent back through its error
+    synapses to the output units (EBD's forward decorrelation term)."""
+    return np.matmul(hidden, projection)
 
 
 def weight_decay(weights: np.ndarray, learning_rate: float) -> np.ndarray:
-    """``ΔW = −μ_wd W`` (descent on ½‖W‖² per unit rate)."""
-    return -learning_rate * weights
+    """``ΔW = −μ_wd W`` (descent on ½‖W‖² per unit rate): the weight-decay term of
+    :data:`THREE_FACTOR` alone (no presynaptic activity)."""
+    silent_pre, silent_post = (np.zeros((*weights.shape[:-2], 1, n)) for n in weights.shape[:-3:-1])
+    return THREE_FACTOR.numpy(W=weights, x=silent_pre, gain=silent_post, modulator=silent_post, learning_rate=0.0,
+                              weight_decay=learning_rate)
 
 
 # ------------------------------------------------------------------ CorInfoMax networks
