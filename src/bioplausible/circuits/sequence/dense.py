@@ -80,20 +80,43 @@ class DenseNet(SequenceCircuit):
     def overlaps(self, states: np.ndarray, members: slice = _ALL) -> np.ndarray:
         """Memory-unit inputs: ``m^μ = ξ^μ·S / N`` (exact: integer dot products, one division),
         (k, b, P) for states (k, b, N) of the ensemble members ``members`` (default all K)."""
-        return self._decorrelate(self._dots(states, members) / self.n_neurons, members)
+        return self._decorrelate(self._dots(states, members)[0] / self.n_neurons, members)
 
-    def _dots(self, states: np.ndarray, members: slice) -> np.ndarray:
-        """``ξ^μ·S`` (k, b, P). For ±1 states and stored patterns every product is an integer
-        of magnitude ≤ N, exact in single precision (N < 2²⁴), so the products are taken in
-        float32 (twice as fast) and give the same float64 values bit for bit."""
+    def _dots(self, states: np.ndarray, members: slice) -> tuple[np.ndarray, bool]:
+        """``ξ^μ·S`` (k, b, P) and whether they are exact integers. For ±1 states and stored
+        patterns every product is an integer of magnitude ≤ N, exact in single precision
+        (N < 2²⁴), so the products are taken in float32 (twice as fast) and give the same
+        float64 values bit for bit."""
         patterns = self.state["patterns"]
         cached = getattr(self, "_single", None)
         if cached is None or cached[0] is not patterns:  # recomputed after a write or a load
             exact = patterns.shape[-1] < 2**24 and _all_signs(patterns)
             self._single = cached = (patterns, patterns.astype(np.float32) if exact else None)
         if cached[1] is not None and _all_signs(states):
-            return _matmul(states.astype(np.float32), cached[1][members], transpose=True).astype(float)
-        return _matmul(states, patterns[members], transpose=True)
+            return _matmul(states.astype(np.float32), cached[1][members], transpose=True).astype(float), True
+        return _matmul(states, patterns[members], transpose=True), False
+
+    def _integer_field(self) -> bool:
+        """Whether the field of ±1 states may be taken in integers: f homogeneous (linear or
+        poly: ``f(ξ·S) = N^d f(m)``, a positive factor per state that no sign sees), no
+        decorrelation, and every field and scale bounded by ``P N^d < 1/tolerance`` (≤ 10⁹,
+        exact in float64), so that a field within the tie tolerance of zero *is* zero: the
+        integer field gives the states of the normalised form bit for bit."""
+        p = self.params
+        if p.separation not in ("linear", "poly") or type(self)._decorrelate is not DenseNet._decorrelate:
+            return False
+        degree = 1 if p.separation == "linear" else p.degree
+        return _TIE_TOLERANCE * self._memory_size() * float(self.n_neurons) ** degree < 1.0
+
+    def _drive(self, states: np.ndarray, members: slice = _ALL) -> np.ndarray:
+        """The memory units' activities ``f(m)`` (k, b, P) up to a positive factor per state:
+        normalised (:meth:`_transfer`), or for ±1 states under :meth:`_integer_field` the
+        separation function of the integer dot products, ``f(ξ·S)`` (no normalisation pass)."""
+        dots, exact = self._dots(states, members)
+        if exact and self._integer_field():
+            p = self.params
+            return separation_function(dots, p.separation, p.degree)
+        return self._transfer(self._decorrelate(dots / self.n_neurons, members))
 
     def _decorrelate(self, overlaps: np.ndarray, members: slice = _ALL) -> np.ndarray:
         return overlaps
@@ -108,7 +131,7 @@ class DenseNet(SequenceCircuit):
     def _field(self, states, delayed=None, members=_ALL):
         if self.params.overlap == "exclude_self":
             return self._field_excluding_self(states, members)
-        drive = self._transfer(self.overlaps(states, members))
+        drive = self._drive(states, members)
         field = _matmul(drive, self.state["successors"][members])
         scale = np.abs(drive).sum(axis=-1, keepdims=True)
         return field, np.broadcast_to(scale, field.shape)
