@@ -166,3 +166,25 @@ def test_the_integer_field_is_refused_where_it_would_not_be_exact():
     dense = DenseNet(separation="poly", degree=2).store(patterns)
     assert dense._integer_field()
     assert np.abs(dense._drive(rng.uniform(-1, 1, (1, 3, 40)))).max() <= 1.0  # graded: normalised
+
+
+def test_seqnet_integer_field_gives_the_float_states_bit_for_bit(monkeypatch):
+    """SeqNet's field of ±1 states as the integer N J S (float32) against J S in float64, at
+    N = 8 (many exact zero fields, sgn(0) = +1); couplings that are not N J integers take the
+    float path."""
+    from bioplausible.circuits import SeqNet
+
+    rng = np.random.default_rng(4)
+    patterns = np.where(rng.random((K, 9, 8)) < 0.5, 1.0, -1.0)
+    circuit = SeqNet().store(patterns)
+    states = np.where(rng.random((K, 400, 8)) < 0.5, 1.0, -1.0)
+    field, _ = circuit._field(states)
+    assert field.dtype == np.float32 and np.count_nonzero(field == 0.0) > 20
+    fast = circuit.step(states)
+    monkeypatch.setattr(SeqNet, "_integer", staticmethod(lambda couplings: None))
+    circuit._scale = None
+    assert circuit._field(states)[0].dtype == np.float64
+    np.testing.assert_array_equal(fast, circuit.step(states))
+    monkeypatch.undo()
+    assert SeqNet._integer(rng.standard_normal((K, 8, 8))) is None
+    assert SeqNet._integer(circuit.state["couplings"]) is not None
