@@ -465,6 +465,9 @@ class RuleBinding:
                              f"activities only that does not read its target {rule.target!r} (no trace, states, "
                              "gate or batch_sum: a recruited unit's weights start at zero)")
         side = "_" + self.recruit
+        if all(self.activities.get(name) == RECRUIT for name in rule.activities):
+            raise ValueError(f"binding of {self.state!r}: the recruited side ({self.recruit}) reads the one-hot "
+                             f"signal {RECRUIT!r}, and the other side an activity; every activity maps to it")
         for name in rule.activities:
             on_side = rule._uses(name + side)
             if on_side != (self.activities.get(name) == RECRUIT) or (on_side and rule._uses(name + _other(side))):
