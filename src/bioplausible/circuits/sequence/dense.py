@@ -108,15 +108,16 @@ class DenseNet(SequenceCircuit):
         degree = 1 if p.separation == "linear" else p.degree
         return _TIE_TOLERANCE * self._memory_size() * float(self.n_neurons) ** degree < 1.0
 
-    def _drive(self, states: np.ndarray, members: slice = _ALL) -> np.ndarray:
-        """The memory units' activities ``f(m)`` (k, b, P) up to a positive factor per state:
-        normalised (:meth:`_transfer`), or for ±1 states under :meth:`_integer_field` the
-        separation function of the integer dot products, ``f(ξ·S)`` (no normalisation pass)."""
+    def _drive(self, states: np.ndarray, members: slice = _ALL) -> tuple[np.ndarray, bool]:
+        """The memory units' activities ``f(m)`` (k, b, P) up to a positive factor per state,
+        and whether they are exact integers: normalised (:meth:`_transfer`), or for ±1 states
+        under :meth:`_integer_field` the separation function of the integer dot products,
+        ``f(ξ·S)`` (no normalisation pass)."""
         dots, exact = self._dots(states, members)
         if exact and self._integer_field():
             p = self.params
-            return separation_function(dots, p.separation, p.degree)
-        return self._transfer(self._decorrelate(dots / self.n_neurons, members))
+            return separation_function(dots, p.separation, p.degree), True
+        return self._transfer(self._decorrelate(dots / self.n_neurons, members)), False
 
     def _decorrelate(self, overlaps: np.ndarray, members: slice = _ALL) -> np.ndarray:
         return overlaps
@@ -131,9 +132,10 @@ class DenseNet(SequenceCircuit):
     def _field(self, states, delayed=None, members=_ALL):
         if self.params.overlap == "exclude_self":
             return self._field_excluding_self(states, members)
-        drive = self._drive(states, members)
+        drive, integer = self._drive(states, members)
         field = _matmul(drive, self.state["successors"][members])
-        scale = np.abs(drive).sum(axis=-1, keepdims=True)
+        # an integer field's tie tolerance is below one unit (:meth:`_integer_field`): sgn(0) = +1 exactly
+        scale = np.zeros((1, 1, 1)) if integer else np.abs(drive).sum(axis=-1, keepdims=True)
         return field, np.broadcast_to(scale, field.shape)
 
     def _field_excluding_self(self, states: np.ndarray, members: slice = _ALL) -> tuple[np.ndarray, np.ndarray]:
