@@ -93,7 +93,12 @@ class DenseNet(SequenceCircuit):
             exact = patterns.shape[-1] < 2**24 and _all_signs(patterns)
             self._single = cached = (patterns, patterns.astype(np.float32) if exact else None)
         if cached[1] is not None and _all_signs(states):
-            return _matmul(states.astype(np.float32), cached[1][members], transpose=True).astype(float), True
+            single = cached[1][members]
+            if states.shape == single.shape and np.array_equal(states, patterns[members]):
+                # the stored patterns themselves (transition success, capacity): their Gram
+                # matrix, one symmetric product per member (BLAS syrk, half the work)
+                return _matmul(single, single, transpose=True).astype(float), True
+            return _matmul(states.astype(np.float32), single, transpose=True).astype(float), True
         return _matmul(states, patterns[members], transpose=True), False
 
     def _integer_field(self) -> bool:
@@ -116,7 +121,7 @@ class DenseNet(SequenceCircuit):
         dots, exact = self._dots(states, members)
         if exact and self._integer_field():
             p = self.params
-            return separation_function(dots, p.separation, p.degree), True
+            return separation_function(dots, p.separation, p.degree, in_place=True), True
         return self._transfer(self._decorrelate(dots / self.n_neurons, members)), False
 
     def _decorrelate(self, overlaps: np.ndarray, members: slice = _ALL) -> np.ndarray:

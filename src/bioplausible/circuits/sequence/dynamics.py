@@ -29,17 +29,18 @@ Field = Callable[[np.ndarray, "np.ndarray | None", slice], "tuple[np.ndarray, np
 
 
 def separation_function(overlaps: np.ndarray, separation: str, degree: int = 2, beta: float = 1.0,
-                        n_neurons: int | None = None) -> np.ndarray:
+                        n_neurons: int | None = None, in_place: bool = False) -> np.ndarray:
     """The separation function itself, ``f(m)`` (hidden-unit activity of the two-layer form).
 
     ``linear``: m; ``poly``: m^d; ``exp``: ``exp((N−1)(m−1))`` (≤ 1 for m ≤ 1, never
-    overflows); ``softmax``: ``exp(βN m)`` normalised over μ (last axis).
+    overflows); ``softmax``: ``exp(βN m)`` normalised over μ (last axis). ``in_place``
+    (linear and poly): overwrite ``overlaps`` (float64) with f instead of allocating.
     """
     m = np.asarray(overlaps, dtype=float)
     if separation == "linear":
-        return m.copy()
+        return m if in_place else m.copy()
     if separation == "poly":
-        return m**degree
+        return np.power(m, degree, out=m) if in_place else m**degree
     if n_neurons is None:
         raise ValueError(f"separation={separation!r} needs n_neurons")
     if separation == "exp":
