@@ -101,12 +101,14 @@ def plain_step(states: np.ndarray, patterns: np.ndarray, successors: np.ndarray,
 
 
 def recall_workload(model: str = "seqnet", n_neurons: int = 300, length: int = 2000, draws: int = 20,
-                    repeats: int = 3) -> tuple[float, float, float]:
+                    repeats: int = 3, noise: float = 0.0) -> tuple[float, float, float]:
     """Best-of-``repeats`` seconds of (``circuit.step``, plain loop) for one synchronous step of
-    every stored pattern (the recall step alone; both written beforehand), timed alternately,
-    and the fraction of states on which they agree."""
+    every stored pattern (the recall step alone; both written beforehand), each with a
+    fraction ``noise`` of its bits flipped, timed alternately, and the fraction of states on
+    which they agree."""
     rng = np.random.default_rng(0)
     patterns = np.where(rng.random((draws, length, n_neurons)) < 0.5, 1.0, -1.0)
+    states = patterns * np.where(rng.random(patterns.shape) < noise, -1.0, 1.0) if noise else patterns
     successors = np.roll(patterns, -1, axis=1)
     seqnet = model == "seqnet"
     circuit = (SeqNet() if seqnet else DenseNet(separation="poly", degree=2)).store(patterns)
@@ -114,10 +116,10 @@ def recall_workload(model: str = "seqnet", n_neurons: int = 300, length: int = 2
     ours, plain = [], []
     for _ in range(repeats):
         began = time.perf_counter()
-        stepped = circuit.step(patterns)
+        stepped = circuit.step(states)
         ours.append(time.perf_counter() - began)
         began = time.perf_counter()
-        reference = plain_step(patterns, patterns, successors, couplings, 2)
+        reference = plain_step(states, patterns, successors, couplings, 2)
         plain.append(time.perf_counter() - began)
     agreement = float(np.mean(np.all(stepped == reference, axis=-1)))
     return min(ours), min(plain), agreement
@@ -147,9 +149,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def workloads(repeats: int) -> None:
     print(f"\nrecall step, N=300 P=2000, 20 draws (one step of all patterns, best of {repeats}):")
-    for model in ("seqnet", "poly d=2"):
-        ours, plain, agreement = recall_workload(model, repeats=repeats)
-        print(f"  {model:9s} ours {ours:6.2f} s, plain numpy loop {plain:6.2f} s, plain/ours = {plain / ours:.2f} "
+    for model, noise in (("seqnet", 0.0), ("poly d=2", 0.0), ("seqnet", 0.1), ("poly d=2", 0.1)):
+        ours, plain, agreement = recall_workload(model, repeats=repeats, noise=noise)
+        print(f"  {model:9s} {'stored' if not noise else 'cues 10%':8s} ours {ours:6.2f} s, plain numpy loop {plain:6.2f} s, plain/ours = {plain / ours:.2f} "
               f"(same states: {agreement:.4f})")
     print(f"\ncapacity workload, N=300 P=2000, 20 draws (write + one step of all patterns, best of {repeats}):")
     for model in ("seqnet", "poly d=2"):

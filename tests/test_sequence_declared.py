@@ -148,11 +148,12 @@ def test_the_integer_field_gives_the_normalised_states_bit_for_bit(params, monke
     assert np.abs(drive).max() > 1.0
     field, _ = circuit._field(states)
     assert np.count_nonzero(field == 0.0) > 20  # the case has exact ties to decide (sgn(0) = +1)
-    fast = circuit.step(states)
+    fast, stored = circuit.step(states), circuit.step(patterns)  # stored: the Gram-matrix branch
     monkeypatch.setattr(DenseNet, "_integer_field", lambda self: False)
     normalised = circuit.step(states)
     assert np.abs(circuit._drive(states)[0]).max() <= 1.0  # the normalised form: the winner is 1
     np.testing.assert_array_equal(fast, normalised)
+    np.testing.assert_array_equal(stored, circuit.step(patterns))
 
 
 def test_the_integer_field_is_refused_where_it_would_not_be_exact():
