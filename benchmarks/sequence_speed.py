@@ -151,8 +151,9 @@ def workloads(repeats: int) -> None:
     print(f"\nrecall step, N=300 P=2000, 20 draws (one step of all patterns, best of {repeats}):")
     for model, noise in (("seqnet", 0.0), ("poly d=2", 0.0), ("seqnet", 0.1), ("poly d=2", 0.1)):
         ours, plain, agreement = recall_workload(model, repeats=repeats, noise=noise)
-        print(f"  {model:9s} {'stored' if not noise else 'cues 10%':8s} ours {ours:6.2f} s, plain numpy loop {plain:6.2f} s, plain/ours = {plain / ours:.2f} "
-              f"(same states: {agreement:.4f})")
+        start = "stored" if not noise else "cues 10%"
+        print(f"  {model:9s} {start:8s} ours {ours:6.2f} s, plain numpy loop {plain:6.2f} s, "
+              f"plain/ours = {plain / ours:.2f} (same states: {agreement:.4f})")
     print(f"\ncapacity workload, N=300 P=2000, 20 draws (write + one step of all patterns, best of {repeats}):")
     for model in ("seqnet", "poly d=2"):
         ours, plain, agreement = capacity_workload(model, repeats=repeats)
