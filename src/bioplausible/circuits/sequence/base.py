@@ -15,7 +15,7 @@ from ...rules import sequence as rules
 from ...rules.declaration import RECRUIT, RuleBinding
 from ...validation import check_integer
 from ..base import Batch, Parameters, Population, RuleCircuit, ensemble_inputs
-from .dynamics import _ALL, _states, check_patterns, synchronous_step
+from .dynamics import ALL_MEMBERS, as_states, check_patterns, synchronous_step
 
 __all__ = ["SequenceParameters", "SequenceCircuit"]
 
@@ -50,7 +50,7 @@ class SequenceCircuit(RuleCircuit):
     # ------------------------------------------------------------- subclass hooks
     @abstractmethod
     def _field(self, states: np.ndarray, delayed: np.ndarray | None = None,
-               members: slice = _ALL) -> tuple[np.ndarray, np.ndarray]:
+               members: slice = ALL_MEMBERS) -> tuple[np.ndarray, np.ndarray]:
         """Local field of every visible unit and its scale, both (k, b, N), for states (k, b, N)
         of the ensemble members ``members`` (k of them)."""
 
@@ -70,9 +70,9 @@ class SequenceCircuit(RuleCircuit):
     def step(self, states: np.ndarray, delayed: np.ndarray | None = None) -> np.ndarray:
         """One synchronous update of states (B, N) or (K, B, N) -> (K, B, N)
         (:func:`~bioplausible.circuits.sequence.dynamics.synchronous_step` of this circuit's field)."""
-        states = _states(self, states, "states")
+        states = as_states(self, states, "states")
         if delayed is not None:
-            delayed = np.broadcast_to(_states(self, delayed, "delayed"), states.shape)
+            delayed = np.broadcast_to(as_states(self, delayed, "delayed"), states.shape)
         per_state = max(self._memory_size(), self.n_neurons)
         if getattr(self.params, "overlap", "all") == "exclude_self":
             per_state *= self.n_neurons
@@ -86,7 +86,7 @@ class SequenceCircuit(RuleCircuit):
         circuit on spikes from its :meth:`replay_layers`).
         """
         n_steps = check_integer("n_steps", n_steps, 0)
-        trajectory = [_states(self, cue, "cue")]
+        trajectory = [as_states(self, cue, "cue")]
         for _ in range(n_steps):
             trajectory.append(self.step(trajectory[-1]))
         return np.stack(trajectory, axis=1)

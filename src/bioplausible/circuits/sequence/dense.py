@@ -13,7 +13,15 @@ from ...rules.declaration import RuleBinding
 from ...validation import check_choice, check_integer, check_positive
 from ..base import Connection, Population, register_circuit
 from .base import SequenceCircuit, SequenceParameters
-from .dynamics import _ALL, _TIE_TOLERANCE, SEPARATIONS, _all_signs, _matmul, normalized_separation, separation_function
+from .dynamics import (
+    ALL_MEMBERS,
+    SEPARATIONS,
+    TIE_TOLERANCE,
+    all_signs,
+    member_matmul,
+    normalized_separation,
+    separation_function,
+)
 
 __all__ = ["DenseParameters", "DenseNet"]
 
@@ -77,7 +85,7 @@ class DenseNet(SequenceCircuit):
     def n_memories(self) -> int:
         return self._memory_size()
 
-    def overlaps(self, states: np.ndarray, members: slice = _ALL) -> np.ndarray:
+    def overlaps(self, states: np.ndarray, members: slice = ALL_MEMBERS) -> np.ndarray:
         """Memory-unit inputs: ``m^μ = ξ^μ·S / N`` (exact: integer dot products, one division),
         (k, b, P) for states (k, b, N) of the ensemble members ``members`` (default all K)."""
         return self._decorrelate(self._dots(states, members)[0] / self.n_neurons, members)
@@ -90,16 +98,16 @@ class DenseNet(SequenceCircuit):
         patterns = self.state["patterns"]
         cached = getattr(self, "_single", None)
         if cached is None or cached[0] is not patterns:  # recomputed after a write or a load
-            exact = patterns.shape[-1] < 2**24 and _all_signs(patterns)
+            exact = patterns.shape[-1] < 2**24 and all_signs(patterns)
             self._single = cached = (patterns, patterns.astype(np.float32) if exact else None)
-        if cached[1] is not None and _all_signs(states):
+        if cached[1] is not None and all_signs(states):
             single = cached[1][members]
             if states.shape == single.shape and np.array_equal(states, patterns[members]):
                 # the stored patterns themselves (transition success, capacity): their Gram
                 # matrix, one symmetric product per member (BLAS syrk, half the work)
-                return _matmul(single, single, transpose=True).astype(float), True
-            return _matmul(states.astype(np.float32), single, transpose=True).astype(float), True
-        return _matmul(states, patterns[members], transpose=True), False
+                return member_matmul(single, single, transpose=True).astype(float), True
+            return member_matmul(states.astype(np.float32), single, transpose=True).astype(float), True
+        return member_matmul(states, patterns[members], transpose=True), False
 
     def _integer_field(self) -> bool:
         """Whether the field of ±1 states may be taken in integers: f homogeneous (linear or
@@ -111,9 +119,9 @@ class DenseNet(SequenceCircuit):
         if p.separation not in ("linear", "poly") or type(self)._decorrelate is not DenseNet._decorrelate:
             return False
         degree = 1 if p.separation == "linear" else p.degree
-        return _TIE_TOLERANCE * self._memory_size() * float(self.n_neurons) ** degree < 1.0
+        return TIE_TOLERANCE * self._memory_size() * float(self.n_neurons) ** degree < 1.0
 
-    def _drive(self, states: np.ndarray, members: slice = _ALL) -> tuple[np.ndarray, bool]:
+    def _drive(self, states: np.ndarray, members: slice = ALL_MEMBERS) -> tuple[np.ndarray, bool]:
         """The memory units' activities ``f(m)`` (k, b, P) up to a positive factor per state,
         and whether they are exact integers: normalised (:meth:`_transfer`), or for ±1 states
         under :meth:`_integer_field` the separation function of the integer dot products,
@@ -124,29 +132,29 @@ class DenseNet(SequenceCircuit):
             return separation_function(dots, p.separation, p.degree, in_place=True), True
         return self._transfer(self._decorrelate(dots / self.n_neurons, members)), False
 
-    def _decorrelate(self, overlaps: np.ndarray, members: slice = _ALL) -> np.ndarray:
+    def _decorrelate(self, overlaps: np.ndarray, members: slice = ALL_MEMBERS) -> np.ndarray:
         return overlaps
 
     def _transfer(self, overlaps: np.ndarray) -> np.ndarray:
         """Normalised f of the memory-unit inputs; inputs within rounding error of 0 are 0,
         so that algebraically equal forms (Ξ, two-layer) agree on exact ties."""
         p = self.params
-        overlaps = np.where(np.abs(overlaps) <= _TIE_TOLERANCE * 1e-3, 0.0, overlaps)
+        overlaps = np.where(np.abs(overlaps) <= TIE_TOLERANCE * 1e-3, 0.0, overlaps)
         return normalized_separation(overlaps, p.separation, p.degree, p.beta, self.n_neurons)
 
-    def _field(self, states, delayed=None, members=_ALL):
+    def _field(self, states, delayed=None, members=ALL_MEMBERS):
         if self.params.overlap == "exclude_self":
             return self._field_excluding_self(states, members)
         drive, integer = self._drive(states, members)
-        field = _matmul(drive, self.state["successors"][members])
+        field = member_matmul(drive, self.state["successors"][members])
         # an integer field's tie tolerance is below one unit (:meth:`_integer_field`): sgn(0) = +1 exactly
         scale = np.zeros((1, 1, 1)) if integer else np.abs(drive).sum(axis=-1, keepdims=True)
         return field, np.broadcast_to(scale, field.shape)
 
-    def _field_excluding_self(self, states: np.ndarray, members: slice = _ALL) -> tuple[np.ndarray, np.ndarray]:
+    def _field_excluding_self(self, states: np.ndarray, members: slice = ALL_MEMBERS) -> tuple[np.ndarray, np.ndarray]:
         """Per-neuron overlaps without the self-term, (k, b, N, P): blocked by ``step``."""
         patterns, n = self.state["patterns"][members], self.n_neurons
-        dots = _matmul(states, patterns, transpose=True)  # (k, b, P)
+        dots = member_matmul(states, patterns, transpose=True)  # (k, b, P)
         own = states[..., :, None] * patterns[:, None, :, :].swapaxes(-1, -2)  # ξ_i^μ S_i: (k, b, N, P)
         drive = self._transfer((dots[..., None, :] - own) / (n - 1))
         field = np.einsum("kbip,kpi->kbi", drive, self.state["successors"][members])

@@ -13,17 +13,18 @@ import numpy as np
 
 from ..base import ensemble_inputs
 
-__all__ = ["SEPARATIONS", "separation_function", "normalized_separation", "check_patterns", "synchronous_step"]
+__all__ = ["SEPARATIONS", "TIE_TOLERANCE", "ALL_MEMBERS", "separation_function", "normalized_separation",
+           "check_patterns", "as_states", "sign_with_ties", "member_matmul", "all_signs", "synchronous_step"]
 
 SEPARATIONS = ("linear", "poly", "exp", "softmax")
-_TIE_TOLERANCE = 1e-9
+TIE_TOLERANCE = 1e-9
 #: Elements (per state entry × states × members) of one block of a synchronous step (32 MB of
 #: float64): large enough that each block's matrix products run at full BLAS speed (blocks of a
 #: few hundred states ran 4× slower: measured 5.5 s at 2**19 against 1.3 s at 2**22 for one step
 #: of 3 members at N = 300, P = 2000, poly d = 2), small enough that a block's memory-unit inputs
 #: stay bounded in memory for any number of states.
 _BLOCK_ELEMENTS = 2**22
-_ALL = slice(None)
+ALL_MEMBERS = slice(None)
 #: A field (k, b, N) and its scale for states (k, b, N) (and delayed states) of some members.
 Field = Callable[[np.ndarray, "np.ndarray | None", slice], "tuple[np.ndarray, np.ndarray]"]
 
@@ -82,7 +83,7 @@ def check_patterns(name: str, patterns: Any, ndim: tuple[int, ...] = (2, 3)) -> 
     return array
 
 
-def _states(circuit: Any, states: Any, name: str) -> np.ndarray:
+def as_states(circuit: Any, states: Any, name: str) -> np.ndarray:
     """States (N,), (B, N) or (K, B, N) -> (K, B, N) with the circuit's K."""
     states = np.asarray(states, dtype=float)
     if states.ndim == 1:
@@ -91,7 +92,7 @@ def _states(circuit: Any, states: Any, name: str) -> np.ndarray:
     return np.broadcast_to(states, (circuit.ensemble_size, *states.shape[1:]))
 
 
-def _sign(field: np.ndarray, scale: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def sign_with_ties(field: np.ndarray, scale: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``sgn`` with ``sgn(0) = +1``; a field within rounding error of zero is zero.
 
     A broadcast ``scale`` (stride 0) is thresholded on its compact form, so the tie
@@ -99,11 +100,11 @@ def _sign(field: np.ndarray, scale: np.ndarray, out: np.ndarray | None = None) -
     compact = scale[tuple(slice(0, 1) if stride == 0 and size > 1 else slice(None)
                           for stride, size in zip(scale.strides, scale.shape))]
     result = np.empty(field.shape) if out is None else out
-    np.add(field, _TIE_TOLERANCE * compact, out=result)  # ≥ 0 exactly when field ≥ −tol·scale
+    np.add(field, TIE_TOLERANCE * compact, out=result)  # ≥ 0 exactly when field ≥ −tol·scale
     return np.copysign(1.0, result, out=result)  # +0.0 (the only zero a sum with t ≥ 0 gives) -> +1
 
 
-def _matmul(a: np.ndarray, b: np.ndarray, transpose: bool = False) -> np.ndarray:
+def member_matmul(a: np.ndarray, b: np.ndarray, transpose: bool = False) -> np.ndarray:
     """``a @ b`` (or ``a @ bᵀ``) per ensemble member, (K, b, n) × (K, n, m) -> (K, b, m).
 
     One 2-D BLAS call per member: numpy's stacked matmul falls back to a slower loop for
@@ -119,7 +120,7 @@ def _matmul(a: np.ndarray, b: np.ndarray, transpose: bool = False) -> np.ndarray
     return out
 
 
-def _all_signs(array: np.ndarray) -> bool:
+def all_signs(array: np.ndarray) -> bool:
     """Whether every entry is exactly −1 or +1."""
     return np.count_nonzero(array == 1.0) + np.count_nonzero(array == -1.0) == array.size
 
@@ -133,7 +134,7 @@ def _blocks(n_members: int, n_states: int, per_state: int) -> list[tuple[slice, 
     size = max(1, _BLOCK_ELEMENTS // per_state)
     if size >= n_states:
         group = max(1, _BLOCK_ELEMENTS // (per_state * max(n_states, 1)))
-        return [(slice(k, k + group), _ALL) for k in range(0, n_members, group)]
+        return [(slice(k, k + group), ALL_MEMBERS) for k in range(0, n_members, group)]
     return [(slice(k, k + 1), slice(start, start + size)) for k in range(n_members)
             for start in range(0, n_states, size)]
 
@@ -146,5 +147,5 @@ def synchronous_step(field: Field, states: np.ndarray, delayed: np.ndarray | Non
     out = np.empty(states.shape)
     for members, part in _blocks(states.shape[0], states.shape[1], per_state):
         value, scale = field(states[members, part], None if delayed is None else delayed[members, part], members)
-        _sign(value, scale, out=out[members, part])
+        sign_with_ties(value, scale, out=out[members, part])
     return out

@@ -13,7 +13,7 @@ from ...rules.declaration import RuleBinding
 from ...validation import check_integer, check_real, check_sequence
 from ..base import Connection, Population, register_circuit
 from .base import SequenceCircuit, SequenceParameters
-from .dynamics import _ALL, _matmul, _sign, _states
+from .dynamics import ALL_MEMBERS, as_states, member_matmul, sign_with_ties
 
 __all__ = ["MixedParameters", "MixedNet"]
 
@@ -80,18 +80,18 @@ class MixedNet(SequenceCircuit):
         delays = self.params.delays or (self.params.delay,)
         return np.asarray(delays)[np.arange(self._memory_size()) % len(delays)]
 
-    def _field(self, states, delayed=None, members=_ALL):
+    def _field(self, states, delayed=None, members=ALL_MEMBERS):
         p = self.params
         delayed = states if delayed is None else delayed
-        hold = _matmul(states, self.state["visible_to_hold"][members], transpose=True) ** p.degree_hold
-        advance = _matmul(delayed, self.state["visible_to_advance"][members], transpose=True) ** p.degree_advance
+        hold = member_matmul(states, self.state["visible_to_hold"][members], transpose=True) ** p.degree_hold
+        advance = member_matmul(delayed, self.state["visible_to_advance"][members], transpose=True) ** p.degree_advance
         return self._combine(hold, advance, members)
 
     def _combine(self, hold: np.ndarray, advance: np.ndarray,
-                 members: slice = _ALL) -> tuple[np.ndarray, np.ndarray]:
+                 members: slice = ALL_MEMBERS) -> tuple[np.ndarray, np.ndarray]:
         lam = self.params.advance_strength
-        field = (_matmul(hold, self.state["hold_to_visible"][members], transpose=True)
-                 + lam * _matmul(advance, self.state["advance_to_visible"][members], transpose=True))
+        field = (member_matmul(hold, self.state["hold_to_visible"][members], transpose=True)
+                 + lam * member_matmul(advance, self.state["advance_to_visible"][members], transpose=True))
         scale = np.abs(hold).sum(-1, keepdims=True) + lam * np.abs(advance).sum(-1, keepdims=True)
         return field, np.broadcast_to(scale, field.shape)
 
@@ -99,7 +99,7 @@ class MixedNet(SequenceCircuit):
         """Rollout with a ring buffer of the last max τ_μ + 1 states; ``S(t) = cue`` for t ≤ 0."""
         n_steps = check_integer("n_steps", n_steps, 0)
         p = self.params
-        states = _states(self, cue, "cue")
+        states = as_states(self, cue, "cue")
         delays = self.unit_delays()
         depth = int(delays.max()) + 1 if delays.size else 1
         hold_in = np.swapaxes(self.state["visible_to_hold"], -1, -2)
@@ -114,7 +114,7 @@ class MixedNet(SequenceCircuit):
             advance = history[depth - 1 - delays, ..., units]  # (P, K, B): unit μ reads S(t − τ_μ)
             advance = np.moveaxis(advance, 0, -1) ** p.degree_advance
             field, scale = self._combine(hold, advance)
-            new = _sign(field, scale)
+            new = sign_with_ties(field, scale)
             history = np.concatenate([history[1:], np.matmul(new, advance_in)[None]], axis=0)
             trajectory.append(new)
         return np.stack(trajectory, axis=1)
@@ -170,8 +170,8 @@ class MixedNet(SequenceCircuit):
 
     def _hidden_activity(self, states: np.ndarray) -> dict[str, np.ndarray]:
         p = self.params
-        hold = _matmul(states, self.state["visible_to_hold"], transpose=True) ** p.degree_hold
-        advance = _matmul(states, self.state["visible_to_advance"], transpose=True) ** p.degree_advance
+        hold = member_matmul(states, self.state["visible_to_hold"], transpose=True) ** p.degree_hold
+        advance = member_matmul(states, self.state["visible_to_advance"], transpose=True) ** p.degree_advance
         return {"hold": hold, "advance": advance}
 
     def populations(self) -> list[Population]:

@@ -13,7 +13,7 @@ from ...core.trials import TrialBatch
 from ...validation import check_positive, check_real
 from ..base import Batch, register_circuit
 from .dense import DenseNet, DenseParameters
-from .dynamics import _ALL, _matmul
+from .dynamics import ALL_MEMBERS, member_matmul
 
 __all__ = ["PseudoinverseParameters", "GeneralizedPseudoinverse"]
 
@@ -70,7 +70,7 @@ class GeneralizedPseudoinverse(DenseNet):
         n_memories, n = patterns.shape[-2:]
         if n_memories > n:
             raise ValueError(f"the pseudoinverse rule needs P <= N, got P={n_memories} patterns for N={n} neurons")
-        overlap_matrix = _matmul(patterns, patterns, transpose=True) / n
+        overlap_matrix = member_matmul(patterns, patterns, transpose=True) / n
         condition = np.linalg.cond(overlap_matrix) if n_memories else np.zeros(1)
         worst = float(np.max(condition))
         if not worst <= self.params.max_condition:
@@ -82,7 +82,7 @@ class GeneralizedPseudoinverse(DenseNet):
         self._cache = (patterns, inverse)
         return inverse
 
-    def _decorrelate(self, overlaps: np.ndarray, members: slice = _ALL) -> np.ndarray:
+    def _decorrelate(self, overlaps: np.ndarray, members: slice = ALL_MEMBERS) -> np.ndarray:
         """Decorrelated overlaps ``O⁺ m`` (k, b, P) of the ensemble members ``members``."""
         return np.matmul(overlaps, self.decorrelator()[members])
 

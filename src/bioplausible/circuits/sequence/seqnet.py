@@ -11,7 +11,7 @@ from ...rules import sequence as rules
 from ...rules.declaration import RuleBinding
 from ..base import Connection, register_circuit
 from .base import SequenceCircuit, SequenceParameters
-from .dynamics import _ALL, _all_signs, _matmul
+from .dynamics import ALL_MEMBERS, all_signs, member_matmul
 
 __all__ = ["SeqNet"]
 
@@ -47,15 +47,15 @@ class SeqNet(SequenceCircuit):
     def _memory_size(self) -> int:
         return self.n_neurons
 
-    def _field(self, states, delayed=None, members=_ALL):
+    def _field(self, states, delayed=None, members=ALL_MEMBERS):
         couplings = self.state["couplings"]
         cached = getattr(self, "_scale", None)
         if cached is None or cached[0] is not couplings:  # recomputed after a write or a load
             self._scale = cached = (couplings, np.abs(couplings).sum(axis=-1)[:, None, :], self._integer(couplings))
-        if cached[2] is not None and _all_signs(states):  # the integer field N J S, exact in float32
-            field = _matmul(states.astype(np.float32), cached[2][members], transpose=True)
+        if cached[2] is not None and all_signs(states):  # the integer field N J S, exact in float32
+            field = member_matmul(states.astype(np.float32), cached[2][members], transpose=True)
             return field, np.broadcast_to(self.n_neurons * cached[1][members], field.shape)
-        field = _matmul(states, couplings[members], transpose=True)
+        field = member_matmul(states, couplings[members], transpose=True)
         return field, np.broadcast_to(cached[1][members], field.shape)
 
     @staticmethod

@@ -10,7 +10,7 @@ from ...core.agreement import AgreementCase
 from ...rules.declaration import RuleBinding, StateStep
 from ..base import register_circuit
 from .dense import DenseNet, DenseParameters
-from .dynamics import _ALL, _matmul, separation_function
+from .dynamics import ALL_MEMBERS, member_matmul, separation_function
 
 __all__ = ["TwoLayerSequence"]
 
@@ -70,12 +70,13 @@ class TwoLayerSequence(DenseNet):
         self.state["hidden_gain"][:, units] = 0.0 if silenced else 1.0
         return self
 
-    def overlaps(self, states: np.ndarray, members: slice = _ALL) -> np.ndarray:
-        return self._decorrelate(_matmul(states, self.state["visible_to_hidden"][members], transpose=True), members)
+    def overlaps(self, states: np.ndarray, members: slice = ALL_MEMBERS) -> np.ndarray:
+        dots = member_matmul(states, self.state["visible_to_hidden"][members], transpose=True)
+        return self._decorrelate(dots, members)
 
-    def _field(self, states, delayed=None, members=_ALL):
+    def _field(self, states, delayed=None, members=ALL_MEMBERS):
         drive = self._transfer(self.overlaps(states, members)) * self.state["hidden_gain"][members, None, :]
-        field = _matmul(drive, self.state["hidden_to_visible"][members], transpose=True)
+        field = member_matmul(drive, self.state["hidden_to_visible"][members], transpose=True)
         scale = np.abs(drive).sum(axis=-1, keepdims=True)
         return field, np.broadcast_to(scale, field.shape)
 
