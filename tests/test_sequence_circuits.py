@@ -219,7 +219,7 @@ def test_a_step_is_the_same_in_any_blocking(cls, params, monkeypatch):
     """``step`` works in blocks of members and states (cache-sized); any blocking — one
     block of everything, one member at a time, a few states at a time — gives the same
     states bit for bit."""
-    import bioplausible.circuits.sequence as sequence
+    import bioplausible.circuits.sequence.dynamics as sequence
 
     rng = np.random.default_rng(3)
     patterns = np.where(rng.random((3, 12, 40)) < 0.5, 1.0, -1.0)
@@ -233,7 +233,7 @@ def test_a_step_is_the_same_in_any_blocking(cls, params, monkeypatch):
 
 
 def test_blocks_cover_every_member_and_state_once():
-    from bioplausible.circuits.sequence import _blocks
+    from bioplausible.circuits.sequence.dynamics import _blocks
 
     for members, states, per_state in [(3, 12, 40), (20, 2000, 2000), (1, 5, 10**7), (7, 1, 3)]:
         seen = np.zeros((members, states), dtype=int)

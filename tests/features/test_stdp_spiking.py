@@ -128,7 +128,7 @@ def test_stdp_at_the_matched_window_tracks_the_count_form():
 @pytest.mark.parametrize("circuit,reason", [
     (CorInfoMax(n_sources=3), "summed reduction"),
     (GainWhitening(), "nothing to change"),
-    (DenseNet(), "not derived from its rule bindings"),
+    (DenseNet(), "recruits one memory unit per transition ('patterns', 'successors'"),
 ], ids=["corinfomax", "gain-whitening", "densenet"])
 def test_circuits_without_a_faithful_trace_form_are_refused_with_the_reason(circuit, reason):
     substrate = SpikingSubstrate(plasticity="stdp")

@@ -17,6 +17,13 @@ the outer products, as every rule of the library does. The sequence write is a *
 presentations and does not depend on the current weights, so ``B`` online presentations add
 ``B × mean``; the circuits apply it that way, and one pass over the P transitions equals the
 one-shot outer-product rule ``J = (1/N) Σ_μ ξ^{μ+1} ξ^{μᵀ}`` exactly.
+
+The memory units of DenseNet, the two-layer form and MixedNet are *recruited*, one per
+presented transition: their arrays are bound to this rule with ``RuleBinding(recruit="post")``
+(input weights, post = the one-hot recruitment signal ``r(t) = e_μ``) or ``recruit="pre"``
+(output weights), and each presentation appends its unit's increment
+(:func:`bioplausible.rules.declaration.recruited`) — the same products as the table's, with
+no hand-written write.
 """
 
 from __future__ import annotations

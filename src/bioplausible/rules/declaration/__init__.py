@@ -46,9 +46,19 @@ steps, and the update they make).
 
 from __future__ import annotations
 
-from .bindings import RuleBinding, StateStep, apply_rules, apply_step, phases, rule_changes, trial_change
+from .bindings import (
+    RECRUIT,
+    RuleBinding,
+    StateStep,
+    apply_rules,
+    apply_step,
+    phases,
+    recruited,
+    rule_changes,
+    trial_change,
+)
 from .brian2_form import Brian2Form, Brian2Plasticity, run_regularly
 from .rule import RULES, Rule, register_rule
 
-__all__ = ["Rule", "RuleBinding", "StateStep", "Brian2Form", "Brian2Plasticity", "RULES", "register_rule",
-           "run_regularly", "apply_rules", "apply_step", "phases", "rule_changes", "trial_change"]
+__all__ = ["Rule", "RuleBinding", "StateStep", "Brian2Form", "Brian2Plasticity", "RULES", "RECRUIT", "register_rule",
+           "run_regularly", "apply_rules", "apply_step", "phases", "rule_changes", "trial_change", "recruited"]

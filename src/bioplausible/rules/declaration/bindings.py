@@ -13,7 +13,15 @@ import numpy as np
 
 from .rule import Rule
 
-__all__ = ["RuleBinding", "StateStep", "rule_changes", "apply_rules", "phases", "apply_step", "trial_change"]
+__all__ = ["RuleBinding", "StateStep", "RECRUIT", "rule_changes", "apply_rules", "phases", "apply_step",
+           "trial_change", "recruited"]
+
+#: The activity a :class:`RuleBinding` with ``recruit`` maps the recruited side's names to: the
+#: one-hot recruitment signal ``r(t) = e_μ`` of the unit each presentation adds (made by
+#: :func:`recruited`, not read from the activities).
+RECRUIT = "recruit"
+#: Presentations per one-hot block of :func:`recruited` (the (K, b, b) recruitment signal stays small).
+_RECRUIT_CHUNK = 32
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,15 @@ class RuleBinding:
     ``batch_sum``: the change is the *sum* of the per-sample changes over the batch (B × the
     batch mean) rather than their mean: B presentations of a write that does not read the
     target each add their increment (the one-pass sequence write, ``J = (1/N) Σ_μ ξ^{μ+1} ξ^{μᵀ}``).
+
+    ``recruit`` (``"pre"`` or ``"post"``): that side is a population that grows by one unit
+    per presentation (a memory unit recruited for each stored transition, Krotov & Hopfield
+    2021). Its activity is the one-hot recruitment signal ``r(t) = e_μ`` (map the rule's names
+    on that side to :data:`RECRUIT`); the new unit's weights start at zero and the rule's
+    increment of that presentation is their value, so the change is B new rows (``"post"``)
+    or columns (``"pre"``) of the rule's matrix, appended to the state array
+    (:func:`recruited`, :meth:`updated`). The rule must be an increment that does not read
+    its target, with no trace, states or gate.
     """
 
     state: str
@@ -55,8 +72,11 @@ class RuleBinding:
     gate: str | None = None
     trace: Rule | None = None
     batch_sum: bool = False
+    recruit: str | None = None
 
     def __post_init__(self) -> None:
+        if self.recruit is not None:
+            self._check_recruit()
         if self.batch_sum and (self.trace is not None or not self.rule.increment or self.rule.target in
                                self.rule.names_read):
             raise ValueError(f"binding of {self.state!r}: batch_sum takes an increment rule ('+=') that does not "
@@ -71,6 +91,41 @@ class RuleBinding:
         if missing:
             raise ValueError(f"binding of {self.state!r} by rule {self.rule.name!r} does not say where "
                              f"{missing} come from")
+
+    def _check_recruit(self) -> None:
+        if self.recruit not in ("pre", "post"):
+            raise ValueError(f"binding of {self.state!r}: recruit must be 'pre', 'post' or None, got {self.recruit!r}")
+        rule = self.rule
+        if (rule.kind != "synaptic" or not rule.increment or rule.target in rule.names_read or self.trace is not None
+                or rule.states or rule.synaptic or rule.summed or self.gate is not None or self.batch_sum):
+            raise ValueError(f"binding of {self.state!r}: recruit takes a synaptic increment rule ('+=') of "
+                             f"activities only that does not read its target {rule.target!r} (no trace, states, "
+                             "gate or batch_sum: a recruited unit's weights start at zero)")
+        side = "_" + self.recruit
+        if all(self.activities.get(name) == RECRUIT for name in rule.activities):
+            raise ValueError(f"binding of {self.state!r}: the recruited side ({self.recruit}) reads the one-hot "
+                             f"signal {RECRUIT!r}, and the other side an activity; every activity maps to it")
+        for name in rule.activities:
+            on_side = rule.uses(name + side)
+            if on_side != (self.activities.get(name) == RECRUIT) or (on_side and rule.uses(name + _other(side))):
+                raise ValueError(f"binding of {self.state!r}: the recruited side ({self.recruit}) reads the one-hot "
+                                 f"signal {RECRUIT!r}, and only it; activity {name!r} maps to "
+                                 f"{self.activities.get(name)!r}")
+
+    @property
+    def growth_axis(self) -> int:
+        """The axis of the state array that a ``recruit`` binding appends the new units along."""
+        rows = (self.recruit == "post") != self.transposed
+        return -2 if rows else -1
+
+    def updated(self, current: np.ndarray, change: np.ndarray) -> np.ndarray:
+        """The state array after ``change`` (:func:`rule_changes`): ``current + change``, or with
+        ``recruit`` the new units' weights appended along :attr:`growth_axis`."""
+        if self.recruit is None:
+            return current + change
+        if current.shape[self.growth_axis] == 0:
+            return change
+        return np.concatenate([current, change], axis=self.growth_axis)
 
 
 @dataclass(frozen=True)
@@ -115,6 +170,9 @@ def rule_changes(state: Mapping[str, np.ndarray], bindings: Sequence[RuleBinding
             gate = np.asarray(quantities[binding.gate], dtype=float)
             if not gate.any():
                 continue
+        if binding.recruit is not None:
+            changes[binding.state] = recruited(binding, activities)
+            continue
         if binding.trace is not None:
             change = trial_change(binding.trace, binding.rule,
                                   {name: activities[pop] for name, pop in binding.activities.items()},
@@ -143,8 +201,9 @@ def apply_rules(state: dict[str, np.ndarray], bindings: Sequence[RuleBinding],
     callable, evaluated afresh for each phase (quantities derived from the state)."""
     for bound, stepped in phases(bindings, steps):
         current = quantities() if callable(quantities) else quantities
+        by_state = {binding.state: binding for binding in bound}
         for key, change in rule_changes(state, bound, activities, current).items():
-            state[key] = state[key] + change
+            state[key] = by_state[key].updated(state[key], change)
         for step in stepped:
             apply_step(state, step, activities)
 
@@ -160,6 +219,34 @@ def apply_step(state: dict[str, np.ndarray], step: StateStep, activities: Mappin
     """One declared step on ``state`` in place: its array, then its ``reads``, then its ``activities``."""
     state[step.state] = step.function(state[step.state], *(state[name] for name in step.reads),
                                       *(activities[name] for name in step.activities))
+
+
+def recruited(binding: RuleBinding, activities: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The weights of the units a ``recruit`` binding adds, one per presentation (stored as its
+    state array: (K, B, n) rows or (K, n, B) columns along :attr:`RuleBinding.growth_axis`).
+
+    Unit b's weights start at zero; presentation b's recruitment signal is one-hot on it
+    (``r = e_b``), so its weights are presentation b's increment of the rule. All B are the
+    rule's batched numpy form on blocks of presentations with one-hot signals, times the
+    block's size (each unit's own increment: the rule is a batch mean)."""
+    rule, side = binding.rule, binding.recruit
+    read = {name: np.asarray(activities[population], dtype=float)
+            for name, population in binding.activities.items() if population != RECRUIT}
+    members, samples, other = next(iter(read.values())).shape
+    blocks = []
+    for start in range(0, samples, _RECRUIT_CHUNK):
+        part = slice(start, start + _RECRUIT_CHUNK)
+        size = min(samples, start + _RECRUIT_CHUNK) - start
+        one_hot = np.ascontiguousarray(np.broadcast_to(np.eye(size), (members, size, size)))
+        values = {name: read[name][:, part] if name in read else one_hot for name in binding.activities}
+        zero = np.zeros((members, size, other) if side == "post" else (members, other, size))
+        blocks.append(size * rule.numpy(**{rule.target: zero}, **values, **binding.parameters))
+    new = np.concatenate(blocks, axis=-2 if side == "post" else -1) if len(blocks) > 1 else blocks[0]
+    return np.ascontiguousarray(np.swapaxes(new, -1, -2)) if binding.transposed else new
+
+
+def _other(side: str) -> str:
+    return "_pre" if side == "_post" else "_post"
 
 
 def trial_change(trace: Rule, update: Rule, inputs: Mapping[str, np.ndarray],

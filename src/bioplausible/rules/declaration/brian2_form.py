@@ -90,6 +90,10 @@ class Brian2Plasticity:
     def __init__(self, b2: Any, pre: Any, post: Any, binding: RuleBinding, ensemble: int, n_pre: int, n_post: int,
                  names: Mapping[str, str], dt: Any, when: str = "start", order: int = -1) -> None:
         rule = binding.rule
+        if binding.recruit is not None:
+            raise ValueError(f"binding of {binding.state!r}: rule {rule.name!r} recruits one unit per presentation "
+                             f"(recruit={binding.recruit!r}, a growing array); the Brian2 plasticity runner takes "
+                             "fixed synapse sets")
         if rule.kind != "synaptic" or rule.summed or rule.synaptic or rule.states:
             raise ValueError(f"rule {rule.name!r}: the Brian2 plasticity runner takes synaptic rules of "
                              "activities only (no summed variables, states or other matrices yet)")

@@ -95,6 +95,10 @@ def write_form(circuit: Circuit) -> TraceForm:
     ``"windowed-replay"``): one binding on the visible units whose pre is the cue window
     (``cue``) and whose post is the next window (``next``); raises ``ValueError`` otherwise."""
     bindings = declared(circuit).rule_bindings()  # type: ignore[attr-defined]
+    recruiting = [f"{b.state!r}" for b in bindings if b.recruit is not None]
+    if recruiting:
+        raise ValueError(f"its write recruits one memory unit per transition ({', '.join(recruiting)} grow by a "
+                         "one-hot recruitment signal, not by the timing of visible spikes)")
     if len(bindings) != 1:
         raise ValueError(f"its write has {len(bindings)} plastic arrays; the clamped-window trace form takes one")
     binding = bindings[0]
