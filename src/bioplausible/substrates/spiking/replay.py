@@ -293,10 +293,11 @@ def spiking_write(
     return activities
 
 
-def clamped_states(substrate: Any, inputs: np.ndarray, targets: np.ndarray,
-                   options: SpikingOptions | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Present ``inputs`` then ``targets`` (K, S, N) as clamped windows; states decoded from counts."""
-    options = options or spiking_options(substrate)
+def clamped_group(substrate: Any, inputs: np.ndarray, targets: np.ndarray, options: SpikingOptions,
+                  name: str = "clamped*") -> Any:
+    """The IF group (K·N units) that presents ``inputs`` then ``targets`` (K, S, N) as clamped
+    windows: window 2s drives the units active in cue s, window 2s + 1 those of its next
+    pattern, at ``r0``; the voltage starts dithered from the options' seed."""
     b2 = substrate.brian2() if hasattr(substrate, "brian2") else __import__("brian2")
     k, samples, n = inputs.shape
     window, dt, r0 = float(options["window"]), float(options["dt"]), float(options["rate_unit"])
@@ -304,11 +305,31 @@ def clamped_states(substrate: Any, inputs: np.ndarray, targets: np.ndarray,
     drive = b2.TimedArray(clamp.astype(float), dt=window * b2.second)
     group = b2.NeuronGroup(k * n, "dv/dt = r0 * drive(t, i) : 1", threshold="v > 1", reset="v -= 1",
                            method="euler", dt=dt * b2.second, namespace={"r0": r0 * b2.Hz, "drive": drive},
-                           name="clamped*")
+                           name=name)
     rng = np.random.default_rng(int(options["seed"]))
     group.v = rng.random(k * n) if options["dither"] else 0.0
+    return group
+
+
+def clamped_states(substrate: Any, inputs: np.ndarray, targets: np.ndarray,
+                   options: SpikingOptions | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Present ``inputs`` then ``targets`` (K, S, N) as clamped windows (:func:`clamped_group`);
+    states decoded from counts."""
+    options = options or spiking_options(substrate)
+    b2 = substrate.brian2() if hasattr(substrate, "brian2") else __import__("brian2")
+    group = clamped_group(substrate, inputs, targets, options)
     monitor = b2.SpikeMonitor(group)
-    b2.Network(group, monitor).run(2 * samples * window * b2.second, namespace={})
+    b2.Network(group, monitor).run(2 * inputs.shape[1] * float(options["window"]) * b2.second, namespace={})
+    return clamped_window_states(b2, monitor, inputs.shape, options)
+
+
+def clamped_window_states(b2: Any, monitor: Any, shape: tuple[int, ...], options: SpikingOptions
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """The ±1 states (K, S, N) of the cue and next windows of a :func:`clamped_group` run, from
+    the spike counts its ``monitor`` recorded (a unit is +1 when it fired at least half the
+    clamped count ``r0 T``)."""
+    k, samples, n = shape
+    window, dt, r0 = float(options["window"]), float(options["dt"]), float(options["rate_unit"])
     steps_per_window = int(round(window / dt))
     index = np.round(np.asarray(monitor.t / b2.second) / dt).astype(int) // steps_per_window
     counts = np.bincount(np.minimum(index, 2 * samples - 1) * k * n + np.asarray(monitor.i),

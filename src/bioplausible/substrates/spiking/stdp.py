@@ -290,7 +290,7 @@ def stdp_write(substrate: Any, circuit: Any, batch: Batch, batch_size: int, firs
     expectation, and the write's change is the count form's with its pair term
     ``4η ρ_i ρ_j`` read from the trace (:func:`learn_with_pairs`).
     """
-    from .replay import spiking_options
+    from .replay import clamped_group, clamped_window_states, spiking_options
 
     if batch.targets is None:
         raise ValueError("batch.targets must hold the next pattern of each transition, got None")
@@ -303,15 +303,9 @@ def stdp_write(substrate: Any, circuit: Any, batch: Batch, batch_size: int, firs
     k, samples, n = inputs.shape
     window, dt, r0 = float(options["window"]), float(options["dt"]), float(options["rate_unit"])
     tau = window if substrate.trace_time_constant is None else float(substrate.trace_time_constant)
-    clamp = np.stack([inputs, targets], axis=2).transpose(1, 2, 0, 3).reshape(2 * samples, k * n) > 0
     period = window * b2.second
-    drive = b2.TimedArray(clamp.astype(float), dt=period)
     cue = b2.TimedArray(np.tile([1.0, 0.0], samples), dt=period)
-    group = b2.NeuronGroup(k * n, "dv/dt = r0 * drive(t, i) : 1", threshold="v > 1", reset="v -= 1",
-                           method="euler", dt=dt * b2.second, namespace={"r0": r0 * b2.Hz, "drive": drive},
-                           name="clamped_stdp*")
-    rng = np.random.default_rng(int(options["seed"]))
-    group.v = rng.random(k * n) if options["dither"] else 0.0
+    group = clamped_group(substrate, inputs, targets, options, name="clamped_stdp*")
     spikes = b2.SpikeMonitor(group)
     if math.isinf(tau):
         model, namespace = "apre : 1\npairs : 1", {"cue": cue}
@@ -327,12 +321,7 @@ def stdp_write(substrate: Any, circuit: Any, batch: Batch, batch_size: int, firs
     totals = np.concatenate([np.asarray(cumulative.pairs).T, np.asarray(synapses.pairs[:])[None]])
     pairs = np.diff(totals, axis=0).reshape(samples, k, n, n).transpose(1, 0, 2, 3)  # (K, S, n_post, n_pre)
     estimate = pairs / (r0**2 * causal_pair_window(window, tau))
-    steps_per_window = int(round(window / dt))
-    index = np.round(np.asarray(spikes.t / b2.second) / dt).astype(int) // steps_per_window
-    counts = np.bincount(np.minimum(index, 2 * samples - 1) * k * n + np.asarray(spikes.i),
-                         minlength=2 * samples * k * n).reshape(samples, 2, k, n)
-    states = np.where(counts >= r0 * window / 2, 1.0, -1.0).transpose(1, 2, 0, 3)  # the count form's decoding
-    cue_states, next_states = states[0], states[1]
+    cue_states, next_states = clamped_window_states(b2, spikes, inputs.shape, options)  # the count form's decoding
     activities: dict[str, np.ndarray] = {}
     for update, start in enumerate(range(0, samples, batch_size)):
         part = slice(start, start + batch_size)
