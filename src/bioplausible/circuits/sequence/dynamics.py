@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ...core.arrays import all_signs
 from ..base import ensemble_inputs
 
 __all__ = ["SEPARATIONS", "TIE_TOLERANCE", "ALL_MEMBERS", "separation_function", "normalized_separation",
@@ -118,11 +119,6 @@ def member_matmul(a: np.ndarray, b: np.ndarray, transpose: bool = False) -> np.n
         right = b[k if b.shape[0] > 1 else 0]
         np.matmul(a[k if a.shape[0] > 1 else 0], right.T if transpose else right, out=out[k])
     return out
-
-
-def all_signs(array: np.ndarray) -> bool:
-    """Whether every entry is exactly −1 or +1."""
-    return np.count_nonzero(array == 1.0) + np.count_nonzero(array == -1.0) == array.size
 
 
 

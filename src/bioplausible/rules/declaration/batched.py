@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...core.arrays import all_signs
 from .expressions import GLOBALS, SIDES, code, terms
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ def outer_sum(post: np.ndarray, pre: np.ndarray) -> np.ndarray:
     (B < 2²⁴): the products are taken in float32, twice as fast, with the same float64 values."""
     if post.ndim != 3 or pre.ndim != 3 or post.shape[-2] < 64:
         return np.matmul(np.swapaxes(post, -1, -2), pre)
-    single = post.shape[-2] < 2**24 and _all_signs(post) and _all_signs(pre)
+    single = post.shape[-2] < 2**24 and all_signs(post) and all_signs(pre)
     if single:
         post, pre = post.astype(np.float32), pre.astype(np.float32)
     members = max(post.shape[0], pre.shape[0])
@@ -171,13 +172,6 @@ def outer_sum(post: np.ndarray, pre: np.ndarray) -> np.ndarray:
     for k in range(members):
         np.matmul(post[min(k, post.shape[0] - 1)].T, pre[min(k, pre.shape[0] - 1)], out=out[k])
     return out.astype(float) if single else out
-
-
-def _all_signs(array: np.ndarray) -> bool:
-    """Whether every entry is exactly −1 or +1 (the first entry decides at once for graded data)."""
-    if array.size == 0 or abs(float(array.flat[0])) != 1.0:
-        return False
-    return int(np.count_nonzero(array == 1.0) + np.count_nonzero(array == -1.0)) == array.size
 
 
 def _batch_mean(separated: list[tuple[Any, Any, Any]], varying: Mapping[str, Any],
