@@ -508,22 +508,14 @@ class CompiledLearning:
         self.circuit.check_finite(int(self.circuit.steps))
         return {"checkpoints": checkpoints, "checkpoint_steps": steps, "codegen": self.target}
 
-    def _run_runtime(self, values: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _run_runtime(self, values: dict[str, np.ndarray]) -> Any:
         import brian2 as b2
 
         previous = b2.prefs.codegen.target
         b2.prefs.codegen.target = self.target
         try:
             objects = self.build(b2)
-            objects["stimulus"].values[:] = values["stimulus"]
-            for name, dither in objects["dithers"].items():
-                dither.values[:] = values[f"dither_{safe_name(name)}"]
-            plastic = objects["plastic"]
-            getattr(plastic, self.binding.rule.target)[:] = values["matrix"]
-            for name in self.binding.parameters:
-                setattr(plastic, name, float(values[name]))
-            for name in self.structure.get("constants", {}):
-                getattr(plastic, name)[:] = values[f"constant_{name}"]
+            self._load(objects, values)
             # Network.run() starts with a full gc.collect(); freezing what exists now keeps it
             # from rescanning a big process's heap (as the chunked path does)
             gc.freeze()
@@ -531,13 +523,26 @@ class CompiledLearning:
                 objects["network"].run(objects["duration"], namespace={})
             finally:
                 gc.unfreeze()
-            target = self.binding.rule.target
-            return (np.asarray(getattr(plastic, target)[:]),
-                    np.asarray(getattr(objects["monitor"], target)).T.copy())
+            return self._read(objects)
         finally:
             b2.prefs.codegen.target = previous
 
-    def _run_standalone(self, values: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _load(self, objects: dict[str, Any], values: dict[str, np.ndarray]) -> None:
+        """Write the per-run values into the runtime objects (what ``run_args`` does in standalone)."""
+        for variable, value in self._run_args(objects, values).items():
+            if hasattr(variable, "values"):  # a TimedArray
+                variable.values[:] = value
+            else:  # a VariableView: an array, or a shared scalar
+                value = np.asarray(value, dtype=float)
+                variable[:] = float(value) if value.ndim == 0 else value
+
+    def _read(self, objects: dict[str, Any]) -> Any:
+        """The final plastic matrix and its checkpoints (after a run)."""
+        target = self.binding.rule.target
+        return (np.asarray(getattr(objects["plastic"], target)[:]).copy(),
+                np.asarray(getattr(objects["monitor"], target)).T.copy())
+
+    def _run_standalone(self, values: dict[str, np.ndarray]) -> Any:
         import brian2 as b2
 
         key = self.key()
@@ -560,9 +565,7 @@ class CompiledLearning:
                 b2.device.build(run=False, directory=str(directory))
                 _STANDALONE.update(key=key, objects=objects)
             b2.device.run(directory=str(directory), run_args=self._run_args(objects, values))
-            target = self.binding.rule.target
-            return (np.asarray(getattr(objects["plastic"], target)[:]).copy(),
-                    np.asarray(getattr(objects["monitor"], target)).T.copy())
+            return self._read(objects)
         except BaseException:
             _STANDALONE.clear()
             b2.device.reinit()
