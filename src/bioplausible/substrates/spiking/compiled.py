@@ -50,7 +50,8 @@ from ...core import Batch
 from ...models.neurons import IntegrateAndFire
 from .network import check_thresholds, safe_name
 
-__all__ = ["CompiledLearning", "compiled_support", "standalone_cache_dir", "available_targets"]
+__all__ = ["CompiledLearning", "compiled_learning", "compiled_support", "standalone_cache_dir", "available_targets",
+           "reset_statement"]
 
 
 def available_targets() -> tuple[str, ...]:
@@ -76,6 +77,23 @@ def standalone_cache_dir() -> Path:
     return Path(root) / "brian2_standalone"
 
 
+def reset_statement(refractory: bool) -> str:
+    """The reset of every presentation in generated code: the voltage to ``dither · θ``, the
+    count to 0, and (a rate-capped population) the refractoriness cleared, as the runtime path does."""
+    return "v = dither(t, i) * theta\ncount = 0" + ("\nlastspike = -1e4 * second" if refractory else "")
+
+
+def compiled_learning(substrate: Any, circuit: Circuit, n_presentations: int, checkpoint_every: int,
+                      target: str) -> CompiledLearning:
+    """The compiled run of ``circuit``: :class:`CompiledLearning` for one plastic array,
+    :class:`~.compiled_multi.MultiCompiledLearning` for several."""
+    if len(circuit.rule_bindings()) > 1:  # type: ignore[attr-defined]
+        from .compiled_multi import MultiCompiledLearning
+
+        return MultiCompiledLearning(substrate, circuit, n_presentations, checkpoint_every, target)
+    return CompiledLearning(substrate, circuit, n_presentations, checkpoint_every, target)
+
+
 def _probe(circuit: Circuit, key: str, value: np.ndarray, transposed: bool
            ) -> tuple[dict[Any, np.ndarray], dict[str, np.ndarray]]:
     original = circuit.state[key]
@@ -95,14 +113,19 @@ def compiled_support(circuit: Circuit) -> str | None:
     if bindings is None:
         return "it declares no rule bindings (the rules' Brian2 form is what runs in generated code)"
     bindings = bindings()
-    if len(bindings) != 1:
-        return f"it has {len(bindings)} plastic arrays; compiled learning runs take one plastic matrix so far"
-    binding = bindings[0]
-    rule = binding.rule
     steps: list[Any] = getattr(circuit, "state_steps", list)()
     if steps:
         return (f"its state steps after each update ({', '.join(step.name for step in steps)}) have no form in "
                 "generated code yet")
+    if len(bindings) > 1:
+        from .compiled_multi import multi_structure
+
+        structure = multi_structure(circuit, bindings)
+        return structure if isinstance(structure, str) else None
+    if not bindings:
+        return "it declares no plastic arrays"
+    binding = bindings[0]
+    rule = binding.rule
     if rule.kind == "neuron":
         structure = _neuron_structure(circuit, binding)
         return structure if isinstance(structure, str) else None
@@ -311,8 +334,18 @@ class CompiledLearning:
         return np.swapaxes(state, -1, -2) if self.binding.transposed else state
 
     def arrays(self, batch: Batch) -> dict[str, np.ndarray]:
-        """The per-run values: stimulus, dither per population (from the substrate's
-        generator, in the runtime path's order), the initial matrix and the rule's parameters."""
+        """The per-run values: stimulus, dither per population (:meth:`_inputs`), the initial
+        matrix and the rule's parameters."""
+        values = self._inputs(batch)
+        values.update({"matrix": self._matrix().reshape(-1),
+                       **{name: np.asarray(float(v)) for name, v in self.binding.parameters.items()}})
+        for name, value in self.structure.get("constants", {}).items():
+            values[f"constant_{name}"] = np.full(self.ensemble * self.pre.size, value)
+        return values
+
+    def _inputs(self, batch: Batch) -> dict[str, np.ndarray]:
+        """The stimulus and the dither values per population (from the substrate's generator,
+        in the runtime path's order), as TimedArray rows."""
         k, n_in, count = self.ensemble, self.input.size, self.n_presentations
         if batch.inputs.shape != (k, count, n_in):
             raise ValueError(f"batch.inputs must have shape {(k, count, n_in)}, got {batch.inputs.shape}")
@@ -324,10 +357,7 @@ class CompiledLearning:
         if self.substrate.dither:  # per presentation, population after population
             drawn = self.substrate.rng.uniform(0.0, 1.0, (count, sum(sizes)))
         self.substrate.presented += count
-        values = {"stimulus": stimulus, "matrix": self._matrix().reshape(-1),
-                  **{name: np.asarray(float(v)) for name, v in self.binding.parameters.items()}}
-        for name, value in self.structure.get("constants", {}).items():
-            values[f"constant_{name}"] = np.full(k * self.pre.size, value)
+        values = {"stimulus": stimulus}
         for p, part in zip(self.simulated, np.split(drawn, np.cumsum(sizes)[:-1], axis=1)):
             values[f"dither_{safe_name(p.name)}"] = np.concatenate([part, np.zeros((self.rows - count, part.shape[1]))])
         return values
@@ -354,7 +384,7 @@ class CompiledLearning:
                                    reset=IntegrateAndFire.reset, method="euler", dt=step,
                                    namespace={"rate_unit": s.rate_unit * b2.Hz, "dither": dithers[p.name]},
                                    name=f"compiled_{name}")
-            group.run_regularly("v = dither(t, i) * theta\ncount = 0", dt=period, when="start", order=0,
+            group.run_regularly(reset_statement(False), dt=period, when="start", order=0,
                                 name=f"compiled_reset_{name}")
             kind, theta = structure["theta"][p.name]
             if kind == "fixed":
