@@ -112,11 +112,16 @@ def compiled_support(circuit: Circuit) -> str | None:
     bindings = getattr(circuit, "rule_bindings", None)
     if bindings is None:
         return "it declares no rule bindings (the rules' Brian2 form is what runs in generated code)"
-    bindings = bindings()
     steps: list[Any] = getattr(circuit, "state_steps", list)()
+    reasons = [_plasticity_support(circuit, bindings())]
     if steps:
-        return (f"its state steps after each update ({', '.join(step.name for step in steps)}) have no form in "
-                "generated code yet")
+        reasons.append(f"its state steps after each update ({', '.join(step.name for step in steps)}) have no "
+                       "form in generated code yet")
+    return "; ".join(r for r in reasons if r) or None
+
+
+def _plasticity_support(circuit: Circuit, bindings: list[Any]) -> str | None:
+    """None when the plastic arrays and what derives from them are realised in generated code."""
     if len(bindings) > 1:
         from .compiled_multi import multi_structure
 
