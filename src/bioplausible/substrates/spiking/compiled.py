@@ -329,7 +329,7 @@ class CompiledLearning:
             "model": self.form.model, "statement": self.form.statement, "parameters": sorted(self.binding.parameters),
             "neuron": self.neuron, "fixed": sorted(map(list, self.structure.get("fixed", {}))),
             "gained": sorted(map(list, self.structure.get("gained", {}))),
-            "brian2": brian2.__version__, "version": 3,
+            "brian2": brian2.__version__, "version": 4,
             "compiler": list(brian2.prefs.codegen.cpp.extra_compile_args_gcc),
         }, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -391,16 +391,12 @@ class CompiledLearning:
                                    name=f"compiled_{name}")
             group.run_regularly(reset_statement(False), dt=period, when="start", order=0,
                                 name=f"compiled_reset_{name}")
-            kind, theta = structure["theta"][p.name]
-            if kind == "fixed":
-                group.theta = theta.reshape(-1)
             groups[p.name] = group
             if p.name in structure["inputs"]:
                 drive = b2.Synapses(inputs, group, "w : 1 (constant)\ndrive_post = w * x_pre : 1 (summed)",
                                     dt=period, name=f"compiled_drive_{name}")
                 member, post, pre = np.meshgrid(np.arange(k), np.arange(p.size), np.arange(n_in), indexing="ij")
                 drive.connect(i=(member * n_in + pre).ravel(), j=(member * p.size + post).ravel())
-                drive.w = structure["inputs"][p.name][member.ravel(), post.ravel(), pre.ravel()]
                 drives.append(drive)
         if self.neuron:
             plastic = groups[self.pre.name]
@@ -424,26 +420,18 @@ class CompiledLearning:
         extra = derived if self.neuron else [plastic]
         network = b2.Network(inputs, *groups.values(), *drives, *extra, monitor, name="compiled_network")
         return {"network": network, "stimulus": stimulus, "dithers": dithers, "plastic": plastic, "monitor": monitor,
-                "groups": groups, "duration": count * period + step}
+                "groups": groups, "duration": count * period + step,
+                "named": {o.name: o for o in (*groups.values(), *drives, *derived)}}
 
     def _plastic(self, b2: Any, pre_group: Any, post_group: Any, step: Any) -> Any:
         """The plastic synapses: the rule's target M, the weights ``c ⊙ M`` on the forward
         pathway (and ``(c ⊙ M)ᵀ`` on the backward one, ``on_post``), and the thresholds and
-        biases derived from M as summed variables."""
-        k, n_pre, n_post, structure = self.ensemble, self.pre.size, self.post.size, self.structure
+        biases derived from M as summed variables (coefficients: :meth:`_plastic_values`)."""
+        k, n_pre, n_post = self.ensemble, self.pre.size, self.post.size
         target = self.binding.rule.target
-        y_pre, y_post = float(self.pre.offset), float(self.post.offset)
         member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(n_post), np.arange(n_pre),
                                                              indexing="ij"))
-        c_w = structure["forward"][member, post, pre]
-        # bias_i = θ_i y0_i − Σ_j w_ij y0_j (offset code); a fixed θ term sits on the first synapse
-        kind, theta = structure["theta"][self.post.name]
-        c_theta = np.zeros_like(c_w)
-        if kind == "linear":
-            c_theta = np.where(post == pre, theta[member, post], 0.0)
-            c_bias, c_const = c_theta * y_pre - c_w * y_pre, np.zeros_like(c_w)
-        else:
-            c_bias, c_const = -c_w * y_pre, np.where(pre == 0, theta[member, post] * y_post, 0.0)
+        kind = self.structure["theta"][self.post.name][0]
         lines = [self.form.model, *[f"{name} : 1 (shared)" for name in self.binding.parameters],
                  "c_w : 1 (constant)", "c_bias : 1 (constant)", "c_const : 1 (constant)",
                  f"bias_post = c_bias * {target} + c_const : 1 (summed)"]
@@ -451,44 +439,52 @@ class CompiledLearning:
             lines += ["c_theta : 1 (constant)", f"theta_post = c_theta * {target} : 1 (summed)"]
         pathways: dict[str, str] = {"on_pre": f"v_post += c_w * {target}"}
         if not self.recurrent:
-            pre_theta = structure["theta"][self.pre.name][1]
-            c_back = structure["backward"][member, post, pre]
             lines += ["c_back : 1 (constant)", "c_bias_back : 1 (constant)", "c_const_back : 1 (constant)",
                       f"bias_pre = c_bias_back * {target} + c_const_back : 1 (summed)"]
             pathways["on_post"] = f"v_pre += c_back * {target}"
         plastic = b2.Synapses(pre_group, post_group, "\n".join(lines), dt=step, name="compiled_plastic", **pathways)
         plastic.connect(i=member * n_pre + pre, j=member * n_post + post)
-        plastic.c_w, plastic.c_bias, plastic.c_const = c_w, c_bias, c_const
-        if kind == "linear":
-            plastic.c_theta = c_theta
-        if not self.recurrent:
-            plastic.c_back = c_back
-            plastic.c_bias_back = -c_back * y_post
-            plastic.c_const_back = np.where(post == 0, pre_theta[member, pre] * y_pre, 0.0)
         return plastic
+
+    def _plastic_values(self) -> dict[str, np.ndarray]:
+        """The coefficients of the plastic synapses (per synapse, (member, post, pre) order)."""
+        k, n_pre, n_post, structure = self.ensemble, self.pre.size, self.post.size, self.structure
+        y_pre, y_post = float(self.pre.offset), float(self.post.offset)
+        member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(n_post), np.arange(n_pre),
+                                                             indexing="ij"))
+        c_w = structure["forward"][member, post, pre]
+        # bias_i = θ_i y0_i − Σ_j w_ij y0_j (offset code); a fixed θ term sits on the first synapse
+        kind, theta = structure["theta"][self.post.name]
+        values = {"c_w": c_w}
+        if kind == "linear":
+            c_theta = np.where(post == pre, theta[member, post], 0.0)
+            values.update(c_theta=c_theta, c_bias=c_theta * y_pre - c_w * y_pre, c_const=np.zeros_like(c_w))
+        else:
+            values.update(c_bias=-c_w * y_pre, c_const=np.where(pre == 0, theta[member, post] * y_post, 0.0))
+        if not self.recurrent:
+            pre_theta = structure["theta"][self.pre.name][1]
+            c_back = structure["backward"][member, post, pre]
+            values.update(c_back=c_back, c_bias_back=-c_back * y_post,
+                          c_const_back=np.where(post == 0, pre_theta[member, pre] * y_pre, 0.0))
+        return values
 
     def _gained(self, b2: Any, groups: dict[str, Any], step: Any) -> list[Any]:
         """The synapses between simulated populations for a neuron rule on the array g of the
-        plastic population P: fixed ones ``v_post += w``, those from P ``v_post += c · g_pre``;
-        each population's bias (θ y0 − Σ weight · y0_pre, the offset code) set once where it
-        does not depend on g, else a summed variable ``Σ_j −c y0_P g_j`` plus its fixed part."""
+        plastic population P: fixed ones ``v_post += w``, those from P ``v_post += c · g_pre``
+        with each target's bias (θ y0 − Σ weight · y0_pre, the offset code) a summed variable
+        ``Σ_j −c y0_P g_j`` plus its fixed part (values: :meth:`_gained_values`)."""
         k, structure = self.ensemble, self.structure
         sizes = {p.name: p.size for p in self.simulated}
-        offsets = {p.name: float(p.offset) for p in self.simulated}
-        fixed_bias = {name: structure["theta"][name][1] * offsets[name] for name in sizes}
-        for (source, target), w in structure["fixed"].items():
-            fixed_bias[target] = fixed_bias[target] - w.sum(axis=-1) * offsets[source]
         synapses: list[Any] = []
-        for (source, target), w in sorted(structure["fixed"].items()):
+        for source, target in sorted(structure["fixed"]):
             member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(sizes[target]),
                                                                  np.arange(sizes[source]), indexing="ij"))
             synapse = b2.Synapses(groups[source], groups[target], "w : 1 (constant)", on_pre="v_post += w", dt=step,
                                   name=f"compiled_fixed_{safe_name(source)}_{safe_name(target)}")
             synapse.connect(i=member * sizes[source] + pre, j=member * sizes[target] + post)
-            synapse.w = w[member, post, pre]
             synapses.append(synapse)
         target_name = self.binding.rule.target
-        for (source, target), c in sorted(structure["gained"].items()):
+        for source, target in sorted(structure["gained"]):
             member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(sizes[target]),
                                                                  np.arange(sizes[source]), indexing="ij"))
             synapse = b2.Synapses(
@@ -498,15 +494,49 @@ class CompiledLearning:
                 on_pre=f"v_post += c * {target_name}_pre", dt=step,
                 name=f"compiled_gained_{safe_name(source)}_{safe_name(target)}")
             synapse.connect(i=member * sizes[source] + pre, j=member * sizes[target] + post)
-            values = c[member, post, pre]
-            synapse.c = values
-            synapse.c_bias = -values * offsets[source]
-            synapse.c_const = np.where(pre == 0, fixed_bias[target][member, post], 0.0)
             synapses.append(synapse)
-            fixed_bias.pop(target)
-        for name, bias in fixed_bias.items():
-            groups[name].bias = bias.reshape(-1)
         return synapses
+
+    def _gained_values(self) -> list[tuple[str, str, np.ndarray]]:
+        """The values of :meth:`_gained`'s synapses and of the fixed biases, as (object, variable, values)."""
+        k, structure = self.ensemble, self.structure
+        sizes = {p.name: p.size for p in self.simulated}
+        offsets = {p.name: float(p.offset) for p in self.simulated}
+        fixed_bias = {name: structure["theta"][name][1] * offsets[name] for name in sizes}
+        for (source, target), w in structure["fixed"].items():
+            fixed_bias[target] = fixed_bias[target] - w.sum(axis=-1) * offsets[source]
+        out: list[tuple[str, str, np.ndarray]] = []
+        for (source, target), w in sorted(structure["fixed"].items()):
+            member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(sizes[target]),
+                                                                 np.arange(sizes[source]), indexing="ij"))
+            out.append((f"compiled_fixed_{safe_name(source)}_{safe_name(target)}", "w", w[member, post, pre]))
+        for (source, target), c in sorted(structure["gained"].items()):
+            member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(sizes[target]),
+                                                                 np.arange(sizes[source]), indexing="ij"))
+            owner, values = f"compiled_gained_{safe_name(source)}_{safe_name(target)}", c[member, post, pre]
+            out += [(owner, "c", values), (owner, "c_bias", -values * offsets[source]),
+                    (owner, "c_const", np.where(pre == 0, fixed_bias.pop(target)[member, post], 0.0))]
+        for name, bias in fixed_bias.items():
+            out.append((f"compiled_{safe_name(name)}", "bias", bias.reshape(-1)))
+        return out
+
+    def _coefficients(self) -> list[tuple[str, str, np.ndarray]]:
+        """Every value the structure gives the network (object name, variable, values): per-run
+        values (``run_args`` in standalone), so one build serves every circuit of one
+        architecture (other initial frames, leaks, seeds)."""
+        k, structure, n_in = self.ensemble, self.structure, self.input.size
+        out: list[tuple[str, str, np.ndarray]] = []
+        for p in self.simulated:
+            kind, theta = structure["theta"][p.name]
+            if kind == "fixed":
+                out.append((f"compiled_{safe_name(p.name)}", "theta", theta.reshape(-1)))
+            if p.name in structure["inputs"]:
+                member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(p.size), np.arange(n_in),
+                                                                     indexing="ij"))
+                out.append((f"compiled_drive_{safe_name(p.name)}", "w", structure["inputs"][p.name][member, post, pre]))
+        if self.neuron:
+            return out + self._gained_values()
+        return out + [("compiled_plastic", name, value) for name, value in self._plastic_values().items()]
 
     def _run_args(self, objects: dict[str, Any], values: dict[str, np.ndarray]) -> dict[Any, Any]:
         plastic = objects["plastic"]
@@ -518,6 +548,8 @@ class CompiledLearning:
             args[getattr(plastic, name)] = values[name]
         for name in self.structure.get("constants", {}):
             args[getattr(plastic, name)] = values[f"constant_{name}"]
+        for owner, name, value in self._coefficients():
+            args[getattr(objects["named"][owner], name)] = value
         return args
 
     # ------------------------------------------------------------------ running
