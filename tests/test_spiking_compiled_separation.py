@@ -110,3 +110,19 @@ def test_corinfomax_on_standalone_reuses_one_binary_for_other_parameters(tmp_pat
         for key in STATES:
             np.testing.assert_allclose(circuit.state[key], expected[key], rtol=0, atol=1e-11)
     assert len(list(tmp_path.glob("brian2_standalone/*"))) == 1  # one build for the three runs
+
+
+def test_auto_finds_a_cached_build_for_the_runs_checkpoint_interval(tmp_path, monkeypatch):
+    """The standalone build is keyed by the checkpoint interval too: ``auto`` looks for the
+    build of the interval the run asks for (a build for another interval is not this one)."""
+    if "cpp_standalone" not in available_targets():
+        pytest.skip("cpp_standalone needs a C++ compiler")
+    from bioplausible.substrates.spiking.compiled import compiled_learning, standalone_cache_dir
+
+    monkeypatch.setenv("BIOPLAUSIBLE_CACHE_DIR", str(tmp_path))
+    circuit, substrate, _ = _corinfomax(3, codegen="auto")
+    assert substrate.pick_codegen(circuit, 30, 10)[0] == "numpy"  # 30 presentations do not pay for a build
+    key = compiled_learning(substrate, circuit, 30, 10, "cpp_standalone").key()
+    (standalone_cache_dir() / key).mkdir(parents=True)
+    assert substrate.pick_codegen(circuit, 30, 10) == ("cpp_standalone", "standalone build cached on disk")
+    assert substrate.pick_codegen(circuit, 30, 5)[0] == "numpy"

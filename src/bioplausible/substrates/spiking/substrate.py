@@ -318,7 +318,7 @@ class SpikingSubstrate(Substrate):
         whole = batch_size == 1 and self.learning_run_reason(sized) is None
         target, build = "numpy", 0.0
         if whole:
-            target, _ = self.pick_codegen(sized, steps)
+            target, _ = self.pick_codegen(sized, steps, eval_every)
             runs = 1
             if target == "cpp_standalone":
                 step_cost /= model["standalone_speedup"]
@@ -352,8 +352,9 @@ class SpikingSubstrate(Substrate):
         self._runtime("learn")
         return self._builder(circuit).learn(self, circuit, batch, batch_size, first_step)
 
-    def pick_codegen(self, circuit: Circuit, n_presentations: int) -> tuple[str, str]:
-        """The target :meth:`learning_run` uses for ``circuit`` and ``n_presentations``, and why."""
+    def pick_codegen(self, circuit: Circuit, n_presentations: int, checkpoint_every: int = 1) -> tuple[str, str]:
+        """The target :meth:`learning_run` uses for ``circuit``, ``n_presentations`` and
+        ``checkpoint_every`` (part of what a standalone build is keyed by), and why."""
         from .compiled import available_targets, compiled_learning, compiled_support, standalone_cache_dir
 
         reason = ("plasticity='stdp' runs on the chunked path" if self.plasticity == "stdp"
@@ -367,7 +368,7 @@ class SpikingSubstrate(Substrate):
             return self.codegen_option, "requested"
         if "cpp_standalone" not in available_targets():
             return "numpy", "no C++ compiler: numpy"
-        key = compiled_learning(self, circuit, n_presentations, 1, "cpp_standalone").key()
+        key = compiled_learning(self, circuit, n_presentations, checkpoint_every, "cpp_standalone").key()
         steps = n_presentations * round(self.presentation / self.dt)
         if steps >= STANDALONE_WORTH_STEPS:
             return "cpp_standalone", f"{steps} time steps pay for a standalone build"
@@ -400,7 +401,7 @@ class SpikingSubstrate(Substrate):
 
         if not isinstance(checkpoint_every, int) or checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every!r}")
-        target, why = self.pick_codegen(circuit, batch.size)
+        target, why = self.pick_codegen(circuit, batch.size, checkpoint_every)
         if target != "runtime":
             run = compiled_learning(self, circuit, batch.size, checkpoint_every, target)
             result = run.run(batch)
