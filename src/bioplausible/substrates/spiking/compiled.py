@@ -24,11 +24,16 @@ targets alike:
 * checkpoints of the plastic matrix every ``checkpoint_every`` updates by a ``StateMonitor``,
   scored afterwards.
 
+Circuits with several plastic matrices (CorInfoMax: W and B_y) run through
+:class:`~.compiled_multi.MultiCompiledLearning` (:func:`compiled_learning` picks).
+
 For ``cpp_standalone`` the binary is built once per architecture in a user cache directory
 keyed by everything that changes the generated code (:meth:`CompiledLearning.key`) and re-run
-with ``device.run(run_args=...)`` for new inputs, dither values, initial matrices and learning
-rates. The TimedArrays have a power-of-two number of rows, since Brian2 writes their shape into
-the generated code (runs of similar length share a cython module). Differences from the
+with ``device.run(run_args=...)`` for new inputs, dither values, initial matrices, learning
+rates and every value the circuit's structure gives the network (fixed weights such as a
+random frame, thresholds, bias coefficients). The TimedArrays have a power-of-two number
+of rows, since Brian2 writes their shape into the generated code (runs of similar length
+share a cython module). Differences from the
 runtime path: divergence is checked at the checkpoints only (the runtime path checks after
 every update), and observers are not called.
 """
