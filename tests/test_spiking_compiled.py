@@ -123,6 +123,8 @@ def test_one_standalone_build_serves_other_frames(tmp_path, monkeypatch):
     if "cpp_standalone" not in available_targets():
         pytest.skip("cpp_standalone needs a C++ compiler")
     monkeypatch.setenv("BIOPLAUSIBLE_CACHE_DIR", str(tmp_path))
+    from bioplausible.substrates.spiking import compiled
+
     for seed in (4, 9):
         circuit, substrate, batch = _gains(seed)
         substrate.learn(circuit, batch, 1, 0)
@@ -130,7 +132,9 @@ def test_one_standalone_build_serves_other_frames(tmp_path, monkeypatch):
         circuit, substrate, batch = _gains(seed, codegen="cpp_standalone")
         assert substrate.learning_run(circuit, batch, 10)["codegen"] == "cpp_standalone"
         np.testing.assert_allclose(circuit.state["gains"], expected, rtol=0, atol=1e-12)
+        compiled._STANDALONE.clear()  # the second seed: the binary found on disk, no code generated
     assert len(list(tmp_path.glob("brian2_standalone/*"))) == 1
+    assert not compiled._STANDALONE
 
 
 def _interneuron(seed: int, interneurons: int, presentations: int = 30, codegen: str = "numpy"):

@@ -110,6 +110,17 @@ def test_corinfomax_on_standalone_reuses_one_binary_for_other_parameters(tmp_pat
         for key in STATES:
             np.testing.assert_allclose(circuit.state[key], expected[key], rtol=0, atol=1e-11)
     assert len(list(tmp_path.glob("brian2_standalone/*"))) == 1  # one build for the three runs
+    # as a new process would: the binary is found on disk and run without generating code again
+    from bioplausible.substrates.spiking import compiled
+
+    compiled._STANDALONE.clear()
+    circuit, substrate, batch = _corinfomax(6, codegen="cpp_standalone")
+    result = substrate.learning_run(circuit, batch, 10)
+    assert not compiled._STANDALONE  # nothing was built in this process
+    expected = _runtime(6)
+    for key in STATES:
+        np.testing.assert_allclose(circuit.state[key], expected[key], rtol=0, atol=1e-11)
+        np.testing.assert_array_equal(result["checkpoints"][key][-1], circuit.state[key])
 
 
 def test_auto_finds_a_cached_build_for_the_runs_checkpoint_interval(tmp_path, monkeypatch):

@@ -610,9 +610,27 @@ class CompiledLearning:
 
     def _read(self, objects: dict[str, Any]) -> Any:
         """The final plastic matrix and its checkpoints (after a run)."""
-        target = self.binding.rule.target
-        return (np.asarray(getattr(objects["plastic"], target)[:]).copy(),
-                np.asarray(getattr(objects["monitor"], target)).T.copy())
+        return self._assemble({label: np.asarray(variable.get_value()).reshape(-1, columns) if columns else
+                               np.asarray(variable.get_value()).copy()
+                               for label, (variable, columns) in self._outputs(objects).items()})
+
+    def _outputs(self, objects: dict[str, Any]) -> dict[str, tuple[Any, int]]:
+        """The Brian2 variables a run's result is read from, by label, with the columns of a
+        monitor's (time, recorded) array (0 for a plain array)."""
+        target, monitor = self.binding.rule.target, objects["monitor"]
+        return {"matrix": (objects["plastic"].variables[target], 0),
+                "checkpoints": (monitor.variables[target], len(monitor.record))}
+
+    def _assemble(self, arrays: dict[str, np.ndarray]) -> Any:
+        return arrays["matrix"].copy(), arrays["checkpoints"].copy()
+
+    def _labels(self) -> dict[str, Any]:
+        """Stand-ins for the objects of :meth:`build` that :meth:`_run_args` reads: each
+        variable and TimedArray as its command-line name in a standalone binary, so that a
+        binary found on disk runs without building the Brian2 objects again."""
+        plastic = f"compiled_{safe_name(self.pre.name)}" if self.neuron else "compiled_plastic"
+        return {"stimulus": "stimulus.values", "plastic": _Named(plastic), "named": _AnyNamed(),
+                "dithers": {p.name: f"dither_{safe_name(p.name)}.values" for p in self.simulated}}
 
     def _run_standalone(self, values: dict[str, np.ndarray]) -> Any:
         import brian2 as b2
@@ -621,6 +639,10 @@ class CompiledLearning:
         directory = standalone_cache_dir() / key
         directory.parent.mkdir(parents=True, exist_ok=True)
         built = _STANDALONE.get("key") == key
+        manifest = directory / "bioplausible_manifest.json"
+        if not built and manifest.is_file() and (directory / "main").is_file():
+            # built by an earlier process: run the binary with this run's values, no code generation
+            return self._run_from_disk(directory, json.loads(manifest.read_text()), values)
         b2.set_device("cpp_standalone", build_on_run=False)
         try:
             if built:  # this process built the binary: re-run it with new values
@@ -636,7 +658,10 @@ class CompiledLearning:
                 # unchanged files are not rewritten, so make rebuilds nothing for a cached key
                 b2.device.build(run=False, directory=str(directory))
                 _STANDALONE.update(key=key, objects=objects)
-            b2.device.run(directory=str(directory), run_args=self._run_args(objects, values))
+            args = self._run_args(objects, values)
+            b2.device.run(directory=str(directory), run_args=args)
+            if not built:
+                self._write_manifest(b2, manifest, objects, args)
             return self._read(objects)
         except BaseException:
             _STANDALONE.clear()
@@ -644,6 +669,78 @@ class CompiledLearning:
             raise
         finally:
             b2.set_device("runtime")
+
+    def _write_manifest(self, b2: Any, path: Path, objects: dict[str, Any], args: dict[Any, Any]) -> None:
+        """What :meth:`_run_from_disk` needs: each run value's command-line name and dtype, and
+        each output's result file; written only when the stand-ins name exactly the run's values."""
+        names = {}
+        for variable in args:
+            if isinstance(variable, b2.TimedArray):
+                names[f"{variable.name}.values"] = np.dtype(variable.values.dtype).str
+            else:
+                names[f"{variable.group_name}.{variable.name}"] = np.dtype(variable.dtype).str
+        if set(names) != set(self._run_args(self._labels(), _Values())):
+            return
+        outputs = {label: [b2.device.get_array_filename(variable), np.dtype(variable.dtype).str, columns]
+                   for label, (variable, columns) in self._outputs(objects).items()}
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"args": names, "outputs": outputs}))
+        os.replace(temporary, path)
+
+    def _run_from_disk(self, directory: Path, manifest: dict[str, Any], values: dict[str, np.ndarray]) -> Any:
+        """Run the cached binary in ``directory`` with this run's values (files in a scratch
+        folder, given on the command line as ``device.run(run_args=...)`` does) and read its results."""
+        import subprocess
+        import tempfile
+
+        import brian2 as b2
+
+        args = self._run_args(self._labels(), values)
+        with tempfile.TemporaryDirectory(dir=directory, prefix="run_") as scratch:
+            command = [*([b2.prefs.devices.cpp_standalone.run_cmd_unix] if isinstance(
+                b2.prefs.devices.cpp_standalone.run_cmd_unix, str) else b2.prefs.devices.cpp_standalone.run_cmd_unix),
+                "--results_dir", os.path.join(scratch, "")]
+            for number, (label, value) in enumerate(args.items()):
+                array = np.asarray(value, dtype=manifest["args"][label])
+                if array.size == 1:
+                    command.append(f"{label}={array.item()!r}")
+                else:
+                    file = os.path.join(scratch, f"value_{number}.dat")
+                    array.ravel().tofile(file)
+                    command.append(f"{label}={file}")
+            environment = {**os.environ, **b2.prefs.devices.cpp_standalone.run_environment_variables}
+            completed = subprocess.run(command, cwd=directory, env=environment, capture_output=True, text=True)
+            if completed.returncode:
+                raise RuntimeError(f"the standalone binary in {directory} failed: {completed.stderr[-2000:]}")
+            arrays = {}
+            for label, (file, dtype, columns) in manifest["outputs"].items():
+                data = np.fromfile(os.path.join(scratch, file), dtype=dtype)
+                arrays[label] = data.reshape(-1, columns) if columns else data
+        return self._assemble(arrays)
+
+
+class _Named:
+    """Stands in for a Brian2 object: an attribute is its command-line name ``object.variable``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, attribute: str) -> str:
+        return f"{self.name}.{attribute}"
+
+
+class _AnyNamed(dict):  # type: ignore[type-arg]
+    """Object name -> :class:`_Named` stand-in, for every name."""
+
+    def __missing__(self, key: str) -> _Named:
+        return _Named(key)
+
+
+class _Values(dict):  # type: ignore[type-arg]
+    """Any run value is a placeholder (for comparing labels)."""
+
+    def __missing__(self, key: str) -> float:
+        return 0.0
 
 
 #: The standalone build this process holds (key and Brian2 objects), re-run by ``run_args``.

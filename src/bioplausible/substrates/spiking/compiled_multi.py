@@ -448,10 +448,24 @@ class MultiCompiledLearning(CompiledLearning):
             args[getattr(objects["named"][owner], name)] = value
         return args
 
-    def _read(self, objects: dict[str, Any]) -> Any:
-        return {b.state: (np.asarray(getattr(objects["plastic"][b.state], b.rule.target)[:]).copy(),
-                          np.asarray(getattr(objects["monitors"][b.state], b.rule.target)).T.copy())
+    def _outputs(self, objects: dict[str, Any]) -> dict[str, tuple[Any, int]]:
+        out = {}
+        for b in self.bindings:
+            monitor, target = objects["monitors"][b.state], b.rule.target
+            out[f"{b.state}:matrix"] = (objects["plastic"][b.state].variables[target], 0)
+            out[f"{b.state}:checkpoints"] = (monitor.variables[target], len(monitor.record))
+        return out
+
+    def _assemble(self, arrays: dict[str, np.ndarray]) -> Any:
+        return {b.state: (arrays[f"{b.state}:matrix"].copy(), arrays[f"{b.state}:checkpoints"].copy())
                 for b in self.bindings}
+
+    def _labels(self) -> dict[str, Any]:
+        from .compiled import _AnyNamed, _Named
+
+        return {"stimulus": "stimulus.values", "named": _AnyNamed(),
+                "plastic": {b.state: _Named(f"compiled_plastic_{i}") for i, b in enumerate(self.bindings)},
+                "dithers": {p.name: f"dither_{safe_name(p.name)}.values" for p in self.simulated}}
 
     # ------------------------------------------------------------------ running
     def run(self, batch: Batch) -> dict[str, Any]:
