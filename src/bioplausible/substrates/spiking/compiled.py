@@ -293,7 +293,7 @@ class CompiledLearning:
                              f"{checkpoint_every}")
         self.substrate, self.circuit, self.target = substrate, circuit, target
         self.n_presentations, self.checkpoint_every = int(n_presentations), int(checkpoint_every)
-        self.binding = circuit.rule_bindings()[0]
+        self.binding = circuit.rule_bindings()[0]  # type: ignore[attr-defined]
         populations = {p.name: p for p in circuit.populations()}
         #: The simulated populations in the circuit's order (the runtime path's dither order).
         self.simulated = [p for p in circuit.populations() if p.role == "neurons"]

@@ -234,7 +234,7 @@ class MultiCompiledLearning(CompiledLearning):
                              f"{checkpoint_every}")
         self.substrate, self.circuit, self.target = substrate, circuit, target
         self.n_presentations, self.checkpoint_every = int(n_presentations), int(checkpoint_every)
-        self.bindings = list(circuit.rule_bindings())
+        self.bindings = list(circuit.rule_bindings())  # type: ignore[attr-defined]
         self.binding = self.bindings[0]
         self.populations = {p.name: p for p in circuit.populations()}
         self.simulated = [p for p in circuit.populations() if p.role == "neurons"]
