@@ -187,8 +187,10 @@ class SpikingSubstrate(Substrate):
         ``spikes_<population>`` (times in s from the start of the training stream).
 
     :meth:`learning_run` runs a whole learning run in generated code (stimulus, dithering,
-    the rule's Brian2 form at boundaries, checkpoints) on any target, for the circuits
-    :func:`~.compiled.compiled_support` accepts; the chunked ``learn`` path calls the
+    the rules' Brian2 forms at boundaries, checkpoints) on any target, for the circuits
+    :func:`~.compiled.compiled_support` accepts (one plastic array, or several synaptic
+    matrices of one phase such as CorInfoMax's W and B_y, :mod:`~.compiled_multi`; it names
+    the reason for the others, e.g. NSM's state steps); the chunked ``learn`` path calls the
     circuit's Python rules between presentations and so runs on numpy or cython only.
     """
 
