@@ -638,7 +638,7 @@ class CompiledLearning:
         key = self.key()
         directory = standalone_cache_dir() / key
         directory.parent.mkdir(parents=True, exist_ok=True)
-        built = _STANDALONE.get("key") == key
+        built = _STANDALONE.get("key") == key and _STANDALONE.get("directory") == directory
         manifest = directory / "bioplausible_manifest.json"
         if not built and manifest.is_file() and (directory / "main").is_file():
             # built by an earlier process: run the binary with this run's values, no code generation
@@ -657,7 +657,7 @@ class CompiledLearning:
                 objects["network"].run(objects["duration"], namespace={})
                 # unchanged files are not rewritten, so make rebuilds nothing for a cached key
                 b2.device.build(run=False, directory=str(directory))
-                _STANDALONE.update(key=key, objects=objects)
+                _STANDALONE.update(key=key, objects=objects, directory=directory)
             args = self._run_args(objects, values)
             b2.device.run(directory=str(directory), run_args=args)
             if not built:

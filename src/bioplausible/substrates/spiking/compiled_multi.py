@@ -417,12 +417,17 @@ class MultiCompiledLearning(CompiledLearning):
             out.append((f"compiled_drive_{safe_name(name)}", "w", w[member, post, pre]))
         for (source, target), w in sorted(structure["fixed"].items()):
             member, post, pre = indices(sizes[target], sizes[source])
-            out.append((f"compiled_fixed_{safe_name(source)}_{safe_name(target)}", "w", w[member, post, pre]))
+            # no self-synapse on a recurrent pathway, as the runtime network (block_indices)
+            keep = (post != pre) if source == target else True
+            out.append((f"compiled_fixed_{safe_name(source)}_{safe_name(target)}", "w",
+                        np.where(keep, w[member, post, pre], 0.0)))
         for index, b in enumerate(self.bindings):
             entry, owner = structure["bindings"][b.state], f"compiled_plastic_{index}"
             member, post, pre = indices(sizes[b.post], sizes[b.pre])
-            for e, (_kind, _source, _target, w0, c) in enumerate(entry["edges"]):
-                out += [(owner, f"w0_{e}", w0[member, post, pre]), (owner, f"c_{e}", c[member, post, pre])]
+            for e, (kind, source, target, w0, c) in enumerate(entry["edges"]):
+                keep = (post != pre) if kind == "lateral" and source == target else True
+                out += [(owner, f"w0_{e}", np.where(keep, w0[member, post, pre], 0.0)),
+                        (owner, f"c_{e}", np.where(keep, c[member, post, pre], 0.0))]
             if entry["theta"] is not None:
                 theta0, c_theta = entry["theta"]
                 out += [(owner, "theta0", np.where(post == pre, theta0[member, post], 0.0)),
