@@ -642,7 +642,9 @@ class CompiledLearning:
         manifest = directory / "bioplausible_manifest.json"
         if not built and manifest.is_file() and (directory / "main").is_file():
             # built by an earlier process: run the binary with this run's values, no code generation
-            return self._run_from_disk(directory, json.loads(manifest.read_text()), values)
+            recorded = json.loads(manifest.read_text())
+            if set(recorded["args"]) == set(self._run_args(self._labels(), _Values())):
+                return self._run_from_disk(directory, recorded, values)
         b2.set_device("cpp_standalone", build_on_run=False)
         try:
             if built:  # this process built the binary: re-run it with new values
