@@ -137,3 +137,11 @@ def test_auto_finds_a_cached_build_for_the_runs_checkpoint_interval(tmp_path, mo
     (standalone_cache_dir() / key).mkdir(parents=True)
     assert substrate.pick_codegen(circuit, 30, 10) == ("cpp_standalone", "standalone build cached on disk")
     assert substrate.pick_codegen(circuit, 30, 5)[0] == "numpy"
+
+
+def test_a_rate_cap_dt_cannot_realise_is_refused_in_generated_code_too():
+    circuit, _, batch = _corinfomax(3, presentations=4)
+    substrate = SpikingSubstrate(presentation=0.02, dt=3e-4, rate_unit=500.0)
+    substrate.prepare(circuit, 3)
+    with pytest.raises(ValueError, match="ceiling 1 .* rate cap of 500 Hz .* choose dt dividing 2 ms"):
+        substrate.learning_run(circuit, batch, 2)

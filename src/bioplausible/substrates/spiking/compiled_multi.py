@@ -242,6 +242,9 @@ class MultiCompiledLearning(CompiledLearning):
         self.ensemble = circuit.ensemble_size
         self.rows = 1 << int(self.n_presentations).bit_length()
         self.neuron = False
+        for p in self.simulated:  # a rate cap dt cannot realise is refused before anything is built
+            if p.ceiling is not None:
+                refractory_period(substrate, circuit.name, p)
         structure = multi_structure(circuit, self.bindings)
         assert not isinstance(structure, str)
         self.structure = structure
