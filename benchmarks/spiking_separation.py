@@ -20,7 +20,9 @@ Measured (2-core machine shared with other jobs, load average 8–12; defaults r
 T = 0.1 s, dt = 1 ms, r0 T = 50; ρ = 0, seed 0):
 
 * scale, 500,000 presentations: rate 2.9 s, 27.46 dB; spikes 219.2 s (cpp_standalone picked
-  by ``auto``, the cold build included), 26.97 dB: −0.49 dB; published 27.24 dB. At 50,000:
+  by ``auto``, the cold build included; load 8–10), 26.97 dB: −0.49 dB; published 27.24 dB.
+  Again at the final commit, a fresh build cache, load 3.4: rate 2.7 s, spikes 69.4 s, the
+  same 27.46 / 26.97 dB. At 50,000:
   rate 18.49 dB, spikes 19.56 dB (+1.07 dB mid-learning), 113.5 s with the build.
 * speed, 2,000 presentations: runtime path 60.16 s; ``auto`` with a cold cache picks numpy
   (2·10⁵ steps < ``STANDALONE_WORTH_STEPS``) 62.61 s (1.0x); ``auto`` with the build on disk
