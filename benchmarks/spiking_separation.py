@@ -28,6 +28,9 @@ T = 0.1 s, dt = 1 ms, r0 T = 50; ρ = 0, seed 0):
   (2·10⁵ steps < ``STANDALONE_WORTH_STEPS``) 62.61 s (1.0x); ``auto`` with the build on disk
   (run from disk, no code generation) 0.64 s: 93.3x. Ours on cpp_standalone against the
   hand-written script: run 0.565 vs 0.537 s (1.05x), build 52.36 vs 61.79 s (0.85x).
+  Again at the final code, load 2.1–3.9: runtime 16.29 s; cold ``auto`` (numpy) 19.01 s
+  (0.9x); build on disk 0.31 s: 52.3x; run 0.304 vs 0.261 s (1.16x), build 32.16 vs 26.87 s
+  (1.20x). The ours/hand ratios move by ±0.2 with the load of the shared machine.
   (An earlier run of this section, before builds found on disk skipped code generation:
   runtime 32.01 s, build on disk 7.49 s, 4.3x; run 0.82x, build 1.07x.)
 """
