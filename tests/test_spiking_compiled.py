@@ -116,6 +116,27 @@ def test_gain_whitening_on_standalone_equals_the_runtime_path(tmp_path, monkeypa
     np.testing.assert_allclose(circuit.state["gains"], expected, rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
+def test_one_standalone_build_serves_other_frames(tmp_path, monkeypatch):
+    """The fixed weights the structure gives the network (here each seed's random frame W) are
+    per-run values: a second seed re-runs the same binary and still equals its runtime path."""
+    if "cpp_standalone" not in available_targets():
+        pytest.skip("cpp_standalone needs a C++ compiler")
+    monkeypatch.setenv("BIOPLAUSIBLE_CACHE_DIR", str(tmp_path))
+    from bioplausible.substrates.spiking import compiled
+
+    for seed in (4, 9):
+        circuit, substrate, batch = _gains(seed)
+        substrate.learn(circuit, batch, 1, 0)
+        expected = circuit.state["gains"].copy()
+        circuit, substrate, batch = _gains(seed, codegen="cpp_standalone")
+        assert substrate.learning_run(circuit, batch, 10)["codegen"] == "cpp_standalone"
+        np.testing.assert_allclose(circuit.state["gains"], expected, rtol=0, atol=1e-12)
+        compiled._STANDALONE.clear()  # the second seed: the binary found on disk, no code generated
+    assert len(list(tmp_path.glob("brian2_standalone/*"))) == 1
+    assert not compiled._STANDALONE
+
+
 def _interneuron(seed: int, interneurons: int, presentations: int = 30, codegen: str = "numpy"):
     circuit = InterneuronWhitening(learning_rate=0.05, leak=0.5, n_interneurons=interneurons).initialize(
         3, 0, [seed, seed + 1])

@@ -24,11 +24,16 @@ targets alike:
 * checkpoints of the plastic matrix every ``checkpoint_every`` updates by a ``StateMonitor``,
   scored afterwards.
 
+Circuits with several plastic matrices (CorInfoMax: W and B_y) run through
+:class:`~.compiled_multi.MultiCompiledLearning` (:func:`compiled_learning` picks).
+
 For ``cpp_standalone`` the binary is built once per architecture in a user cache directory
 keyed by everything that changes the generated code (:meth:`CompiledLearning.key`) and re-run
-with ``device.run(run_args=...)`` for new inputs, dither values, initial matrices and learning
-rates. The TimedArrays have a power-of-two number of rows, since Brian2 writes their shape into
-the generated code (runs of similar length share a cython module). Differences from the
+with ``device.run(run_args=...)`` for new inputs, dither values, initial matrices, learning
+rates and every value the circuit's structure gives the network (fixed weights such as a
+random frame, thresholds, bias coefficients). The TimedArrays have a power-of-two number
+of rows, since Brian2 writes their shape into the generated code (runs of similar length
+share a cython module). Differences from the
 runtime path: divergence is checked at the checkpoints only (the runtime path checks after
 every update), and observers are not called.
 """
@@ -50,7 +55,8 @@ from ...core import Batch
 from ...models.neurons import IntegrateAndFire
 from .network import check_thresholds, safe_name
 
-__all__ = ["CompiledLearning", "compiled_support", "standalone_cache_dir", "available_targets"]
+__all__ = ["CompiledLearning", "compiled_learning", "compiled_support", "standalone_cache_dir", "available_targets",
+           "reset_statement"]
 
 
 def available_targets() -> tuple[str, ...]:
@@ -76,6 +82,23 @@ def standalone_cache_dir() -> Path:
     return Path(root) / "brian2_standalone"
 
 
+def reset_statement(refractory: bool) -> str:
+    """The reset of every presentation in generated code: the voltage to ``dither · θ``, the
+    count to 0, and (a rate-capped population) the refractoriness cleared, as the runtime path does."""
+    return "v = dither(t, i) * theta\ncount = 0" + ("\nlastspike = -1e4 * second" if refractory else "")
+
+
+def compiled_learning(substrate: Any, circuit: Circuit, n_presentations: int, checkpoint_every: int,
+                      target: str) -> CompiledLearning:
+    """The compiled run of ``circuit``: :class:`CompiledLearning` for one plastic array,
+    :class:`~.compiled_multi.MultiCompiledLearning` for several."""
+    if len(circuit.rule_bindings()) > 1:  # type: ignore[attr-defined]
+        from .compiled_multi import MultiCompiledLearning
+
+        return MultiCompiledLearning(substrate, circuit, n_presentations, checkpoint_every, target)
+    return CompiledLearning(substrate, circuit, n_presentations, checkpoint_every, target)
+
+
 def _probe(circuit: Circuit, key: str, value: np.ndarray, transposed: bool
            ) -> tuple[dict[Any, np.ndarray], dict[str, np.ndarray]]:
     original = circuit.state[key]
@@ -94,15 +117,25 @@ def compiled_support(circuit: Circuit) -> str | None:
     bindings = getattr(circuit, "rule_bindings", None)
     if bindings is None:
         return "it declares no rule bindings (the rules' Brian2 form is what runs in generated code)"
-    bindings = bindings()
-    if len(bindings) != 1:
-        return f"it has {len(bindings)} plastic arrays; compiled learning runs take one plastic matrix so far"
+    steps: list[Any] = getattr(circuit, "state_steps", list)()
+    reasons = [_plasticity_support(circuit, bindings())]
+    if steps:
+        reasons.append(f"its state steps after each update ({', '.join(step.name for step in steps)}) have no "
+                       "form in generated code yet")
+    return "; ".join(r for r in reasons if r) or None
+
+
+def _plasticity_support(circuit: Circuit, bindings: list[Any]) -> str | None:
+    """None when the plastic arrays and what derives from them are realised in generated code."""
+    if len(bindings) > 1:
+        from .compiled_multi import multi_structure
+
+        structure = multi_structure(circuit, bindings)
+        return structure if isinstance(structure, str) else None
+    if not bindings:
+        return "it declares no plastic arrays"
     binding = bindings[0]
     rule = binding.rule
-    steps: list[Any] = getattr(circuit, "state_steps", list)()
-    if steps:
-        return (f"its state steps after each update ({', '.join(step.name for step in steps)}) have no form in "
-                "generated code yet")
     if rule.kind == "neuron":
         structure = _neuron_structure(circuit, binding)
         return structure if isinstance(structure, str) else None
@@ -301,7 +334,7 @@ class CompiledLearning:
             "model": self.form.model, "statement": self.form.statement, "parameters": sorted(self.binding.parameters),
             "neuron": self.neuron, "fixed": sorted(map(list, self.structure.get("fixed", {}))),
             "gained": sorted(map(list, self.structure.get("gained", {}))),
-            "brian2": brian2.__version__, "version": 3,
+            "brian2": brian2.__version__, "version": 4,
             "compiler": list(brian2.prefs.codegen.cpp.extra_compile_args_gcc),
         }, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -311,8 +344,18 @@ class CompiledLearning:
         return np.swapaxes(state, -1, -2) if self.binding.transposed else state
 
     def arrays(self, batch: Batch) -> dict[str, np.ndarray]:
-        """The per-run values: stimulus, dither per population (from the substrate's
-        generator, in the runtime path's order), the initial matrix and the rule's parameters."""
+        """The per-run values: stimulus, dither per population (:meth:`_inputs`), the initial
+        matrix and the rule's parameters."""
+        values = self._inputs(batch)
+        values.update({"matrix": self._matrix().reshape(-1),
+                       **{name: np.asarray(float(v)) for name, v in self.binding.parameters.items()}})
+        for name, value in self.structure.get("constants", {}).items():
+            values[f"constant_{name}"] = np.full(self.ensemble * self.pre.size, value)
+        return values
+
+    def _inputs(self, batch: Batch) -> dict[str, np.ndarray]:
+        """The stimulus and the dither values per population (from the substrate's generator,
+        in the runtime path's order), as TimedArray rows."""
         k, n_in, count = self.ensemble, self.input.size, self.n_presentations
         if batch.inputs.shape != (k, count, n_in):
             raise ValueError(f"batch.inputs must have shape {(k, count, n_in)}, got {batch.inputs.shape}")
@@ -324,10 +367,7 @@ class CompiledLearning:
         if self.substrate.dither:  # per presentation, population after population
             drawn = self.substrate.rng.uniform(0.0, 1.0, (count, sum(sizes)))
         self.substrate.presented += count
-        values = {"stimulus": stimulus, "matrix": self._matrix().reshape(-1),
-                  **{name: np.asarray(float(v)) for name, v in self.binding.parameters.items()}}
-        for name, value in self.structure.get("constants", {}).items():
-            values[f"constant_{name}"] = np.full(k * self.pre.size, value)
+        values = {"stimulus": stimulus}
         for p, part in zip(self.simulated, np.split(drawn, np.cumsum(sizes)[:-1], axis=1)):
             values[f"dither_{safe_name(p.name)}"] = np.concatenate([part, np.zeros((self.rows - count, part.shape[1]))])
         return values
@@ -354,18 +394,14 @@ class CompiledLearning:
                                    reset=IntegrateAndFire.reset, method="euler", dt=step,
                                    namespace={"rate_unit": s.rate_unit * b2.Hz, "dither": dithers[p.name]},
                                    name=f"compiled_{name}")
-            group.run_regularly("v = dither(t, i) * theta\ncount = 0", dt=period, when="start", order=0,
+            group.run_regularly(reset_statement(False), dt=period, when="start", order=0,
                                 name=f"compiled_reset_{name}")
-            kind, theta = structure["theta"][p.name]
-            if kind == "fixed":
-                group.theta = theta.reshape(-1)
             groups[p.name] = group
             if p.name in structure["inputs"]:
                 drive = b2.Synapses(inputs, group, "w : 1 (constant)\ndrive_post = w * x_pre : 1 (summed)",
                                     dt=period, name=f"compiled_drive_{name}")
                 member, post, pre = np.meshgrid(np.arange(k), np.arange(p.size), np.arange(n_in), indexing="ij")
                 drive.connect(i=(member * n_in + pre).ravel(), j=(member * p.size + post).ravel())
-                drive.w = structure["inputs"][p.name][member.ravel(), post.ravel(), pre.ravel()]
                 drives.append(drive)
         if self.neuron:
             plastic = groups[self.pre.name]
@@ -389,26 +425,18 @@ class CompiledLearning:
         extra = derived if self.neuron else [plastic]
         network = b2.Network(inputs, *groups.values(), *drives, *extra, monitor, name="compiled_network")
         return {"network": network, "stimulus": stimulus, "dithers": dithers, "plastic": plastic, "monitor": monitor,
-                "groups": groups, "duration": count * period + step}
+                "groups": groups, "duration": count * period + step,
+                "named": {o.name: o for o in (*groups.values(), *drives, *derived)}}
 
     def _plastic(self, b2: Any, pre_group: Any, post_group: Any, step: Any) -> Any:
         """The plastic synapses: the rule's target M, the weights ``c ⊙ M`` on the forward
         pathway (and ``(c ⊙ M)ᵀ`` on the backward one, ``on_post``), and the thresholds and
-        biases derived from M as summed variables."""
-        k, n_pre, n_post, structure = self.ensemble, self.pre.size, self.post.size, self.structure
+        biases derived from M as summed variables (coefficients: :meth:`_plastic_values`)."""
+        k, n_pre, n_post = self.ensemble, self.pre.size, self.post.size
         target = self.binding.rule.target
-        y_pre, y_post = float(self.pre.offset), float(self.post.offset)
         member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(n_post), np.arange(n_pre),
                                                              indexing="ij"))
-        c_w = structure["forward"][member, post, pre]
-        # bias_i = θ_i y0_i − Σ_j w_ij y0_j (offset code); a fixed θ term sits on the first synapse
-        kind, theta = structure["theta"][self.post.name]
-        c_theta = np.zeros_like(c_w)
-        if kind == "linear":
-            c_theta = np.where(post == pre, theta[member, post], 0.0)
-            c_bias, c_const = c_theta * y_pre - c_w * y_pre, np.zeros_like(c_w)
-        else:
-            c_bias, c_const = -c_w * y_pre, np.where(pre == 0, theta[member, post] * y_post, 0.0)
+        kind = self.structure["theta"][self.post.name][0]
         lines = [self.form.model, *[f"{name} : 1 (shared)" for name in self.binding.parameters],
                  "c_w : 1 (constant)", "c_bias : 1 (constant)", "c_const : 1 (constant)",
                  f"bias_post = c_bias * {target} + c_const : 1 (summed)"]
@@ -416,44 +444,52 @@ class CompiledLearning:
             lines += ["c_theta : 1 (constant)", f"theta_post = c_theta * {target} : 1 (summed)"]
         pathways: dict[str, str] = {"on_pre": f"v_post += c_w * {target}"}
         if not self.recurrent:
-            pre_theta = structure["theta"][self.pre.name][1]
-            c_back = structure["backward"][member, post, pre]
             lines += ["c_back : 1 (constant)", "c_bias_back : 1 (constant)", "c_const_back : 1 (constant)",
                       f"bias_pre = c_bias_back * {target} + c_const_back : 1 (summed)"]
             pathways["on_post"] = f"v_pre += c_back * {target}"
         plastic = b2.Synapses(pre_group, post_group, "\n".join(lines), dt=step, name="compiled_plastic", **pathways)
         plastic.connect(i=member * n_pre + pre, j=member * n_post + post)
-        plastic.c_w, plastic.c_bias, plastic.c_const = c_w, c_bias, c_const
-        if kind == "linear":
-            plastic.c_theta = c_theta
-        if not self.recurrent:
-            plastic.c_back = c_back
-            plastic.c_bias_back = -c_back * y_post
-            plastic.c_const_back = np.where(post == 0, pre_theta[member, pre] * y_pre, 0.0)
         return plastic
+
+    def _plastic_values(self) -> dict[str, np.ndarray]:
+        """The coefficients of the plastic synapses (per synapse, (member, post, pre) order)."""
+        k, n_pre, n_post, structure = self.ensemble, self.pre.size, self.post.size, self.structure
+        y_pre, y_post = float(self.pre.offset), float(self.post.offset)
+        member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(n_post), np.arange(n_pre),
+                                                             indexing="ij"))
+        c_w = structure["forward"][member, post, pre]
+        # bias_i = θ_i y0_i − Σ_j w_ij y0_j (offset code); a fixed θ term sits on the first synapse
+        kind, theta = structure["theta"][self.post.name]
+        values = {"c_w": c_w}
+        if kind == "linear":
+            c_theta = np.where(post == pre, theta[member, post], 0.0)
+            values.update(c_theta=c_theta, c_bias=c_theta * y_pre - c_w * y_pre, c_const=np.zeros_like(c_w))
+        else:
+            values.update(c_bias=-c_w * y_pre, c_const=np.where(pre == 0, theta[member, post] * y_post, 0.0))
+        if not self.recurrent:
+            pre_theta = structure["theta"][self.pre.name][1]
+            c_back = structure["backward"][member, post, pre]
+            values.update(c_back=c_back, c_bias_back=-c_back * y_post,
+                          c_const_back=np.where(post == 0, pre_theta[member, pre] * y_pre, 0.0))
+        return values
 
     def _gained(self, b2: Any, groups: dict[str, Any], step: Any) -> list[Any]:
         """The synapses between simulated populations for a neuron rule on the array g of the
-        plastic population P: fixed ones ``v_post += w``, those from P ``v_post += c · g_pre``;
-        each population's bias (θ y0 − Σ weight · y0_pre, the offset code) set once where it
-        does not depend on g, else a summed variable ``Σ_j −c y0_P g_j`` plus its fixed part."""
+        plastic population P: fixed ones ``v_post += w``, those from P ``v_post += c · g_pre``
+        with each target's bias (θ y0 − Σ weight · y0_pre, the offset code) a summed variable
+        ``Σ_j −c y0_P g_j`` plus its fixed part (values: :meth:`_gained_values`)."""
         k, structure = self.ensemble, self.structure
         sizes = {p.name: p.size for p in self.simulated}
-        offsets = {p.name: float(p.offset) for p in self.simulated}
-        fixed_bias = {name: structure["theta"][name][1] * offsets[name] for name in sizes}
-        for (source, target), w in structure["fixed"].items():
-            fixed_bias[target] = fixed_bias[target] - w.sum(axis=-1) * offsets[source]
         synapses: list[Any] = []
-        for (source, target), w in sorted(structure["fixed"].items()):
+        for source, target in sorted(structure["fixed"]):
             member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(sizes[target]),
                                                                  np.arange(sizes[source]), indexing="ij"))
             synapse = b2.Synapses(groups[source], groups[target], "w : 1 (constant)", on_pre="v_post += w", dt=step,
                                   name=f"compiled_fixed_{safe_name(source)}_{safe_name(target)}")
             synapse.connect(i=member * sizes[source] + pre, j=member * sizes[target] + post)
-            synapse.w = w[member, post, pre]
             synapses.append(synapse)
         target_name = self.binding.rule.target
-        for (source, target), c in sorted(structure["gained"].items()):
+        for source, target in sorted(structure["gained"]):
             member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(sizes[target]),
                                                                  np.arange(sizes[source]), indexing="ij"))
             synapse = b2.Synapses(
@@ -463,15 +499,49 @@ class CompiledLearning:
                 on_pre=f"v_post += c * {target_name}_pre", dt=step,
                 name=f"compiled_gained_{safe_name(source)}_{safe_name(target)}")
             synapse.connect(i=member * sizes[source] + pre, j=member * sizes[target] + post)
-            values = c[member, post, pre]
-            synapse.c = values
-            synapse.c_bias = -values * offsets[source]
-            synapse.c_const = np.where(pre == 0, fixed_bias[target][member, post], 0.0)
             synapses.append(synapse)
-            fixed_bias.pop(target)
-        for name, bias in fixed_bias.items():
-            groups[name].bias = bias.reshape(-1)
         return synapses
+
+    def _gained_values(self) -> list[tuple[str, str, np.ndarray]]:
+        """The values of :meth:`_gained`'s synapses and of the fixed biases, as (object, variable, values)."""
+        k, structure = self.ensemble, self.structure
+        sizes = {p.name: p.size for p in self.simulated}
+        offsets = {p.name: float(p.offset) for p in self.simulated}
+        fixed_bias = {name: structure["theta"][name][1] * offsets[name] for name in sizes}
+        for (source, target), w in structure["fixed"].items():
+            fixed_bias[target] = fixed_bias[target] - w.sum(axis=-1) * offsets[source]
+        out: list[tuple[str, str, np.ndarray]] = []
+        for (source, target), w in sorted(structure["fixed"].items()):
+            member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(sizes[target]),
+                                                                 np.arange(sizes[source]), indexing="ij"))
+            out.append((f"compiled_fixed_{safe_name(source)}_{safe_name(target)}", "w", w[member, post, pre]))
+        for (source, target), c in sorted(structure["gained"].items()):
+            member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(sizes[target]),
+                                                                 np.arange(sizes[source]), indexing="ij"))
+            owner, values = f"compiled_gained_{safe_name(source)}_{safe_name(target)}", c[member, post, pre]
+            out += [(owner, "c", values), (owner, "c_bias", -values * offsets[source]),
+                    (owner, "c_const", np.where(pre == 0, fixed_bias.pop(target)[member, post], 0.0))]
+        for name, bias in fixed_bias.items():
+            out.append((f"compiled_{safe_name(name)}", "bias", bias.reshape(-1)))
+        return out
+
+    def _coefficients(self) -> list[tuple[str, str, np.ndarray]]:
+        """Every value the structure gives the network (object name, variable, values): per-run
+        values (``run_args`` in standalone), so one build serves every circuit of one
+        architecture (other initial frames, leaks, seeds)."""
+        k, structure, n_in = self.ensemble, self.structure, self.input.size
+        out: list[tuple[str, str, np.ndarray]] = []
+        for p in self.simulated:
+            kind, theta = structure["theta"][p.name]
+            if kind == "fixed":
+                out.append((f"compiled_{safe_name(p.name)}", "theta", theta.reshape(-1)))
+            if p.name in structure["inputs"]:
+                member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(p.size), np.arange(n_in),
+                                                                     indexing="ij"))
+                out.append((f"compiled_drive_{safe_name(p.name)}", "w", structure["inputs"][p.name][member, post, pre]))
+        if self.neuron:
+            return out + self._gained_values()
+        return out + [("compiled_plastic", name, value) for name, value in self._plastic_values().items()]
 
     def _run_args(self, objects: dict[str, Any], values: dict[str, np.ndarray]) -> dict[Any, Any]:
         plastic = objects["plastic"]
@@ -483,6 +553,8 @@ class CompiledLearning:
             args[getattr(plastic, name)] = values[name]
         for name in self.structure.get("constants", {}):
             args[getattr(plastic, name)] = values[f"constant_{name}"]
+        for owner, name, value in self._coefficients():
+            args[getattr(objects["named"][owner], name)] = value
         return args
 
     # ------------------------------------------------------------------ running
@@ -508,22 +580,14 @@ class CompiledLearning:
         self.circuit.check_finite(int(self.circuit.steps))
         return {"checkpoints": checkpoints, "checkpoint_steps": steps, "codegen": self.target}
 
-    def _run_runtime(self, values: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _run_runtime(self, values: dict[str, np.ndarray]) -> Any:
         import brian2 as b2
 
         previous = b2.prefs.codegen.target
         b2.prefs.codegen.target = self.target
         try:
             objects = self.build(b2)
-            objects["stimulus"].values[:] = values["stimulus"]
-            for name, dither in objects["dithers"].items():
-                dither.values[:] = values[f"dither_{safe_name(name)}"]
-            plastic = objects["plastic"]
-            getattr(plastic, self.binding.rule.target)[:] = values["matrix"]
-            for name in self.binding.parameters:
-                setattr(plastic, name, float(values[name]))
-            for name in self.structure.get("constants", {}):
-                getattr(plastic, name)[:] = values[f"constant_{name}"]
+            self._load(objects, values)
             # Network.run() starts with a full gc.collect(); freezing what exists now keeps it
             # from rescanning a big process's heap (as the chunked path does)
             gc.freeze()
@@ -531,19 +595,56 @@ class CompiledLearning:
                 objects["network"].run(objects["duration"], namespace={})
             finally:
                 gc.unfreeze()
-            target = self.binding.rule.target
-            return (np.asarray(getattr(plastic, target)[:]),
-                    np.asarray(getattr(objects["monitor"], target)).T.copy())
+            return self._read(objects)
         finally:
             b2.prefs.codegen.target = previous
 
-    def _run_standalone(self, values: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _load(self, objects: dict[str, Any], values: dict[str, np.ndarray]) -> None:
+        """Write the per-run values into the runtime objects (what ``run_args`` does in standalone)."""
+        for variable, value in self._run_args(objects, values).items():
+            if hasattr(variable, "values"):  # a TimedArray
+                variable.values[:] = value
+            else:  # a VariableView: an array, or a shared scalar
+                value = np.asarray(value, dtype=float)
+                variable[:] = float(value) if value.ndim == 0 else value
+
+    def _read(self, objects: dict[str, Any]) -> Any:
+        """The final plastic matrix and its checkpoints (after a run)."""
+        return self._assemble({label: np.asarray(variable.get_value()).reshape(-1, columns) if columns else
+                               np.asarray(variable.get_value()).copy()
+                               for label, (variable, columns) in self._outputs(objects).items()})
+
+    def _outputs(self, objects: dict[str, Any]) -> dict[str, tuple[Any, int]]:
+        """The Brian2 variables a run's result is read from, by label, with the columns of a
+        monitor's (time, recorded) array (0 for a plain array)."""
+        target, monitor = self.binding.rule.target, objects["monitor"]
+        return {"matrix": (objects["plastic"].variables[target], 0),
+                "checkpoints": (monitor.variables[target], len(monitor.record))}
+
+    def _assemble(self, arrays: dict[str, np.ndarray]) -> Any:
+        return arrays["matrix"].copy(), arrays["checkpoints"].copy()
+
+    def _labels(self) -> dict[str, Any]:
+        """Stand-ins for the objects of :meth:`build` that :meth:`_run_args` reads: each
+        variable and TimedArray as its command-line name in a standalone binary, so that a
+        binary found on disk runs without building the Brian2 objects again."""
+        plastic = f"compiled_{safe_name(self.pre.name)}" if self.neuron else "compiled_plastic"
+        return {"stimulus": "stimulus.values", "plastic": _Named(plastic), "named": _AnyNamed(),
+                "dithers": {p.name: f"dither_{safe_name(p.name)}.values" for p in self.simulated}}
+
+    def _run_standalone(self, values: dict[str, np.ndarray]) -> Any:
         import brian2 as b2
 
         key = self.key()
         directory = standalone_cache_dir() / key
         directory.parent.mkdir(parents=True, exist_ok=True)
-        built = _STANDALONE.get("key") == key
+        built = _STANDALONE.get("key") == key and _STANDALONE.get("directory") == directory
+        manifest = directory / "bioplausible_manifest.json"
+        if not built and manifest.is_file() and (directory / "main").is_file():
+            # built by an earlier process: run the binary with this run's values, no code generation
+            recorded = json.loads(manifest.read_text())
+            if set(recorded["args"]) == set(self._run_args(self._labels(), _Values())):
+                return self._run_from_disk(directory, recorded, values)
         b2.set_device("cpp_standalone", build_on_run=False)
         try:
             if built:  # this process built the binary: re-run it with new values
@@ -558,17 +659,90 @@ class CompiledLearning:
                 objects["network"].run(objects["duration"], namespace={})
                 # unchanged files are not rewritten, so make rebuilds nothing for a cached key
                 b2.device.build(run=False, directory=str(directory))
-                _STANDALONE.update(key=key, objects=objects)
-            b2.device.run(directory=str(directory), run_args=self._run_args(objects, values))
-            target = self.binding.rule.target
-            return (np.asarray(getattr(objects["plastic"], target)[:]).copy(),
-                    np.asarray(getattr(objects["monitor"], target)).T.copy())
+                _STANDALONE.update(key=key, objects=objects, directory=directory)
+            args = self._run_args(objects, values)
+            b2.device.run(directory=str(directory), run_args=args)
+            if not built:
+                self._write_manifest(b2, manifest, objects, args)
+            return self._read(objects)
         except BaseException:
             _STANDALONE.clear()
             b2.device.reinit()
             raise
         finally:
             b2.set_device("runtime")
+
+    def _write_manifest(self, b2: Any, path: Path, objects: dict[str, Any], args: dict[Any, Any]) -> None:
+        """What :meth:`_run_from_disk` needs: each run value's command-line name and dtype, and
+        each output's result file; written only when the stand-ins name exactly the run's values."""
+        names = {}
+        for variable in args:
+            if isinstance(variable, b2.TimedArray):
+                names[f"{variable.name}.values"] = np.dtype(variable.values.dtype).str
+            else:
+                names[f"{variable.group_name}.{variable.name}"] = np.dtype(variable.dtype).str
+        if set(names) != set(self._run_args(self._labels(), _Values())):
+            return
+        outputs = {label: [b2.device.get_array_filename(variable), np.dtype(variable.dtype).str, columns]
+                   for label, (variable, columns) in self._outputs(objects).items()}
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"args": names, "outputs": outputs}))
+        os.replace(temporary, path)
+
+    def _run_from_disk(self, directory: Path, manifest: dict[str, Any], values: dict[str, np.ndarray]) -> Any:
+        """Run the cached binary in ``directory`` with this run's values (files in a scratch
+        folder, given on the command line as ``device.run(run_args=...)`` does) and read its results."""
+        import subprocess
+        import tempfile
+
+        import brian2 as b2
+
+        args = self._run_args(self._labels(), values)
+        with tempfile.TemporaryDirectory(dir=directory, prefix="run_") as scratch:
+            command = [*([b2.prefs.devices.cpp_standalone.run_cmd_unix] if isinstance(
+                b2.prefs.devices.cpp_standalone.run_cmd_unix, str) else b2.prefs.devices.cpp_standalone.run_cmd_unix),
+                "--results_dir", os.path.join(scratch, "")]
+            for number, (label, value) in enumerate(args.items()):
+                array = np.asarray(value, dtype=manifest["args"][label])
+                if array.size == 1:
+                    command.append(f"{label}={array.item()!r}")
+                else:
+                    file = os.path.join(scratch, f"value_{number}.dat")
+                    array.ravel().tofile(file)
+                    command.append(f"{label}={file}")
+            environment = {**os.environ, **b2.prefs.devices.cpp_standalone.run_environment_variables}
+            completed = subprocess.run(command, cwd=directory, env=environment, capture_output=True, text=True)
+            if completed.returncode:
+                raise RuntimeError(f"the standalone binary in {directory} failed: {completed.stderr[-2000:]}")
+            arrays = {}
+            for label, (file, dtype, columns) in manifest["outputs"].items():
+                data = np.fromfile(os.path.join(scratch, file), dtype=dtype)
+                arrays[label] = data.reshape(-1, columns) if columns else data
+        return self._assemble(arrays)
+
+
+class _Named:
+    """Stands in for a Brian2 object: an attribute is its command-line name ``object.variable``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, attribute: str) -> str:
+        return f"{self.name}.{attribute}"
+
+
+class _AnyNamed(dict):  # type: ignore[type-arg]
+    """Object name -> :class:`_Named` stand-in, for every name."""
+
+    def __missing__(self, key: str) -> _Named:
+        return _Named(key)
+
+
+class _Values(dict):  # type: ignore[type-arg]
+    """Any run value is a placeholder (for comparing labels)."""
+
+    def __missing__(self, key: str) -> float:
+        return 0.0
 
 
 #: The standalone build this process holds (key and Brian2 objects), re-run by ``run_args``.

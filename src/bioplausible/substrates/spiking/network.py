@@ -16,7 +16,8 @@ from ...models.neurons import IntegrateAndFire
 from ...rules.declaration import Brian2Plasticity
 from .substrate import SpikingSubstrate, register_builder
 
-__all__ = ["IFNetwork", "simulate_integrate_and_fire", "block_indices", "safe_name", "check_thresholds"]
+__all__ = ["IFNetwork", "simulate_integrate_and_fire", "block_indices", "safe_name", "check_thresholds",
+           "refractory_period"]
 
 
 @register_builder("fixed-point")
@@ -138,19 +139,7 @@ class IFNetwork:
 
     def _refractory_period(self, population: Any) -> float:
         """The rate cap of a population with a ``ceiling`` as a refractory period (s)."""
-        substrate = self.substrate
-        offset, ceiling = float(population.offset), float(population.ceiling)
-        steps, realised = substrate.neuron.refractory_steps(offset, ceiling, substrate.dt)
-        if abs(realised - ceiling) > 0.01 * (offset + ceiling):
-            period = 1.0 / (substrate.rate_unit * (offset + ceiling))
-            raise ValueError(
-                f"{self.circuit.name}: population {population.name!r} has ceiling {ceiling:g} (offset {offset:g}), "
-                f"a rate cap of {substrate.rate_unit * (offset + ceiling):g} Hz = one spike per {period * 1e3:.4g} ms; "
-                f"with dt = {substrate.dt * 1e3:g} ms the refractory period rounds to {steps} step(s), which caps "
-                f"the activity at {realised:.4g} instead: choose dt dividing {period * 1e3:.4g} ms (or a lower "
-                f"rate_unit)"
-            )
-        return steps * substrate.dt
+        return refractory_period(self.substrate, self.circuit.name, population)
 
     # ---------------------------------------------------------------- simulation
     def run(self, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
@@ -276,6 +265,23 @@ class IFNetwork:
             self.groups[p.name].theta[:] = theta.reshape(-1)
             self.groups[p.name].bias[:] = bias.reshape(-1)
         check_thresholds(self.circuit.name, thresholds)
+
+
+def refractory_period(substrate: Any, name: str, population: Any) -> float:
+    """The rate cap of a population with a ``ceiling`` as a refractory period (s), in whole
+    time steps; a ValueError when ``dt`` cannot realise the cap (circuit ``name``)."""
+    offset, ceiling = float(population.offset), float(population.ceiling)
+    steps, realised = substrate.neuron.refractory_steps(offset, ceiling, substrate.dt)
+    if abs(realised - ceiling) > 0.01 * (offset + ceiling):
+        period = 1.0 / (substrate.rate_unit * (offset + ceiling))
+        raise ValueError(
+            f"{name}: population {population.name!r} has ceiling {ceiling:g} (offset {offset:g}), "
+            f"a rate cap of {substrate.rate_unit * (offset + ceiling):g} Hz = one spike per {period * 1e3:.4g} ms; "
+            f"with dt = {substrate.dt * 1e3:g} ms the refractory period rounds to {steps} step(s), which caps "
+            f"the activity at {realised:.4g} instead: choose dt dividing {period * 1e3:.4g} ms (or a lower "
+            f"rate_unit)"
+        )
+    return steps * substrate.dt
 
 
 def check_thresholds(name: str, thresholds: dict[str, np.ndarray]) -> None:

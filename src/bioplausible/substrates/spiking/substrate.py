@@ -187,8 +187,10 @@ class SpikingSubstrate(Substrate):
         ``spikes_<population>`` (times in s from the start of the training stream).
 
     :meth:`learning_run` runs a whole learning run in generated code (stimulus, dithering,
-    the rule's Brian2 form at boundaries, checkpoints) on any target, for the circuits
-    :func:`~.compiled.compiled_support` accepts; the chunked ``learn`` path calls the
+    the rules' Brian2 forms at boundaries, checkpoints) on any target, for the circuits
+    :func:`~.compiled.compiled_support` accepts (one plastic array, or several synaptic
+    matrices of one phase such as CorInfoMax's W and B_y, :mod:`~.compiled_multi`; it names
+    the reason for the others, e.g. NSM's state steps); the chunked ``learn`` path calls the
     circuit's Python rules between presentations and so runs on numpy or cython only.
     """
 
@@ -318,13 +320,13 @@ class SpikingSubstrate(Substrate):
         whole = batch_size == 1 and self.learning_run_reason(sized) is None
         target, build = "numpy", 0.0
         if whole:
-            target, _ = self.pick_codegen(sized, steps)
+            target, _ = self.pick_codegen(sized, steps, eval_every)
             runs = 1
             if target == "cpp_standalone":
                 step_cost /= model["standalone_speedup"]
-                from .compiled import CompiledLearning, standalone_cache_dir
+                from .compiled import compiled_learning, standalone_cache_dir
 
-                key = CompiledLearning(self, sized, steps, eval_every, "cpp_standalone").key()
+                key = compiled_learning(self, sized, steps, eval_every, "cpp_standalone").key()
                 build = 0.0 if (standalone_cache_dir() / key).is_dir() else model["standalone_build"]
         python = 0.0 if whole else steps * model["python_update"]
         seconds = (model["setup"] + build + time_steps * step_cost + runs * model["network_run"]
@@ -352,9 +354,10 @@ class SpikingSubstrate(Substrate):
         self._runtime("learn")
         return self._builder(circuit).learn(self, circuit, batch, batch_size, first_step)
 
-    def pick_codegen(self, circuit: Circuit, n_presentations: int) -> tuple[str, str]:
-        """The target :meth:`learning_run` uses for ``circuit`` and ``n_presentations``, and why."""
-        from .compiled import CompiledLearning, available_targets, compiled_support, standalone_cache_dir
+    def pick_codegen(self, circuit: Circuit, n_presentations: int, checkpoint_every: int = 1) -> tuple[str, str]:
+        """The target :meth:`learning_run` uses for ``circuit``, ``n_presentations`` and
+        ``checkpoint_every`` (part of what a standalone build is keyed by), and why."""
+        from .compiled import available_targets, compiled_learning, compiled_support, standalone_cache_dir
 
         reason = ("plasticity='stdp' runs on the chunked path" if self.plasticity == "stdp"
                   else compiled_support(circuit))
@@ -367,7 +370,7 @@ class SpikingSubstrate(Substrate):
             return self.codegen_option, "requested"
         if "cpp_standalone" not in available_targets():
             return "numpy", "no C++ compiler: numpy"
-        key = CompiledLearning(self, circuit, n_presentations, 1, "cpp_standalone").key()
+        key = compiled_learning(self, circuit, n_presentations, checkpoint_every, "cpp_standalone").key()
         steps = n_presentations * round(self.presentation / self.dt)
         if steps >= STANDALONE_WORTH_STEPS:
             return "cpp_standalone", f"{steps} time steps pay for a standalone build"
@@ -396,16 +399,17 @@ class SpikingSubstrate(Substrate):
         ``checkpoints`` (the plastic states after 0, e, 2e, … updates, a dict of arrays
         (C, …) per state), ``checkpoint_steps``, ``codegen`` (the target used) and
         ``codegen_reason``; the circuit ends in its learned state."""
-        from .compiled import CompiledLearning
+        from .compiled import compiled_learning
 
         if not isinstance(checkpoint_every, int) or checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every!r}")
-        target, why = self.pick_codegen(circuit, batch.size)
+        target, why = self.pick_codegen(circuit, batch.size, checkpoint_every)
         if target != "runtime":
-            run = CompiledLearning(self, circuit, batch.size, checkpoint_every, target)
+            run = compiled_learning(self, circuit, batch.size, checkpoint_every, target)
             result = run.run(batch)
             self.codegen_used, self.codegen_reason = target, why
-            return {"checkpoints": {run.binding.state: result["checkpoints"]},
+            checkpoints = result["checkpoints"]
+            return {"checkpoints": checkpoints if isinstance(checkpoints, dict) else {run.binding.state: checkpoints},
                     "checkpoint_steps": result["checkpoint_steps"], "codegen": target, "codegen_reason": why}
         first = circuit.steps
         states = [{k: v.copy() for k, v in circuit.state.items()}]

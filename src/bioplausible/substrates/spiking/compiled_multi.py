@@ -1,0 +1,503 @@
+"""Whole learning runs in generated code for circuits with several plastic matrices (issue 17).
+
+:class:`MultiCompiledLearning` extends :class:`~.compiled.CompiledLearning` to circuits whose
+plasticity is several declared synaptic rules of one phase (e.g. CorInfoMax: the feedforward
+W and the lateral B_y), each on its own ``Synapses`` object holding the rule's target, with:
+
+* the rule's summed variables (``z = B y``) and the circuit's readouts (the dendritic
+  prediction ``ŷ = W x``) as summed variables on the rule's synapses, recomputed at every
+  presentation boundary before the rules, from the counts and the input of the presentation
+  that just ended;
+* every rule's Brian2 form (:meth:`~bioplausible.rules.declaration.Rule.brian2`) at the
+  boundary, all reading the quantities above (one phase: no rule reads another's new value);
+* the circuit's weights, thresholds and biases *affine* in the plastic matrices, each
+  depending on one matrix at most, read off by probing (:func:`multi_structure` checks):
+  a weight ``w0 + c ⊙ M`` on M's synapses (``on_pre`` between simulated populations, a
+  summed drive ``(w0 + c ⊙ M) x`` from the input), a threshold ``θ0 + c ⊙ diag M`` and a bias
+  (offset code) as summed variables recomputed after the rules;
+* rate caps (populations with a ``ceiling``) as refractory periods, reset at each boundary.
+
+The input is sampled after the rules (they read the presentation that ended), the drive
+after the input. Coefficients, initial matrices and parameters are per-run values
+(``run_args`` in standalone), so one binary serves every setting of one architecture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ...circuits.base import Circuit
+from ...core import Batch
+from ...models.neurons import IntegrateAndFire
+from .compiled import CompiledLearning, reset_statement
+from .network import refractory_period, safe_name
+
+__all__ = ["MultiCompiledLearning", "multi_structure"]
+
+#: Variables of a compiled group that a rule's summed variable may not be named after.
+_GROUP_NAMES = {"v", "bias", "theta", "count", "drive", "x", "lastspike", "not_refractory", "i", "t", "N"}
+
+
+def _side_population(binding: Any, side: str) -> str:
+    return binding.pre if side == "_pre" else binding.post
+
+
+def multi_structure(circuit: Circuit, bindings: Sequence[Any]) -> dict[str, Any] | str:
+    """How the weights, thresholds and biases of ``circuit`` depend on its several plastic
+    matrices (read off by probing), or the reason :class:`MultiCompiledLearning` cannot run it.
+
+    Returns ``bindings`` (per binding: its edges ``(kind, source, target, w0, c)`` with kind
+    ``"drive"``, ``"readout"`` or ``"lateral"``, and its ``theta``/``bias`` coefficients),
+    ``fixed`` (edges between simulated populations that no matrix changes), ``inputs`` (fixed
+    input weights per population), ``theta``/``bias`` (fixed values per population) and
+    ``readouts`` (readout population -> the binding whose synapses compute it)."""
+    head = f"it has {len(bindings)} plastic arrays"
+    for binding in bindings:
+        rule = binding.rule
+        if rule.kind != "synaptic":
+            return (f"{head}; with several, compiled runs take synaptic rules only ({binding.state!r} has the "
+                    f"neuron rule {rule.name!r})")
+        if rule.totals:
+            return (f"{head}; rule {rule.name!r} needs a per-sample total ({', '.join(rule.totals)}), which has no "
+                    "Brian2 form yet")
+        if rule.synaptic or rule.states:
+            return f"{head}; rule {rule.name!r} reads other matrices or neuron states (not in generated code yet)"
+        if binding.gate is not None or binding.trace is not None or binding.batch_sum:
+            return f"{head}; the binding of {binding.state!r} is gated, traced or batch-summed"
+    if len({b.phase for b in bindings}) > 1:
+        return f"{head} updated in {len({b.phase for b in bindings})} phases; compiled runs take one phase so far"
+    populations = {p.name: p for p in circuit.populations()}
+    inputs = [p for p in populations.values() if p.role == "input"]
+    if len(inputs) != 1 or any(p.role not in ("neurons", "input", "readout") for p in populations.values()):
+        return "compiled learning runs take one input population, simulated populations and readouts"
+    source = inputs[0].name
+    pairs = [(b.pre, b.post) for b in bindings]
+    if len(set(pairs)) != len(pairs):
+        return f"{head}; two of them join the same populations"
+    for binding in bindings:
+        if populations[binding.post].role != "neurons" or binding.pre not in (source, binding.post):
+            return (f"{head}; the matrix {binding.state!r} ({binding.pre} -> {binding.post}) is neither from the "
+                    "input nor recurrent (compiled runs with several matrices take those two kinds)")
+    shapes = {}
+    for b in bindings:
+        state = np.asarray(circuit.state[b.state])
+        shapes[b.state] = np.swapaxes(state, -1, -2).shape if b.transposed else state.shape
+    rng = np.random.default_rng(12345)
+    probes = {b.state: [rng.uniform(0.5, 1.5, shapes[b.state]) for _ in range(2)] for b in bindings}
+    originals = {b.state: circuit.state[b.state] for b in bindings}
+
+    def probe(values: dict[str, np.ndarray]) -> tuple[dict[Any, np.ndarray], dict[str, np.ndarray]]:
+        try:
+            for b in bindings:
+                value = values.get(b.state, np.zeros(shapes[b.state]))
+                circuit.state[b.state] = np.swapaxes(value, -1, -2) if b.transposed else value
+            return ({k: np.array(w, dtype=float) for k, w in circuit.weights().items()},
+                    {k: np.array(t, dtype=float) for k, t in circuit.thresholds().items()})
+        finally:
+            for b in bindings:
+                circuit.state[b.state] = originals[b.state]
+
+    w0, t0 = probe({})
+    probed = {b.state: [probe({b.state: p}) for p in probes[b.state]] for b in bindings}
+    result: dict[str, Any] = {"bindings": {b.state: {"edges": [], "theta": None, "bias": None} for b in bindings},
+                              "fixed": {}, "inputs": {}, "theta": {}, "bias": {}, "readouts": {}}
+    by_state = {b.state: b for b in bindings}
+
+    def dependence(read: Any) -> list[str]:
+        return [state for state, ((w1, t1), (w2, t2)) in probed.items()
+                if not (np.array_equal(read(w1, t1), read(w0, t0)) and np.array_equal(read(w2, t2), read(w0, t0)))]
+
+    for key in w0:
+        s, t = key
+        deps = dependence(lambda w, _t, key=key: w[key])
+        if len(deps) > 1:
+            return f"its weights {s} -> {t} change with several plastic matrices ({', '.join(deps)})"
+        role = populations[t].role
+        if not deps:
+            if role == "readout":
+                return f"its readout {t!r} does not read a plastic matrix (fixed readouts are not compiled yet)"
+            if s == source:
+                result["inputs"][t] = w0[key]
+            else:
+                result["fixed"][key] = w0[key]
+            continue
+        b = by_state[deps[0]]
+        if (s, t) != (b.pre, b.post) and not (role == "readout" and s == b.pre == source):
+            return f"its weights {s} -> {t} change with {b.state!r} but do not join its populations {b.pre} -> {b.post}"
+        (w1, _), (w2, _) = probed[b.state]
+        first, second = probes[b.state]
+        c = (w1[key] - w0[key]) / first
+        if c.shape != first.shape or not np.allclose(w2[key] - w0[key], c * second, atol=1e-12):
+            return f"its weights {s} -> {t} are not affine (elementwise) in the plastic matrix {b.state!r}"
+        if role == "readout":
+            if populations[t].size != populations[b.post].size:
+                return f"its readout {t!r} does not have the size of {b.post!r}, whose neurons would hold it"
+            kind = "readout"
+            result["readouts"][t] = b.state
+        else:
+            kind = "drive" if s == source else "lateral"
+        result["bindings"][b.state]["edges"].append((kind, s, t, w0[key], c))
+    for binding in bindings:
+        for name, pop in binding.activities.items():
+            for side in ("_pre", "_post"):
+                if not binding.rule._uses(name + side):
+                    continue
+                if populations[pop].role == "readout":
+                    holder = result["readouts"].get(pop)
+                    if side != "_post" or holder is None or by_state[holder].post != binding.post:
+                        return (f"rule {binding.rule.name!r} reads the readout {pop!r} as {name}{side}, which "
+                                f"compiled runs hold only on the neurons of {binding.post!r} it shares a size with")
+                elif pop != _side_population(binding, side):
+                    return f"rule {binding.rule.name!r} reads {name}{side} but {name!r} is the activity of {pop!r}"
+    summed_names: dict[str, set[str]] = {}
+    for binding in bindings:
+        taken = summed_names.setdefault(binding.post, set())
+        clash = (set(binding.rule.summed) & (taken | _GROUP_NAMES)) or \
+            {f"readout_{safe_name(r)}" for r in result["readouts"]} & set(binding.rule.summed)
+        if clash:
+            return f"rule {binding.rule.name!r}'s summed variables {sorted(clash)} clash with other variables"
+        taken |= set(binding.rule.summed)
+    for name, p in populations.items():
+        if p.role != "neurons":
+            continue
+        deps = dependence(lambda _w, t, name=name: t[name])
+        if len(deps) > 1:
+            return f"the thresholds of {name!r} change with several plastic matrices"
+        if deps:
+            b = by_state[deps[0]]
+            if (b.pre, b.post) != (name, name):
+                return f"the thresholds of {name!r} change with {b.state!r}, which is not recurrent on {name!r}"
+            (_, t1), (_, t2) = probed[b.state]
+            first, second = (np.diagonal(p_, axis1=-2, axis2=-1) for p_ in probes[b.state])
+            c = (t1[name] - t0[name]) / first
+            if not np.allclose(t2[name] - t0[name], c * second, atol=1e-12):
+                return f"the thresholds of {name!r} are not affine in the diagonal of {b.state!r}"
+            result["bindings"][b.state]["theta"] = (t0[name], c)
+        else:
+            result["theta"][name] = t0[name]
+    # biases of the offset code, bias_t = θ_t y0_t − Σ_s (Σ_j w_ts,ij) y0_s over simulated s
+    for name, p in populations.items():
+        if p.role != "neurons":
+            continue
+        sources = [(s, t) for (s, t) in w0 if t == name and populations[s].role == "neurons"
+                   and float(populations[s].offset) != 0.0]
+        changing = [st for st in result["bindings"] if result["bindings"][st]["theta"] is not None
+                    and by_state[st].post == name and float(p.offset) != 0.0]
+        changing += [st for st in result["bindings"] for kind, s, t, _, _ in result["bindings"][st]["edges"]
+                     if kind == "lateral" and t == name and (s, t) in sources]
+        fixed = (t0[name] if name in result["theta"] else 0.0 * t0[name]) * float(p.offset)
+        for key in sources:
+            if key in result["fixed"]:
+                fixed = fixed - result["fixed"][key].sum(axis=-1) * float(populations[key[0]].offset)
+        if not changing:
+            result["bias"][name] = fixed
+            continue
+        if len(set(changing)) > 1:
+            return f"the biases of {name!r} change with several plastic matrices"
+        state = changing[0]
+        entry = result["bindings"][state]
+        k, n = shapes[state][0], shapes[state][-1]
+        c_bias, const = np.zeros(shapes[state]), np.zeros(shapes[state])
+        constant = fixed.copy()
+        if entry["theta"] is not None:
+            theta0, c_theta = entry["theta"]
+            eye = np.eye(n, dtype=bool)[None]
+            c_bias = c_bias + np.where(eye, c_theta[..., :, None], 0.0) * float(p.offset)
+            constant = constant + theta0 * float(p.offset)
+        for kind, s, _t, w0_edge, c in entry["edges"]:
+            if kind == "lateral":
+                c_bias = c_bias - c * float(populations[s].offset)
+                constant = constant - w0_edge.sum(axis=-1) * float(populations[s].offset)
+        const[..., 0] = constant.reshape(k, -1)
+        entry["bias"] = (const, c_bias)
+    return result
+
+
+class MultiCompiledLearning(CompiledLearning):
+    """One learning run of a circuit with several plastic matrices as Brian2 objects (see the
+    module docstring); :meth:`run` returns ``checkpoints`` as a dict per plastic state."""
+
+    def __init__(self, substrate: Any, circuit: Circuit, n_presentations: int, checkpoint_every: int,
+                 target: str) -> None:
+        from .compiled import compiled_support
+
+        reason = compiled_support(circuit)
+        if reason:
+            raise ValueError(f"{circuit.name} cannot learn in generated code: {reason}")
+        if n_presentations < 1 or checkpoint_every < 1:
+            raise ValueError(f"n_presentations and checkpoint_every must be >= 1, got {n_presentations}, "
+                             f"{checkpoint_every}")
+        self.substrate, self.circuit, self.target = substrate, circuit, target
+        self.n_presentations, self.checkpoint_every = int(n_presentations), int(checkpoint_every)
+        self.bindings = list(circuit.rule_bindings())  # type: ignore[attr-defined]
+        self.binding = self.bindings[0]
+        self.populations = {p.name: p for p in circuit.populations()}
+        self.simulated = [p for p in circuit.populations() if p.role == "neurons"]
+        self.input = next(p for p in circuit.populations() if p.role == "input")
+        self.ensemble = circuit.ensemble_size
+        self.rows = 1 << int(self.n_presentations).bit_length()
+        self.neuron = False
+        for p in self.simulated:  # a rate cap dt cannot realise is refused before anything is built
+            if p.ceiling is not None:
+                refractory_period(substrate, circuit.name, p)
+        structure = multi_structure(circuit, self.bindings)
+        assert not isinstance(structure, str)
+        self.structure = structure
+        scale = substrate.rate_unit * substrate.presentation
+        gate = f"int(t > {0.5 * substrate.presentation!r} * second)"
+        self.forms = {}
+        for binding in self.bindings:
+            names = {}
+            for name, pop in binding.activities.items():
+                role = self.populations[pop].role
+                names[name] = ("x{side}" if role == "input" else f"readout_{safe_name(pop)}{{side}}"
+                               if role == "readout" else
+                               f"(count{{side}} / {scale!r} - {float(self.populations[pop].offset)!r})")
+            self.forms[binding.state] = binding.rule.brian2(names, gate=gate)
+
+    # ------------------------------------------------------------------ key and inputs
+    def key(self) -> str:
+        import brian2
+
+        s = self.substrate
+        text = json.dumps({
+            "target": self.target, "circuit": type(self.circuit).__name__, "K": self.ensemble,
+            "populations": [(p.name, p.role, p.size, float(p.offset), p.ceiling) for p in self.circuit.populations()],
+            "bindings": [(b.state, b.pre, b.post, self.forms[b.state].model, self.forms[b.state].statement,
+                          sorted(b.parameters),
+                          [e[:3] for e in self.structure["bindings"][b.state]["edges"]],
+                          self.structure["bindings"][b.state]["theta"] is not None,
+                          self.structure["bindings"][b.state]["bias"] is not None) for b in self.bindings],
+            "fixed": sorted(map(list, self.structure["fixed"])), "inputs": sorted(self.structure["inputs"]),
+            "P": self.n_presentations, "every": self.checkpoint_every, "dt": s.dt, "T": s.presentation,
+            "r0": s.rate_unit, "brian2": brian2.__version__, "version": "multi-1",
+            "compiler": list(brian2.prefs.codegen.cpp.extra_compile_args_gcc),
+        }, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    def _matrices(self) -> dict[str, np.ndarray]:
+        out = {}
+        for b in self.bindings:
+            state = np.asarray(self.circuit.state[b.state], dtype=float)
+            out[b.state] = np.swapaxes(state, -1, -2) if b.transposed else state
+        return out
+
+    def arrays(self, batch: Batch) -> dict[str, np.ndarray]:
+        values = self._inputs(batch)
+        for state, matrix in self._matrices().items():
+            values[f"matrix_{state}"] = matrix.reshape(-1)
+        for b in self.bindings:
+            for name, v in b.parameters.items():
+                values[f"parameter_{b.state}_{name}"] = np.asarray(float(v))
+        return values
+
+    # ------------------------------------------------------------------ network
+    def build(self, b2: Any) -> dict[str, Any]:
+        s, k, count = self.substrate, self.ensemble, self.n_presentations
+        n_in, structure = self.input.size, self.structure
+        period, step = s.presentation * b2.second, s.dt * b2.second
+        stimulus = b2.TimedArray(np.zeros((self.rows, k * n_in)), dt=period, name="stimulus")
+        inputs = b2.NeuronGroup(k * n_in, "x : 1", dt=period, namespace={"stimulus": stimulus}, name="compiled_input")
+        # after the rules (order -1) and the derived thresholds (-0.5): the rules read the ended presentation
+        inputs.run_regularly("x = stimulus(t, i)", dt=period, when="start", order=-0.3, name="compiled_input_sample")
+        equations = IntegrateAndFire.equations.format(drives="drive", drive_declarations="drive : 1")
+        hosted: dict[str, list[str]] = {p.name: [] for p in self.simulated}
+        for readout, state in structure["readouts"].items():
+            hosted[self._binding(state).post].append(f"readout_{safe_name(readout)}")
+        for b in self.bindings:
+            hosted[b.post] += list(b.rule.summed)
+        groups, dithers = {}, {}
+        for p in self.simulated:
+            name = safe_name(p.name)
+            dithers[p.name] = b2.TimedArray(np.zeros((self.rows, k * p.size)), dt=period, name=f"dither_{name}")
+            model = equations + "\n".join(["", *[f"{v} : 1" for v in hosted[p.name]]])
+            refractory = False if p.ceiling is None else refractory_period(s, self.circuit.name, p) * b2.second
+            group = b2.NeuronGroup(k * p.size, model, threshold=IntegrateAndFire.threshold,
+                                   reset=IntegrateAndFire.reset, method="euler", dt=step, refractory=refractory,
+                                   namespace={"rate_unit": s.rate_unit * b2.Hz, "dither": dithers[p.name]},
+                                   name=f"compiled_{name}")
+            group.run_regularly(reset_statement(p.ceiling is not None), dt=period, when="start", order=0,
+                                name=f"compiled_reset_{name}")
+            groups[p.name] = group
+        synapses, early, late, drives = [], [], [], []
+        for p_name in structure["inputs"]:
+            p = self.populations[p_name]
+            drive = b2.Synapses(inputs, groups[p_name], "w : 1 (constant)\ndrive_post = w * x_pre : 1 (summed)",
+                                dt=period, name=f"compiled_drive_{safe_name(p_name)}")
+            member, post, pre = np.meshgrid(np.arange(k), np.arange(p.size), np.arange(n_in), indexing="ij")
+            drive.connect(i=(member * n_in + pre).ravel(), j=(member * p.size + post).ravel())
+            synapses.append(drive)
+            drives += list(drive.summed_updaters.values())
+        for source, target in sorted(structure["fixed"]):
+            n_s, n_t = self.populations[source].size, self.populations[target].size
+            member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(n_t), np.arange(n_s),
+                                                                 indexing="ij"))
+            fixed = b2.Synapses(groups[source], groups[target], "w : 1 (constant)", on_pre="v_post += w", dt=step,
+                                name=f"compiled_fixed_{safe_name(source)}_{safe_name(target)}")
+            fixed.connect(i=member * n_s + pre, j=member * n_t + post)
+            synapses.append(fixed)
+        plastic, monitors = {}, {}
+        for index, b in enumerate(self.bindings):
+            entry, form, target = structure["bindings"][b.state], self.forms[b.state], b.rule.target
+            n_pre, n_post = self.populations[b.pre].size, self.populations[b.post].size
+            member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(n_post), np.arange(n_pre),
+                                                                 indexing="ij"))
+            lines = [form.model, *[f"{name} : 1 (shared)" for name in b.parameters]]
+            on_pre = []
+            derived = []  # summed variables recomputed after the rules
+            for e, (kind, _source, edge_target, _w0, _c) in enumerate(entry["edges"]):
+                lines += [f"w0_{e} : 1 (constant)", f"c_{e} : 1 (constant)"]
+                if kind == "lateral":
+                    on_pre.append(f"v_post += w0_{e} + c_{e} * {target}")
+                elif kind == "drive":
+                    lines.append(f"drive_post = (w0_{e} + c_{e} * {target}) * x_pre : 1 (summed)")
+                else:
+                    lines.append(f"readout_{safe_name(edge_target)}_post = (w0_{e} + c_{e} * {target}) * x_pre : 1 "
+                                 "(summed)")
+            if entry["theta"] is not None:
+                lines += ["theta0 : 1 (constant)", "c_theta : 1 (constant)",
+                          f"theta_post = c_theta * {target} + theta0 : 1 (summed)"]
+                derived.append("theta")
+            if entry["bias"] is not None:
+                lines += ["bias0 : 1 (constant)", "c_bias : 1 (constant)",
+                          f"bias_post = c_bias * {target} + bias0 : 1 (summed)"]
+                derived.append("bias")
+            lateral = any(e[0] == "lateral" for e in entry["edges"])
+            synapse = b2.Synapses(inputs if b.pre == self.input.name else groups[b.pre], groups[b.post],
+                                  "\n".join(lines), on_pre="\n".join(on_pre) or None, dt=step if lateral else period,
+                                  name=f"compiled_plastic_{index}")
+            synapse.connect(i=member * n_pre + pre, j=member * n_post + post)
+            synapse.run_regularly(form.statement, dt=period, when="start", order=-1, name=f"compiled_rule_{index}")
+            for variable, updater in synapse.summed_updaters.items():
+                updater.when = "start"
+                updater._clock = inputs.clock  # recompute only at presentation boundaries
+                base = variable[:-len("_post")] if variable.endswith("_post") else variable
+                if base == "drive":
+                    drives.append(updater)
+                elif base in derived:
+                    late.append(updater)
+                else:
+                    early.append(updater)
+            monitors[b.state] = b2.StateMonitor(synapse, target, record=True, dt=self.checkpoint_every * period,
+                                                when="start", order=-0.7, name=f"compiled_checkpoints_{index}")
+            plastic[b.state] = synapse
+            synapses.append(synapse)
+        for updater in early:
+            updater.order = -2  # the rules' summed variables and the readouts: before the rules
+        for updater in late:
+            updater.order = -0.5  # thresholds and biases: after the rules, before the reset
+        for updater in drives:
+            updater.order = 5  # after the input has been sampled
+        network = b2.Network(inputs, *groups.values(), *synapses, *monitors.values(), name="compiled_network")
+        return {"network": network, "stimulus": stimulus, "dithers": dithers, "plastic": plastic,
+                "monitors": monitors, "groups": groups,
+                "named": {o.name: o for o in (*groups.values(), *synapses)},
+                "duration": count * period + step}
+
+    def _coefficients(self) -> list[tuple[str, str, np.ndarray]]:
+        """The per-run values of the coefficients (Brian2 object name, variable, values) from
+        this run's structure: fixed thresholds, biases and weights, and on each plastic
+        synapse set the affine coefficients of the quantities derived from its matrix."""
+        k, structure, sizes = self.ensemble, self.structure, {p.name: p.size for p in self.circuit.populations()}
+        out: list[tuple[str, str, np.ndarray]] = []
+
+        def indices(n_post: int, n_pre: int) -> tuple[np.ndarray, ...]:
+            return tuple(a.ravel() for a in np.meshgrid(np.arange(k), np.arange(n_post), np.arange(n_pre),
+                                                        indexing="ij"))
+
+        for p in self.simulated:
+            if p.name in structure["theta"]:
+                out.append((f"compiled_{safe_name(p.name)}", "theta", structure["theta"][p.name].reshape(-1)))
+            if p.name in structure["bias"]:
+                out.append((f"compiled_{safe_name(p.name)}", "bias", np.asarray(structure["bias"][p.name]).reshape(-1)))
+        for name, w in structure["inputs"].items():
+            member, post, pre = indices(sizes[name], self.input.size)
+            out.append((f"compiled_drive_{safe_name(name)}", "w", w[member, post, pre]))
+        for (source, target), w in sorted(structure["fixed"].items()):
+            member, post, pre = indices(sizes[target], sizes[source])
+            # no self-synapse on a recurrent pathway, as the runtime network (block_indices)
+            keep = (post != pre) if source == target else True
+            out.append((f"compiled_fixed_{safe_name(source)}_{safe_name(target)}", "w",
+                        np.where(keep, w[member, post, pre], 0.0)))
+        for index, b in enumerate(self.bindings):
+            entry, owner = structure["bindings"][b.state], f"compiled_plastic_{index}"
+            member, post, pre = indices(sizes[b.post], sizes[b.pre])
+            for e, (kind, source, target, w0, c) in enumerate(entry["edges"]):
+                keep = (post != pre) if kind == "lateral" and source == target else True
+                out += [(owner, f"w0_{e}", np.where(keep, w0[member, post, pre], 0.0)),
+                        (owner, f"c_{e}", np.where(keep, c[member, post, pre], 0.0))]
+            if entry["theta"] is not None:
+                theta0, c_theta = entry["theta"]
+                out += [(owner, "theta0", np.where(post == pre, theta0[member, post], 0.0)),
+                        (owner, "c_theta", np.where(post == pre, c_theta[member, post], 0.0))]
+            if entry["bias"] is not None:
+                const, c_bias = entry["bias"]
+                out += [(owner, "bias0", const[member, post, pre]), (owner, "c_bias", c_bias[member, post, pre])]
+        return out
+
+    def _binding(self, state: str) -> Any:
+        return next(b for b in self.bindings if b.state == state)
+
+    def _run_args(self, objects: dict[str, Any], values: dict[str, np.ndarray]) -> dict[Any, Any]:
+        args: dict[Any, Any] = {objects["stimulus"]: values["stimulus"]}
+        for name, dither in objects["dithers"].items():
+            args[dither] = values[f"dither_{safe_name(name)}"]
+        for b in self.bindings:
+            synapse = objects["plastic"][b.state]
+            args[getattr(synapse, b.rule.target)] = values[f"matrix_{b.state}"]
+            for name in b.parameters:
+                args[getattr(synapse, name)] = values[f"parameter_{b.state}_{name}"]
+        for owner, name, value in self._coefficients():
+            args[getattr(objects["named"][owner], name)] = value
+        return args
+
+    def _outputs(self, objects: dict[str, Any]) -> dict[str, tuple[Any, int]]:
+        out = {}
+        for b in self.bindings:
+            monitor, target = objects["monitors"][b.state], b.rule.target
+            out[f"{b.state}:matrix"] = (objects["plastic"][b.state].variables[target], 0)
+            out[f"{b.state}:checkpoints"] = (monitor.variables[target], len(monitor.record))
+        return out
+
+    def _assemble(self, arrays: dict[str, np.ndarray]) -> Any:
+        return {b.state: (arrays[f"{b.state}:matrix"].copy(), arrays[f"{b.state}:checkpoints"].copy())
+                for b in self.bindings}
+
+    def _labels(self) -> dict[str, Any]:
+        from .compiled import _AnyNamed, _Named
+
+        return {"stimulus": "stimulus.values", "named": _AnyNamed(),
+                "plastic": {b.state: _Named(f"compiled_plastic_{i}") for i, b in enumerate(self.bindings)},
+                "dithers": {p.name: f"dither_{safe_name(p.name)}.values" for p in self.simulated}}
+
+    # ------------------------------------------------------------------ running
+    def run(self, batch: Batch) -> dict[str, Any]:
+        from ...errors import DivergenceError
+        from .network import check_thresholds
+
+        check_thresholds(self.circuit.name, self.circuit.thresholds())
+        values = self.arrays(batch)
+        read = self._run_standalone(values) if self.target == "cpp_standalone" else self._run_runtime(values)
+        shapes = {state: m.shape for state, m in self._matrices().items()}
+        checkpoints = {}
+        for b in self.bindings:
+            matrix, history = read[b.state]
+            matrix, history = matrix.reshape(shapes[b.state]), history.reshape(-1, *shapes[b.state])
+            if b.transposed:
+                matrix, history = np.swapaxes(matrix, -1, -2).copy(), np.swapaxes(history, -1, -2).copy()
+            self.circuit.state[b.state] = matrix
+            checkpoints[b.state] = history
+        self.circuit.steps += self.n_presentations
+        first = self.circuit.steps - self.n_presentations
+        steps = first + self.checkpoint_every * np.arange(len(next(iter(checkpoints.values()))))
+        for state, history in checkpoints.items():
+            for step, value in zip(steps, history):
+                if not np.all(np.isfinite(value)):
+                    raise DivergenceError(state, int(step), "not finite at a checkpoint")
+        self.circuit.check_finite(int(self.circuit.steps))
+        return {"checkpoints": checkpoints, "checkpoint_steps": steps, "codegen": self.target}
