@@ -100,7 +100,12 @@ def test_plot_circuit_draws_every_connection_with_its_rule_and_a_legend():
     labels = [t.get_text() for t in ax.texts if "\n" not in t.get_text()]
     assert labels.count("interneuron whitening") == 2 and "fixed" in labels
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert {"fixed", "excitatory connection", "inhibitory connection"} <= set(legend)
+    signs = {f"{c.sign} connection" for c in connections}
+    assert "fixed" in legend and signs <= set(legend)
+    # only what is drawn: no role or sign the circuit lacks
+    assert "readout population" not in legend
+    assert not ({"excitatory connection", "inhibitory connection", "signed connection"} - signs) & set(legend)
+    assert "principal (n=3)" in labels  # each node named with its size, on one line below it
     assert _outside(ax, ax.get_legend())
     plt.close(figure)
 

@@ -51,9 +51,12 @@ def plot_circuit(circuit: Circuit, ax: Any = None) -> Any:
         x, y = positions[population.name]
         ax.scatter([x], [y], s=500 + 25 * min(population.size, 60), color=_ROLE_COLOURS.get(population.role, "grey"),
                    zorder=3, edgecolor="k", linewidth=0.6)
-        ax.annotate(f"{population.name}\n(n={population.size})", (x, y), ha="center", va="center", fontsize=7,
-                    zorder=4)
+        # the name below the node (a long name does not fit inside it), clear of the arrows
+        ax.annotate(f"{population.name} (n={population.size})", (x, y), xytext=(0, -17), textcoords="offset points",
+                    ha="center", va="top", fontsize=8, zorder=4,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
     seen: dict[frozenset[str], int] = {}
+    signs, plasticity = set(), set()
     for connection in circuit.connections():
         pair = frozenset((connection.source, connection.target))
         order = seen.get(pair, 0)
@@ -64,6 +67,8 @@ def plot_circuit(circuit: Circuit, ax: Any = None) -> Any:
             rad = 1.5
         sign = getattr(connection, "sign", "signed")
         colour = _SIGN_COLOURS.get(sign, "#444444")
+        signs.add(sign)
+        plasticity.add(bool(connection.plastic))
         arrow = FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
                                 mutation_scale=12, color=colour, linewidth=1.4,
                                 linestyle="-" if connection.plastic else "--", shrinkA=16, shrinkB=16, zorder=2)
@@ -73,14 +78,19 @@ def plot_circuit(circuit: Circuit, ax: Any = None) -> Any:
         # rad·(dy, −dx)) is the chord's midpoint moved by rad/2 along that normal (equal aspect)
         mx, my = (x0 + x1) / 2 + rad / 2 * (y1 - y0), (y0 + y1) / 2 - rad / 2 * (x1 - x0)
         label = connection.rule_name if connection.plastic and connection.rule_name else "fixed"
-        ax.annotate(label.replace("_", " "), (mx, my), ha="center", va="center", fontsize=6, color=colour,
+        ax.annotate(label.replace("_", " "), (mx, my), ha="center", va="center", fontsize=7, color=colour,
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85}, zorder=5)
+    # the legend lists what the drawing shows (roles, signs, plastic/fixed present)
+    roles = {p.role for p in populations}
     handles = [Line2D([], [], marker="o", linestyle="", color=c, markersize=8, label=f"{role} population")
-               for role, c in _ROLE_COLOURS.items()]
-    handles += [Line2D([], [], color=c, label=f"{sign} connection") for sign, c in _SIGN_COLOURS.items()]
-    handles += [Line2D([], [], color="k", linestyle="-", label="plastic (labelled with its rule)"),
-                Line2D([], [], color="k", linestyle="--", label="fixed")]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
+               for role, c in _ROLE_COLOURS.items() if role in roles]
+    handles += [Line2D([], [], color=c, label=f"{sign} connection") for sign, c in _SIGN_COLOURS.items()
+                if sign in signs]
+    if True in plasticity:
+        handles.append(Line2D([], [], color="k", linestyle="-", label="plastic (labelled with its rule)"))
+    if False in plasticity:
+        handles.append(Line2D([], [], color="k", linestyle="--", label="fixed"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     xs = [x for x, _ in positions.values()]
     ax.set_xlim(min(xs) - 0.7, max(xs) + 0.7)
     ax.set_ylim(-0.9, 1.5)

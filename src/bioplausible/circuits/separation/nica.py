@@ -46,6 +46,10 @@ class NonnegativeICAParameters(Parameters):
         check_positive("learning_rate", self.learning_rate)
         check_real("learning_rate_decay", self.learning_rate_decay, 0.0)
         check_positive("time_constant", self.time_constant)
+        if self.variant == "direct" and self.learning_rate >= self.time_constant:
+            raise ValueError(f"learning_rate must be < time_constant (M's step η/τ must be < 1: at η/τ = 1 the "
+                             f"update replaces M by the rank-one y yᵀ), got learning_rate={self.learning_rate} "
+                             f"and time_constant={self.time_constant}")
         if self.n_interneurons is not None:
             check_integer("n_interneurons", self.n_interneurons, self.n_sources)
         check_integer("flip_window", self.flip_window, 0)
@@ -81,7 +85,8 @@ class NonnegativeICA(RuleCircuit):
     name = "nonnegative-ica"
     agreement = (AgreementCase(
         "separation", {"sinr_db": (0.05, 0.0)},
-        params={"n_sources": 3, "variant": "interneuron", "leak": 0.25, "learning_rate": 0.03},
+        params={"n_sources": 3, "variant": "interneuron", "leak": 0.25, "learning_rate": 0.03,
+                "learning_rate_decay": 0.0},
         task_options={"domain": "nonnegative-bernoulli", "n_sources": 3, "n_mixtures": 3, "evaluation_samples": 1000},
         steps=600, eval_every=600,
         substrate_options={"spiking": {"rate_unit": 100.0, "presentation": 0.1, "dt": 1e-3}},
