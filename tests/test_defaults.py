@@ -61,7 +61,12 @@ THRESHOLDS: dict[str, tuple[float, float]] = {
     # target is 20 dB); NSM ≈ 29 at 10k already; Det-Max 16.8, 15.9, 21.3 at 50k.
     "corinfomax": (13.0, 20.0),
     "nsm": (20.0, 25.0),
-    "nonnegative-ica": (15.0, 15.0),  # xfail: see KNOWN_FAILURES
+    # Bio-NICA (defaults η₀ = 0.03, decay 3e-4, τ = 0.1; NonnegativeICAParameters says why).
+    # Quick twin, 20k samples, seeds 0–4: 19.4, 24.6, 24.2, 20.1, 19.2 (at 10k: 19.0, 16.4,
+    # 20.5, 18.8, 14.5). Default run (100k), seeds 0–4: 25.1, 24.2, 23.5, 15.3, 26.7 (seed 3
+    # converges slowly: 11.7 at 50k). The authors' demo settings (η₀ = 1e-3, decay 0, τ = 0.5)
+    # gave 7.7–13.4 dB (quick twin, 3k samples).
+    "nonnegative-ica": (16.0, 14.0),
     "detmax-wsm": (11.0, 14.0),
     # test accuracy on digits. Quick twin: 3 epochs, worst of seeds 0–4: BP 0.894, FA 0.733,
     # DFA 0.793, EBD 0.791, Hebbian 0.612, CorInfoMax-EBD 0.940, CorInfoMax-EP 0.582.
@@ -85,13 +90,7 @@ THRESHOLDS: dict[str, tuple[float, float]] = {
 }
 
 #: Circuits whose default run does not do its job yet (strict: the test fails once it does).
-KNOWN_FAILURES: dict[str, str] = {
-    "nonnegative-ica": (
-        "Bio-NICA at its defaults does not separate the default task's nonnegative antisparse sources: "
-        "quick twin, seeds 0-4, 3k samples: 7.6-11.3 dB untrained -> 7.7-13.4 dB; quick comparison "
-        "(n=5, m=10, 10k, rho=0): 10.9 +- 0.9 dB. It is known not to converge from every start "
-        "(tests/test_separation_circuits.py::test_bio_nica_reduces_the_permutation_error)."),
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 #: Spiking quick twins in the default tier (a Brian2 run costs seconds whatever its size); the
@@ -117,7 +116,7 @@ def twin(cls: type[Circuit], substrate: str = "rate") -> tuple[Circuit, Task, in
         params: dict[str, Any] = {"n_sources": 3}
         if cls.name == "nsm":
             params["prewhitening_samples"] = 1000
-        steps = {"corinfomax": 60_000, "detmax-wsm": 10_000}.get(cls.name, 3_000)
+        steps = {"corinfomax": 60_000, "detmax-wsm": 10_000, "nonnegative-ica": 20_000}.get(cls.name, 3_000)
         task = SourceSeparation(n_sources=3, n_mixtures=6, evaluation_samples=1000, output_samples=200)
         return cls(**params), task, steps, spiking
     if family == "sequence":
