@@ -328,8 +328,8 @@ def test_bio_nica_reduces_the_permutation_error():
     seed 6 rises). Asserted: median end/start < 0.5, ≥ 6 of 8 below 0.65 and the best < 0.1."""
     task = SourceSeparation(domain="nonnegative-bernoulli", n_sources=3, n_mixtures=3, snr_db=None,
                             evaluation_samples=2000)
-    result = run(NonnegativeICA(n_sources=3, **DEMO_SETTINGS), task, seeds=list(range(8)), steps=20_000, eval_every=10_000,
-                 progress=False)
+    result = run(NonnegativeICA(n_sources=3, **DEMO_SETTINGS), task, seeds=list(range(8)), steps=20_000,
+                 eval_every=10_000, progress=False)
     error = result.dataset["metric_permutation_error"].values
     ratio = error[:, -1] / error[:, 0]
     assert np.median(ratio) < 0.5, ratio
