@@ -13,6 +13,7 @@ import bioplausible as bpl  # noqa: E402
 from bioplausible.plotting import (  # noqa: E402
     PANELS_PER_ROW,
     context_switches,
+    panel_title,
     plot_circuit,
     plot_final_metric,
     plot_learning_curves,
@@ -88,6 +89,7 @@ def test_comparison_figures_grid_has_few_panels_per_row_and_a_legend_outside(fra
     height, width = image.shape[:2]
     assert width <= 1.1 * PANELS_PER_ROW * 4.6 * 110 and height > 2 * 3.6 * 110  # 7 panels: 3 rows of ≤ 3
     assert context_switches(frame) and len(context_switches(frame)) == 1
+    assert panel_title("sinr_db") == "SINR (dB)" and panel_title("whitening_error") == "Whitening error"
 
 
 def test_plot_circuit_draws_every_connection_with_its_rule_and_a_legend():

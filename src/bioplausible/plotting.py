@@ -31,6 +31,18 @@ def axis_label(name: str, width: int = 38) -> str:
     return textwrap.fill(f"{long_name} [{unit}]", width)
 
 
+#: How a metric name's words read in a panel title (acronyms and units).
+_TITLE_WORDS = {"sinr": "SINR", "db": "(dB)", "msnr": "mSNR", "amari": "Amari", "mse": "MSE", "td": "TD"}
+
+
+def panel_title(name: str) -> str:
+    """A short panel title from a metric's name: ``"sinr_db"`` → ``"SINR (dB)"``,
+    ``"whitening_error"`` → ``"Whitening error"`` (the axis label carries the long name)."""
+    words = [_TITLE_WORDS.get(word, word) for word in name.split("_")]
+    title = " ".join(words)
+    return title[:1].upper() + title[1:]
+
+
 def plot_circuit(circuit: Circuit, ax: Any = None) -> Any:
     """Draw the circuit's populations and every declared connection.
 
@@ -291,7 +303,7 @@ def save_comparison_figures(frame: pd.DataFrame, folder: str | os.PathLike[str],
                 plot_learning_curves(part, metric, ax, legend=False)
             else:
                 plot_final_metric(part, metric, ax)
-            ax.set_title(metric.replace("_", " "), fontsize=9)
+            ax.set_title(panel_title(metric), fontsize=9)
         _figure_legend(figure, axes)
         summary = "mean ± sd over seeds" if curves else "final values: one point per seed, bar the mean"
         figure.suptitle(f"{family}: task {part['task'].iloc[0]} ({summary})")
@@ -305,7 +317,7 @@ def save_comparison_figures(frame: pd.DataFrame, folder: str | os.PathLike[str],
         for ax, metric in zip(figure.axes, metrics):
             plot_substrate_agreement(frame, metric, ax)
             ax.get_legend().remove()
-            ax.set_title(metric.replace("_", " "), fontsize=9)
+            ax.set_title(panel_title(metric), fontsize=9)
         _figure_legend(figure, figure.axes)
         figure.suptitle("rate vs spiking: final values, one point per circuit and seed (dashed: identity)")
         written.append(folder / "agreement.png")
