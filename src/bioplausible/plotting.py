@@ -244,7 +244,9 @@ def plot_final_metric(frame: pd.DataFrame, metric: str, ax: Any = None) -> Any:
     if finite.size and finite.min() >= 0.0 and finite.max() <= 1.0:  # a fraction: show its whole range
         ax.set_ylim(-0.05, 1.05)
     ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels([f"{c}\n({s})" for (c, s), _ in groups], rotation=45, ha="right", fontsize=7)
+    # one line per label: two-line labels rotated 45° run into their neighbours
+    ax.set_xticklabels([f"{c} ({s})" for (c, s), _ in groups], rotation=45, ha="right", rotation_mode="anchor",
+                       fontsize=7)
     ax.set_ylabel(axis_label(metric))
     return ax
 
