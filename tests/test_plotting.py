@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 import bioplausible as bpl  # noqa: E402
 from bioplausible.plotting import (  # noqa: E402
     PANELS_PER_ROW,
+    circuit_colours,
     context_switches,
     panel_title,
     plot_circuit,
@@ -90,6 +91,8 @@ def test_comparison_figures_grid_has_few_panels_per_row_and_a_legend_outside(fra
     assert width <= 1.1 * PANELS_PER_ROW * 4.6 * 110 and height > 2 * 3.6 * 110  # 7 panels: 3 rows of ≤ 3
     assert context_switches(frame) and len(context_switches(frame)) == 1
     assert panel_title("sinr_db") == "SINR (dB)" and panel_title("whitening_error") == "Whitening error"
+    twelve = pd.DataFrame({"circuit": [f"c{i}" for i in range(12)]})
+    assert len(set(circuit_colours(twelve).values())) == 12  # no colour repeats past ten circuits
 
 
 def test_plot_circuit_draws_every_connection_with_its_rule_and_a_legend():

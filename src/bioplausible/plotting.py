@@ -129,6 +129,7 @@ def plot_learning_curves(frame: pd.DataFrame, metric: str, ax: Any = None, logy:
     if data.empty:
         raise ValueError(f"metric {metric!r} has no recorded steps in the table")
     logy = metric in LOG_METRICS if logy is None else logy
+    colours = circuit_colours(frame)
     for (circuit, substrate), group in data.groupby(["circuit", "substrate"]):
         values = group["value"].astype(float)
         if logy:
@@ -138,7 +139,7 @@ def plot_learning_curves(frame: pd.DataFrame, metric: str, ax: Any = None, logy:
         if logy:
             low, mid, high = np.exp(low), np.exp(mid), np.exp(high)
         line = ax.plot(stats.index, mid, label=f"{circuit} ({substrate})", marker="." if len(stats) < 30 else None,
-                       markersize=3, linestyle="-" if substrate == "rate" else "--")[0]
+                       markersize=3, linestyle="-" if substrate == "rate" else "--", color=colours[circuit])[0]
         ax.fill_between(stats.index, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     if events:
         for index, step in enumerate(context_switches(frame)):
@@ -158,6 +159,16 @@ def plot_learning_curves(frame: pd.DataFrame, metric: str, ax: Any = None, logy:
     if legend:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     return ax
+
+
+def circuit_colours(frame: pd.DataFrame) -> dict[str, Any]:
+    """One colour per circuit of ``frame`` (its rate and spiking lines share it; the line style
+    tells them apart), distinct for up to 20 circuits: tab10, or tab20 beyond 10 circuits."""
+    import matplotlib
+
+    circuits = sorted(str(c) for c in frame["circuit"].unique())
+    cmap = matplotlib.colormaps["tab10" if len(circuits) <= 10 else "tab20"]
+    return {circuit: cmap(index % cmap.N) for index, circuit in enumerate(circuits)}
 
 
 def context_switches(frame: pd.DataFrame) -> list[float]:
