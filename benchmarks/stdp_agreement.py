@@ -89,7 +89,9 @@ def families(full: bool) -> list[dict[str, Any]]:
         {"name": "multi-timescale-whitening", "make": lambda **kw: MultiTimescaleWhitening(
             **{"gain_rate": 0.01, "synapse_rate": 0.003, **kw}), "frozen": None, "task": whitening,
          "steps": 300 * scale, "metric": "metric_whitening_error", "options": WHITENING},
-        {"name": "bio-nica", "make": lambda **kw: NonnegativeICA(**{"n_sources": 3, **kw}), "frozen": None,
+        {"name": "bio-nica", "make": lambda **kw: NonnegativeICA(
+            **{"n_sources": 3, "learning_rate": 1e-3, "learning_rate_decay": 0.0, "time_constant": 0.5, **kw}),
+         "frozen": None,
          "task": separation, "steps": 300 * scale, "metric": "metric_sinr_db", "options": SEPARATION},
         {"name": "detmax-wsm", "make": lambda **kw: DetMaxWSM(**{"n_sources": 3, **kw}), "frozen": None,
          "task": separation, "steps": 300 * scale, "metric": "metric_sinr_db", "options": SEPARATION},

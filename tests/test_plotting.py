@@ -12,7 +12,9 @@ import pytest  # noqa: E402
 import bioplausible as bpl  # noqa: E402
 from bioplausible.plotting import (  # noqa: E402
     PANELS_PER_ROW,
+    circuit_colours,
     context_switches,
+    panel_title,
     plot_circuit,
     plot_final_metric,
     plot_learning_curves,
@@ -88,6 +90,9 @@ def test_comparison_figures_grid_has_few_panels_per_row_and_a_legend_outside(fra
     height, width = image.shape[:2]
     assert width <= 1.1 * PANELS_PER_ROW * 4.6 * 110 and height > 2 * 3.6 * 110  # 7 panels: 3 rows of ≤ 3
     assert context_switches(frame) and len(context_switches(frame)) == 1
+    assert panel_title("sinr_db") == "SINR (dB)" and panel_title("whitening_error") == "Whitening error"
+    twelve = pd.DataFrame({"circuit": [f"c{i}" for i in range(12)]})
+    assert len(set(circuit_colours(twelve).values())) == 12  # no colour repeats past ten circuits
 
 
 def test_plot_circuit_draws_every_connection_with_its_rule_and_a_legend():
@@ -100,7 +105,12 @@ def test_plot_circuit_draws_every_connection_with_its_rule_and_a_legend():
     labels = [t.get_text() for t in ax.texts if "\n" not in t.get_text()]
     assert labels.count("interneuron whitening") == 2 and "fixed" in labels
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert {"fixed", "excitatory connection", "inhibitory connection"} <= set(legend)
+    signs = {f"{c.sign} connection" for c in connections}
+    assert "fixed" in legend and signs <= set(legend)
+    # only what is drawn: no role or sign the circuit lacks
+    assert "readout population" not in legend
+    assert not ({"excitatory connection", "inhibitory connection", "signed connection"} - signs) & set(legend)
+    assert "principal (n=3)" in labels  # each node named with its size, on one line below it
     assert _outside(ax, ax.get_legend())
     plt.close(figure)
 

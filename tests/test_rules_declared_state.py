@@ -167,7 +167,7 @@ def test_bio_nica_rules_read_the_running_means_updated_before_them(variant):
     task = make_task("separation", domain="nonnegative-bernoulli", n_sources=3, n_mixtures=3).reset(seed=0)
     leak = 0.25 if variant == "interneuron" else 0.0
     circuit = make_circuit("nonnegative-ica", n_sources=3, variant=variant, leak=leak,
-                           learning_rate=0.03).initialize(3, 0, [0, 1])
+                           learning_rate=0.03, learning_rate_decay=0.0).initialize(3, 0, [0, 1])  # η_t = 0.03
     for _ in range(5):
         warm = task.next_batch(3)
         circuit.learn(circuit.respond(warm.inputs), warm)

@@ -31,6 +31,18 @@ def axis_label(name: str, width: int = 38) -> str:
     return textwrap.fill(f"{long_name} [{unit}]", width)
 
 
+#: How a metric name's words read in a panel title (acronyms and units).
+_TITLE_WORDS = {"sinr": "SINR", "db": "(dB)", "msnr": "mSNR", "amari": "Amari", "mse": "MSE", "td": "TD"}
+
+
+def panel_title(name: str) -> str:
+    """A short panel title from a metric's name: ``"sinr_db"`` → ``"SINR (dB)"``,
+    ``"whitening_error"`` → ``"Whitening error"`` (the axis label carries the long name)."""
+    words = [_TITLE_WORDS.get(word, word) for word in name.split("_")]
+    title = " ".join(words)
+    return title[:1].upper() + title[1:]
+
+
 def plot_circuit(circuit: Circuit, ax: Any = None) -> Any:
     """Draw the circuit's populations and every declared connection.
 
@@ -51,9 +63,12 @@ def plot_circuit(circuit: Circuit, ax: Any = None) -> Any:
         x, y = positions[population.name]
         ax.scatter([x], [y], s=500 + 25 * min(population.size, 60), color=_ROLE_COLOURS.get(population.role, "grey"),
                    zorder=3, edgecolor="k", linewidth=0.6)
-        ax.annotate(f"{population.name}\n(n={population.size})", (x, y), ha="center", va="center", fontsize=7,
-                    zorder=4)
+        # the name below the node (a long name does not fit inside it), clear of the arrows
+        ax.annotate(f"{population.name} (n={population.size})", (x, y), xytext=(0, -17), textcoords="offset points",
+                    ha="center", va="top", fontsize=8, zorder=4,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
     seen: dict[frozenset[str], int] = {}
+    signs, plasticity = set(), set()
     for connection in circuit.connections():
         pair = frozenset((connection.source, connection.target))
         order = seen.get(pair, 0)
@@ -64,6 +79,8 @@ def plot_circuit(circuit: Circuit, ax: Any = None) -> Any:
             rad = 1.5
         sign = getattr(connection, "sign", "signed")
         colour = _SIGN_COLOURS.get(sign, "#444444")
+        signs.add(sign)
+        plasticity.add(bool(connection.plastic))
         arrow = FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
                                 mutation_scale=12, color=colour, linewidth=1.4,
                                 linestyle="-" if connection.plastic else "--", shrinkA=16, shrinkB=16, zorder=2)
@@ -73,14 +90,19 @@ def plot_circuit(circuit: Circuit, ax: Any = None) -> Any:
         # rad·(dy, −dx)) is the chord's midpoint moved by rad/2 along that normal (equal aspect)
         mx, my = (x0 + x1) / 2 + rad / 2 * (y1 - y0), (y0 + y1) / 2 - rad / 2 * (x1 - x0)
         label = connection.rule_name if connection.plastic and connection.rule_name else "fixed"
-        ax.annotate(label.replace("_", " "), (mx, my), ha="center", va="center", fontsize=6, color=colour,
+        ax.annotate(label.replace("_", " "), (mx, my), ha="center", va="center", fontsize=7, color=colour,
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85}, zorder=5)
+    # the legend lists what the drawing shows (roles, signs, plastic/fixed present)
+    roles = {p.role for p in populations}
     handles = [Line2D([], [], marker="o", linestyle="", color=c, markersize=8, label=f"{role} population")
-               for role, c in _ROLE_COLOURS.items()]
-    handles += [Line2D([], [], color=c, label=f"{sign} connection") for sign, c in _SIGN_COLOURS.items()]
-    handles += [Line2D([], [], color="k", linestyle="-", label="plastic (labelled with its rule)"),
-                Line2D([], [], color="k", linestyle="--", label="fixed")]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
+               for role, c in _ROLE_COLOURS.items() if role in roles]
+    handles += [Line2D([], [], color=c, label=f"{sign} connection") for sign, c in _SIGN_COLOURS.items()
+                if sign in signs]
+    if True in plasticity:
+        handles.append(Line2D([], [], color="k", linestyle="-", label="plastic (labelled with its rule)"))
+    if False in plasticity:
+        handles.append(Line2D([], [], color="k", linestyle="--", label="fixed"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     xs = [x for x, _ in positions.values()]
     ax.set_xlim(min(xs) - 0.7, max(xs) + 0.7)
     ax.set_ylim(-0.9, 1.5)
@@ -107,6 +129,7 @@ def plot_learning_curves(frame: pd.DataFrame, metric: str, ax: Any = None, logy:
     if data.empty:
         raise ValueError(f"metric {metric!r} has no recorded steps in the table")
     logy = metric in LOG_METRICS if logy is None else logy
+    colours = circuit_colours(frame)
     for (circuit, substrate), group in data.groupby(["circuit", "substrate"]):
         values = group["value"].astype(float)
         if logy:
@@ -116,7 +139,7 @@ def plot_learning_curves(frame: pd.DataFrame, metric: str, ax: Any = None, logy:
         if logy:
             low, mid, high = np.exp(low), np.exp(mid), np.exp(high)
         line = ax.plot(stats.index, mid, label=f"{circuit} ({substrate})", marker="." if len(stats) < 30 else None,
-                       markersize=3, linestyle="-" if substrate == "rate" else "--")[0]
+                       markersize=3, linestyle="-" if substrate == "rate" else "--", color=colours[circuit])[0]
         ax.fill_between(stats.index, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     if events:
         for index, step in enumerate(context_switches(frame)):
@@ -136,6 +159,16 @@ def plot_learning_curves(frame: pd.DataFrame, metric: str, ax: Any = None, logy:
     if legend:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     return ax
+
+
+def circuit_colours(frame: pd.DataFrame) -> dict[str, Any]:
+    """One colour per circuit of ``frame`` (its rate and spiking lines share it; the line style
+    tells them apart), distinct for up to 20 circuits: tab10, or tab20 beyond 10 circuits."""
+    import matplotlib
+
+    circuits = sorted(str(c) for c in frame["circuit"].unique())
+    cmap = matplotlib.colormaps["tab10" if len(circuits) <= 10 else "tab20"]
+    return {circuit: cmap(index % cmap.N) for index, circuit in enumerate(circuits)}
 
 
 def context_switches(frame: pd.DataFrame) -> list[float]:
@@ -222,7 +255,9 @@ def plot_final_metric(frame: pd.DataFrame, metric: str, ax: Any = None) -> Any:
     if finite.size and finite.min() >= 0.0 and finite.max() <= 1.0:  # a fraction: show its whole range
         ax.set_ylim(-0.05, 1.05)
     ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels([f"{c}\n({s})" for (c, s), _ in groups], rotation=45, ha="right", fontsize=7)
+    # one line per label: two-line labels rotated 45° run into their neighbours
+    ax.set_xticklabels([f"{c} ({s})" for (c, s), _ in groups], rotation=45, ha="right", rotation_mode="anchor",
+                       fontsize=7)
     ax.set_ylabel(axis_label(metric))
     return ax
 
@@ -281,7 +316,7 @@ def save_comparison_figures(frame: pd.DataFrame, folder: str | os.PathLike[str],
                 plot_learning_curves(part, metric, ax, legend=False)
             else:
                 plot_final_metric(part, metric, ax)
-            ax.set_title(metric.replace("_", " "), fontsize=9)
+            ax.set_title(panel_title(metric), fontsize=9)
         _figure_legend(figure, axes)
         summary = "mean ± sd over seeds" if curves else "final values: one point per seed, bar the mean"
         figure.suptitle(f"{family}: task {part['task'].iloc[0]} ({summary})")
@@ -295,7 +330,7 @@ def save_comparison_figures(frame: pd.DataFrame, folder: str | os.PathLike[str],
         for ax, metric in zip(figure.axes, metrics):
             plot_substrate_agreement(frame, metric, ax)
             ax.get_legend().remove()
-            ax.set_title(metric.replace("_", " "), fontsize=9)
+            ax.set_title(panel_title(metric), fontsize=9)
         _figure_legend(figure, figure.axes)
         figure.suptitle("rate vs spiking: final values, one point per circuit and seed (dashed: identity)")
         written.append(folder / "agreement.png")

@@ -21,7 +21,8 @@ def test_bio_nica_direct_learns_on_spikes_and_tracks_rate_quick():
     task = SourceSeparation(domain="nonnegative-bernoulli", n_sources=3, n_mixtures=3, evaluation_samples=1000)
     sinr = {}
     for substrate in ("rate", "spiking"):
-        result = run(NonnegativeICA(n_sources=3), task, substrate, seeds=[0, 1, 2, 3], steps=300, eval_every=300,
+        result = run(NonnegativeICA(n_sources=3, learning_rate=1e-3, learning_rate_decay=0.0, time_constant=0.5),
+                     task, substrate, seeds=[0, 1, 2, 3], steps=300, eval_every=300,
                      progress=False, substrate_options=SPIKING if substrate == "spiking" else None)
         sinr[substrate] = result.dataset["metric_sinr_db"].values
     rate, spiking = sinr["rate"], sinr["spiking"]
