@@ -152,6 +152,24 @@ def test_headline_table_one_row_per_circuit_with_reasons_for_missing_values():
     assert "NaN" not in text and "Table A" in text
 
 
+def test_a_shorter_run_on_one_substrate_is_labelled_with_its_length():
+    """The quick comparison gives spikes fewer updates: the headline cell says how many, and
+    the note below the table says it is an earlier point of learning."""
+    from bioplausible.experiments.compare import format_headline, headline_table
+
+    frame = pd.DataFrame([
+        {"circuit": "ebd", "family": "supervised", "task": "classification", "substrate": s, "seed": k,
+         "step": step, "metric": "test_accuracy", "value": 0.2 + step / 4000, "wall_time_s": 1.0}
+        for s, steps in [("rate", (0.0, 36.0, 3000.0)), ("spiking", (0.0, 36.0))] for k in range(2) for step in steps
+    ])
+    row = headline_table(frame, ["rate", "spiking"]).set_index("circuit").loc
+    assert "updates" not in row["ebd", "rate"]
+    assert row["ebd", "spiking"].endswith(" after 36 updates") and row["ebd", "spiking"].startswith("0.209")
+    assert "'after N updates' (spiking): a shorter run" in format_headline(headline_table(frame))
+    same = frame[frame["step"] <= 36]
+    assert "updates" not in format_headline(headline_table(same))
+
+
 def test_the_quick_comparison_asks_each_substrate_and_reports_every_pair_it_does_not_run(monkeypatch):
     """No circuit-side flag decides what runs on spikes: the substrate's ``supports`` and its
     cost estimate do, and a run over the quick budget is reported with the estimate."""

@@ -259,6 +259,8 @@ def headline_table(frame: pd.DataFrame, substrates: Sequence[str] | None = None)
     A value that is missing prints as ``—`` with its reason: a substrate the circuit did not
     run on, or a metric undefined in every seed (e.g. ``recovery_time`` when no context
     recovered); one undefined in some seeds prints the mean over the others and how many.
+    A substrate whose run was shorter than another's (the quick comparison gives spikes fewer
+    updates) says so, ``… after N updates``: that cell is an earlier point of learning.
     """
     from .references import REFERENCES
 
@@ -272,9 +274,14 @@ def headline_table(frame: pd.DataFrame, substrates: Sequence[str] | None = None)
                   else str(part.loc[part["metric"] != NOT_RUN, "metric"].iloc[0]))
         final = _final_values(part, [metric])
         row: dict[str, Any] = {"family": family, "circuit": circuit, "metric": metric}
+        lengths = part[part["metric"] == metric].groupby("substrate")["step"].max()
+        longest = lengths.max() if lengths.notna().any() else None
         for substrate in substrates:
             values = final.loc[final["substrate"] == substrate, "value"].to_numpy(dtype=float)
             row[substrate] = _cell(metric, values, substrate, reasons.get((circuit, substrate)))
+            length = lengths.get(substrate)
+            if values.size and longest is not None and pd.notna(length) and length < longest:
+                row[substrate] += f" after {int(length)} updates"  # a shorter run than the other substrate's
         reference = REFERENCES.get(circuit)
         row["published"] = "—" if reference is None or reference.published is None else reference.published
         row["ours (full)"] = "—" if reference is None or reference.ours_full is None else reference.ours_full
@@ -313,6 +320,10 @@ def format_headline(table: pd.DataFrame, references: bool = True, frame: pd.Data
         if not notes.empty:
             lines.append("published / ours (full) are for another setting than the quick one:")
             lines += [f"  {r.circuit}: {r['reference setting']} — {r.source}" for _, r in notes.iterrows()]
+    shorter = sorted({c for c in columns for v in shown[c] if " updates" in v and c not in ("circuit", "family")})
+    if shorter:
+        lines.append(f"'after N updates' ({', '.join(shorter)}): a shorter run than the other substrate's (the quick "
+                     "comparison's budget), so it is not the same point of learning; results.csv has both curves")
     if reasons:
         lines.append("not run:")
         grouped: dict[tuple[str, str], list[str]] = {}
