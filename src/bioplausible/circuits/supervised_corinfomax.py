@@ -25,7 +25,7 @@ only through the nudge β. Two ways to train the network:
 integrate-and-fire units, ``Population.ceiling``), but those are known to reach the clipped
 fixed point only as the minimum of a box-constrained quadratic energy, i.e. for a symmetric
 coupling; here layer k drives k+1 through ``W_f,k+1`` and receives from it through ``W_b,k``,
-two independently learned matrices (≈90° apart at initialisation, spec §8.3), so no energy
+two independently learned matrices (≈90° apart at initialisation, as the refusal test measures), so no energy
 exists whose minimum a spike count would estimate. And the prediction is the state after a
 fixed number of Euler steps (``free_steps`` from ``u = 0``; EP adds ``nudged_steps`` from
 ``u = h⁰``), which a window's spike counts do not reproduce step by step.
