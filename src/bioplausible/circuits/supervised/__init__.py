@@ -21,8 +21,9 @@ artificial and natural learning mechanism", NeurIPS 2025 (EBD, Algorithm 1); Nø
 **Biases.** The generic fixed-point semantics has no bias term. Here every hidden unit's bias
 is a constant drive: in the rate form ``u_k = W_k h_{k−1} + b_k``; on spikes the IF unit
 integrates ``dv/dt = r0 (b_k + Σ drives)``, i.e. the constant part of its drive (the
-``bias`` variable the generic IF model already has for offset coding). The spiking model
-``"layered-integrate-and-fire"`` registered below is the generic IF route plus this term, so
+``bias`` variable the generic IF model already has for offset coding). The spiking
+substrate's builder for the circuits' kind ``"layered"``
+(:mod:`bioplausible.substrates.spiking.layered`) is the generic IF route plus this term, so
 both substrates realise the same ``u_k``. The output bias is part of the (non-simulated)
 readout. With ``bias=False`` the circuits run on the unmodified generic route.
 
