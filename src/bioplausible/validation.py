@@ -92,6 +92,15 @@ def check_array(
     return array
 
 
+def check_widths(name: str, value: Any) -> tuple[int, ...]:
+    """A sequence of at least one layer width (each an integer >= 1) -> a tuple."""
+    if not isinstance(value, (list, tuple)) or len(value) < 1:
+        raise ValueError(f"{name} must be a sequence of at least one width, got {value!r}")
+    for size in value:
+        check_integer(f"{name}[i]", size, 1)
+    return tuple(value)
+
+
 def check_rates(name: str, value: Any, n: int) -> tuple[float, ...]:
     """A nonnegative rate given once or once per layer -> ``n`` values (one per layer)."""
     if isinstance(value, (list, tuple, np.ndarray)):

@@ -62,6 +62,7 @@ from ..rules import supervised as rules
 from ..rules.declaration import RuleBinding
 from ..validation import check_choice, check_integer, check_rates, check_real
 from .base import Batch, Connection, Parameters, Population, RuleCircuit, ensemble_inputs, register_circuit
+from .supervised.backward import weight_transport_connections
 
 __all__ = [
     "ConvParameters",
@@ -567,12 +568,7 @@ class ConvBackprop(ConvNetwork):
     description = "backpropagation, convolutional / locally connected, plain SGD (reference)"
 
     def connections(self) -> list[Connection]:
-        conns = super().connections()
-        for k in range(1, self.n_layers):
-            above = "output" if k == self.n_layers - 1 else f"hidden_{k + 1}"
-            conns.append(Connection(above, f"hidden_{k}", None, kind="modulatory",
-                                    description=f"weight transport W_{k + 1}ᵀ (error pathway)"))
-        return conns
+        return [*super().connections(), *weight_transport_connections(self.n_layers)]
 
     def _modulators(self, layers: list[np.ndarray], error: np.ndarray) -> list[np.ndarray]:
         """From the readout down, with the weights before the update (non-local: weight transport)."""

@@ -42,7 +42,7 @@ import numpy as np
 from ..core.agreement import AgreementCase
 from ..core.trials import TrialBatch
 from ..rules import supervised as rules
-from ..validation import check_choice, check_integer, check_rates, check_real
+from ..validation import check_choice, check_integer, check_rates, check_real, check_widths
 from .base import Batch, Circuit, Connection, Parameters, Population, ensemble_inputs, register_circuit
 
 __all__ = [
@@ -153,11 +153,7 @@ class CorInfoMaxParameters(Parameters):
     free_steps: int = 30
 
     def validate(self) -> None:
-        if not isinstance(self.hidden_sizes, (list, tuple)) or len(self.hidden_sizes) < 1:
-            raise ValueError(f"hidden_sizes must be a sequence of at least one width, got {self.hidden_sizes!r}")
-        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
-        for size in self.hidden_sizes:
-            check_integer("hidden_sizes[i]", size, 1)
+        object.__setattr__(self, "hidden_sizes", check_widths("hidden_sizes", self.hidden_sizes))
         check_real("leak", self.leak, 0.0)
         check_real("epsilon", self.epsilon, 0.0, inclusive=False)
         check_real("forgetting", self.forgetting, 0.0, 1.0, inclusive=False)

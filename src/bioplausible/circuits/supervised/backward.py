@@ -15,7 +15,14 @@ from ...validation import check_real
 from ..base import Connection, register_circuit
 from .layered import LayeredCircuit, MLPParameters
 
-__all__ = ["FeedbackAlignmentParameters", "Backprop", "FeedbackAlignment"]
+__all__ = ["FeedbackAlignmentParameters", "Backprop", "FeedbackAlignment", "weight_transport_connections"]
+
+
+def weight_transport_connections(n_layers: int) -> list[Connection]:
+    """The error pathways of backpropagation in a network of ``n_layers`` weight layers: layer
+    k + 1 (or the output) sends δ back to hidden layer k through ``W_{k+1}ᵀ`` (weight transport)."""
+    return [Connection("output" if k == n_layers - 1 else f"hidden_{k + 1}", f"hidden_{k}", None, kind="modulatory",
+                       description=f"weight transport W_{k + 1}ᵀ (error pathway)") for k in range(1, n_layers)]
 
 
 # ============================================================================ FA / BP
@@ -83,12 +90,7 @@ class Backprop(_BackwardPathCircuit):
         return np.swapaxes(self.state[f"weight_{k + 1}"], -1, -2)
 
     def connections(self) -> list[Connection]:
-        conns = super().connections()
-        for k in range(1, self.n_layers):
-            above = "output" if k == self.n_layers - 1 else f"hidden_{k + 1}"
-            conns.append(Connection(above, f"hidden_{k}", None, kind="modulatory",
-                                    description=f"weight transport W_{k + 1}ᵀ (error pathway)"))
-        return conns
+        return [*super().connections(), *weight_transport_connections(self.n_layers)]
 
 
 @register_circuit

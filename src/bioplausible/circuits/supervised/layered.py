@@ -14,7 +14,7 @@ import numpy as np
 from ...core.trials import TrialBatch
 from ...rules import supervised as rules
 from ...rules.declaration import Rule, RuleBinding, StateStep, phases, rule_changes
-from ...validation import check_choice, check_integer, check_rates, check_real
+from ...validation import check_choice, check_rates, check_real, check_widths
 from ..base import Batch, Connection, Parameters, Population, RuleCircuit, ensemble_inputs
 
 __all__ = ["MLPParameters", "PARAMETERIZATIONS", "richness_scale", "LayeredCircuit"]
@@ -53,11 +53,7 @@ class MLPParameters(Parameters):
     gamma0: float = 1.0
 
     def validate(self) -> None:
-        if not isinstance(self.hidden_sizes, (list, tuple)) or len(self.hidden_sizes) < 1:
-            raise ValueError(f"hidden_sizes must be a sequence of at least one width, got {self.hidden_sizes!r}")
-        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
-        for size in self.hidden_sizes:
-            check_integer("hidden_sizes[i]", size, 1)
+        object.__setattr__(self, "hidden_sizes", check_widths("hidden_sizes", self.hidden_sizes))
         check_rates("learning_rate", self.learning_rate, len(self.hidden_sizes))
         check_real("output_rate", self.output_rate, 0.0)
         check_real("weight_decay", self.weight_decay, 0.0)

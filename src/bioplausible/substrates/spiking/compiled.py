@@ -110,6 +110,17 @@ def _probe(circuit: Circuit, key: str, value: np.ndarray, transposed: bool
         circuit.state[key] = original
 
 
+def check_learning_run(circuit: Circuit, n_presentations: int, checkpoint_every: int) -> None:
+    """Refuse, in one line, a learning run generated code cannot realise (:func:`compiled_support`)
+    or one of fewer than one presentation or checkpoint interval."""
+    reason = compiled_support(circuit)
+    if reason:
+        raise ValueError(f"{circuit.name} cannot learn in generated code: {reason}")
+    if n_presentations < 1 or checkpoint_every < 1:
+        raise ValueError(f"n_presentations and checkpoint_every must be >= 1, got {n_presentations}, "
+                         f"{checkpoint_every}")
+
+
 def compiled_support(circuit: Circuit) -> str | None:
     """None when :class:`CompiledLearning` realises ``circuit``'s learning run, else why not."""
     if circuit.kind != "fixed-point":
@@ -285,12 +296,7 @@ class CompiledLearning:
 
     def __init__(self, substrate: Any, circuit: Circuit, n_presentations: int, checkpoint_every: int,
                  target: str) -> None:
-        reason = compiled_support(circuit)
-        if reason:
-            raise ValueError(f"{circuit.name} cannot learn in generated code: {reason}")
-        if n_presentations < 1 or checkpoint_every < 1:
-            raise ValueError(f"n_presentations and checkpoint_every must be >= 1, got {n_presentations}, "
-                             f"{checkpoint_every}")
+        check_learning_run(circuit, n_presentations, checkpoint_every)
         self.substrate, self.circuit, self.target = substrate, circuit, target
         self.n_presentations, self.checkpoint_every = int(n_presentations), int(checkpoint_every)
         self.binding = cast(Any, circuit).rule_bindings()[0]

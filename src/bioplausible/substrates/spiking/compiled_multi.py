@@ -224,14 +224,9 @@ class MultiCompiledLearning(CompiledLearning):
 
     def __init__(self, substrate: Any, circuit: Circuit, n_presentations: int, checkpoint_every: int,
                  target: str) -> None:
-        from .compiled import compiled_support
+        from .compiled import check_learning_run
 
-        reason = compiled_support(circuit)
-        if reason:
-            raise ValueError(f"{circuit.name} cannot learn in generated code: {reason}")
-        if n_presentations < 1 or checkpoint_every < 1:
-            raise ValueError(f"n_presentations and checkpoint_every must be >= 1, got {n_presentations}, "
-                             f"{checkpoint_every}")
+        check_learning_run(circuit, n_presentations, checkpoint_every)
         self.substrate, self.circuit, self.target = substrate, circuit, target
         self.n_presentations, self.checkpoint_every = int(n_presentations), int(checkpoint_every)
         self.bindings = list(circuit.rule_bindings())  # type: ignore[attr-defined]
