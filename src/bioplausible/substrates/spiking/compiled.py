@@ -379,14 +379,21 @@ class CompiledLearning:
         return values
 
     # ------------------------------------------------------------------ network
+    def _input_group(self, b2: Any, order: float) -> tuple[Any, Any]:
+        """The stimulus TimedArray (a placeholder, one row per presentation) and the input group
+        that samples it at every presentation boundary, at ``order`` within the boundary."""
+        period, k, n_in = self.substrate.presentation * b2.second, self.ensemble, self.input.size
+        stimulus = b2.TimedArray(np.zeros((self.rows, k * n_in)), dt=period, name="stimulus")
+        inputs = b2.NeuronGroup(k * n_in, "x : 1", dt=period, namespace={"stimulus": stimulus}, name="compiled_input")
+        inputs.run_regularly("x = stimulus(t, i)", dt=period, when="start", order=order, name="compiled_input_sample")
+        return stimulus, inputs
+
     def build(self, b2: Any) -> dict[str, Any]:
         """The Brian2 objects (placeholders for the per-run values, set by :meth:`load`)."""
         s, k, count = self.substrate, self.ensemble, self.n_presentations
         n_in, structure = self.input.size, self.structure
         period, step = s.presentation * b2.second, s.dt * b2.second
-        stimulus = b2.TimedArray(np.zeros((self.rows, k * n_in)), dt=period, name="stimulus")
-        inputs = b2.NeuronGroup(k * n_in, "x : 1", dt=period, namespace={"stimulus": stimulus}, name="compiled_input")
-        inputs.run_regularly("x = stimulus(t, i)", dt=period, when="start", order=-10, name="compiled_input_sample")
+        stimulus, inputs = self._input_group(b2, order=-10)
         equations = IntegrateAndFire.equations.format(drives="drive", drive_declarations="drive : 1")
         groups, dithers, drives = {}, {}, []
         for p in self.simulated:

@@ -296,10 +296,8 @@ class MultiCompiledLearning(CompiledLearning):
         s, k, count = self.substrate, self.ensemble, self.n_presentations
         n_in, structure = self.input.size, self.structure
         period, step = s.presentation * b2.second, s.dt * b2.second
-        stimulus = b2.TimedArray(np.zeros((self.rows, k * n_in)), dt=period, name="stimulus")
-        inputs = b2.NeuronGroup(k * n_in, "x : 1", dt=period, namespace={"stimulus": stimulus}, name="compiled_input")
         # after the rules (order -1) and the derived thresholds (-0.5): the rules read the ended presentation
-        inputs.run_regularly("x = stimulus(t, i)", dt=period, when="start", order=-0.3, name="compiled_input_sample")
+        stimulus, inputs = self._input_group(b2, order=-0.3)
         equations = IntegrateAndFire.equations.format(drives="drive", drive_declarations="drive : 1")
         hosted: dict[str, list[str]] = {p.name: [] for p in self.simulated}
         for readout, state in structure["readouts"].items():
