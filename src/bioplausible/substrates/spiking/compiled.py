@@ -45,7 +45,6 @@ import hashlib
 import json
 import os
 import shutil
-from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -53,7 +52,9 @@ import numpy as np
 from ...circuits.base import Circuit
 from ...core import Batch
 from ...models.neurons import IntegrateAndFire
+from .compiled_structure import check_learning_run, compiled_support, matrix_structure, neuron_structure
 from .network import check_thresholds, safe_name
+from .standalone import STANDALONE, AnyNamed, Named, StandaloneRuns, standalone_cache_dir
 
 __all__ = ["CompiledLearning", "compiled_learning", "compiled_support", "standalone_cache_dir", "available_targets",
            "reset_statement"]
@@ -74,14 +75,6 @@ def available_targets() -> tuple[str, ...]:
     return tuple(targets)
 
 
-def standalone_cache_dir() -> Path:
-    """Where cpp_standalone builds are kept: ``$BIOPLAUSIBLE_CACHE_DIR`` or
-    ``$XDG_CACHE_HOME/bioplausible`` (``~/.cache/bioplausible``), subfolder ``brian2_standalone``."""
-    root = os.environ.get("BIOPLAUSIBLE_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "bioplausible")
-    return Path(root) / "brian2_standalone"
-
-
 def reset_statement(refractory: bool) -> str:
     """The reset of every presentation in generated code: the voltage to ``dither · θ``, the
     count to 0, and (a rate-capped population) the refractoriness cleared, as the runtime path does."""
@@ -99,193 +92,7 @@ def compiled_learning(substrate: Any, circuit: Circuit, n_presentations: int, ch
     return CompiledLearning(substrate, circuit, n_presentations, checkpoint_every, target)
 
 
-def _probe(circuit: Circuit, key: str, value: np.ndarray, transposed: bool
-           ) -> tuple[dict[Any, np.ndarray], dict[str, np.ndarray]]:
-    original = circuit.state[key]
-    try:
-        circuit.state[key] = np.swapaxes(value, -1, -2) if transposed else value
-        return ({k: np.array(w, dtype=float) for k, w in circuit.weights().items()},
-                {k: np.array(t, dtype=float) for k, t in circuit.thresholds().items()})
-    finally:
-        circuit.state[key] = original
-
-
-def check_learning_run(circuit: Circuit, n_presentations: int, checkpoint_every: int) -> None:
-    """Refuse, in one line, a learning run generated code cannot realise (:func:`compiled_support`)
-    or one of fewer than one presentation or checkpoint interval."""
-    reason = compiled_support(circuit)
-    if reason:
-        raise ValueError(f"{circuit.name} cannot learn in generated code: {reason}")
-    if n_presentations < 1 or checkpoint_every < 1:
-        raise ValueError(f"n_presentations and checkpoint_every must be >= 1, got {n_presentations}, "
-                         f"{checkpoint_every}")
-
-
-def compiled_support(circuit: Circuit) -> str | None:
-    """None when :class:`CompiledLearning` realises ``circuit``'s learning run, else why not."""
-    if circuit.kind != "fixed-point":
-        return f"its kind is {circuit.kind!r}; compiled learning runs realise 'fixed-point' circuits"
-    bindings = getattr(circuit, "rule_bindings", None)
-    if bindings is None:
-        return "it declares no rule bindings (the rules' Brian2 form is what runs in generated code)"
-    steps: list[Any] = getattr(circuit, "state_steps", list)()
-    reasons = [_plasticity_support(circuit, bindings())]
-    if steps:
-        reasons.append(f"its state steps after each update ({', '.join(step.name for step in steps)}) have no "
-                       "form in generated code yet")
-    return "; ".join(r for r in reasons if r) or None
-
-
-def _plasticity_support(circuit: Circuit, bindings: list[Any]) -> str | None:
-    """None when the plastic arrays and what derives from them are realised in generated code."""
-    if len(bindings) > 1:
-        from .compiled_multi import multi_structure
-
-        structure = multi_structure(circuit, bindings)
-        return structure if isinstance(structure, str) else None
-    if not bindings:
-        return "it declares no plastic arrays"
-    binding = bindings[0]
-    rule = binding.rule
-    if rule.kind == "neuron":
-        structure = _neuron_structure(circuit, binding)
-        return structure if isinstance(structure, str) else None
-    if rule.summed or rule.synaptic or rule.states or rule.totals:
-        return f"rule {rule.name!r} needs more than activities (summed variables, states or other matrices)"
-    populations = circuit.populations()
-    simulated = {p.name for p in populations if p.role == "neurons"}
-    inputs = [p for p in populations if p.role == "input"]
-    if len(inputs) != 1 or any(p.role not in ("neurons", "input") for p in populations):
-        return "compiled learning runs take one input population and simulated populations only (no readouts)"
-    if simulated != {binding.pre, binding.post}:
-        return ("its plastic matrix does not connect all its simulated populations (compiled learning runs take "
-                "one population with a plastic recurrent matrix, or two joined by one plastic matrix)")
-    if binding.pre != binding.post:
-        for argument in rule.signature():
-            base, _, side = argument.rpartition("_")
-            if base in binding.activities and binding.activities[base] != getattr(binding, side):
-                return (f"rule {rule.name!r} reads {argument} but {base!r} is the activity of "
-                        f"{binding.activities[base]!r}")
-    if any(p.ceiling is not None for p in populations if p.role == "neurons"):
-        return "box-constrained (refractory) populations are not in compiled learning runs yet"
-    structure = _structure(circuit, binding, inputs[0].name)
-    return structure if isinstance(structure, str) else None
-
-
-def _structure(circuit: Circuit, binding: Any, source: str) -> dict[str, Any] | str:
-    """How the circuit's weights and thresholds depend on the rule's matrix M (K, n_post, n_pre),
-    read off by probing; a reason when they are not of a form realised here.
-
-    ``forward``: c with weight(pre → post) = c ⊙ M; ``backward`` (two populations): c with
-    weight(post → pre) = (c ⊙ M)ᵀ; ``theta``: per population, ``("linear", c)`` with
-    θ = c ⊙ diag M (a recurrent matrix) or ``("fixed", θ)``; ``inputs``: the fixed input
-    weights per population.
-    """
-    state = circuit.state[binding.state]
-    shape = np.swapaxes(state, -1, -2).shape if binding.transposed else state.shape
-    rng = np.random.default_rng(12345)
-    probes = [rng.uniform(0.5, 1.5, shape) for _ in range(2)]
-    (w0, t0), (w1, t1), (w2, t2) = (_probe(circuit, binding.state, p, binding.transposed)
-                                    for p in (np.zeros(shape), *probes))
-    pre, post = binding.pre, binding.post
-    recurrent = pre == post
-    edges = {(pre, post): "forward"} if recurrent else {(pre, post): "forward", (post, pre): "backward"}
-    result: dict[str, Any] = {"inputs": {}, "theta": {}}
-
-    def linear(key: tuple[str, str], flip: bool) -> np.ndarray | None:
-        def read(weights: dict[Any, np.ndarray]) -> np.ndarray:
-            value = weights.get(key, np.zeros(shape[:-2] + shape[-2:][::-1] if flip else shape))
-            return np.swapaxes(value, -1, -2) if flip else value
-        c = read(w1) / probes[0]
-        ok = np.allclose(read(w2), c * probes[1], atol=1e-12) and np.allclose(read(w0), 0.0)
-        return c if ok else None
-
-    for key in set(w1) | set(w0):
-        if key[0] == source:
-            if not (np.array_equal(w1[key], w2[key]) and np.array_equal(w1[key], w0[key])):
-                return "its input weights change with the plastic matrix"
-            result["inputs"][key[1]] = w1[key]
-        elif key not in edges:
-            return f"its weights {key[0]} -> {key[1]} are not the plastic matrix (or its transpose)"
-    for key, role in edges.items():
-        c = linear(key, role == "backward")
-        if c is None:
-            return "its weights are not elementwise linear in the plastic matrix"
-        result[role] = c
-    for name in {pre, post}:
-        if np.array_equal(t0[name], t1[name]) and np.array_equal(t1[name], t2[name]):
-            result["theta"][name] = ("fixed", t1[name])
-            continue
-        diagonal = [np.diagonal(p, axis1=-2, axis2=-1) for p in probes] if recurrent else None
-        if diagonal is None:
-            return "its thresholds change with a plastic matrix between two populations"
-        c_theta = t1[name] / diagonal[0]
-        if not (np.allclose(t2[name], c_theta * diagonal[1], atol=1e-12) and np.allclose(t0[name], 0.0)):
-            return "its thresholds are not elementwise linear in the plastic matrix's diagonal"
-        result["theta"][name] = ("linear", c_theta)
-    return result
-
-
-def _neuron_structure(circuit: Circuit, binding: Any) -> dict[str, Any] | str:
-    """For a neuron rule on a per-neuron array g of one population P (e.g. interneuron
-    gains): how the circuit's weights depend on g, read off by probing; a reason when they
-    are not of a form realised here.
-
-    ``inputs``: the fixed input weights per population; ``fixed``: the weights between simulated
-    populations that do not change with g; ``gained``: c per connection from P with
-    weight(P → q) = c ⊙ g (g along the presynaptic axis); ``theta``: every population's
-    fixed threshold ``("fixed", θ)``; ``constants``: the rule's states, numbers per neuron.
-    """
-    rule = binding.rule
-    if rule.summed or rule.synaptic or rule.totals:
-        return f"rule {rule.name!r} needs more than activities and constants (summed variables or matrices)"
-    constants = {}
-    for name in rule.states:
-        value = binding.states.get(name)
-        if isinstance(value, str) or value is None:
-            return (f"rule {rule.name!r} reads the state {name!r} = {value!r}, an array the circuit derives "
-                    "from its other plastic arrays (compiled runs take constants)")
-        constants[name] = float(value)
-    populations = circuit.populations()
-    inputs = [p for p in populations if p.role == "input"]
-    if len(inputs) != 1 or any(p.role not in ("neurons", "input") for p in populations):
-        return "compiled learning runs take one input population and simulated populations only (no readouts)"
-    if any(p.ceiling is not None for p in populations if p.role == "neurons"):
-        return "box-constrained (refractory) populations are not in compiled learning runs yet"
-    owner = binding.pre
-    if binding.post != owner or any(pop != owner for pop in binding.activities.values()):
-        return f"rule {rule.name!r} reads activities of populations other than the one that holds {binding.state!r}"
-    source = inputs[0].name
-    shape = np.asarray(circuit.state[binding.state]).shape
-    rng = np.random.default_rng(12345)
-    probes = [rng.uniform(0.5, 1.5, shape) for _ in range(2)]
-    (w0, t0), (w1, t1), (w2, t2) = (_probe(circuit, binding.state, p, False) for p in (np.zeros(shape), *probes))
-    result: dict[str, Any] = {"inputs": {}, "fixed": {}, "gained": {}, "theta": {}, "constants": constants}
-    for key in set(w1) | set(w0):
-        fixed = np.array_equal(w1[key], w2[key]) and np.array_equal(w1[key], w0[key])
-        if key[0] == source:
-            if not fixed:
-                return "its input weights change with the plastic array"
-            result["inputs"][key[1]] = w1[key]
-        elif fixed:
-            result["fixed"][key] = w1[key]
-        elif key[0] != owner:
-            return f"its weights {key[0]} -> {key[1]} change with the plastic array of {owner!r}"
-        else:
-            c = w1[key] / probes[0][..., None, :]
-            if not (np.allclose(w2[key], c * probes[1][..., None, :], atol=1e-12) and np.allclose(w0[key], 0.0)):
-                return f"its weights {key[0]} -> {key[1]} are not the plastic array times fixed weights"
-            result["gained"][key] = c
-    for p in populations:
-        if p.role != "neurons":
-            continue
-        if not (np.array_equal(t0[p.name], t1[p.name]) and np.array_equal(t1[p.name], t2[p.name])):
-            return "its thresholds change with the plastic array"
-        result["theta"][p.name] = ("fixed", t1[p.name])
-    return result
-
-
-class CompiledLearning:
+class CompiledLearning(StandaloneRuns):
     """One learning run of ``n_presentations`` (batch size 1) as Brian2 objects on ``target``.
 
     :meth:`run` presents a batch (K, P, n), learns at every boundary, writes the final matrix
@@ -313,8 +120,8 @@ class CompiledLearning:
         self.rows = 1 << int(self.n_presentations).bit_length()
         #: A neuron rule on a per-neuron array (gains) or a synaptic rule on a matrix.
         self.neuron = self.binding.rule.kind == "neuron"
-        structure = (_neuron_structure(circuit, self.binding) if self.neuron
-                     else _structure(circuit, self.binding, self.input.name))
+        structure = (neuron_structure(circuit, self.binding) if self.neuron
+                     else matrix_structure(circuit, self.binding, self.input.name))
         assert not isinstance(structure, str)
         self.structure = structure
         scale = substrate.rate_unit * substrate.presentation
@@ -642,121 +449,9 @@ class CompiledLearning:
         variable and TimedArray as its command-line name in a standalone binary, so that a
         binary found on disk runs without building the Brian2 objects again."""
         plastic = f"compiled_{safe_name(self.pre.name)}" if self.neuron else "compiled_plastic"
-        return {"stimulus": "stimulus.values", "plastic": _Named(plastic), "named": _AnyNamed(),
+        return {"stimulus": "stimulus.values", "plastic": Named(plastic), "named": AnyNamed(),
                 "dithers": {p.name: f"dither_{safe_name(p.name)}.values" for p in self.simulated}}
 
-    def _run_standalone(self, values: dict[str, np.ndarray]) -> Any:
-        import brian2 as b2
 
-        key = self.key()
-        directory = standalone_cache_dir() / key
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        built = _STANDALONE.get("key") == key and _STANDALONE.get("directory") == directory
-        manifest = directory / "bioplausible_manifest.json"
-        if not built and manifest.is_file() and (directory / "main").is_file():
-            # built by an earlier process: run the binary with this run's values, no code generation
-            recorded = json.loads(manifest.read_text())
-            if set(recorded["args"]) == set(self._run_args(self._labels(), _Values())):
-                return self._run_from_disk(directory, recorded, values)
-        b2.set_device("cpp_standalone", build_on_run=False)
-        try:
-            if built:  # this process built the binary: re-run it with new values
-                objects = _STANDALONE["objects"]
-            else:
-                _STANDALONE.clear()
-                b2.device.reinit()
-                b2.device.activate(build_on_run=False)
-                gc.collect()  # free the last build's objects, so generated names (and files) repeat
-                b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
-                objects = self.build(b2)
-                objects["network"].run(objects["duration"], namespace={})
-                # unchanged files are not rewritten, so make rebuilds nothing for a cached key
-                b2.device.build(run=False, directory=str(directory))
-                _STANDALONE.update(key=key, objects=objects, directory=directory)
-            args = self._run_args(objects, values)
-            b2.device.run(directory=str(directory), run_args=args)
-            if not built:
-                self._write_manifest(b2, manifest, objects, args)
-            return self._read(objects)
-        except BaseException:
-            _STANDALONE.clear()
-            b2.device.reinit()
-            raise
-        finally:
-            b2.set_device("runtime")
-
-    def _write_manifest(self, b2: Any, path: Path, objects: dict[str, Any], args: dict[Any, Any]) -> None:
-        """What :meth:`_run_from_disk` needs: each run value's command-line name and dtype, and
-        each output's result file; written only when the stand-ins name exactly the run's values."""
-        names = {}
-        for variable in args:
-            if isinstance(variable, b2.TimedArray):
-                names[f"{variable.name}.values"] = np.dtype(variable.values.dtype).str
-            else:
-                names[f"{variable.group_name}.{variable.name}"] = np.dtype(variable.dtype).str
-        if set(names) != set(self._run_args(self._labels(), _Values())):
-            return
-        outputs = {label: [b2.device.get_array_filename(variable), np.dtype(variable.dtype).str, columns]
-                   for label, (variable, columns) in self._outputs(objects).items()}
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"args": names, "outputs": outputs}))
-        os.replace(temporary, path)
-
-    def _run_from_disk(self, directory: Path, manifest: dict[str, Any], values: dict[str, np.ndarray]) -> Any:
-        """Run the cached binary in ``directory`` with this run's values (files in a scratch
-        folder, given on the command line as ``device.run(run_args=...)`` does) and read its results."""
-        import subprocess
-        import tempfile
-
-        import brian2 as b2
-
-        args = self._run_args(self._labels(), values)
-        with tempfile.TemporaryDirectory(dir=directory, prefix="run_") as scratch:
-            command = [*([b2.prefs.devices.cpp_standalone.run_cmd_unix] if isinstance(
-                b2.prefs.devices.cpp_standalone.run_cmd_unix, str) else b2.prefs.devices.cpp_standalone.run_cmd_unix),
-                "--results_dir", os.path.join(scratch, "")]
-            for number, (label, value) in enumerate(args.items()):
-                array = np.asarray(value, dtype=manifest["args"][label])
-                if array.size == 1:
-                    command.append(f"{label}={array.item()!r}")
-                else:
-                    file = os.path.join(scratch, f"value_{number}.dat")
-                    array.ravel().tofile(file)
-                    command.append(f"{label}={file}")
-            environment = {**os.environ, **b2.prefs.devices.cpp_standalone.run_environment_variables}
-            completed = subprocess.run(command, cwd=directory, env=environment, capture_output=True, text=True)
-            if completed.returncode:
-                raise RuntimeError(f"the standalone binary in {directory} failed: {completed.stderr[-2000:]}")
-            arrays = {}
-            for label, (file, dtype, columns) in manifest["outputs"].items():
-                data = np.fromfile(os.path.join(scratch, file), dtype=dtype)
-                arrays[label] = data.reshape(-1, columns) if columns else data
-        return self._assemble(arrays)
-
-
-class _Named:
-    """Stands in for a Brian2 object: an attribute is its command-line name ``object.variable``."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __getattr__(self, attribute: str) -> str:
-        return f"{self.name}.{attribute}"
-
-
-class _AnyNamed(dict):  # type: ignore[type-arg]
-    """Object name -> :class:`_Named` stand-in, for every name."""
-
-    def __missing__(self, key: str) -> _Named:
-        return _Named(key)
-
-
-class _Values(dict):  # type: ignore[type-arg]
-    """Any run value is a placeholder (for comparing labels)."""
-
-    def __missing__(self, key: str) -> float:
-        return 0.0
-
-
-#: The standalone build this process holds (key and Brian2 objects), re-run by ``run_args``.
-_STANDALONE: dict[str, Any] = {}
+#: (the same dict as :data:`.standalone.STANDALONE`)
+_STANDALONE = STANDALONE

@@ -224,7 +224,7 @@ class MultiCompiledLearning(CompiledLearning):
 
     def __init__(self, substrate: Any, circuit: Circuit, n_presentations: int, checkpoint_every: int,
                  target: str) -> None:
-        from .compiled import check_learning_run
+        from .compiled_structure import check_learning_run
 
         check_learning_run(circuit, n_presentations, checkpoint_every)
         self.substrate, self.circuit, self.target = substrate, circuit, target
@@ -462,10 +462,10 @@ class MultiCompiledLearning(CompiledLearning):
                 for b in self.bindings}
 
     def _labels(self) -> dict[str, Any]:
-        from .compiled import _AnyNamed, _Named
+        from .standalone import AnyNamed, Named
 
-        return {"stimulus": "stimulus.values", "named": _AnyNamed(),
-                "plastic": {b.state: _Named(f"compiled_plastic_{i}") for i, b in enumerate(self.bindings)},
+        return {"stimulus": "stimulus.values", "named": AnyNamed(),
+                "plastic": {b.state: Named(f"compiled_plastic_{i}") for i, b in enumerate(self.bindings)},
                 "dithers": {p.name: f"dither_{safe_name(p.name)}.values" for p in self.simulated}}
 
     # ------------------------------------------------------------------ running

@@ -1,0 +1,200 @@
+"""What a learning run in generated code can realise (issue 17): the refusals, and the
+structure of a circuit's weights and thresholds in its plastic arrays, read off by probing
+the circuit's own ``weights()``/``thresholds()`` (:mod:`~bioplausible.substrates.spiking.compiled` builds from it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...circuits.base import Circuit
+
+__all__ = ["check_learning_run", "compiled_support", "plasticity_support", "matrix_structure", "neuron_structure",
+           "probe"]
+
+
+def probe(circuit: Circuit, key: str, value: np.ndarray, transposed: bool
+           ) -> tuple[dict[Any, np.ndarray], dict[str, np.ndarray]]:
+    original = circuit.state[key]
+    try:
+        circuit.state[key] = np.swapaxes(value, -1, -2) if transposed else value
+        return ({k: np.array(w, dtype=float) for k, w in circuit.weights().items()},
+                {k: np.array(t, dtype=float) for k, t in circuit.thresholds().items()})
+    finally:
+        circuit.state[key] = original
+
+
+def check_learning_run(circuit: Circuit, n_presentations: int, checkpoint_every: int) -> None:
+    """Refuse, in one line, a learning run generated code cannot realise (:func:`compiled_support`)
+    or one of fewer than one presentation or checkpoint interval."""
+    reason = compiled_support(circuit)
+    if reason:
+        raise ValueError(f"{circuit.name} cannot learn in generated code: {reason}")
+    if n_presentations < 1 or checkpoint_every < 1:
+        raise ValueError(f"n_presentations and checkpoint_every must be >= 1, got {n_presentations}, "
+                         f"{checkpoint_every}")
+
+
+def compiled_support(circuit: Circuit) -> str | None:
+    """None when :class:`CompiledLearning` realises ``circuit``'s learning run, else why not."""
+    if circuit.kind != "fixed-point":
+        return f"its kind is {circuit.kind!r}; compiled learning runs realise 'fixed-point' circuits"
+    bindings = getattr(circuit, "rule_bindings", None)
+    if bindings is None:
+        return "it declares no rule bindings (the rules' Brian2 form is what runs in generated code)"
+    steps: list[Any] = getattr(circuit, "state_steps", list)()
+    reasons = [plasticity_support(circuit, bindings())]
+    if steps:
+        reasons.append(f"its state steps after each update ({', '.join(step.name for step in steps)}) have no "
+                       "form in generated code yet")
+    return "; ".join(r for r in reasons if r) or None
+
+
+def plasticity_support(circuit: Circuit, bindings: list[Any]) -> str | None:
+    """None when the plastic arrays and what derives from them are realised in generated code."""
+    if len(bindings) > 1:
+        from .compiled_multi import multi_structure
+
+        structure = multi_structure(circuit, bindings)
+        return structure if isinstance(structure, str) else None
+    if not bindings:
+        return "it declares no plastic arrays"
+    binding = bindings[0]
+    rule = binding.rule
+    if rule.kind == "neuron":
+        structure = neuron_structure(circuit, binding)
+        return structure if isinstance(structure, str) else None
+    if rule.summed or rule.synaptic or rule.states or rule.totals:
+        return f"rule {rule.name!r} needs more than activities (summed variables, states or other matrices)"
+    populations = circuit.populations()
+    simulated = {p.name for p in populations if p.role == "neurons"}
+    inputs = [p for p in populations if p.role == "input"]
+    if len(inputs) != 1 or any(p.role not in ("neurons", "input") for p in populations):
+        return "compiled learning runs take one input population and simulated populations only (no readouts)"
+    if simulated != {binding.pre, binding.post}:
+        return ("its plastic matrix does not connect all its simulated populations (compiled learning runs take "
+                "one population with a plastic recurrent matrix, or two joined by one plastic matrix)")
+    if binding.pre != binding.post:
+        for argument in rule.signature():
+            base, _, side = argument.rpartition("_")
+            if base in binding.activities and binding.activities[base] != getattr(binding, side):
+                return (f"rule {rule.name!r} reads {argument} but {base!r} is the activity of "
+                        f"{binding.activities[base]!r}")
+    if any(p.ceiling is not None for p in populations if p.role == "neurons"):
+        return "box-constrained (refractory) populations are not in compiled learning runs yet"
+    structure = matrix_structure(circuit, binding, inputs[0].name)
+    return structure if isinstance(structure, str) else None
+
+
+def matrix_structure(circuit: Circuit, binding: Any, source: str) -> dict[str, Any] | str:
+    """How the circuit's weights and thresholds depend on the rule's matrix M (K, n_post, n_pre),
+    read off by probing; a reason when they are not of a form realised here.
+
+    ``forward``: c with weight(pre → post) = c ⊙ M; ``backward`` (two populations): c with
+    weight(post → pre) = (c ⊙ M)ᵀ; ``theta``: per population, ``("linear", c)`` with
+    θ = c ⊙ diag M (a recurrent matrix) or ``("fixed", θ)``; ``inputs``: the fixed input
+    weights per population.
+    """
+    state = circuit.state[binding.state]
+    shape = np.swapaxes(state, -1, -2).shape if binding.transposed else state.shape
+    rng = np.random.default_rng(12345)
+    probes = [rng.uniform(0.5, 1.5, shape) for _ in range(2)]
+    (w0, t0), (w1, t1), (w2, t2) = (probe(circuit, binding.state, p, binding.transposed)
+                                    for p in (np.zeros(shape), *probes))
+    pre, post = binding.pre, binding.post
+    recurrent = pre == post
+    edges = {(pre, post): "forward"} if recurrent else {(pre, post): "forward", (post, pre): "backward"}
+    result: dict[str, Any] = {"inputs": {}, "theta": {}}
+
+    def linear(key: tuple[str, str], flip: bool) -> np.ndarray | None:
+        def read(weights: dict[Any, np.ndarray]) -> np.ndarray:
+            value = weights.get(key, np.zeros(shape[:-2] + shape[-2:][::-1] if flip else shape))
+            return np.swapaxes(value, -1, -2) if flip else value
+        c = read(w1) / probes[0]
+        ok = np.allclose(read(w2), c * probes[1], atol=1e-12) and np.allclose(read(w0), 0.0)
+        return c if ok else None
+
+    for key in set(w1) | set(w0):
+        if key[0] == source:
+            if not (np.array_equal(w1[key], w2[key]) and np.array_equal(w1[key], w0[key])):
+                return "its input weights change with the plastic matrix"
+            result["inputs"][key[1]] = w1[key]
+        elif key not in edges:
+            return f"its weights {key[0]} -> {key[1]} are not the plastic matrix (or its transpose)"
+    for key, role in edges.items():
+        c = linear(key, role == "backward")
+        if c is None:
+            return "its weights are not elementwise linear in the plastic matrix"
+        result[role] = c
+    for name in {pre, post}:
+        if np.array_equal(t0[name], t1[name]) and np.array_equal(t1[name], t2[name]):
+            result["theta"][name] = ("fixed", t1[name])
+            continue
+        diagonal = [np.diagonal(p, axis1=-2, axis2=-1) for p in probes] if recurrent else None
+        if diagonal is None:
+            return "its thresholds change with a plastic matrix between two populations"
+        c_theta = t1[name] / diagonal[0]
+        if not (np.allclose(t2[name], c_theta * diagonal[1], atol=1e-12) and np.allclose(t0[name], 0.0)):
+            return "its thresholds are not elementwise linear in the plastic matrix's diagonal"
+        result["theta"][name] = ("linear", c_theta)
+    return result
+
+
+def neuron_structure(circuit: Circuit, binding: Any) -> dict[str, Any] | str:
+    """For a neuron rule on a per-neuron array g of one population P (e.g. interneuron
+    gains): how the circuit's weights depend on g, read off by probing; a reason when they
+    are not of a form realised here.
+
+    ``inputs``: the fixed input weights per population; ``fixed``: the weights between simulated
+    populations that do not change with g; ``gained``: c per connection from P with
+    weight(P → q) = c ⊙ g (g along the presynaptic axis); ``theta``: every population's
+    fixed threshold ``("fixed", θ)``; ``constants``: the rule's states, numbers per neuron.
+    """
+    rule = binding.rule
+    if rule.summed or rule.synaptic or rule.totals:
+        return f"rule {rule.name!r} needs more than activities and constants (summed variables or matrices)"
+    constants = {}
+    for name in rule.states:
+        value = binding.states.get(name)
+        if isinstance(value, str) or value is None:
+            return (f"rule {rule.name!r} reads the state {name!r} = {value!r}, an array the circuit derives "
+                    "from its other plastic arrays (compiled runs take constants)")
+        constants[name] = float(value)
+    populations = circuit.populations()
+    inputs = [p for p in populations if p.role == "input"]
+    if len(inputs) != 1 or any(p.role not in ("neurons", "input") for p in populations):
+        return "compiled learning runs take one input population and simulated populations only (no readouts)"
+    if any(p.ceiling is not None for p in populations if p.role == "neurons"):
+        return "box-constrained (refractory) populations are not in compiled learning runs yet"
+    owner = binding.pre
+    if binding.post != owner or any(pop != owner for pop in binding.activities.values()):
+        return f"rule {rule.name!r} reads activities of populations other than the one that holds {binding.state!r}"
+    source = inputs[0].name
+    shape = np.asarray(circuit.state[binding.state]).shape
+    rng = np.random.default_rng(12345)
+    probes = [rng.uniform(0.5, 1.5, shape) for _ in range(2)]
+    (w0, t0), (w1, t1), (w2, t2) = (probe(circuit, binding.state, p, False) for p in (np.zeros(shape), *probes))
+    result: dict[str, Any] = {"inputs": {}, "fixed": {}, "gained": {}, "theta": {}, "constants": constants}
+    for key in set(w1) | set(w0):
+        fixed = np.array_equal(w1[key], w2[key]) and np.array_equal(w1[key], w0[key])
+        if key[0] == source:
+            if not fixed:
+                return "its input weights change with the plastic array"
+            result["inputs"][key[1]] = w1[key]
+        elif fixed:
+            result["fixed"][key] = w1[key]
+        elif key[0] != owner:
+            return f"its weights {key[0]} -> {key[1]} change with the plastic array of {owner!r}"
+        else:
+            c = w1[key] / probes[0][..., None, :]
+            if not (np.allclose(w2[key], c * probes[1][..., None, :], atol=1e-12) and np.allclose(w0[key], 0.0)):
+                return f"its weights {key[0]} -> {key[1]} are not the plastic array times fixed weights"
+            result["gained"][key] = c
+    for p in populations:
+        if p.role != "neurons":
+            continue
+        if not (np.array_equal(t0[p.name], t1[p.name]) and np.array_equal(t1[p.name], t2[p.name])):
+            return "its thresholds change with the plastic array"
+        result["theta"][p.name] = ("fixed", t1[p.name])
+    return result

@@ -1,0 +1,156 @@
+"""cpp_standalone builds of compiled learning runs (issue 17): one build per architecture,
+kept on disk (:func:`standalone_cache_dir`, keyed by
+:meth:`~bioplausible.substrates.spiking.compiled.CompiledLearning.key`)
+and re-run with ``device.run(run_args=...)``, or, from a later process, by running the binary
+found on disk with the run's values on its command line (no code generated)."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["StandaloneRuns", "standalone_cache_dir", "Named", "AnyNamed", "Values", "STANDALONE"]
+
+
+def standalone_cache_dir() -> Path:
+    """Where cpp_standalone builds are kept: ``$BIOPLAUSIBLE_CACHE_DIR`` or
+    ``$XDG_CACHE_HOME/bioplausible`` (``~/.cache/bioplausible``), subfolder ``brian2_standalone``."""
+    root = os.environ.get("BIOPLAUSIBLE_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "bioplausible")
+    return Path(root) / "brian2_standalone"
+
+
+class StandaloneRuns:
+    """The cpp_standalone runs of a compiled learning run; the class that mixes it in gives
+    ``key``, ``build``, ``_run_args``, ``_labels``, ``_outputs``, ``_read`` and ``_assemble``."""
+
+    # what the run needs from the class that mixes this in (CompiledLearning)
+    key: Callable[[], str]
+    build: Callable[[Any], dict[str, Any]]
+    _run_args: Callable[[dict[str, Any], dict[str, np.ndarray]], dict[Any, Any]]
+    _labels: Callable[[], dict[str, Any]]
+    _outputs: Callable[[dict[str, Any]], dict[str, tuple[Any, int]]]
+    _read: Callable[[dict[str, Any]], Any]
+    _assemble: Callable[[dict[str, np.ndarray]], Any]
+
+    def _run_standalone(self, values: dict[str, np.ndarray]) -> Any:
+        import brian2 as b2
+
+        key = self.key()
+        directory = standalone_cache_dir() / key
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        built = STANDALONE.get("key") == key and STANDALONE.get("directory") == directory
+        manifest = directory / "bioplausible_manifest.json"
+        if not built and manifest.is_file() and (directory / "main").is_file():
+            # built by an earlier process: run the binary with this run's values, no code generation
+            recorded = json.loads(manifest.read_text())
+            if set(recorded["args"]) == set(self._run_args(self._labels(), Values())):
+                return self._run_from_disk(directory, recorded, values)
+        b2.set_device("cpp_standalone", build_on_run=False)
+        try:
+            if built:  # this process built the binary: re-run it with new values
+                objects = STANDALONE["objects"]
+            else:
+                STANDALONE.clear()
+                b2.device.reinit()
+                b2.device.activate(build_on_run=False)
+                gc.collect()  # free the last build's objects, so generated names (and files) repeat
+                b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
+                objects = self.build(b2)
+                objects["network"].run(objects["duration"], namespace={})
+                # unchanged files are not rewritten, so make rebuilds nothing for a cached key
+                b2.device.build(run=False, directory=str(directory))
+                STANDALONE.update(key=key, objects=objects, directory=directory)
+            args = self._run_args(objects, values)
+            b2.device.run(directory=str(directory), run_args=args)
+            if not built:
+                self._write_manifest(b2, manifest, objects, args)
+            return self._read(objects)
+        except BaseException:
+            STANDALONE.clear()
+            b2.device.reinit()
+            raise
+        finally:
+            b2.set_device("runtime")
+
+    def _write_manifest(self, b2: Any, path: Path, objects: dict[str, Any], args: dict[Any, Any]) -> None:
+        """What :meth:`_run_from_disk` needs: each run value's command-line name and dtype, and
+        each output's result file; written only when the stand-ins name exactly the run's values."""
+        names = {}
+        for variable in args:
+            if isinstance(variable, b2.TimedArray):
+                names[f"{variable.name}.values"] = np.dtype(variable.values.dtype).str
+            else:
+                names[f"{variable.group_name}.{variable.name}"] = np.dtype(variable.dtype).str
+        if set(names) != set(self._run_args(self._labels(), Values())):
+            return
+        outputs = {label: [b2.device.get_array_filename(variable), np.dtype(variable.dtype).str, columns]
+                   for label, (variable, columns) in self._outputs(objects).items()}
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"args": names, "outputs": outputs}))
+        os.replace(temporary, path)
+
+    def _run_from_disk(self, directory: Path, manifest: dict[str, Any], values: dict[str, np.ndarray]) -> Any:
+        """Run the cached binary in ``directory`` with this run's values (files in a scratch
+        folder, given on the command line as ``device.run(run_args=...)`` does) and read its results."""
+        import subprocess
+        import tempfile
+
+        import brian2 as b2
+
+        args = self._run_args(self._labels(), values)
+        with tempfile.TemporaryDirectory(dir=directory, prefix="run_") as scratch:
+            command = [*([b2.prefs.devices.cpp_standalone.run_cmd_unix] if isinstance(
+                b2.prefs.devices.cpp_standalone.run_cmd_unix, str) else b2.prefs.devices.cpp_standalone.run_cmd_unix),
+                "--results_dir", os.path.join(scratch, "")]
+            for number, (label, value) in enumerate(args.items()):
+                array = np.asarray(value, dtype=manifest["args"][label])
+                if array.size == 1:
+                    command.append(f"{label}={array.item()!r}")
+                else:
+                    file = os.path.join(scratch, f"value_{number}.dat")
+                    array.ravel().tofile(file)
+                    command.append(f"{label}={file}")
+            environment = {**os.environ, **b2.prefs.devices.cpp_standalone.run_environment_variables}
+            completed = subprocess.run(command, cwd=directory, env=environment, capture_output=True, text=True)
+            if completed.returncode:
+                raise RuntimeError(f"the standalone binary in {directory} failed: {completed.stderr[-2000:]}")
+            arrays = {}
+            for label, (file, dtype, columns) in manifest["outputs"].items():
+                data = np.fromfile(os.path.join(scratch, file), dtype=dtype)
+                arrays[label] = data.reshape(-1, columns) if columns else data
+        return self._assemble(arrays)
+
+
+class Named:
+    """Stands in for a Brian2 object: an attribute is its command-line name ``object.variable``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, attribute: str) -> str:
+        return f"{self.name}.{attribute}"
+
+
+class AnyNamed(dict):  # type: ignore[type-arg]
+    """Object name -> :class:`Named` stand-in, for every name."""
+
+    def __missing__(self, key: str) -> Named:
+        return Named(key)
+
+
+class Values(dict):  # type: ignore[type-arg]
+    """Any run value is a placeholder (for comparing labels)."""
+
+    def __missing__(self, key: str) -> float:
+        return 0.0
+
+
+#: The standalone build this process holds (key and Brian2 objects), re-run by ``run_args``.
+STANDALONE: dict[str, Any] = {}
