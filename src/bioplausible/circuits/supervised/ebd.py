@@ -18,7 +18,8 @@ from ...validation import check_choice, check_real
 from ..base import Connection, register_circuit
 from .layered import LayeredCircuit, MLPParameters
 
-__all__ = ["EBDParameters", "EBD", "DFAParameters", "DirectFeedbackAlignment"]
+__all__ = ["EBDParameters", "EBD", "DFAParameters", "DirectFeedbackAlignment", "check_projection",
+           "check_frozen_projection"]
 
 
 def _woodbury_step(inverse: np.ndarray, post: np.ndarray, forgetting: float) -> np.ndarray:
@@ -42,6 +43,22 @@ def _forward_product(state: Mapping[str, np.ndarray], k: int, output_layer: int)
 
 
 # ============================================================================ EBD / DFA
+def check_projection(params: Any) -> None:
+    """The error-projection parameters every EBD circuit shares (MLP and patch-connected):
+    ``forgetting`` in [0, 1], ``projection_gain`` ≥ 0, ``sign`` descent/ascent, ``freeze_projection`` a bool."""
+    check_real("forgetting", params.forgetting, 0.0, 1.0)
+    check_real("projection_gain", params.projection_gain, 0.0)
+    check_choice("sign", params.sign, ["descent", "ascent"])
+    if not isinstance(params.freeze_projection, bool):
+        raise TypeError(f"freeze_projection must be a bool, got {params.freeze_projection!r}")
+
+
+def check_frozen_projection(params: Any, circuit: str, alternative: str) -> None:
+    """DFA is EBD with the projection frozen: refuse ``freeze_projection=False`` for ``circuit``."""
+    if params.freeze_projection is not True:
+        raise ValueError(f"freeze_projection must be True for {circuit} (use {alternative!r} otherwise)")
+
+
 @dataclass(frozen=True)
 class EBDParameters(MLPParameters):
     """EBD parameters (small-scale defaults for the digits task; the paper's values are for MNIST/CIFAR-10).
@@ -79,11 +96,7 @@ class EBDParameters(MLPParameters):
 
     def validate(self) -> None:
         super().validate()
-        check_real("forgetting", self.forgetting, 0.0, 1.0)
-        check_real("projection_gain", self.projection_gain, 0.0)
-        check_choice("sign", self.sign, ["descent", "ascent"])
-        if not isinstance(self.freeze_projection, bool):
-            raise TypeError(f"freeze_projection must be a bool, got {self.freeze_projection!r}")
+        check_projection(self)
         for name in ("power_rate", "power_target", "entropy_rate", "l1_rate"):
             self.per_layer(name)
         check_real("entropy_forgetting", self.entropy_forgetting, 0.0, 1.0)
@@ -315,8 +328,7 @@ class DFAParameters(EBDParameters):
 
     def validate(self) -> None:
         super().validate()
-        if self.freeze_projection is not True:
-            raise ValueError("freeze_projection must be True for direct-feedback-alignment (use 'ebd' otherwise)")
+        check_frozen_projection(self, "direct-feedback-alignment", "ebd")
 
 
 @register_circuit
