@@ -27,13 +27,10 @@ from bioplausible.rules.declaration import RuleBinding, rule_changes
 from bioplausible.rules.sequence import ASYMMETRIC_HEBBIAN
 from bioplausible.tasks import make_task
 
-_BPTT = ("BPTT's change of W is the exact gradient of the trial loss (circuits/recurrent.py bptt_gradient): an "
-         "adjoint run backward through each trial that reads the transposed recurrent weights, not a local rule")
 _CORINFOMAX_NETWORK = "the supervised CorInfoMax network's layered updates are not declared as Rules yet"
 
 #: Circuits whose ``learn`` is written by hand, and why.
 NOT_DERIVED = {
-    "rnn-bptt": _BPTT,
     "corinfomax-ebd": _CORINFOMAX_NETWORK,
     "corinfomax-ep": _CORINFOMAX_NETWORK,
 }

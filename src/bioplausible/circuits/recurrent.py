@@ -196,6 +196,16 @@ class RecurrentNetwork(Circuit):
         return {"error": (targets - output) * scored[..., None], "previous": previous,
                 "slope": self.slope(activities["drive"])}
 
+    def step_signals(self, activities: Mapping[str, np.ndarray], batch: Any) -> dict[str, np.ndarray]:
+        """:meth:`trial_signals` and the steps of all trials as the readout rule's samples:
+        ``step_error`` (K, B·T, n_out), ``step_rates`` (K, B·T, N)."""
+        local = self.trial_signals(activities, batch)
+        rates, error = activities["hidden"], local["error"]
+        members = rates.shape[0]
+        local["step_error"] = error.reshape(members, -1, error.shape[-1])
+        local["step_rates"] = rates.reshape(members, -1, rates.shape[-1])
+        return local
+
 
 def _spiking_agreement(rule: str) -> AgreementCase:
     """The rule on spikes (two-compartment IF units, ``substrates/spiking/recurrent.py``)
@@ -211,29 +221,40 @@ def _spiking_agreement(rule: str) -> AgreementCase:
 
 
 @register_circuit
-class RecurrentBPTT(RecurrentNetwork):
+class RecurrentBPTT(RecurrentNetwork, RuleCircuit):
     """Backpropagation through time: ``ΔW = −η ∂ℓ/∂W`` with the exact gradient of the trial
-    loss (Werbos 1990, Proc. IEEE 78:1550), the non-local baseline of the local rules."""
+    loss (Werbos 1990, Proc. IEEE 78:1550), the non-local baseline of the local rules.
+
+    Declared like them: W by :data:`~bioplausible.rules.recurrent.BPTT_UPDATE` (the adjoint
+    ``g_{t+1}`` times ``r_t`` over the steps), V by the delta rule; what is not local is the
+    adjoint signal itself (:func:`bptt_adjoint`: it runs backward through the trial and reads Wᵀ)."""
 
     name = "rnn-bptt"
     description = "rate RNN trained by backpropagation through time (the baseline of RFLO and e-prop)"
-    recurrent_rule = "bptt"
+    recurrent_rule = rules.BPTT_UPDATE
     agreement = (AgreementCase("integration", {}, unsupported=("spiking",),
                                note="BPTT is a rate-network baseline; it has no spiking form"),)
 
-    def learn(self, activities: Mapping[str, np.ndarray], batch: Any) -> None:
-        """One update from a batch of trials: W by the exact gradient (:func:`bptt_gradient`, not
-        a local rule: the adjoint runs backward through the trial and reads Wᵀ), V by the delta
-        rule (:data:`~bioplausible.rules.recurrent.READOUT_DELTA`)."""
-        local = self.trial_signals(activities, batch)
-        error = local["error"]
-        change = -self.params.learning_rate * bptt_gradient(
-            self.state["recurrent"], self.state["readout"], activities["hidden"], local["slope"],
-            -error, self.params.alpha)
-        readout = rules.readout_update(activities["hidden"], error, self.params.readout_rate)
-        self.state["recurrent"] = self.state["recurrent"] + change
-        self.state["readout"] = self.state["readout"] + readout
-        self.steps += 1
+    def rule_bindings(self) -> list[RuleBinding]:
+        """W by :data:`~bioplausible.rules.recurrent.BPTT_UPDATE` and V by
+        :data:`~bioplausible.rules.recurrent.READOUT_DELTA`, the steps of all trials their samples."""
+        p = self.params
+        return [RuleBinding("recurrent", rules.BPTT_UPDATE, "hidden", "hidden",
+                            {"adjoint": "step_adjoint", "r": "step_rates"},
+                            {"learning_rate": p.learning_rate, "alpha": p.alpha}),
+                RuleBinding("readout", rules.READOUT_DELTA, "hidden", "output",
+                            {"error": "step_error", "r": "step_rates"}, {"learning_rate": p.readout_rate})]
+
+    def rule_activities(self, activities: Mapping[str, np.ndarray], batch: Any) -> dict[str, np.ndarray]:
+        """The trials' quantities (:meth:`~RecurrentNetwork.trial_signals`) over the steps of all
+        trials, with ``step_adjoint`` = B·T g_{t+1} beside ``step_rates`` r_t (the rule's batch
+        mean over the B·T steps is then the sum of the gradient), read from the state before the update."""
+        local = self.step_signals(activities, batch)
+        later = bptt_adjoint(self.state["recurrent"], self.state["readout"], local["slope"], -local["error"],
+                             self.params.alpha)
+        n_members, n_trials, n_steps, n = later.shape
+        local["step_adjoint"] = later.reshape(n_members, -1, n) * (n_trials * n_steps)
+        return local
 
 
 class _LocalRecurrent(RecurrentNetwork, RuleCircuit):
@@ -263,12 +284,8 @@ class _LocalRecurrent(RecurrentNetwork, RuleCircuit):
         """The trials' local quantities (:meth:`~RecurrentNetwork.trial_signals`) with the
         learning signal ``signal`` L = B ε (K, B, T, N), and the steps of all trials as the
         readout rule's samples: ``step_error`` (K, B·T, n_out), ``step_rates`` (K, B·T, N)."""
-        local = self.trial_signals(activities, batch)
-        rates, error = activities["hidden"], local["error"]
-        members = rates.shape[0]
-        local["signal"] = np.einsum("kbto,kno->kbtn", error, self.feedback_matrix())
-        local["step_error"] = error.reshape(members, -1, error.shape[-1])
-        local["step_rates"] = rates.reshape(members, -1, rates.shape[-1])
+        local = self.step_signals(activities, batch)
+        local["signal"] = np.einsum("kbto,kno->kbtn", local["error"], self.feedback_matrix())
         return local
 
 
@@ -302,22 +319,33 @@ class RecurrentEprop(_LocalRecurrent):
                 else self.state["feedback"])
 
 
-def bptt_gradient(recurrent: np.ndarray, readout: np.ndarray, rates: np.ndarray, slope: np.ndarray,
-                  output_error: np.ndarray, alpha: float) -> np.ndarray:
-    """``∂ℓ/∂W`` (K, N, N) of ``ℓ = (1/2BT) Σ |y − y⋆|²`` for the network of the module
-    docstring, by the adjoint recursion ``g_t = φ'(h_t) ∘ (Vᵀ δ_t + α Wᵀ g_{t+1}) + (1 − α) g_{t+1}``
-    (``δ_t = (y_t − y⋆_t)/BT``, ``g_T = 0``), ``∂ℓ/∂W = α Σ_t g_{t+1} r_tᵀ``. ``output_error``
-    is ``y − y⋆`` (K, B, T, n_out)."""
-    n_members, n_trials, n_steps, n = rates.shape
+def bptt_adjoint(recurrent: np.ndarray, readout: np.ndarray, slope: np.ndarray, output_error: np.ndarray,
+                 alpha: float) -> np.ndarray:
+    """The adjoint ``g_{t+1}`` (K, B, T, N) beside each step t of ``ℓ = (1/2BT) Σ |y − y⋆|²`` for
+    the network of the module docstring, by the recursion
+    ``g_t = φ'(h_t) ∘ (Vᵀ δ_t + α Wᵀ g_{t+1}) + (1 − α) g_{t+1}`` (``δ_t = (y_t − y⋆_t)/BT``,
+    ``g_T = 0``). ``output_error`` is ``y − y⋆`` (K, B, T, n_out), ``slope`` φ'(h) (K, B, T, N)."""
+    n_members, n_trials, n_steps, n = slope.shape
     delta = np.matmul(output_error, readout[:, None]) / (n_trials * n_steps)
     adjoint = np.zeros((n_members, n_trials, n))
     later = np.zeros((n_members, n_trials, n_steps, n))  # g_{t+1} beside r_t
     for t in range(n_steps - 1, -1, -1):
         later[:, :, t] = adjoint
         adjoint = slope[:, :, t] * (delta[:, :, t] + alpha * np.matmul(adjoint, recurrent)) + (1 - alpha) * adjoint
+    return later
+
+
+def bptt_gradient(recurrent: np.ndarray, readout: np.ndarray, rates: np.ndarray, slope: np.ndarray,
+                  output_error: np.ndarray, alpha: float) -> np.ndarray:
+    """``∂ℓ/∂W = α Σ_t g_{t+1} r_tᵀ`` (K, N, N): the change of
+    :data:`~bioplausible.rules.recurrent.BPTT_UPDATE` at a learning rate of −1, from the adjoint
+    (:func:`bptt_adjoint`) and the rates r (K, B, T, N)."""
+    later = bptt_adjoint(recurrent, readout, slope, output_error, alpha)
+    n_members, n_trials, n_steps, n = rates.shape
     pairs = n_trials * n_steps
-    return alpha * np.matmul(np.swapaxes(later.reshape(n_members, pairs, n), -1, -2),
-                             rates.reshape(n_members, pairs, n))
+    return rules.BPTT_UPDATE.numpy(W=np.zeros((n_members, n, n)), r_pre=rates.reshape(n_members, pairs, n),
+                                   adjoint_post=later.reshape(n_members, pairs, n) * pairs, learning_rate=-1.0,
+                                   alpha=alpha)
 
 
 def trial_inputs(inputs: np.ndarray, ensemble_size: int, n: int) -> np.ndarray:

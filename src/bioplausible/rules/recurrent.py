@@ -46,7 +46,8 @@ import numpy as np
 
 from .declaration import Rule, register_rule, trial_change
 
-__all__ = ["EligibilityRule", "RFLO", "EPROP", "READOUT_DELTA", "RFLO_TRACE", "RFLO_UPDATE", "EPROP_TRACE",
+__all__ = ["EligibilityRule", "RFLO", "EPROP", "BPTT_UPDATE", "READOUT_DELTA", "RFLO_TRACE", "RFLO_UPDATE",
+           "EPROP_TRACE",
            "EPROP_UPDATE", "trial_update", "readout_update"]
 
 RFLO_TRACE = register_rule(Rule(
@@ -72,6 +73,13 @@ EPROP_UPDATE = register_rule(Rule(
     paper="Bellec et al. (2020), Nat. Commun. 11:3625, dW = eta sum_t L_i(t) psi_i(t) eps_ij(t)",
     activities=("signal", "slope"), synaptic=("E",), parameters=("learning_rate",),
     description="e-prop weight change: learning signal x postsynaptic (pseudo-)derivative x eligibility vector",
+))
+BPTT_UPDATE = register_rule(Rule(
+    "bptt-update", "W += -learning_rate * alpha * adjoint_post * r_pre",
+    paper="Werbos (1990), Proc. IEEE 78:1550 (backpropagation through time)",
+    activities=("adjoint", "r"), parameters=("learning_rate", "alpha"),
+    description="BPTT's step down the gradient: the adjoint g_i(t+1) of the trial loss times the presynaptic rate "
+                "r_j(t), over the steps; the adjoint is not local (it runs backward through the trial and reads W^T)",
 ))
 READOUT_DELTA = register_rule(Rule(
     "readout-delta", "V += learning_rate * error_post * r_pre",

@@ -41,14 +41,16 @@ from .substrate import SpikingSubstrate, register_builder
 
 __all__ = ["RecurrentIFNetwork", "simulate_recurrent"]
 
-#: Circuits whose recurrent rule is local and so has a spiking form here.
-LOCAL_RULES = ("rnn-eprop", "rnn-rflo")
-
-
 def _supports(circuit: Circuit) -> str | None:
-    if circuit.name not in LOCAL_RULES:
-        return (f"{circuit.name} learns by backpropagation through time, which has no spiking form; the local rules "
-                f"{', '.join(LOCAL_RULES)} run on spikes")
+    """The spiking RNN computes each trial's eligibility traces on spikes: W must learn by a
+    declared trace rule (RFLO, e-prop); a rule without one (BPTT's adjoint) has no spiking form."""
+    bindings = getattr(circuit, "rule_bindings", None)
+    recurrent = [b for b in bindings() if b.state == "recurrent"] if bindings is not None else []
+    if not recurrent or recurrent[0].trace is None:
+        rule = recurrent[0].rule.name if recurrent else "no declared rule"
+        return (f"{circuit.name} learns W by {rule!r}, which reads no eligibility trace (backpropagation through "
+                "time: its adjoint runs backward through the trial and reads W^T), so it has no spiking form; "
+                "circuits whose W learns by a trace rule (rnn-eprop, rnn-rflo) run on spikes")
     return None
 
 
