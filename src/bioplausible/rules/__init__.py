@@ -17,5 +17,5 @@ same functions: the rate substrate on rates, the spiking substrate on decoded sp
 from . import adaptation, declaration, recurrent, separation, sequence, supervised, supervised_corinfomax, td
 from .declaration import RULES, Rule, RuleBinding, register_rule
 
-__all__ = ["adaptation", "declaration", "recurrent", "separation", "sequence", "supervised", "supervised_corinfomax", "td",
-           "RULES", "Rule", "RuleBinding", "register_rule"]
+__all__ = ["adaptation", "declaration", "recurrent", "separation", "sequence", "supervised", "supervised_corinfomax",
+           "td", "RULES", "Rule", "RuleBinding", "register_rule"]
