@@ -80,7 +80,7 @@ _BP = "Bordelon & Pehlevan (2023), ICLR, Eqs. 1-3"
 
 #: Hidden layer k: ``ΔW = −μ ⟨(f'(u) ⊙ q) h_{k−1}ᵀ⟩ − μ_wd W`` (pre ``x`` = h_{k−1}, post gain
 #: ``f'(u)`` and modulator q: R ε for EBD/DFA, B δ for FA, Wᵀ δ for BP).
-THREE_FACTOR = register_rule(Rule(
+THREE_FACTOR: Rule = register_rule(Rule(
     "three-factor", "W += -learning_rate * gain_post * modulator_post * x_pre - weight_decay * W",
     paper=f"{_EBD}; {_BP}", activities=("x", "gain", "modulator"), parameters=("learning_rate", "weight_decay"),
     description="presynaptic rate x postsynaptic gain f'(u) x per-neuron modulator q, with weight decay",
