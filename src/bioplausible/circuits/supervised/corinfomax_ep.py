@@ -77,15 +77,15 @@ class CorInfoMaxEP(CorInfoMaxNetwork):
         W_b,k += (μ_b,k/β)[⟨e_b h_{k+1}ᵀ⟩_β − ⟨e_b h_{k+1}ᵀ⟩_0]
         B_k   ← (B_k − γ⟨z zᵀ⟩)/λ,  z = B_k h_k^β            (every layer, output included)
 
+    rates ``μ₀ · rate_decay^⌊steps / decay_every⌋``. Prediction: ``argmax h_L`` of the free
+    phase.
+
     Declared (:meth:`rule_bindings`): W_f,k and W_b,k by
     :data:`~bioplausible.rules.supervised_corinfomax.CORINFOMAX_EP_CONTRAST`, the bias b_k by
     its twin :data:`~bioplausible.rules.supervised_corinfomax.CORINFOMAX_EP_CONTRAST_BIAS`, B_k
     by :data:`~bioplausible.rules.separation.CORINFOMAX_LATERAL` on the nudged rates;
     :meth:`rule_activities` runs the nudged phase and hands the rules both phases' rates and
     predictions, :meth:`rule_states` the nudge β of this update (``nudge``, one per member).
-
-    rates ``μ₀ · rate_decay^⌊steps / decay_every⌋``. Prediction: ``argmax h_L`` of the free
-    phase.
 
     **Output contrast (the dead output units).** With the authors' rule the output's ``e_f``
     uses the clipped rate ``h_L``: the contrast is then the EP estimate of the gradient of
