@@ -70,6 +70,13 @@ def test_change_refuses_a_name_the_rule_does_not_read():
     composed = Rule("composed-example", "W += " + separation.CORINFOMAX_FEEDFORWARD.change(decay="0"), "-",
                     activities=("x", "y", "yhat"), parameters=("learning_rate",))
     assert "decay" not in composed.names_read and "yhat_post" in composed.names_read
+    # an "=" rule's change is its new value less the target: the same update as a "+=" rule
+    lateral = separation.CORINFOMAX_LATERAL
+    increment = Rule("increment-example", "B += " + lateral.change(), "-", activities=("y",),
+                     summed=dict(lateral.summed), parameters=lateral.parameters, recurrent=True)
+    rng = np.random.default_rng(2)
+    values = {"B": _random(rng, K, 4, 4), "y": _random(rng, K, B, 4), "gamma_y": 0.3, "forgetting_y": 0.8}
+    np.testing.assert_allclose(increment.numpy(**values), lateral.numpy(**values), rtol=1e-12, atol=1e-14)
 
 
 def _network_batch(name: str, **options):
