@@ -14,8 +14,8 @@ averages over the batch axis, so a batch of one is the online rule. Both substra
 same functions: the rate substrate on rates, the spiking substrate on decoded spike counts.
 """
 
-from . import adaptation, declaration, recurrent, separation, sequence, supervised, td
+from . import adaptation, declaration, recurrent, separation, sequence, supervised, supervised_corinfomax, td
 from .declaration import RULES, Rule, RuleBinding, register_rule
 
-__all__ = ["adaptation", "declaration", "recurrent", "separation", "sequence", "supervised", "td", "RULES", "Rule",
-           "RuleBinding", "register_rule"]
+__all__ = ["adaptation", "declaration", "recurrent", "separation", "sequence", "supervised", "supervised_corinfomax",
+           "td", "RULES", "Rule", "RuleBinding", "register_rule"]

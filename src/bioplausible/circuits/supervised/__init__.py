@@ -47,6 +47,12 @@ pass, local signals and declared output/hidden rules every circuit shares), :mod
 DFA), :mod:`.backward` (Backprop, FeedbackAlignment), :mod:`.hebbian` (Hebbian). The import
 order below is the registration order of the circuits (ebd, direct-feedback-alignment,
 backprop, feedback-alignment, hebbian), which ``bioplausible compare`` shows.
+
+The CorInfoMax network (clipped units settled by Euler steps, not a feedforward pass) is
+here too: :mod:`.corinfomax_network` (the dynamics and the shared network),
+:mod:`.corinfomax_ebd` and :mod:`.corinfomax_ep` (one circuit each, learning declared as
+rules). They are registered, after the convolutional circuits, by
+:mod:`bioplausible.circuits.supervised_corinfomax`, which re-exports their names.
 """
 
 from __future__ import annotations

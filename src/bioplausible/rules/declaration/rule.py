@@ -9,6 +9,7 @@ derived from it by :mod:`~bioplausible.rules.declaration.batched` (numpy, K × B
 
 from __future__ import annotations
 
+import ast
 import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -93,6 +94,31 @@ class Rule:
     @property
     def expression(self) -> str:
         return self._parts[2]  # type: ignore[attr-defined]
+
+    def change(self, **names: str) -> str:
+        """The per-sample change of the target as an expression (the expression of a ``+=``
+        rule, ``(expression) - target`` of an ``=`` rule), with each name as written (``x_pre``,
+        ``W``, ``learning_rate``) that ``names`` lists replaced by the expression it gives.
+
+        A rule made of other rules' terms builds its equation from theirs with this, instead of
+        typing them again: e.g. ``"W += " + FEEDFORWARD.change(decay="0") + " + " + …``; it
+        declares the summed variables and totals of the rules it reads, which keep their names.
+        A name the rule does not read is refused (a misspelt replacement would do nothing)."""
+        unknown = sorted(set(names) - self.names_read - {self.target})
+        if unknown:
+            raise ValueError(f"rule {self.name!r} does not read {unknown}; it reads {sorted(self.names_read)}")
+        reduced = sorted(n for n in names if n in self.totals or n.rpartition("_")[0] in self.summed)
+        if reduced:
+            raise ValueError(f"rule {self.name!r}: {reduced} are its summed variables or totals, which keep "
+                             "their names (a rule built from its change declares the same summed and totals)")
+        text = self.expression if self.increment else f"({self.expression}) - {self.target}"
+
+        def replace(name: str) -> ast.expr:
+            if name in names:
+                return ast.parse(f"({names[name]})", mode="eval").body
+            return ast.Name(name, ast.Load())
+
+        return f"({expressions.rewrite(text, replace, {})})"
 
     def _known_names(self) -> set[str]:
         neuron_level = (*self.activities, *self.states, *self.summed)
