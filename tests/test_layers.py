@@ -118,3 +118,13 @@ def test_circuit_constructors_show_their_keyword_parameters():
                 assert parameter.default == field.default, (name, parameter)
         with pytest.raises(TypeError, match="no_such_parameter"):
             circuit(no_such_parameter=1)
+
+
+#: The most lines a module of the package may have (issue 10: "no module over ~500 lines").
+MODULE_LINES = 500
+
+
+def test_no_module_is_longer_than_the_layout_allows():
+    long = {str(path.relative_to(PACKAGE)): n for path in sorted(PACKAGE.rglob("*.py"))
+            if (n := len(path.read_text().splitlines())) > MODULE_LINES}
+    assert not long, f"modules over {MODULE_LINES} lines (split them by role): {long}"
