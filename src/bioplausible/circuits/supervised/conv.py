@@ -2,13 +2,9 @@
 :ref:`theory-supervised-ebd`); the network itself is
 :mod:`bioplausible.circuits.supervised.conv_network`.
 
-Hidden layer k reads, at each of its ``L_k`` locations, a ``k × k`` patch of the layer below
-(all channels, stride ``s``, no padding; :mod:`bioplausible.models.receptive_fields`) and has
-``C_k`` ReLU channels there::
-
-    u_k[l, c] = Σ_d W_k[c, d] P_k[l, d] + b_k[c]           (connectivity="convolutional": shared kernels)
-    u_k[l, c] = Σ_d W_k[l, c, d] P_k[l, d] + b_k[l, c]     (connectivity="locally-connected": one kernel per location)
-    h_k = relu(u_k),   h_L = W_L h_{L−1} + b_L (linear, dense),   ε = h_L − y
+Each hidden layer is ReLU channels on the patches of the layer below, the output a dense
+linear readout, ``ε = h_L − y`` (the equations and layouts:
+:mod:`~bioplausible.circuits.supervised.conv_network`).
 
 The output layer learns by the delta rule; every hidden unit ``(l, c)`` learns by the same
 three-factor rule as the MLPs (:func:`~bioplausible.rules.supervised.three_factor`), its
