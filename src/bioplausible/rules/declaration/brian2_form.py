@@ -21,30 +21,40 @@ if TYPE_CHECKING:
     from .bindings import RuleBinding
     from .rule import Rule
 
-__all__ = ["Brian2Form", "brian2_form", "run_regularly", "Brian2Plasticity"]
+__all__ = ["Brian2Form", "brian2_form", "run_regularly", "order_summed", "Brian2Plasticity"]
 
 
 @dataclass(frozen=True)
 class Brian2Form:
     """What a Brian2 object needs to run a rule: the model lines of the target (and of the
     summed variables), and the statement for ``run_regularly``. ``owner`` is ``"synapses"``
-    (a synaptic rule) or ``"neurons"`` (a neuron rule)."""
+    (a synaptic rule) or ``"neurons"`` (a neuron rule). ``summed`` names the summed
+    variables of ``model`` (``z_post``, then the totals' ``q_post``) in the order they must be
+    computed: a total reads the summed variables (:func:`order_summed` schedules them so)."""
 
     owner: str
     model: str
     statement: str
+    summed: tuple[str, ...] = ()
 
 
 def brian2_form(rule: Rule, names: Mapping[str, str] | None = None, gate: str | None = None) -> Brian2Form:
-    """The Brian2 form of ``rule`` (``Rule.brian2`` documents ``names`` and ``gate``)."""
-    if rule.totals:
-        raise NotImplementedError(f"rule {rule.name!r}: a per-sample total ({', '.join(rule.totals)}) "
-                                  "has no Brian2 form yet")
+    """The Brian2 form of ``rule`` (``Rule.brian2`` documents ``names`` and ``gate``).
+
+    A per-sample total (``rule.totals``, e.g. ``q = Σ_i y_i z_i``) is one more summed
+    variable, ``q_post = y_pre * z_pre (summed)``, read by the statement as ``q_post``: on a
+    recurrent ``Synapses`` that connects every pair of neurons of each block (self-pairs
+    included, as :class:`Brian2Plasticity` and the registry test connect them) it holds the
+    block's total on every neuron. It reads the summed variables, so they must be computed
+    first (``Brian2Form.summed`` gives the order, :func:`order_summed` sets it;
+    :func:`run_regularly` does both)."""
     names = dict(names or {})
 
     def replace(name: str) -> ast.expr:
         if name == "identity":
             return ast.parse("int(i == j)", mode="eval").body
+        if name in rule.totals:
+            return ast.Name(name + "_post", ast.Load())
         base, _, side = name.rpartition("_")
         if rule.kind == "synaptic" and side in ("pre", "post") and base in names:
             return ast.parse(names[base].format(side="_" + side), mode="eval").body
@@ -63,15 +73,35 @@ def brian2_form(rule: Rule, names: Mapping[str, str] | None = None, gate: str | 
         return Brian2Form("neurons", f"{target} : 1", statement)
     model = [f"{target} : 1", *[f"{s} : 1" for s in rule.synaptic]]
     model += [f"{n}_post = {rewrite(t, replace, brian2_functions)} : 1 (summed)" for n, t in rule.summed.items()]
-    return Brian2Form("synapses", "\n".join(model), statement)
+
+    def presynaptic(name: str) -> ast.expr:  # a total's bare names, read on the presynaptic side
+        return replace(name + "_pre")
+
+    model += [f"{n}_post = {rewrite(t, presynaptic, brian2_functions)} : 1 (summed)" for n, t in rule.totals.items()]
+    summed = tuple(f"{n}_post" for n in (*rule.summed, *rule.totals))
+    return Brian2Form("synapses", "\n".join(model), statement, summed)
+
+
+def order_summed(synapses: Any, form: Brian2Form) -> None:
+    """Schedule the summed variables of ``form`` on ``synapses`` (a Brian2 ``Synapses`` whose
+    model includes ``form.model``) in ``form.summed`` order, each one before the next in the
+    same slot: Brian2 would otherwise order them by name, and a total must read the summed
+    variables of the same time step. The last keeps Brian2's own place (just before its group)."""
+    count = len(form.summed)
+    for index, name in enumerate(form.summed):
+        updater = synapses.summed_updaters[name]
+        updater.order = updater.target.order - 1 - (count - 1 - index)
 
 
 def run_regularly(owner: Any, rule: Rule, dt: Any, names: Mapping[str, str] | None = None,
                   when: str = "start", order: int = -1) -> Any:
     """Run ``rule``'s Brian2 statement on ``owner`` (a Brian2 ``Synapses`` or ``NeuronGroup``
     whose model includes ``rule.brian2().model``) every ``dt``; returns the code runner.
-    Parameters resolve from the owner's namespace or the ``run`` call's."""
+    Parameters resolve from the owner's namespace or the ``run`` call's. The summed variables
+    (and totals) are scheduled in their order (:func:`order_summed`)."""
     form = rule.brian2(names)
+    if form.summed:
+        order_summed(owner, form)
     return owner.run_regularly(form.statement, dt=dt, when=when, order=order,
                                name=f"{owner.name}_{function_name(rule.name)}*")
 
