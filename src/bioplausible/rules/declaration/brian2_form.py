@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from .bindings import RuleBinding
     from .rule import Rule
 
-__all__ = ["Brian2Form", "brian2_form", "run_regularly", "order_summed", "Brian2Plasticity"]
+__all__ = ["Brian2Form", "brian2_form", "run_regularly", "order_summed", "Brian2Plasticity",
+           "brian2_plasticity_refusal"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,24 @@ def run_regularly(owner: Any, rule: Rule, dt: Any, names: Mapping[str, str] | No
                                name=f"{owner.name}_{function_name(rule.name)}*")
 
 
+def brian2_plasticity_refusal(binding: RuleBinding) -> str | None:
+    """None when :class:`Brian2Plasticity` runs ``binding``, else why not (one line)."""
+    rule = binding.rule
+    if binding.recruit is not None:
+        return (f"binding of {binding.state!r}: rule {rule.name!r} recruits one unit per presentation "
+                f"(recruit={binding.recruit!r}, a growing array); the Brian2 plasticity runner takes fixed synapse sets")
+    if rule.kind != "synaptic" or rule.summed or rule.synaptic or rule.states or rule.totals:
+        what = [w for w, present in (("a neuron rule", rule.kind != "synaptic"), ("summed variables", rule.summed),
+                                     ("per-sample totals", rule.totals), ("neuron states", rule.states),
+                                     ("other synaptic matrices", rule.synaptic)) if present]
+        return (f"rule {rule.name!r} ({', '.join(what)}): the Brian2 plasticity runner takes synaptic rules of "
+                "activities only")
+    if binding.trace is not None or binding.gate is not None:
+        return (f"binding of {binding.state!r}: an eligibility trace or a gate of the circuit's own has no Brian2 "
+                "runner here")
+    return None
+
+
 class Brian2Plasticity:
     """A synaptic rule's Brian2 form on Brian2 groups, run at presentation boundaries.
 
@@ -113,29 +132,34 @@ class Brian2Plasticity:
     ``ensemble`` member blocks (self-pairs included: a diagonal such as a leak is part of the
     matrix); its ``run_regularly`` statement is the rule's, gated by a shared ``gate`` (0
     until a presentation has been counted). ``names`` maps the rule's activities to Brian2
-    expressions (e.g. a rate decoded from the spike count). :meth:`apply` runs the same code
-    once more by hand (the last presentation of a run has no boundary after it).
+    expressions (e.g. a rate decoded from the spike count). The rule's parameters are shared
+    variables of the synapses, so a schedule (a rate that decays with the update count) is
+    written between presentations (:meth:`set_parameters`) without a new ``run``. :meth:`apply`
+    runs the same code once more by hand (the last presentation of a run has no boundary after
+    it). With a batch of one, ``batch_sum`` is the per-sample change, as here.
     """
 
     def __init__(self, b2: Any, pre: Any, post: Any, binding: RuleBinding, ensemble: int, n_pre: int, n_post: int,
                  names: Mapping[str, str], dt: Any, when: str = "start", order: int = -1) -> None:
+        reason = brian2_plasticity_refusal(binding)
+        if reason is not None:
+            raise ValueError(reason)
         rule = binding.rule
-        if binding.recruit is not None:
-            raise ValueError(f"binding of {binding.state!r}: rule {rule.name!r} recruits one unit per presentation "
-                             f"(recruit={binding.recruit!r}, a growing array); the Brian2 plasticity runner takes "
-                             "fixed synapse sets")
-        if rule.kind != "synaptic" or rule.summed or rule.synaptic or rule.states:
-            raise ValueError(f"rule {rule.name!r}: the Brian2 plasticity runner takes synaptic rules of "
-                             "activities only (no summed variables, states or other matrices yet)")
         self.rule, self.shape = rule, (ensemble, n_post, n_pre)
         form = rule.brian2(names, gate="gate")
-        self.synapses = b2.Synapses(pre, post, form.model + "\ngate : 1 (shared)", dt=dt,
-                                    namespace=dict(binding.parameters), name=f"plastic_{function_name(rule.name)}*")
+        shared = "".join(f"\n{name} : 1 (shared)" for name in ("gate", *rule.parameters))
+        self.synapses = b2.Synapses(pre, post, form.model + shared, dt=dt, name=f"plastic_{function_name(rule.name)}*")
         member, post_index, pre_index = np.meshgrid(np.arange(ensemble), np.arange(n_post), np.arange(n_pre),
                                                     indexing="ij")
         self.synapses.connect(i=(member * n_pre + pre_index).ravel(), j=(member * n_post + post_index).ravel())
         self.runner = self.synapses.run_regularly(form.statement, dt=dt, when=when, order=order)
         self.synapses.gate = 0.0
+        self.set_parameters(binding.parameters)
+
+    def set_parameters(self, values: Mapping[str, float]) -> None:
+        """Write the rule's parameters (their values in the binding of this update)."""
+        for name in self.rule.parameters:
+            setattr(self.synapses, name, float(values[name]))
 
     @property
     def objects(self) -> list[Any]:
