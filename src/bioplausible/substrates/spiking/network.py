@@ -5,19 +5,21 @@ presentation boundaries from decoded counts. Other builders extend :class:`IFNet
 
 from __future__ import annotations
 
+import functools
 import gc
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from ...circuits.base import Circuit
+from ...circuits.base import Circuit, RuleCircuit
 from ...core import Batch
 from ...models.neurons import IntegrateAndFire
-from ...rules.declaration import Brian2Plasticity
+from ...rules.declaration import Brian2Plasticity, apply_step, brian2_plasticity_refusal, phases
 from .substrate import SpikingSubstrate, register_builder
 
-__all__ = ["IFNetwork", "simulate_integrate_and_fire", "block_indices", "safe_name", "check_thresholds",
-           "refractory_period"]
+__all__ = ["IFNetwork", "simulate_integrate_and_fire", "brian2_plasticity_support", "block_indices", "safe_name",
+           "check_thresholds", "refractory_period"]
 
 
 @register_builder("fixed-point")
@@ -32,6 +34,30 @@ def simulate_integrate_and_fire(
     if network is None or network.circuit is not circuit or batch.size > network.capacity:
         network = substrate.cache["fixed-point"] = IFNetwork(substrate, circuit, batch.size)
     return network.run(batch, batch_size, first_step)
+
+
+def brian2_plasticity_support(circuit: Any) -> str | None:
+    """None when ``plasticity="brian2"`` runs ``circuit``'s learning on the integrate-and-fire
+    network (its declared rules as Brian2 code, its declared steps in Python after the rules
+    of their phase), else why not, in one line."""
+    bindings = getattr(circuit, "rule_bindings", None)
+    if bindings is None:
+        return "it declares no rule bindings (its learn is its own): use plasticity='python'"
+    roles = {p.name: p.role for p in circuit.populations()}
+    for binding in bindings():
+        reason = brian2_plasticity_refusal(binding)
+        if reason is not None:
+            return reason
+        if roles.get(binding.post) != "neurons" or roles.get(binding.pre) not in ("neurons", "input"):
+            return (f"binding of {binding.state!r} connects {binding.pre!r} to {binding.post!r}; the Brian2 rules run "
+                    "on synapses from a simulated or the input population onto a simulated one")
+        for name, population in binding.activities.items():
+            if roles.get(population) not in ("neurons", "input"):
+                return (f"rule {binding.rule.name!r} reads {name!r} from {population!r}, which is not a simulated or "
+                        "input population's activity (a quantity the circuit derives, or a readout)")
+    if not isinstance(circuit, RuleCircuit) or type(circuit).learn is not RuleCircuit.learn:
+        return "its learn is not derived from its rule bindings and steps alone"
+    return None
 
 
 class IFNetwork:
@@ -96,6 +122,7 @@ class IFNetwork:
             synapse.connect(i=member * n_source + pre_index, j=member * n_target + post_index)
             order = (synapse.j[:] // n_target, synapse.j[:] % n_target, synapse.i[:] % n_source)
             self.synapses[(source, target)] = (synapse, order)
+        self.step_phases, self.step_operations = [], []
         self.plastic = self._brian2_plasticity(period) if substrate.plasticity == "brian2" else []
         #: The pair traces of ``plasticity="stdp"`` (:mod:`bioplausible.substrates.spiking.stdp`), else None.
         self.timing = None
@@ -108,29 +135,82 @@ class IFNetwork:
                          if substrate.record_spikes else {})
         self.network = b2.Network(self.input_group, *self.groups.values(),
                                   *[s for s, _ in self.synapses.values()], self.operation, *self.monitors.values(),
-                                  *[o for _, p in self.plastic for o in p.objects],
+                                  *[o for _, p in self.plastic for o in p.objects], *self.step_operations,
                                   *(self.timing.objects if self.timing is not None else []))
 
     def _brian2_plasticity(self, period: Any) -> list[tuple[Any, Any]]:
-        """The circuit's declared rules as Brian2 code (``substrate.plasticity == "brian2"``)."""
-        bindings = getattr(self.circuit, "rule_bindings", None)
-        if bindings is None:
-            raise ValueError(f"{self.circuit.name} declares no rule bindings; use plasticity='python'")
-        steps: list[Any] = getattr(self.circuit, "state_steps", list)()
-        if steps:  # the generated code runs the rules only; the declared steps would be skipped
-            listed = ', '.join(s.name for s in steps)
-            raise ValueError(f"{self.circuit.name} declares steps after its rules ({listed}), "
-                             "which plasticity='brian2' does not run yet; use plasticity='python'")
+        """The circuit's declared rules as Brian2 code (``substrate.plasticity == "brian2"``),
+        phase by phase: at each boundary the rules of phase p run (``run_regularly``, order
+        2(p − P) of the ``start`` slot), then that phase's declared steps in Python (a network
+        operation just after them, :meth:`_run_steps`), all before the boundary operation
+        (order 0) closes the presentation."""
+        reason = brian2_plasticity_support(self.circuit)
+        if reason is not None:
+            raise ValueError(f"{self.circuit.name} cannot learn with plasticity='brian2': {reason}")
         scale = self.substrate.rate_unit * self.substrate.presentation
+        bindings, steps = self.circuit.rule_bindings(), self.circuit.state_steps()
         plastic = []
-        for binding in bindings():
-            pre, post = self.populations[binding.pre], self.populations[binding.post]
-            names = {name: f"(count{{side}} / {scale!r} - {float(self.populations[pop].offset)!r})"
-                     for name, pop in binding.activities.items()}
-            runner = Brian2Plasticity(self.b2, self.groups[pre.name], self.groups[post.name], binding, self.ensemble,
-                                      pre.size, post.size, names, dt=period)
-            plastic.append((binding, runner))
+        #: The phase of each network operation that runs declared steps, and the operations.
+        self.step_phases: list[int] = []
+        self.step_operations: list[Any] = []
+        ordered = phases(bindings, steps)
+        for index, (bound, stepped) in enumerate(ordered):
+            order = 2 * (index - len(ordered))
+            phase = bound[0].phase if bound else stepped[0].phase
+            for binding in bound:
+                pre, post = self.populations[binding.pre], self.populations[binding.post]
+                names = {name: self._brian2_activity(self.populations[pop], scale)
+                         for name, pop in binding.activities.items()}
+                group = self.input_group if pre.role == "input" else self.groups[pre.name]
+                runner = Brian2Plasticity(self.b2, group, self.groups[post.name], binding, self.ensemble,
+                                          pre.size, post.size, names, dt=period, order=order)
+                plastic.append((binding, runner))
+            if stepped:
+                self.step_phases.append(phase)
+                self.step_operations.append(self.b2.NetworkOperation(
+                    functools.partial(self._run_steps, phase), dt=period, when="start", order=order + 1))
         return plastic
+
+    @staticmethod
+    def _brian2_activity(population: Any, scale: float) -> str:
+        """The Brian2 expression of a population's activity at a boundary: the decoded count of
+        a simulated population (``{side}`` for ``_pre``/``_post``), the input value of the input."""
+        if population.role == "input":
+            return "x{side}"
+        return f"(count{{side}} / {scale!r} - {float(population.offset)!r})"
+
+    def _run_steps(self, phase: int) -> None:
+        """At a boundary that closes a presentation: the declared steps of ``phase``."""
+        if self.started and self.presented < self.n_presentations:
+            self._apply_steps(phase)
+
+    def _apply_steps(self, phase: int) -> None:
+        """The circuit's declared steps of ``phase`` (its own :class:`StateStep` callables, as
+        ``RuleCircuit.learn`` calls them) on the state the Brian2 rules have just written: the
+        plastic arrays are read back, the steps run in Python, and every plastic array a step
+        changed is written into the synapses (so the next phase's rules and the next
+        presentation see it). The steps' per-sample quantities are the circuit's
+        ``rule_activities`` of the presentation, read from the state before the update."""
+        index = self.presented
+        if self.step_inputs is None or self.step_inputs[0] != index:
+            activities = {name: value[:, None] for name, value in self._decoded().items()}
+            self.step_inputs = (index, self.circuit.rule_activities(activities, self.batch[index : index + 1]))
+        quantities = self.step_inputs[1]
+        state = self.circuit.state
+        for binding, runner in self.plastic:
+            state[binding.state] = self._read(binding, runner)
+        steps = [step for step in self.circuit.state_steps() if step.phase == phase]
+        for step in steps:
+            apply_step(state, step, quantities)
+        changed = {step.state for step in steps}
+        for binding, runner in self.plastic:
+            if binding.state in changed:
+                runner.set(np.swapaxes(state[binding.state], -1, -2) if binding.transposed else state[binding.state])
+
+    @staticmethod
+    def _read(binding: Any, runner: Any) -> np.ndarray:
+        matrix = runner.get()
+        return np.swapaxes(matrix, -1, -2) if binding.transposed else matrix
 
     def extra_drives(self, population: Any) -> list[str]:
         """Names of further continuous drive variables (``v`` integrates ``r0 ·`` each) of a
@@ -149,6 +229,8 @@ class IFNetwork:
         self.updates, self.presented, self.started = 0, 0, False
         self.pending: list[dict[str, np.ndarray]] = []
         self.last_activities: dict[str, np.ndarray] = {}
+        #: The declared steps' per-sample quantities of the presentation being closed (index, values).
+        self.step_inputs: tuple[int, Mapping[str, np.ndarray]] | None = None
         self.values = batch.inputs.transpose(1, 0, 2).reshape(batch.size, -1)
         self.substrate.resume_dither(first_step * batch_size, self.ensemble * sum(p.size for p in self.simulated))
         if self.plastic and batch_size != 1:
@@ -170,8 +252,13 @@ class IFNetwork:
             gc.unfreeze()
         self._drain_spikes(run_started, first_step * batch_size * self.substrate.presentation)
         if self.plastic and self.presented < self.n_presentations:
-            for _, runner in self.plastic:  # the last presentation has no boundary after it
-                runner.apply()
+            # the last presentation has no boundary after it: its rules and steps, phase by phase
+            for phase in sorted({b.phase for b, _ in self.plastic} | set(self.step_phases)):
+                for binding, runner in self.plastic:
+                    if binding.phase == phase:
+                        runner.apply()
+                if phase in self.step_phases:
+                    self._apply_steps(phase)
         self._close_presentation()
         if self.pending:
             self._apply_learning()
@@ -212,6 +299,18 @@ class IFNetwork:
     def _close_presentation(self) -> None:
         if self.presented >= self.n_presentations:
             return
+        activities = self._decoded()
+        if self.timing is not None:
+            self.timing.close()
+        self.presented += 1
+        self.substrate.presented += 1
+        self.pending.append(activities)
+        if len(self.pending) == self.batch_size:
+            self._apply_learning()
+
+    def _decoded(self) -> dict[str, np.ndarray]:
+        """The activities (K, n) of the presentation being closed: the input, each simulated
+        population's decoded count, each readout from them."""
         index = self.presented
         activities = {self.inputs[0].name: self.batch.inputs[:, index, :]}
         for p in self.simulated:
@@ -223,13 +322,7 @@ class IFNetwork:
                 activities[p.name] = sum(
                     np.einsum("kts,ks->kt", w, activities[s]) for (s, t), w in weights.items() if t == p.name
                 )
-        if self.timing is not None:
-            self.timing.close()
-        self.presented += 1
-        self.substrate.presented += 1
-        self.pending.append(activities)
-        if len(self.pending) == self.batch_size:
-            self._apply_learning()
+        return activities
 
     def _apply_learning(self) -> None:
         start = self.presented - len(self.pending)
@@ -239,8 +332,7 @@ class IFNetwork:
             for observer in self.substrate.observers:
                 observer(activities, part)
             for binding, runner in self.plastic:
-                matrix = runner.get()
-                self.circuit.state[binding.state] = np.swapaxes(matrix, -1, -2) if binding.transposed else matrix
+                self.circuit.state[binding.state] = self._read(binding, runner)
             self.circuit.steps += 1
         elif self.timing is not None:
             self.timing.learn(activities, part)
@@ -253,6 +345,10 @@ class IFNetwork:
         self._write_parameters()
 
     def _write_parameters(self) -> None:
+        if self.plastic:  # the rules' parameters of the next update (a schedule may change them)
+            fresh = {binding.state: binding for binding in self.circuit.rule_bindings()}
+            for binding, runner in self.plastic:
+                runner.set_parameters(fresh[binding.state].parameters)
         weights, thresholds = self.circuit.weights(), self.circuit.thresholds()
         for (source, target), (synapse, (member, post, pre)) in self.synapses.items():
             synapse.w[:] = weights[(source, target)][member, post, pre]
