@@ -112,7 +112,8 @@ def brian2_plasticity_refusal(binding: RuleBinding) -> str | None:
     rule = binding.rule
     if binding.recruit is not None:
         return (f"binding of {binding.state!r}: rule {rule.name!r} recruits one unit per presentation "
-                f"(recruit={binding.recruit!r}, a growing array); the Brian2 plasticity runner takes fixed synapse sets")
+                f"(recruit={binding.recruit!r}, a growing array); the Brian2 plasticity runner takes fixed "
+                "synapse sets")
     if rule.kind != "synaptic" or rule.summed or rule.synaptic or rule.states or rule.totals:
         what = [w for w, present in (("a neuron rule", rule.kind != "synaptic"), ("summed variables", rule.summed),
                                      ("per-sample totals", rule.totals), ("neuron states", rule.states),

@@ -18,7 +18,8 @@ from ...models.neurons import IntegrateAndFire
 from ...rules.declaration import Brian2Plasticity, apply_step, brian2_plasticity_refusal, phases
 from .substrate import SpikingSubstrate, register_builder
 
-__all__ = ["IFNetwork", "simulate_integrate_and_fire", "brian2_plasticity_support", "block_indices", "safe_name",
+__all__ = ["IFNetwork", "simulate_integrate_and_fire", "brian2_plasticity_support", "brian2_support",
+           "BRIAN2_PLASTICITY_KINDS", "block_indices", "safe_name",
            "check_thresholds", "refractory_period"]
 
 
@@ -34,6 +35,25 @@ def simulate_integrate_and_fire(
     if network is None or network.circuit is not circuit or batch.size > network.capacity:
         network = substrate.cache["fixed-point"] = IFNetwork(substrate, circuit, batch.size)
     return network.run(batch, batch_size, first_step)
+
+
+#: The builder kinds whose network is :class:`IFNetwork`, where ``plasticity="brian2"`` runs.
+BRIAN2_PLASTICITY_KINDS = ("fixed-point", "threshold-unit", "layered")
+
+
+def brian2_support(circuit: Any) -> str | None:
+    """The substrate's answer for ``plasticity="brian2"``: None, or why not in one line. Kind
+    ``"temporal-difference"`` always learns by its rules' Brian2 form; the integrate-and-fire
+    kinds by :func:`brian2_plasticity_support` (asked of an initialized circuit, whose
+    bindings may read its state; the network asks again when it is built); the other kinds
+    call their circuit's rules between presentations."""
+    if circuit.kind == "temporal-difference":
+        return None
+    if circuit.kind not in BRIAN2_PLASTICITY_KINDS:
+        return (f"plasticity='brian2' is built on the integrate-and-fire network (kinds "
+                f"{', '.join(map(repr, BRIAN2_PLASTICITY_KINDS))}); kind {circuit.kind!r} calls its circuit's rules "
+                "between presentations: use plasticity='python'")
+    return brian2_plasticity_support(circuit) if circuit.initialized else None
 
 
 def brian2_plasticity_support(circuit: Any) -> str | None:
