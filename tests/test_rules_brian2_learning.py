@@ -1,13 +1,18 @@
-"""The Brian2 form of the whitening rules, end to end: a spiking learning run whose
-plasticity is the declared rule's ``run_regularly`` code at presentation boundaries agrees
-with the run that calls the rule's numpy form between presentations."""
+"""The Brian2 form of the declared rules, end to end: a spiking learning run whose
+plasticity is the declared rules' ``run_regularly`` code at presentation boundaries (and
+the declared steps in Python after the rules of their phase) agrees with the run that calls
+the circuit's ``learn`` between presentations; what it cannot run is refused with the reason."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
 
-from bioplausible.circuits import Batch, DetMaxWSM, DirectWhitening, InterneuronWhitening
+from bioplausible.circuits import Batch, DetMaxWSM, DirectWhitening, InterneuronWhitening, make_circuit
+from bioplausible.rules.adaptation import normalize_columns
+from bioplausible.rules.declaration import StateStep
 from bioplausible.substrates.spiking import SpikingSubstrate
 
 pytest.importorskip("brian2")
@@ -24,18 +29,64 @@ def _learned(circuit_type, plasticity: str, seed: int, **params) -> tuple[dict[s
     return {k: v.copy() for k, v in circuit.state.items()}, circuit.steps
 
 
+def _agree(circuit_type, **params) -> dict[str, np.ndarray]:
+    """plasticity='brian2' and 'python' on the same seed learn the same state (every array
+    learned); returns the learned state."""
+    python_state, python_steps = _learned(circuit_type, "python", 3, **params)
+    brian_state, brian_steps = _learned(circuit_type, "brian2", 3, **params)
+    assert python_steps == brian_steps == 12
+    initial = circuit_type(**params).initialize(3, 0, [3, 4]).state
+    assert python_state.keys() == brian_state.keys()
+    for key in python_state:
+        assert not np.allclose(python_state[key], initial[key]), key  # it learned
+        np.testing.assert_allclose(brian_state[key], python_state[key], rtol=1e-12, atol=1e-12, err_msg=key)
+    return brian_state
+
+
 @pytest.mark.parametrize("circuit_type,params", [
     (DirectWhitening, {"learning_rate": 0.05}),
     (InterneuronWhitening, {"learning_rate": 0.05, "leak": 0.5}),
 ])
 def test_brian2_plasticity_agrees_with_the_rule_between_presentations(circuit_type, params):
-    python_state, python_steps = _learned(circuit_type, "python", 3, **params)
-    brian_state, brian_steps = _learned(circuit_type, "brian2", 3, **params)
-    assert python_steps == brian_steps == 12
-    initial = circuit_type(**params).initialize(3, 0, [3, 4]).state
-    for key in python_state:
-        assert not np.allclose(python_state[key], initial[key])  # it learned
-        np.testing.assert_allclose(brian_state[key], python_state[key], rtol=1e-12, atol=1e-12)
+    _agree(circuit_type, **params)
+
+
+def test_brian2_plasticity_runs_the_declared_steps_after_the_rules():
+    """Det-Max: four Hebbian rules in generated code (their rate a schedule of the update
+    count, written per update), then its two log-det gain steps in Python, reading the
+    synapses the rules have just written; the gains learn what the Python path learns."""
+    _agree(DetMaxWSM, n_sources=2)
+
+
+class _NormalisedInterneurons(InterneuronWhitening):
+    """Interneuron whitening with a declared step on its plastic matrix: each interneuron's
+    synapses rescaled to unit norm (``rules.normalize_columns``), after the rule (both in
+    phase 0), or before it (``step_first``: the step in phase 0, the rule in phase 1)."""
+
+    step_first = False
+
+    def rule_bindings(self):
+        return [dataclasses.replace(b, phase=int(self.step_first)) for b in super().rule_bindings()]
+
+    def state_steps(self):
+        return [StateStep("unit-norm-columns", "synapses", normalize_columns, "‖w_j‖ = 1")]
+
+
+class _NormalisedFirst(_NormalisedInterneurons):
+    step_first = True
+
+
+@pytest.mark.parametrize("circuit_type", [_NormalisedInterneurons, _NormalisedFirst], ids=["after", "before"])
+def test_a_step_that_changes_a_plastic_matrix_is_written_back_to_the_synapses(circuit_type):
+    """The step's new W goes back into the Brian2 synapses, so the rule's next run (the next
+    presentation, or the later phase of the same one) starts from it: the runs agree only if
+    the write-back and the phase order are right."""
+    state = _agree(circuit_type, learning_rate=0.05, leak=0.5)
+    norms = np.linalg.norm(state["synapses"], axis=-2)
+    if circuit_type.step_first:  # the rule ran last: the columns moved off unit norm
+        assert not np.allclose(norms, 1.0)
+    else:
+        np.testing.assert_allclose(norms, 1.0, rtol=1e-12)
 
 
 def test_brian2_plasticity_needs_batch_size_one():
@@ -51,11 +102,29 @@ def test_bad_plasticity_option():
         SpikingSubstrate(plasticity="triplet")  # "stdp" is an option since issue 17 item 4
 
 
-def test_brian2_plasticity_refuses_a_circuit_with_declared_steps():
-    """Det-Max's gain steps follow its Hebbian rules; the generated code runs the rules only,
-    so plasticity='brian2' refuses it instead of silently skipping the gains."""
-    circuit = DetMaxWSM(n_sources=2).initialize(3, 0, [0])
+@pytest.mark.parametrize("name,reason", [
+    ("nsm", "rule 'nsm-learning-rates' (a neuron rule)"),
+    ("gain-whitening", "rule 'gain-homeostasis' (a neuron rule, neuron states)"),
+    ("nonnegative-ica", "neuron states"),
+    ("corinfomax", "reads 'yhat' from 'prediction', which is not a simulated or input population"),
+    ("backprop", "to 'output'; the Brian2 rules run on synapses from a simulated"),
+    ("densenet", "kind 'windowed-replay' calls its circuit's rules between presentations"),
+    ("rnn-eprop", "kind 'recurrent-rate' calls its circuit's rules between presentations"),
+])
+def test_what_brian2_plasticity_cannot_run_is_refused_with_the_reason(name, reason):
+    """Each refusal is one line naming what the runner does not take (never a silent fallback
+    to the Python rules); an initialized circuit is asked about its bindings."""
+    circuit = make_circuit(name)
+    if circuit.kind in ("fixed-point", "layered"):
+        circuit.initialize(6, 2, [0])
+    got = SpikingSubstrate(plasticity="brian2").supports(circuit)
+    assert got is not None and reason in got and "\n" not in got
+    assert SpikingSubstrate(plasticity="python").supports(circuit) is None
+
+
+def test_a_refused_circuit_fails_when_its_network_is_built():
+    circuit = make_circuit("nsm", n_sources=2).initialize(3, 0, [0])
     substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0, plasticity="brian2")
     substrate.prepare(circuit, 0)
-    with pytest.raises(ValueError, match="hidden-gain-step, output-gain-step"):
+    with pytest.raises(ValueError, match="cannot run on the spiking substrate: rule 'nsm-learning-rates'"):
         substrate.learn(circuit, Batch(np.zeros((1, 2, 3))), 1, 0)
