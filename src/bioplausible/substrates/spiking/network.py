@@ -142,7 +142,11 @@ class IFNetwork:
             synapse.connect(i=member * n_source + pre_index, j=member * n_target + post_index)
             order = (synapse.j[:] // n_target, synapse.j[:] % n_target, synapse.i[:] % n_source)
             self.synapses[(source, target)] = (synapse, order)
-        self.step_phases, self.step_operations = [], []
+        #: The phase of each network operation that runs declared steps (``plasticity="brian2"``), and the operations.
+        self.step_phases: list[int] = []
+        self.step_operations: list[Any] = []
+        #: The declared steps' per-sample quantities of the presentation being closed (index, values).
+        self.step_inputs: tuple[int, Mapping[str, np.ndarray]] | None = None
         self.plastic = self._brian2_plasticity(period) if substrate.plasticity == "brian2" else []
         #: The pair traces of ``plasticity="stdp"`` (:mod:`bioplausible.substrates.spiking.stdp`), else None.
         self.timing = None
@@ -168,11 +172,9 @@ class IFNetwork:
         if reason is not None:
             raise ValueError(f"{self.circuit.name} cannot learn with plasticity='brian2': {reason}")
         scale = self.substrate.rate_unit * self.substrate.presentation
-        bindings, steps = self.circuit.rule_bindings(), self.circuit.state_steps()
+        circuit: Any = self.circuit  # a RuleCircuit (brian2_plasticity_support)
+        bindings, steps = circuit.rule_bindings(), circuit.state_steps()
         plastic = []
-        #: The phase of each network operation that runs declared steps, and the operations.
-        self.step_phases: list[int] = []
-        self.step_operations: list[Any] = []
         ordered = phases(bindings, steps)
         for index, (bound, stepped) in enumerate(ordered):
             order = 2 * (index - len(ordered))
@@ -212,14 +214,15 @@ class IFNetwork:
         presentation see it). The steps' per-sample quantities are the circuit's
         ``rule_activities`` of the presentation, read from the state before the update."""
         index = self.presented
+        circuit: Any = self.circuit  # a RuleCircuit (brian2_plasticity_support)
         if self.step_inputs is None or self.step_inputs[0] != index:
             activities = {name: value[:, None] for name, value in self._decoded().items()}
-            self.step_inputs = (index, self.circuit.rule_activities(activities, self.batch[index : index + 1]))
+            self.step_inputs = (index, circuit.rule_activities(activities, self.batch[index : index + 1]))
         quantities = self.step_inputs[1]
-        state = self.circuit.state
+        state = circuit.state
         for binding, runner in self.plastic:
             state[binding.state] = self._read(binding, runner)
-        steps = [step for step in self.circuit.state_steps() if step.phase == phase]
+        steps = [step for step in circuit.state_steps() if step.phase == phase]
         for step in steps:
             apply_step(state, step, quantities)
         changed = {step.state for step in steps}
@@ -249,8 +252,7 @@ class IFNetwork:
         self.updates, self.presented, self.started = 0, 0, False
         self.pending: list[dict[str, np.ndarray]] = []
         self.last_activities: dict[str, np.ndarray] = {}
-        #: The declared steps' per-sample quantities of the presentation being closed (index, values).
-        self.step_inputs: tuple[int, Mapping[str, np.ndarray]] | None = None
+        self.step_inputs = None
         self.values = batch.inputs.transpose(1, 0, 2).reshape(batch.size, -1)
         self.substrate.resume_dither(first_step * batch_size, self.ensemble * sum(p.size for p in self.simulated))
         if self.plastic and batch_size != 1:
@@ -366,7 +368,8 @@ class IFNetwork:
 
     def _write_parameters(self) -> None:
         if self.plastic:  # the rules' parameters of the next update (a schedule may change them)
-            fresh = {binding.state: binding for binding in self.circuit.rule_bindings()}
+            circuit: Any = self.circuit
+            fresh = {binding.state: binding for binding in circuit.rule_bindings()}
             for binding, runner in self.plastic:
                 runner.set_parameters(fresh[binding.state].parameters)
         weights, thresholds = self.circuit.weights(), self.circuit.thresholds()
