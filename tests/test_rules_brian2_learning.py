@@ -122,7 +122,7 @@ def test_what_brian2_plasticity_cannot_run_is_refused_with_the_reason(name, reas
     assert SpikingSubstrate(plasticity="python").supports(circuit) is None
 
 
-def test_a_refused_circuit_fails_when_its_network_is_built():
+def test_a_refused_circuit_fails_before_any_presentation():
     circuit = make_circuit("nsm", n_sources=2).initialize(3, 0, [0])
     substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0, plasticity="brian2")
     substrate.prepare(circuit, 0)
