@@ -57,9 +57,16 @@ from .bindings import (
     rule_changes,
     trial_change,
 )
-from .brian2_form import Brian2Form, Brian2Plasticity, brian2_plasticity_refusal, order_summed, run_regularly
+from .brian2_form import (
+    Brian2Form,
+    Brian2NeuronPlasticity,
+    Brian2Plasticity,
+    brian2_plasticity_refusal,
+    order_summed,
+    run_regularly,
+)
 from .rule import RULES, Rule, register_rule
 
 __all__ = ["Rule", "RuleBinding", "StateStep", "Brian2Form", "Brian2Plasticity", "RULES", "RECRUIT", "register_rule",
            "run_regularly", "order_summed", "apply_rules", "apply_step", "phases", "rule_changes", "trial_change",
-           "recruited", "brian2_plasticity_refusal"]
+           "recruited", "brian2_plasticity_refusal", "Brian2NeuronPlasticity"]

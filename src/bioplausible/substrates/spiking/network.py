@@ -15,7 +15,13 @@ import numpy as np
 from ...circuits.base import Circuit, RuleCircuit
 from ...core import Batch
 from ...models.neurons import IntegrateAndFire
-from ...rules.declaration import Brian2Plasticity, apply_step, brian2_plasticity_refusal, phases
+from ...rules.declaration import (
+    Brian2NeuronPlasticity,
+    Brian2Plasticity,
+    apply_step,
+    brian2_plasticity_refusal,
+    phases,
+)
 from .substrate import SpikingSubstrate, register_builder
 
 __all__ = ["IFNetwork", "simulate_integrate_and_fire", "brian2_plasticity_support", "brian2_support",
@@ -181,17 +187,32 @@ class IFNetwork:
             phase = bound[0].phase if bound else stepped[0].phase
             for binding in bound:
                 pre, post = self.populations[binding.pre], self.populations[binding.post]
-                names = {name: self._brian2_activity(self.populations[pop], scale)
-                         for name, pop in binding.activities.items()}
-                group = self.input_group if pre.role == "input" else self.groups[pre.name]
-                runner = Brian2Plasticity(self.b2, group, self.groups[post.name], binding, self.ensemble,
-                                          pre.size, post.size, names, dt=period, order=order)
+                runner: Any
+                if binding.rule.kind == "neuron":  # its activities through linked variables
+                    names, linked = {}, {}
+                    for name, pop in binding.activities.items():
+                        population = self.populations[pop]
+                        variable = "x" if population.role == "input" else "count"
+                        local = f"{variable}_{safe_name(pop)}"
+                        names[name] = self._brian2_activity(population, scale).format(side="_" + safe_name(pop))
+                        linked[local] = (self._group(population), variable)
+                    runner = Brian2NeuronPlasticity(self.b2, binding, self.ensemble, post.size, names, linked,
+                                                    dt=period, order=order)
+                else:
+                    names = {name: self._brian2_activity(self.populations[pop], scale)
+                             for name, pop in binding.activities.items()}
+                    runner = Brian2Plasticity(self.b2, self._group(pre), self.groups[post.name], binding,
+                                              self.ensemble, pre.size, post.size, names, dt=period, order=order)
                 plastic.append((binding, runner))
             if stepped:
                 self.step_phases.append(phase)
                 self.step_operations.append(self.b2.NetworkOperation(
                     functools.partial(self._run_steps, phase), dt=period, when="start", order=order + 1))
         return plastic
+
+    def _group(self, population: Any) -> Any:
+        """The Brian2 group of a simulated or the input population."""
+        return self.input_group if population.role == "input" else self.groups[population.name]
 
     @staticmethod
     def _brian2_activity(population: Any, scale: float) -> str:
@@ -371,7 +392,7 @@ class IFNetwork:
             circuit: Any = self.circuit
             fresh = {binding.state: binding for binding in circuit.rule_bindings()}
             for binding, runner in self.plastic:
-                runner.set_parameters(fresh[binding.state].parameters)
+                runner.set_parameters(fresh[binding.state])
         weights, thresholds = self.circuit.weights(), self.circuit.thresholds()
         for (source, target), (synapse, (member, post, pre)) in self.synapses.items():
             synapse.w[:] = weights[(source, target)][member, post, pre]

@@ -169,7 +169,8 @@ class SpikingSubstrate(Substrate):
     plasticity:
         ``"python"`` (default): the circuit's ``learn`` between presentations;
         ``"brian2"``: the declared rules' Brian2 form (``circuit.rule_bindings()``) as
-        ``run_regularly`` code at presentation boundaries, with batch size 1, phase by phase,
+        ``run_regularly`` code at presentation boundaries (synaptic and neuron rules of
+        activities and constant states), with batch size 1, phase by phase,
         each phase's declared steps (``circuit.state_steps()``) run in Python after its rules
         (:func:`~.network.brian2_plasticity_support` names what it cannot run);
         ``"stdp"``: spike-timing plasticity, each synaptic rule's products of two spike trains
