@@ -10,7 +10,7 @@ gated, so a whole learning run can live inside generated code.
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -120,39 +120,51 @@ def brian2_plasticity_refusal(binding: RuleBinding) -> str | None:
         what = [w for w, present in (("summed variables", rule.summed), ("per-sample totals", rule.totals),
                                      ("other synaptic matrices", rule.synaptic)) if present]
         return (f"rule {rule.name!r} ({', '.join(what)}): the Brian2 plasticity runner takes rules of activities "
-                "and constant neuron states only")
-    named = sorted(name for name, value in binding.states.items() if isinstance(value, str))
-    if named:
-        return (f"binding of {binding.state!r}: rule {rule.name!r} reads neuron states {named} from the circuit's "
-                f"quantities ({', '.join(str(binding.states[n]) for n in named)}); the Brian2 plasticity runner "
-                "takes constant states only")
-    if binding.trace is not None or binding.gate is not None:
-        return (f"binding of {binding.state!r}: an eligibility trace or a gate of the circuit's own has no Brian2 "
-                "runner here")
+                "and neuron states only")
+    if binding.trace is not None:
+        return (f"binding of {binding.state!r}: its eligibility trace runs along each trial, which a runner at "
+                "presentation boundaries does not")
     return None
 
 
-def _shared(binding: RuleBinding) -> tuple[dict[str, str], str]:
-    """The names a runner maps the rule's constant states to (shared variables ``state_<name>``)
-    and the model lines of every shared variable: the gate, the parameters, those states."""
-    states = {name: f"state_{name}" for name in binding.rule.states}
-    lines = "".join(f"\n{name} : 1 (shared)" for name in ("gate", *binding.rule.parameters, *states.values()))
-    return states, lines
-
-
 class _Runner:
-    """What both runners share: the gate, the parameters and constant states of the binding
-    (shared variables, written per update by :meth:`set_parameters`), the hand-run code."""
+    """What both runners share. The rule's parameters and constant neuron states are shared
+    variables (written per update, :meth:`set_parameters`); the quantities named in
+    ``inputs`` (activities or neuron states the circuit computes, not read from Brian2 groups)
+    are variables of the runner written before it runs (:meth:`write`); a binding's ``gate``
+    is a per-member variable ``member_gate`` written the same way; ``gate`` (shared) is 0 until
+    a presentation has been counted."""
 
     owner: Any
     runner: Any
     rule: Rule
     shape: tuple[int, ...]
+    inputs: dict[str, str]
 
-    def _check(self, binding: RuleBinding) -> None:
+    def _form(self, binding: RuleBinding, names: Mapping[str, str], inputs: Sequence[str],
+              side_names: bool) -> tuple[Brian2Form, str]:
+        """The rule's Brian2 form on this runner and the model lines it adds: shared variables,
+        the inputs (per synapse and side when ``side_names``, else per neuron) and the gate."""
         reason = brian2_plasticity_refusal(binding)
         if reason is not None:
             raise ValueError(reason)
+        rule = binding.rule
+        constants = [n for n, v in binding.states.items() if not isinstance(v, str)]
+        inputs = [*inputs, *(n for n, v in binding.states.items() if isinstance(v, str))]
+        mapping = {**names, **{n: f"state_{n}" for n in constants}}
+        lines = [f"{n} : 1 (shared)" for n in ("gate", *rule.parameters, *(f"state_{c}" for c in constants))]
+        self.inputs = {}
+        for name in inputs:
+            mapping[name] = f"input_{name}{{side}}_value" if side_names else f"input_{name}"
+            sides = [s for s in ("_pre", "_post") if rule.uses(name + s)] if side_names else [""]
+            for side in sides:
+                self.inputs[f"input_{name}{side}" + ("_value" if side_names else "")] = name + side
+        lines += [f"{variable} : 1" for variable in self.inputs]
+        gate = "gate"
+        if binding.gate is not None:
+            lines.append("member_gate : 1")
+            gate = "(gate * member_gate)"
+        return rule.brian2(mapping, gate=gate), "".join("\n" + line for line in lines)
 
     @property
     def objects(self) -> list[Any]:
@@ -163,8 +175,20 @@ class _Runner:
         binding of this update: a schedule may change them)."""
         for name in self.rule.parameters:
             setattr(self.owner, name, float(binding.parameters[name]))
-        for name in self.rule.states:
-            setattr(self.owner, f"state_{name}", float(binding.states[name]))  # type: ignore[arg-type]
+        for name, value in binding.states.items():
+            if not isinstance(value, str):
+                setattr(self.owner, f"state_{name}", float(value))
+
+    def write(self, values: Mapping[str, np.ndarray], gate: np.ndarray | None = None) -> None:
+        """Write the inputs (each (K, n) on its side's population, or broadcastable to it) and
+        the per-member gate (K,) for the rule's next run."""
+        for variable, name in self.inputs.items():
+            getattr(self.owner, variable)[:] = self._spread(values[name], name)
+        if gate is not None:
+            self.owner.member_gate[:] = self._spread(np.asarray(gate, dtype=float)[:, None], "")
+
+    def _spread(self, value: np.ndarray, name: str) -> np.ndarray:
+        raise NotImplementedError
 
     def set(self, values: np.ndarray) -> None:
         """Write the target into Brian2 (in (member, post, pre) or (member, neuron) order)."""
@@ -189,31 +213,39 @@ class Brian2Plasticity(_Runner):
     ``ensemble`` member blocks (self-pairs included: a diagonal such as a leak is part of the
     matrix); its ``run_regularly`` statement is the rule's, gated by a shared ``gate`` (0
     until a presentation has been counted). ``names`` maps the rule's activities to Brian2
-    expressions (e.g. a rate decoded from the spike count). The rule's parameters and
-    constant neuron states are shared variables of the synapses, so a schedule (a rate that
-    decays with the update count) is written between presentations (:meth:`set_parameters`)
-    without a new ``run``. :meth:`apply` runs the same code once more by hand (the last
-    presentation of a run has no boundary after it). With a batch of one, ``batch_sum`` is
-    the per-sample change, as here.
+    expressions (e.g. a rate decoded from the spike count); ``inputs`` names those written
+    from Python instead (:meth:`write`, per synapse from each side's (K, n) values). The
+    rule's parameters and constant neuron states are shared variables of the synapses, so a
+    schedule (a rate that decays with the update count) is written between presentations
+    (:meth:`set_parameters`) without a new ``run``. :meth:`apply` runs the same code once more
+    by hand (the last presentation of a run has no boundary after it). With a batch of one,
+    ``batch_sum`` is the per-sample change, as here.
     """
 
     def __init__(self, b2: Any, pre: Any, post: Any, binding: RuleBinding, ensemble: int, n_pre: int, n_post: int,
-                 names: Mapping[str, str], dt: Any, when: str = "start", order: int = -1) -> None:
-        self._check(binding)
+                 names: Mapping[str, str], dt: Any, when: str = "start", order: int = -1,
+                 inputs: Sequence[str] = ()) -> None:
         rule = binding.rule
         if rule.kind != "synaptic":
             raise ValueError(f"rule {rule.name!r} is a neuron rule: use Brian2NeuronPlasticity")
         self.rule, self.shape = rule, (ensemble, n_post, n_pre)
-        states, shared = _shared(binding)
-        form = rule.brian2({**names, **states}, gate="gate")
-        self.synapses = self.owner = b2.Synapses(pre, post, form.model + shared, dt=dt,
+        form, lines = self._form(binding, names, inputs, side_names=True)
+        self.synapses = self.owner = b2.Synapses(pre, post, form.model + lines, dt=dt,
                                                  name=f"plastic_{function_name(rule.name)}*")
         member, post_index, pre_index = np.meshgrid(np.arange(ensemble), np.arange(n_post), np.arange(n_pre),
                                                     indexing="ij")
+        self._index = {"_pre": (member.ravel(), pre_index.ravel()), "_post": (member.ravel(), post_index.ravel()),
+                       "": (member.ravel(), np.zeros(member.size, dtype=int))}
         self.synapses.connect(i=(member * n_pre + pre_index).ravel(), j=(member * n_post + post_index).ravel())
         self.runner = self.synapses.run_regularly(form.statement, dt=dt, when=when, order=order)
         self.synapses.gate = 0.0
         self.set_parameters(binding)
+
+    def _spread(self, value: np.ndarray, name: str) -> np.ndarray:
+        side = "_pre" if name.endswith("_pre") else "_post" if name.endswith("_post") else ""
+        members, units = self._index[side]
+        size = self.shape[2] if side == "_pre" else self.shape[1] if side == "_post" else 1
+        return np.broadcast_to(np.asarray(value, dtype=float), (self.shape[0], size))[members, units]
 
 
 class Brian2NeuronPlasticity(_Runner):
@@ -222,19 +254,19 @@ class Brian2NeuronPlasticity(_Runner):
     A ``NeuronGroup`` of its own (``ensemble`` × ``n`` units, in (member, neuron) order) holds
     the rule's target; ``linked`` maps the names of its linked variables to the
     ``(group, variable)`` they read (e.g. the spike count of the population whose neurons hold
-    the target), and ``names`` maps the rule's activities to Brian2 expressions of those.
+    the target), ``names`` maps the rule's activities to Brian2 expressions of those, and
+    ``inputs`` names the quantities written from Python instead (:meth:`write`).
     """
 
     def __init__(self, b2: Any, binding: RuleBinding, ensemble: int, n: int, names: Mapping[str, str],
-                 linked: Mapping[str, tuple[Any, str]], dt: Any, when: str = "start", order: int = -1) -> None:
-        self._check(binding)
+                 linked: Mapping[str, tuple[Any, str]], dt: Any, when: str = "start", order: int = -1,
+                 inputs: Sequence[str] = ()) -> None:
         rule = binding.rule
         if rule.kind != "neuron":
             raise ValueError(f"rule {rule.name!r} is a synaptic rule: use Brian2Plasticity")
         self.rule, self.shape = rule, (ensemble, n)
-        states, shared = _shared(binding)
-        form = rule.brian2({**names, **states}, gate="gate")
-        model = form.model + "".join(f"\n{name} : 1 (linked)" for name in linked) + shared
+        form, lines = self._form(binding, names, inputs, side_names=False)
+        model = form.model + "".join(f"\n{name} : 1 (linked)" for name in linked) + lines
         self.group = self.owner = b2.NeuronGroup(ensemble * n, model, dt=dt,
                                                  name=f"plastic_{function_name(rule.name)}*")
         for name, (source, variable) in linked.items():
@@ -242,3 +274,6 @@ class Brian2NeuronPlasticity(_Runner):
         self.runner = self.group.run_regularly(form.statement, dt=dt, when=when, order=order)
         self.group.gate = 0.0
         self.set_parameters(binding)
+
+    def _spread(self, value: np.ndarray, name: str) -> np.ndarray:
+        return np.broadcast_to(np.asarray(value, dtype=float), self.shape).reshape(-1)

@@ -65,11 +65,16 @@ def brian2_support(circuit: Any) -> str | None:
 def brian2_plasticity_support(circuit: Any) -> str | None:
     """None when ``plasticity="brian2"`` runs ``circuit``'s learning on the integrate-and-fire
     network (its declared rules as Brian2 code, its declared steps in Python after the rules
-    of their phase), else why not, in one line."""
+    of their phase), else why not, in one line. A rule's activities of simulated or input
+    populations are read in the generated code; the others (readouts, quantities the circuit
+    derives in ``rule_activities``), the neuron states it takes from the circuit's quantities
+    (``rule_states``) and a binding's gate are written into the runner from Python before
+    its phase runs."""
     bindings = getattr(circuit, "rule_bindings", None)
     if bindings is None:
         return "it declares no rule bindings (its learn is its own): use plasticity='python'"
     roles = {p.name: p.role for p in circuit.populations()}
+    sizes = {p.name: p.size for p in circuit.populations()}
     for binding in bindings():
         reason = brian2_plasticity_refusal(binding)
         if reason is not None:
@@ -77,10 +82,14 @@ def brian2_plasticity_support(circuit: Any) -> str | None:
         if roles.get(binding.post) != "neurons" or roles.get(binding.pre) not in ("neurons", "input"):
             return (f"binding of {binding.state!r} connects {binding.pre!r} to {binding.post!r}; the Brian2 rules run "
                     "on synapses from a simulated or the input population onto a simulated one")
-        for name, population in binding.activities.items():
-            if roles.get(population) not in ("neurons", "input"):
-                return (f"rule {binding.rule.name!r} reads {name!r} from {population!r}, which is not a simulated or "
-                        "input population's activity (a quantity the circuit derives, or a readout)")
+        shape = np.shape(circuit.state.get(binding.state))[1:]
+        if binding.transposed:
+            shape = shape[::-1]
+        expected = ((sizes[binding.post],) if binding.rule.kind == "neuron"
+                    else (sizes[binding.post], sizes[binding.pre]))
+        if circuit.state and shape != expected:
+            return (f"binding of {binding.state!r}: its array is {shape} per member, not the {expected} of its "
+                    f"populations {binding.pre!r} -> {binding.post!r} (a side is a quantity the circuit derives)")
     if not isinstance(circuit, RuleCircuit) or type(circuit).learn is not RuleCircuit.learn:
         return "its learn is not derived from its rule bindings and steps alone"
     return None
@@ -148,11 +157,12 @@ class IFNetwork:
             synapse.connect(i=member * n_source + pre_index, j=member * n_target + post_index)
             order = (synapse.j[:] // n_target, synapse.j[:] % n_target, synapse.i[:] % n_source)
             self.synapses[(source, target)] = (synapse, order)
-        #: The phase of each network operation that runs declared steps (``plasticity="brian2"``), and the operations.
-        self.step_phases: list[int] = []
-        self.step_operations: list[Any] = []
-        #: The declared steps' per-sample quantities of the presentation being closed (index, values).
-        self.step_inputs: tuple[int, Mapping[str, np.ndarray]] | None = None
+        #: ``plasticity="brian2"``: the update's phases in order, and the network operations
+        #: that run the circuit's Python around the generated-code rules at each boundary.
+        self.phase_order: list[int] = []
+        self.learning_operations: list[Any] = []
+        #: The circuit's per-sample quantities of the presentation being closed (``rule_activities``).
+        self.step_inputs: Mapping[str, np.ndarray] | None = None
         self.plastic = self._brian2_plasticity(period) if substrate.plasticity == "brian2" else []
         #: The pair traces of ``plasticity="stdp"`` (:mod:`bioplausible.substrates.spiking.stdp`), else None.
         self.timing = None
@@ -165,50 +175,57 @@ class IFNetwork:
                          if substrate.record_spikes else {})
         self.network = b2.Network(self.input_group, *self.groups.values(),
                                   *[s for s, _ in self.synapses.values()], self.operation, *self.monitors.values(),
-                                  *[o for _, p in self.plastic for o in p.objects], *self.step_operations,
+                                  *[o for _, p in self.plastic for o in p.objects], *self.learning_operations,
                                   *(self.timing.objects if self.timing is not None else []))
 
     def _brian2_plasticity(self, period: Any) -> list[tuple[Any, Any]]:
         """The circuit's declared rules as Brian2 code (``substrate.plasticity == "brian2"``),
-        phase by phase: at each boundary the rules of phase p run (``run_regularly``, order
-        2(p − P) of the ``start`` slot), then that phase's declared steps in Python (a network
-        operation just after them, :meth:`_run_steps`), all before the boundary operation
-        (order 0) closes the presentation."""
+        phase by phase. At each boundary, in the ``start`` slot before the boundary operation
+        (order 0) closes the presentation: first the circuit's per-sample quantities of the
+        presentation (:meth:`_begin_learning`), then for each phase p of P, at orders around
+        3(p − P): the inputs its rules take from Python (:meth:`_write_inputs`), its rules
+        (``run_regularly``), its declared steps in Python (:meth:`_apply_steps`)."""
         reason = brian2_plasticity_support(self.circuit)
         if reason is not None:
             raise ValueError(f"{self.circuit.name} cannot learn with plasticity='brian2': {reason}")
         scale = self.substrate.rate_unit * self.substrate.presentation
         circuit: Any = self.circuit  # a RuleCircuit (brian2_plasticity_support)
         bindings, steps = circuit.rule_bindings(), circuit.state_steps()
-        plastic = []
+        plastic: list[tuple[Any, Any]] = []
         ordered = phases(bindings, steps)
+        operation = functools.partial(self.b2.NetworkOperation, dt=period, when="start")
+        self.learning_operations.append(operation(self._on_boundary(self._begin_learning),
+                                                  order=-3 * len(ordered) - 1))
         for index, (bound, stepped) in enumerate(ordered):
-            order = 2 * (index - len(ordered))
+            order = 3 * (index - len(ordered))
             phase = bound[0].phase if bound else stepped[0].phase
+            self.phase_order.append(phase)
             for binding in bound:
-                pre, post = self.populations[binding.pre], self.populations[binding.post]
-                runner: Any
-                if binding.rule.kind == "neuron":  # its activities through linked variables
-                    names, linked = {}, {}
-                    for name, pop in binding.activities.items():
-                        population = self.populations[pop]
-                        variable = "x" if population.role == "input" else "count"
-                        local = f"{variable}_{safe_name(pop)}"
-                        names[name] = self._brian2_activity(population, scale).format(side="_" + safe_name(pop))
-                        linked[local] = (self._group(population), variable)
-                    runner = Brian2NeuronPlasticity(self.b2, binding, self.ensemble, post.size, names, linked,
-                                                    dt=period, order=order)
-                else:
-                    names = {name: self._brian2_activity(self.populations[pop], scale)
-                             for name, pop in binding.activities.items()}
-                    runner = Brian2Plasticity(self.b2, self._group(pre), self.groups[post.name], binding,
-                                              self.ensemble, pre.size, post.size, names, dt=period, order=order)
-                plastic.append((binding, runner))
+                plastic.append((binding, self._runner(binding, scale, period, order + 1)))
+            self.learning_operations.append(operation(self._on_boundary(self._write_inputs, phase), order=order))
             if stepped:
-                self.step_phases.append(phase)
-                self.step_operations.append(self.b2.NetworkOperation(
-                    functools.partial(self._run_steps, phase), dt=period, when="start", order=order + 1))
+                self.learning_operations.append(operation(self._on_boundary(self._apply_steps, phase),
+                                                          order=order + 2))
         return plastic
+
+    def _runner(self, binding: Any, scale: float, period: Any, order: int) -> Any:
+        """The Brian2 runner of one binding: activities of simulated or input populations as
+        Brian2 expressions (a neuron rule reads them through linked variables), the rest inputs."""
+        pre, post = self.populations[binding.pre], self.populations[binding.post]
+        inputs = [name for name, pop in binding.activities.items()
+                  if pop not in self.populations or self.populations[pop].role not in ("neurons", "input")]
+        read = {name: self.populations[pop] for name, pop in binding.activities.items() if name not in inputs}
+        if binding.rule.kind == "neuron":
+            names, linked = {}, {}
+            for name, population in read.items():
+                variable = "x" if population.role == "input" else "count"
+                names[name] = self._brian2_activity(population, scale).format(side="_" + safe_name(population.name))
+                linked[f"{variable}_{safe_name(population.name)}"] = (self._group(population), variable)
+            return Brian2NeuronPlasticity(self.b2, binding, self.ensemble, post.size, names, linked, dt=period,
+                                          order=order, inputs=inputs)
+        names = {name: self._brian2_activity(population, scale) for name, population in read.items()}
+        return Brian2Plasticity(self.b2, self._group(pre), self.groups[post.name], binding, self.ensemble,
+                                pre.size, post.size, names, dt=period, order=order, inputs=inputs)
 
     def _group(self, population: Any) -> Any:
         """The Brian2 group of a simulated or the input population."""
@@ -222,10 +239,64 @@ class IFNetwork:
             return "x{side}"
         return f"(count{{side}} / {scale!r} - {float(population.offset)!r})"
 
-    def _run_steps(self, phase: int) -> None:
-        """At a boundary that closes a presentation: the declared steps of ``phase``."""
-        if self.started and self.presented < self.n_presentations:
+    def _on_boundary(self, method: Any, *arguments: Any) -> Any:
+        """``method(*arguments)`` at a boundary that closes a presentation (not the run's first)."""
+        def operation() -> None:
+            if self.started and self.presented < self.n_presentations:
+                method(*arguments)
+        return operation
+
+    def _learn_by_hand(self) -> None:
+        """The boundary learning of the run's last presentation, which has no boundary after it."""
+        self._begin_learning()
+        for phase in self.phase_order:
+            self._write_inputs(phase)
+            for binding, runner in self.plastic:
+                if binding.phase == phase:
+                    runner.apply()
             self._apply_steps(phase)
+
+    def _begin_learning(self) -> None:
+        """The circuit's per-sample quantities of the presentation being closed
+        (``rule_activities`` of the decoded activities, read from the state before the update)."""
+        circuit: Any = self.circuit  # a RuleCircuit (brian2_plasticity_support)
+        index = self.presented
+        activities = {name: value[:, None] for name, value in self._decoded().items()}
+        self.step_inputs = circuit.rule_activities(activities, self.batch[index : index + 1])
+
+    def _sync_state(self) -> dict[str, np.ndarray]:
+        """The circuit's state with the plastic arrays as the Brian2 runners hold them now."""
+        state = self.circuit.state
+        for binding, runner in self.plastic:
+            state[binding.state] = self._read(binding, runner)
+        return state
+
+    def _write_inputs(self, phase: int) -> None:
+        """Before the rules of ``phase`` run: what they take from Python, the activities of
+        this presentation and the neuron states and gates of the circuit's quantities
+        (``rule_states``, derived from the state as the earlier phases left it, as
+        ``apply_rules`` evaluates them per phase)."""
+        runners = [(b, r) for b, r in self.plastic if b.phase == phase and (r.inputs or b.gate is not None)]
+        if not runners:
+            return
+        circuit: Any = self.circuit
+        self._sync_state()
+        fresh = {binding.state: binding for binding in circuit.rule_bindings()}
+        quantities = circuit.rule_states()
+        activities = self.step_inputs or {}
+        for binding, runner in runners:
+            current = fresh[binding.state]
+            values: dict[str, np.ndarray] = {}
+            for key in runner.inputs.values():
+                name = key.removesuffix("_pre").removesuffix("_post") if current.rule.kind == "synaptic" else key
+                if name in current.activities:  # none yet at a run's first boundary (gated off): 0
+                    source = current.activities[name]
+                    value = activities[source][:, 0] if source in activities else np.zeros(())
+                else:
+                    value = np.asarray(quantities[current.states[name]], dtype=float)
+                values[key] = value
+            gate = None if current.gate is None else np.asarray(quantities[current.gate], dtype=float)
+            runner.write(values, gate)
 
     def _apply_steps(self, phase: int) -> None:
         """The circuit's declared steps of ``phase`` (its own :class:`StateStep` callables, as
@@ -233,19 +304,14 @@ class IFNetwork:
         plastic arrays are read back, the steps run in Python, and every plastic array a step
         changed is written into the synapses (so the next phase's rules and the next
         presentation see it). The steps' per-sample quantities are the circuit's
-        ``rule_activities`` of the presentation, read from the state before the update."""
-        index = self.presented
+        ``rule_activities`` of the presentation (:meth:`_begin_learning`)."""
         circuit: Any = self.circuit  # a RuleCircuit (brian2_plasticity_support)
-        if self.step_inputs is None or self.step_inputs[0] != index:
-            activities = {name: value[:, None] for name, value in self._decoded().items()}
-            self.step_inputs = (index, circuit.rule_activities(activities, self.batch[index : index + 1]))
-        quantities = self.step_inputs[1]
-        state = circuit.state
-        for binding, runner in self.plastic:
-            state[binding.state] = self._read(binding, runner)
         steps = [step for step in circuit.state_steps() if step.phase == phase]
+        if not steps:
+            return
+        state = self._sync_state()
         for step in steps:
-            apply_step(state, step, quantities)
+            apply_step(state, step, self.step_inputs or {})
         changed = {step.state for step in steps}
         for binding, runner in self.plastic:
             if binding.state in changed:
@@ -283,6 +349,10 @@ class IFNetwork:
             matrix = self.circuit.state[binding.state]
             runner.set(np.swapaxes(matrix, -1, -2) if binding.transposed else matrix)
             runner.open(False)  # nothing counted yet at this run's first boundary
+        for phase in self.phase_order:
+            # inputs from Python start finite (the circuit's states, zero activities): a gated-off
+            # statement still evaluates its expression, and 0 · inf would poison the target
+            self._write_inputs(phase)
         self._write_parameters()
         # (not named chunk_start: Brian2 resolves names in this frame and would warn of a clash)
         run_started = float(self.network.t / self.b2.second)
@@ -295,13 +365,7 @@ class IFNetwork:
             gc.unfreeze()
         self._drain_spikes(run_started, first_step * batch_size * self.substrate.presentation)
         if self.plastic and self.presented < self.n_presentations:
-            # the last presentation has no boundary after it: its rules and steps, phase by phase
-            for phase in sorted({b.phase for b, _ in self.plastic} | set(self.step_phases)):
-                for binding, runner in self.plastic:
-                    if binding.phase == phase:
-                        runner.apply()
-                if phase in self.step_phases:
-                    self._apply_steps(phase)
+            self._learn_by_hand()  # the last presentation has no boundary after it
         self._close_presentation()
         if self.pending:
             self._apply_learning()
