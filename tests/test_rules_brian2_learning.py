@@ -10,7 +10,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from bioplausible.circuits import Batch, DetMaxWSM, DirectWhitening, GainWhitening, InterneuronWhitening, make_circuit
+from bioplausible.circuits import (
+    CIRCUITS,
+    Batch,
+    DetMaxWSM,
+    DirectWhitening,
+    GainWhitening,
+    InterneuronWhitening,
+    make_circuit,
+)
 from bioplausible.rules.adaptation import normalize_columns
 from bioplausible.rules.declaration import StateStep
 from bioplausible.substrates.spiking import SpikingSubstrate
@@ -68,6 +76,23 @@ def test_a_neuron_rule_with_a_constant_state_and_a_projection_runs_in_brian2():
     assert np.any(state["gains"] == 0.0) and np.all(state["gains"] >= 0.0)
 
 
+@pytest.mark.parametrize("name,params", [
+    # phase 0 the rates D (a neuron rule), phase 1 W and M reading D (states from the circuit),
+    # the prewhitened mixtures (an activity it derives) and the learning gate; its steps after
+    ("nsm", {"n_sources": 3, "prewhitening_samples": 5}),
+    # phase 0 the running means (steps), phase 1 the rules reading them and the dendritic
+    # current c = W x; then the row flip and the sample count
+    ("nonnegative-ica", {"n_sources": 3}),
+    # the gains toward each interneuron's synaptic norm (a quantity derived from W), W reading
+    # the gains, then the renormalisation of W's columns (a step on a plastic matrix)
+    ("multi-timescale-whitening", {"renormalize": True}),
+])
+def test_rules_that_read_the_circuits_quantities_run_in_brian2(name, params):
+    """What a rule reads that no Brian2 group holds is written into its runner from Python
+    before its phase; the Brian2 run learns what the Python run learns."""
+    _agree(CIRCUITS[name], **params)
+
+
 class _NormalisedInterneurons(InterneuronWhitening):
     """Interneuron whitening with a declared step on its plastic matrix: each interneuron's
     synapses rescaled to unit norm (``rules.normalize_columns``), after the rule (both in
@@ -113,10 +138,8 @@ def test_bad_plasticity_option():
 
 
 @pytest.mark.parametrize("name,reason", [
-    ("nsm", "binding of 'rates': an eligibility trace or a gate of the circuit's own"),
-    ("multi-timescale-whitening", "reads neuron states ['target'] from the circuit's quantities (synaptic_norms)"),
-    ("nonnegative-ica", "reads neuron states ['cbar', 'xbar'] from the circuit's quantities (mean_drive, mean_inputs)"),
-    ("corinfomax", "reads 'yhat' from 'prediction', which is not a simulated or input population"),
+    ("corinfomax", "rule 'corinfomax-lateral' (summed variables)"),
+    ("nsm", "binding of 'feedforward': its array is (5, 5) per member, not the (5, 6) of its populations"),
     ("backprop", "to 'output'; the Brian2 rules run on synapses from a simulated"),
     ("densenet", "kind 'windowed-replay' calls its circuit's rules between presentations"),
     ("rnn-eprop", "kind 'recurrent-rate' calls its circuit's rules between presentations"),
@@ -126,15 +149,15 @@ def test_what_brian2_plasticity_cannot_run_is_refused_with_the_reason(name, reas
     to the Python rules); an initialized circuit is asked about its bindings."""
     circuit = make_circuit(name)
     if circuit.kind in ("fixed-point", "layered"):
-        circuit.initialize(6, 2, [0])
+        circuit.initialize(6, 2, [0])  # NSM prewhitens 6 mixtures onto its 5 sources
     got = SpikingSubstrate(plasticity="brian2").supports(circuit)
     assert got is not None and reason in got and "\n" not in got
     assert SpikingSubstrate(plasticity="python").supports(circuit) is None
 
 
 def test_a_refused_circuit_fails_before_any_presentation():
-    circuit = make_circuit("nsm", n_sources=2).initialize(3, 0, [0])
+    circuit = make_circuit("corinfomax", n_sources=2).initialize(3, 0, [0])
     substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0, plasticity="brian2")
     substrate.prepare(circuit, 0)
-    with pytest.raises(ValueError, match="cannot run on the spiking substrate: binding of 'rates'"):
+    with pytest.raises(ValueError, match="cannot run on the spiking substrate: rule 'corinfomax-lateral'"):
         substrate.learn(circuit, Batch(np.zeros((1, 2, 3))), 1, 0)
