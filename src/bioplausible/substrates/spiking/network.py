@@ -62,6 +62,10 @@ def brian2_support(circuit: Any) -> str | None:
     return brian2_plasticity_support(circuit) if circuit.initialized else None
 
 
+#: The roles of the populations a Brian2 plasticity runner's synapses may connect.
+BOUND_ROLES = ("neurons", "input", "readout")
+
+
 def brian2_plasticity_support(circuit: Any) -> str | None:
     """None when ``plasticity="brian2"`` runs ``circuit``'s learning on the integrate-and-fire
     network (its declared rules as Brian2 code, its declared steps in Python after the rules
@@ -79,9 +83,9 @@ def brian2_plasticity_support(circuit: Any) -> str | None:
         reason = brian2_plasticity_refusal(binding)
         if reason is not None:
             return reason
-        if roles.get(binding.post) != "neurons" or roles.get(binding.pre) not in ("neurons", "input"):
+        if roles.get(binding.post) not in ("neurons", "readout") or roles.get(binding.pre) not in BOUND_ROLES:
             return (f"binding of {binding.state!r} connects {binding.pre!r} to {binding.post!r}; the Brian2 rules run "
-                    "on synapses from a simulated or the input population onto a simulated one")
+                    "on synapses between simulated, input or readout populations")
         shape = np.shape(circuit.state.get(binding.state))[1:]
         if binding.transposed:
             shape = shape[::-1]
@@ -161,6 +165,8 @@ class IFNetwork:
         #: that run the circuit's Python around the generated-code rules at each boundary.
         self.phase_order: list[int] = []
         self.learning_operations: list[Any] = []
+        #: Groups that only index the plastic synapses onto a readout population.
+        self.readout_groups: dict[str, Any] = {}
         #: The circuit's per-sample quantities of the presentation being closed (``rule_activities``).
         self.step_inputs: Mapping[str, np.ndarray] | None = None
         self.plastic = self._brian2_plasticity(period) if substrate.plasticity == "brian2" else []
@@ -173,10 +179,11 @@ class IFNetwork:
         self.operation = b2.NetworkOperation(self._boundary, dt=period, when="start")
         self.monitors = ({name: b2.SpikeMonitor(group, record=True) for name, group in self.groups.items()}
                          if substrate.record_spikes else {})
+        plasticity_objects = [*(o for _, p in self.plastic for o in p.objects), *self.learning_operations,
+                              *self.readout_groups.values()]
         self.network = b2.Network(self.input_group, *self.groups.values(),
                                   *[s for s, _ in self.synapses.values()], self.operation, *self.monitors.values(),
-                                  *[o for _, p in self.plastic for o in p.objects], *self.learning_operations,
-                                  *(self.timing.objects if self.timing is not None else []))
+                                  *plasticity_objects, *(self.timing.objects if self.timing is not None else []))
 
     def _brian2_plasticity(self, period: Any) -> list[tuple[Any, Any]]:
         """The circuit's declared rules as Brian2 code (``substrate.plasticity == "brian2"``),
@@ -224,12 +231,20 @@ class IFNetwork:
             return Brian2NeuronPlasticity(self.b2, binding, self.ensemble, post.size, names, linked, dt=period,
                                           order=order, inputs=inputs)
         names = {name: self._brian2_activity(population, scale) for name, population in read.items()}
-        return Brian2Plasticity(self.b2, self._group(pre), self.groups[post.name], binding, self.ensemble,
+        return Brian2Plasticity(self.b2, self._group(pre), self._group(post), binding, self.ensemble,
                                 pre.size, post.size, names, dt=period, order=order, inputs=inputs)
 
     def _group(self, population: Any) -> Any:
-        """The Brian2 group of a simulated or the input population."""
-        return self.input_group if population.role == "input" else self.groups[population.name]
+        """The Brian2 group of a simulated or the input population; for a readout (not
+        simulated), a group without dynamics that only indexes the synapses onto it."""
+        if population.role == "input":
+            return self.input_group
+        if population.role == "readout":
+            if population.name not in self.readout_groups:
+                self.readout_groups[population.name] = self.b2.NeuronGroup(
+                    self.ensemble * population.size, "", name="readout_" + safe_name(population.name) + "*")
+            return self.readout_groups[population.name]
+        return self.groups[population.name]
 
     @staticmethod
     def _brian2_activity(population: Any, scale: float) -> str:
