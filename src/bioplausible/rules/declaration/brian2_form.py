@@ -84,15 +84,18 @@ def brian2_form(rule: Rule, names: Mapping[str, str] | None = None, gate: str | 
     return Brian2Form("synapses", "\n".join(model), statement, summed)
 
 
-def order_summed(synapses: Any, form: Brian2Form) -> None:
+def order_summed(synapses: Any, form: Brian2Form, when: str | None = None, order: int | None = None) -> None:
     """Schedule the summed variables of ``form`` on ``synapses`` (a Brian2 ``Synapses`` whose
     model includes ``form.model``) in ``form.summed`` order, each one before the next in the
     same slot: Brian2 would otherwise order them by name, and a total must read the summed
-    variables of the same time step. The last keeps Brian2's own place (just before its group)."""
+    variables of the same time step. By default the last keeps Brian2's own place (just before
+    its group); with ``when`` and ``order`` they run in that slot at ``order``, ``order + 1``, …"""
     count = len(form.summed)
     for index, name in enumerate(form.summed):
         updater = synapses.summed_updaters[name]
-        updater.order = updater.target.order - 1 - (count - 1 - index)
+        if when is not None:
+            updater.when = when
+        updater.order = (updater.target.order - 1 - (count - 1 - index)) if order is None else order + index
 
 
 def run_regularly(owner: Any, rule: Rule, dt: Any, names: Mapping[str, str] | None = None,
@@ -116,11 +119,12 @@ def brian2_plasticity_refusal(binding: RuleBinding) -> str | None:
         return (f"binding of {binding.state!r}: rule {rule.name!r} recruits one unit per presentation "
                 f"(recruit={binding.recruit!r}, a growing array); the Brian2 plasticity runner takes fixed "
                 "synapse sets")
-    if rule.summed or rule.synaptic or rule.totals:
-        what = [w for w, present in (("summed variables", rule.summed), ("per-sample totals", rule.totals),
-                                     ("other synaptic matrices", rule.synaptic)) if present]
-        return (f"rule {rule.name!r} ({', '.join(what)}): the Brian2 plasticity runner takes rules of activities "
-                "and neuron states only")
+    if rule.synaptic:
+        return (f"rule {rule.name!r} reads other synaptic matrices ({', '.join(rule.synaptic)}): the Brian2 "
+                "plasticity runner holds one matrix per rule")
+    if (rule.summed or rule.totals) and not rule.recurrent:
+        return (f"rule {rule.name!r}: the Brian2 plasticity runner takes summed variables of recurrent rules only "
+                "(on a group of its own)")
     if binding.trace is not None:
         return (f"binding of {binding.state!r}: its eligibility trace runs along each trial, which a runner at "
                 "presentation boundaries does not")
@@ -224,12 +228,23 @@ class Brian2Plasticity(_Runner):
 
     def __init__(self, b2: Any, pre: Any, post: Any, binding: RuleBinding, ensemble: int, n_pre: int, n_post: int,
                  names: Mapping[str, str], dt: Any, when: str = "start", order: int = -1,
-                 inputs: Sequence[str] = ()) -> None:
+                 inputs: Sequence[str] = (), linked: Mapping[str, tuple[Any, str]] | None = None) -> None:
         rule = binding.rule
         if rule.kind != "synaptic":
             raise ValueError(f"rule {rule.name!r} is a neuron rule: use Brian2NeuronPlasticity")
         self.rule, self.shape = rule, (ensemble, n_post, n_pre)
         form, lines = self._form(binding, names, inputs, side_names=True)
+        self.group = None
+        if form.summed:
+            # the summed variables (and totals) need targets on the neurons: a group of the
+            # recurrent rule's own, reading the population through ``linked`` variables
+            if linked is None:
+                raise ValueError(f"rule {rule.name!r} has summed variables: give the linked variables of its group")
+            model = [f"{name} : 1 (linked)" for name in linked] + [f"{name[:-5]} : 1" for name in form.summed]
+            self.group = pre = post = b2.NeuronGroup(ensemble * n_post, "\n".join(model), dt=dt,
+                                                     name=f"plastic_group_{function_name(rule.name)}*")
+            for name, (source, variable) in linked.items():
+                setattr(self.group, name, b2.linked_var(source, variable))
         self.synapses = self.owner = b2.Synapses(pre, post, form.model + lines, dt=dt,
                                                  name=f"plastic_{function_name(rule.name)}*")
         member, post_index, pre_index = np.meshgrid(np.arange(ensemble), np.arange(n_post), np.arange(n_pre),
@@ -237,9 +252,24 @@ class Brian2Plasticity(_Runner):
         self._index = {"_pre": (member.ravel(), pre_index.ravel()), "_post": (member.ravel(), post_index.ravel()),
                        "": (member.ravel(), np.zeros(member.size, dtype=int))}
         self.synapses.connect(i=(member * n_pre + pre_index).ravel(), j=(member * n_post + post_index).ravel())
+        #: The summed variables' code runners, in the order they are computed.
+        self.summed = [self.synapses.summed_updaters[name] for name in form.summed]
+        if form.summed:  # just before the statement, in its slot: the same boundary's counts
+            order_summed(self.synapses, form, when=when, order=order - len(form.summed))
         self.runner = self.synapses.run_regularly(form.statement, dt=dt, when=when, order=order)
         self.synapses.gate = 0.0
         self.set_parameters(binding)
+
+    @property
+    def objects(self) -> list[Any]:
+        return [self.synapses] if self.group is None else [self.group, self.synapses]
+
+    def apply(self) -> None:
+        """Run the summed variables' and then the rule's generated code once now."""
+        for updater in self.summed:
+            for code_object in updater.code_objects:
+                code_object()
+        super().apply()
 
     def _spread(self, value: np.ndarray, name: str) -> np.ndarray:
         side = "_pre" if name.endswith("_pre") else "_post" if name.endswith("_post") else ""

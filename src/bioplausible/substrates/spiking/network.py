@@ -62,6 +62,9 @@ def brian2_support(circuit: Any) -> str | None:
     return brian2_plasticity_support(circuit) if circuit.initialized else None
 
 
+#: Orders of the ``start`` slot each phase of a ``plasticity="brian2"`` boundary spans: its
+#: inputs, up to PHASE_ORDERS − 3 summed variables per rule, its rules, its steps.
+PHASE_ORDERS = 10
 #: The roles of the populations a Brian2 plasticity runner's synapses may connect.
 BOUND_ROLES = ("neurons", "input", "readout")
 
@@ -189,8 +192,9 @@ class IFNetwork:
         """The circuit's declared rules as Brian2 code (``substrate.plasticity == "brian2"``),
         phase by phase. At each boundary, in the ``start`` slot before the boundary operation
         (order 0) closes the presentation: first the circuit's per-sample quantities of the
-        presentation (:meth:`_begin_learning`), then for each phase p of P, at orders around
-        3(p − P): the inputs its rules take from Python (:meth:`_write_inputs`), its rules
+        presentation (:meth:`_begin_learning`), then for each phase p of P, at orders from
+        :data:`PHASE_ORDERS` · (p − P): the inputs its rules take from Python
+        (:meth:`_write_inputs`), the summed variables of its rules, its rules
         (``run_regularly``), its declared steps in Python (:meth:`_apply_steps`)."""
         reason = brian2_plasticity_support(self.circuit)
         if reason is not None:
@@ -202,17 +206,17 @@ class IFNetwork:
         ordered = phases(bindings, steps)
         operation = functools.partial(self.b2.NetworkOperation, dt=period, when="start")
         self.learning_operations.append(operation(self._on_boundary(self._begin_learning),
-                                                  order=-3 * len(ordered) - 1))
+                                                  order=-PHASE_ORDERS * len(ordered) - 1))
         for index, (bound, stepped) in enumerate(ordered):
-            order = 3 * (index - len(ordered))
+            order = PHASE_ORDERS * (index - len(ordered))  # inputs; summed variables; rules; steps
             phase = bound[0].phase if bound else stepped[0].phase
             self.phase_order.append(phase)
             for binding in bound:
-                plastic.append((binding, self._runner(binding, scale, period, order + 1)))
+                plastic.append((binding, self._runner(binding, scale, period, order + PHASE_ORDERS - 2)))
             self.learning_operations.append(operation(self._on_boundary(self._write_inputs, phase), order=order))
             if stepped:
                 self.learning_operations.append(operation(self._on_boundary(self._apply_steps, phase),
-                                                          order=order + 2))
+                                                          order=order + PHASE_ORDERS - 1))
         return plastic
 
     def _runner(self, binding: Any, scale: float, period: Any, order: int) -> Any:
@@ -222,14 +226,19 @@ class IFNetwork:
         inputs = [name for name, pop in binding.activities.items()
                   if pop not in self.populations or self.populations[pop].role not in ("neurons", "input")]
         read = {name: self.populations[pop] for name, pop in binding.activities.items() if name not in inputs}
-        if binding.rule.kind == "neuron":
+        rule = binding.rule
+        if rule.kind == "neuron" or rule.summed or rule.totals:
+            # a group of the runner's own, reading the populations through linked variables
             names, linked = {}, {}
             for name, population in read.items():
                 variable = "x" if population.role == "input" else "count"
-                names[name] = self._brian2_activity(population, scale).format(side="_" + safe_name(population.name))
+                names[name] = self._brian2_activity(population, scale, local=True)
                 linked[f"{variable}_{safe_name(population.name)}"] = (self._group(population), variable)
-            return Brian2NeuronPlasticity(self.b2, binding, self.ensemble, post.size, names, linked, dt=period,
-                                          order=order, inputs=inputs)
+            if rule.kind == "neuron":
+                return Brian2NeuronPlasticity(self.b2, binding, self.ensemble, post.size, names, linked, dt=period,
+                                              order=order, inputs=inputs)
+            return Brian2Plasticity(self.b2, None, None, binding, self.ensemble, pre.size, post.size, names,
+                                    dt=period, order=order, inputs=inputs, linked=linked)
         names = {name: self._brian2_activity(population, scale) for name, population in read.items()}
         return Brian2Plasticity(self.b2, self._group(pre), self._group(post), binding, self.ensemble,
                                 pre.size, post.size, names, dt=period, order=order, inputs=inputs)
@@ -247,12 +256,14 @@ class IFNetwork:
         return self.groups[population.name]
 
     @staticmethod
-    def _brian2_activity(population: Any, scale: float) -> str:
+    def _brian2_activity(population: Any, scale: float, local: bool = False) -> str:
         """The Brian2 expression of a population's activity at a boundary: the decoded count of
-        a simulated population (``{side}`` for ``_pre``/``_post``), the input value of the input."""
+        a simulated population (``{side}`` for ``_pre``/``_post``), the input value of the input;
+        ``local``: as a runner's own group's linked variable (``count_<population>``)."""
+        suffix = "_" + safe_name(population.name) if local else ""
         if population.role == "input":
-            return "x{side}"
-        return f"(count{{side}} / {scale!r} - {float(population.offset)!r})"
+            return f"x{suffix}{{side}}"
+        return f"(count{suffix}{{side}} / {scale!r} - {float(population.offset)!r})"
 
     def _on_boundary(self, method: Any, *arguments: Any) -> Any:
         """``method(*arguments)`` at a boundary that closes a presentation (not the run's first)."""
