@@ -109,14 +109,12 @@ def _brian2_variables(rule: Rule, side: str) -> list[str]:
 @pytest.mark.parametrize("name", sorted(RULES))
 def test_brian2_form_matches_numpy(name: str) -> None:
     """One Brian2 time step of the rule's ``run_regularly`` code on K·B independent blocks
-    (each sample's own copy of the synapses) averages to the numpy form."""
+    (each sample's own copy of the synapses, every pair of a block connected) averages to the
+    numpy form; a per-sample total (the Sherman-Morrison denominator) is a summed variable
+    over the block, computed after the summed variables it reads."""
     b2 = pytest.importorskip("brian2")
     b2.prefs.codegen.target = "numpy"
     rule = RULES[name]
-    if rule.totals:  # a per-sample scalar over all neurons: no Brian2 form, refused in one line
-        with pytest.raises(NotImplementedError, match="no Brian2 form"):
-            rule.brian2()
-        return
     values = _random_case(rule, seed=len(name))
     expected = rule.numpy(**values)
     n_post, n_pre = _sizes(rule)
@@ -140,7 +138,7 @@ def test_brian2_form_matches_numpy(name: str) -> None:
         new = np.asarray(getattr(group, rule.target)[:]).reshape(K, B, n_post)
         np.testing.assert_allclose(new.mean(axis=1) - values[rule.target], expected, rtol=1e-10, atol=1e-12)
         return
-    summed = [f"{s} : 1" for s in rule.summed]
+    summed = [f"{s} : 1" for s in (*rule.summed, *rule.totals)]  # a total: one more summed variable
     post_names, pre_names = _brian2_variables(rule, "_post"), _brian2_variables(rule, "_pre")
     post = b2.NeuronGroup(blocks * n_post, "\n".join([*[f"{v} : 1" for v in post_names], *summed]) or "dummy : 1")
     fill(post, post_names, n_post, "_post")

@@ -28,9 +28,9 @@ Three realisations are derived, never typed again:
 * :meth:`Rule.compiled` — the per-sample form that fused loops call: generated Python
   source (loops over i, j), compiled with numba from a cached file, updating the target in
   place for one ensemble member and one sample.
-* :meth:`Rule.brian2` — the Brian2 form: the synaptic model (target and summed variables)
-  and the statement to pass to ``run_regularly`` at presentation boundaries
-  (:func:`run_regularly`).
+* :meth:`Rule.brian2` — the Brian2 form: the synaptic model (target and summed variables,
+  a per-sample total as one more summed variable computed after them) and the statement to
+  pass to ``run_regularly`` at presentation boundaries (:func:`run_regularly`).
 
 ``tests/test_rules_registry.py`` checks every realisation of every registered rule against
 the numpy form, so a rule is covered by being registered.
@@ -57,8 +57,16 @@ from .bindings import (
     rule_changes,
     trial_change,
 )
-from .brian2_form import Brian2Form, Brian2Plasticity, run_regularly
+from .brian2_form import (
+    Brian2Form,
+    Brian2NeuronPlasticity,
+    Brian2Plasticity,
+    brian2_plasticity_refusal,
+    order_summed,
+    run_regularly,
+)
 from .rule import RULES, Rule, register_rule
 
 __all__ = ["Rule", "RuleBinding", "StateStep", "Brian2Form", "Brian2Plasticity", "RULES", "RECRUIT", "register_rule",
-           "run_regularly", "apply_rules", "apply_step", "phases", "rule_changes", "trial_change", "recruited"]
+           "run_regularly", "order_summed", "apply_rules", "apply_step", "phases", "rule_changes", "trial_change",
+           "recruited", "brian2_plasticity_refusal", "Brian2NeuronPlasticity"]

@@ -34,7 +34,8 @@ class Rule:
     neuron-level reduction's name to its per-synapse expression (summed over j); ``totals``
     maps a per-sample scalar's name to a neuron-level expression of bare names (activities
     and summed variables) summed over the neurons, e.g. ``{"q": "y * z"}`` for ``q = yᵀz``
-    (recurrent rules only; no Brian2 form yet); ``recurrent`` says pre and post are one
+    (recurrent rules only; in the Brian2 form a summed variable over the whole block,
+    computed after the others); ``recurrent`` says pre and post are one
     population, so ``y_pre`` and ``y_post`` are one array.
     """
 

@@ -6,6 +6,7 @@ presentation boundaries from decoded counts. Other builders extend :class:`IFNet
 from __future__ import annotations
 
 import gc
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -13,11 +14,13 @@ import numpy as np
 from ...circuits.base import Circuit
 from ...core import Batch
 from ...models.neurons import IntegrateAndFire
-from ...rules.declaration import Brian2Plasticity
+from .brian2_learning import BRIAN2_PLASTICITY_KINDS, Brian2Learning, brian2_plasticity_support, brian2_support
+from .groups import block_indices, check_thresholds, refractory_period, safe_name
 from .substrate import SpikingSubstrate, register_builder
 
-__all__ = ["IFNetwork", "simulate_integrate_and_fire", "block_indices", "safe_name", "check_thresholds",
-           "refractory_period"]
+__all__ = ["IFNetwork", "simulate_integrate_and_fire", "brian2_plasticity_support", "brian2_support",
+           "BRIAN2_PLASTICITY_KINDS", "block_indices", "safe_name",
+           "check_thresholds", "refractory_period"]
 
 
 @register_builder("fixed-point")
@@ -34,7 +37,7 @@ def simulate_integrate_and_fire(
     return network.run(batch, batch_size, first_step)
 
 
-class IFNetwork:
+class IFNetwork(Brian2Learning):
     """The Brian2 objects for one chunk of presentations, and the boundary bookkeeping."""
 
     def __init__(self, substrate: SpikingSubstrate, circuit: Circuit, capacity: int) -> None:
@@ -96,6 +99,14 @@ class IFNetwork:
             synapse.connect(i=member * n_source + pre_index, j=member * n_target + post_index)
             order = (synapse.j[:] // n_target, synapse.j[:] % n_target, synapse.i[:] % n_source)
             self.synapses[(source, target)] = (synapse, order)
+        #: ``plasticity="brian2"``: the update's phases in order, and the network operations
+        #: that run the circuit's Python around the generated-code rules at each boundary.
+        self.phase_order: list[int] = []
+        self.learning_operations: list[Any] = []
+        #: Groups that only index the plastic synapses onto a readout population.
+        self.readout_groups: dict[str, Any] = {}
+        #: The circuit's per-sample quantities of the presentation being closed (``rule_activities``).
+        self.step_inputs: Mapping[str, np.ndarray] | None = None
         self.plastic = self._brian2_plasticity(period) if substrate.plasticity == "brian2" else []
         #: The pair traces of ``plasticity="stdp"`` (:mod:`bioplausible.substrates.spiking.stdp`), else None.
         self.timing = None
@@ -106,31 +117,11 @@ class IFNetwork:
         self.operation = b2.NetworkOperation(self._boundary, dt=period, when="start")
         self.monitors = ({name: b2.SpikeMonitor(group, record=True) for name, group in self.groups.items()}
                          if substrate.record_spikes else {})
+        plasticity_objects = [*(o for _, p in self.plastic for o in p.objects), *self.learning_operations,
+                              *self.readout_groups.values()]
         self.network = b2.Network(self.input_group, *self.groups.values(),
                                   *[s for s, _ in self.synapses.values()], self.operation, *self.monitors.values(),
-                                  *[o for _, p in self.plastic for o in p.objects],
-                                  *(self.timing.objects if self.timing is not None else []))
-
-    def _brian2_plasticity(self, period: Any) -> list[tuple[Any, Any]]:
-        """The circuit's declared rules as Brian2 code (``substrate.plasticity == "brian2"``)."""
-        bindings = getattr(self.circuit, "rule_bindings", None)
-        if bindings is None:
-            raise ValueError(f"{self.circuit.name} declares no rule bindings; use plasticity='python'")
-        steps: list[Any] = getattr(self.circuit, "state_steps", list)()
-        if steps:  # the generated code runs the rules only; the declared steps would be skipped
-            listed = ', '.join(s.name for s in steps)
-            raise ValueError(f"{self.circuit.name} declares steps after its rules ({listed}), "
-                             "which plasticity='brian2' does not run yet; use plasticity='python'")
-        scale = self.substrate.rate_unit * self.substrate.presentation
-        plastic = []
-        for binding in bindings():
-            pre, post = self.populations[binding.pre], self.populations[binding.post]
-            names = {name: f"(count{{side}} / {scale!r} - {float(self.populations[pop].offset)!r})"
-                     for name, pop in binding.activities.items()}
-            runner = Brian2Plasticity(self.b2, self.groups[pre.name], self.groups[post.name], binding, self.ensemble,
-                                      pre.size, post.size, names, dt=period)
-            plastic.append((binding, runner))
-        return plastic
+                                  *plasticity_objects, *(self.timing.objects if self.timing is not None else []))
 
     def extra_drives(self, population: Any) -> list[str]:
         """Names of further continuous drive variables (``v`` integrates ``r0 ·`` each) of a
@@ -149,6 +140,7 @@ class IFNetwork:
         self.updates, self.presented, self.started = 0, 0, False
         self.pending: list[dict[str, np.ndarray]] = []
         self.last_activities: dict[str, np.ndarray] = {}
+        self.step_inputs = None
         self.values = batch.inputs.transpose(1, 0, 2).reshape(batch.size, -1)
         self.substrate.resume_dither(first_step * batch_size, self.ensemble * sum(p.size for p in self.simulated))
         if self.plastic and batch_size != 1:
@@ -158,6 +150,10 @@ class IFNetwork:
             matrix = self.circuit.state[binding.state]
             runner.set(np.swapaxes(matrix, -1, -2) if binding.transposed else matrix)
             runner.open(False)  # nothing counted yet at this run's first boundary
+        for phase in self.phase_order:
+            # inputs from Python start finite (the circuit's states, zero activities): a gated-off
+            # statement still evaluates its expression, and 0 · inf would poison the target
+            self._write_inputs(phase)
         self._write_parameters()
         # (not named chunk_start: Brian2 resolves names in this frame and would warn of a clash)
         run_started = float(self.network.t / self.b2.second)
@@ -170,8 +166,7 @@ class IFNetwork:
             gc.unfreeze()
         self._drain_spikes(run_started, first_step * batch_size * self.substrate.presentation)
         if self.plastic and self.presented < self.n_presentations:
-            for _, runner in self.plastic:  # the last presentation has no boundary after it
-                runner.apply()
+            self._learn_by_hand()  # the last presentation has no boundary after it
         self._close_presentation()
         if self.pending:
             self._apply_learning()
@@ -212,6 +207,18 @@ class IFNetwork:
     def _close_presentation(self) -> None:
         if self.presented >= self.n_presentations:
             return
+        activities = self._decoded()
+        if self.timing is not None:
+            self.timing.close()
+        self.presented += 1
+        self.substrate.presented += 1
+        self.pending.append(activities)
+        if len(self.pending) == self.batch_size:
+            self._apply_learning()
+
+    def _decoded(self) -> dict[str, np.ndarray]:
+        """The activities (K, n) of the presentation being closed: the input, each simulated
+        population's decoded count, each readout from them."""
         index = self.presented
         activities = {self.inputs[0].name: self.batch.inputs[:, index, :]}
         for p in self.simulated:
@@ -223,13 +230,7 @@ class IFNetwork:
                 activities[p.name] = sum(
                     np.einsum("kts,ks->kt", w, activities[s]) for (s, t), w in weights.items() if t == p.name
                 )
-        if self.timing is not None:
-            self.timing.close()
-        self.presented += 1
-        self.substrate.presented += 1
-        self.pending.append(activities)
-        if len(self.pending) == self.batch_size:
-            self._apply_learning()
+        return activities
 
     def _apply_learning(self) -> None:
         start = self.presented - len(self.pending)
@@ -239,8 +240,7 @@ class IFNetwork:
             for observer in self.substrate.observers:
                 observer(activities, part)
             for binding, runner in self.plastic:
-                matrix = runner.get()
-                self.circuit.state[binding.state] = np.swapaxes(matrix, -1, -2) if binding.transposed else matrix
+                self.circuit.state[binding.state] = self._read(binding, runner)
             self.circuit.steps += 1
         elif self.timing is not None:
             self.timing.learn(activities, part)
@@ -253,6 +253,11 @@ class IFNetwork:
         self._write_parameters()
 
     def _write_parameters(self) -> None:
+        if self.plastic:  # the rules' parameters of the next update (a schedule may change them)
+            circuit: Any = self.circuit
+            fresh = {binding.state: binding for binding in circuit.rule_bindings()}
+            for binding, runner in self.plastic:
+                runner.set_parameters(fresh[binding.state])
         weights, thresholds = self.circuit.weights(), self.circuit.thresholds()
         for (source, target), (synapse, (member, post, pre)) in self.synapses.items():
             synapse.w[:] = weights[(source, target)][member, post, pre]
@@ -265,45 +270,3 @@ class IFNetwork:
             self.groups[p.name].theta[:] = theta.reshape(-1)
             self.groups[p.name].bias[:] = bias.reshape(-1)
         check_thresholds(self.circuit.name, thresholds)
-
-
-def refractory_period(substrate: Any, name: str, population: Any) -> float:
-    """The rate cap of a population with a ``ceiling`` as a refractory period (s), in whole
-    time steps; a ValueError when ``dt`` cannot realise the cap (circuit ``name``)."""
-    offset, ceiling = float(population.offset), float(population.ceiling)
-    steps, realised = substrate.neuron.refractory_steps(offset, ceiling, substrate.dt)
-    if abs(realised - ceiling) > 0.01 * (offset + ceiling):
-        period = 1.0 / (substrate.rate_unit * (offset + ceiling))
-        raise ValueError(
-            f"{name}: population {population.name!r} has ceiling {ceiling:g} (offset {offset:g}), "
-            f"a rate cap of {substrate.rate_unit * (offset + ceiling):g} Hz = one spike per {period * 1e3:.4g} ms; "
-            f"with dt = {substrate.dt * 1e3:g} ms the refractory period rounds to {steps} step(s), which caps "
-            f"the activity at {realised:.4g} instead: choose dt dividing {period * 1e3:.4g} ms (or a lower "
-            f"rate_unit)"
-        )
-    return steps * substrate.dt
-
-
-def check_thresholds(name: str, thresholds: dict[str, np.ndarray]) -> None:
-    """Refuse non-positive integrate-and-fire thresholds (naming the circuit ``name``)."""
-    smallest = min(float(np.min(t)) for t in thresholds.values())
-    if smallest <= 0:
-        raise ValueError(
-            f"{name}: integrate-and-fire thresholds (the populations' self-terms, e.g. a "
-            f"leak parameter) must be positive on the spiking substrate; the smallest is {smallest:.3g}"
-        )
-
-
-def block_indices(ensemble: int, n_source: int, n_target: int, recurrent: bool) -> tuple[np.ndarray, ...]:
-    """(member, post, pre) of every synapse of K block-diagonal copies (no self-synapse if recurrent)."""
-    member, post, pre = np.meshgrid(np.arange(ensemble), np.arange(n_target), np.arange(n_source), indexing="ij")
-    member, post, pre = member.ravel(), post.ravel(), pre.ravel()
-    if recurrent:
-        keep = post != pre
-        member, post, pre = member[keep], post[keep], pre[keep]
-    return member, post, pre
-
-
-def safe_name(name: str) -> str:
-    """A Brian2-safe identifier from a population name."""
-    return "".join(c if c.isalnum() else "_" for c in name)

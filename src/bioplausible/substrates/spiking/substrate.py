@@ -169,7 +169,10 @@ class SpikingSubstrate(Substrate):
     plasticity:
         ``"python"`` (default): the circuit's ``learn`` between presentations;
         ``"brian2"``: the declared rules' Brian2 form (``circuit.rule_bindings()``) as
-        ``run_regularly`` code at presentation boundaries, with batch size 1;
+        ``run_regularly`` code at presentation boundaries (synaptic and neuron rules of
+        activities and constant states), with batch size 1, phase by phase,
+        each phase's declared steps (``circuit.state_steps()``) run in Python after its rules
+        (:func:`~.brian2_learning.brian2_plasticity_support` names what it cannot run);
         ``"stdp"``: spike-timing plasticity, each synaptic rule's products of two spike trains
         read by pre/post exponential traces at spike times (:mod:`bioplausible.substrates.spiking.stdp`, derived by
         :mod:`bioplausible.rules.stdp`); runs on the chunked runtime path.
@@ -283,6 +286,10 @@ class SpikingSubstrate(Substrate):
             from .stdp import stdp_support
 
             reason = stdp_support(circuit)
+        if reason is None and self.plasticity == "brian2":
+            from .network import brian2_support
+
+            reason = brian2_support(circuit)
         return reason
 
     def estimate_cost(self, circuit: Circuit, task: Any, steps: int, n_members: int = 1,
