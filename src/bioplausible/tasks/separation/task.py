@@ -48,7 +48,7 @@ class SourceSeparation(Task):
     #: (and Det-Max) keep separating correlated sources, NSM and ICA, which assume independent
     #: sources, do not. The full default is ρ = 0.
     quick_options: ClassVar[dict[str, Any]] = {"correlation": 0.6}
-    quick_spiking_options = {"rate_unit": 100.0, "presentation": 0.1, "dt": 1e-3}
+    quick_spiking_options = {"rate_unit": 100.0, "presentation": 0.1, "dt": 2e-3}
     #: The quick comparison's spiking runs: the first 1000 samples (the runtime path, ≈ 10 s).
     quick_spiking_steps = 1000
 
