@@ -29,7 +29,6 @@ refused.
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
 import numpy as np
@@ -37,7 +36,7 @@ import numpy as np
 from ...circuits.base import Circuit
 from ...core import TrialBatch
 from .network import block_indices
-from .substrate import SpikingSubstrate, register_builder
+from .substrate import SpikingSubstrate, register_builder, run_network
 
 __all__ = ["RecurrentIFNetwork", "simulate_recurrent"]
 
@@ -137,11 +136,7 @@ class RecurrentIFNetwork:
         self.group.v[:] = dither
         self.group.trial_start = self.network.t
         self.snapshots = []
-        gc.freeze()
-        try:
-            self.network.run(self.n_steps * self.substrate.presentation * self.b2.second)
-        finally:
-            gc.unfreeze()
+        run_network(self.network, self.n_steps * self.substrate.presentation * self.b2.second)
         self._snapshot()  # the counts at the end of the last window
         if len(self.snapshots) != self.n_steps + 1:
             raise RuntimeError(f"expected {self.n_steps + 1} window boundaries, counted {len(self.snapshots)}")

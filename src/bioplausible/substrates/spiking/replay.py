@@ -34,7 +34,7 @@ import numpy as np
 
 from ...circuits.base import Circuit, ensemble_inputs
 from ...core import Batch
-from .substrate import SpikingSubstrate, register_builder
+from .substrate import SpikingSubstrate, register_builder, run_network
 
 __all__ = ["spiking_replay", "spiking_write", "replay_rollout", "SpikingOptions", "spiking_options", "clamped_states"]
 
@@ -172,7 +172,7 @@ def _replay(layers: dict[str, Any], cue: np.ndarray, n_steps: int, options: Spik
         operation = b2.NetworkOperation(boundary, dt=window * b2.second, when="start")
         visible_monitor = b2.SpikeMonitor(visible)
         network = b2.Network(*objects, operation, visible_monitor)
-        network.run(n_windows * window * b2.second, namespace={})
+        run_network(network, n_windows * window * b2.second, namespace={})
     finally:
         b2.prefs.codegen.target = previous_target
 
@@ -319,7 +319,8 @@ def clamped_states(substrate: Any, inputs: np.ndarray, targets: np.ndarray,
     b2 = substrate.brian2() if hasattr(substrate, "brian2") else __import__("brian2")
     group = clamped_group(substrate, inputs, targets, options)
     monitor = b2.SpikeMonitor(group)
-    b2.Network(group, monitor).run(2 * inputs.shape[1] * float(options["window"]) * b2.second, namespace={})
+    run_network(b2.Network(group, monitor), 2 * inputs.shape[1] * float(options["window"]) * b2.second,
+                namespace={})
     return clamped_window_states(b2, monitor, inputs.shape, options)
 
 

@@ -291,6 +291,7 @@ def stdp_write(substrate: Any, circuit: Any, batch: Batch, batch_size: int, firs
     ``4η ρ_i ρ_j`` read from the trace (:func:`learn_with_pairs`).
     """
     from .replay import clamped_group, clamped_window_states, spiking_options
+    from .substrate import run_network
 
     if batch.targets is None:
         raise ValueError("batch.targets must hold the next pattern of each transition, got None")
@@ -317,7 +318,7 @@ def stdp_write(substrate: Any, circuit: Any, batch: Batch, batch_size: int, firs
     synapses.connect(i=member * n + pre, j=member * n + post)
     synapses.run_regularly("apre = 0", dt=2 * period, when="start", order=-1)
     cumulative = b2.StateMonitor(synapses, "pairs", record=True, dt=2 * period, when="start", order=-2)
-    b2.Network(group, spikes, synapses, cumulative).run(2 * samples * period, namespace={})
+    run_network(b2.Network(group, spikes, synapses, cumulative), 2 * samples * period, namespace={})
     totals = np.concatenate([np.asarray(cumulative.pairs).T, np.asarray(synapses.pairs[:])[None]])
     pairs = np.diff(totals, axis=0).reshape(samples, k, n, n).transpose(1, 0, 2, 3)  # (K, S, n_post, n_pre)
     estimate = pairs / (r0**2 * causal_pair_window(window, tau))

@@ -57,6 +57,7 @@ for ``circuit.steps`` presentations first advances the generator past their valu
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,7 +72,7 @@ from ...validation import check_choice, check_positive
 from ..base import Cost, Substrate, register_substrate
 
 __all__ = ["SpikingSubstrate", "Builder", "BUILDERS", "REFUSALS", "register_builder", "register_refusal",
-           "CODEGEN_TARGETS"]
+           "CODEGEN_TARGETS", "run_network"]
 
 CODEGEN_TARGETS = ("auto", "numpy", "cython", "cpp_standalone")
 #: Cost model of :meth:`SpikingSubstrate.estimate_cost` (seconds; measured on the 2-core machine,
@@ -134,6 +135,19 @@ def register_refusal(kind: str, reason: str | Callable[[Circuit], str]) -> None:
     REFUSALS[kind] = reason if callable(reason) else (lambda circuit, text=reason: text)
 
 
+def run_network(network: Any, duration: Any, **options: Any) -> None:
+    """``network.run(duration, **options)`` with the objects that exist now frozen (``gc.freeze``):
+    Brian2 starts every ``Network.run`` with a full ``gc.collect()`` (to warn of objects left
+    out of a network), which walks the whole heap of the process, 0.1–0.3 s beside pandas,
+    xarray and sympy, often more than a short run's simulation; frozen, it walks only what was
+    made since."""
+    gc.freeze()
+    try:
+        network.run(duration, **options)
+    finally:
+        gc.unfreeze()
+
+
 def _default_work(substrate: SpikingSubstrate, circuit: Circuit, task: Any, steps: int,
                   eval_every: int) -> tuple[int, int, int, int]:
     """One counting window per sample, the samples one after the other, a ``Network.run`` per
@@ -188,6 +202,13 @@ class SpikingSubstrate(Substrate):
         Record every spike of the simulated populations (a ``SpikeMonitor`` per population,
         drained and cleared after every chunk of presentations). The runner stores them as
         ``spikes_<population>`` (times in s from the start of the training stream).
+    parallel_batch:
+        Layered (supervised) circuits with Python rules and a batch size B > 1: present the B
+        samples of each mini-batch at once, each to its own copy of the network, instead of one
+        after another (:mod:`bioplausible.substrates.spiking.layered`); the presentations of
+        one update are independent either way (each starts from a dithered voltage, the
+        weights change between mini-batches), so the counts the rule sees are the same in
+        distribution, in one counting window per update instead of B.
 
     :meth:`learning_run` runs a whole learning run in generated code (stimulus, dithering,
     the rules' Brian2 forms at boundaries, checkpoints) on any target, for the circuits
@@ -212,6 +233,7 @@ class SpikingSubstrate(Substrate):
         plasticity: str = "python",
         compiled_runs: bool = True,
         trace_time_constant: float | None = None,
+        parallel_batch: bool = False,
     ) -> None:
         self.rate_unit = check_positive("rate_unit", rate_unit)
         self.presentation = check_positive("presentation", presentation)
@@ -237,6 +259,9 @@ class SpikingSubstrate(Substrate):
         if not isinstance(compiled_runs, bool):
             raise TypeError(f"compiled_runs must be a bool, got {compiled_runs!r}")
         self.compiled_runs = compiled_runs
+        if not isinstance(parallel_batch, bool):
+            raise TypeError(f"parallel_batch must be a bool, got {parallel_batch!r}")
+        self.parallel_batch = parallel_batch
         #: Why the last learning run used the target it used.
         self.codegen_reason: str | None = None
         #: Recorded spikes per population: a list of (member, unit, time in s) array triples.
@@ -441,7 +466,7 @@ class SpikingSubstrate(Substrate):
             "substrate": self.name, "rate_unit": self.rate_unit, "presentation": self.presentation,
             "dt": self.dt, "dither": self.dither, "codegen": self.codegen_option, "codegen_used": self.codegen_used,
             "codegen_reason": self.codegen_reason, "plasticity": self.plasticity, "compiled_runs": self.compiled_runs,
-            "trace_time_constant": self.trace_time_constant,
+            "trace_time_constant": self.trace_time_constant, "parallel_batch": self.parallel_batch,
         }
 
     def brian2(self) -> Any:

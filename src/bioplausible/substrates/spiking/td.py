@@ -36,7 +36,7 @@ import numpy as np
 from ...circuits.base import Circuit
 from ...core import Batch
 from ...rules.td import TD_RPE, TD_TRACE
-from .substrate import SpikingSubstrate, register_builder
+from .substrate import SpikingSubstrate, register_builder, run_network
 
 __all__ = ["simulate_td", "presentation_plan"]
 
@@ -98,7 +98,7 @@ def simulate_td(substrate: SpikingSubstrate, circuit: Circuit, batch: Batch, bat
     values = b2.StateMonitor(value, "V_prev", record=True, dt=period, when="end")
     network = b2.Network(place, value, synapses, rates, values)
     # one step past the last presentation runs the boundary that ends it
-    network.run(len(shown) * period + substrate.dt * b2.second, namespace=namespace)
+    run_network(network, len(shown) * period + substrate.dt * b2.second, namespace=namespace)
     decoded = np.asarray(rates.psi_prev[:])[:, 1 : len(shown) + 1].reshape(members, n_cells, len(shown))
     read = np.asarray(values.V_prev[:])[:, 1 : len(shown) + 1]
     circuit.state["value_weights"] = np.asarray(synapses.w[:]).reshape(members, 1, n_cells)
