@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...core.arrays import all_signs
-from .expressions import GLOBALS, SIDES, code, terms
+from .expressions import GLOBALS, SIDES, code, factors, terms
 
 if TYPE_CHECKING:
     from .rule import Rule
@@ -27,8 +27,9 @@ __all__ = ["plan", "classify", "neuron_change", "neuron_values", "synaptic_chang
 def plan(rule: Rule) -> dict[str, Any]:
     """What the batched form evaluates, worked out once per rule: the names it reads and the
     expression's separated terms as compiled code."""
-    def compiled(separated: tuple[tuple[str, str, str], ...]) -> list[tuple[Any, Any, Any]]:
-        return [(code(c), None if p == "1" else code(p), None if q == "1" else code(q)) for c, p, q in separated]
+    def compiled(separated: tuple[tuple[str, str, str], ...]) -> list[tuple[Any, Any, Any, tuple[str, ...]]]:
+        return [(code(c), None if p == "1" else code(p), None if q == "1" else code(q), factors(c, rule.parameters))
+                for c, p, q in separated]
 
     if rule.kind == "neuron":
         return {
@@ -141,10 +142,11 @@ def _eye(n_post: int, n_pre: int) -> np.ndarray:
     return eye
 
 
-def _reduce(separated: list[tuple[Any, Any, Any]], varying: Mapping[str, Any], constant: Mapping[str, Any]) -> Any:
+def _reduce(separated: list[tuple[Any, Any, Any, tuple[str, ...]]], varying: Mapping[str, Any],
+            constant: Mapping[str, Any]) -> Any:
     """Per-sample Σ_j of separated terms ``c(i, j) P_b(i) Q_b(j)``: (K, B, n_post)."""
     total: Any = 0.0
-    for c_code, p_code, q_code in separated:
+    for c_code, p_code, q_code, _ in separated:
         if q_code is None:
             raise ValueError("a summed variable must read a presynaptic activity in every term")
         c = np.asarray(eval(c_code, GLOBALS, constant), dtype=float)  # noqa: S307
@@ -174,22 +176,56 @@ def outer_sum(post: np.ndarray, pre: np.ndarray) -> np.ndarray:
     return out.astype(float) if single else out
 
 
-def _batch_mean(separated: list[tuple[Any, Any, Any]], varying: Mapping[str, Any],
+def _batch_mean(separated: list[tuple[Any, Any, Any, tuple[str, ...]]], varying: Mapping[str, Any],
                 constant: Mapping[str, Any]) -> Any:
-    """Batch mean of Σ terms ``c(i, j) P_b(i) Q_b(j)``: each sample-varying product one matmul."""
-    total: Any = 0.0
-    for c_code, p_code, q_code in separated:
+    """Batch mean of Σ terms ``c(i, j) P_b(i) Q_b(j)``: each sample-varying product one matmul.
+    The arithmetic is ``c · (Σ_b P Q / B)`` per term, summed over terms; the products and sums
+    are written into the arrays this function made (no temporary the size of the matrix). A
+    term with a parameter factor that is 0 (a switched-off weight decay or broadcast) is 0 and
+    is not evaluated."""
+    total: Any = None
+    for c_code, p_code, q_code, parameters in separated:
+        if parameters and any(_zero(constant[name]) for name in parameters):
+            continue
         c = eval(c_code, GLOBALS, constant)  # noqa: S307
         if p_code is not None and q_code is not None:
             p, q = eval(p_code, GLOBALS, varying), eval(q_code, GLOBALS, varying)  # noqa: S307
-            m = outer_sum(p, q) / p.shape[-2]
+            m = _divided(outer_sum(p, q), p.shape[-2])
         elif p_code is not None:
             p = eval(p_code, GLOBALS, varying)  # noqa: S307
-            m = (np.add.reduce(p, axis=-2) / p.shape[-2])[..., :, None]
+            m = _divided(np.add.reduce(p, axis=-2), p.shape[-2])[..., :, None]
         elif q_code is not None:
             q = eval(q_code, GLOBALS, varying)  # noqa: S307
-            m = (np.add.reduce(q, axis=-2) / q.shape[-2])[..., None, :]
+            m = _divided(np.add.reduce(q, axis=-2), q.shape[-2])[..., None, :]
         else:
             m = 1.0
-        total = total + c * m
-    return total
+        if _owned(m) and np.broadcast_shapes(m.shape, np.shape(c)) == m.shape:
+            m *= c  # c · m, in the array made above
+            term = m
+        else:
+            term = c * m
+        if total is None:
+            total = term
+        elif isinstance(total, np.ndarray) and np.shape(total) == np.broadcast_shapes(np.shape(total), np.shape(term)):
+            total += term
+        else:
+            total = total + term
+    return 0.0 if total is None else total
+
+
+def _divided(array: np.ndarray, count: int) -> np.ndarray:
+    """``array / count``, in place when ``array`` is a float array this module made."""
+    if _owned(array):
+        array /= count
+        return array
+    return array / count
+
+
+def _zero(value: Any) -> bool:
+    """Whether a parameter's value is 0 (everywhere, for an array of per-member values)."""
+    return value == 0 if isinstance(value, (int, float)) else not np.any(value)
+
+
+def _owned(array: Any) -> bool:
+    """Whether ``array`` is a float array of its own (a fresh result, no view), safe to write into."""
+    return isinstance(array, np.ndarray) and array.dtype == float and array.base is None and array.flags.writeable

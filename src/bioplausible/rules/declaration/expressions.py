@@ -8,12 +8,13 @@ from __future__ import annotations
 import ast
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["FUNCTIONS", "SIDES", "GLOBALS", "names", "subscript", "rewrite", "code", "terms", "function_name"]
+__all__ = ["FUNCTIONS", "SIDES", "GLOBALS", "names", "subscript", "rewrite", "code", "terms", "factors",
+           "function_name"]
 
 #: The functions a rule's expression may call.
 FUNCTIONS = {"abs", "min", "max", "sqrt", "exp", "log"}
@@ -95,6 +96,23 @@ def _terms_cached(text: str, classes: tuple[tuple[str, str], ...]) -> tuple[tupl
         merged[(post, pre)] = merged.get((post, pre), 0) + constant
     printer = _printer()
     return tuple((printer(c), printer(p), printer(q)) for (p, q), c in merged.items())
+
+
+@functools.lru_cache(maxsize=256)
+def _factors_cached(text: str, parameters: tuple[str, ...]) -> tuple[str, ...]:
+    import sympy
+
+    symbols = {name: sympy.Symbol(name) for name in names(text) - FUNCTIONS}
+    functions = {"abs": sympy.Abs, "min": sympy.Min, "max": sympy.Max, "sqrt": sympy.sqrt, "exp": sympy.exp,
+                 "log": sympy.log}
+    product = eval(text, {"__builtins__": {}, **functions}, symbols)  # noqa: S307
+    return tuple(sorted(str(f) for f in sympy.Mul.make_args(product) if f.is_Symbol and str(f) in parameters))
+
+
+def factors(text: str, parameters: Sequence[str]) -> tuple[str, ...]:
+    """The parameters among the factors of the product ``text`` (a term's constant, as
+    :func:`terms` prints it): the term is 0 when one of them is."""
+    return _factors_cached(text, tuple(sorted(parameters)))
 
 
 def terms(text: str, classify: Callable[[str], str]) -> tuple[tuple[str, str, str], ...]:
