@@ -143,6 +143,13 @@ class Circuit(ABC):
     def weights(self) -> dict[tuple[str, str], np.ndarray]:
         """Current effective weight of each connection, shape (K, n_target, n_source)."""
 
+    def synapses(self) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+        """The connections that are not all-to-all: ``(source, target) -> (post, pre)`` index
+        arrays (same shape, each pair once) of the synapses that exist, the same for every
+        ensemble member; :meth:`weights` is zero elsewhere, whatever the state. A substrate
+        that builds synapses builds only these. Default: none (every connection all-to-all)."""
+        return {}
+
     def thresholds(self) -> dict[str, np.ndarray]:
         """Self-term of each ``"neurons"`` population, shape (K, n); default 1."""
         return {
