@@ -107,3 +107,17 @@ def test_a_cnn_learns_well_above_chance_on_spikes():
                      steps=40, eval_every=40, progress=False, substrate_options=Classification.quick_spiking_options)
     accuracy = result.dataset["metric_test_accuracy"].values[0]
     assert accuracy[0] < 0.2 and accuracy[-1] > 0.6
+
+
+def test_a_learning_run_of_a_patch_network_runs_on_the_chunked_path():
+    circuit = ConvBackprop(channels=(2,)).initialize(64, 10, [0])
+    task = Classification(n_train=20, n_test=20)
+    task.reset(0)
+    batch = task.next_batch(4)
+    before = circuit.state["weight_1"].copy()
+    substrate = bpl.substrates.make_substrate("spiking", presentation=0.02, dt=1e-3)
+    substrate.prepare(circuit, 0)
+    result = substrate.learning_run(circuit, Batch(batch.inputs[None], batch.targets[None]), 2)
+    assert result["codegen"] == "numpy" and "'convolutional'" in result["codegen_reason"]
+    assert list(result["checkpoint_steps"]) == [0, 2, 4] and result["checkpoints"]["weight_1"].shape[0] == 3
+    assert circuit.steps == 4 and not np.allclose(circuit.state["weight_1"], before)

@@ -126,6 +126,7 @@ class Circuit(ABC):
         graded threshold multiplier), ``"scaled-threshold-unit"`` (a threshold scaled per
         output), ``"polytope-groups"`` (one multiplier per group), ``"perfect-integrator"``
         (zero self-terms), ``"layered"`` (feedforward layers, biases, a linear readout),
+        ``"convolutional"`` (the same with patch connectivity, declared by :meth:`synapses`),
         ``"clipped-settling"`` (fixed-length Euler settling of clipped units),
         ``"windowed-replay"`` (±1 units stepped synchronously). Substrate-neutral: whether a
         substrate realises it is the substrate's answer (``substrate.supports(circuit)``)."""
