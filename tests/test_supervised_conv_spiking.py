@@ -121,3 +121,21 @@ def test_a_learning_run_of_a_patch_network_runs_on_the_chunked_path():
     assert result["codegen"] == "numpy" and "'convolutional'" in result["codegen_reason"]
     assert list(result["checkpoint_steps"]) == [0, 2, 4] and result["checkpoints"]["weight_1"].shape[0] == 3
     assert circuit.steps == 4 and not np.allclose(circuit.state["weight_1"], before)
+
+
+@pytest.mark.parametrize("connectivity", CONNECTIVITY)
+def test_a_mini_batch_presented_at_once_learns_what_it_learns_presented_one_after_another(connectivity):
+    """Undithered, every window is a deterministic function of its input and the weights: the
+    B copies of one window (each reading its member's weights) learn the serial state."""
+    def final(parallel, dither=False):
+        circuit = ConvEBD(connectivity=connectivity, channels=(3,))
+        bpl.run(circuit, Classification(n_train=200, n_test=100, epochs=1), "spiking", seeds=[0, 1], steps=3,
+                eval_every=3, progress=False, substrate_options={"rate_unit": 100.0, "presentation": 0.02,
+                                                                 "dt": 1e-3, "dither": dither,
+                                                                 "parallel_batch": parallel})
+        return circuit.state
+
+    serial, parallel, dithered = final(False), final(True), final(True, dither=True)
+    for key in serial:
+        np.testing.assert_allclose(parallel[key], serial[key], rtol=1e-10, atol=1e-12, err_msg=key)
+    assert not np.allclose(dithered["weight_1"], serial["weight_1"])  # the counts decide what is learned
