@@ -126,6 +126,7 @@ class Circuit(ABC):
         graded threshold multiplier), ``"scaled-threshold-unit"`` (a threshold scaled per
         output), ``"polytope-groups"`` (one multiplier per group), ``"perfect-integrator"``
         (zero self-terms), ``"layered"`` (feedforward layers, biases, a linear readout),
+        ``"convolutional"`` (the same with patch connectivity, declared by :meth:`synapses`),
         ``"clipped-settling"`` (fixed-length Euler settling of clipped units),
         ``"windowed-replay"`` (±1 units stepped synchronously). Substrate-neutral: whether a
         substrate realises it is the substrate's answer (``substrate.supports(circuit)``)."""
@@ -142,6 +143,13 @@ class Circuit(ABC):
     @abstractmethod
     def weights(self) -> dict[tuple[str, str], np.ndarray]:
         """Current effective weight of each connection, shape (K, n_target, n_source)."""
+
+    def synapses(self) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+        """The connections that are not all-to-all: ``(source, target) -> (post, pre)`` index
+        arrays (same shape, each pair once) of the synapses that exist, the same for every
+        ensemble member; :meth:`weights` is zero elsewhere, whatever the state. A substrate
+        that builds synapses builds only these. Default: none (every connection all-to-all)."""
+        return {}
 
     def thresholds(self) -> dict[str, np.ndarray]:
         """Self-term of each ``"neurons"`` population, shape (K, n); default 1."""

@@ -10,7 +10,8 @@ for every location ``l`` and patch entry ``d``, the flat index of that input, so
 * :func:`scatter_patches` is its transpose (col2im: each patch entry added back to the input
   it came from), the path an error takes down the layer under backpropagation;
 * :func:`dense_weights` expands shared (convolutional, (C_out, D)) or per-location (locally
-  connected, (L, C_out, D)) kernels into the effective (L C_out, n_in) weight matrix.
+  connected, (L, C_out, D)) kernels into the effective (L C_out, n_in) weight matrix, whose
+  nonzero pattern :func:`patch_synapses` lists (the synapses a spiking realisation builds).
 
 Layouts: flat populations are channel-last, unit ``(y, x, c)`` at ``(y W' + x) C + c``; the
 layer's input may instead be channel-first (``(c, y, x)`` at ``c H W + y W + x``, the layout
@@ -24,7 +25,7 @@ import numpy as np
 
 from ..validation import check_choice, check_integer
 
-__all__ = ["output_side", "patch_index", "gather_patches", "scatter_patches", "dense_weights"]
+__all__ = ["output_side", "patch_index", "gather_patches", "scatter_patches", "patch_synapses", "dense_weights"]
 
 
 def output_side(side: int, kernel: int, stride: int) -> int:
@@ -71,18 +72,27 @@ def scatter_patches(patches: np.ndarray, index: np.ndarray, n_inputs: int) -> np
     return summed.reshape(*leading, n_inputs)
 
 
+def patch_synapses(index: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(post, pre) of every synapse of a patch layer, each (L, C_out, D): output unit
+    ``l C_out + c`` (channel-last) reads input ``index[l, d]`` through kernel entry
+    ``(l, c, d)``; each pair occurs once (a patch reads distinct inputs)."""
+    locations, span = index.shape
+    rows = np.arange(locations)[:, None, None] * channels + np.arange(channels)[None, :, None]
+    return (np.broadcast_to(rows, (locations, channels, span)),
+            np.broadcast_to(index[:, None, :], (locations, channels, span)))
+
+
 def dense_weights(kernels: np.ndarray, index: np.ndarray, n_inputs: int, shared: bool) -> np.ndarray:
     """Effective weight matrix (..., L C_out, n_in) of shared kernels (``shared``, (..., C_out, D))
-    or per-location kernels (..., L, C_out, D); output units channel-last."""
-    locations, span = index.shape
+    or per-location kernels (..., L, C_out, D); output units channel-last, entries at
+    :func:`patch_synapses`."""
+    locations = index.shape[0]
     if shared:
         per_location = np.broadcast_to(kernels[..., None, :, :], (*kernels.shape[:-2], locations, *kernels.shape[-2:]))
     else:
         per_location = kernels
     channels = per_location.shape[-2]
     dense = np.zeros((*per_location.shape[:-3], locations * channels, n_inputs))
-    rows = (np.arange(locations)[:, None, None] * channels + np.arange(channels)[None, :, None])
-    rows = np.broadcast_to(rows, (locations, channels, span))
-    cols = np.broadcast_to(index[:, None, :], (locations, channels, span))
+    rows, cols = patch_synapses(index, channels)
     dense[..., rows, cols] = per_location
     return dense

@@ -40,7 +40,13 @@ inferred: a square single-channel image, else three square channels); hidden pop
 flat channel-last ``(y, x, c)``. The layers are batched over the ensemble axis K: im2col is
 one ``np.take`` of a precomputed index map, each layer one matmul per member.
 
-**Spiking.** Kind ``"convolutional"``: no spiking builder (the spiking substrate answers why).
+**Spiking.** Kind ``"convolutional"``: the layered integrate-and-fire network
+(:mod:`bioplausible.substrates.spiking.layered`) realises it from the declaration — ReLU
+units as IF units on the synapses :meth:`~.conv_network.ConvNetwork.synapses` lists, the
+expanded kernels :meth:`~.conv_network.ConvNetwork.weights` on them, per-unit
+:meth:`~.conv_network.ConvNetwork.biases` as constant drives, the dense readout not
+simulated — and the declared rules learn from the decoded counts (``plasticity="python"``;
+per-synapse plasticity is refused: a shared kernel entry is one weight on many synapses).
 """
 
 from __future__ import annotations
@@ -60,9 +66,19 @@ from .ebd import check_frozen_projection, check_projection
 
 __all__ = ["ConvEBDParameters", "ConvDFAParameters", "ConvEBD", "ConvDFA", "ConvBackprop"]
 
-#: Every circuit here: no spiking builder for patch-connected layers.
-_RATE_ONLY = (AgreementCase("classification", {}, unsupported=("spiking",),
-                            note="no spiking builder for patch-connected (convolutional) layers"),)
+
+def _agreement(note: str, **params: Any) -> tuple[AgreementCase, ...]:
+    """Rate vs spikes on 400 digits (360 held out), a 4- and 8-channel network, two seeds, 120
+    mini-batches of 20 presented at once (``parallel_batch``) in 50 ms windows at r0 = 500 Hz
+    (r0 T = 25: the layers' activities are small, ~0.1, and the gate 1[n > 0] needs a few
+    spikes per unit), scored by the rate forward pass of the learned weights."""
+    return (AgreementCase(
+        "classification", {"test_loss": (0.03, 0.0), "test_accuracy": (0.0, 0.05)},
+        params={"channels": (4, 8), **params}, task_options={"n_train": 400, "n_test": 360},
+        steps=120, eval_every=120, seeds=(0, 1), learns={"test_accuracy": ("absolute", 0.2)},
+        substrate_options={"spiking": {"rate_unit": 500.0, "presentation": 0.05, "dt": 1e-3,
+                                       "parallel_batch": True}},
+        note=note),)
 
 
 # ============================================================================ EBD / DFA
@@ -97,7 +113,8 @@ class ConvEBD(ConvNetwork):
     """
 
     name = "ebd-cnn"
-    agreement = _RATE_ONLY
+    agreement = _agreement("measured (seeds 0, 1): test loss rate 0.330 / 0.411, spikes 0.327 / 0.416; "
+                           "accuracy rate 0.722 / 0.428, spikes 0.719 / 0.394")
     description = "error broadcast and decorrelation, convolutional / locally connected (Erdogan et al., NeurIPS 2025)"
     Parameters = ConvEBDParameters
     params: ConvEBDParameters
@@ -163,7 +180,9 @@ class ConvDFA(ConvEBD):
     network: :class:`ConvEBD` with the projection frozen at its random init."""
 
     name = "dfa-cnn"
-    agreement = _RATE_ONLY
+    agreement = _agreement("μ = 0.3, μ_L = 0.1 (the defaults learn too little in 120 updates to compare); measured "
+                           "(seeds 0, 1): test loss rate 0.327 / 0.410, spikes 0.324 / 0.413; accuracy rate "
+                           "0.719 / 0.428, spikes 0.714 / 0.406", learning_rate=0.3, output_rate=0.1)
     description = "direct feedback alignment, convolutional / locally connected (Nøkland 2016)"
     Parameters = ConvDFAParameters
     params: ConvDFAParameters
@@ -177,7 +196,9 @@ class ConvBackprop(ConvNetwork):
     ``δ_{k+1} = f'(u_{k+1}) ⊙ q_{k+1}`` (needs weight transport)."""
 
     name = "backprop-cnn"
-    agreement = _RATE_ONLY
+    agreement = _agreement("locally connected; measured (seeds 0, 1): test loss rate 0.342 / 0.321, spikes "
+                           "0.346 / 0.324; accuracy rate 0.744 / 0.764, spikes 0.722 / 0.764",
+                           connectivity="locally-connected")
     description = "backpropagation, convolutional / locally connected, plain SGD (reference)"
 
     def connections(self) -> list[Connection]:

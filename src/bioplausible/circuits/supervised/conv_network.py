@@ -268,6 +268,30 @@ class ConvNetwork(RuleCircuit):
         out[(names[-2], names[-1])] = self.state[f"weight_{self.n_layers}"]
         return out
 
+    def synapses(self) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+        """The patch connections' synapses, (post, pre) flat (L_k C_k D_k each): where
+        :meth:`weights` can be nonzero (the dense readout is all-to-all, not listed)."""
+        names = ["input", *self._hidden_names()]
+        out = {}
+        for k, layer in enumerate(self.geometry(), start=1):
+            post, pre = fields.patch_synapses(layer.index, layer.shape[0])
+            out[(names[k - 1], names[k])] = (post.reshape(-1), pre.reshape(-1))
+        return out
+
+    def biases(self) -> dict[str, np.ndarray]:
+        """Constant drive of each unit, (K, n) flat channel-last: hidden layer k's ``b_k[c]``
+        at every location (shared) or ``b_k[l, c]`` (locally connected), the readout's
+        ``b_L``; zeros with ``bias=False``."""
+        on = float(self.params.bias)
+        out = {}
+        for k, (name, layer) in enumerate(zip(self._hidden_names(), self.geometry()), start=1):
+            bias = self.state[f"bias_{k}"]
+            if self.shared:
+                bias = np.broadcast_to(bias[:, None, :], (bias.shape[0], layer.locations, bias.shape[-1]))
+            out[name] = bias.reshape(bias.shape[0], -1) * on
+        out["output"] = self.state[f"bias_{self.n_layers}"] * on
+        return out
+
     # ------------------------------------------------------------------ dynamics
     def _patches(self, k: int, below: np.ndarray) -> np.ndarray:
         """Patches (K, B, L_k, D_k) of layer k's input (K, B, n_{k−1})."""

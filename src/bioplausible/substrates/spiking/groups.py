@@ -38,10 +38,18 @@ def check_thresholds(name: str, thresholds: dict[str, np.ndarray]) -> None:
         )
 
 
-def block_indices(ensemble: int, n_source: int, n_target: int, recurrent: bool) -> tuple[np.ndarray, ...]:
-    """(member, post, pre) of every synapse of K block-diagonal copies (no self-synapse if recurrent)."""
-    member, post, pre = np.meshgrid(np.arange(ensemble), np.arange(n_target), np.arange(n_source), indexing="ij")
-    member, post, pre = member.ravel(), post.ravel(), pre.ravel()
+def block_indices(ensemble: int, n_source: int, n_target: int, recurrent: bool,
+                  pattern: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, ...]:
+    """(member, post, pre) of every synapse of K block-diagonal copies (no self-synapse if
+    recurrent): all-to-all, or the declared ``pattern`` (post, pre) of each block
+    (``Circuit.synapses``)."""
+    if pattern is None:
+        member, post, pre = np.meshgrid(np.arange(ensemble), np.arange(n_target), np.arange(n_source), indexing="ij")
+        member, post, pre = member.ravel(), post.ravel(), pre.ravel()
+    else:
+        one_post, one_pre = (np.asarray(a, dtype=np.int64).ravel() for a in pattern)
+        member = np.repeat(np.arange(ensemble), one_post.size)
+        post, pre = np.tile(one_post, ensemble), np.tile(one_pre, ensemble)
     if recurrent:
         keep = post != pre
         member, post, pre = member[keep], post[keep], pre[keep]

@@ -1,8 +1,18 @@
-"""The layered supervised network on spikes (builder of kind ``"layered"``): the generic
-integrate-and-fire network (:mod:`bioplausible.substrates.spiking.network`) with each hidden
-unit's bias as a constant drive; learning per ``batch_size`` presentations from decoded
-counts with the circuit's own rules; the output is the (non-simulated) linear readout of
-the last hidden layer. Kind ``"clipped-settling"`` (CorInfoMax-EBD, CorInfoMax-EP) has no realisation here.
+"""The layered supervised network on spikes (builder of kinds ``"layered"`` and
+``"convolutional"``): the generic integrate-and-fire network
+(:mod:`bioplausible.substrates.spiking.network`) with each hidden unit's bias as a constant
+drive; learning per ``batch_size`` presentations from decoded counts with the circuit's own
+rules; the output is the (non-simulated) linear readout of the last hidden layer. Kind
+``"clipped-settling"`` (CorInfoMax-EBD, CorInfoMax-EP) has no realisation here.
+
+The convolutional / locally connected circuits are the same network: ReLU layers realised
+as non-leaky IF units (``count/(r0 T)`` solves ``[u]₊`` up to O(1/(r0 T))) with the
+circuit's expanded weights on the synapses it declares (``Circuit.synapses``: one per
+patch entry, location and channel, not all-to-all) and per-unit biases (a shared channel's
+bias at every location). A shared kernel entry is one weight on L_k synapses: the substrate
+writes the circuit's weights into them after every update, the circuit's rules sum the
+change over the locations; ``plasticity="brian2"`` / ``"stdp"`` (a rule per synapse) are
+refused with that reason (:func:`patch_plasticity_support`).
 
 With ``parallel_batch=True`` (:class:`~.substrate.SpikingSubstrate`) the B samples of each
 mini-batch are presented at once, each to its own copy of the network (member k's copy b is
@@ -14,6 +24,7 @@ distribution as from B presentations one after another, in one window instead of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 import numpy as np
@@ -23,7 +34,8 @@ from ...core import Batch
 from .network import IFNetwork
 from .substrate import SpikingSubstrate, register_builder, register_refusal
 
-__all__ = ["LayeredIFNetwork", "ParallelBatchIFNetwork", "simulate_layered_integrate_and_fire"]
+__all__ = ["LayeredIFNetwork", "ParallelBatchIFNetwork", "simulate_layered_integrate_and_fire",
+           "patch_plasticity_support"]
 
 
 class LayeredIFNetwork(IFNetwork):
@@ -42,10 +54,23 @@ class LayeredIFNetwork(IFNetwork):
     def run(self, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
         activities = super().run(batch, batch_size, first_step)
         if activities:
-            output = self.circuit.populations()[-1].name
-            last = next(c.source for c in self.circuit.connections() if c.target == output)
-            activities[output] = self.circuit.readout(activities[last])
+            activities.update(self._readouts(activities))
         return activities
+
+    def _readouts(self, activities: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The circuit's own ``readout(last_hidden)`` (bias included), for one presentation
+        (K, n) or a stack (K, B, n)."""
+        return _readout(self.circuit, activities)
+
+
+def _readout(circuit: Any, activities: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``{output: circuit.readout(last hidden)}`` for activities (K, n) or (K, B, n)."""
+    output = circuit.populations()[-1].name
+    last = next(c.source for c in circuit.connections() if c.target == output)
+    hidden = np.asarray(activities[last])
+    single = hidden.ndim == 2
+    out = circuit.readout(hidden[:, None, :] if single else hidden)
+    return {output: out[:, 0, :] if single else out}
 
 
 class _Copies:
@@ -82,6 +107,9 @@ class _Copies:
     def biases(self) -> dict[str, np.ndarray]:
         return self._repeat("biases")
 
+    def synapses(self) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+        return dict(self.circuit.synapses())  # the same in every copy
+
     def populations(self) -> Any:
         return self.circuit.populations()
 
@@ -99,6 +127,19 @@ class ParallelBatchIFNetwork(LayeredIFNetwork):
         self.wide = _Copies(circuit, copies)
         super().__init__(substrate, cast(Circuit, self.wide), capacity)
 
+    def _readouts(self, activities: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The real circuit's readout of the copies' counts (member k's B copies in a row)."""
+        k, b = self.real.ensemble_size, self.copies
+        wide = {name: np.reshape(value, (k, b, -1)) for name, value in activities.items()}
+        return {name: value.reshape(k * b, -1) for name, value in _readout(self.real, wide).items()}
+
+    def _synapse_weights(self) -> dict[tuple[str, str], np.ndarray]:
+        return self.real.weights()  # every copy of member k takes member k's weights (no repeat)
+
+    def _weight_order(self, order: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        member, post, pre = order
+        return member // self.copies, post, pre
+
     def run(self, batch: Batch, batch_size: int, first_step: int) -> dict[str, np.ndarray]:
         if batch_size != self.copies or batch.size % batch_size:
             raise ValueError(f"this network presents mini-batches of {self.copies} samples at once; got batch_size "
@@ -114,9 +155,6 @@ class ParallelBatchIFNetwork(LayeredIFNetwork):
         (presentation,) = self.pending  # one window per mini-batch
         k, b = self.real.ensemble_size, self.copies
         activities = {name: value.reshape(k, b, -1) for name, value in presentation.items()}
-        output = self.real.populations()[-1].name
-        last = next(c.source for c in self.real.connections() if c.target == output)
-        activities[output] = self.real.readout(activities[last])
         start = (self.presented - 1) * b
         self.substrate.apply_rules(self.real, activities, self.real_batch[start : start + b])
         self.wide.refresh()
@@ -163,6 +201,23 @@ def simulate_layered_integrate_and_fire(
     if network is None or network.circuit is not circuit or batch.size > network.capacity:
         network = substrate.cache[key] = LayeredIFNetwork(substrate, circuit, batch.size)
     return network.run(batch, batch_size, first_step)
+
+
+def patch_plasticity_support(circuit: Circuit, plasticity: str) -> str | None:
+    """Why ``plasticity`` ("brian2" or "stdp": a rule per synapse, in generated code or from
+    spike-pair traces) does not run a patch-connected circuit (kind ``"convolutional"``)."""
+    if getattr(circuit, "shared", False):
+        why = ("a shared kernel entry W_k[c, d] is one weight on L_k synapses (one per location) and changes by "
+               "the sum of its rule over them, not by a rule of each synapse's own activities")
+    else:
+        why = ("the three-factor rule reads the layer's patches as its presynaptic activity (kernel entry d of "
+               "location l on input index[l, d]), a layout the per-synapse rules of the dense (post, pre) matrix "
+               "do not index")
+    return f"plasticity={plasticity!r} runs a rule on each synapse, but {why}; use plasticity='python'"
+
+
+register_builder("convolutional", work=_layered_work, plasticity=patch_plasticity_support)(
+    simulate_layered_integrate_and_fire)
 
 
 register_refusal(

@@ -79,6 +79,7 @@ class IFNetwork(Brian2Learning):
                 namespace={"rate_unit": substrate.rate_unit * b2.Hz}, name="pop_" + safe_name(p.name) + "*",
             )
         self.synapses: dict[tuple[str, str], tuple[Any, tuple[np.ndarray, ...]]] = {}
+        patterns = circuit.synapses()  # connections that are not all-to-all (e.g. patch layers)
         for source, target in edges:
             if self.populations[target].role != "neurons":
                 continue
@@ -95,10 +96,13 @@ class IFNetwork(Brian2Learning):
                 synapse = b2.Synapses(self.groups[source], post, "w : 1", on_pre="v_post += w",
                                       dt=substrate.dt * b2.second, name=f"syn_{safe_name(source)}_{safe_name(target)}*")
             n_source, n_target = self.populations[source].size, self.populations[target].size
-            member, post_index, pre_index = block_indices(self.ensemble, n_source, n_target, source == target)
+            member, post_index, pre_index = block_indices(self.ensemble, n_source, n_target, source == target,
+                                                        patterns.get((source, target)))
             synapse.connect(i=member * n_source + pre_index, j=member * n_target + post_index)
             order = (synapse.j[:] // n_target, synapse.j[:] % n_target, synapse.i[:] % n_source)
             self.synapses[(source, target)] = (synapse, order)
+        #: Flat index into each connection's weights of its synapses (``_write_parameters``).
+        self.weight_index: dict[tuple[str, str], np.ndarray] = {}
         #: ``plasticity="brian2"``: the update's phases in order, and the network operations
         #: that run the circuit's Python around the generated-code rules at each boundary.
         self.phase_order: list[int] = []
@@ -224,13 +228,15 @@ class IFNetwork(Brian2Learning):
         for p in self.simulated:
             counts = np.asarray(self.groups[p.name].count[:]).reshape(self.ensemble, p.size)
             activities[p.name] = self.substrate.neuron.decode(counts, p.offset)
-        weights = self.circuit.weights()
-        for p in self.populations.values():
-            if p.role == "readout":
-                activities[p.name] = sum(
-                    np.einsum("kts,ks->kt", w, activities[s]) for (s, t), w in weights.items() if t == p.name
-                )
+        activities.update(self._readouts(activities))
         return activities
+
+    def _readouts(self, activities: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each readout population (K, n) from the activities of one presentation: the sum of
+        its incoming weights times its sources."""
+        weights = self.circuit.weights()
+        return {p.name: sum(np.einsum("kts,ks->kt", w, activities[s]) for (s, t), w in weights.items() if t == p.name)
+                for p in self.populations.values() if p.role == "readout"}
 
     def _apply_learning(self) -> None:
         start = self.presented - len(self.pending)
@@ -258,15 +264,28 @@ class IFNetwork(Brian2Learning):
             fresh = {binding.state: binding for binding in circuit.rule_bindings()}
             for binding, runner in self.plastic:
                 runner.set_parameters(fresh[binding.state])
-        weights, thresholds = self.circuit.weights(), self.circuit.thresholds()
-        for (source, target), (synapse, (member, post, pre)) in self.synapses.items():
-            synapse.w[:] = weights[(source, target)][member, post, pre]
+        weights, thresholds = self._synapse_weights(), self.circuit.thresholds()
+        for key, (synapse, order) in self.synapses.items():
+            if key not in self.weight_index:  # flat positions of the synapses' weights, found once
+                self.weight_index[key] = np.ravel_multi_index(self._weight_order(order), weights[key].shape)
+            synapse.w[:] = np.take(weights[key], self.weight_index[key])
+        offsets = {(s, t) for (s, t) in self.synapses
+                   if self.populations[s].role == "neurons" and self.populations[s].offset != 0}
+        dense = self.circuit.weights() if offsets else {}  # the offset code's constant part
         for p in self.simulated:
             theta = thresholds[p.name]
             bias = theta * p.offset
-            for (source, target), w in weights.items():
-                if target == p.name and self.populations[source].role == "neurons":
+            for (source, target), w in dense.items():
+                if (source, target) in offsets and target == p.name:
                     bias = bias - w.sum(axis=-1) * self.populations[source].offset
             self.groups[p.name].theta[:] = theta.reshape(-1)
             self.groups[p.name].bias[:] = bias.reshape(-1)
         check_thresholds(self.circuit.name, thresholds)
+
+    def _synapse_weights(self) -> dict[tuple[str, str], np.ndarray]:
+        """The weights (K, n_target, n_source) the synapses take their values from."""
+        return self.circuit.weights()
+
+    def _weight_order(self, order: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        """(member, post, pre) in :meth:`_synapse_weights` of each synapse's (member, post, pre)."""
+        return order

@@ -100,14 +100,17 @@ Work = Callable[["SpikingSubstrate", Circuit, Any, int, int], tuple[int, int, in
 class Builder:
     """How this substrate realises one kind of circuit: ``learn(substrate, circuit, batch,
     batch_size, first_step) -> activities`` (like :meth:`SpikingSubstrate.learn`), optionally
-    ``rollout(substrate, circuit, cue, n_steps) -> states`` and ``supports(circuit) -> None |
-    reason`` for configurations of the kind it cannot build."""
+    ``rollout(substrate, circuit, cue, n_steps) -> states``, ``supports(circuit) -> None |
+    reason`` for configurations of the kind it cannot build, and ``plasticity(circuit,
+    plasticity) -> None | reason`` for a ``plasticity`` other than "python" it cannot run
+    (asked before the substrate's generic answer for that plasticity)."""
 
     kind: str
     learn: Learn
     rollout: Replay | None = None
     supports: Callable[[Circuit], str | None] | None = None
     work: Work | None = None
+    plasticity: Callable[[Circuit, str], str | None] | None = None
 
 
 #: Builders by the circuit kind they realise.
@@ -118,12 +121,14 @@ REFUSALS: Registry = Registry("spiking refusal")
 
 def register_builder(kind: str, *, rollout: Replay | None = None,
                      supports: Callable[[Circuit], str | None] | None = None,
-                     work: Work | None = None) -> Callable[[Learn], Learn]:
+                     work: Work | None = None,
+                     plasticity: Callable[[Circuit, str], str | None] | None = None) -> Callable[[Learn], Learn]:
     """Decorator: register ``learn`` (and ``rollout``, ``supports``, ``work`` for the cost
-    estimate) as the builder of ``kind``; a second builder for the same kind is refused."""
+    estimate, ``plasticity`` for the plasticity options it refuses) as the builder of
+    ``kind``; a second builder for the same kind is refused."""
 
     def decorator(learn: Learn) -> Learn:
-        BUILDERS[kind] = Builder(kind, learn, rollout, supports, work)
+        BUILDERS[kind] = Builder(kind, learn, rollout, supports, work, plasticity)
         return learn
 
     return decorator
@@ -305,8 +310,10 @@ class SpikingSubstrate(Substrate):
             return REFUSALS[kind](circuit)
         if kind not in BUILDERS:
             return f"no spiking builder is registered for its kind {kind!r} (registered: {sorted(BUILDERS)})"
-        check = BUILDERS[kind].supports
+        check, plasticity = BUILDERS[kind].supports, BUILDERS[kind].plasticity
         reason = None if check is None else check(circuit)
+        if reason is None and plasticity is not None and self.plasticity != "python":
+            reason = plasticity(circuit, self.plasticity)
         if reason is None and self.plasticity == "stdp":
             from .stdp import stdp_support
 
