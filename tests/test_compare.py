@@ -204,3 +204,24 @@ def test_the_workers_give_the_same_table():
     two = compare_module.default_comparison(["recurrent"], seeds=[0], substrates=("rate",), workers=2)
     columns = [c for c in one.columns if c != "wall_time_s"]
     pd.testing.assert_frame_equal(one[columns], two[columns])
+
+
+def test_a_full_spiking_run_takes_the_tasks_full_spiking_options(tmp_path):
+    """``bioplausible run`` on spikes without ``--quick`` uses the task's ``spiking_options``
+    (separation: r0 T = 50, which a run in generated code affords), with ``--quick`` the quick
+    comparison's; a task without full options falls back to its quick ones."""
+    import json as json_module
+
+    import xarray as xr
+
+    from bioplausible.tasks import SourceSeparation, StatisticalAdaptation
+
+    assert SourceSeparation.spiking_run_options(False)["rate_unit"] == 500.0
+    assert SourceSeparation.spiking_run_options(True) == SourceSeparation.quick_spiking_options
+    assert StatisticalAdaptation.spiking_run_options(False) == StatisticalAdaptation.quick_spiking_options
+    for flags, rate in (([], 500.0), (["--quick"], SourceSeparation.quick_spiking_options["rate_unit"])):
+        out = tmp_path / f"run{len(flags)}.nc"
+        assert main(["run", "corinfomax", "--substrate", "spiking", "--steps", "40", "--eval-every", "20",
+                     "--out", str(out), *flags]) == 0
+        with xr.open_dataset(out) as dataset:
+            assert json_module.loads(dataset.attrs["substrate"])["rate_unit"] == rate

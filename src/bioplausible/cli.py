@@ -107,7 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     running.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
                          help="task option, e.g. --task-option n_inputs=5 (repeatable)")
     running.add_argument("--substrate-option", action="append", default=[], metavar="KEY=VALUE",
-                         help="substrate option, e.g. --substrate-option presentation=0.2 (repeatable)")
+                         help="substrate option, e.g. --substrate-option presentation=0.2 (repeatable); "
+                              "default on spikes: the task's spiking settings (--quick: its quick ones)")
     running.add_argument("--quick", action="store_true", help="the task's and circuit's quick settings")
     running.add_argument("--out", help="write the result (netCDF) here")
     running.add_argument("--json", action="store_true", help="print one JSON object to stdout")
@@ -179,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
     params = {**(circuit_cls.quick_params if args.quick else {}), **_pairs(args.param, "--param")}
     substrate_options = _pairs(args.substrate_option, "--substrate-option")
     if args.substrate == "spiking" and not substrate_options:
-        substrate_options = dict(task_cls.quick_spiking_options)
+        substrate_options = task_cls.spiking_run_options(args.quick)
     task = make_task(task_name, **task_options)
     # what the circuit must take from the task (e.g. the separation domain), unless --param sets it
     forwarded = {key: value for key, value in task.circuit_options().items()

@@ -60,6 +60,17 @@ class Task(ABC):
     quick_spiking_options: ClassVar[dict[str, Any]] = {}
     #: Updates of the quick comparison's spiking runs when fewer than the rate runs' (None: the same).
     quick_spiking_steps: ClassVar[int | None] = None
+    #: Substrate options of a full spiking run of this task (``bioplausible run --substrate
+    #: spiking`` without ``--quick``), where a run in generated code affords more spikes per
+    #: presentation than the quick comparison; None: :attr:`quick_spiking_options`.
+    spiking_options: ClassVar[dict[str, Any] | None] = None
+
+    @classmethod
+    def spiking_run_options(cls, quick: bool) -> dict[str, Any]:
+        """The spiking substrate options of a quick or a full run of this task."""
+        if quick or cls.spiking_options is None:
+            return dict(cls.quick_spiking_options)
+        return dict(cls.spiking_options)
     #: Metrics shown in comparison tables and figures (all metrics when empty).
     headline_metrics: ClassVar[tuple[str, ...]] = ()
     #: Circuit families whose output this task can score (empty: any circuit).
