@@ -185,6 +185,7 @@ def _batch_mean(separated: list[tuple[Any, Any, Any, tuple[str, ...]]], varying:
     is not evaluated."""
     total: Any = None
     for c_code, p_code, q_code, parameters in separated:
+        m: Any
         if parameters and any(_zero(constant[name]) for name in parameters):
             continue
         c = eval(c_code, GLOBALS, constant)  # noqa: S307
