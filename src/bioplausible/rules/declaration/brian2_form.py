@@ -10,7 +10,7 @@ gated, so a whole learning run can live inside generated code.
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +144,8 @@ class _Runner:
     rule: Rule
     shape: tuple[int, ...]
     inputs: dict[str, str]
+    #: A (K, n) value of input ``name`` laid out on the runner's owner (each runner's own).
+    _spread: Callable[[np.ndarray, str], np.ndarray]
 
     def _form(self, binding: RuleBinding, names: Mapping[str, str], inputs: Sequence[str],
               side_names: bool) -> tuple[Brian2Form, str]:
@@ -190,9 +192,6 @@ class _Runner:
             getattr(self.owner, variable)[:] = self._spread(values[name], name)
         if gate is not None:
             self.owner.member_gate[:] = self._spread(np.asarray(gate, dtype=float)[:, None], "")
-
-    def _spread(self, value: np.ndarray, name: str) -> np.ndarray:
-        raise NotImplementedError
 
     def set(self, values: np.ndarray) -> None:
         """Write the target into Brian2 (in (member, post, pre) or (member, neuron) order)."""
