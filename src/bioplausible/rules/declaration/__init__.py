@@ -52,9 +52,11 @@ from .bindings import (
     StateStep,
     apply_rules,
     apply_step,
+    idle_steps,
     phases,
     recruited,
     rule_changes,
+    samples_until_idle,
     trial_change,
 )
 from .brian2_form import (
@@ -69,4 +71,4 @@ from .rule import RULES, Rule, register_rule
 
 __all__ = ["Rule", "RuleBinding", "StateStep", "Brian2Form", "Brian2Plasticity", "RULES", "RECRUIT", "register_rule",
            "run_regularly", "order_summed", "apply_rules", "apply_step", "phases", "rule_changes", "trial_change",
-           "recruited", "brian2_plasticity_refusal", "Brian2NeuronPlasticity"]
+           "recruited", "brian2_plasticity_refusal", "Brian2NeuronPlasticity", "idle_steps", "samples_until_idle"]

@@ -14,7 +14,7 @@ import numpy as np
 from .rule import Rule
 
 __all__ = ["RuleBinding", "StateStep", "RECRUIT", "rule_changes", "apply_rules", "phases", "apply_step",
-           "trial_change", "recruited"]
+           "trial_change", "recruited", "idle_steps", "samples_until_idle"]
 
 #: The activity a :class:`RuleBinding` with ``recruit`` maps the recruited side's names to: the
 #: one-hot recruitment signal ``r(t) = e_μ`` of the unit each presentation adds (made by
@@ -138,7 +138,15 @@ class StateStep:
     names per-sample quantities of the update (keys of the activities the rules read), passed
     after those (e.g. TD's eligibility traces, whose last value the circuit carries into the
     next batch). ``phase`` places the step (:func:`apply_rules`): after the rules of its phase
-    and before those of later phases (a running mean the rules read sits in a phase before theirs)."""
+    and before those of later phases (a running mean the rules read sits in a phase before theirs).
+
+    Two declarations tell a whole learning run in generated code (issue 17) which steps it may
+    leave out: ``idle_from = (counter, value)``: the step leaves the state unchanged once the
+    state array ``counter`` (a count that never decreases, read at ``[..., 0]``) is at least
+    ``value`` for every member (e.g. a warm-up heuristic); ``samplewise``: applying the step
+    once to a block of samples equals applying it to each sample in turn, and it reads no
+    simulated activity (a sample counter, a sum of inputs), so it can be applied after the
+    block. :func:`idle_steps` and :func:`samples_until_idle` read the first off a state."""
 
     name: str
     state: str
@@ -147,6 +155,29 @@ class StateStep:
     reads: tuple[str, ...] = ()
     activities: tuple[str, ...] = ()
     phase: int = 0
+    idle_from: tuple[str, float] | None = None
+    samplewise: bool = False
+
+
+def idle_steps(state: Mapping[str, np.ndarray], steps: Sequence[StateStep]) -> list[StateStep]:
+    """The steps of ``steps`` that ``state`` makes idle (their ``idle_from`` counter reached
+    for every member): from there on they leave the state unchanged."""
+    return [s for s in steps if s.idle_from is not None
+            and bool(np.all(np.asarray(state[s.idle_from[0]])[..., 0] >= s.idle_from[1]))]
+
+
+def samples_until_idle(state: Mapping[str, np.ndarray], steps: Sequence[StateStep]) -> int | None:
+    """How many more samples (each adding 1 to the counters) until every step of ``steps``
+    that is not ``samplewise`` is idle: 0 when they are now, None when one never is."""
+    needed = 0
+    for s in steps:
+        if s.samplewise:
+            continue
+        if s.idle_from is None:
+            return None
+        counter, value = s.idle_from
+        needed = max(needed, int(np.ceil(value - float(np.min(np.asarray(state[counter])[..., 0])))))
+    return needed
 
 
 def rule_changes(state: Mapping[str, np.ndarray], bindings: Sequence[RuleBinding],

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ from ...circuits.base import Circuit
 from ...core import Batch
 from ...models.neurons import IntegrateAndFire
 from .compiled import CompiledLearning, reset_statement
+from .compiled_structure import check_learning_run
 from .network import refractory_period, safe_name
 
 __all__ = ["MultiCompiledLearning", "multi_structure"]
@@ -47,7 +48,8 @@ def _side_population(binding: Any, side: str) -> str:
     return binding.pre if side == "_pre" else binding.post
 
 
-def multi_structure(circuit: Circuit, bindings: Sequence[Any]) -> dict[str, Any] | str:
+def multi_structure(circuit: Circuit, bindings: Sequence[Any], hosted: Collection[str] = ()
+                    ) -> dict[str, Any] | str:
     """How the weights, thresholds and biases of ``circuit`` depend on its several plastic
     matrices (read off by probing), or the reason :class:`MultiCompiledLearning` cannot run it.
 
@@ -55,7 +57,9 @@ def multi_structure(circuit: Circuit, bindings: Sequence[Any]) -> dict[str, Any]
     ``"drive"``, ``"readout"`` or ``"lateral"``, and its ``theta``/``bias`` coefficients),
     ``fixed`` (edges between simulated populations that no matrix changes), ``inputs`` (fixed
     input weights per population), ``theta``/``bias`` (fixed values per population) and
-    ``readouts`` (readout population -> the binding whose synapses compute it)."""
+    ``readouts`` (readout population -> the binding whose synapses compute it). ``hosted``:
+    neuron states a rule may read (``D_post``), variables of its post group that a phased run
+    (:mod:`~.compiled_phased`) updates by their own neuron rule."""
     head = f"it has {len(bindings)} plastic arrays"
     for binding in bindings:
         rule = binding.rule
@@ -65,7 +69,7 @@ def multi_structure(circuit: Circuit, bindings: Sequence[Any]) -> dict[str, Any]
         if rule.totals:
             return (f"{head}; rule {rule.name!r} needs a per-sample total ({', '.join(rule.totals)}), which has no "
                     "Brian2 form yet")
-        if rule.synaptic or rule.states:
+        if rule.synaptic or set(rule.states) - set(hosted):
             return f"{head}; rule {rule.name!r} reads other matrices or neuron states (not in generated code yet)"
         if binding.gate is not None or binding.trace is not None or binding.batch_sum:
             return f"{head}; the binding of {binding.state!r} is gated, traced or batch-summed"
@@ -224,9 +228,7 @@ class MultiCompiledLearning(CompiledLearning):
 
     def __init__(self, substrate: Any, circuit: Circuit, n_presentations: int, checkpoint_every: int,
                  target: str) -> None:
-        from .compiled_structure import check_learning_run
-
-        check_learning_run(circuit, n_presentations, checkpoint_every)
+        self._check_run(circuit, n_presentations, checkpoint_every)
         self.substrate, self.circuit, self.target = substrate, circuit, target
         self.n_presentations, self.checkpoint_every = int(n_presentations), int(checkpoint_every)
         self.bindings = list(circuit.rule_bindings())  # type: ignore[attr-defined]
@@ -240,7 +242,7 @@ class MultiCompiledLearning(CompiledLearning):
         for p in self.simulated:  # a rate cap dt cannot realise is refused before anything is built
             if p.ceiling is not None:
                 refractory_period(substrate, circuit.name, p)
-        structure = multi_structure(circuit, self.bindings)
+        structure = self._structure(circuit)
         assert not isinstance(structure, str)
         self.structure = structure
         scale = substrate.rate_unit * substrate.presentation
@@ -254,6 +256,16 @@ class MultiCompiledLearning(CompiledLearning):
                                if role == "readout" else
                                f"(count{{side}} / {scale!r} - {float(self.populations[pop].offset)!r})")
             self.forms[binding.state] = binding.rule.brian2(names, gate=gate)
+
+    def _check_run(self, circuit: Circuit, n_presentations: int, checkpoint_every: int) -> None:
+        check_learning_run(circuit, n_presentations, checkpoint_every)
+
+    def _structure(self, circuit: Circuit) -> dict[str, Any] | str:
+        return multi_structure(circuit, self.bindings)
+
+    def _extra_objects(self, b2: Any, groups: dict[str, Any], period: Any) -> dict[str, Any]:
+        """Further Brian2 objects of the network, by name (none here; a phased run adds its neuron rules')."""
+        return {}
 
     # ------------------------------------------------------------------ key and inputs
     def key(self) -> str:
@@ -308,7 +320,7 @@ class MultiCompiledLearning(CompiledLearning):
         for p in self.simulated:
             name = safe_name(p.name)
             dithers[p.name] = b2.TimedArray(np.zeros((self.rows, k * p.size)), dt=period, name=f"dither_{name}")
-            model = equations + "\n".join(["", *[f"{v} : 1" for v in hosted[p.name]]])
+            model = equations + "\n".join(["", *[f"{v} : 1" for v in hosted[p.name]], *self._group_lines(p.name)])
             refractory = False if p.ceiling is None else refractory_period(s, self.circuit.name, p) * b2.second
             group = b2.NeuronGroup(k * p.size, model, threshold=IntegrateAndFire.threshold,
                                    reset=IntegrateAndFire.reset, method="euler", dt=step, refractory=refractory,
@@ -386,9 +398,11 @@ class MultiCompiledLearning(CompiledLearning):
             updater.order = -0.5  # thresholds and biases: after the rules, before the reset
         for updater in drives:
             updater.order = 5  # after the input has been sampled
-        network = b2.Network(inputs, *groups.values(), *synapses, *monitors.values(), name="compiled_network")
+        extra = self._extra_objects(b2, groups, period)
+        network = b2.Network(inputs, *groups.values(), *synapses, *monitors.values(), *extra.values(),
+                             name="compiled_network")
         return {"network": network, "stimulus": stimulus, "dithers": dithers, "plastic": plastic,
-                "monitors": monitors, "groups": groups,
+                "monitors": monitors, "groups": groups, "extra": extra,
                 "named": {o.name: o for o in (*groups.values(), *synapses)},
                 "duration": count * period + step}
 
@@ -432,6 +446,10 @@ class MultiCompiledLearning(CompiledLearning):
                 const, c_bias = entry["bias"]
                 out += [(owner, "bias0", const[member, post, pre]), (owner, "c_bias", c_bias[member, post, pre])]
         return out
+
+    def _group_lines(self, population: str) -> list[str]:
+        """Further model lines of a population's group (a phased run's neuron-rule arrays)."""
+        return []
 
     def _binding(self, state: str) -> Any:
         return next(b for b in self.bindings if b.state == state)

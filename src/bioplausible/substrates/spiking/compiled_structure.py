@@ -43,6 +43,10 @@ def compiled_support(circuit: Circuit) -> str | None:
     bindings = getattr(circuit, "rule_bindings", None)
     if bindings is None:
         return "it declares no rule bindings (the rules' Brian2 form is what runs in generated code)"
+    from .compiled_phased import needs_phased, phased_support
+
+    if needs_phased(circuit):
+        return phased_support(circuit)
     steps: list[Any] = getattr(circuit, "state_steps", list)()
     reasons = [plasticity_support(circuit, bindings())]
     if steps:

@@ -442,23 +442,53 @@ class SpikingSubstrate(Substrate):
 
         if not isinstance(checkpoint_every, int) or checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every!r}")
-        target, why = self.pick_codegen(circuit, batch.size, checkpoint_every)
-        if target != "runtime":
-            run = compiled_learning(self, circuit, batch.size, checkpoint_every, target)
-            result = run.run(batch)
-            self.codegen_used, self.codegen_reason = target, why
-            checkpoints = result["checkpoints"]
-            return {"checkpoints": checkpoints if isinstance(checkpoints, dict) else {run.binding.state: checkpoints},
-                    "checkpoint_steps": result["checkpoint_steps"], "codegen": target, "codegen_reason": why}
+        chunked = self._chunked_presentations(circuit, batch.size, checkpoint_every)
+        target, why = (self.pick_codegen(circuit, batch.size - chunked, checkpoint_every) if chunked < batch.size
+                       else ("runtime", f"its state steps are not idle within the run ({chunked} presentations)"))
+        if target == "runtime":
+            chunked = batch.size
         first = circuit.steps
         states = [{k: v.copy() for k, v in circuit.state.items()}]
-        for start in range(0, batch.size, checkpoint_every):
-            self.learn(circuit, batch[start: start + checkpoint_every], 1, circuit.steps)
-            states.append({k: v.copy() for k, v in circuit.state.items()})
-        steps = np.array([first] + [min(first + s + checkpoint_every, first + batch.size)
-                                    for s in range(0, batch.size, checkpoint_every)])
-        return {"checkpoints": {k: np.stack([s[k] for s in states]) for k in states[0]},
-                "checkpoint_steps": steps, "codegen": self.codegen, "codegen_reason": why}
+        requested = self.codegen  # a standalone run's chunked stretch runs on numpy
+        self.codegen = "numpy" if requested == "cpp_standalone" and chunked < batch.size else requested
+        try:
+            for start in range(0, chunked, checkpoint_every):
+                self.learn(circuit, batch[start: min(start + checkpoint_every, chunked)], 1, circuit.steps)
+                states.append({k: v.copy() for k, v in circuit.state.items()})
+        finally:
+            self.codegen = requested
+        steps = [first] + [min(first + s + checkpoint_every, first + chunked) for s in range(0, chunked, checkpoint_every)]
+        checkpoints = {k: np.stack([s[k] for s in states]) for k in states[0]}
+        if target == "runtime":
+            return {"checkpoints": checkpoints, "checkpoint_steps": np.array(steps), "codegen": self.codegen,
+                    "codegen_reason": why}
+        run = compiled_learning(self, circuit, batch.size - chunked, checkpoint_every, target)
+        result = run.run(batch[chunked:])
+        self.codegen_used, self.codegen_reason = target, why
+        compiled = result["checkpoints"]
+        compiled = compiled if isinstance(compiled, dict) else {run.binding.state: compiled}
+        if chunked:  # the chunked stretch's checkpoints, then the compiled run's after its first (the same state)
+            chunk_target = "numpy" if self.codegen == "cpp_standalone" else self.codegen
+            why = f"{why}; the first {chunked} presentations on the chunked path ({chunk_target}: state steps not idle)"
+            count = len(result["checkpoint_steps"]) - 1
+            compiled = {k: np.concatenate([v, compiled[k][1:] if k in compiled else np.repeat(v[-1:], count, axis=0)])
+                        for k, v in checkpoints.items()}
+            result["checkpoint_steps"] = np.concatenate([steps, result["checkpoint_steps"][1:]])
+        return {"checkpoints": compiled, "checkpoint_steps": result["checkpoint_steps"], "codegen": target,
+                "codegen_reason": why}
+
+    @staticmethod
+    def _chunked_presentations(circuit: Circuit, presentations: int, checkpoint_every: int) -> int:
+        """Presentations a learning run makes on the chunked path before its compiled run: until
+        every declared state step is idle or samplewise (``StateStep.idle_from``), rounded up to
+        the checkpoint grid (0 for circuits without steps)."""
+        from ...rules.declaration import samples_until_idle
+
+        steps = list(getattr(circuit, "state_steps", list)())
+        waiting = samples_until_idle(circuit.state, steps) if steps else 0
+        if waiting is None:
+            return presentations
+        return min(presentations, -(-waiting // checkpoint_every) * checkpoint_every)
 
     def rollout(self, circuit: Circuit, cue: np.ndarray, n_steps: int) -> np.ndarray:
         """The circuit's trajectory from ``cue`` replayed on spikes (builders of kinds with a rollout)."""
