@@ -65,34 +65,34 @@ def _task(args: argparse.Namespace):
 def scale(args: argparse.Namespace) -> None:
     from bioplausible.circuits import CorInfoMax, NonnegativeSimilarityMatching
     from bioplausible.experiments.run import run
-    from bioplausible.substrates.spiking.compiled import compiled_support
 
     n = args.presentations
-    print(f"CorInfoMax, nonnegative antisparse, n = 5, m = 10, rho = {args.rho}, 30 dB, {n:,} presentations, seed "
+    circuits = {"corinfomax": CorInfoMax, "nsm": NonnegativeSimilarityMatching}
+    print(f"nonnegative antisparse, n = 5, m = 10, rho = {args.rho}, 30 dB, {n:,} presentations, seed "
           f"{args.seed}; spikes: r0 = {args.rate_unit} Hz, T = {args.presentation} s, dt = {args.dt} s "
           f"(r0 T = {args.rate_unit * args.presentation:g}); load average {os.getloadavg()[0]:.1f}, "
           f"{os.cpu_count()} cores", flush=True)
-    rows = []
-    for name, substrate in (("rate", "rate"), ("spiking", _substrate(args))):
-        start = time.perf_counter()
-        result = run(CorInfoMax(), _task(args), substrate, seed=args.seed, steps=n, eval_every=args.every,
-                     progress=False)
-        seconds = time.perf_counter() - start
-        curve = result.dataset["metric_sinr_db"].values[0]
-        how = result.dataset.attrs.get("learning_run", "") if name == "spiking" else "numba fused kernel"
-        codegen = getattr(substrate, "codegen_used", None) or "-"
-        rows.append((name, seconds, curve, codegen, how))
-        print(f"{name:>8}: {seconds:8.1f} s, final SINR {curve[-1]:6.2f} dB ({codegen}; {how})", flush=True)
-    (_, _, rate, _, _), (_, _, spikes, _, _) = rows
-    print(f"spiking - rate: {spikes[-1] - rate[-1]:+.2f} dB (target within 1 dB); published CorInfoMax "
-          f"{PUBLISHED['corinfomax']:.2f} dB (CIM-BSS V2, 100-trial mean)")
-    steps = result.dataset["step"].values if "step" in result.dataset else None
-    if steps is not None:
-        print("curve (step: rate / spiking dB): " + ", ".join(
-            f"{int(s)}: {r:.1f}/{p:.1f}" for s, r, p in zip(steps, rate, spikes)))
-    nsm = NonnegativeSimilarityMatching().initialize(10, 0, [0])
-    print(f"NSM on spikes for {n:,} presentations: not run, not in generated code: {compiled_support(nsm)} "
-          f"(published {PUBLISHED['nsm']:.2f} dB)")
+    for circuit_name in args.circuits:
+        rows = []
+        for name, substrate in (("rate", "rate"), ("spiking", _substrate(args))):
+            start = time.perf_counter()
+            result = run(circuits[circuit_name](), _task(args), substrate, seed=args.seed, steps=n,
+                         eval_every=args.every, progress=False)
+            seconds = time.perf_counter() - start
+            curve = result.dataset["metric_sinr_db"].values[0]
+            how = result.dataset.attrs.get("learning_run", "") if name == "spiking" else "rate substrate"
+            codegen = getattr(substrate, "codegen_used", None) or "-"
+            why = getattr(substrate, "codegen_reason", None) or ""
+            rows.append((name, seconds, curve))
+            print(f"{circuit_name:>10} {name:>8}: {seconds:8.1f} s, final SINR {curve[-1]:6.2f} dB ({codegen}; "
+                  f"{how}{'; ' + why if why else ''})", flush=True)
+        (_, _, rate), (_, _, spikes) = rows
+        print(f"{circuit_name:>10} spiking - rate: {spikes[-1] - rate[-1]:+.2f} dB (target within 1 dB); published "
+              f"{PUBLISHED[circuit_name]:.2f} dB (CIM-BSS V2, 100-trial mean)")
+        steps = result.dataset["step"].values if "step" in result.dataset else None
+        if steps is not None:
+            print("curve (step: rate / spiking dB): " + ", ".join(
+                f"{int(s)}: {r:.1f}/{p:.1f}" for s, r, p in zip(steps, rate, spikes)), flush=True)
 
 
 def _network(args: argparse.Namespace, seed: int, codegen: str, compiled_runs: bool = True):
@@ -104,6 +104,101 @@ def _network(args: argparse.Namespace, seed: int, codegen: str, compiled_runs: b
     substrate.prepare(circuit, seed)
     inputs = np.asarray(task.next_batch(args.speed_presentations).inputs)
     return circuit, substrate, Batch(inputs if inputs.ndim == 3 else inputs[None])
+
+
+_WARMED: dict[int, object] = {}
+
+
+def _nsm_network(args: argparse.Namespace, seed: int, codegen: str, compiled_runs: bool = True):
+    """NSM past its warm-up (prewhitening and the silent-row window, learned on the rate
+    substrate from the task's stream), so that a learning run is one run in generated code."""
+    import copy
+
+    from bioplausible.circuits import Batch, NonnegativeSimilarityMatching
+    from bioplausible.experiments.run import run
+
+    if seed not in _WARMED:
+        circuit = NonnegativeSimilarityMatching()
+        p = circuit.params
+        run(circuit, _task(args), "rate", seed=seed, steps=p.prewhitening_samples + p.silent_window, progress=False)
+        _WARMED[seed] = circuit
+    circuit = copy.deepcopy(_WARMED[seed])
+    substrate = _substrate(args, codegen, compiled_runs)
+    substrate.prepare(circuit, seed)
+    inputs = np.asarray(_task(args).reset(seed + 1000).next_batch(args.speed_presentations).inputs)
+    return circuit, substrate, Batch(inputs if inputs.ndim == 3 else inputs[None])
+
+
+def hand_written_nsm(args: argparse.Namespace, directory: str, compile: bool = True
+                     ) -> tuple[float, float, np.ndarray]:
+    """NSM written directly in Brian2 on cpp_standalone, the rules typed by hand: the input
+    group holds the prewhitened h = W_pre x, W₁ drives the outputs (summed), −W₂ lateral jumps,
+    thresholds 1; at each boundary D = min(cap, decay D + y²), then W₁ and W₂ at rate 1/D."""
+    import brian2 as b2
+
+    from bioplausible.substrates.spiking import compiled
+
+    circuit, _, batch = _nsm_network(args, 1, "numpy")
+    p = circuit.params
+    n = p.n_sources
+    compiled._STANDALONE.clear()  # this script takes over the standalone device
+    b2.set_device("cpp_standalone", build_on_run=False)
+    b2.device.reinit()
+    b2.device.activate(build_on_run=False)
+    b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
+    try:
+        start = time.perf_counter()
+        count, r0, period, step = args.speed_presentations, args.rate_unit, args.presentation * b2.second, \
+            args.dt * b2.second
+        rows = 1 << count.bit_length()
+        scale = r0 * args.presentation
+        stimulus = b2.TimedArray(np.zeros((rows, n)), dt=period, name="hand_stimulus")
+        dither = b2.TimedArray(np.zeros((rows, n)), dt=period, name="hand_dither")
+        inputs = b2.NeuronGroup(n, "h : 1", dt=period, name="hand_input", namespace={"hand_stimulus": stimulus})
+        inputs.run_regularly("h = hand_stimulus(t, i)", dt=period, when="start", order=-0.3)
+        group = b2.NeuronGroup(n, "dv/dt = r0 * drive : 1\ncount : 1\ndrive : 1\nD : 1",
+                               threshold="v > 1", reset="v -= 1; count += 1", method="euler", dt=step,
+                               name="hand_group", namespace={"r0": r0 * b2.Hz, "hand_dither": dither})
+        gate = f"int(t > {0.5 * args.presentation!r} * second)"
+        group.run_regularly(f"D = {gate} * clip({p.rate_decay!r} * D + (count / {scale!r})**2, 0, {p.rate_cap!r}) "
+                            f"+ (1 - {gate}) * D", dt=period, when="start", order=-1.5)
+        group.run_regularly("v = hand_dither(t, i)\ncount = 0", dt=period, when="start", order=0)
+        forward = b2.Synapses(inputs, group, "W : 1\ndrive_post = W * h_pre : 1 (summed)", dt=period)
+        post, pre = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        forward.connect(i=pre.ravel(), j=post.ravel())
+        lateral = b2.Synapses(group, group, "M : 1", on_pre="v_post -= M", dt=step)
+        lateral.connect(i=pre.ravel(), j=post.ravel())
+        y_post, y_pre = f"count_post / {scale!r}", f"count_pre / {scale!r}"
+        forward.run_regularly(f"W += {gate} * ({y_post} * h_pre - ({y_post})**2 * W) / D_post", dt=period,
+                              when="start", order=-1)
+        lateral.run_regularly(f"M += {gate} * int(i != j) * ({y_post} * {y_pre} - ({y_post})**2 * M) / D_post",
+                              dt=period, when="start", order=-1)
+        forward.summed_updaters["drive_post"].when = "start"
+        forward.summed_updaters["drive_post"]._clock = inputs.clock
+        forward.summed_updaters["drive_post"].order = 5
+        monitors = [b2.StateMonitor(s, v, record=True, dt=args.every * period, when="start", order=-0.7)
+                    for s, v in ((forward, "W"), (lateral, "M"))]
+        network = b2.Network(inputs, group, forward, lateral, *monitors)
+        network.run(count * period + step, namespace={})
+        b2.device.build(run=False, compile=compile, directory=directory)
+        build = time.perf_counter() - start
+        if not compile:
+            return build, float("nan"), np.zeros(0)
+        values = np.zeros((rows, n))
+        values[:count] = batch.inputs[0] @ circuit.state["prewhitening"][0].T
+        rng = np.random.default_rng(0)
+        start = time.perf_counter()
+        b2.device.run(directory=directory, run_args={
+            stimulus: values, dither: np.vstack([rng.uniform(0, 1, (count, n)), np.zeros((rows - count, n))]),
+            forward.W: circuit.state["feedforward"][0].ravel(), lateral.M: circuit.state["lateral"][0].ravel(),
+            group.D: circuit.state["rates"][0]})
+        learned = np.asarray(forward.W[:]).reshape(n, n).copy()
+        run_seconds = time.perf_counter() - start
+        assert np.all(np.isfinite(learned))
+        return build, run_seconds, learned
+    finally:
+        b2.device.reinit()
+        b2.set_device("runtime")
 
 
 def hand_written(args: argparse.Namespace, directory: str, compile: bool = True) -> tuple[float, float, np.ndarray]:
@@ -191,20 +286,26 @@ def hand_written(args: argparse.Namespace, directory: str, compile: bool = True)
 
 
 def speed(args: argparse.Namespace) -> None:
+    for name in args.circuits:
+        speed_of(args, name)
+
+
+def speed_of(args: argparse.Namespace, name: str) -> None:
     from bioplausible.substrates.spiking import compiled
 
+    network, hand = {"corinfomax": (_network, hand_written), "nsm": (_nsm_network, hand_written_nsm)}[name]
     count = args.speed_presentations
     with tempfile.TemporaryDirectory(prefix="bioplausible-spiking-separation-") as cache:
         os.environ["BIOPLAUSIBLE_CACHE_DIR"] = cache  # a cold cache first: the build cost is measured
         load = os.getloadavg()[0]
-        circuit, substrate, batch = _network(args, 0, "numpy", compiled_runs=False)
+        circuit, substrate, batch = network(args, 0, "numpy", compiled_runs=False)
         start = time.perf_counter()
         substrate.learning_run(circuit, batch, args.every)
         runtime = time.perf_counter() - start
         reference = circuit.state["feedforward"].copy()
 
         def timed(codegen: str, seed: int = 0) -> tuple[float, str, np.ndarray]:
-            circuit, substrate, batch = _network(args, seed, codegen)
+            circuit, substrate, batch = network(args, seed, codegen)
             start = time.perf_counter()
             result = substrate.learning_run(circuit, batch, args.every)
             return time.perf_counter() - start, f"{result['codegen']}: {result['codegen_reason']}", \
@@ -215,9 +316,9 @@ def speed(args: argparse.Namespace) -> None:
         rerun, _, _ = timed("cpp_standalone", 1)
         compiled._STANDALONE.clear()  # as a new process: the build is found on disk, not in memory
         cached, cached_target, cached_learned = timed("auto")
-        hand_written(args, os.path.join(cache, "warm-up"), compile=False)  # Brian2's template caches, once
-        hand_build, hand_run, _ = hand_written(args, os.path.join(cache, "hand"))
-    print(f"CorInfoMax (n = 5, m = 10) on spikes, {count} presentations of {args.presentation} s at dt = {args.dt} s "
+        hand(args, os.path.join(cache, "warm-up"), compile=False)  # Brian2's template caches, once
+        hand_build, hand_run, _ = hand(args, os.path.join(cache, "hand"))
+    print(f"{name} (n = 5, m = 10) on spikes, {count} presentations of {args.presentation} s at dt = {args.dt} s "
           f"({count * round(args.presentation / args.dt):,} steps), r0 = {args.rate_unit} Hz, checkpoints every "
           f"{args.every}; load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at end, {os.cpu_count()} cores")
     print(f"runtime path (numpy, Python per presentation): {runtime:.2f} s")
@@ -239,6 +340,8 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=None, help="evaluation interval (default: a tenth)")
     parser.add_argument("--rho", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--circuits", nargs="+", choices=["corinfomax", "nsm"], default=["corinfomax", "nsm"],
+                        help="scale: the circuits to run")
     parser.add_argument("--evaluation-samples", type=int, default=20_000)
     parser.add_argument("--rate-unit", type=float, default=500.0)
     parser.add_argument("--presentation", type=float, default=0.1)

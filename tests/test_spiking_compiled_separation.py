@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bioplausible.circuits import Batch, CorInfoMax, NonnegativeSimilarityMatching
+from bioplausible.circuits import Batch, CorInfoMax
+from bioplausible.circuits.base import make_circuit
 from bioplausible.substrates.spiking import SpikingSubstrate
 from bioplausible.substrates.spiking.compiled import available_targets, compiled_support
 
@@ -74,13 +75,13 @@ def test_corinfomax_rate_cap_binds_in_generated_code():
 
 
 def test_what_stays_refused_says_why():
-    nsm = NonnegativeSimilarityMatching(n_sources=3, prewhitening_samples=10).initialize(3, 0, [0])
-    reason = compiled_support(nsm)
-    assert reason and "state steps" in reason and "silent-row-flip" in reason and "prewhitening" in reason
+    nica = make_circuit("nonnegative-ica", n_sources=3).initialize(6, 0, [0])
+    reason = compiled_support(nica)
+    assert reason and "state steps" in reason and "silent-row-flip" in reason and "never idle" in reason
     substrate = SpikingSubstrate(presentation=0.02, dt=1e-3, rate_unit=100.0, codegen="auto")
-    assert substrate.supports(nsm) is None  # it runs on spikes, on the chunked path
-    assert reason in substrate.learning_run_reason(nsm)
-    assert substrate.pick_codegen(nsm, 100)[0] == "runtime"
+    assert substrate.supports(nica) is None  # it runs on spikes, on the chunked path
+    assert reason in substrate.learning_run_reason(nica)
+    assert substrate.pick_codegen(nica, 100)[0] == "runtime"
     exact = CorInfoMax(n_sources=3, lateral_update="sherman-morrison").initialize(6, 0, [0])
     why = compiled_support(exact)
     assert why and "2 plastic arrays" in why and "per-sample total (q)" in why

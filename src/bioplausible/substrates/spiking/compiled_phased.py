@@ -84,20 +84,28 @@ def _derived(circuit: Circuit, bindings: list[Any], source: Population) -> tuple
 
 def phased_structure(circuit: Circuit) -> dict[str, Any] | str:
     """What :class:`PhasedCompiledLearning` needs of ``circuit`` (``neurons``, ``synaptic``
-    bindings, ``derived`` (name, A) or None, ``hosted`` neuron states), or why it cannot run it."""
-    bindings = list(getattr(circuit, "rule_bindings", list)())
+    bindings, ``derived`` (name, A) or None, ``hosted`` neuron states), or why it cannot run it
+    (its steps' reason and its plasticity's, where both stand in the way)."""
     steps = _steps(circuit)
+    populations = {p.name: p for p in circuit.populations()}
+    never = [s.name for s in steps if s.idle_from is None and not s.samplewise]
+    reasons = [f"its state steps after each update ({', '.join(never)}) have no form in generated code and are "
+               "never idle (StateStep.idle_from)"] if never else []
+    for s in steps:
+        if s.samplewise and any(populations.get(a) is None or populations[a].role != "input" for a in s.activities):
+            reasons.append(f"its samplewise step {s.name!r} reads activities other than the input")
+    structure = _plasticity(circuit)
+    if isinstance(structure, str):
+        reasons.append(structure)
+    return "; ".join(reasons) if reasons else structure
+
+
+def _plasticity(circuit: Circuit) -> dict[str, Any] | str:
+    bindings = list(getattr(circuit, "rule_bindings", list)())
     populations = {p.name: p for p in circuit.populations()}
     inputs = [p for p in populations.values() if p.role == "input"]
     if len(inputs) != 1:
         return "compiled learning runs take one input population"
-    never = [s.name for s in steps if s.idle_from is None and not s.samplewise]
-    if never:
-        return (f"its state steps after each update ({', '.join(never)}) have no form in generated code and are "
-                "never idle (StateStep.idle_from)")
-    for s in steps:
-        if s.samplewise and any(populations.get(a) is None or populations[a].role != "input" for a in s.activities):
-            return f"its samplewise step {s.name!r} reads activities other than the input"
     neurons = [b for b in bindings if b.rule.kind == "neuron"]
     synaptic = [b for b in bindings if b.rule.kind == "synaptic"]
     if not synaptic:
@@ -169,7 +177,8 @@ class _Segment:
 
     def __init__(self, circuit: Circuit, synaptic: list[Any], derived: tuple[str, np.ndarray] | None,
                  source: Population) -> None:
-        self.real, self.name, self.ensemble_size, self.state = circuit, circuit.name, circuit.ensemble_size, circuit.state
+        self.real, self.name, self.state = circuit, circuit.name, circuit.state
+        self.ensemble_size = circuit.ensemble_size
         self.derived, self.source = derived, source
         self._bindings = [dataclasses.replace(b, gate=None, phase=0, pre=derived[0] if derived is not None and
                                               b.pre == source.name else b.pre) for b in synaptic]

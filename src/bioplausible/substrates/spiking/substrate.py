@@ -443,8 +443,9 @@ class SpikingSubstrate(Substrate):
         if not isinstance(checkpoint_every, int) or checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every!r}")
         chunked = self._chunked_presentations(circuit, batch.size, checkpoint_every)
-        target, why = (self.pick_codegen(circuit, batch.size - chunked, checkpoint_every) if chunked < batch.size
-                       else ("runtime", f"its state steps are not idle within the run ({chunked} presentations)"))
+        target, why = self.pick_codegen(circuit, max(batch.size - chunked, 1), checkpoint_every)
+        if target != "runtime" and chunked == batch.size:
+            target, why = "runtime", f"its state steps are not idle within the run's {chunked} presentations"
         if target == "runtime":
             chunked = batch.size
         first = circuit.steps
@@ -457,7 +458,8 @@ class SpikingSubstrate(Substrate):
                 states.append({k: v.copy() for k, v in circuit.state.items()})
         finally:
             self.codegen = requested
-        steps = [first] + [min(first + s + checkpoint_every, first + chunked) for s in range(0, chunked, checkpoint_every)]
+        steps = [first] + [min(first + s + checkpoint_every, first + chunked)
+                           for s in range(0, chunked, checkpoint_every)]
         checkpoints = {k: np.stack([s[k] for s in states]) for k in states[0]}
         if target == "runtime":
             return {"checkpoints": checkpoints, "checkpoint_steps": np.array(steps), "codegen": self.codegen,
