@@ -82,7 +82,7 @@ def test_what_stays_refused_says_why():
 
 
 def test_declared_idle_steps_leave_the_state_unchanged():
-    """Every registered separation circuit's steps with ``idle_from``, run in an update's order
+    """Every registered separation circuit's steps with an ``active`` window, run in an update's order
     (phase by phase, the samplewise counters among them) on random arrays with the counters at
     and past the declared values, leave their arrays unchanged."""
     checked = 0
@@ -91,14 +91,14 @@ def test_declared_idle_steps_leave_the_state_unchanged():
             continue
         circuit = make_circuit(name).initialize(10, 0, [0, 1])
         steps = circuit.state_steps()
-        idle = [s for s in steps if s.idle_from is not None]
+        idle = [s for s in steps if s.active is not None]
         if not idle:
             continue
         rng = np.random.default_rng(1)
         for past in (0, 17):
             state = {k: rng.standard_normal(np.shape(v)) for k, v in circuit.state.items()}
             for s in idle:
-                counter, value = s.idle_from
+                counter, _, value = s.active
                 state[counter] = np.maximum(state[counter], np.full(np.shape(state[counter]), value + past))
             assert idle_steps(state, steps) == idle
             activities = {p.name: rng.uniform(0, 1, (2, 3, p.size)) for p in circuit.populations()}

@@ -162,32 +162,33 @@ class NonnegativeSimilarityMatching(RuleCircuit):
         prewhitening moments, the sample count, and at the end of the prewhitening phase
         ``W_pre`` from the moments."""
         p = self.params
-        window = ("seen", p.prewhitening_samples + p.silent_window)  # the heuristic's steps: idle after it
-        prewhitened = ("seen", p.prewhitening_samples)
+        # where each step changes the state: the heuristic in its window, the whitening before it
+        window = ("seen", p.prewhitening_samples, p.prewhitening_samples + p.silent_window)
+        prewhitening = ("seen", float("-inf"), p.prewhitening_samples)
         return [
             StateStep("silent-count", "silent", functools.partial(_silent_count, params=p),
                       "samples in a row each output has been silent (during the silent window)", reads=("seen",),
-                      activities=("output",), phase=1, idle_from=window),
+                      activities=("output",), phase=1, active=window),
             StateStep("silent-row-flip", "feedforward", functools.partial(_silent_flip, params=p),
                       "negate the W1 row of an output silent for more than silent_samples (CIM-BSS heuristic)",
-                      reads=("silent", "seen"), phase=1, idle_from=window),
+                      reads=("silent", "seen"), phase=1, active=window),
             StateStep("silent-reset", "silent", functools.partial(_silent_reset, params=p),
-                      "restart the count of a flipped row", reads=("seen",), phase=1, idle_from=window),
+                      "restart the count of a flipped row", reads=("seen",), phase=1, active=window),
             StateStep("prewhitening-sum", "input_sum", functools.partial(_moment, samples=p.prewhitening_samples,
                                                                          order=1),
                       "Σ x during the prewhitening phase", reads=("seen",), activities=("mixtures",), phase=1,
-                      idle_from=prewhitened),
+                      active=prewhitening),
             StateStep("prewhitening-moment", "input_moment",
                       functools.partial(_moment, samples=p.prewhitening_samples, order=2),
                       "Σ x xᵀ during the prewhitening phase", reads=("seen",), activities=("mixtures",), phase=1,
-                      idle_from=prewhitened),
+                      active=prewhitening),
             StateStep("sample-count", "seen", _count, "samples seen", activities=("mixtures",), phase=1,
                       samplewise=True),
             StateStep("prewhitening", "prewhitening", functools.partial(_prewhitening, params=p),
                       "W_pre = Λ^{-1/2} Vᵀ of the top n eigenpairs of the centred covariance, once, at the end "
                       "of the prewhitening phase (CIM-BSS whiten_input)",
                       reads=("seen", "input_sum", "input_moment"), activities=("mixtures",), phase=1,
-                      idle_from=prewhitened),
+                      active=prewhitening),
         ]
 
 

@@ -53,6 +53,7 @@ from .bindings import (
     apply_rules,
     apply_step,
     idle_steps,
+    inactive_steps,
     phases,
     recruited,
     rule_changes,
@@ -71,4 +72,5 @@ from .rule import RULES, Rule, register_rule
 
 __all__ = ["Rule", "RuleBinding", "StateStep", "Brian2Form", "Brian2Plasticity", "RULES", "RECRUIT", "register_rule",
            "run_regularly", "order_summed", "apply_rules", "apply_step", "phases", "rule_changes", "trial_change",
-           "recruited", "brian2_plasticity_refusal", "Brian2NeuronPlasticity", "idle_steps", "samples_until_idle"]
+           "recruited", "brian2_plasticity_refusal", "Brian2NeuronPlasticity", "idle_steps", "inactive_steps",
+           "samples_until_idle"]

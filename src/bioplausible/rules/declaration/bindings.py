@@ -14,7 +14,8 @@ import numpy as np
 from .rule import Rule
 
 __all__ = ["RuleBinding", "StateStep", "RECRUIT", "rule_changes", "apply_rules", "phases", "apply_step",
-           "trial_change", "recruited", "idle_steps", "samples_until_idle"]
+           "trial_change", "recruited", "idle_steps", "inactive_steps",
+           "samples_until_idle"]
 
 #: The activity a :class:`RuleBinding` with ``recruit`` maps the recruited side's names to: the
 #: one-hot recruitment signal ``r(t) = e_μ`` of the unit each presentation adds (made by
@@ -141,12 +142,13 @@ class StateStep:
     and before those of later phases (a running mean the rules read sits in a phase before theirs).
 
     Two declarations tell a whole learning run in generated code (issue 17) which steps it may
-    leave out: ``idle_from = (counter, value)``: the step leaves the state unchanged once the
-    state array ``counter`` (a count that never decreases, read at ``[..., 0]``) is at least
-    ``value`` for every member (e.g. a warm-up heuristic); ``samplewise``: applying the step
-    once to a block of samples equals applying it to each sample in turn, and it reads no
-    simulated activity (a sample counter, a sum of inputs), so it can be applied after the
-    block. :func:`idle_steps` and :func:`samples_until_idle` read the first off a state."""
+    leave out: ``active = (counter, low, high)``: the step changes the state only while the
+    state array ``counter`` (a count that never decreases, read at ``[..., 0]``) is in
+    ``[low, high)`` at the start of the update, and is the identity outside (a warm-up phase, a
+    heuristic's window); ``samplewise``: applying the step once to a block of samples equals
+    applying it to each sample in turn, and it reads no simulated activity (a sample counter, a
+    sum of inputs), so it can be applied after the block. :func:`idle_steps`,
+    :func:`inactive_steps` and :func:`samples_until_idle` read the first off a state."""
 
     name: str
     state: str
@@ -155,15 +157,26 @@ class StateStep:
     reads: tuple[str, ...] = ()
     activities: tuple[str, ...] = ()
     phase: int = 0
-    idle_from: tuple[str, float] | None = None
+    active: tuple[str, float, float] | None = None
     samplewise: bool = False
 
 
+def _counter(state: Mapping[str, np.ndarray], step: StateStep) -> np.ndarray:
+    assert step.active is not None
+    return np.asarray(state[step.active[0]])[..., 0]
+
+
 def idle_steps(state: Mapping[str, np.ndarray], steps: Sequence[StateStep]) -> list[StateStep]:
-    """The steps of ``steps`` that ``state`` makes idle (their ``idle_from`` counter reached
-    for every member): from there on they leave the state unchanged."""
-    return [s for s in steps if s.idle_from is not None
-            and bool(np.all(np.asarray(state[s.idle_from[0]])[..., 0] >= s.idle_from[1]))]
+    """The steps of ``steps`` that ``state`` makes idle from now on (their ``active`` window
+    over for every member): from there they leave the state unchanged."""
+    return [s for s in steps if s.active is not None and bool(np.all(_counter(state, s) >= s.active[2]))]
+
+
+def inactive_steps(state: Mapping[str, np.ndarray], steps: Sequence[StateStep]) -> list[StateStep]:
+    """The steps of ``steps`` that are the identity in the next update of ``state`` (every
+    member's counter outside their ``active`` window)."""
+    return [s for s in steps if s.active is not None and bool(np.all(
+        (_counter(state, s) < s.active[1]) | (_counter(state, s) >= s.active[2])))]
 
 
 def samples_until_idle(state: Mapping[str, np.ndarray], steps: Sequence[StateStep]) -> int | None:
@@ -173,10 +186,9 @@ def samples_until_idle(state: Mapping[str, np.ndarray], steps: Sequence[StateSte
     for s in steps:
         if s.samplewise:
             continue
-        if s.idle_from is None:
+        if s.active is None:
             return None
-        counter, value = s.idle_from
-        needed = max(needed, int(np.ceil(value - float(np.min(np.asarray(state[counter])[..., 0])))))
+        needed = max(needed, int(np.ceil(s.active[2] - float(np.min(_counter(state, s))))))
     return needed
 
 

@@ -15,7 +15,7 @@ input and declared state steps (issue 17): NSM's per-neuron rates D, its prewhit
 * **gates** (a learning phase): a run starts only where every gate is 1 for every member and
   the run checks it is still 1 at its end (gates are read as monotone switches);
 * **declared state steps**: a run starts only where every step is idle
-  (``StateStep.idle_from``) or ``samplewise``; those are applied in Python after the run,
+  (``StateStep.active``) or ``samplewise``; those are applied in Python after the run,
   checkpoint interval by checkpoint interval, to the inputs of the interval, so their arrays
   are exact at every checkpoint too. :meth:`SpikingSubstrate.learning_run` runs the
   presentations before that point on the chunked path (the steps in Python), the rest here.
@@ -88,9 +88,9 @@ def phased_structure(circuit: Circuit) -> dict[str, Any] | str:
     (its steps' reason and its plasticity's, where both stand in the way)."""
     steps = _steps(circuit)
     populations = {p.name: p for p in circuit.populations()}
-    never = [s.name for s in steps if s.idle_from is None and not s.samplewise]
+    never = [s.name for s in steps if s.active is None and not s.samplewise]
     reasons = [f"its state steps after each update ({', '.join(never)}) have no form in generated code and are "
-               "never idle (StateStep.idle_from)"] if never else []
+               "never idle (StateStep.active)"] if never else []
     for s in steps:
         if s.samplewise and any(populations.get(a) is None or populations[a].role != "input" for a in s.activities):
             reasons.append(f"its samplewise step {s.name!r} reads activities other than the input")

@@ -61,7 +61,7 @@ import gc
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -433,17 +433,19 @@ class SpikingSubstrate(Substrate):
 
     def learning_run(self, circuit: Circuit, batch: Batch, checkpoint_every: int) -> dict[str, Any]:
         """Present every sample of ``batch`` (K, S, n) once, learning after each (batch size 1),
-        as one Brian2 run in generated code where :func:`~.compiled.compiled_support` allows
-        (else the chunked runtime path, one chunk per checkpoint interval). Returns
-        ``checkpoints`` (the plastic states after 0, e, 2e, … updates, a dict of arrays
-        (C, …) per state), ``checkpoint_steps``, ``codegen`` (the target used) and
+        as one Brian2 run in generated code where :func:`~.compiled.compiled_support` and
+        ``compiled_runs`` allow (else the chunked runtime path, one chunk per checkpoint
+        interval; the presentations before a circuit's declared steps are idle run there too,
+        those that need no simulation without one, :meth:`_quiet`). Returns ``checkpoints``
+        (the plastic states after 0, e, 2e, … updates, a dict of arrays (C, …) per state), ``checkpoint_steps``, ``codegen`` (the target used) and
         ``codegen_reason``; the circuit ends in its learned state."""
         from .compiled import compiled_learning
 
         if not isinstance(checkpoint_every, int) or checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every!r}")
         chunked = self._chunked_presentations(circuit, batch.size, checkpoint_every)
-        target, why = self.pick_codegen(circuit, max(batch.size - chunked, 1), checkpoint_every)
+        target, why = (self.pick_codegen(circuit, max(batch.size - chunked, 1), checkpoint_every) if self.compiled_runs
+                       else ("runtime", "compiled_runs=False"))
         if target != "runtime" and chunked == batch.size:
             target, why = "runtime", f"its state steps are not idle within the run's {chunked} presentations"
         if target == "runtime":
@@ -452,12 +454,21 @@ class SpikingSubstrate(Substrate):
         states = [{k: v.copy() for k, v in circuit.state.items()}]
         requested = self.codegen  # a standalone run's chunked stretch runs on numpy
         self.codegen = "numpy" if requested == "cpp_standalone" and chunked < batch.size else requested
+        quiet = 0
         try:
             for start in range(0, chunked, checkpoint_every):
-                self.learn(circuit, batch[start: min(start + checkpoint_every, chunked)], 1, circuit.steps)
+                end, position = min(start + checkpoint_every, chunked), start
+                while position < end and self._quiet(circuit):  # nothing reads this presentation's spikes
+                    self._learn_quietly(circuit, batch[position: position + 1])
+                    position, quiet = position + 1, quiet + 1
+                if position < end:
+                    self.learn(circuit, batch[position: end], 1, circuit.steps)
                 states.append({k: v.copy() for k, v in circuit.state.items()})
         finally:
             self.codegen = requested
+        if quiet:
+            why = (f"{why}; {quiet} presentations simulated nothing (every rule gated off, every step that reads "
+                   "a simulated activity inactive)")
         steps = [first] + [min(first + s + checkpoint_every, first + chunked)
                            for s in range(0, chunked, checkpoint_every)]
         checkpoints = {k: np.stack([s[k] for s in states]) for k in states[0]}
@@ -480,9 +491,35 @@ class SpikingSubstrate(Substrate):
                 "codegen_reason": why}
 
     @staticmethod
+    def _quiet(circuit: Circuit) -> bool:
+        """Whether the next update of ``circuit`` reads nothing a simulation would give: every
+        rule gated off for every member, and every declared step that reads an activity other
+        than the input's inactive (``StateStep.active``), e.g. NSM's prewhitening phase."""
+        from ...rules.declaration import inactive_steps
+
+        bindings = list(getattr(circuit, "rule_bindings", list)())
+        if not bindings or any(b.gate is None for b in bindings):
+            return False
+        quantities = cast(Any, circuit).rule_states()
+        if any(np.any(np.asarray(quantities[b.gate]) != 0) for b in bindings):
+            return False
+        inputs = {p.name for p in circuit.populations() if p.role == "input"}
+        steps = list(cast(Any, circuit).state_steps())
+        inactive = {s.name for s in inactive_steps(circuit.state, steps)}
+        return all(s.name in inactive or set(s.activities) <= inputs for s in steps)
+
+    def _learn_quietly(self, circuit: Circuit, batch: Batch) -> None:
+        """One update without a simulation (:meth:`_quiet`): the input, every other population at 0."""
+        k = circuit.ensemble_size
+        activities = {p.name: batch.inputs if p.role == "input" else np.zeros((k, batch.size, p.size))
+                      for p in circuit.populations()}
+        self.apply_rules(circuit, activities, batch)
+        circuit.check_finite(int(circuit.steps))
+
+    @staticmethod
     def _chunked_presentations(circuit: Circuit, presentations: int, checkpoint_every: int) -> int:
         """Presentations a learning run makes on the chunked path before its compiled run: until
-        every declared state step is idle or samplewise (``StateStep.idle_from``), rounded up to
+        every declared state step is idle or samplewise (``StateStep.active``), rounded up to
         the checkpoint grid (0 for circuits without steps)."""
         from ...rules.declaration import samples_until_idle
 
