@@ -437,8 +437,9 @@ class SpikingSubstrate(Substrate):
         ``compiled_runs`` allow (else the chunked runtime path, one chunk per checkpoint
         interval; the presentations before a circuit's declared steps are idle run there too,
         those that need no simulation without one, :meth:`_quiet`). Returns ``checkpoints``
-        (the plastic states after 0, e, 2e, … updates, a dict of arrays (C, …) per state), ``checkpoint_steps``, ``codegen`` (the target used) and
-        ``codegen_reason``; the circuit ends in its learned state."""
+        (the plastic states after 0, e, 2e, … updates, a dict of arrays (C, …) per state),
+        ``checkpoint_steps``, ``codegen`` (the target used) and ``codegen_reason``; the circuit
+        ends in its learned state."""
         from .compiled import compiled_learning
 
         if not isinstance(checkpoint_every, int) or checkpoint_every < 1:
