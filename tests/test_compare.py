@@ -219,6 +219,14 @@ def test_a_full_spiking_run_takes_the_tasks_full_spiking_options(tmp_path):
     assert SourceSeparation.spiking_run_options(False)["rate_unit"] == 500.0
     assert SourceSeparation.spiking_run_options(True) == SourceSeparation.quick_spiking_options
     assert StatisticalAdaptation.spiking_run_options(False) == StatisticalAdaptation.quick_spiking_options
+    from bioplausible.circuits import CorInfoMax, NonnegativeSimilarityMatching
+
+    # a circuit's own full-run options over the task's (NSM's outputs need 1/(r0 dt) >= 4)
+    nsm = SourceSeparation.spiking_run_options(False, NonnegativeSimilarityMatching)
+    assert nsm == {"rate_unit": 2000.0, "presentation": 0.1, "dt": 1.25e-4} and 1 / (2000.0 * 1.25e-4) == 4.0
+    assert SourceSeparation.spiking_run_options(False, CorInfoMax()) == SourceSeparation.spiking_options
+    assert SourceSeparation.spiking_run_options(True, NonnegativeSimilarityMatching) == \
+        SourceSeparation.quick_spiking_options
     for flags, rate in (([], 500.0), (["--quick"], SourceSeparation.quick_spiking_options["rate_unit"])):
         out = tmp_path / f"run{len(flags)}.nc"
         assert main(["run", "corinfomax", "--substrate", "spiking", "--steps", "40", "--eval-every", "20",

@@ -180,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
     params = {**(circuit_cls.quick_params if args.quick else {}), **_pairs(args.param, "--param")}
     substrate_options = _pairs(args.substrate_option, "--substrate-option")
     if args.substrate == "spiking" and not substrate_options:
-        substrate_options = task_cls.spiking_run_options(args.quick)
+        substrate_options = task_cls.spiking_run_options(args.quick, circuit_cls)
     task = make_task(task_name, **task_options)
     # what the circuit must take from the task (e.g. the separation domain), unless --param sets it
     forwarded = {key: value for key, value in task.circuit_options().items()

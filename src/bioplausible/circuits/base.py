@@ -100,6 +100,10 @@ class Circuit(ABC):
     quick_steps: ClassVar[int | None] = None
     #: The circuit's substrate-agreement checks (``tests/features/test_agreement.py``).
     agreement: ClassVar[tuple[AgreementCase, ...]] = ()
+    #: Spiking substrate options a full run of this circuit needs over its task's
+    #: (``Task.spiking_run_options`` merges them), e.g. a finer ``dt`` where its activities
+    #: exceed the ``1 / (r0 dt)`` that one spike per time step codes.
+    spiking_options: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

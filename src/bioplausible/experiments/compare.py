@@ -162,7 +162,7 @@ def default_comparison(
             circuit_steps = (cls.quick_steps or steps) if quick else steps
             for substrate in substrates:
                 options = (quick_substrate_options(task_cls, substrate) if quick
-                           else task_cls.spiking_run_options(False) if substrate == "spiking" else {})
+                           else task_cls.spiking_run_options(False, cls) if substrate == "spiking" else {})
                 run_steps = quick_substrate_steps(task_cls, substrate, circuit_steps) if quick else circuit_steps
                 eval_every = _eval_every(task, run_steps, substrate)
                 engine = make_substrate(substrate, **options)

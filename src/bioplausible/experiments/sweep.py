@@ -420,7 +420,7 @@ def _expand_grid(grid: Mapping[str, Any], seeds: list[tuple[int, int]], substrat
             make_task(task_name, **task_options)
             sub_options = dict(substrate_options.get(substrate, {}))
             if substrate == "spiking" and not sub_options:
-                sub_options = task_cls.spiking_run_options(quick)
+                sub_options = task_cls.spiking_run_options(quick, circuit_cls)
             options_run = dict(run_options)
             if quick and "steps" not in options_run and task_cls.quick_steps:
                 options_run["steps"] = task_cls.quick_steps

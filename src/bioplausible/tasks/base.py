@@ -66,11 +66,12 @@ class Task(ABC):
     spiking_options: ClassVar[dict[str, Any] | None] = None
 
     @classmethod
-    def spiking_run_options(cls, quick: bool) -> dict[str, Any]:
-        """The spiking substrate options of a quick or a full run of this task."""
+    def spiking_run_options(cls, quick: bool, circuit: Any = None) -> dict[str, Any]:
+        """The spiking substrate options of a quick or a full run of this task; a full run of
+        ``circuit`` (a circuit or its class) takes its ``spiking_options`` over the task's."""
         if quick or cls.spiking_options is None:
             return dict(cls.quick_spiking_options)
-        return dict(cls.spiking_options)
+        return {**cls.spiking_options, **dict(getattr(circuit, "spiking_options", None) or {})}
     #: Metrics shown in comparison tables and figures (all metrics when empty).
     headline_metrics: ClassVar[tuple[str, ...]] = ()
     #: Circuit families whose output this task can score (empty: any circuit).

@@ -478,7 +478,6 @@ class SpikingSubstrate(Substrate):
                     "codegen_reason": why}
         run = compiled_learning(self, circuit, batch.size - chunked, checkpoint_every, target)
         result = run.run(batch[chunked:])
-        self.codegen_used, self.codegen_reason = target, why
         compiled = result["checkpoints"]
         compiled = compiled if isinstance(compiled, dict) else {run.binding.state: compiled}
         if chunked:  # the chunked stretch's checkpoints, then the compiled run's after its first (the same state)
@@ -488,6 +487,7 @@ class SpikingSubstrate(Substrate):
             compiled = {k: np.concatenate([v, compiled[k][1:] if k in compiled else np.repeat(v[-1:], count, axis=0)])
                         for k, v in checkpoints.items()}
             result["checkpoint_steps"] = np.concatenate([steps, result["checkpoint_steps"][1:]])
+        self.codegen_used, self.codegen_reason = target, why
         return {"checkpoints": compiled, "checkpoint_steps": result["checkpoint_steps"], "codegen": target,
                 "codegen_reason": why}
 
