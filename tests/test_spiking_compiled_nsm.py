@@ -127,3 +127,25 @@ def test_nsm_on_standalone_equals_the_chunked_path(tmp_path, monkeypatch):
     for key in STATES:
         np.testing.assert_allclose(circuit.state[key], reference.state[key], rtol=1e-9, atol=1e-9, err_msg=key)
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_saturated_units_are_reported_on_both_paths():
+    """A unit fires at most once per time step, so activities above 1/(r0 dt) (= 5 here) are
+    clipped: the chunked path and the run in generated code each warn once, naming the
+    population and the bound; an unsaturated run does not warn."""
+    import warnings
+
+    from bioplausible.errors import SaturationWarning
+
+    circuit, substrate, batch = _nsm(True, presentations=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SaturationWarning)
+        substrate.learning_run(circuit, batch[:100], 20)  # the warm-up, then generated code: no saturation
+    loud = Batch(batch.inputs[:, 100:] * 40.0)
+    with pytest.warns(SaturationWarning, match=r"units of 'output' fired at every time step .* = 5 was clipped"):
+        result = substrate.learning_run(circuit, loud, 20)
+    assert "chunked" not in result["codegen_reason"]  # the warning came from the generated code's count
+    chunked, chunked_substrate, _ = _nsm(False, presentations=200)
+    with pytest.warns(SaturationWarning) as record:
+        chunked_substrate.learn(chunked, Batch(batch.inputs * 40.0), 1, 0)
+    assert len([w for w in record if issubclass(w.category, SaturationWarning)]) == 1  # once per prepare

@@ -19,3 +19,9 @@ class DivergenceError(FloatingPointError):
         self.step = step
         self.detail = detail
         super().__init__(f"{quantity!r} diverged at step {step}: {detail}")
+
+
+class SaturationWarning(RuntimeWarning):
+    """Spiking units fired at every time step of a presentation: their activity is above the
+    ``1 / (r0 dt) − offset`` that one spike per step codes, so the decoded value is clipped
+    there (lower ``dt`` or ``rate_unit``)."""

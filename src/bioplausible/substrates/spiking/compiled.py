@@ -75,10 +75,17 @@ def available_targets() -> tuple[str, ...]:
     return tuple(targets)
 
 
-def reset_statement(refractory: bool) -> str:
-    """The reset of every presentation in generated code: the voltage to ``dither · θ``, the
-    count to 0, and (a rate-capped population) the refractoriness cleared, as the runtime path does."""
-    return "v = dither(t, i) * theta\ncount = 0" + ("\nlastspike = -1e4 * second" if refractory else "")
+def reset_statement(refractory: bool, steps: int) -> str:
+    """The reset of every presentation in generated code: the presentations in which a unit
+    fired at every one of its ``steps`` time steps counted (``saturated``, read after the run:
+    :meth:`SpikingSubstrate.note_saturation`), the voltage to ``dither · θ``, the count to 0,
+    and (a rate-capped population) the refractoriness cleared, as the runtime path does."""
+    return (f"saturated += int(count >= {int(steps)})\nv = dither(t, i) * theta\ncount = 0"
+            + ("\nlastspike = -1e4 * second" if refractory else ""))
+
+
+#: The model line of a compiled group's saturation count (:func:`reset_statement`).
+SATURATED = "saturated : 1"
 
 
 def compiled_learning(substrate: Any, circuit: Circuit, n_presentations: int, checkpoint_every: int,
@@ -151,7 +158,7 @@ class CompiledLearning(StandaloneRuns):
             "model": self.form.model, "statement": self.form.statement, "parameters": sorted(self.binding.parameters),
             "neuron": self.neuron, "fixed": sorted(map(list, self.structure.get("fixed", {}))),
             "gained": sorted(map(list, self.structure.get("gained", {}))),
-            "brian2": brian2.__version__, "version": 4,
+            "brian2": brian2.__version__, "version": 5,
             "compiler": list(brian2.prefs.codegen.cpp.extra_compile_args_gcc),
         }, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -210,7 +217,7 @@ class CompiledLearning(StandaloneRuns):
         for p in self.simulated:
             name = safe_name(p.name)
             dithers[p.name] = b2.TimedArray(np.zeros((self.rows, k * p.size)), dt=period, name=f"dither_{name}")
-            model = equations
+            model = equations + "\n" + SATURATED
             if self.neuron and p.name == self.pre.name:  # the plastic array, the rule's constants and parameters
                 model += "\n".join(["", self.form.model, *[f"{c} : 1" for c in structure["constants"]],
                                      *[f"{c} : 1 (shared)" for c in self.binding.parameters]])
@@ -218,7 +225,7 @@ class CompiledLearning(StandaloneRuns):
                                    reset=IntegrateAndFire.reset, method="euler", dt=step,
                                    namespace={"rate_unit": s.rate_unit * b2.Hz, "dither": dithers[p.name]},
                                    name=f"compiled_{name}")
-            group.run_regularly(reset_statement(False), dt=period, when="start", order=0,
+            group.run_regularly(reset_statement(False, s.steps_per_presentation), dt=period, when="start", order=0,
                                 name=f"compiled_reset_{name}")
             groups[p.name] = group
             if p.name in structure["inputs"]:
@@ -434,9 +441,23 @@ class CompiledLearning(StandaloneRuns):
 
     def _read(self, objects: dict[str, Any]) -> Any:
         """The final plastic matrix and its checkpoints (after a run)."""
-        return self._assemble({label: np.asarray(variable.get_value()).reshape(-1, columns) if columns else
-                               np.asarray(variable.get_value()).copy()
-                               for label, (variable, columns) in self._outputs(objects).items()})
+        return self._all_assemble({label: np.asarray(variable.get_value()).reshape(-1, columns) if columns else
+                                   np.asarray(variable.get_value()).copy()
+                                   for label, (variable, columns) in self._all_outputs(objects).items()})
+
+    def _all_outputs(self, objects: dict[str, Any]) -> dict[str, tuple[Any, int]]:
+        """:meth:`_outputs` and each simulated group's saturation count."""
+        groups = objects["groups"]
+        return {**self._outputs(objects),
+                **{f"saturated:{p.name}": (groups[p.name].variables["saturated"], 0) for p in self.simulated}}
+
+    def _all_assemble(self, arrays: dict[str, np.ndarray]) -> Any:
+        """:meth:`_assemble`, after handing the saturation counts to the substrate."""
+        for p in self.simulated:
+            counts = arrays.pop(f"saturated:{p.name}")
+            self.substrate.note_saturation(self.circuit.name, p, int(np.sum(counts)),
+                                           self.n_presentations * counts.size)
+        return self._assemble(arrays)
 
     def _outputs(self, objects: dict[str, Any]) -> dict[str, tuple[Any, int]]:
         """The Brian2 variables a run's result is read from, by label, with the columns of a

@@ -34,7 +34,7 @@ import numpy as np
 from ...circuits.base import Circuit
 from ...core import Batch
 from ...models.neurons import IntegrateAndFire
-from .compiled import CompiledLearning, reset_statement
+from .compiled import SATURATED, CompiledLearning, reset_statement
 from .compiled_structure import check_learning_run
 from .network import refractory_period, safe_name
 
@@ -282,7 +282,7 @@ class MultiCompiledLearning(CompiledLearning):
                           self.structure["bindings"][b.state]["bias"] is not None) for b in self.bindings],
             "fixed": sorted(map(list, self.structure["fixed"])), "inputs": sorted(self.structure["inputs"]),
             "P": self.n_presentations, "every": self.checkpoint_every, "dt": s.dt, "T": s.presentation,
-            "r0": s.rate_unit, "brian2": brian2.__version__, "version": "multi-1",
+            "r0": s.rate_unit, "brian2": brian2.__version__, "version": "multi-2",
             "compiler": list(brian2.prefs.codegen.cpp.extra_compile_args_gcc),
         }, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -320,13 +320,15 @@ class MultiCompiledLearning(CompiledLearning):
         for p in self.simulated:
             name = safe_name(p.name)
             dithers[p.name] = b2.TimedArray(np.zeros((self.rows, k * p.size)), dt=period, name=f"dither_{name}")
-            model = equations + "\n".join(["", *[f"{v} : 1" for v in hosted[p.name]], *self._group_lines(p.name)])
+            model = equations + "\n".join(["", SATURATED, *[f"{v} : 1" for v in hosted[p.name]],
+                                             *self._group_lines(p.name)])
             refractory = False if p.ceiling is None else refractory_period(s, self.circuit.name, p) * b2.second
             group = b2.NeuronGroup(k * p.size, model, threshold=IntegrateAndFire.threshold,
                                    reset=IntegrateAndFire.reset, method="euler", dt=step, refractory=refractory,
                                    namespace={"rate_unit": s.rate_unit * b2.Hz, "dither": dithers[p.name]},
                                    name=f"compiled_{name}")
-            group.run_regularly(reset_statement(p.ceiling is not None), dt=period, when="start", order=0,
+            group.run_regularly(reset_statement(p.ceiling is not None, s.steps_per_presentation), dt=period,
+                                when="start", order=0,
                                 name=f"compiled_reset_{name}")
             groups[p.name] = group
         synapses, early, late, drives = [], [], [], []

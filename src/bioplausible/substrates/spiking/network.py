@@ -228,6 +228,9 @@ class IFNetwork(Brian2Learning):
         for p in self.simulated:
             counts = np.asarray(self.groups[p.name].count[:]).reshape(self.ensemble, p.size)
             activities[p.name] = self.substrate.neuron.decode(counts, p.offset)
+            if counts.max(initial=0) >= self.substrate.steps_per_presentation:
+                self.substrate.note_saturation(self.circuit.name, p, int(np.sum(
+                    counts >= self.substrate.steps_per_presentation)), counts.size)
         activities.update(self._readouts(activities))
         return activities
 

@@ -28,16 +28,16 @@ def standalone_cache_dir() -> Path:
 
 class StandaloneRuns:
     """The cpp_standalone runs of a compiled learning run; the class that mixes it in gives
-    ``key``, ``build``, ``_run_args``, ``_labels``, ``_outputs``, ``_read`` and ``_assemble``."""
+    ``key``, ``build``, ``_run_args``, ``_labels``, ``_all_outputs``, ``_read`` and ``_all_assemble``."""
 
     # what the run needs from the class that mixes this in (CompiledLearning)
     key: Callable[[], str]
     build: Callable[[Any], dict[str, Any]]
     _run_args: Callable[[dict[str, Any], dict[str, np.ndarray]], dict[Any, Any]]
     _labels: Callable[[], dict[str, Any]]
-    _outputs: Callable[[dict[str, Any]], dict[str, tuple[Any, int]]]
+    _all_outputs: Callable[[dict[str, Any]], dict[str, tuple[Any, int]]]
     _read: Callable[[dict[str, Any]], Any]
-    _assemble: Callable[[dict[str, np.ndarray]], Any]
+    _all_assemble: Callable[[dict[str, np.ndarray]], Any]
 
     def _run_standalone(self, values: dict[str, np.ndarray]) -> Any:
         import brian2 as b2
@@ -91,7 +91,7 @@ class StandaloneRuns:
         if set(names) != set(self._run_args(self._labels(), Values())):
             return
         outputs = {label: [b2.device.get_array_filename(variable), np.dtype(variable.dtype).str, columns]
-                   for label, (variable, columns) in self._outputs(objects).items()}
+                   for label, (variable, columns) in self._all_outputs(objects).items()}
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps({"args": names, "outputs": outputs}))
         os.replace(temporary, path)
@@ -125,7 +125,7 @@ class StandaloneRuns:
             for label, (file, dtype, columns) in manifest["outputs"].items():
                 data = np.fromfile(os.path.join(scratch, file), dtype=dtype)
                 arrays[label] = data.reshape(-1, columns) if columns else data
-        return self._assemble(arrays)
+        return self._all_assemble(arrays)
 
 
 class Named:

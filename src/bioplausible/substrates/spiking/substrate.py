@@ -279,6 +279,8 @@ class SpikingSubstrate(Substrate):
         self.seed = 0
         #: Networks built by spiking models, kept between chunks of one run (see ``close``).
         self.cache: dict[Any, Any] = {}
+        #: (circuit, population) pairs warned of saturation since ``prepare`` (:meth:`note_saturation`).
+        self.saturation_warned: set[tuple[str, str]] = set()
 
     def prepare(self, circuit: Circuit, seed: int | np.random.SeedSequence) -> None:
         sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
@@ -287,10 +289,33 @@ class SpikingSubstrate(Substrate):
         self.seed = int(sequence.generate_state(1)[0] % (2**31 - 1))
         self.cache = {}
         self.spikes = {}
+        self.saturation_warned = set()
         self.brian2()
 
     def close(self) -> None:
         self.cache = {}
+
+    @property
+    def steps_per_presentation(self) -> int:
+        """Time steps of one presentation: the most spikes a unit can fire in it."""
+        return max(int(round(self.presentation / self.dt)), 1)
+
+    def note_saturation(self, circuit: str, population: Any, saturated: int, presentations: int) -> None:
+        """Warn (:class:`~bioplausible.errors.SaturationWarning`, once per population after ``prepare``)
+        when units of ``population`` fired at every time step in ``saturated`` of
+        ``presentations`` unit-presentations: their activity was clipped at ``1/(r0 dt) − y0``."""
+        if saturated <= 0 or (circuit, population.name) in self.saturation_warned:
+            return
+        self.saturation_warned.add((circuit, population.name))
+        import warnings
+
+        from ...errors import SaturationWarning
+
+        bound = 1.0 / (self.rate_unit * self.dt) - float(population.offset)
+        warnings.warn(SaturationWarning(
+            f"{circuit} on spikes: units of {population.name!r} fired at every time step (first seen in {saturated} "
+            f"of {presentations} unit-presentations), so their activity above 1/(rate_unit dt) - offset = {bound:g} "
+            f"was clipped; lower dt or rate_unit (each unit fires at most once per step)"), stacklevel=2)
 
     def resume_dither(self, presented: int, per_presentation: int) -> None:
         """Before presenting the stream from presentation ``presented`` on: advance the dither
