@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -157,7 +157,7 @@ def _plasticity(circuit: Circuit) -> dict[str, Any] | str:
             if not np.allclose(weight, matrix @ derived[1], atol=1e-10):
                 return (f"its input weights {key[0]} -> {key[1]} are not {state.state!r} times the map of its "
                         f"derived activity {derived[0]!r}")
-    structure = multi_structure(segment, segment.rule_bindings(), hosted=set(hosted))
+    structure = multi_structure(cast(Circuit, segment), segment.rule_bindings(), hosted=set(hosted))
     if isinstance(structure, str):
         return structure
     return {"neurons": neurons, "synaptic": synaptic, "derived": derived, "hosted": hosted, "segment": segment}
@@ -231,7 +231,7 @@ class PhasedCompiledLearning(MultiCompiledLearning):
         structure = phased_structure(circuit)
         assert not isinstance(structure, str)
         self.phased, self.real = structure, circuit
-        super().__init__(substrate, structure["segment"], n_presentations, checkpoint_every, target)
+        super().__init__(substrate, cast(Circuit, structure["segment"]), n_presentations, checkpoint_every, target)
         scale = substrate.rate_unit * substrate.presentation
         gate = f"int(t > {0.5 * substrate.presentation!r} * second)"
         self.neuron_forms = {}
@@ -342,15 +342,15 @@ class PhasedCompiledLearning(MultiCompiledLearning):
                 if not np.all(np.isfinite(value)):
                     raise DivergenceError(b.state, int(step), "not finite at a checkpoint")
         if samplewise:
-            history = {s.state: [self.real.state[s.state].copy()] for s in samplewise}
+            stepped: dict[str, list[np.ndarray]] = {s.state: [self.real.state[s.state].copy()] for s in samplewise}
             for first in range(0, batch.size, self.checkpoint_every):
                 chunk = batch[first: first + self.checkpoint_every]
                 activities = self._activities(chunk)
                 for s in samplewise:
                     apply_step(self.real.state, s, activities)
                 for s in samplewise:
-                    history[s.state].append(self.real.state[s.state].copy())
-            for state, values in history.items():
+                    stepped[s.state].append(self.real.state[s.state].copy())
+            for state, values in stepped.items():
                 checkpoints[state] = np.stack(values)[:count]
         closed = [state for state, gate in self._gates().items() if not np.all(gate == 1.0)]
         if closed:
