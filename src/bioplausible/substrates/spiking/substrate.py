@@ -469,8 +469,8 @@ class SpikingSubstrate(Substrate):
 
         if not isinstance(checkpoint_every, int) or checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every!r}")
-        chunked = self._chunked_presentations(circuit, batch.size, checkpoint_every)
-        target, why = (self.pick_codegen(circuit, max(batch.size - chunked, 1), checkpoint_every) if self.compiled_runs
+        chunked, grid = self._chunked_presentations(circuit, batch.size, checkpoint_every)
+        target, why = (self.pick_codegen(circuit, max(batch.size - chunked, 1), grid) if self.compiled_runs
                        else ("runtime", "compiled_runs=False"))
         if target != "runtime" and chunked == batch.size:
             target, why = "runtime", f"its state steps are not idle within the run's {chunked} presentations"
@@ -501,17 +501,20 @@ class SpikingSubstrate(Substrate):
         if target == "runtime":
             return {"checkpoints": checkpoints, "checkpoint_steps": np.array(steps), "codegen": self.codegen,
                     "codegen_reason": why}
-        run = compiled_learning(self, circuit, batch.size - chunked, checkpoint_every, target)
+        run = compiled_learning(self, circuit, batch.size - chunked, grid, target)
         result = run.run(batch[chunked:])
         compiled = result["checkpoints"]
         compiled = compiled if isinstance(compiled, dict) else {run.binding.state: compiled}
-        if chunked:  # the chunked stretch's checkpoints, then the compiled run's after its first (the same state)
+        if chunked:  # the checkpoints of both stretches on the run's grid (the compiled run records on a finer one)
             chunk_target = "numpy" if self.codegen == "cpp_standalone" else self.codegen
             why = f"{why}; the first {chunked} presentations on the chunked path ({chunk_target}: state steps not idle)"
-            count = len(result["checkpoint_steps"]) - 1
-            compiled = {k: np.concatenate([v, compiled[k][1:] if k in compiled else np.repeat(v[-1:], count, axis=0)])
-                        for k, v in checkpoints.items()}
-            result["checkpoint_steps"] = np.concatenate([steps, result["checkpoint_steps"][1:]])
+            on_grid = [i for i, step in enumerate(steps) if (step - first) % checkpoint_every == 0]
+            later = [i for i, step in enumerate(result["checkpoint_steps"])
+                     if i > 0 and (step - first) % checkpoint_every == 0]
+            compiled = {k: np.concatenate([v[on_grid], compiled[k][later] if k in compiled else
+                                           np.repeat(v[-1:], len(later), axis=0)]) for k, v in checkpoints.items()}
+            result["checkpoint_steps"] = np.concatenate([np.asarray(steps)[on_grid],
+                                                         result["checkpoint_steps"][later]])
         self.codegen_used, self.codegen_reason = target, why
         return {"checkpoints": compiled, "checkpoint_steps": result["checkpoint_steps"], "codegen": target,
                 "codegen_reason": why}
@@ -543,17 +546,23 @@ class SpikingSubstrate(Substrate):
         circuit.check_finite(int(circuit.steps))
 
     @staticmethod
-    def _chunked_presentations(circuit: Circuit, presentations: int, checkpoint_every: int) -> int:
-        """Presentations a learning run makes on the chunked path before its compiled run: until
-        every declared state step is idle or samplewise (``StateStep.active``), rounded up to
-        the checkpoint grid (0 for circuits without steps)."""
+    def _chunked_presentations(circuit: Circuit, presentations: int, checkpoint_every: int) -> tuple[int, int]:
+        """Presentations a learning run makes on the chunked path before its compiled run (until
+        every declared state step is idle or samplewise, ``StateStep.active``; 0 for circuits
+        without steps), and the checkpoint interval of the compiled run: the finest divisor g
+        of ``checkpoint_every`` with 64 g ≥ ``checkpoint_every`` when there is a chunked
+        stretch, which ends on a multiple of g (so the run's own checkpoints fall on g's grid)."""
         from ...rules.declaration import samples_until_idle
 
         steps = list(getattr(circuit, "state_steps", list)())
         waiting = samples_until_idle(circuit.state, steps) if steps else 0
         if waiting is None:
-            return presentations
-        return min(presentations, -(-waiting // checkpoint_every) * checkpoint_every)
+            return presentations, checkpoint_every
+        if waiting == 0:
+            return 0, checkpoint_every
+        grid = min(d for d in range(1, checkpoint_every + 1)
+                   if checkpoint_every % d == 0 and 64 * d >= checkpoint_every)
+        return min(presentations, -(-waiting // grid) * grid), grid
 
     def rollout(self, circuit: Circuit, cue: np.ndarray, n_steps: int) -> np.ndarray:
         """The circuit's trajectory from ``cue`` replayed on spikes (builders of kinds with a rollout)."""
