@@ -109,6 +109,46 @@ def _network(args: argparse.Namespace, seed: int, codegen: str, compiled_runs: b
 _WARMED: dict[int, object] = {}
 
 
+def _hand_device(b2) -> None:
+    """The standalone device, fresh, for a hand-written script (make -j2, as ours)."""
+    from bioplausible.substrates.spiking import compiled
+
+    compiled._STANDALONE.clear()  # this script takes over the standalone device
+    b2.set_device("cpp_standalone", build_on_run=False)
+    b2.device.reinit()
+    b2.device.activate(build_on_run=False)
+    b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
+
+
+def _hand_clocks(b2, args: argparse.Namespace):
+    """Presentations, r0, the presentation and step as Brian2 quantities, TimedArray rows, r0 T."""
+    count = args.speed_presentations
+    return (count, args.rate_unit, args.presentation * b2.second, args.dt * b2.second, 1 << count.bit_length(),
+            args.rate_unit * args.presentation)
+
+
+def _hand_build(b2, args: argparse.Namespace, objects, plastic, directory: str, compile: bool, start: float) -> float:
+    """Checkpoint monitors of the plastic synapses, the network over every presentation and
+    its build (code, and the binary when ``compile``); seconds since ``start``."""
+    count, _, period, step, _, _ = _hand_clocks(b2, args)
+    monitors = [b2.StateMonitor(synapses, variable, record=True, dt=args.every * period, when="start", order=-0.7)
+                for synapses, variable in plastic]
+    b2.Network(*objects, *monitors).run(count * period + step, namespace={})
+    b2.device.build(run=False, compile=compile, directory=directory)
+    return time.perf_counter() - start
+
+
+def _hand_input(b2, args: argparse.Namespace, n_in: int, n_out: int, variable: str):
+    """The stimulus and dither TimedArrays and the input group sampling the stimulus per presentation."""
+    _, _, period, _, rows, _ = _hand_clocks(b2, args)
+    stimulus = b2.TimedArray(np.zeros((rows, n_in)), dt=period, name="hand_stimulus")
+    dither = b2.TimedArray(np.zeros((rows, n_out)), dt=period, name="hand_dither")
+    inputs = b2.NeuronGroup(n_in, f"{variable} : 1", dt=period, name="hand_input",
+                            namespace={"hand_stimulus": stimulus})
+    inputs.run_regularly(f"{variable} = hand_stimulus(t, i)", dt=period, when="start", order=-0.3)
+    return stimulus, dither, inputs
+
+
 def _nsm_network(args: argparse.Namespace, seed: int, codegen: str, compiled_runs: bool = True):
     """NSM past its warm-up (prewhitening and the silent-row window, learned on the rate
     substrate from the task's stream), so that a learning run is one run in generated code."""
@@ -136,26 +176,15 @@ def hand_written_nsm(args: argparse.Namespace, directory: str, compile: bool = T
     thresholds 1; at each boundary D = min(cap, decay D + y²), then W₁ and W₂ at rate 1/D."""
     import brian2 as b2
 
-    from bioplausible.substrates.spiking import compiled
 
     circuit, _, batch = _nsm_network(args, 1, "numpy")
     p = circuit.params
     n = p.n_sources
-    compiled._STANDALONE.clear()  # this script takes over the standalone device
-    b2.set_device("cpp_standalone", build_on_run=False)
-    b2.device.reinit()
-    b2.device.activate(build_on_run=False)
-    b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
+    _hand_device(b2)
     try:
         start = time.perf_counter()
-        count, r0, period, step = args.speed_presentations, args.rate_unit, args.presentation * b2.second, \
-            args.dt * b2.second
-        rows = 1 << count.bit_length()
-        scale = r0 * args.presentation
-        stimulus = b2.TimedArray(np.zeros((rows, n)), dt=period, name="hand_stimulus")
-        dither = b2.TimedArray(np.zeros((rows, n)), dt=period, name="hand_dither")
-        inputs = b2.NeuronGroup(n, "h : 1", dt=period, name="hand_input", namespace={"hand_stimulus": stimulus})
-        inputs.run_regularly("h = hand_stimulus(t, i)", dt=period, when="start", order=-0.3)
+        count, r0, period, step, rows, scale = _hand_clocks(b2, args)
+        stimulus, dither, inputs = _hand_input(b2, args, n, n, "h")
         group = b2.NeuronGroup(n, "dv/dt = r0 * drive : 1\ncount : 1\ndrive : 1\nD : 1",
                                threshold="v > 1", reset="v -= 1; count += 1", method="euler", dt=step,
                                name="hand_group", namespace={"r0": r0 * b2.Hz, "hand_dither": dither})
@@ -176,12 +205,8 @@ def hand_written_nsm(args: argparse.Namespace, directory: str, compile: bool = T
         forward.summed_updaters["drive_post"].when = "start"
         forward.summed_updaters["drive_post"]._clock = inputs.clock
         forward.summed_updaters["drive_post"].order = 5
-        monitors = [b2.StateMonitor(s, v, record=True, dt=args.every * period, when="start", order=-0.7)
-                    for s, v in ((forward, "W"), (lateral, "M"))]
-        network = b2.Network(inputs, group, forward, lateral, *monitors)
-        network.run(count * period + step, namespace={})
-        b2.device.build(run=False, compile=compile, directory=directory)
-        build = time.perf_counter() - start
+        build = _hand_build(b2, args, (inputs, group, forward, lateral), ((forward, "W"), (lateral, "M")),
+                            directory, compile, start)
         if not compile:
             return build, float("nan"), np.zeros(0)
         values = np.zeros((rows, n))
@@ -209,28 +234,17 @@ def hand_written(args: argparse.Namespace, directory: str, compile: bool = True)
     import brian2 as b2
 
     from bioplausible.circuits import CorInfoMax
-    from bioplausible.substrates.spiking import compiled
 
     circuit, _, batch = _network(args, 1, "numpy")
     p = circuit.params
     gamma_y, gamma_e, b = circuit.gamma_y, circuit.gamma_e, p.error_lateral
     assert isinstance(circuit, CorInfoMax)
     n, m = p.n_sources, circuit.state["feedforward"].shape[-1]
-    compiled._STANDALONE.clear()  # this script takes over the standalone device
-    b2.set_device("cpp_standalone", build_on_run=False)
-    b2.device.reinit()
-    b2.device.activate(build_on_run=False)
-    b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
+    _hand_device(b2)
     try:
         start = time.perf_counter()
-        count, r0, period, step = args.speed_presentations, args.rate_unit, args.presentation * b2.second, \
-            args.dt * b2.second
-        rows = 1 << count.bit_length()
-        scale = r0 * args.presentation
-        stimulus = b2.TimedArray(np.zeros((rows, m)), dt=period, name="hand_stimulus")
-        dither = b2.TimedArray(np.zeros((rows, n)), dt=period, name="hand_dither")
-        inputs = b2.NeuronGroup(m, "x : 1", dt=period, name="hand_input", namespace={"hand_stimulus": stimulus})
-        inputs.run_regularly("x = hand_stimulus(t, i)", dt=period, when="start", order=-0.3)
+        count, r0, period, step, rows, scale = _hand_clocks(b2, args)
+        stimulus, dither, inputs = _hand_input(b2, args, m, n, "x")
         group = b2.NeuronGroup(n, "dv/dt = r0 * drive : 1\ntheta : 1\ncount : 1\ndrive : 1\nyhat : 1\nz : 1",
                                threshold="v > theta", reset="v -= theta; count += 1", method="euler", dt=step,
                                refractory=1.0 / r0 * b2.second, name="hand_group",
@@ -260,12 +274,8 @@ def hand_written(args: argparse.Namespace, directory: str, compile: bool = True)
         lateral.summed_updaters["z_post"].order = -2
         lateral.summed_updaters["theta_post"].order = -0.5
         forward.summed_updaters["drive_post"].order = 5
-        monitors = [b2.StateMonitor(s, v, record=True, dt=args.every * period, when="start", order=-0.7)
-                    for s, v in ((forward, "W"), (lateral, "B"))]
-        network = b2.Network(inputs, group, forward, lateral, *monitors)
-        network.run(count * period + step, namespace={})
-        b2.device.build(run=False, compile=compile, directory=directory)
-        build = time.perf_counter() - start
+        build = _hand_build(b2, args, (inputs, group, forward, lateral), ((forward, "W"), (lateral, "B")),
+                            directory, compile, start)
         if not compile:
             return build, float("nan"), np.zeros(0)
         values = np.zeros((rows, m))
