@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .precompiled import PrecompiledHeader
+
 __all__ = ["StandaloneRuns", "standalone_cache_dir", "Named", "AnyNamed", "Values", "STANDALONE"]
 
 
@@ -53,6 +55,7 @@ class StandaloneRuns:
             if set(recorded["args"]) == set(self._run_args(self._labels(), Values())):
                 return self._run_from_disk(directory, recorded, values)
         b2.set_device("cpp_standalone", build_on_run=False)
+        header: PrecompiledHeader | None = None
         try:
             if built:  # this process built the binary: re-run it with new values
                 objects = STANDALONE["objects"]
@@ -61,11 +64,15 @@ class StandaloneRuns:
                 b2.device.reinit()
                 b2.device.activate(build_on_run=False)
                 gc.collect()  # free the last build's objects, so generated names (and files) repeat
-                b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
+                header = PrecompiledHeader.for_brian2(b2, standalone_cache_dir() / "pch")
+                if header is not None:  # compiled while Brian2 generates the code
+                    header.start()
+                    b2.get_device().extra_compile_args = header.include_args()
                 objects = self.build(b2)
                 objects["network"].run(objects["duration"], namespace={})
                 # unchanged files are not rewritten, so make rebuilds nothing for a cached key
-                b2.device.build(run=False, directory=str(directory))
+                b2.device.build(run=False, compile=False, directory=str(directory))
+                _compile(b2, directory, header)
                 STANDALONE.update(key=key, objects=objects, directory=directory)
             args = self._run_args(objects, values)
             b2.device.run(directory=str(directory), run_args=args)
@@ -77,6 +84,8 @@ class StandaloneRuns:
             b2.device.reinit()
             raise
         finally:
+            if header is not None:
+                header.abandon()
             b2.set_device("runtime")
 
     def _write_manifest(self, b2: Any, path: Path, objects: dict[str, Any], args: dict[Any, Any]) -> None:
@@ -128,6 +137,36 @@ class StandaloneRuns:
         return self._assemble(arrays)
 
 
+def _compile(b2: Any, directory: Path, header: PrecompiledHeader | None) -> None:
+    """``make`` in ``directory`` (Brian2's ``compile_source``, one job per core) once the
+    precompiled header is there; a failed build that used the header is retried without its
+    ``.gch``."""
+    from brian2.codegen.cpp_prefs import get_compiler_and_args
+
+    compiler = get_compiler_and_args()[0]
+    preference = b2.prefs.devices.cpp_standalone
+    previous = list(preference.extra_make_args_unix)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    preference.extra_make_args_unix = [f"-j{cores}"]
+    if RUN_ONCE_FLAGS:  # a second makefile of target-specific flags (Brian2's makefile unchanged)
+        text = "".join(f"{target}: OPTIMISATIONS += {flags}\n" for target, flags in RUN_ONCE_FLAGS.items())
+        extra = directory / "bioplausible_flags.mk"
+        if not extra.is_file() or extra.read_text() != text:
+            extra.write_text(text)
+        preference.extra_make_args_unix += ["-f", "makefile", "-f", extra.name]
+    try:
+        if header is not None:
+            header.wait()
+        try:
+            b2.device.compile_source(str(directory), compiler, debug=False, clean=False)
+        except RuntimeError:
+            if header is None or not header.repair():
+                raise
+            b2.device.compile_source(str(directory), compiler, debug=False, clean=False)
+    finally:
+        preference.extra_make_args_unix = previous
+
+
 class Named:
     """Stands in for a Brian2 object: an attribute is its command-line name ``object.variable``."""
 
@@ -151,6 +190,10 @@ class Values(dict):  # type: ignore[type-arg]
     def __missing__(self, key: str) -> float:
         return 0.0
 
+
+#: Flags appended for objects that run once: ``objects.cpp`` (array set-up, loading, writing
+#: and the ``run_args`` setter) is the largest unit and needs no ``-O3``.
+RUN_ONCE_FLAGS: dict[str, str] = {"objects.o": "-O1"}
 
 #: The standalone build this process holds (key and Brian2 objects), re-run by ``run_args``.
 STANDALONE: dict[str, Any] = {}
