@@ -96,7 +96,8 @@ def _makefile_flags(build: Path) -> list[str]:
     (line,) = [line for line in (build / "makefile").read_text().splitlines() if line.startswith("OPTIMISATIONS =")]
     words = shlex.split(line.split("=", 1)[1])
     at = words.index("-include")
-    return ["-Wno-write-strings", *words[:at], *words[at + 2:]]
+    assert words[at + 2] == "-fpch-preprocess"
+    return ["-Wno-write-strings", *words[:at], *words[at + 3:]]
 
 
 def _learn(cache: Path, monkeypatch, header: bool) -> tuple[np.ndarray, dict[str, bytes], Path]:
