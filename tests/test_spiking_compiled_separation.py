@@ -110,7 +110,7 @@ def test_corinfomax_on_standalone_reuses_one_binary_for_other_parameters(tmp_pat
         expected = _runtime(seed, **options)
         for key in STATES:
             np.testing.assert_allclose(circuit.state[key], expected[key], rtol=0, atol=1e-11)
-    assert len(list(tmp_path.glob("brian2_standalone/*"))) == 1  # one build for the three runs
+    assert len([p for p in tmp_path.glob("brian2_standalone/*") if p.name != "pch"]) == 1  # one build, three runs
     # as a new process would: the binary is found on disk and run without generating code again
     from bioplausible.substrates.spiking import compiled
 
