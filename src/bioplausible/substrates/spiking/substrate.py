@@ -81,11 +81,12 @@ CODEGEN_TARGETS = ("auto", "numpy", "cython", "cpp_standalone")
 #: call, per network built, per Python rule call between presentations, the fixed cost of a
 #: run (import, network construction), and a cold cpp_standalone build.
 COST_MODEL = {"object_step": 8e-6, "unit_step": 4e-8, "synapse_step": 2e-9, "network_run": 0.03,
-              "network_build": 0.4, "python_update": 3e-4, "setup": 1.5, "standalone_build": 20.0,
+              "network_build": 0.4, "python_update": 3e-4, "setup": 1.5, "standalone_build": 8.0,
               "standalone_speedup": 40.0}
-#: Below this many numpy time steps (≈ 30 µs each) a standalone build (≈ 6 s idle, cached on
-#: disk after) is not worth it for ``codegen="auto"``, unless the build is already cached.
-STANDALONE_WORTH_STEPS = 300_000
+#: Below this many numpy time steps (≈ 30 µs each, ≈ 6 s) a standalone build (code generation
+#: and ``make`` with the precompiled headers, 5–7 s on 2 cores; cached on disk after) is not
+#: worth it for ``codegen="auto"``, unless the build is already cached.
+STANDALONE_WORTH_STEPS = 200_000
 
 Learn = Callable[["SpikingSubstrate", Circuit, Any, int, int], dict[str, np.ndarray]]
 Replay = Callable[["SpikingSubstrate", Circuit, np.ndarray, int], np.ndarray]
