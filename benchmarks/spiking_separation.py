@@ -1,38 +1,46 @@
-"""Separation on spikes in generated code (issue 17): CorInfoMax (nonnegative antisparse,
-n = 5, m = 10) learning on spikes, the whole run in Brian2's generated code.
+"""Separation on spikes in generated code (issue 17): CorInfoMax and NSM (nonnegative
+antisparse, n = 5, m = 10) learning on spikes, the whole run in Brian2's generated code.
 
 Sections (each prints its own table; ratios are measured in this one process):
 
-* ``--section scale``: ``--presentations`` (paper: 500,000) presentations of CorInfoMax on
-  spikes (``SpikingSubstrate(codegen="auto")``, one ``learning_run``) beside the rate run on
-  the same data and seed, and the published number (CIM-BSS V2, ρ = 0); time and final SINR.
-  NSM is printed with the reason it is not in generated code (its declared state steps).
-* ``--section speed``: ``--speed-presentations`` (2,000) presentations: today's numpy runtime
-  path (``compiled_runs=False``: a Python boundary operation per presentation) against
+* ``--section scale``: ``--presentations`` (paper: 500,000) presentations of each circuit in
+  ``--circuits`` on spikes (``SpikingSubstrate(codegen="auto")``, one ``learning_run``; NSM's
+  warm-up, the prewhitening phase and the silent-row window, first on the chunked path, the
+  prewhitening phase without a simulation since nothing reads it) beside the rate run on the
+  same data and seed, and the published number (CIM-BSS V2, ρ = 0); time and final SINR.
+* ``--section speed``: ``--speed-presentations`` (2,000) presentations: the chunked runtime
+  path (``compiled_runs=False``: numpy, a Python boundary operation per presentation) against
   ``codegen="auto"`` with a fresh build cache (the build included) and with the build cached
-  on disk (a second call; a second process would find the same cache), and ours against a
-  hand-written Brian2 script of the same network on cpp_standalone (run and build time).
+  on disk, and ours against a hand-written Brian2 script of the same network on
+  cpp_standalone (run and build time). NSM starts past its warm-up (learned on rate).
 
-    PYTHONPATH=src nice python benchmarks/spiking_separation.py --section speed
-    PYTHONPATH=src nice python benchmarks/spiking_separation.py --section scale --presentations 500000
+    PYTHONPATH=src python benchmarks/spiking_separation.py --section speed --circuits corinfomax
+    PYTHONPATH=src python benchmarks/spiking_separation.py --section speed --circuits nsm --rate-unit 2000 --dt 1.25e-4
+    PYTHONPATH=src python benchmarks/spiking_separation.py --section scale --presentations 500000 --circuits corinfomax
+    PYTHONPATH=src python benchmarks/spiking_separation.py --section scale --presentations 500000 --circuits nsm \
+        --rate-unit 2000 --dt 1.25e-4
 
-Measured (2-core machine shared with other jobs, load average 8–12; defaults r0 = 500 Hz,
-T = 0.1 s, dt = 1 ms, r0 T = 50; ρ = 0, seed 0):
+NSM takes its own spiking setting (``NonnegativeSimilarityMatching.spiking_options``: r0 = 2000
+Hz, dt = 0.125 ms, r0 T = 200): its whitened outputs reach 2–5, beyond the 1/(r0 dt) = 2 that the
+task's setting (r0 = 500 Hz, dt = 1 ms) codes with one spike per time step.
 
-* scale, 500,000 presentations: rate 2.9 s, 27.46 dB; spikes 219.2 s (cpp_standalone picked
-  by ``auto``, the cold build included; load 8–10), 26.97 dB: −0.49 dB; published 27.24 dB.
-  Again at the final commit, a fresh build cache, load 3.4: rate 2.7 s, spikes 69.4 s, the
-  same 27.46 / 26.97 dB. At 50,000:
-  rate 18.49 dB, spikes 19.56 dB (+1.07 dB mid-learning), 113.5 s with the build.
-* speed, 2,000 presentations: runtime path 60.16 s; ``auto`` with a cold cache picks numpy
-  (2·10⁵ steps < ``STANDALONE_WORTH_STEPS``) 62.61 s (1.0x); ``auto`` with the build on disk
-  (run from disk, no code generation) 0.64 s: 93.3x. Ours on cpp_standalone against the
-  hand-written script: run 0.565 vs 0.537 s (1.05x), build 52.36 vs 61.79 s (0.85x).
-  Again at the final code, load 2.1–3.9: runtime 16.29 s; cold ``auto`` (numpy) 19.01 s
-  (0.9x); build on disk 0.31 s: 52.3x; run 0.304 vs 0.261 s (1.16x), build 32.16 vs 26.87 s
-  (1.20x). The ours/hand ratios move by ±0.2 with the load of the shared machine.
-  (An earlier run of this section, before builds found on disk skipped code generation:
-  runtime 32.01 s, build on disk 7.49 s, 4.3x; run 0.82x, build 1.07x.)
+Measured (2-core machine; ρ = 0, seed 0):
+
+* scale, NSM, 500,000 presentations (stop 24, load 1.0–2): rate 144.0 s, 29.16 dB; spikes
+  389.6 s (cpp_standalone; 5,000 presentations without simulation, 2,000 on the chunked path,
+  493,000 in generated code), 29.07 dB: −0.09 dB; published 29.54 dB. Curve every 50,000: rate
+  29.1–29.4, spikes 28.9–29.3. At the task's setting (dt = 1 ms) 5.37 dB against 29.40 at
+  50,000; r0 T = 50 / 100 with dt = 0.25 ms: −2.15 / −1.72 dB at 20,000; r0 T = 200: −0.51 dB.
+* scale, CorInfoMax, 500,000 presentations (stop 23): rate 2.7 s, 27.46 dB; spikes 69.4 s with a
+  cold build, 26.97 dB: −0.49 dB; published 27.24 dB.
+* speed, 2,000 presentations (stop 24, load 0.3–1.2, precompiled headers): CorInfoMax (200,000
+  steps): chunked path 8.76 s; auto cold 4.07 s (2.2x, the build included), build on disk
+  0.18 s (48.9x); ours/hand run 0.174 / 0.164 s (1.06x), build 4.01 / 7.00 s (0.57x: ours uses
+  precompiled headers, the hand-written script Brian2's plain build). NSM (1.6 M steps):
+  chunked path 51.73 s; auto cold 5.38 s (9.6x), build on disk 1.52 s (34.0x); ours/hand run
+  1.347 / 1.238 s (1.09x), build 4.28 / 6.52 s (0.66x).
+  (Before stop 24 the "runtime path" line ran ``learning_run`` with ``compiled_runs=False``,
+  which still compiled on numpy: 16.29 s then.)
 """
 
 from __future__ import annotations
