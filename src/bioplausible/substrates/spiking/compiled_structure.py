@@ -4,14 +4,16 @@ the circuit's own ``weights()``/``thresholds()`` (:mod:`~bioplausible.substrates
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
 
 from ...circuits.base import Circuit
+from .groups import safe_name
 
 __all__ = ["check_learning_run", "compiled_support", "plasticity_support", "matrix_structure", "neuron_structure",
-           "probe"]
+           "multi_structure", "probe"]
 
 
 def probe(circuit: Circuit, key: str, value: np.ndarray, transposed: bool
@@ -58,8 +60,6 @@ def compiled_support(circuit: Circuit) -> str | None:
 def plasticity_support(circuit: Circuit, bindings: list[Any]) -> str | None:
     """None when the plastic arrays and what derives from them are realised in generated code."""
     if len(bindings) > 1:
-        from .compiled_multi import multi_structure
-
         structure = multi_structure(circuit, bindings)
         return structure if isinstance(structure, str) else None
     if not bindings:
@@ -201,4 +201,186 @@ def neuron_structure(circuit: Circuit, binding: Any) -> dict[str, Any] | str:
         if not (np.array_equal(t0[p.name], t1[p.name]) and np.array_equal(t1[p.name], t2[p.name])):
             return "its thresholds change with the plastic array"
         result["theta"][p.name] = ("fixed", t1[p.name])
+    return result
+
+
+#: Variables of a compiled group that a rule's summed variable may not be named after.
+_GROUP_NAMES = {"v", "bias", "theta", "count", "drive", "x", "lastspike", "not_refractory", "i", "t", "N"}
+
+
+def _side_population(binding: Any, side: str) -> str:
+    return binding.pre if side == "_pre" else binding.post
+
+
+def multi_structure(circuit: Circuit, bindings: Sequence[Any], hosted: Collection[str] = ()
+                    ) -> dict[str, Any] | str:
+    """How the weights, thresholds and biases of ``circuit`` depend on its several plastic
+    matrices (read off by probing), or the reason :class:`MultiCompiledLearning` cannot run it.
+
+    Returns ``bindings`` (per binding: its edges ``(kind, source, target, w0, c)`` with kind
+    ``"drive"``, ``"readout"`` or ``"lateral"``, and its ``theta``/``bias`` coefficients),
+    ``fixed`` (edges between simulated populations that no matrix changes), ``inputs`` (fixed
+    input weights per population), ``theta``/``bias`` (fixed values per population) and
+    ``readouts`` (readout population -> the binding whose synapses compute it). ``hosted``:
+    neuron states a rule may read (``D_post``), variables of its post group that a phased run
+    (:mod:`~.compiled_phased`) updates by their own neuron rule."""
+    head = f"it has {len(bindings)} plastic arrays"
+    for binding in bindings:
+        rule = binding.rule
+        if rule.kind != "synaptic":
+            return (f"{head}; with several, compiled runs take synaptic rules only ({binding.state!r} has the "
+                    f"neuron rule {rule.name!r})")
+        if rule.totals:
+            return (f"{head}; rule {rule.name!r} needs a per-sample total ({', '.join(rule.totals)}), which has no "
+                    "Brian2 form yet")
+        if rule.synaptic or set(rule.states) - set(hosted):
+            return f"{head}; rule {rule.name!r} reads other matrices or neuron states (not in generated code yet)"
+        if binding.gate is not None or binding.trace is not None or binding.batch_sum:
+            return f"{head}; the binding of {binding.state!r} is gated, traced or batch-summed"
+    if len({b.phase for b in bindings}) > 1:
+        return f"{head} updated in {len({b.phase for b in bindings})} phases; compiled runs take one phase so far"
+    populations = {p.name: p for p in circuit.populations()}
+    inputs = [p for p in populations.values() if p.role == "input"]
+    if len(inputs) != 1 or any(p.role not in ("neurons", "input", "readout") for p in populations.values()):
+        return "compiled learning runs take one input population, simulated populations and readouts"
+    source = inputs[0].name
+    pairs = [(b.pre, b.post) for b in bindings]
+    if len(set(pairs)) != len(pairs):
+        return f"{head}; two of them join the same populations"
+    for binding in bindings:
+        if populations[binding.post].role != "neurons" or binding.pre not in (source, binding.post):
+            return (f"{head}; the matrix {binding.state!r} ({binding.pre} -> {binding.post}) is neither from the "
+                    "input nor recurrent (compiled runs with several matrices take those two kinds)")
+    shapes = {}
+    for b in bindings:
+        state = np.asarray(circuit.state[b.state])
+        shapes[b.state] = np.swapaxes(state, -1, -2).shape if b.transposed else state.shape
+    rng = np.random.default_rng(12345)
+    probes = {b.state: [rng.uniform(0.5, 1.5, shapes[b.state]) for _ in range(2)] for b in bindings}
+    originals = {b.state: circuit.state[b.state] for b in bindings}
+
+    def probe(values: dict[str, np.ndarray]) -> tuple[dict[Any, np.ndarray], dict[str, np.ndarray]]:
+        try:
+            for b in bindings:
+                value = values.get(b.state, np.zeros(shapes[b.state]))
+                circuit.state[b.state] = np.swapaxes(value, -1, -2) if b.transposed else value
+            return ({k: np.array(w, dtype=float) for k, w in circuit.weights().items()},
+                    {k: np.array(t, dtype=float) for k, t in circuit.thresholds().items()})
+        finally:
+            for b in bindings:
+                circuit.state[b.state] = originals[b.state]
+
+    w0, t0 = probe({})
+    probed = {b.state: [probe({b.state: p}) for p in probes[b.state]] for b in bindings}
+    result: dict[str, Any] = {"bindings": {b.state: {"edges": [], "theta": None, "bias": None} for b in bindings},
+                              "fixed": {}, "inputs": {}, "theta": {}, "bias": {}, "readouts": {}}
+    by_state = {b.state: b for b in bindings}
+
+    def dependence(read: Any) -> list[str]:
+        return [state for state, ((w1, t1), (w2, t2)) in probed.items()
+                if not (np.array_equal(read(w1, t1), read(w0, t0)) and np.array_equal(read(w2, t2), read(w0, t0)))]
+
+    for key in w0:
+        s, t = key
+        deps = dependence(lambda w, _t, key=key: w[key])
+        if len(deps) > 1:
+            return f"its weights {s} -> {t} change with several plastic matrices ({', '.join(deps)})"
+        role = populations[t].role
+        if not deps:
+            if role == "readout":
+                return f"its readout {t!r} does not read a plastic matrix (fixed readouts are not compiled yet)"
+            if s == source:
+                result["inputs"][t] = w0[key]
+            else:
+                result["fixed"][key] = w0[key]
+            continue
+        b = by_state[deps[0]]
+        if (s, t) != (b.pre, b.post) and not (role == "readout" and s == b.pre == source):
+            return f"its weights {s} -> {t} change with {b.state!r} but do not join its populations {b.pre} -> {b.post}"
+        (w1, _), (w2, _) = probed[b.state]
+        first, second = probes[b.state]
+        c = (w1[key] - w0[key]) / first
+        if c.shape != first.shape or not np.allclose(w2[key] - w0[key], c * second, atol=1e-12):
+            return f"its weights {s} -> {t} are not affine (elementwise) in the plastic matrix {b.state!r}"
+        if role == "readout":
+            if populations[t].size != populations[b.post].size:
+                return f"its readout {t!r} does not have the size of {b.post!r}, whose neurons would hold it"
+            kind = "readout"
+            result["readouts"][t] = b.state
+        else:
+            kind = "drive" if s == source else "lateral"
+        result["bindings"][b.state]["edges"].append((kind, s, t, w0[key], c))
+    for binding in bindings:
+        for name, pop in binding.activities.items():
+            for side in ("_pre", "_post"):
+                if not binding.rule._uses(name + side):
+                    continue
+                if populations[pop].role == "readout":
+                    holder = result["readouts"].get(pop)
+                    if side != "_post" or holder is None or by_state[holder].post != binding.post:
+                        return (f"rule {binding.rule.name!r} reads the readout {pop!r} as {name}{side}, which "
+                                f"compiled runs hold only on the neurons of {binding.post!r} it shares a size with")
+                elif pop != _side_population(binding, side):
+                    return f"rule {binding.rule.name!r} reads {name}{side} but {name!r} is the activity of {pop!r}"
+    summed_names: dict[str, set[str]] = {}
+    for binding in bindings:
+        taken = summed_names.setdefault(binding.post, set())
+        clash = (set(binding.rule.summed) & (taken | _GROUP_NAMES)) or \
+            {f"readout_{safe_name(r)}" for r in result["readouts"]} & set(binding.rule.summed)
+        if clash:
+            return f"rule {binding.rule.name!r}'s summed variables {sorted(clash)} clash with other variables"
+        taken |= set(binding.rule.summed)
+    for name, p in populations.items():
+        if p.role != "neurons":
+            continue
+        deps = dependence(lambda _w, t, name=name: t[name])
+        if len(deps) > 1:
+            return f"the thresholds of {name!r} change with several plastic matrices"
+        if deps:
+            b = by_state[deps[0]]
+            if (b.pre, b.post) != (name, name):
+                return f"the thresholds of {name!r} change with {b.state!r}, which is not recurrent on {name!r}"
+            (_, t1), (_, t2) = probed[b.state]
+            first, second = (np.diagonal(p_, axis1=-2, axis2=-1) for p_ in probes[b.state])
+            c = (t1[name] - t0[name]) / first
+            if not np.allclose(t2[name] - t0[name], c * second, atol=1e-12):
+                return f"the thresholds of {name!r} are not affine in the diagonal of {b.state!r}"
+            result["bindings"][b.state]["theta"] = (t0[name], c)
+        else:
+            result["theta"][name] = t0[name]
+    # biases of the offset code, bias_t = θ_t y0_t − Σ_s (Σ_j w_ts,ij) y0_s over simulated s
+    for name, p in populations.items():
+        if p.role != "neurons":
+            continue
+        sources = [(s, t) for (s, t) in w0 if t == name and populations[s].role == "neurons"
+                   and float(populations[s].offset) != 0.0]
+        changing = [st for st in result["bindings"] if result["bindings"][st]["theta"] is not None
+                    and by_state[st].post == name and float(p.offset) != 0.0]
+        changing += [st for st in result["bindings"] for kind, s, t, _, _ in result["bindings"][st]["edges"]
+                     if kind == "lateral" and t == name and (s, t) in sources]
+        fixed = (t0[name] if name in result["theta"] else 0.0 * t0[name]) * float(p.offset)
+        for key in sources:
+            if key in result["fixed"]:
+                fixed = fixed - result["fixed"][key].sum(axis=-1) * float(populations[key[0]].offset)
+        if not changing:
+            result["bias"][name] = fixed
+            continue
+        if len(set(changing)) > 1:
+            return f"the biases of {name!r} change with several plastic matrices"
+        state = changing[0]
+        entry = result["bindings"][state]
+        k, n = shapes[state][0], shapes[state][-1]
+        c_bias, const = np.zeros(shapes[state]), np.zeros(shapes[state])
+        constant = fixed.copy()
+        if entry["theta"] is not None:
+            theta0, c_theta = entry["theta"]
+            eye = np.eye(n, dtype=bool)[None]
+            c_bias = c_bias + np.where(eye, c_theta[..., :, None], 0.0) * float(p.offset)
+            constant = constant + theta0 * float(p.offset)
+        for kind, s, _t, w0_edge, c in entry["edges"]:
+            if kind == "lateral":
+                c_bias = c_bias - c * float(populations[s].offset)
+                constant = constant - w0_edge.sum(axis=-1) * float(populations[s].offset)
+        const[..., 0] = constant.reshape(k, -1)
+        entry["bias"] = (const, c_bias)
     return result
