@@ -25,6 +25,11 @@ before and after the precompiled headers and ``-O1`` for ``objects.cpp``: ours 1
 (6.4 s with the headers cached), ours build 13.6 s -> 6.1 s (hand-written 14.0 / 12.1 s),
 rt/ours 4.7 -> 7.9 (9.3 headers cached) with the runtime path at 71.5 / 60.0 s; the cold ratio
 is now bounded by the binary's own 1.5 s and Brian2's code generation, not the compiler.
+
+Again on the idle machine (stop 24, load 0.8-1.0), ``--sizes 5 50``: runtime 57.09 / 67.50 s;
+ours fully cold 6.53 / 5.11 s (rt/ours 8.7 / 13.2x), headers cached 4.39 / 4.89 s (13.0 /
+13.8x), build on disk in a second process 37.1 / 32.3x; ours/hand run 1.09 / 0.98x (1.551 vs
+1.425 s, 2.061 vs 2.093 s), build 0.83 / 0.47x (4.98 vs 5.97 s, 3.05 vs 6.44 s).
 """
 
 from __future__ import annotations
