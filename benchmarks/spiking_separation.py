@@ -184,7 +184,6 @@ def hand_written_nsm(args: argparse.Namespace, directory: str, compile: bool = T
     thresholds 1; at each boundary D = min(cap, decay D + y²), then W₁ and W₂ at rate 1/D."""
     import brian2 as b2
 
-
     circuit, _, batch = _nsm_network(args, 1, "numpy")
     p = circuit.params
     n = p.n_sources
