@@ -152,3 +152,12 @@ def test_saturated_units_are_reported_on_both_paths():
     with pytest.warns(SaturationWarning) as record:
         chunked_substrate.learn(chunked, Batch(batch.inputs * 40.0), 1, 0)
     assert len([w for w in record if issubclass(w.category, SaturationWarning)]) == 1  # once per prepare
+
+
+def test_state_step_declarations_are_checked():
+    from bioplausible.rules.declaration import StateStep
+
+    with pytest.raises(ValueError, match="active must be"):
+        StateStep("count", "seen", np.abs, active=("seen", 10.0, 5.0))
+    with pytest.raises(TypeError, match="samplewise must be a bool"):
+        StateStep("count", "seen", np.abs, samplewise=1)  # type: ignore[arg-type]

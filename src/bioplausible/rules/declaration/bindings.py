@@ -160,6 +160,15 @@ class StateStep:
     active: tuple[str, float, float] | None = None
     samplewise: bool = False
 
+    def __post_init__(self) -> None:
+        if self.active is not None and not (
+                isinstance(self.active, tuple) and len(self.active) == 3 and isinstance(self.active[0], str)
+                and all(isinstance(v, (int, float)) for v in self.active[1:]) and self.active[1] <= self.active[2]):
+            raise ValueError(f"StateStep {self.name!r}: active must be (counter name, low, high) with low <= high, "
+                             f"got {self.active!r}")
+        if not isinstance(self.samplewise, bool):
+            raise TypeError(f"StateStep {self.name!r}: samplewise must be a bool, got {self.samplewise!r}")
+
 
 def _counter(state: Mapping[str, np.ndarray], step: StateStep) -> np.ndarray:
     assert step.active is not None

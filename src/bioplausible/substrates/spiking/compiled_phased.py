@@ -32,8 +32,9 @@ import numpy as np
 
 from ...circuits.base import Circuit, Population
 from ...core import Batch
-from ...rules.declaration import apply_step, idle_steps, phases, samples_until_idle
-from .compiled_multi import MultiCompiledLearning, multi_structure
+from ...rules.declaration import apply_step, phases, samples_until_idle
+from .compiled_multi import MultiCompiledLearning
+from .compiled_structure import multi_structure, probe
 from .network import safe_name
 
 __all__ = ["PhasedCompiledLearning", "phased_support", "needs_phased"]
@@ -119,14 +120,9 @@ def _plasticity(circuit: Circuit) -> dict[str, Any] | str:
             return f"neuron rule {rule.name!r} must read the activities of the population that holds {b.state!r}"
         if rule.target in hosted or rule.target in {"v", "theta", "bias", "count", "drive", "x"}:
             return f"neuron rule {rule.name!r}: its array name {rule.target!r} clashes with another variable"
-        shape = np.shape(circuit.state[b.state])
-        original = circuit.state[b.state]
-        before = (circuit.weights(), circuit.thresholds())
-        try:
-            circuit.state[b.state] = np.random.default_rng(3).uniform(0.5, 1.5, shape)
-            after = (circuit.weights(), circuit.thresholds())
-        finally:
-            circuit.state[b.state] = original
+        before = probe(circuit, b.state, circuit.state[b.state], False)
+        after = probe(circuit, b.state, np.random.default_rng(3).uniform(0.5, 1.5, np.shape(circuit.state[b.state])),
+                      False)
         if any(not np.array_equal(before[0][key], after[0][key]) for key in before[0]) or any(
                 not np.array_equal(before[1][key], after[1][key]) for key in before[1]):
             return f"its weights or thresholds change with the neuron-rule array {b.state!r}"
@@ -143,19 +139,14 @@ def _plasticity(circuit: Circuit) -> dict[str, Any] | str:
         return derived
     segment = _Segment(circuit, synaptic, derived, inputs[0])
     if derived is not None:
-        key = next((b.pre, b.post) for b in synaptic if derived[0] in b.activities.values())
-        shape = np.shape(circuit.state[next(b.state for b in synaptic if (b.pre, b.post) == key)])
+        reader = next(b for b in synaptic if derived[0] in b.activities.values())
+        key = (reader.pre, reader.post)
+        shape = np.shape(circuit.state[reader.state])
         for value in np.random.default_rng(5).uniform(0.5, 1.5, (2, *shape)):
-            state = next(b for b in synaptic if (b.pre, b.post) == key)
-            original = circuit.state[state.state]
-            try:
-                circuit.state[state.state] = value
-                weight = circuit.weights()[key]
-            finally:
-                circuit.state[state.state] = original
-            matrix = np.swapaxes(value, -1, -2) if state.transposed else value
+            weight = probe(circuit, reader.state, value, False)[0][key]
+            matrix = np.swapaxes(value, -1, -2) if reader.transposed else value
             if not np.allclose(weight, matrix @ derived[1], atol=1e-10):
-                return (f"its input weights {key[0]} -> {key[1]} are not {state.state!r} times the map of its "
+                return (f"its input weights {key[0]} -> {key[1]} are not {reader.state!r} times the map of its "
                         f"derived activity {derived[0]!r}")
     structure = multi_structure(cast(Circuit, segment), segment.rule_bindings(), hosted=set(hosted))
     if isinstance(structure, str):
@@ -328,8 +319,6 @@ class PhasedCompiledLearning(MultiCompiledLearning):
             raise ValueError(f"{self.real.name}: the gates of {closed} are not open for every member; a compiled "
                              "run takes a stretch where they are")
         samplewise = [s for _bound, stepped in phases([], steps) for s in stepped if s.samplewise]
-        idle = {s.name for s in idle_steps(self.real.state, steps)}
-        assert all(s.samplewise or s.name in idle for s in steps)
         result = super().run(batch)
         checkpoints = dict(result["checkpoints"])
         count = len(result["checkpoint_steps"])
