@@ -10,9 +10,6 @@ import bioplausible as bpl
 from bioplausible.substrates import make_substrate
 
 REFUSED = [
-    ("detmax-wsm", {"domain": "sparse"}, "scaled per output by its own gain"),
-    ("detmax-wsm", {"domain": "nonnegative-sparse"}, "scaled per output by its own gain"),
-    ("detmax-wsm", {"domain": "simplex"}, "scaled per output by its own gain"),
     ("detmax-wsm", {"domain": "polytope"}, "one threshold unit per sparse group"),
     ("corinfomax", {"domain": "polytope"}, "one threshold unit per sparse group"),
     ("nonnegative-ica", {"variant": "interneuron", "leak": 0.0}, "perfect integrators"),
@@ -33,6 +30,8 @@ def test_former_refusals_say_what_a_realisation_needs(name, params, why):
 
 
 @pytest.mark.parametrize("name,params", [("detmax-wsm", {"domain": "antisparse"}),
+                                         ("detmax-wsm", {"domain": "sparse"}),
+                                         ("detmax-wsm", {"domain": "simplex"}),
                                          ("corinfomax", {"domain": "simplex"}),
                                          ("interneuron-whitening", {}),
                                          ("nonnegative-ica", {"variant": "interneuron", "leak": 0.1})])

@@ -56,7 +56,9 @@ class DetMaxParameters(DomainParameters):
     kernel covers every domain but ``"polytope"``); ``hidden_offset`` y0 of the hidden layer's
     offset code on spikes (rate ``r0 (y0 + h)``; None: 2 for nonnegative domains, 3 for signed
     ones, from the hidden activities measured in 300-sample runs of n = 3, m = 6:
-    h ∈ [−0.68, 1.96] nonnegative antisparse, [−2.36, 2.35] antisparse).
+    h ∈ [−0.68, 1.96] nonnegative antisparse, [−2.36, 2.35] antisparse);
+    ``spike_threshold_time_constant`` τ_λ (s) of the spiking threshold unit (ℓ1 and simplex
+    domains, :mod:`~bioplausible.substrates.spiking.threshold`).
     """
 
     domain: str = "nonnegative-antisparse"
@@ -87,6 +89,7 @@ class DetMaxParameters(DomainParameters):
     hidden_clip: float = from_preset()
     fast_path: str = "auto"
     hidden_offset: float | None = None
+    spike_threshold_time_constant: float = 0.005
 
     def __post_init__(self) -> None:
         check_choice("domain", self.domain, OUTPUT_DOMAINS)
@@ -97,6 +100,7 @@ class DetMaxParameters(DomainParameters):
         check_integer("n_sources", self.n_sources, 1)
         if self.hidden_offset is not None:
             check_positive("hidden_offset", self.hidden_offset)
+        check_positive("spike_threshold_time_constant", self.spike_threshold_time_constant)
         check_positive("gamma_start", self.gamma_start)
         check_positive("gamma_stop", self.gamma_stop)
         check_choice("synaptic_schedule", self.synaptic_schedule, ["log", "slow-log"])
@@ -189,9 +193,12 @@ class DetMaxWSM(RuleCircuit):
     amplifies count errors (≈ 2/(r0 T) on a fixed state) and the Hebbian ``M_H`` picks them
     up, so learning needs a long count window: with n = 3, m = 6, 300 presentations the
     spiking SINR tracks the rate run at r0 T = 100 (r0 = 250 Hz, T = 0.4 s, dt = 0.5 ms) but
-    parts from it at r0 T = 40 (tests/features/test_separation_spiking.py). ℓ1, simplex and
-    polytope domains are refused on spikes (the spiking substrate's ``supports`` says why: their threshold
-    would have to act per output through the gains, which no builder realises yet).
+    parts from it at r0 T = 40 (tests/features/test_separation_spiking.py). ℓ1 and simplex
+    domains (kind ``"scaled-threshold-unit"``, :meth:`soft_threshold`) add the graded threshold
+    unit of :mod:`~bioplausible.substrates.spiking.threshold`, its level reaching output i as
+    ``θ_i ν`` with ``θ_i = γ_i d2_i`` (so ``y_i = [u_i/θ_i − ν]₊``, the rate loop's soft threshold
+    of u/(Γ_Y D2)); signed sparse outputs are ON/OFF pairs whose feedback to h reads ``y⁺ − y⁻``.
+    The polytope is refused on spikes (``supports`` says why).
     """
 
     name = "detmax-wsm"
@@ -244,6 +251,13 @@ class DetMaxWSM(RuleCircuit):
         if self.params.domain == "polytope":
             return "polytope-groups"
         return "fixed-point" if self.params.domain in BOX_DOMAINS else "scaled-threshold-unit"
+
+    def soft_threshold(self) -> dict[str, Any]:
+        """The threshold unit of the ℓ1-type domains, for the spiking builder: it soft-thresholds
+        u/(Γ_Y D2), so its level is scaled per output by the output's threshold γ_i d2_i."""
+        return {"population": "output", "lower": None if self.params.domain == "simplex" else 0.0,
+                "time_constant": self.params.spike_threshold_time_constant,
+                "signed": self.params.domain == "sparse", "scaled": True}
 
     @property
     def _hidden_offset(self) -> float:
