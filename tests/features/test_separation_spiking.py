@@ -417,10 +417,8 @@ def test_bio_nica_interneuron_leak_zero_is_the_paper_circuit_on_rates():
 
 # --------------------------------------------------------------------------- what refuses
 @pytest.mark.parametrize("circuit,reason", [
-    (DetMaxWSM(n_sources=3, domain="nonnegative-sparse"), "scaled per output"),
-    (DetMaxWSM(n_sources=3, domain="simplex"), "scaled per output"),
     (NonnegativeICA(n_sources=3, variant="interneuron"), "leak=0"),
-], ids=["detmax-nonnegative-sparse", "detmax-simplex", "nica-interneuron-no-leak"])
+], ids=["nica-interneuron-no-leak"])
 def test_configurations_without_a_spiking_realisation_refuse_with_a_reason(circuit, reason):
     domain = getattr(circuit.params, "domain", "nonnegative-bernoulli")
     task = SourceSeparation(domain=domain, n_sources=3, n_mixtures=3, evaluation_samples=100)
