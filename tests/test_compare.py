@@ -194,6 +194,28 @@ def test_the_spiking_substrate_estimates_every_run_it_supports():
     chunked = substrate.estimate_cost(bpl.circuits.MultiTimescaleWhitening(), task, 1000, 3, 10)
     assert 0 < short.seconds < long.seconds and "one run in generated code" in long.detail
     assert "chunks with Python" in chunked.detail and chunked.seconds > long.seconds
+    assert long.generated_code and not chunked.generated_code
+
+
+def test_the_quick_comparison_gives_runs_in_generated_code_more_presentations(monkeypatch):
+    """Separation on spikes: the circuits whose learning is one run in generated code
+    (CorInfoMax, NSM) get the task's ``quick_compiled_spiking_steps``, the chunked ones its
+    ``quick_spiking_steps``; the rate runs keep theirs."""
+    planned: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def plan(**arguments):
+        key = (arguments["circuits"][0].name, arguments["substrates"][0])
+        planned[key] = (arguments["steps"], arguments["eval_every"])
+        return pd.DataFrame()
+
+    monkeypatch.setattr(compare_module, "compare", plan)
+    compare_module.default_comparison(["separation"], seeds=[0], workers=1)
+    task = bpl.tasks.SourceSeparation
+    for name in ("corinfomax", "nsm"):
+        assert planned[(name, "spiking")] == (task.quick_compiled_spiking_steps,) * 2
+    for name in ("detmax-wsm", "nonnegative-ica"):
+        assert planned[(name, "spiking")][0] == task.quick_spiking_steps
+    assert planned[("nsm", "rate")][0] == task.quick_steps
     assert bpl.substrates.make_substrate("rate").estimate_cost(bpl.circuits.DirectWhitening(), task, 100) is None
 
 

@@ -18,7 +18,8 @@ from .run import run
 
 __all__ = ["compare", "default_comparison", "summary_table", "headline_table", "format_headline", "family_tasks",
            "substrate_agreement", "not_run", "NOT_RUN",
-           "QUICK_BUDGET_S", "UNESTIMATED_S", "quick_substrate_options", "quick_substrate_steps"]
+           "QUICK_BUDGET_S", "UNESTIMATED_S", "quick_substrate_options", "quick_substrate_steps",
+           "quick_compiled_steps"]
 
 #: The ``metric`` of a row that records a circuit × substrate pair that did not run (its ``reason``).
 NOT_RUN = "not_run"
@@ -128,9 +129,11 @@ def default_comparison(
     Quick mode uses each task's ``quick_options``/``quick_steps`` and each circuit's
     ``quick_params``; on the spiking substrate each task's ``quick_spiking_options`` and, where
     it sets one, its ``quick_spiking_steps`` (fewer updates than the rate run: the spiking row's
-    last step says how many). Every circuit runs on every substrate that supports it
-    (``substrate.supports(circuit)``); in quick mode a run the substrate estimates
-    (``substrate.estimate_cost``) to take more than :data:`QUICK_BUDGET_S` is not run either.
+    last step says how many), or its ``quick_compiled_spiking_steps`` for a circuit whose
+    learning the substrate runs in generated code (``Cost.generated_code``). Every circuit
+    runs on every substrate that supports it (``substrate.supports(circuit)``); in quick mode
+    a run the substrate estimates (``substrate.estimate_cost``) to take more than
+    :data:`QUICK_BUDGET_S` is not run either.
     Every pair that does not run appears as :data:`NOT_RUN` rows with the substrate's reason
     (:func:`not_run`); none is dropped. Full mode uses the tasks' and circuits' defaults (and the same spiking options).
     A family added later appears here without changes: it registers a task with ``family``
@@ -169,6 +172,12 @@ def default_comparison(
                 reason, seconds = engine.supports(circuit), 0.0
                 if reason is None:
                     cost = engine.estimate_cost(circuit, task, run_steps, len(seeds), eval_every)
+                    longer = quick_compiled_steps(task_cls, substrate, circuit_steps) if quick else run_steps
+                    if longer > run_steps:  # the more presentations a run in generated code affords
+                        interval = _eval_every(task, longer, substrate)
+                        compiled = engine.estimate_cost(circuit, task, longer, len(seeds), interval)
+                        if compiled is not None and compiled.generated_code:
+                            run_steps, eval_every, cost = longer, interval, compiled
                     seconds = UNESTIMATED_S if cost is None else cost.seconds
                     if quick and cost is not None and cost.seconds > QUICK_BUDGET_S:
                         reason = (f"the {substrate} substrate estimates {cost.seconds:.0f} s for the quick run "
@@ -212,6 +221,13 @@ POOL_WORTH_S = 30.0
 def quick_substrate_options(task_cls: type[Task], substrate: str) -> dict[str, Any]:
     """The options the quick comparison gives ``substrate`` for ``task_cls``'s family."""
     return dict(task_cls.quick_spiking_options) if substrate == "spiking" else {}
+
+
+def quick_compiled_steps(task_cls: type[Task], substrate: str, steps: int) -> int:
+    """The updates of a quick spiking run whose learning is one run in generated code: the
+    task's ``quick_compiled_spiking_steps`` (at most ``steps``), else :func:`quick_substrate_steps`."""
+    limit = task_cls.quick_compiled_spiking_steps if substrate == "spiking" else None
+    return quick_substrate_steps(task_cls, substrate, steps) if limit is None else min(steps, limit)
 
 
 def quick_substrate_steps(task_cls: type[Task], substrate: str, steps: int) -> int:

@@ -27,11 +27,13 @@ from ..core import AnyBatch, Batch, Registry
 @dataclass(frozen=True)
 class Cost:
     """A substrate's estimate of what a run costs: ``seconds`` of wall time on one core
-    (order of magnitude: calibrated on the 2-core machine) and ``detail``, how it was reckoned
-    (one sentence, printed with a refusal on cost)."""
+    (order of magnitude: calibrated on the 2-core machine), ``detail``, how it was reckoned
+    (one sentence, printed with a refusal on cost), and ``generated_code``: whether the run's
+    learning is one run in generated code rather than steps with Python between them."""
 
     seconds: float
     detail: str
+    generated_code: bool = False
 
 
 class Substrate(ABC):

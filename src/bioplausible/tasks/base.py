@@ -60,6 +60,10 @@ class Task(ABC):
     quick_spiking_options: ClassVar[dict[str, Any]] = {}
     #: Updates of the quick comparison's spiking runs when fewer than the rate runs' (None: the same).
     quick_spiking_steps: ClassVar[int | None] = None
+    #: Updates of the quick comparison's spiking runs of circuits whose learning is one run in
+    #: generated code (``Cost.generated_code``), where more presentations cost little; None:
+    #: :attr:`quick_spiking_steps` for every circuit. Never more than the rate run's.
+    quick_compiled_spiking_steps: ClassVar[int | None] = None
     #: Substrate options of a full spiking run of this task (``bioplausible run --substrate
     #: spiking`` without ``--quick``), where a run in generated code affords more spikes per
     #: presentation than the quick comparison; None: :attr:`quick_spiking_options`.

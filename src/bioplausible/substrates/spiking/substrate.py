@@ -395,7 +395,7 @@ class SpikingSubstrate(LearningRuns, Substrate):
         how = "one run in generated code" if whole else f"{runs} chunks with Python between presentations"
         detail = (f"{time_steps:,} time steps of {self.dt:g} s ({windows:,} windows of {self.presentation:g} s, "
                   f"{units:,} units) on {target}, {how}" + (", plus a cold standalone build" if build else ""))
-        return Cost(float(seconds), detail)
+        return Cost(float(seconds), detail, generated_code=whole)
 
     def _builder(self, circuit: Circuit) -> Builder:
         reason = self.supports(circuit)
