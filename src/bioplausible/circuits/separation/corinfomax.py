@@ -155,12 +155,21 @@ class CorInfoMax(RuleCircuit):
         return "fixed-point" if self.params.domain in BOX_DOMAINS else "threshold-unit"
 
     def soft_threshold(self) -> dict[str, Any]:
-        """The threshold unit of the ℓ1-type domains, for the spiking builder: the population
-        it inhibits, the lower bound of its level (0, or None for the simplex), τ_λ (s), and
-        whether the outputs are signed (then realised as ON/OFF pairs)."""
-        return {"population": "output", "lower": None if self.params.domain == "simplex" else 0.0,
-                "time_constant": self.params.spike_threshold_time_constant,
-                "signed": self.params.domain == "sparse"}
+        """The threshold units, for the spiking builder: the population they inhibit, the lower
+        bound of their levels (0, or None for the simplex), τ_λ (s), ``signed`` (n,) the
+        coordinates realised as ON/OFF pairs, ``groups`` (G, n) the coordinates each unit
+        senses and inhibits, and ``ceiling`` the box bound of every half (None: none).
+        ℓ1 and simplex domains: one unit over all outputs, all signed (sparse) or none, no
+        ceiling (‖y‖₁ ≤ 1 bounds them). The mixed polytope: one unit per sparse group,
+        the signed dimensions signed, ceiling 1 (the box ``|y_i| ≤ 1``, ``0 ≤ y_i ≤ 1``)."""
+        p, n = self.params, self.params.n_sources
+        spec = {"population": "output", "lower": None if p.domain == "simplex" else 0.0,
+                "time_constant": p.spike_threshold_time_constant,
+                "signed": np.full(n, p.domain == "sparse"), "groups": np.ones((1, n), dtype=bool), "ceiling": None}
+        if p.domain == "polytope":
+            nonnegative, spec["groups"] = polytope_masks(n, p.nonnegative_dims, p.sparse_groups)
+            spec["signed"], spec["ceiling"] = ~nonnegative, 1.0
+        return spec
 
     @property
     def gamma_y(self) -> float:

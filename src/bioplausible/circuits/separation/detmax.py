@@ -240,9 +240,10 @@ class DetMaxWSM(RuleCircuit):
     def kind(self) -> str:
         """Box domains: the declared fixed point (``"fixed-point"``); ℓ1 and simplex domains
         soft-threshold u/(Γ_Y D2) by λ, a threshold scaled per output by its own gain
-        (``"scaled-threshold-unit"``); the mixed polytope ``"polytope-groups"``."""
+        (``"scaled-threshold-unit"``); the mixed polytope one such threshold per sparse group
+        (``"scaled-polytope-groups"``)."""
         if self.params.domain == "polytope":
-            return "polytope-groups"
+            return "scaled-polytope-groups"
         return "fixed-point" if self.params.domain in BOX_DOMAINS else "scaled-threshold-unit"
 
     @property

@@ -47,30 +47,57 @@ from ...core import Batch, Population
 from .network import IFNetwork, safe_name
 from .substrate import SpikingSubstrate, register_builder, register_refusal
 
-__all__ = ["SoftThresholdNetwork", "OnOffView", "simulate_soft_threshold"]
+__all__ = ["SoftThresholdNetwork", "OnOffView", "ThresholdPlan", "simulate_soft_threshold"]
 
 
-@register_builder("threshold-unit")
 def simulate_soft_threshold(
     substrate: SpikingSubstrate, circuit: Circuit, batch: Batch, batch_size: int, first_step: int
 ) -> dict[str, np.ndarray]:
-    """IF network plus one threshold unit per member (see the module docstring)."""
+    """IF network plus one threshold unit per group and member (see the module docstring)."""
     network = substrate.cache.get("soft-threshold")
     if network is None or network.source is not circuit or batch.size > network.capacity:
         network = substrate.cache["soft-threshold"] = SoftThresholdNetwork(substrate, circuit, batch.size)
     return network.run(batch, batch_size, first_step)
 
 
-class OnOffView:
-    """The circuit seen with one signed population split into ON/OFF halves (module docstring).
+register_builder("threshold-unit")(simulate_soft_threshold)
+register_builder("polytope-groups")(simulate_soft_threshold)
 
-    Everything else (learning, state, names) is the circuit's own; the split population
-    becomes a readout ``on − off`` under its own name, so ``learn`` sees the signed activity.
+
+class ThresholdPlan:
+    """A circuit's ``soft_threshold()`` declaration, normalised: the population (size n), the
+    groups (G, n) each unit senses and inhibits (one all-True row for the ℓ1 domains), the
+    signed coordinates (n,) that need an OFF half, the halves' ceiling (None: none), the
+    lower bound of ν (0.0, or None) and τ_λ (s)."""
+
+    def __init__(self, spec: dict[str, Any], size: int) -> None:
+        self.population, self.lower, self.time_constant = spec["population"], spec["lower"], spec["time_constant"]
+        self.signed = np.broadcast_to(np.asarray(spec.get("signed", False), dtype=bool), (size,)).copy()
+        self.groups = np.asarray(spec.get("groups", np.ones((1, size), dtype=bool)), dtype=bool).reshape(-1, size)
+        self.ceiling = spec.get("ceiling")
+
+    @property
+    def split(self) -> bool:
+        """Whether the population is realised as ON/OFF halves (signed coordinates or a ceiling)."""
+        return bool(self.signed.any()) or self.ceiling is not None
+
+
+class OnOffView:
+    """The circuit seen with one population split into an ON half (every coordinate) and an
+    OFF half (the ``signed`` coordinates only; all of them by default), see the module docstring.
+
+    Both halves take ``ceiling`` (None: none). Everything else (learning, state, names) is the
+    circuit's own; the split population becomes a readout ``on − off`` under its own name, so
+    ``learn`` sees the signed activity.
     """
 
-    def __init__(self, circuit: Circuit, population: str) -> None:
-        self.circuit, self.split = circuit, population
+    def __init__(self, circuit: Circuit, population: str, signed: np.ndarray | None = None,
+                 ceiling: float | None = None) -> None:
+        self.circuit, self.split, self.ceiling = circuit, population, ceiling
         self.on, self.off = f"{population}_on", f"{population}_off"
+        mask = np.ones(self._size, dtype=bool) if signed is None else np.asarray(signed, dtype=bool)
+        #: Coordinates of the OFF half's units, in order.
+        self.signed = np.flatnonzero(mask)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.circuit, name)
@@ -81,33 +108,45 @@ class OnOffView:
             if p.name != self.split:
                 result.append(p)
                 continue
-            result += [Population(self.on, p.size, description=f"ON half of {p.name}"),
-                       Population(self.off, p.size, description=f"OFF half of {p.name}"),
-                       Population(p.name, p.size, role="readout", description=f"{p.name} = on − off")]
+            result.append(Population(self.on, p.size, ceiling=self.ceiling, description=f"ON half of {p.name}"))
+            if self.signed.size:
+                result.append(Population(self.off, self.signed.size, ceiling=self.ceiling,
+                                         description=f"OFF half of {p.name}'s signed coordinates"))
+            result.append(Population(p.name, p.size, role="readout", description=f"{p.name} = on − off"))
         return result
 
     def weights(self) -> dict[tuple[str, str], np.ndarray]:
+        s = self.signed
         result: dict[tuple[str, str], np.ndarray] = {}
         for (source, target), w in self.circuit.weights().items():
             if source == target == self.split:
                 off_diagonal = w - np.einsum("kii->ki", w)[..., None] * np.eye(w.shape[-1])
-                result[(self.on, self.on)] = result[(self.off, self.off)] = w
-                result[(self.on, self.off)] = result[(self.off, self.on)] = -off_diagonal
+                result[(self.on, self.on)] = w
+                if s.size:  # (K, target, source): no coupling inside a pair
+                    result[(self.off, self.off)] = w[:, s][:, :, s]
+                    result[(self.on, self.off)] = -off_diagonal[:, s, :]
+                    result[(self.off, self.on)] = -off_diagonal[:, :, s]
             elif target == self.split:
-                result[(source, self.on)], result[(source, self.off)] = w, -w
+                result[(source, self.on)] = w
+                if s.size:
+                    result[(source, self.off)] = -w[:, s, :]
             elif source == self.split:
                 raise ValueError(f"{self.circuit.name}: ON/OFF split of {self.split!r} with outgoing connections "
                                  f"to {target!r} is not supported")
             else:
                 result[(source, target)] = w
         identity = np.broadcast_to(np.eye(self._size), (self.circuit.ensemble_size, self._size, self._size))
-        result[(self.on, self.split)], result[(self.off, self.split)] = identity, -identity
+        result[(self.on, self.split)] = identity
+        if s.size:
+            result[(self.off, self.split)] = -identity[..., s]
         return result
 
     def thresholds(self) -> dict[str, np.ndarray]:
         result = dict(self.circuit.thresholds())
         theta = result.pop(self.split)
-        result[self.on] = result[self.off] = theta
+        result[self.on] = theta
+        if self.signed.size:
+            result[self.off] = theta[..., self.signed]
         return result
 
     @property
@@ -116,40 +155,44 @@ class OnOffView:
 
 
 class SoftThresholdNetwork(IFNetwork):
-    """The generic IF network with a graded inhibitory integral controller on one population.
-
-    The circuit's ``soft_threshold()`` names the population, the lower bound of ν (0.0, or
-    None for none) and τ_λ (s).
-    """
+    """The generic IF network with graded inhibitory integral controllers on one population:
+    one per group of :class:`ThresholdPlan` and ensemble member."""
 
     def __init__(self, substrate: SpikingSubstrate, circuit: Any, capacity: int) -> None:
-        spec = circuit.soft_threshold()
-        self.source, self.lower, self.time_constant = circuit, spec["lower"], spec["time_constant"]
-        if spec.get("signed", False):
-            view = OnOffView(circuit, spec["population"])
-            self.thresholded = [view.on, view.off]
-            super().__init__(substrate, view, capacity)  # type: ignore[arg-type]
-        else:
-            self.thresholded = [spec["population"]]
-            super().__init__(substrate, circuit, capacity)
-        b2, k, step = self.b2, self.ensemble, substrate.dt * self.b2.second
-        self.unit = b2.NeuronGroup(k, "dnu/dt = -gain * rate_unit : 1\ngain : 1", method="euler", dt=step,
-                                   namespace={"rate_unit": substrate.rate_unit * b2.Hz}, name="threshold_unit*")
+        size = next(p.size for p in circuit.populations() if p.name == circuit.soft_threshold()["population"])
+        plan = self.plan = ThresholdPlan(circuit.soft_threshold(), size)
+        self.source, self.lower, self.time_constant = circuit, plan.lower, plan.time_constant
+        halves = {plan.population: np.arange(size)}
+        if plan.split:
+            view = OnOffView(circuit, plan.population, plan.signed, plan.ceiling)
+            halves = {view.on: np.arange(size), **({view.off: view.signed} if view.signed.size else {})}
+        # (half, unit in the half, group) of every sensing/inhibition pair
+        self.pairs = {name: np.argwhere(plan.groups[:, coordinates].T) for name, coordinates in halves.items()}
+        self.thresholded = [name for name, pairs in self.pairs.items() if len(pairs)]
+        super().__init__(substrate, view if plan.split else circuit, capacity)  # type: ignore[arg-type]
+        b2, k, n_groups, step = self.b2, self.ensemble, len(plan.groups), substrate.dt * self.b2.second
+        self.unit, self.connections = None, []
+        if not self.thresholded:  # a mixed box (no sparse groups): the IF network alone
+            return
+        self.unit = b2.NeuronGroup(k * n_groups, "dnu/dt = -gain * rate_unit : 1\ngain : 1", method="euler",
+                                   dt=step, namespace={"rate_unit": substrate.rate_unit * b2.Hz},
+                                   name="threshold_unit*")
         level = "nu_pre"
         if self.lower is not None:  # rectified readout of an unclipped integrator (see the module docstring)
             low = float(self.lower)
             level = f"({low!r} + (nu_pre - {low!r}) * int(nu_pre > {low!r}))"
-        self.connections = []
         for population in self.thresholded:
             outputs, n = self.groups[population], self.populations[population].size
-            member, unit = np.repeat(np.arange(k), n), np.tile(np.arange(n), k)
+            unit, group = self.pairs[population].T
+            member = np.repeat(np.arange(k), unit.size)
+            neuron, controller = member * n + np.tile(unit, k), member * n_groups + np.tile(group, k)
             name = safe_name(population)
             sensing = b2.Synapses(outputs, self.unit, on_pre="nu_post += gain_post", dt=step,
                                   name=f"syn_{name}_threshold*")
-            sensing.connect(i=member * n + unit, j=member)
+            sensing.connect(i=neuron, j=controller)
             inhibition = b2.Synapses(self.unit, outputs, f"threshold_inhibition_post = -{level} : 1 (summed)",
                                      dt=step, name=f"syn_threshold_{name}*")
-            inhibition.connect(i=member, j=member * n + unit)
+            inhibition.connect(i=controller, j=neuron)
             self.connections += [sensing, inhibition]
         self.network.add(self.unit, *self.connections)
 
@@ -158,12 +201,17 @@ class SoftThresholdNetwork(IFNetwork):
 
     def _start_presentation(self) -> None:
         super()._start_presentation()
-        self.unit.nu[:] = 0.0
+        if self.unit is not None:
+            self.unit.nu[:] = 0.0
 
     def _write_parameters(self) -> None:
         super()._write_parameters()
-        theta = self.circuit.thresholds()[self.thresholded[0]]  # (K, n)
-        self.unit.gain[:] = theta.mean(axis=-1) / (self.substrate.rate_unit * self.time_constant)
+        if self.unit is None:
+            return
+        theta = self.source.thresholds()[self.plan.population]  # (K, n): the gain is a group's mean A_ii
+        groups = self.plan.groups
+        mean = theta @ groups.T / np.maximum(groups.sum(axis=-1), 1)  # (K, G)
+        self.unit.gain[:] = (mean / (self.substrate.rate_unit * self.time_constant)).reshape(-1)
 
 
 # ------------------------------------------------------------------ kinds without a realisation
@@ -177,10 +225,12 @@ register_refusal(
     ),
 )
 register_refusal(
-    "polytope-groups",
-    "the mixed polytope needs one threshold unit per sparse group, each inhibiting only its own (possibly "
-    "overlapping) outputs, then the box clip; the threshold-unit builder here realises one unit over the "
-    "whole output population. Use the rate substrate for domain='polytope'",
+    "scaled-polytope-groups",
+    "its mixed polytope needs one threshold unit per sparse group whose level is scaled per output by its "
+    "own gain (Det-Max: u/(Γ_Y D2) thresholded by the groups' λ_k, inside the two-layer loop); the "
+    "polytope-groups builder here applies each group's level uniformly to its outputs (CorInfoMax), and no "
+    "realisation of the scaled form has been built or measured against the rate model. Use a box domain on "
+    "spikes, or the rate substrate for domain='polytope'",
 )
 register_refusal(
     "perfect-integrator",
