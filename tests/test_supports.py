@@ -22,10 +22,10 @@ def test_every_substrate_answers_none_or_a_sentence(name):
 
 def test_compare_reports_an_unsupported_pair_with_the_reason():
     task = bpl.tasks.SourceSeparation(domain="polytope", evaluation_samples=50)
-    frame = bpl.compare([bpl.circuits.CorInfoMax(domain="polytope")], task, seeds=[0, 1],
+    frame = bpl.compare([bpl.circuits.DetMaxWSM(domain="polytope")], task, seeds=[0, 1],
                         substrates=("rate", "spiking"), steps=2, eval_every=2)
     missing = not_run(frame)
-    assert missing[["circuit", "substrate"]].values.tolist() == [["corinfomax", "spiking"]]
+    assert missing[["circuit", "substrate"]].values.tolist() == [["detmax-wsm", "spiking"]]
     assert "polytope" in missing["reason"][0]
     assert (frame["metric"] == NOT_RUN).sum() == 2  # one row per seed
     table = summary_table(frame)
@@ -33,7 +33,7 @@ def test_compare_reports_an_unsupported_pair_with_the_reason():
 
 
 def test_run_refuses_an_unsupported_circuit_before_any_work():
-    circuit = bpl.circuits.CorInfoMax(domain="polytope")
-    with pytest.raises(ValueError, match="cannot run on the spiking substrate: the mixed polytope"):
+    circuit = bpl.circuits.DetMaxWSM(domain="polytope")
+    with pytest.raises(ValueError, match="cannot run on the spiking substrate: its mixed polytope"):
         bpl.run(circuit, bpl.tasks.SourceSeparation(domain="polytope"), "spiking", steps=1, progress=False)
     assert not circuit.initialized

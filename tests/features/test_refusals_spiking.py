@@ -13,8 +13,7 @@ REFUSED = [
     ("detmax-wsm", {"domain": "sparse"}, "scaled per output by its own gain"),
     ("detmax-wsm", {"domain": "nonnegative-sparse"}, "scaled per output by its own gain"),
     ("detmax-wsm", {"domain": "simplex"}, "scaled per output by its own gain"),
-    ("detmax-wsm", {"domain": "polytope"}, "one threshold unit per sparse group"),
-    ("corinfomax", {"domain": "polytope"}, "one threshold unit per sparse group"),
+    ("detmax-wsm", {"domain": "polytope"}, "one threshold unit per sparse group whose level is scaled per output"),
     ("nonnegative-ica", {"variant": "interneuron", "leak": 0.0}, "perfect integrators"),
     ("corinfomax-ebd", {}, "two independently learned matrices"),
     ("corinfomax-ep", {}, "two independently learned matrices"),
@@ -34,6 +33,7 @@ def test_former_refusals_say_what_a_realisation_needs(name, params, why):
 
 @pytest.mark.parametrize("name,params", [("detmax-wsm", {"domain": "antisparse"}),
                                          ("corinfomax", {"domain": "simplex"}),
+                                         ("corinfomax", {"domain": "polytope"}),
                                          ("interneuron-whitening", {}),
                                          ("nonnegative-ica", {"variant": "interneuron", "leak": 0.1})])
 def test_their_neighbours_run_on_spikes(name, params):

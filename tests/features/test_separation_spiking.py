@@ -9,8 +9,9 @@ CorInfoMax and Det-Max (box domains) run on the same route with a rate cap: outp
 offset ``−lo`` and ceiling 1 realise the clip of the projected dynamics (zero-rate
 rectification below, an absolute refractory period above). CorInfoMax's ℓ1 and simplex
 domains add a graded threshold unit (an integral controller driven by the output spikes;
-signed sparse outputs as ON/OFF pairs). Det-Max's ℓ1/simplex domains and the Bio-NICA
-interneuron variant without a leak refuse the spiking substrate with a reason.
+signed sparse outputs as ON/OFF pairs); its mixed polytope, one threshold unit per sparse
+group, is tested in ``test_polytope_spiking.py``. Det-Max's ℓ1/simplex/polytope domains and
+the Bio-NICA interneuron variant without a leak refuse the spiking substrate with a reason.
 """
 
 from __future__ import annotations
@@ -355,9 +356,10 @@ def test_configurations_without_a_spiking_realisation_refuse_with_a_reason(circu
         run(circuit, task, "spiking", steps=2, eval_every=2, progress=False, substrate_options=SPIKING)
 
 
-@pytest.mark.parametrize("make", [lambda: CorInfoMax(domain="polytope"), lambda: DetMaxWSM(domain="polytope")],
-                         ids=["corinfomax", "detmax"])
-def test_mixed_polytope_refuses_the_spiking_substrate_with_a_reason(make):
+def test_detmax_mixed_polytope_refuses_the_spiking_substrate_with_a_reason():
+    """Det-Max's polytope levels act per output through its gains (kind ``"scaled-polytope-groups"``);
+    CorInfoMax's run on spikes (tests/features/test_polytope_spiking.py)."""
     task = SourceSeparation(domain="polytope", evaluation_samples=100)
-    with pytest.raises(ValueError, match="cannot run on the spiking substrate: .*polytope"):
-        run(make(), task, "spiking", steps=2, eval_every=2, progress=False, substrate_options=SPIKING)
+    with pytest.raises(ValueError, match="cannot run on the spiking substrate: .*polytope.*scaled per output"):
+        run(DetMaxWSM(domain="polytope"), task, "spiking", steps=2, eval_every=2, progress=False,
+            substrate_options=SPIKING)
