@@ -86,13 +86,15 @@ register_builder("polytope-groups")(simulate_soft_threshold)
 
 
 class ThresholdPlan:
-    """A circuit's ``soft_threshold()`` declaration, normalised: the population (size n), the
+    """A circuit's ``soft_threshold()`` declaration, normalised: the population (``size`` n), the
     groups (G, n) each unit senses and inhibits (one all-True row for the ℓ1 domains), the
     signed coordinates (n,) that need an OFF half, the halves' ceiling (None: none), the
     lower bound of ν (0.0, or None) and τ_λ (s)."""
 
-    def __init__(self, spec: dict[str, Any], size: int) -> None:
+    def __init__(self, circuit: Any) -> None:
+        spec = circuit.soft_threshold()
         self.population, self.lower, self.time_constant = spec["population"], spec["lower"], spec["time_constant"]
+        self.size = size = next(p.size for p in circuit.populations() if p.name == self.population)
         self.signed = np.broadcast_to(np.asarray(spec.get("signed", False), dtype=bool), (size,)).copy()
         self.groups = np.asarray(spec.get("groups", np.ones((1, size), dtype=bool)), dtype=bool).reshape(-1, size)
         self.ceiling = spec.get("ceiling")
@@ -180,9 +182,8 @@ class SoftThresholdNetwork(IFNetwork):
     one per group of :class:`ThresholdPlan` and ensemble member."""
 
     def __init__(self, substrate: SpikingSubstrate, circuit: Any, capacity: int) -> None:
-        size = next(p.size for p in circuit.populations() if p.name == circuit.soft_threshold()["population"])
-        plan = self.plan = ThresholdPlan(circuit.soft_threshold(), size)
-        self.source, self.lower, self.time_constant = circuit, plan.lower, plan.time_constant
+        plan = self.plan = ThresholdPlan(circuit)
+        self.source, self.lower, self.time_constant, size = circuit, plan.lower, plan.time_constant, plan.size
         halves = {plan.population: np.arange(size)}
         if plan.split:
             view = OnOffView(circuit, plan.population, plan.signed, plan.ceiling)
@@ -192,7 +193,8 @@ class SoftThresholdNetwork(IFNetwork):
         self.thresholded = [name for name, pairs in self.pairs.items() if len(pairs)]
         super().__init__(substrate, view if plan.split else circuit, capacity)  # type: ignore[arg-type]
         b2, k, n_groups, step = self.b2, self.ensemble, len(plan.groups), substrate.dt * self.b2.second
-        self.unit, self.connections = None, []
+        self.unit: Any = None
+        self.connections: list[Any] = []
         if not self.thresholded:  # a mixed box (no sparse groups): the IF network alone
             return
         self.unit = b2.NeuronGroup(k * n_groups, "dnu/dt = -gain * rate_unit : 1\ngain : 1", method="euler",
