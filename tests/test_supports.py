@@ -21,19 +21,20 @@ def test_every_substrate_answers_none_or_a_sentence(name):
 
 
 def test_compare_reports_an_unsupported_pair_with_the_reason():
-    task = bpl.tasks.SourceSeparation(domain="polytope", evaluation_samples=50)
-    frame = bpl.compare([bpl.circuits.CorInfoMax(domain="polytope")], task, seeds=[0, 1],
+    task = bpl.tasks.SourceSeparation(domain="nonnegative-bernoulli", evaluation_samples=50)
+    frame = bpl.compare([bpl.circuits.NonnegativeICA(variant="interneuron")], task, seeds=[0, 1],
                         substrates=("rate", "spiking"), steps=2, eval_every=2)
     missing = not_run(frame)
-    assert missing[["circuit", "substrate"]].values.tolist() == [["corinfomax", "spiking"]]
-    assert "polytope" in missing["reason"][0]
+    assert missing[["circuit", "substrate"]].values.tolist() == [["nonnegative-ica", "spiking"]]
+    assert "perfect integrators" in missing["reason"][0]
     assert (frame["metric"] == NOT_RUN).sum() == 2  # one row per seed
     table = summary_table(frame)
     assert set(table["substrate"]) == {"rate"} and np.isfinite(table["mean"]).all()
 
 
 def test_run_refuses_an_unsupported_circuit_before_any_work():
-    circuit = bpl.circuits.CorInfoMax(domain="polytope")
-    with pytest.raises(ValueError, match="cannot run on the spiking substrate: the mixed polytope"):
-        bpl.run(circuit, bpl.tasks.SourceSeparation(domain="polytope"), "spiking", steps=1, progress=False)
+    circuit = bpl.circuits.NonnegativeICA(variant="interneuron")
+    with pytest.raises(ValueError, match="cannot run on the spiking substrate: its outputs are perfect integrators"):
+        bpl.run(circuit, bpl.tasks.SourceSeparation(domain="nonnegative-bernoulli"), "spiking", steps=1,
+                progress=False)
     assert not circuit.initialized

@@ -10,8 +10,6 @@ import bioplausible as bpl
 from bioplausible.substrates import make_substrate
 
 REFUSED = [
-    ("detmax-wsm", {"domain": "polytope"}, "one threshold unit per sparse group"),
-    ("corinfomax", {"domain": "polytope"}, "one threshold unit per sparse group"),
     ("nonnegative-ica", {"variant": "interneuron", "leak": 0.0}, "perfect integrators"),
     ("corinfomax-ebd", {}, "two independently learned matrices"),
     ("corinfomax-ep", {}, "two independently learned matrices"),
@@ -33,6 +31,8 @@ def test_former_refusals_say_what_a_realisation_needs(name, params, why):
                                          ("detmax-wsm", {"domain": "sparse"}),
                                          ("detmax-wsm", {"domain": "simplex"}),
                                          ("corinfomax", {"domain": "simplex"}),
+                                         ("corinfomax", {"domain": "polytope"}),
+                                         ("detmax-wsm", {"domain": "polytope"}),
                                          ("interneuron-whitening", {}),
                                          ("nonnegative-ica", {"variant": "interneuron", "leak": 0.1})])
 def test_their_neighbours_run_on_spikes(name, params):

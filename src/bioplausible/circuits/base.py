@@ -128,7 +128,8 @@ class Circuit(ABC):
         ``"fixed-point"`` (the default: the fixed-point equation of the module docstring over
         :meth:`populations` and :meth:`connections`). Others: ``"threshold-unit"`` (plus one
         graded threshold multiplier), ``"scaled-threshold-unit"`` (a threshold scaled per
-        output), ``"polytope-groups"`` (one multiplier per group), ``"perfect-integrator"``
+        output), ``"polytope-groups"`` (one multiplier per group), ``"scaled-polytope-groups"`` (one
+        per group, scaled per output), ``"perfect-integrator"``
         (zero self-terms), ``"layered"`` (feedforward layers, biases, a linear readout),
         ``"convolutional"`` (the same with patch connectivity, declared by :meth:`synapses`),
         ``"clipped-settling"`` (fixed-length Euler settling of clipped units),

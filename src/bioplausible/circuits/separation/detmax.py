@@ -16,7 +16,7 @@ from ...rules import separation as rules
 from ...rules.declaration import RuleBinding, StateStep
 from ...validation import check_choice, check_integer, check_pair, check_positive, check_real
 from ..base import Batch, Connection, Population, RuleCircuit, ensemble_inputs, register_circuit
-from .domains import DOMAIN_CODES, DomainParameters, polytope_options
+from .domains import DOMAIN_CODES, DomainParameters, polytope_options, threshold_units
 from .presets import DETMAX_PRESETS, GAIN_UPDATES, fill_presets, from_preset
 from .solvers import (
     detmax_feedback,
@@ -198,7 +198,9 @@ class DetMaxWSM(RuleCircuit):
     unit of :mod:`~bioplausible.substrates.spiking.threshold`, its level reaching output i as
     ``θ_i ν`` with ``θ_i = γ_i d2_i`` (so ``y_i = [u_i/θ_i − ν]₊``, the rate loop's soft threshold
     of u/(Γ_Y D2)); signed sparse outputs are ON/OFF pairs whose feedback to h reads ``y⁺ − y⁻``.
-    The polytope is refused on spikes (``supports`` says why).
+    The mixed polytope (kind ``"scaled-polytope-groups"``) takes one such unit per sparse group,
+    its signed coordinates as ON/OFF pairs and every half capped at 1 (the box): the KKT point
+    of the groups' constraints, which the authors' sequential loop reaches for disjoint groups.
     """
 
     name = "detmax-wsm"
@@ -247,17 +249,17 @@ class DetMaxWSM(RuleCircuit):
     def kind(self) -> str:
         """Box domains: the declared fixed point (``"fixed-point"``); ℓ1 and simplex domains
         soft-threshold u/(Γ_Y D2) by λ, a threshold scaled per output by its own gain
-        (``"scaled-threshold-unit"``); the mixed polytope ``"polytope-groups"``."""
+        (``"scaled-threshold-unit"``); the mixed polytope one such threshold per sparse group
+        (``"scaled-polytope-groups"``)."""
         if self.params.domain == "polytope":
-            return "polytope-groups"
+            return "scaled-polytope-groups"
         return "fixed-point" if self.params.domain in BOX_DOMAINS else "scaled-threshold-unit"
 
     def soft_threshold(self) -> dict[str, Any]:
-        """The threshold unit of the ℓ1-type domains, for the spiking builder: it soft-thresholds
-        u/(Γ_Y D2), so its level is scaled per output by the output's threshold γ_i d2_i."""
-        return {"population": "output", "lower": None if self.params.domain == "simplex" else 0.0,
-                "time_constant": self.params.spike_threshold_time_constant,
-                "signed": self.params.domain == "sparse", "scaled": True}
+        """The threshold units of the ℓ1-type domains and the polytope, for the spiking builder
+        (:func:`~bioplausible.circuits.separation.domains.threshold_units`): they threshold
+        u/(Γ_Y D2), so each output takes the levels scaled by its own threshold γ_i d2_i."""
+        return threshold_units(self.params, self.params.spike_threshold_time_constant, scaled=True)
 
     @property
     def _hidden_offset(self) -> float:

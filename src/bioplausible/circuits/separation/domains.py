@@ -19,7 +19,7 @@ from ..base import Parameters
 
 __all__ = ["DOMAIN_CODES", "box_clip", "soft_threshold", "rectified_shift", "level_step",
            "DomainParameters", "project_domain", "threshold_shape", "polytope_options", "polytope_masks",
-           "project_polytope"]
+           "project_polytope", "threshold_units"]
 
 #: Each output domain's code in the compiled kernels (its index in ``OUTPUT_DOMAINS``).
 DOMAIN_CODES = {name: code for code, name in enumerate(OUTPUT_DOMAINS)}
@@ -125,6 +125,26 @@ def polytope_masks(
     for k, group in enumerate(groups):
         members[k, list(group)] = True
     return nonnegative, members
+
+
+def threshold_units(params: Any, time_constant: float, scaled: bool = False) -> dict[str, Any]:
+    """The threshold units a circuit on an ℓ1-type domain or the mixed polytope declares for
+    the spiking builder (``Circuit.soft_threshold``): the population they inhibit (``"output"``),
+    the lower bound of their levels (0, or None for the simplex), τ_λ (s), ``signed`` (n,) the
+    coordinates realised as ON/OFF pairs, ``groups`` (G, n) the coordinates each unit senses
+    and inhibits, ``ceiling`` the box bound of every half (None: none), and ``scaled``: each
+    output takes a level scaled by its own threshold (Det-Max thresholds u/(Γ_Y D2)).
+    ℓ1 and simplex domains: one unit over all outputs, all signed (sparse) or none, no
+    ceiling (‖y‖₁ ≤ 1 bounds them). The mixed polytope: one unit per sparse group, the
+    signed dimensions signed, ceiling 1 (the box ``|y_i| ≤ 1``, ``0 ≤ y_i ≤ 1``)."""
+    n = params.n_sources
+    spec = {"population": "output", "lower": None if params.domain == "simplex" else 0.0,
+            "time_constant": time_constant, "signed": np.full(n, params.domain == "sparse"),
+            "groups": np.ones((1, n), dtype=bool), "ceiling": None, "scaled": scaled}
+    if params.domain == "polytope":
+        nonnegative, spec["groups"] = polytope_masks(n, params.nonnegative_dims, params.sparse_groups)
+        spec["signed"], spec["ceiling"] = ~nonnegative, 1.0
+    return spec
 
 
 def project_polytope(

@@ -3,6 +3,9 @@ of circuit dynamics (see :mod:`.substrate`):
 
 * ``"fixed-point"`` — the generic integrate-and-fire network (:mod:`.network`);
 * ``"threshold-unit"`` — IF outputs plus a graded inhibitory threshold unit (:mod:`.threshold`);
+* ``"polytope-groups"`` — the same with one threshold unit per sparse group, capped halves (:mod:`.threshold`);
+* ``"scaled-threshold-unit"``, ``"scaled-polytope-groups"`` — the same two with each output's level
+  scaled by its own threshold (Det-Max, :mod:`.threshold`);
 * ``"layered"`` — the layered supervised network with biases and a readout (:mod:`.layered`);
 * ``"windowed-replay"`` — ±1 units stepped in windows, the sequence family (:mod:`.replay`);
 * ``"temporal-difference"`` — place cells, a value neuron and the broadcast RPE (:mod:`.td`).

@@ -84,6 +84,11 @@ class IFNetwork(Brian2Learning):
             if self.populations[target].role != "neurons":
                 continue
             post = self.groups[target]
+            n_source, n_target = self.populations[source].size, self.populations[target].size
+            member, post_index, pre_index = block_indices(self.ensemble, n_source, n_target, source == target,
+                                                        patterns.get((source, target)))
+            if member.size == 0:  # e.g. the lateral connection of a one-unit population: no synapse
+                continue
             if self.populations[source].role == "input":
                 model = f"w : 1\ndrive_{safe_name(source)}_post = w * x_pre : 1 (summed)"
                 synapse = b2.Synapses(self.input_group, post, model, dt=period,
@@ -95,9 +100,6 @@ class IFNetwork(Brian2Learning):
             else:
                 synapse = b2.Synapses(self.groups[source], post, "w : 1", on_pre="v_post += w",
                                       dt=substrate.dt * b2.second, name=f"syn_{safe_name(source)}_{safe_name(target)}*")
-            n_source, n_target = self.populations[source].size, self.populations[target].size
-            member, post_index, pre_index = block_indices(self.ensemble, n_source, n_target, source == target,
-                                                        patterns.get((source, target)))
             synapse.connect(i=member * n_source + pre_index, j=member * n_target + post_index)
             order = (synapse.j[:] // n_target, synapse.j[:] % n_target, synapse.i[:] % n_source)
             self.synapses[(source, target)] = (synapse, order)
