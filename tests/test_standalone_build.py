@@ -149,3 +149,53 @@ def test_a_build_with_the_header_learns_what_a_build_without_it_learns(tmp_path,
     repaired, _, _ = _learn(tmp_path / "corrupt", monkeypatch, header=True)
     np.testing.assert_array_equal(repaired, plain)
     assert sorted(p.name for p in corrupt.iterdir()) == ["bioplausible_std.h"]  # the truncated file is gone
+
+
+def _standalone_runs(cache: str, learning_rate: float, runs: int) -> list[list[float]]:
+    """In a process of its own: ``runs`` cpp_standalone runs of one architecture (direct
+    whitening, 2 members), each a fresh circuit with ``learning_rate``; the final errors."""
+    import os
+
+    os.environ["BIOPLAUSIBLE_CACHE_DIR"] = cache
+    import bioplausible as bpl
+
+    task = bpl.tasks.StatisticalAdaptation(n_inputs=3, n_contexts=1, samples_per_context=300)
+    options = {"rate_unit": 50.0, "presentation": 0.1, "dt": 5e-4, "codegen": "cpp_standalone"}
+    return [bpl.run(bpl.circuits.DirectWhitening(learning_rate=learning_rate), task, "spiking", seeds=[0, 1],
+                    steps=300, eval_every=300, progress=False, substrate_options=options)
+            .dataset["metric_whitening_error"].values[:, -1].tolist() for _ in range(runs)]
+
+
+@pytest.mark.slow
+def test_two_processes_running_one_architecture_read_only_their_own_results(tmp_path):
+    """Two processes start cold on one architecture with different learning rates (as a
+    comparison's or a sweep's workers do): one builds while the other waits on the lock, and
+    every run reads its own results (before, both built and ran in the shared folder and each
+    read the other's results in some runs: measured 2 of 8 runs, 300 presentations each). The
+    reference is the numpy target, which learns the same numbers as the binary."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "cpp_standalone" not in available_targets():
+        pytest.skip("cpp_standalone needs a C++ compiler")
+    import bioplausible as bpl
+
+    task = bpl.tasks.StatisticalAdaptation(n_inputs=3, n_contexts=1, samples_per_context=300)
+    reference = {rate: bpl.run(bpl.circuits.DirectWhitening(learning_rate=rate), task, "spiking", seeds=[0, 1],
+                               steps=300, eval_every=300, progress=False,
+                               substrate_options={"rate_unit": 50.0, "presentation": 0.1, "dt": 5e-4,
+                                                  "codegen": "numpy"}).dataset["metric_whitening_error"]
+                 .values[:, -1] for rate in (0.02, 0.01)}
+    assert not np.allclose(reference[0.02], reference[0.01])
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {rate: pool.submit(_standalone_runs, str(tmp_path), rate, 6) for rate in reference}
+        results = {rate: future.result() for rate, future in futures.items()}
+    for rate, runs in results.items():
+        for errors in runs:
+            np.testing.assert_allclose(errors, reference[rate], rtol=1e-9)
+    folders = [p for p in (tmp_path / "brian2_standalone").iterdir() if p.is_dir() and p.name != "pch"]
+    assert len(folders) == 1  # one build, then runs of it
+    # every run wrote into a folder of its own, removed after reading; the build's own
+    # "results" folder stays empty
+    assert not [p.name for p in folders[0].iterdir() if p.name.startswith(("results_", "run_"))]
+    assert not list((folders[0] / "results").glob("*"))

@@ -54,18 +54,36 @@ class StandaloneRuns:
     _all_assemble: Callable[[dict[str, np.ndarray]], Any]
 
     def _run_standalone(self, values: dict[str, np.ndarray]) -> Any:
-        import brian2 as b2
+        """One run of this architecture's binary with ``values``. Processes share the build
+        folder, so a build holds a lock on it (a second process waits, then runs what the first
+        built) and every run writes its results into a folder of its own: two runs of one
+        architecture at once (a comparison's workers, a sweep's) never read each other's."""
+        from brian2.utils.filelock import FileLock
 
         key = self.key()
         directory = standalone_cache_dir() / key
         directory.parent.mkdir(parents=True, exist_ok=True)
-        built = STANDALONE.get("key") == key and STANDALONE.get("directory") == directory
+        if STANDALONE.get("key") == key and STANDALONE.get("directory") == directory:
+            return self._build_and_run(directory, values, built=True)
+        with FileLock(str(directory) + ".lock"):
+            manifest = directory / "bioplausible_manifest.json"
+            if manifest.is_file() and (directory / "main").is_file():
+                # built by an earlier process: run the binary with this run's values, no code generation
+                recorded = json.loads(manifest.read_text())
+                if set(recorded["args"]) == set(self._run_args(self._labels(), Values())):
+                    return self._run_from_disk(directory, recorded, values)
+            return self._build_and_run(directory, values, built=False)
+
+    def _build_and_run(self, directory: Path, values: dict[str, np.ndarray], built: bool) -> Any:
+        """Build the binary in ``directory`` in this process (unless ``built``), then run it
+        with ``values`` through ``device.run(run_args=...)``, its results in a folder of its own."""
+        import shutil
+        import tempfile
+
+        import brian2 as b2
+
+        key = self.key()
         manifest = directory / "bioplausible_manifest.json"
-        if not built and manifest.is_file() and (directory / "main").is_file():
-            # built by an earlier process: run the binary with this run's values, no code generation
-            recorded = json.loads(manifest.read_text())
-            if set(recorded["args"]) == set(self._run_args(self._labels(), Values())):
-                return self._run_from_disk(directory, recorded, values)
         b2.set_device("cpp_standalone", build_on_run=False)
         header: PrecompiledHeader | None = None
         try:
@@ -91,10 +109,14 @@ class StandaloneRuns:
                 _compile(b2, directory, header)
                 STANDALONE.update(key=key, objects=objects, directory=directory)
             args = self._run_args(objects, values)
-            b2.device.run(directory=str(directory), run_args=args)
-            if not built:
-                self._write_manifest(b2, manifest, objects, args)
-            return self._read(objects)
+            results = tempfile.mkdtemp(dir=directory, prefix="results_")
+            try:
+                b2.device.run(directory=str(directory), results_directory=os.path.basename(results), run_args=args)
+                if not built:
+                    self._write_manifest(b2, manifest, objects, args)
+                return self._read(objects)
+            finally:
+                shutil.rmtree(results, ignore_errors=True)
         except BaseException:
             STANDALONE.clear()
             b2.device.reinit()
