@@ -321,3 +321,45 @@ def test_cython_compiles_the_runtime_network_once_for_every_chunk_length_and_siz
         del substrate, circuit
         counts.append(modules())
     assert counts[0] > 0 and counts == [counts[0]] * 3, counts
+
+
+def test_a_run_whose_checkpoint_falls_at_its_end_learns_every_presentation_every_time():
+    """One checkpoint interval spanning the run (checkpoint_every = presentations, 40 steps
+    each: the monitor's clock counts the run's end as its last tick). Brian2's runtime loop
+    used to stop at the last boundary when it drew that clock among the clocks due there (a
+    Python set, by memory address): the last update and checkpoint were lost in some runs of
+    one process (3 of 12 measured). Six runs in a row now agree bitwise and each records its
+    final checkpoint, the state it ends in."""
+    finals = []
+    for _ in range(6):
+        circuit, substrate, batch = _setup(5, presentations=300)
+        result = substrate.learning_run(circuit, batch, 300)
+        assert list(result["checkpoint_steps"]) == [0, 300] and circuit.steps == 300
+        np.testing.assert_array_equal(result["checkpoints"]["recurrent"][-1], circuit.state["recurrent"])
+        finals.append(circuit.state["recurrent"])
+    for final in finals[1:]:
+        np.testing.assert_array_equal(final, finals[0])
+
+
+def test_the_learning_network_decides_by_its_finest_due_clock():
+    """A clock of 1 ms and five of 10 s due together at 10 s, the run ending 1 ms later: the
+    slow clocks have reached their end (within Brian2's 10⁻⁴ dt), the fine one has not; the
+    fine clock's step at 10 s runs every time (a plain ``Network`` stops before it whenever
+    it draws a slow clock: most of these runs)."""
+    import brian2 as b2
+
+    from bioplausible.substrates.spiking.compiled import learning_network
+
+    previous = b2.prefs.codegen.target
+    b2.prefs.codegen.target = "numpy"
+    try:
+        for _ in range(4):
+            fine = b2.NeuronGroup(1, "n : 1", dt=1 * b2.ms)
+            fine.run_regularly("n += 1", dt=1 * b2.ms)
+            slow = [b2.NeuronGroup(1, "m : 1", dt=10 * b2.second) for _ in range(5)]
+            for group in slow:
+                group.run_regularly("m += 1", dt=10 * b2.second)
+            learning_network(b2, fine, *slow, name="test_learning_network*").run(10.001 * b2.second, namespace={})
+            assert fine.n[0] == 10_001 and all(group.m[0] == 2 for group in slow)
+    finally:
+        b2.prefs.codegen.target = previous

@@ -33,7 +33,7 @@ import numpy as np
 from ...circuits.base import Circuit
 from ...core import Batch
 from ...models.neurons import IntegrateAndFire
-from .compiled import SATURATED, CompiledLearning, reset_statement
+from .compiled import SATURATED, CompiledLearning, learning_network, reset_statement
 from .compiled_structure import check_learning_run, multi_structure
 from .network import refractory_period, safe_name
 
@@ -219,8 +219,8 @@ class MultiCompiledLearning(CompiledLearning):
         for updater in drives:
             updater.order = 5  # after the input has been sampled
         extra = self._extra_objects(b2, groups, period)
-        network = b2.Network(inputs, *groups.values(), *synapses, *monitors.values(), *extra.values(),
-                             name="compiled_network")
+        network = learning_network(b2, inputs, *groups.values(), *synapses, *monitors.values(), *extra.values(),
+                                   name="compiled_network")
         return {"network": network, "stimulus": stimulus, "dithers": dithers, "plastic": plastic,
                 "monitors": monitors, "groups": groups, "extra": extra,
                 "named": {o.name: o for o in (*groups.values(), *synapses)},

@@ -65,7 +65,8 @@ class StandaloneRuns:
         directory.parent.mkdir(parents=True, exist_ok=True)
         if STANDALONE.get("key") == key and STANDALONE.get("directory") == directory:
             return self._build_and_run(directory, values, built=True)
-        with FileLock(str(directory) + ".lock"):
+        directory.mkdir(exist_ok=True)
+        with FileLock(str(directory / "bioplausible_build.lock")):
             manifest = directory / "bioplausible_manifest.json"
             if manifest.is_file() and (directory / "main").is_file():
                 # built by an earlier process: run the binary with this run's values, no code generation
