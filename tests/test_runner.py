@@ -134,6 +134,19 @@ def test_cli_list_and_run_json(capsys, tmp_path):
     assert record["metrics"]["whitening_error"] > 0 and out.exists()
 
 
+def test_cli_spiking_run_says_up_front_what_the_substrate_estimates(capsys):
+    """Before any work, on stderr (``--json`` keeps stdout to itself), with how it was
+    reckoned; ``--quiet`` leaves it out."""
+    arguments = ["run", "direct-whitening", "--substrate", "spiking", "--steps", "20", "--eval-every", "20",
+                 "--task-option", "n_inputs=3", "--json"]
+    assert main(arguments) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["steps"] == 20
+    assert "the spiking substrate estimates about" in captured.err and "time steps" in captured.err
+    assert main([*arguments, "--quiet"]) == 0
+    assert "estimates" not in capsys.readouterr().err
+
+
 def test_cli_reports_bad_input_without_a_traceback():
     process = subprocess.run([sys.executable, "-m", "bioplausible", "run", "no-such-circuit"],
                              capture_output=True, text=True)

@@ -187,8 +187,13 @@ def _run(args: argparse.Namespace) -> int:
                  if key in getattr(circuit_cls, "task_keys", ()) and key not in params}
     circuit = make_circuit(args.circuit, **forwarded, **params)
     task.check_circuit(circuit)
-    check_supported(make_substrate(args.substrate, **substrate_options), circuit)
+    engine = make_substrate(args.substrate, **substrate_options)
+    check_supported(engine, circuit)
     steps = args.steps if args.steps is not None else (task_cls.quick_steps if args.quick else None)
+    cost = engine.estimate_cost(circuit, task, steps or task.default_steps, 1, args.eval_every)
+    if cost is not None and not getattr(args, "quiet", False):  # on stderr: --json keeps stdout to itself
+        print(f"the {args.substrate} substrate estimates about {_duration(cost.seconds)}: {cost.detail}",
+              file=sys.stderr)
     started = time.perf_counter()
     args.working = True
     result = run(circuit, task, args.substrate, seed=args.seed, steps=steps, batch_size=args.batch_size,
@@ -337,6 +342,15 @@ def _staging(out: Path) -> Iterator[Path]:
 def _progress(args: argparse.Namespace) -> bool:
     """Progress bars on long runs when stderr is a terminal, unless ``--quiet``."""
     return sys.stderr.isatty() and not getattr(args, "quiet", False)
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` as a person reads a run's length: 40 s, 12 min, 3.5 h."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _status(args: argparse.Namespace, message: str) -> None:

@@ -218,6 +218,13 @@ class DetMaxWSM(RuleCircuit):
     Parameters = DetMaxParameters
     params: DetMaxParameters
     task_keys = ("domain", "n_sources", *POLYTOPE_KEYS)
+    #: Full spiking runs: the hidden layer's offset code (y0 = 2 or 3, h up to ≈ 2.4) fires at
+    #: up to r0 (y0 + h) ≈ 5.4 r0, beyond the ``1 / (r0 dt) = 2`` of the task's setting (one
+    #: spike per time step: every hidden unit saturated); and learning tracks rate at r0 T =
+    #: 100, not at 40 (tests/features/test_separation_spiking.py). r0 = 250 Hz, T = 0.4 s,
+    #: dt = 0.5 ms code up to 8 − y0 at r0 T = 100 (800 steps a presentation: the CLI's estimate
+    #: says how long a run takes).
+    spiking_options = {"rate_unit": 250.0, "presentation": 0.4, "dt": 5e-4}
     # quick runs: the task's own quick size with the compiled kernel; without numba the numpy
     # reference path (≈ 10 ms per sample) gets fewer samples and inner steps
     quick_params = {} if numba_available() else {"max_iterations": 200}
