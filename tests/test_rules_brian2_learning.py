@@ -199,3 +199,14 @@ def test_a_refused_circuit_fails_before_any_presentation():
     assert circuit.steps == 0 and substrate.presented == 0
     for key, value in before.items():
         np.testing.assert_array_equal(circuit.state[key], value)
+
+
+def test_signed_threshold_outputs_are_refused_for_brian2_plasticity_before_any_work():
+    """CorInfoMax on the signed sparse domain is built as ON/OFF halves with a readout: the
+    Brian2 rules have no population of its outputs to run on, so ``supports`` says so (before,
+    it answered None and the network failed when it was built)."""
+    circuit = make_circuit("corinfomax", n_sources=3, domain="sparse")
+    got = SpikingSubstrate(plasticity="brian2").supports(circuit)
+    assert got is not None and "ON/OFF" in got and "\n" not in got
+    unsigned = make_circuit("corinfomax", domain="nonnegative-sparse")
+    assert SpikingSubstrate(plasticity="brian2").supports(unsigned) is None
