@@ -49,7 +49,7 @@ Det-Max weights with thresholds (1, 1.5, 0.7): rmse against the rate fixed point
 
 Where it differs from the rate loop: the IF outputs are non-leaky, so a unit held below
 zero by a burst of ν winds down and must integrate back before it fires. In a loop whose
-outputs' net drive is weak (Det-Max, signed sparse, |y| ≲ 0.7), the burst that dithered ON
+outputs' net drive is weak (Det-Max, signed sparse, ``|y| ≲ 0.7``), the burst that dithered ON
 and OFF halves fire together in the first step costs a short window several spikes: the
 signed Det-Max error falls as 0.251 / 0.145 / 0.039 at r0 T = 10 / 40 / 160, an O(1/T)
 transient rather than a bias.
