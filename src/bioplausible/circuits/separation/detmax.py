@@ -57,8 +57,8 @@ class DetMaxParameters(DomainParameters):
     offset code on spikes (rate ``r0 (y0 + h)``; None: 2 for nonnegative domains, 3 for signed
     ones, from the hidden activities measured in 300-sample runs of n = 3, m = 6:
     h ∈ [−0.68, 1.96] nonnegative antisparse, [−2.36, 2.35] antisparse);
-    ``spike_threshold_time_constant`` τ_λ (s) of the spiking threshold unit (ℓ1 and simplex
-    domains, :mod:`~bioplausible.substrates.spiking.threshold`).
+    ``spike_threshold_time_constant`` τ_λ (s) of the spiking threshold units (ℓ1, simplex and
+    polytope domains, :mod:`~bioplausible.substrates.spiking.threshold`).
     """
 
     domain: str = "nonnegative-antisparse"

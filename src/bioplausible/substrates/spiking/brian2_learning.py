@@ -42,11 +42,18 @@ def brian2_support(circuit: Any) -> str | None:
         return (f"plasticity='brian2' is built on the integrate-and-fire network (kinds "
                 f"{', '.join(map(repr, BRIAN2_PLASTICITY_KINDS))}); kind {circuit.kind!r} calls its circuit's rules "
                 "between presentations: use plasticity='python'")
-    if circuit.kind == "threshold-unit" and np.any(circuit.soft_threshold().get("signed", False)):
+    if circuit.kind == "threshold-unit" and _split_threshold_outputs(circuit):
         return ("plasticity='brian2' runs the rules on the circuit's own populations, but its signed outputs are "
                 "realised as ON/OFF halves with a readout between them (the threshold unit senses |y|): use "
                 "plasticity='python'")
     return brian2_plasticity_support(circuit) if circuit.initialized else None
+
+
+def _split_threshold_outputs(circuit: Any) -> bool:
+    """Whether the threshold network realises ``circuit``'s outputs as ON/OFF halves."""
+    from .threshold import ThresholdPlan  # the threshold network builds on this module's network
+
+    return ThresholdPlan(circuit).split
 
 
 #: Orders of the ``start`` slot each phase of a ``plasticity="brian2"`` boundary spans: its

@@ -6,6 +6,11 @@ from typing import Any
 
 __all__ = ["learning_network"]
 
+
+def _time_then_dt(entry: tuple[float, float, Any]) -> tuple[float, float]:
+    return entry[0], entry[1]
+
+
 _NETWORK: list[type] = []
 
 
@@ -24,13 +29,18 @@ def learning_network(b2: Any, *objects: Any, name: str) -> Any:
     if not _NETWORK:
         from brian2.core.clocks import Clock
 
+        epsilon = Clock.epsilon_dt
+
         class LearningNetwork(b2.Network):  # type: ignore[name-defined,misc]
             def _nextclocks(self) -> tuple[Any, set[Any]]:
-                times = [(c, self._clock_variables[c][1][0], self._clock_variables[c][2][0]) for c in self._clocks]
-                first, earliest, finest = min(times, key=lambda entry: (entry[1], entry[2]))
-                due = [(c, dt) for c, t, dt in times
-                       if t == earliest or abs(t - earliest) / min(finest, dt) < Clock.epsilon_dt]
-                return min(due, key=lambda entry: entry[1])[0], {c for c, _ in due}
+                variables = self._clock_variables
+                times = [(variables[c][1][0], variables[c][2][0], c) for c in self._clocks]
+                earliest, finest, chosen = min(times, key=_time_then_dt)
+                due = {c for t, dt, c in times if t == earliest or abs(t - earliest) / min(finest, dt) < epsilon}
+                for _t, dt, c in times:  # a finer due clock decides (rarely another than the earliest)
+                    if dt < finest and c in due:
+                        chosen, finest = c, dt
+                return chosen, due
 
         _NETWORK.append(LearningNetwork)
     return _NETWORK[0](*objects, name=name)

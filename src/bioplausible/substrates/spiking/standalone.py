@@ -64,7 +64,7 @@ class StandaloneRuns:
         directory = standalone_cache_dir() / key
         directory.parent.mkdir(parents=True, exist_ok=True)
         if STANDALONE.get("key") == key and STANDALONE.get("directory") == directory:
-            return self._build_and_run(directory, values, built=True)
+            return self._build_and_run(key, directory, values, built=True)
         directory.mkdir(exist_ok=True)
         with FileLock(str(directory / "bioplausible_build.lock")):
             manifest = directory / "bioplausible_manifest.json"
@@ -73,17 +73,16 @@ class StandaloneRuns:
                 recorded = json.loads(manifest.read_text())
                 if set(recorded["args"]) == set(self._run_args(self._labels(), Values())):
                     return self._run_from_disk(directory, recorded, values)
-            return self._build_and_run(directory, values, built=False)
+            return self._build_and_run(key, directory, values, built=False)
 
-    def _build_and_run(self, directory: Path, values: dict[str, np.ndarray], built: bool) -> Any:
-        """Build the binary in ``directory`` in this process (unless ``built``), then run it
-        with ``values`` through ``device.run(run_args=...)``, its results in a folder of its own."""
+    def _build_and_run(self, key: str, directory: Path, values: dict[str, np.ndarray], built: bool) -> Any:
+        """Build the binary of ``key`` in ``directory`` in this process (unless ``built``), then
+        run it with ``values`` through ``device.run(run_args=...)``, its results in a folder of its own."""
         import shutil
         import tempfile
 
         import brian2 as b2
 
-        key = self.key()
         manifest = directory / "bioplausible_manifest.json"
         b2.set_device("cpp_standalone", build_on_run=False)
         header: PrecompiledHeader | None = None

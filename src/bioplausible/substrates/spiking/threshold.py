@@ -205,7 +205,7 @@ class SoftThresholdNetwork(IFNetwork):
 
     def __init__(self, substrate: SpikingSubstrate, circuit: Any, capacity: int) -> None:
         plan = self.plan = ThresholdPlan(circuit)
-        self.source, self.lower, self.time_constant, size = circuit, plan.lower, plan.time_constant, plan.size
+        self.source, size = circuit, plan.size
         halves = {plan.population: np.arange(size)}
         if plan.split:
             view = OnOffView(circuit, plan.population, plan.signed, plan.ceiling)
@@ -223,8 +223,8 @@ class SoftThresholdNetwork(IFNetwork):
                                    dt=step, namespace={"rate_unit": substrate.rate_unit * b2.Hz},
                                    name="threshold_unit*")
         level = "nu_pre"
-        if self.lower is not None:  # rectified readout of an unclipped integrator (see the module docstring)
-            low = float(self.lower)
+        if plan.lower is not None:  # rectified readout of an unclipped integrator (see the module docstring)
+            low = float(plan.lower)
             level = f"({low!r} + (nu_pre - {low!r}) * int(nu_pre > {low!r}))"
         for population in self.thresholded:
             outputs, n = self.groups[population], self.populations[population].size
@@ -254,12 +254,13 @@ class SoftThresholdNetwork(IFNetwork):
         super()._write_parameters()
         if self.unit is None:
             return
-        theta = self.source.thresholds()[self.plan.population]  # (K, n): the gain is a group's mean A_ii
-        groups = self.plan.groups
-        mean = theta @ groups.T / np.maximum(groups.sum(axis=-1), 1)  # (K, G)
+        groups, k = self.plan.groups, self.ensemble
         if self.plan.scaled:  # a unit of ν moves each output by 1, not by 1/θ_i
-            mean = np.ones_like(mean)
-        self.unit.gain[:] = (mean / (self.substrate.rate_unit * self.time_constant)).reshape(-1)
+            scale = np.ones((k, len(groups)))
+        else:  # the gain is a group's mean A_ii
+            theta = self.source.thresholds()[self.plan.population]  # (K, n)
+            scale = theta @ groups.T / np.maximum(groups.sum(axis=-1), 1)  # (K, G)
+        self.unit.gain[:] = (scale / (self.substrate.rate_unit * self.plan.time_constant)).reshape(-1)
 
 
 # ------------------------------------------------------------------ kinds without a realisation
