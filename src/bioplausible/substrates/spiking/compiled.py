@@ -92,8 +92,11 @@ def compiled_learning(substrate: Any, circuit: Circuit, n_presentations: int, ch
                       target: str) -> CompiledLearning:
     """The compiled run of ``circuit``: :class:`CompiledLearning` for one plastic array,
     :class:`~.compiled_multi.MultiCompiledLearning` for several."""
+    from .compiled_gained import GainedCompiledLearning, needs_gained
     from .compiled_phased import PhasedCompiledLearning, needs_phased
 
+    if needs_gained(circuit):
+        return GainedCompiledLearning(substrate, circuit, n_presentations, checkpoint_every, target)
     if needs_phased(circuit):
         return PhasedCompiledLearning(substrate, circuit, n_presentations, checkpoint_every, target)
     if len(circuit.rule_bindings()) > 1:  # type: ignore[attr-defined]

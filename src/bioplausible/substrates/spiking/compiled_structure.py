@@ -12,8 +12,8 @@ import numpy as np
 from ...circuits.base import Circuit
 from .groups import safe_name
 
-__all__ = ["check_learning_run", "compiled_support", "plasticity_support", "matrix_structure", "neuron_structure",
-           "multi_structure", "probe"]
+__all__ = ["check_learning_run", "compiled_support", "realised_steps", "plasticity_support", "matrix_structure",
+           "neuron_structure", "multi_structure", "probe"]
 
 
 def probe(circuit: Circuit, key: str, value: np.ndarray, transposed: bool
@@ -45,8 +45,12 @@ def compiled_support(circuit: Circuit) -> str | None:
     bindings = getattr(circuit, "rule_bindings", None)
     if bindings is None:
         return "it declares no rule bindings (the rules' Brian2 form is what runs in generated code)"
+    from .compiled_gained import gained_structure, needs_gained
     from .compiled_phased import needs_phased, phased_support
 
+    if needs_gained(circuit):
+        structure = gained_structure(circuit)
+        return structure if isinstance(structure, str) else None
     if needs_phased(circuit):
         return phased_support(circuit)
     steps: list[Any] = getattr(circuit, "state_steps", list)()
@@ -55,6 +59,17 @@ def compiled_support(circuit: Circuit) -> str | None:
         reasons.append(f"its state steps after each update ({', '.join(step.name for step in steps)}) have no "
                        "form in generated code yet")
     return "; ".join(r for r in reasons if r) or None
+
+
+def realised_steps(circuit: Circuit) -> set[str]:
+    """The names of ``circuit``'s declared state steps that its compiled run realises in
+    generated code (a gain-modulated run's unit-norm step, :mod:`~.compiled_gained`)."""
+    from .compiled_gained import gained_structure, needs_gained
+
+    if not needs_gained(circuit):
+        return set()
+    structure = gained_structure(circuit)
+    return set() if isinstance(structure, str) or structure["normalise"] is None else {structure["normalise"]}
 
 
 def plasticity_support(circuit: Circuit, bindings: list[Any]) -> str | None:

@@ -174,8 +174,10 @@ class LearningRuns:
         of ``checkpoint_every`` with 64 g ≥ ``checkpoint_every`` when there is a chunked
         stretch, which ends on a multiple of g (so the run's own checkpoints fall on g's grid)."""
         from ...rules.declaration import samples_until_idle
+        from .compiled_structure import realised_steps
 
-        steps = list(getattr(circuit, "state_steps", list)())
+        realised = realised_steps(circuit)
+        steps = [s for s in getattr(circuit, "state_steps", list)() if s.name not in realised]
         waiting = samples_until_idle(circuit.state, steps) if steps else 0
         if waiting is None:
             return presentations, checkpoint_every
