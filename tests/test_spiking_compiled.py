@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bioplausible.circuits import Batch, DirectWhitening, GainWhitening, InterneuronWhitening, MultiTimescaleWhitening
+from bioplausible.circuits import Batch, DirectWhitening, GainWhitening, InterneuronWhitening
 from bioplausible.substrates.spiking import SpikingSubstrate
 from bioplausible.substrates.spiking.compiled import available_targets, compiled_support
 
@@ -63,11 +63,9 @@ def test_auto_picks_numpy_for_short_runs_and_says_why():
 
 
 def test_circuits_outside_compiled_runs_fall_back_with_the_reason():
-    circuit = MultiTimescaleWhitening(gain_rate=0.02, synapse_rate=5e-3, n_interneurons=3).initialize(3, 0, [0])
+    circuit = GainWhitening(clamp_gains=True, n_interneurons=6).initialize(3, 0, [0])
     reason = compiled_support(circuit)
-    assert reason and "unit-norm-columns" in reason and "never idle" in reason and "gain-homeostasis" in reason
-    clamped = compiled_support(GainWhitening(clamp_gains=True, n_interneurons=6).initialize(3, 0, [0]))
-    assert clamped and "nonnegative-gains" in clamped  # its projection g >= 0 after each update
+    assert reason and "nonnegative-gains" in reason and "never idle" in reason  # its projection g >= 0
     substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0, codegen="auto")
     substrate.prepare(circuit, 0)
     result = substrate.learning_run(circuit, Batch(np.random.default_rng(0).standard_normal((1, 6, 3))), 3)

@@ -1,0 +1,169 @@
+"""Multi-timescale whitening inside Brian2's generated code (issue 17): fast gains g and slow
+synapses W in one run, the feedback weight −W diag(g) bilinear in both, the gain target ‖w_j‖²
+and the unit-norm step as summed variables. The compiled run agrees with the runtime path
+that calls the circuit's own update between presentations; what has another form is refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bioplausible.circuits import Batch, MultiTimescaleWhitening
+from bioplausible.rules import adaptation as rules
+from bioplausible.rules.declaration import StateStep
+from bioplausible.substrates.spiking import SpikingSubstrate
+from bioplausible.substrates.spiking.compiled import available_targets, compiled_support
+from bioplausible.substrates.spiking.compiled_gained import gained_structure
+
+pytest.importorskip("brian2")
+
+MIXING = np.array([[1.0, 0.4, 0.0], [0.0, 0.8, 0.3], [0.2, 0.0, 0.6]])
+STATES = ("synapses", "gains")
+
+
+def _setup(seed: int, codegen: str = "numpy", presentations: int = 30, cls=MultiTimescaleWhitening, **params):
+    params = {"gain_rate": 0.02, "synapse_rate": 5e-3, "n_interneurons": 3, **params}
+    circuit = cls(**params).initialize(3, 0, [seed, seed + 1])
+    substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0, codegen=codegen)
+    substrate.prepare(circuit, seed)
+    return circuit, substrate, Batch(np.random.default_rng(seed).standard_normal((2, presentations, 3)) @ MIXING.T)
+
+
+def _runtime(seed: int, presentations: int = 30, stop: int | None = None, **params) -> dict[str, np.ndarray]:
+    """The runtime path's states after the first ``stop`` of ``presentations``."""
+    circuit, substrate, batch = _setup(seed, presentations=presentations, **params)
+    substrate.learn(circuit, batch[0: stop or presentations], 1, 0)
+    return {k: circuit.state[k].copy() for k in STATES}
+
+
+@pytest.mark.parametrize("seed", [4, 9])
+def test_multi_timescale_whitening_in_generated_code_equals_the_runtime_path(seed):
+    expected = _runtime(seed)
+    circuit, substrate, batch = _setup(seed)
+    assert compiled_support(circuit) is None
+    initial = {k: circuit.state[k].copy() for k in STATES}
+    result = substrate.learning_run(circuit, batch, 10)
+    assert result["codegen"] == "numpy" and circuit.steps == 30
+    assert "state steps" not in result["codegen_reason"]  # the unit-norm step ran in generated code
+    assert np.abs(circuit.state["gains"] - initial["gains"]).max() > 0.1  # both learned
+    assert np.abs(circuit.state["synapses"] - initial["synapses"]).max() > 1e-3
+    for state in STATES:
+        np.testing.assert_allclose(circuit.state[state], expected[state], rtol=0, atol=1e-12)
+        checkpoints = result["checkpoints"][state]
+        assert checkpoints.shape == (4, *initial[state].shape)
+        np.testing.assert_array_equal(checkpoints[0], initial[state])
+        np.testing.assert_array_equal(checkpoints[-1], circuit.state[state])
+    np.testing.assert_allclose(np.linalg.norm(circuit.state["synapses"], axis=-2), 1.0, atol=1e-12)
+    at_ten = _runtime(seed, stop=10)
+    np.testing.assert_allclose(result["checkpoints"]["synapses"][1], at_ten["synapses"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(result["checkpoints"]["gains"][1], at_ten["gains"], rtol=0, atol=1e-12)
+
+
+def test_without_renormalisation_the_norms_drift_and_still_agree():
+    """``renormalize=False``: no step, the gain target ‖w_j‖² moves with W (a summed variable
+    of the old W, read by the gain rule)."""
+    expected = _runtime(2, presentations=40, renormalize=False, synapse_rate=0.05)
+    circuit, substrate, batch = _setup(2, presentations=40, renormalize=False, synapse_rate=0.05)
+    result = substrate.learning_run(circuit, batch, 20)
+    assert result["codegen"] == "numpy"
+    norms = np.linalg.norm(circuit.state["synapses"], axis=-2)
+    assert np.abs(norms - 1.0).max() > 1e-3  # the norms moved: the target is not a constant 1
+    for state in STATES:
+        np.testing.assert_allclose(circuit.state[state], expected[state], rtol=0, atol=1e-12)
+
+
+class _DoubledNorm(MultiTimescaleWhitening):
+    """Columns rescaled to norm 2: a step generated code does not realise."""
+
+    name = "test-doubled-norm"
+
+    def state_steps(self):
+        return [StateStep("norm-two-columns", "synapses", lambda w: 2.0 * rules.normalize_columns(w))]
+
+
+class _AbsoluteTarget(MultiTimescaleWhitening):
+    """A gain target Σ|w| instead of ‖w‖²."""
+
+    name = "test-absolute-target"
+
+    def rule_states(self):
+        return {**self.state, "synaptic_norms": np.sum(np.abs(self.state["synapses"]), axis=-2)}
+
+
+class _PlainFeedback(MultiTimescaleWhitening):
+    """Feedback −W without the gains: not the bilinear form."""
+
+    name = "test-plain-feedback"
+
+    def weights(self):
+        weights = super().weights()
+        weights[("interneuron", "principal")] = -self.state["synapses"] + 0.0 * self.state["gains"][..., None, :]
+        return weights
+
+
+@pytest.mark.parametrize(("cls", "words"), [
+    (_DoubledNorm, ["norm-two-columns", "unit norm"]),
+    (_AbsoluteTarget, ["synaptic_norms", "squared synaptic norm"]),
+    (_PlainFeedback, ["interneuron -> principal", "times the gains"]),
+])
+def test_forms_generated_code_does_not_realise_are_refused_and_run_chunked(cls, words):
+    circuit, substrate, batch = _setup(1, presentations=6, cls=cls)
+    reason = compiled_support(circuit)
+    assert isinstance(gained_structure(circuit), str)
+    assert reason and all(word in reason for word in words), reason
+    result = substrate.learning_run(circuit, batch, 3)
+    assert result["codegen"] == "numpy" and circuit.steps == 6
+    assert result["checkpoints"]["gains"].shape[0] == 3
+
+
+def test_the_runner_runs_multi_timescale_whitening_in_generated_code():
+    """run() on spikes: one run in generated code, the scores equal to the chunked path's."""
+    import json
+
+    from bioplausible import run
+    from bioplausible.tasks import make_task
+
+    task = make_task("adaptation", n_inputs=3, n_contexts=2, samples_per_context=20)
+    results = {}
+    for compiled in (True, False):
+        circuit = MultiTimescaleWhitening(gain_rate=0.02, synapse_rate=5e-3, n_interneurons=3)
+        results[compiled] = run(circuit, task, "spiking", seeds=[0, 1], steps=40, eval_every=15, progress=False,
+                                substrate_options={"rate_unit": 50.0, "presentation": 0.02, "dt": 5e-4,
+                                                   "compiled_runs": compiled, "codegen": "numpy"}).dataset
+    whole, chunked = results[True], results[False]
+    assert whole.attrs["learning_run"] == "one run in generated code"
+    assert json.loads(whole.attrs["substrate"])["codegen_used"] == "numpy"
+    np.testing.assert_array_equal(whole["step"], [0, 15, 30, 40])
+    assert np.ptp(whole["metric_whitening_error"].values) > 0.01  # it learned
+    np.testing.assert_allclose(whole["metric_whitening_error"], chunked["metric_whitening_error"], atol=1e-10)
+    for state in STATES:
+        np.testing.assert_allclose(whole[f"final_state_{state}"], chunked[f"final_state_{state}"], atol=1e-12)
+
+
+def test_multi_timescale_runs_in_generated_code_resume_exactly():
+    circuit, substrate, batch = _setup(5, presentations=20)
+    substrate.learning_run(circuit, batch, 5)
+    whole = {k: circuit.state[k].copy() for k in STATES}
+    circuit, substrate, batch = _setup(5, presentations=20)
+    substrate.learning_run(circuit, batch[0:10], 5)
+    second = substrate.learning_run(circuit, batch[10:20], 5)
+    np.testing.assert_array_equal(second["checkpoint_steps"], [10, 15, 20])
+    for state in STATES:
+        np.testing.assert_array_equal(circuit.state[state], whole[state])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("codegen", ["cython", "cpp_standalone"])
+def test_multi_timescale_on_compiled_targets_equals_the_runtime_path(codegen, tmp_path, monkeypatch):
+    if codegen not in available_targets():
+        pytest.skip(f"{codegen} needs a C++ compiler")
+    monkeypatch.setenv("BIOPLAUSIBLE_CACHE_DIR", str(tmp_path))
+    import brian2
+
+    monkeypatch.setattr(brian2.prefs.codegen.runtime.cython, "cache_dir", str(tmp_path / "cython"))
+    for seed in (4, 9):  # the second re-uses the build (standalone: other W, g and dither by run_args)
+        expected = _runtime(seed)
+        circuit, substrate, batch = _setup(seed, codegen=codegen)
+        assert substrate.learning_run(circuit, batch, 10)["codegen"] == codegen
+        for state in STATES:
+            np.testing.assert_allclose(circuit.state[state], expected[state], rtol=0, atol=1e-12)
