@@ -1,19 +1,23 @@
-"""Multi-timescale whitening inside Brian2's generated code (issue 17): fast gains g and slow
-synapses W in one run, the feedback weight −W diag(g) bilinear in both, the gain target ‖w_j‖²
-and the unit-norm step as summed variables. The compiled run agrees with the runtime path
-that calls the circuit's own update between presentations; what has another form is refused."""
+"""Declared steps and gain-modulated synapses inside Brian2's generated code (issue 17).
+
+Multi-timescale whitening: fast gains g and slow synapses W in one run, the feedback weight
+−W diag(g) bilinear in both, the gain target ‖w_j‖² and the unit-norm step as summed variables.
+Gain whitening with ``clamp_gains``: the projection g ≥ 0 after each update, read off as an
+interval. The compiled runs agree with the runtime path that calls the circuit's own update
+between presentations; what has another form is refused, and runs chunked."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bioplausible.circuits import Batch, MultiTimescaleWhitening
+from bioplausible.circuits import Batch, GainWhitening, MultiTimescaleWhitening
 from bioplausible.rules import adaptation as rules
 from bioplausible.rules.declaration import StateStep
 from bioplausible.substrates.spiking import SpikingSubstrate
 from bioplausible.substrates.spiking.compiled import available_targets, compiled_support
 from bioplausible.substrates.spiking.compiled_gained import gained_structure
+from bioplausible.substrates.spiking.compiled_structure import interval_bounds
 
 pytest.importorskip("brian2")
 
@@ -167,3 +171,74 @@ def test_multi_timescale_on_compiled_targets_equals_the_runtime_path(codegen, tm
         assert substrate.learning_run(circuit, batch, 10)["codegen"] == codegen
         for state in STATES:
             np.testing.assert_allclose(circuit.state[state], expected[state], rtol=0, atol=1e-12)
+
+
+# ---------------------------------------------------------------------- interval steps on gains
+
+
+def _clamped(seed: int, codegen: str = "numpy", cls=GainWhitening, initial: float = 0.05):
+    circuit = cls(learning_rate=0.1, clamp_gains=True, n_interneurons=6, initial_gains=initial).initialize(
+        3, 0, [seed, seed + 1])
+    substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0, codegen=codegen)
+    substrate.prepare(circuit, seed)
+    return circuit, substrate, Batch(0.5 * np.random.default_rng(seed).standard_normal((2, 30, 3)) @ MIXING.T)
+
+
+@pytest.mark.parametrize(("seed", "initial"), [(4, 0.05), (9, -0.2)])
+def test_clamped_gains_in_generated_code_equal_the_runtime_path(seed, initial):
+    """The projection g ≥ 0 after each update, gated as the rule is (a negative initial gain
+    stays until the first update, as on the runtime path)."""
+    circuit, substrate, batch = _clamped(seed, initial=initial)
+    assert compiled_support(circuit) is None
+    substrate.learn(circuit, batch, 1, 0)
+    expected = circuit.state["gains"].copy()
+    assert (expected == 0.0).sum() >= 4  # the projection acted
+    circuit, substrate, batch = _clamped(seed, initial=initial)
+    result = substrate.learning_run(circuit, batch, 10)
+    assert result["codegen"] == "numpy" and "state steps" not in result["codegen_reason"]
+    np.testing.assert_allclose(circuit.state["gains"], expected, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(result["checkpoints"]["gains"][0], initial)
+    assert result["checkpoints"]["gains"][1:].min() >= 0.0
+
+
+@pytest.mark.parametrize(("function", "bounds"), [
+    (lambda g: np.maximum(g, 0.0), (0.0, np.inf)),
+    (lambda g: np.clip(g, -1.5, 2.0), (-1.5, 2.0)),
+    (lambda g: np.minimum(g, 3.0), (-np.inf, 3.0)),
+    (lambda g: g.copy(), (-np.inf, np.inf)),
+    (np.abs, None),
+    (lambda g: np.maximum(g, 0.0) * 1.0000001, None),
+    (lambda g: np.maximum(g, np.arange(g.shape[-1])), None),  # a bound per neuron: not one interval
+])
+def test_interval_steps_are_read_off_by_probing(function, bounds):
+    step = StateStep("step", "gains", function)
+    assert interval_bounds(step, (2, 5)) == bounds
+
+
+class _AbsoluteGains(GainWhitening):
+    name = "test-absolute-gains"
+
+    def state_steps(self):
+        return [StateStep("absolute-gains", "gains", np.abs)]
+
+
+def test_a_step_that_is_not_an_interval_runs_chunked_with_the_reason():
+    circuit, substrate, batch = _clamped(1, cls=_AbsoluteGains)
+    reason = compiled_support(circuit)
+    assert reason and "absolute-gains" in reason
+    result = substrate.learning_run(circuit, batch[0:6], 3)
+    assert result["codegen"] == "numpy" and reason in result["codegen_reason"]
+
+
+@pytest.mark.slow
+def test_clamped_gains_on_standalone_equal_the_runtime_path(tmp_path, monkeypatch):
+    if "cpp_standalone" not in available_targets():
+        pytest.skip("cpp_standalone needs a C++ compiler")
+    monkeypatch.setenv("BIOPLAUSIBLE_CACHE_DIR", str(tmp_path))
+    for seed, initial in ((4, 0.05), (9, -0.2)):  # the second re-uses the binary
+        circuit, substrate, batch = _clamped(seed, initial=initial)
+        substrate.learn(circuit, batch, 1, 0)
+        expected = circuit.state["gains"].copy()
+        circuit, substrate, batch = _clamped(seed, "cpp_standalone", initial=initial)
+        assert substrate.learning_run(circuit, batch, 10)["codegen"] == "cpp_standalone"
+        np.testing.assert_allclose(circuit.state["gains"], expected, rtol=0, atol=1e-12)

@@ -52,7 +52,13 @@ import numpy as np
 from ...circuits.base import Circuit
 from ...core import Batch
 from ...models.neurons import IntegrateAndFire
-from .compiled_structure import check_learning_run, compiled_support, matrix_structure, neuron_structure
+from .compiled_structure import (
+    check_learning_run,
+    compiled_support,
+    interval_steps,
+    matrix_structure,
+    neuron_structure,
+)
 from .learning_network import learning_network
 from .network import check_thresholds, safe_name
 from .standalone import STANDALONE, AnyNamed, Named, StandaloneRuns, standalone_cache_dir
@@ -97,7 +103,7 @@ def compiled_learning(substrate: Any, circuit: Circuit, n_presentations: int, ch
 
     if needs_gained(circuit):
         return GainedCompiledLearning(substrate, circuit, n_presentations, checkpoint_every, target)
-    if needs_phased(circuit):
+    if needs_phased(circuit) and interval_steps(circuit) is None:
         return PhasedCompiledLearning(substrate, circuit, n_presentations, checkpoint_every, target)
     if len(circuit.rule_bindings()) > 1:  # type: ignore[attr-defined]
         from .compiled_multi import MultiCompiledLearning
@@ -142,7 +148,8 @@ class CompiledLearning(StandaloneRuns):
         names = {name: f"(count{{side}} / {scale!r} - {float(populations[pop].offset)!r})"
                  for name, pop in self.binding.activities.items()}
         # the gate keeps the boundary at t = 0 (nothing counted yet) from learning
-        self.form = self.binding.rule.brian2(names, gate=f"int(t > {0.5 * substrate.presentation!r} * second)")
+        self.gate = f"int(t > {0.5 * substrate.presentation!r} * second)"
+        self.form = self.binding.rule.brian2(names, gate=self.gate)
 
     # ------------------------------------------------------------------ key and inputs
     def key(self) -> str:
@@ -161,6 +168,7 @@ class CompiledLearning(StandaloneRuns):
             "model": self.form.model, "statement": self.form.statement, "parameters": sorted(self.binding.parameters),
             "neuron": self.neuron, "fixed": sorted(map(list, self.structure.get("fixed", {}))),
             "gained": sorted(map(list, self.structure.get("gained", {}))),
+            "steps": sorted((interval_steps(self.circuit) or {}).values()),
             "brian2": brian2.__version__, "version": 5,
             "compiler": list(brian2.prefs.codegen.cpp.extra_compile_args_gcc),
         }, sort_keys=True)
@@ -244,6 +252,12 @@ class CompiledLearning(StandaloneRuns):
             plastic = self._plastic(b2, groups[self.pre.name], groups[self.post.name], step)
             derived = [plastic]
         plastic.run_regularly(self.form.statement, dt=period, when="start", order=-1, name="compiled_rule")
+        target = self.binding.rule.target
+        for index, (low, high) in enumerate((interval_steps(self.circuit) or {}).values()):
+            bounds = ", ".join("inf" if b == np.inf else "-inf" if b == -np.inf else repr(b) for b in (low, high))
+            gate = self.gate
+            plastic.run_regularly(f"{target} = {gate} * clip({target}, {bounds}) + (1 - {gate}) * {target}",
+                                  dt=period, when="start", order=-0.95 + 0.01 * index, name=f"compiled_step_{index}")
         summed = [u for d in derived for u in d.summed_updaters.values()]
         for updater in (*summed, *[u for d in drives for u in d.summed_updaters.values()]):
             updater.when = "start"
@@ -253,7 +267,6 @@ class CompiledLearning(StandaloneRuns):
         for drive in drives:
             for updater in drive.summed_updaters.values():
                 updater.order = 5
-        target = self.binding.rule.target
         monitor = b2.StateMonitor(plastic, target, record=True, dt=self.checkpoint_every * period, when="start",
                                   order=-0.7, name="compiled_checkpoints")
         extra = derived if self.neuron else [plastic]

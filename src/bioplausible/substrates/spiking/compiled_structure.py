@@ -12,8 +12,8 @@ import numpy as np
 from ...circuits.base import Circuit
 from .groups import safe_name
 
-__all__ = ["check_learning_run", "compiled_support", "realised_steps", "plasticity_support", "matrix_structure",
-           "neuron_structure", "multi_structure", "probe"]
+__all__ = ["check_learning_run", "compiled_support", "realised_steps", "interval_steps", "interval_bounds",
+           "plasticity_support", "matrix_structure", "neuron_structure", "multi_structure", "probe"]
 
 
 def probe(circuit: Circuit, key: str, value: np.ndarray, transposed: bool
@@ -51,6 +51,8 @@ def compiled_support(circuit: Circuit) -> str | None:
     if needs_gained(circuit):
         structure = gained_structure(circuit)
         return structure if isinstance(structure, str) else None
+    if interval_steps(circuit) is not None:  # one neuron array, each step a projection onto an interval
+        return plasticity_support(circuit, bindings())
     if needs_phased(circuit):
         return phased_support(circuit)
     steps: list[Any] = getattr(circuit, "state_steps", list)()
@@ -61,11 +63,59 @@ def compiled_support(circuit: Circuit) -> str | None:
     return "; ".join(r for r in reasons if r) or None
 
 
+def interval_bounds(step: Any, shape: tuple[int, ...]) -> tuple[float, float] | None:
+    """``(low, high)`` when the declared ``step`` maps an array of ``shape`` to its elementwise
+    projection onto ``[low, high]`` (either may be infinite), read off by probing; else None."""
+    if step.reads or step.activities or step.active is not None:
+        return None
+    try:
+        low = np.asarray(step.function(np.full(shape, -1e300)), dtype=float)
+        high = np.asarray(step.function(np.full(shape, 1e300)), dtype=float)
+    except Exception:  # noqa: BLE001 - a step that cannot take the probe is not an interval step
+        return None
+    if low.shape != shape or high.shape != shape or np.ptp(low) != 0 or np.ptp(high) != 0:
+        return None
+    bounds = [float(low.flat[0]), float(high.flat[0])]
+    bounds = [-np.inf if bounds[0] == -1e300 else bounds[0], np.inf if bounds[1] == 1e300 else bounds[1]]
+    if not bounds[0] <= bounds[1]:
+        return None
+    rng = np.random.default_rng(17)
+    for centre in (0.0, *[b for b in bounds if np.isfinite(b)]):  # both sides of every bound, and of 0
+        for scale in (1e-3, 1.0, 1e3):
+            probe = centre + scale * rng.standard_normal(shape)
+            if not np.array_equal(np.asarray(step.function(probe.copy()), dtype=float), np.clip(probe, *bounds)):
+                return None
+    return bounds[0], bounds[1]
+
+
+def interval_steps(circuit: Circuit) -> dict[str, tuple[float, float]] | None:
+    """For a circuit whose plasticity is one neuron rule and whose every declared step projects
+    that rule's array onto an interval (gain whitening's ``clamp_gains``): step name →
+    ``(low, high)``, applied in generated code after the rule (:class:`~.compiled.CompiledLearning`);
+    None for any other circuit."""
+    bindings = list(getattr(circuit, "rule_bindings", list)())
+    steps = list(getattr(circuit, "state_steps", list)())
+    if len(bindings) != 1 or bindings[0].rule.kind != "neuron" or not steps or bindings[0].gate is not None:
+        return None
+    binding, shape = bindings[0], np.shape(circuit.state[bindings[0].state])
+    out = {}
+    for step in steps:
+        bounds = interval_bounds(step, shape) if step.state == binding.state and step.phase == binding.phase else None
+        if bounds is None:
+            return None
+        out[step.name] = bounds
+    return out
+
+
 def realised_steps(circuit: Circuit) -> set[str]:
     """The names of ``circuit``'s declared state steps that its compiled run realises in
-    generated code (a gain-modulated run's unit-norm step, :mod:`~.compiled_gained`)."""
+    generated code (a gain-modulated run's unit-norm step, :mod:`~.compiled_gained`; a neuron
+    array's interval projections, :func:`interval_steps`)."""
     from .compiled_gained import gained_structure, needs_gained
 
+    intervals = interval_steps(circuit)
+    if intervals is not None:
+        return set(intervals)
     if not needs_gained(circuit):
         return set()
     structure = gained_structure(circuit)
