@@ -62,10 +62,21 @@ def test_auto_picks_numpy_for_short_runs_and_says_why():
                                                           available_targets() else "numpy")
 
 
+class _SquaredGains(GainWhitening):
+    """A declared step after each update that is neither idle nor a form generated code realises."""
+
+    name = "test-squared-gains"
+
+    def state_steps(self):
+        from bioplausible.rules.declaration import StateStep
+
+        return [StateStep("squared-gains", "gains", np.square)]
+
+
 def test_circuits_outside_compiled_runs_fall_back_with_the_reason():
-    circuit = GainWhitening(clamp_gains=True, n_interneurons=6).initialize(3, 0, [0])
+    circuit = _SquaredGains(n_interneurons=6).initialize(3, 0, [0])
     reason = compiled_support(circuit)
-    assert reason and "nonnegative-gains" in reason and "never idle" in reason  # its projection g >= 0
+    assert reason and "squared-gains" in reason and "never idle" in reason  # a step with no Brian2 form
     substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=50.0, codegen="auto")
     substrate.prepare(circuit, 0)
     result = substrate.learning_run(circuit, Batch(np.random.default_rng(0).standard_normal((1, 6, 3))), 3)
