@@ -76,6 +76,31 @@ def test_without_renormalisation_the_norms_drift_and_still_agree():
         np.testing.assert_allclose(circuit.state[state], expected[state], rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize(("n", "k", "leak", "gains", "members", "renormalize"), [
+    (2, 2, 1.0, 0.0, [0], True),
+    (4, None, 0.5, 0.3, [0, 1, 2], True),  # the default K = 2N(N+1) = 40
+    (3, 5, 2.0, "ramp", [3, 4], False),
+])
+def test_other_sizes_leaks_gains_and_ensembles_agree(n, k, leak, gains, members, renormalize):
+    initial = np.linspace(0.0, 0.5, k) if gains == "ramp" else gains
+
+    def setup():
+        circuit = MultiTimescaleWhitening(gain_rate=0.03, synapse_rate=0.01, n_interneurons=k, leak=leak,
+                                          initial_gains=initial, renormalize=renormalize).initialize(n, 0, members)
+        substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=60.0, codegen="numpy")
+        substrate.prepare(circuit, 7)
+        return circuit, substrate, Batch(0.7 * np.random.default_rng(1).standard_normal((len(members), 25, n)))
+
+    runtime, substrate, batch = setup()
+    substrate.learn(runtime, batch, 1, 0)
+    circuit, substrate, batch = setup()
+    start = circuit.state["gains"].copy()
+    assert substrate.learning_run(circuit, batch, 5)["codegen"] == "numpy"
+    assert np.abs(circuit.state["gains"] - start).max() > 0.1
+    for state in STATES:
+        np.testing.assert_allclose(circuit.state[state], runtime.state[state], rtol=0, atol=1e-12)
+
+
 class _DoubledNorm(MultiTimescaleWhitening):
     """Columns rescaled to norm 2: a step generated code does not realise."""
 
