@@ -75,17 +75,17 @@ def interval_bounds(step: Any, shape: tuple[int, ...]) -> tuple[float, float] | 
         return None
     if low.shape != shape or high.shape != shape or np.ptp(low) != 0 or np.ptp(high) != 0:
         return None
-    bounds = [float(low.flat[0]), float(high.flat[0])]
-    bounds = [-np.inf if bounds[0] == -1e300 else bounds[0], np.inf if bounds[1] == 1e300 else bounds[1]]
-    if not bounds[0] <= bounds[1]:
+    lower, upper = float(low.flat[0]), float(high.flat[0])
+    lower, upper = (-np.inf if lower == -1e300 else lower), (np.inf if upper == 1e300 else upper)
+    if not lower <= upper:
         return None
     rng = np.random.default_rng(17)
-    for centre in (0.0, *[b for b in bounds if np.isfinite(b)]):  # both sides of every bound, and of 0
+    for centre in (0.0, *[b for b in (lower, upper) if np.isfinite(b)]):  # both sides of every bound, and of 0
         for scale in (1e-3, 1.0, 1e3):
             probe = centre + scale * rng.standard_normal(shape)
-            if not np.array_equal(np.asarray(step.function(probe.copy()), dtype=float), np.clip(probe, *bounds)):
+            if not np.array_equal(np.asarray(step.function(probe.copy()), dtype=float), np.clip(probe, lower, upper)):
                 return None
-    return bounds[0], bounds[1]
+    return lower, upper
 
 
 def interval_steps(circuit: Circuit) -> dict[str, tuple[float, float]] | None:
