@@ -43,8 +43,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import os
-import shutil
 from typing import Any, cast
 
 import numpy as np
@@ -59,40 +57,13 @@ from .compiled_structure import (
     matrix_structure,
     neuron_structure,
 )
-from .learning_network import learning_network
-from .network import check_thresholds, safe_name
+from .learning_network import SATURATED, available_targets, learning_network, reset_statement
+from .network import check_thresholds, refractory_period, safe_name
 from .standalone import STANDALONE, AnyNamed, Named, StandaloneRuns, standalone_cache_dir
 
 __all__ = ["CompiledLearning", "compiled_learning", "compiled_support", "standalone_cache_dir", "available_targets",
            "reset_statement", "learning_network"]
 
-
-def available_targets() -> tuple[str, ...]:
-    """The Brian2 targets this machine can run: numpy always; cython and cpp_standalone with a
-    C++ compiler (and Cython for the former)."""
-    targets = ["numpy"]
-    if shutil.which(os.environ.get("CXX", "g++")) is not None:
-        try:
-            import Cython  # noqa: F401
-            targets.append("cython")
-        except ImportError:
-            pass
-        if shutil.which("make") is not None:
-            targets.append("cpp_standalone")
-    return tuple(targets)
-
-
-def reset_statement(refractory: bool, steps: int) -> str:
-    """The reset of every presentation in generated code: the presentations in which a unit
-    fired at every one of its ``steps`` time steps counted (``saturated``, read after the run:
-    :meth:`SpikingSubstrate.note_saturation`), the voltage to ``dither · θ``, the count to 0,
-    and (a rate-capped population) the refractoriness cleared, as the runtime path does."""
-    return (f"saturated += int(count >= {int(steps)})\nv = dither(t, i) * theta\ncount = 0"
-            + ("\nlastspike = -1e4 * second" if refractory else ""))
-
-
-#: The model line of a compiled group's saturation count (:func:`reset_statement`).
-SATURATED = "saturated : 1"
 
 def compiled_learning(substrate: Any, circuit: Circuit, n_presentations: int, checkpoint_every: int,
                       target: str) -> CompiledLearning:
@@ -219,32 +190,12 @@ class CompiledLearning(StandaloneRuns):
 
     def build(self, b2: Any) -> dict[str, Any]:
         """The Brian2 objects (placeholders for the per-run values, set by :meth:`load`)."""
-        s, k, count = self.substrate, self.ensemble, self.n_presentations
-        n_in, structure = self.input.size, self.structure
+        s, count, structure = self.substrate, self.n_presentations, self.structure
         period, step = s.presentation * b2.second, s.dt * b2.second
         stimulus, inputs = self._input_group(b2, order=-10)
-        equations = IntegrateAndFire.equations.format(drives="drive", drive_declarations="drive : 1")
-        groups, dithers, drives = {}, {}, []
-        for p in self.simulated:
-            name = safe_name(p.name)
-            dithers[p.name] = b2.TimedArray(np.zeros((self.rows, k * p.size)), dt=period, name=f"dither_{name}")
-            model = equations + "\n" + SATURATED
-            if self.neuron and p.name == self.pre.name:  # the plastic array, the rule's constants and parameters
-                model += "\n".join(["", self.form.model, *[f"{c} : 1" for c in structure["constants"]],
-                                     *[f"{c} : 1 (shared)" for c in self.binding.parameters]])
-            group = b2.NeuronGroup(k * p.size, model, threshold=IntegrateAndFire.threshold,
-                                   reset=IntegrateAndFire.reset, method="euler", dt=step,
-                                   namespace={"rate_unit": s.rate_unit * b2.Hz, "dither": dithers[p.name]},
-                                   name=f"compiled_{name}")
-            group.run_regularly(reset_statement(False, s.steps_per_presentation), dt=period, when="start", order=0,
-                                name=f"compiled_reset_{name}")
-            groups[p.name] = group
-            if p.name in structure["inputs"]:
-                drive = b2.Synapses(inputs, group, "w : 1 (constant)\ndrive_post = w * x_pre : 1 (summed)",
-                                    dt=period, name=f"compiled_drive_{name}")
-                member, post, pre = np.meshgrid(np.arange(k), np.arange(p.size), np.arange(n_in), indexing="ij")
-                drive.connect(i=(member * n_in + pre).ravel(), j=(member * p.size + post).ravel())
-                drives.append(drive)
+        lines = {self.pre.name: [self.form.model, *[f"{c} : 1" for c in structure["constants"]],
+                                 *[f"{c} : 1 (shared)" for c in self.binding.parameters]]} if self.neuron else {}
+        groups, dithers, drives = self._groups(b2, inputs, lines)  # the plastic array, its constants, parameters
         if self.neuron:
             plastic = groups[self.pre.name]
             derived = self._gained(b2, groups, step)
@@ -274,6 +225,50 @@ class CompiledLearning(StandaloneRuns):
         return {"network": network, "stimulus": stimulus, "dithers": dithers, "plastic": plastic, "monitor": monitor,
                 "groups": groups, "duration": count * period + step,
                 "named": {o.name: o for o in (*groups.values(), *drives, *derived)}}
+
+    def _groups(self, b2: Any, inputs: Any, lines: dict[str, list[str]]) -> tuple[dict[str, Any], dict[str, Any],
+                                                                                   list[Any]]:
+        """The IF group of every simulated population (``lines``: further model lines per
+        population; a ceiling as a refractory period), reset at each boundary, its dither
+        TimedArray, and the fixed input drives."""
+        s, k, n_in = self.substrate, self.ensemble, self.input.size
+        period, step = s.presentation * b2.second, s.dt * b2.second
+        equations = IntegrateAndFire.equations.format(drives="drive", drive_declarations="drive : 1")
+        groups, dithers, drives = {}, {}, []
+        for p in self.simulated:
+            name = safe_name(p.name)
+            dithers[p.name] = b2.TimedArray(np.zeros((self.rows, k * p.size)), dt=period, name=f"dither_{name}")
+            capped = p.ceiling is not None  # a rate cap as a refractory period (compiled_multi)
+            refractory = refractory_period(s, self.circuit.name, p) * b2.second if capped else False
+            group = b2.NeuronGroup(k * p.size, "\n".join([equations, SATURATED, *lines.get(p.name, [])]),
+                                   threshold=IntegrateAndFire.threshold, reset=IntegrateAndFire.reset, method="euler",
+                                   dt=step, namespace={"rate_unit": s.rate_unit * b2.Hz, "dither": dithers[p.name]},
+                                   refractory=refractory, name=f"compiled_{name}")
+            group.run_regularly(reset_statement(capped, s.steps_per_presentation), dt=period, when="start", order=0,
+                                name=f"compiled_reset_{name}")
+            groups[p.name] = group
+            if p.name in self.structure["inputs"]:
+                drive = b2.Synapses(inputs, group, "w : 1 (constant)\ndrive_post = w * x_pre : 1 (summed)",
+                                    dt=period, name=f"compiled_drive_{name}")
+                member, post, pre = np.meshgrid(np.arange(k), np.arange(p.size), np.arange(n_in), indexing="ij")
+                drive.connect(i=(member * n_in + pre).ravel(), j=(member * p.size + post).ravel())
+                drives.append(drive)
+        return groups, dithers, drives
+
+    def _finish(self, checkpoints: dict[str, np.ndarray]) -> dict[str, Any]:
+        """After the states are written back: count the presentations, check every checkpoint
+        and the final state (a divergence names its state and step), and the run's result."""
+        from ...errors import DivergenceError
+
+        self.circuit.steps += self.n_presentations
+        first = self.circuit.steps - self.n_presentations
+        steps = first + self.checkpoint_every * np.arange(len(next(iter(checkpoints.values()))))
+        for state, history in checkpoints.items():
+            for step, value in zip(steps, history):
+                if not np.all(np.isfinite(value)):
+                    raise DivergenceError(state, int(step), "not finite at a checkpoint")
+        self.circuit.check_finite(int(self.circuit.steps))
+        return {"checkpoints": checkpoints, "checkpoint_steps": steps, "codegen": self.target}
 
     def _plastic(self, b2: Any, pre_group: Any, post_group: Any, step: Any) -> Any:
         """The plastic synapses: the rule's target M, the weights ``c ⊙ M`` on the forward
@@ -418,14 +413,8 @@ class CompiledLearning(StandaloneRuns):
         if self.binding.transposed:
             matrix, checkpoints = np.swapaxes(matrix, -1, -2).copy(), np.swapaxes(checkpoints, -1, -2).copy()
         self.circuit.state[self.binding.state] = matrix
-        self.circuit.steps += self.n_presentations
-        steps = self.circuit.steps - self.n_presentations + self.checkpoint_every * np.arange(len(checkpoints))
-        for step, state in zip(steps, checkpoints):
-            if not np.all(np.isfinite(state)):
-                from ...errors import DivergenceError
-                raise DivergenceError(self.binding.state, int(step), "not finite at a checkpoint")
-        self.circuit.check_finite(int(self.circuit.steps))
-        return {"checkpoints": checkpoints, "checkpoint_steps": steps, "codegen": self.target}
+        result = self._finish({self.binding.state: checkpoints})
+        return {**result, "checkpoints": checkpoints}
 
     def _run_runtime(self, values: dict[str, np.ndarray]) -> Any:
         import brian2 as b2

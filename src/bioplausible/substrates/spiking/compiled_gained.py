@@ -34,8 +34,7 @@ import numpy as np
 
 from ...circuits.base import Circuit
 from ...core import Batch
-from ...models.neurons import IntegrateAndFire
-from .compiled import SATURATED, CompiledLearning, learning_network, reset_statement
+from .compiled import CompiledLearning, learning_network
 from .network import safe_name
 
 __all__ = ["GainedCompiledLearning", "gained_structure", "needs_gained"]
@@ -260,33 +259,12 @@ class GainedCompiledLearning(CompiledLearning):
 
     # ------------------------------------------------------------------ network
     def build(self, b2: Any) -> dict[str, Any]:
-        s, k, count, st = self.substrate, self.ensemble, self.n_presentations, self.structure
+        s, count, st = self.substrate, self.n_presentations, self.structure
         period, step = s.presentation * b2.second, s.dt * b2.second
         stimulus, inputs = self._input_group(b2, order=-0.3)
-        equations = IntegrateAndFire.equations.format(drives="drive", drive_declarations="drive : 1")
-        groups, dithers, drives = {}, {}, []
-        for p in self.simulated:
-            name = safe_name(p.name)
-            dithers[p.name] = b2.TimedArray(np.zeros((self.rows, k * p.size)), dt=period, name=f"dither_{name}")
-            lines = [equations, SATURATED]
-            if p.name == self.post.name:
-                lines += [self.gain_form.model, "sqnorm : 1", "colnorm : 1",
-                          *[f"constant_{c} : 1" for c in st["constants"]],
-                          *[f"gain_{c} : 1 (shared)" for c in self.gain.parameters]]
-            group = b2.NeuronGroup(k * p.size, "\n".join(lines), threshold=IntegrateAndFire.threshold,
-                                   reset=IntegrateAndFire.reset, method="euler", dt=step,
-                                   namespace={"rate_unit": s.rate_unit * b2.Hz, "dither": dithers[p.name]},
-                                   name=f"compiled_{name}")
-            group.run_regularly(reset_statement(False, s.steps_per_presentation), dt=period, when="start", order=0,
-                                name=f"compiled_reset_{name}")
-            groups[p.name] = group
-            if p.name in st["inputs"]:
-                drive = b2.Synapses(inputs, group, "w : 1 (constant)\ndrive_post = w * x_pre : 1 (summed)",
-                                    dt=period, name=f"compiled_drive_{name}")
-                member, post, pre = np.meshgrid(np.arange(k), np.arange(p.size), np.arange(self.input.size),
-                                                indexing="ij")
-                drive.connect(i=(member * self.input.size + pre).ravel(), j=(member * p.size + post).ravel())
-                drives.append(drive)
+        groups, dithers, drives = self._groups(b2, inputs, {self.post.name: [
+            self.gain_form.model, "sqnorm : 1", "colnorm : 1", *[f"constant_{c} : 1" for c in st["constants"]],
+            *[f"gain_{c} : 1 (shared)" for c in self.gain.parameters]]})
         target, gain = self.binding.rule.target, self.gain.rule.target
         lines = [self.form.model, *[f"{name} : 1 (shared)" for name in self.binding.parameters],
                  "c_f : 1 (constant)", "c_b : 1 (constant)", "c_bias_q : 1 (constant)", "c_const_q : 1 (constant)",
@@ -391,7 +369,6 @@ class GainedCompiledLearning(CompiledLearning):
 
     # ------------------------------------------------------------------ running
     def run(self, batch: Batch) -> dict[str, Any]:
-        from ...errors import DivergenceError
         from .network import check_thresholds
 
         check_thresholds(self.circuit.name, self.circuit.thresholds())
@@ -406,12 +383,4 @@ class GainedCompiledLearning(CompiledLearning):
                 final, history = np.swapaxes(final, -1, -2).copy(), np.swapaxes(history, -1, -2).copy()
             self.circuit.state[state] = final
             checkpoints[state] = history
-        self.circuit.steps += self.n_presentations
-        first = self.circuit.steps - self.n_presentations
-        steps = first + self.checkpoint_every * np.arange(len(checkpoints[self.binding.state]))
-        for state, history in checkpoints.items():
-            for step, value in zip(steps, history):
-                if not np.all(np.isfinite(value)):
-                    raise DivergenceError(state, int(step), "not finite at a checkpoint")
-        self.circuit.check_finite(int(self.circuit.steps))
-        return {"checkpoints": checkpoints, "checkpoint_steps": steps, "codegen": self.target}
+        return self._finish(checkpoints)

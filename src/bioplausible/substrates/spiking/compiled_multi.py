@@ -32,8 +32,7 @@ import numpy as np
 
 from ...circuits.base import Circuit
 from ...core import Batch
-from ...models.neurons import IntegrateAndFire
-from .compiled import SATURATED, CompiledLearning, learning_network, reset_statement
+from .compiled import CompiledLearning, learning_network
 from .compiled_structure import check_learning_run, multi_structure
 from .network import refractory_period, safe_name
 
@@ -124,40 +123,19 @@ class MultiCompiledLearning(CompiledLearning):
     # ------------------------------------------------------------------ network
     def build(self, b2: Any) -> dict[str, Any]:
         s, k, count = self.substrate, self.ensemble, self.n_presentations
-        n_in, structure = self.input.size, self.structure
+        structure = self.structure
         period, step = s.presentation * b2.second, s.dt * b2.second
         # after the rules (order -1) and the derived thresholds (-0.5): the rules read the ended presentation
         stimulus, inputs = self._input_group(b2, order=-0.3)
-        equations = IntegrateAndFire.equations.format(drives="drive", drive_declarations="drive : 1")
         hosted: dict[str, list[str]] = {p.name: [] for p in self.simulated}
         for readout, state in structure["readouts"].items():
             hosted[self._binding(state).post].append(f"readout_{safe_name(readout)}")
         for b in self.bindings:
             hosted[b.post] += list(b.rule.summed)
-        groups, dithers = {}, {}
-        for p in self.simulated:
-            name = safe_name(p.name)
-            dithers[p.name] = b2.TimedArray(np.zeros((self.rows, k * p.size)), dt=period, name=f"dither_{name}")
-            model = equations + "\n".join(["", SATURATED, *[f"{v} : 1" for v in hosted[p.name]],
-                                             *self._group_lines(p.name)])
-            refractory = False if p.ceiling is None else refractory_period(s, self.circuit.name, p) * b2.second
-            group = b2.NeuronGroup(k * p.size, model, threshold=IntegrateAndFire.threshold,
-                                   reset=IntegrateAndFire.reset, method="euler", dt=step, refractory=refractory,
-                                   namespace={"rate_unit": s.rate_unit * b2.Hz, "dither": dithers[p.name]},
-                                   name=f"compiled_{name}")
-            group.run_regularly(reset_statement(p.ceiling is not None, s.steps_per_presentation), dt=period,
-                                when="start", order=0,
-                                name=f"compiled_reset_{name}")
-            groups[p.name] = group
-        synapses, early, late, drives = [], [], [], []
-        for p_name in structure["inputs"]:
-            p = self.populations[p_name]
-            drive = b2.Synapses(inputs, groups[p_name], "w : 1 (constant)\ndrive_post = w * x_pre : 1 (summed)",
-                                dt=period, name=f"compiled_drive_{safe_name(p_name)}")
-            member, post, pre = np.meshgrid(np.arange(k), np.arange(p.size), np.arange(n_in), indexing="ij")
-            drive.connect(i=(member * n_in + pre).ravel(), j=(member * p.size + post).ravel())
-            synapses.append(drive)
-            drives += list(drive.summed_updaters.values())
+        groups, dithers, drive_synapses = self._groups(b2, inputs, {
+            p.name: [*[f"{v} : 1" for v in hosted[p.name]], *self._group_lines(p.name)] for p in self.simulated})
+        synapses, early, late = list(drive_synapses), [], []
+        drives = [u for d in drive_synapses for u in d.summed_updaters.values()]
         for source, target in sorted(structure["fixed"]):
             n_s, n_t = self.populations[source].size, self.populations[target].size
             member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(n_t), np.arange(n_s),
@@ -308,7 +286,6 @@ class MultiCompiledLearning(CompiledLearning):
 
     # ------------------------------------------------------------------ running
     def run(self, batch: Batch) -> dict[str, Any]:
-        from ...errors import DivergenceError
         from .network import check_thresholds
 
         check_thresholds(self.circuit.name, self.circuit.thresholds())
@@ -323,12 +300,4 @@ class MultiCompiledLearning(CompiledLearning):
                 matrix, history = np.swapaxes(matrix, -1, -2).copy(), np.swapaxes(history, -1, -2).copy()
             self.circuit.state[b.state] = matrix
             checkpoints[b.state] = history
-        self.circuit.steps += self.n_presentations
-        first = self.circuit.steps - self.n_presentations
-        steps = first + self.checkpoint_every * np.arange(len(next(iter(checkpoints.values()))))
-        for state, history in checkpoints.items():
-            for step, value in zip(steps, history):
-                if not np.all(np.isfinite(value)):
-                    raise DivergenceError(state, int(step), "not finite at a checkpoint")
-        self.circuit.check_finite(int(self.circuit.steps))
-        return {"checkpoints": checkpoints, "checkpoint_steps": steps, "codegen": self.target}
+        return self._finish(checkpoints)

@@ -1,10 +1,43 @@
-"""The Brian2 ``Network`` of a compiled learning run (:func:`learning_network`)."""
+"""Parts of a compiled learning run's network: the Brian2 ``Network`` (:func:`learning_network`),
+each group's reset at a boundary (:func:`reset_statement`), and the targets this machine runs
+(:func:`available_targets`)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Any
 
-__all__ = ["learning_network"]
+__all__ = ["learning_network", "reset_statement", "available_targets", "SATURATED"]
+
+
+def available_targets() -> tuple[str, ...]:
+    """The Brian2 targets this machine can run: numpy always; cython and cpp_standalone with a
+    C++ compiler (and Cython for the former)."""
+    targets = ["numpy"]
+    if shutil.which(os.environ.get("CXX", "g++")) is not None:
+        try:
+            import Cython  # noqa: F401
+            targets.append("cython")
+        except ImportError:
+            pass
+        if shutil.which("make") is not None:
+            targets.append("cpp_standalone")
+    return tuple(targets)
+
+
+def reset_statement(refractory: bool, steps: int) -> str:
+    """The reset of every presentation in generated code: the presentations in which a unit
+    fired at every one of its ``steps`` time steps counted (``saturated``, read after the run:
+    :meth:`SpikingSubstrate.note_saturation`), the voltage to ``dither · θ``, the count to 0,
+    and (a rate-capped population) the refractoriness cleared, as the runtime path does."""
+    return (f"saturated += int(count >= {int(steps)})\nv = dither(t, i) * theta\ncount = 0"
+            + ("\nlastspike = -1e4 * second" if refractory else ""))
+
+
+#: The model line of a compiled group's saturation count (:func:`reset_statement`).
+SATURATED = "saturated : 1"
+
 
 
 def _time_then_dt(entry: tuple[float, float, Any]) -> tuple[float, float]:
