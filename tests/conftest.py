@@ -14,6 +14,22 @@ def rng():
     return np.random.default_rng(1234)
 
 
+@pytest.fixture
+def compiled_target(request, tmp_path, monkeypatch):
+    """The Brian2 target a test is parametrized with (``codegen``), skipped with the reason where
+    this machine cannot build it, with the standalone and cython caches in ``tmp_path`` (cold)."""
+    from bioplausible.substrates.spiking.compiled import available_targets
+
+    codegen = request.node.callspec.params["codegen"]
+    if codegen not in available_targets():
+        pytest.skip(f"{codegen} needs a C++ compiler")
+    monkeypatch.setenv("BIOPLAUSIBLE_CACHE_DIR", str(tmp_path))
+    import brian2
+
+    monkeypatch.setattr(brian2.prefs.codegen.runtime.cython, "cache_dir", str(tmp_path / "cython"))
+    return codegen
+
+
 @pytest.fixture(scope="session")
 def fashion_mnist_dir(tmp_path_factory):
     """A small Fashion-MNIST stand-in in the same format: the four gzip IDX files (uint8

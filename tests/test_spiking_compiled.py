@@ -187,13 +187,7 @@ def test_bad_codegen_and_standalone_on_the_runtime_path():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("codegen", ["cpp_standalone", "cython"])
-def test_compiled_run_on_compiled_targets_equals_the_runtime_path(codegen, tmp_path, monkeypatch):
-    if codegen not in available_targets():
-        pytest.skip(f"{codegen} needs a C++ compiler")
-    monkeypatch.setenv("BIOPLAUSIBLE_CACHE_DIR", str(tmp_path))
-    import brian2
-
-    monkeypatch.setattr(brian2.prefs.codegen.runtime.cython, "cache_dir", str(tmp_path / "cython"))
+def test_compiled_run_on_compiled_targets_equals_the_runtime_path(codegen, compiled_target):
     expected = _runtime_path(3)
     results = []
     for seed in (3, 3, 8):  # the second run re-uses the build (standalone: run_args only)

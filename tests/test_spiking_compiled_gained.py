@@ -183,13 +183,7 @@ def test_multi_timescale_runs_in_generated_code_resume_exactly():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("codegen", ["cython", "cpp_standalone"])
-def test_multi_timescale_on_compiled_targets_equals_the_runtime_path(codegen, tmp_path, monkeypatch):
-    if codegen not in available_targets():
-        pytest.skip(f"{codegen} needs a C++ compiler")
-    monkeypatch.setenv("BIOPLAUSIBLE_CACHE_DIR", str(tmp_path))
-    import brian2
-
-    monkeypatch.setattr(brian2.prefs.codegen.runtime.cython, "cache_dir", str(tmp_path / "cython"))
+def test_multi_timescale_on_compiled_targets_equals_the_runtime_path(codegen, compiled_target):
     for seed in (4, 9):  # the second re-uses the build (standalone: other W, g and dither by run_args)
         expected = _runtime(seed)
         circuit, substrate, batch = _setup(seed, codegen=codegen)
