@@ -290,3 +290,27 @@ def test_multi_timescale_on_spikes_learns_the_basis_as_rate_does():
     for distance in distances.values():
         assert np.median(distance[:, -1]) < np.median(distance[:, 0]) / 2, distance
     assert np.abs(distances["spiking"][:, -1] - distances["rate"][:, -1]).max() < 0.06, distances
+
+
+@pytest.mark.parametrize("circuit_of", [lambda: MultiTimescaleWhitening(n_interneurons=2),
+                                        lambda: GainWhitening(learning_rate=0.05, n_interneurons=3)],
+                         ids=["multi-timescale", "gain"])
+@pytest.mark.parametrize(("presentations", "every"), [(7, 3), (5, 10), (6, 3)])
+def test_a_run_whose_length_is_not_a_multiple_of_its_interval_checkpoints_its_end(circuit_of, presentations, every):
+    """In generated code as on the chunked path: the checkpoints after 0, e, 2e, … updates and
+    after the last (a shorter last interval), the same steps and the same states."""
+    results = []
+    for compiled in (True, False):
+        circuit = circuit_of().initialize(2, 0, [0])
+        substrate = SpikingSubstrate(presentation=0.02, dt=5e-4, rate_unit=60.0, codegen="numpy",
+                                     compiled_runs=compiled)
+        substrate.prepare(circuit, 3)
+        results.append(substrate.learning_run(
+            circuit, Batch(np.random.default_rng(2).standard_normal((1, presentations, 2))), every))
+    whole, chunked = results
+    expected = sorted({*range(0, presentations, every), presentations})
+    np.testing.assert_array_equal(whole["checkpoint_steps"], expected)
+    np.testing.assert_array_equal(chunked["checkpoint_steps"], expected)
+    for state, history in whole["checkpoints"].items():
+        assert history.shape[0] == len(expected)
+        np.testing.assert_allclose(history, chunked["checkpoints"][state], rtol=0, atol=1e-12)

@@ -263,6 +263,10 @@ class CompiledLearning(StandaloneRuns):
         self.circuit.steps += self.n_presentations
         first = self.circuit.steps - self.n_presentations
         steps = first + self.checkpoint_every * np.arange(len(next(iter(checkpoints.values()))))
+        if self.n_presentations % self.checkpoint_every:  # the run's end, as the chunked path records it
+            steps = np.append(steps, self.circuit.steps)
+            checkpoints = {state: np.concatenate([history, np.asarray(self.circuit.state[state])[None]])
+                           for state, history in checkpoints.items()}
         for state, history in checkpoints.items():
             for step, value in zip(steps, history):
                 if not np.all(np.isfinite(value)):
@@ -414,7 +418,7 @@ class CompiledLearning(StandaloneRuns):
             matrix, checkpoints = np.swapaxes(matrix, -1, -2).copy(), np.swapaxes(checkpoints, -1, -2).copy()
         self.circuit.state[self.binding.state] = matrix
         result = self._finish({self.binding.state: checkpoints})
-        return {**result, "checkpoints": checkpoints}
+        return {**result, "checkpoints": result["checkpoints"][self.binding.state]}
 
     def _run_runtime(self, values: dict[str, np.ndarray]) -> Any:
         import brian2 as b2

@@ -326,7 +326,10 @@ class PhasedCompiledLearning(MultiCompiledLearning):
             final, history = self._neuron_read[b.state]
             shape = np.shape(self.real.state[b.state])
             self.real.state[b.state] = final.reshape(shape)
-            checkpoints[b.state] = history.reshape(-1, *shape)[:count]
+            history = history.reshape(-1, *shape)[:count]
+            if len(history) < count:  # the run's end (a partial last interval): the final array
+                history = np.concatenate([history, final.reshape(1, *shape)])
+            checkpoints[b.state] = history
             for step, value in zip(result["checkpoint_steps"], checkpoints[b.state]):
                 if not np.all(np.isfinite(value)):
                     raise DivergenceError(b.state, int(step), "not finite at a checkpoint")

@@ -130,8 +130,9 @@ class LearningRuns:
             chunk_target = "numpy" if self.codegen == "cpp_standalone" else self.codegen
             why = f"{why}; the first {chunked} presentations on the chunked path ({chunk_target}: state steps not idle)"
             on_grid = [i for i, step in enumerate(steps) if (step - first) % checkpoint_every == 0]
+            end = len(result["checkpoint_steps"]) - 1  # the run's end is a checkpoint, on the grid or not
             later = [i for i, step in enumerate(result["checkpoint_steps"])
-                     if i > 0 and (step - first) % checkpoint_every == 0]
+                     if i > 0 and ((step - first) % checkpoint_every == 0 or i == end)]
             compiled = {k: np.concatenate([v[on_grid], compiled[k][later] if k in compiled else
                                            np.repeat(v[-1:], len(later), axis=0)]) for k, v in checkpoints.items()}
             result["checkpoint_steps"] = np.concatenate([np.asarray(steps)[on_grid],
