@@ -121,6 +121,8 @@ class CompiledLearning(StandaloneRuns):
         # the gate keeps the boundary at t = 0 (nothing counted yet) from learning
         self.gate = f"int(t > {0.5 * substrate.presentation!r} * second)"
         self.form = self.binding.rule.brian2(names, gate=self.gate)
+        #: The declared steps run as clips after the rule (:func:`interval_steps`), by name.
+        self.intervals = interval_steps(circuit) or {}
 
     # ------------------------------------------------------------------ key and inputs
     def key(self) -> str:
@@ -139,7 +141,7 @@ class CompiledLearning(StandaloneRuns):
             "model": self.form.model, "statement": self.form.statement, "parameters": sorted(self.binding.parameters),
             "neuron": self.neuron, "fixed": sorted(map(list, self.structure.get("fixed", {}))),
             "gained": sorted(map(list, self.structure.get("gained", {}))),
-            "steps": sorted((interval_steps(self.circuit) or {}).values()),
+            "steps": sorted(self.intervals.values()),
             "brian2": brian2.__version__, "version": 5,
             "compiler": list(brian2.prefs.codegen.cpp.extra_compile_args_gcc),
         }, sort_keys=True)
@@ -204,7 +206,7 @@ class CompiledLearning(StandaloneRuns):
             derived = [plastic]
         plastic.run_regularly(self.form.statement, dt=period, when="start", order=-1, name="compiled_rule")
         target = self.binding.rule.target
-        for index, (low, high) in enumerate((interval_steps(self.circuit) or {}).values()):
+        for index, (low, high) in enumerate(self.intervals.values()):
             bounds = ", ".join("inf" if b == np.inf else "-inf" if b == -np.inf else repr(b) for b in (low, high))
             gate = self.gate
             plastic.run_regularly(f"{target} = {gate} * clip({target}, {bounds}) + (1 - {gate}) * {target}",
@@ -254,6 +256,16 @@ class CompiledLearning(StandaloneRuns):
                 drive.connect(i=(member * n_in + pre).ravel(), j=(member * p.size + post).ravel())
                 drives.append(drive)
         return groups, dithers, drives
+
+    def _drive_values(self) -> list[tuple[str, str, np.ndarray]]:
+        """The fixed input weights of :meth:`_groups`' drives, as (object, variable, values)."""
+        k, n_in, sizes = self.ensemble, self.input.size, {p.name: p.size for p in self.simulated}
+        out = []
+        for name, w in self.structure["inputs"].items():
+            member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(sizes[name]), np.arange(n_in),
+                                                                 indexing="ij"))
+            out.append((f"compiled_drive_{safe_name(name)}", "w", w[member, post, pre]))
+        return out
 
     def _finish(self, checkpoints: dict[str, np.ndarray]) -> dict[str, Any]:
         """After the states are written back: count the presentations, check every checkpoint
@@ -375,16 +387,11 @@ class CompiledLearning(StandaloneRuns):
         """Every value the structure gives the network (object name, variable, values): per-run
         values (``run_args`` in standalone), so one build serves every circuit of one
         architecture (other initial frames, leaks, seeds)."""
-        k, structure, n_in = self.ensemble, self.structure, self.input.size
-        out: list[tuple[str, str, np.ndarray]] = []
+        out = self._drive_values()
         for p in self.simulated:
-            kind, theta = structure["theta"][p.name]
+            kind, theta = self.structure["theta"][p.name]
             if kind == "fixed":
                 out.append((f"compiled_{safe_name(p.name)}", "theta", theta.reshape(-1)))
-            if p.name in structure["inputs"]:
-                member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(p.size), np.arange(n_in),
-                                                                     indexing="ij"))
-                out.append((f"compiled_drive_{safe_name(p.name)}", "w", structure["inputs"][p.name][member, post, pre]))
         if self.neuron:
             return out + self._gained_values()
         return out + [("compiled_plastic", name, value) for name, value in self._plastic_values().items()]

@@ -207,7 +207,6 @@ class GainedCompiledLearning(CompiledLearning):
         self.input = next(p for p in circuit.populations() if p.role == "input")
         self.ensemble = circuit.ensemble_size
         self.rows = 1 << int(self.n_presentations).bit_length()
-        self.neuron, self.recurrent = False, False
         scale = substrate.rate_unit * substrate.presentation
         self.gate = f"int(t > {0.5 * substrate.presentation!r} * second)"
 
@@ -283,13 +282,11 @@ class GainedCompiledLearning(CompiledLearning):
         # at each boundary: the derived norms (old M), the synaptic rule (old g), the neuron rule,
         # the step's norms and the step, checkpoints, the biases, the input, the reset, the drive
         plastic.run_regularly(self.form.statement, dt=period, when="start", order=-1.2, name="compiled_rule")
-        gain_rule = groups[self.post.name].run_regularly(self.gain_form.statement, dt=period, when="start",
-                                                         order=-1.1, name="compiled_gain_rule")
-        extra: list[Any] = [gain_rule]
+        groups[self.post.name].run_regularly(self.gain_form.statement, dt=period, when="start", order=-1.1,
+                                             name="compiled_gain_rule")
         if st["normalise"]:
-            extra.append(plastic.run_regularly(
-                f"{target} = {target} / ({self.gate} * sqrt(colnorm_post) + (1 - {self.gate}))", dt=period,
-                when="start", order=-0.9, name="compiled_step"))
+            plastic.run_regularly(f"{target} = {target} / ({self.gate} * sqrt(colnorm_post) + (1 - {self.gate}))",
+                                  dt=period, when="start", order=-0.9, name="compiled_step")
         orders = {"sqnorm_post": -2.0, "colnorm_post": -1.0, "bias_post": -0.5, "bias_pre": -0.5}
         for variable, updater in plastic.summed_updaters.items():
             updater.when, updater.order = "start", orders[variable]
@@ -307,19 +304,14 @@ class GainedCompiledLearning(CompiledLearning):
         network = learning_network(b2, inputs, *groups.values(), *drives, plastic, *monitors.values(),
                                    name="compiled_network")
         return {"network": network, "stimulus": stimulus, "dithers": dithers, "plastic": plastic, "groups": groups,
-                "monitors": monitors, "extra": extra, "duration": count * period + step,
+                "monitors": monitors, "duration": count * period + step,
                 "named": {o.name: o for o in (*groups.values(), *drives, plastic)}}
 
     def _coefficients(self) -> list[tuple[str, str, np.ndarray]]:
         """Every value the structure gives the network (object, variable, values), per run."""
-        k, st, n_in = self.ensemble, self.structure, self.input.size
-        out: list[tuple[str, str, np.ndarray]] = []
-        for p in self.simulated:
-            out.append((f"compiled_{safe_name(p.name)}", "theta", st["theta"][p.name].reshape(-1)))
-            if p.name in st["inputs"]:
-                member, post, pre = (a.ravel() for a in np.meshgrid(np.arange(k), np.arange(p.size), np.arange(n_in),
-                                                                     indexing="ij"))
-                out.append((f"compiled_drive_{safe_name(p.name)}", "w", st["inputs"][p.name][member, post, pre]))
+        st = self.structure
+        out = self._drive_values()
+        out += [(f"compiled_{safe_name(p.name)}", "theta", st["theta"][p.name].reshape(-1)) for p in self.simulated]
         member, post, pre = self._indices()
         y_p, y_q = float(self.pre.offset), float(self.post.offset)
         c_f, c_b = st["forward"][member, post, pre], st["backward"][member, post, pre]

@@ -220,9 +220,7 @@ class MultiCompiledLearning(CompiledLearning):
                 out.append((f"compiled_{safe_name(p.name)}", "theta", structure["theta"][p.name].reshape(-1)))
             if p.name in structure["bias"]:
                 out.append((f"compiled_{safe_name(p.name)}", "bias", np.asarray(structure["bias"][p.name]).reshape(-1)))
-        for name, w in structure["inputs"].items():
-            member, post, pre = indices(sizes[name], self.input.size)
-            out.append((f"compiled_drive_{safe_name(name)}", "w", w[member, post, pre]))
+        out += self._drive_values()
         for (source, target), w in sorted(structure["fixed"].items()):
             member, post, pre = indices(sizes[target], sizes[source])
             # no self-synapse on a recurrent pathway, as the runtime network (block_indices)

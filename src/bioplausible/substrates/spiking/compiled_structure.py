@@ -74,8 +74,8 @@ def interval_bounds(step: Any, shape: tuple[int, ...]) -> tuple[float, float] | 
             high = np.asarray(step.function(np.full(shape, 1e300)), dtype=float)
     except Exception:  # noqa: BLE001 - a step that cannot take the probe is not an interval step
         return None
-    if not (np.all(np.isfinite(low) | np.isinf(low)) and np.all(np.isfinite(high) | np.isinf(high))):
-        return None  # NaN
+    if np.isnan(low).any() or np.isnan(high).any():
+        return None
     if low.shape != shape or high.shape != shape or np.ptp(low) != 0 or np.ptp(high) != 0:
         return None
     lower, upper = float(low.flat[0]), float(high.flat[0])
